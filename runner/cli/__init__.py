@@ -1,0 +1,1 @@
+"""Surfaces: the ``rollout`` command. Thin: parse arguments, call the layers, print."""

@@ -1,0 +1,69 @@
+"""``rollout``: the command line. Each subcommand is a module with ``register`` and ``run``.
+
+Exit codes shared by every command: 0 success, 1 the command did its job and found a
+problem (invalid files, a failed gate...), 2 usage error, 3 unexpected internal error.
+No Python traceback reaches a user unless ``ROLLOUT_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from runner import __version__
+
+EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+#: Subcommand modules under runner.cli, in the order ``rollout --help`` lists them.
+COMMANDS = ("validate",)
+
+
+class UsageError(Exception):
+    """A mistake in how the command was called: exit 2 with the message."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="rollout", description="GitOps feature-flag rollouts.")
+    parser.add_argument("--version", action="version", version=f"rollout {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        module = importlib.import_module(f"runner.cli.{name.replace('-', '_')}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(args.run(args))
+    except UsageError as e:
+        print(f"rollout {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"rollout {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `rollout status | head`: the reader left; not an error worth a message
+        sys.stderr.close()
+        return EXIT_OK
+    except Exception as e:
+        if os.environ.get("ROLLOUT_DEBUG") == "1":
+            raise
+        detail = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"rollout {args.command}: internal error: {detail} "
+              "(set ROLLOUT_DEBUG=1 for a traceback)", file=sys.stderr)
+        return EXIT_INTERNAL

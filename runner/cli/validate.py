@@ -1,0 +1,59 @@
+"""``rollout validate``: check flags, plans and config; exit 1 with one line per problem."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from runner.cli.common import add_repo_argument, print_json, repo_root
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("validate", help="check flags, rollout plans and [tool.rollout]",
+                       description="Check every flag, rollout plan and rollout state against "
+                       "the schemas and each other. Exit 0 when valid, 1 when not, 2 on "
+                       "usage errors.")
+    p.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                   help="report on these files only (references are still checked across "
+                   "the whole repository)")
+    add_repo_argument(p)
+    p.add_argument("--format", choices=("text", "json", "github"), default="text",
+                   help="github prints ::error annotations for GitHub Actions")
+    p.set_defaults(run=run)
+
+
+def _escape(s: str, prop: bool = False) -> str:
+    s = s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return s.replace(":", "%3A").replace(",", "%2C") if prop else s
+
+
+def run(args: argparse.Namespace) -> int:
+    from runner.cli.main import UsageError
+    from runner.load import check_repository
+
+    root = repo_root(args)
+    paths = []
+    for p in args.paths:
+        # pre-commit passes paths relative to the current folder; a user may give them
+        # relative to --repo
+        found = next((c for c in (p, root / p) if c.exists()), None)
+        if found is None:
+            raise UsageError(f"{p}: no such file")
+        paths.append(found.resolve())
+    checked = check_repository(root, only=paths or None)
+    problems = checked.problems
+    if args.format == "json":
+        print_json({"valid": not problems, "problems": [p.as_dict() for p in problems]})
+    elif args.format == "github":
+        for p in problems:
+            title = _escape(p.field or "rollout validate", prop=True)
+            print(f"::error file={_escape(p.path, True)},line={p.line},col={p.column},"
+                  f"title={title}::{_escape(str(p))}")
+    else:
+        for p in problems:
+            print(p)
+        if problems:
+            n = len(problems)
+            print(f"{n} problem{'s' * (n != 1)} found", file=sys.stderr)
+    return 1 if problems else 0

@@ -1,0 +1,183 @@
+"""Schema-valid documents -> model objects. Input here has already passed the JSON Schema."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+
+from runner.load.durations import parse_duration
+from runner.model import (
+    BOOLEAN_VARIANTS,
+    STRATEGIES,
+    Flag,
+    Gate,
+    MetricsConfig,
+    OnFailure,
+    RepoConfig,
+    Requirement,
+    Risk,
+    RolloutPlan,
+    Rule,
+    Step,
+    Strategy,
+    Targeting,
+)
+from runner.model.plan import BUILTIN_GATES
+
+RULE_OPS = ("in", "not_in", "equals", "starts_with", "ends_with")
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def build_flag(d: dict[str, Any]) -> Flag:
+    variants = d.get("variants")
+    t = d.get("targeting") or {}
+    rules = []
+    for r in t.get("rules", ()):
+        op = next(o for o in RULE_OPS if o in r)
+        vals = r[op]
+        rules.append(
+            Rule(r["attribute"], op, tuple(vals) if isinstance(vals, list) else (vals,), r["variant"])
+        )
+    pct = d.get("percentage")
+    return Flag(
+        key=d["key"],
+        description=d["description"],
+        owner=d["owner"],
+        risk=Risk(d["risk"]),
+        enabled=d.get("enabled", True),
+        variants=_freeze(variants) if variants is not None else BOOLEAN_VARIANTS,
+        default_variant=d.get("default_variant", "off"),
+        rollout_variant=d.get("rollout_variant", "on"),
+        requires=tuple(
+            Requirement(r) if isinstance(r, str) else Requirement(r["flag"], r.get("variant"))
+            for r in d.get("requires", ())
+        ),
+        env_override=d.get("env_override", ""),
+        targeting=Targeting(
+            users=tuple(t.get("users", ())),
+            regions=tuple(t.get("regions", ())),
+            variant=t.get("variant"),
+            rules=tuple(rules),
+        ),
+        percentage=float(pct) if isinstance(pct, int | float) else None,
+        split=MappingProxyType({k: float(v) for k, v in pct.items()})
+        if isinstance(pct, dict)
+        else None,
+        bucket_by=d.get("bucket_by"),
+    )
+
+
+def build_metrics(d: dict[str, Any] | None) -> MetricsConfig | None:
+    if d is None:
+        return None
+    return MetricsConfig(
+        type=d["type"],
+        path=d.get("path"),
+        url=d.get("url", "").rstrip("/") or None,
+        queries=MappingProxyType(dict(d.get("queries", {}))),
+        command=tuple(d.get("command", ())),
+        timeout=parse_duration(d.get("timeout", 10)),
+        bearer_token_env=d.get("bearer_token_env"),
+        window=d.get("window", "5m"),
+    )
+
+
+def build_gates(d: dict[str, Any] | None) -> dict[str, Gate]:
+    gates: dict[str, Gate] = {}
+    for name, spec in (d or {}).items():
+        if name == "custom":
+            for cname, c in spec.items():
+                gates[cname] = Gate(
+                    cname, c.get("max"), c.get("min"), c["query"], c.get("dry_run", False)
+                )
+            continue
+        direction = BUILTIN_GATES[name]
+        if isinstance(spec, dict):
+            limit, dry = spec[direction], spec.get("dry_run", False)
+        else:
+            limit, dry = spec, False
+        gates[name] = (
+            Gate(name, max=float(limit), dry_run=dry)
+            if direction == "max"
+            else Gate(name, min=float(limit), dry_run=dry)
+        )
+    return gates
+
+
+def plan_digest(d: dict[str, Any], metrics: MetricsConfig | None) -> str:
+    """Digest of what the plan means, not how it is written: comments and key order don't count."""
+    effective = dict(d)
+    if metrics is not None and "metrics" not in effective:
+        effective["metrics"] = {"type": metrics.type, "path": metrics.path, "url": metrics.url,
+                                "queries": dict(metrics.queries), "command": list(metrics.command)}
+    canon = json.dumps(effective, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(canon.encode()).hexdigest()
+
+
+def parse_time(value: str) -> datetime:
+    """ISO 8601; a time without an offset is UTC."""
+    t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def build_plan(name: str, d: dict[str, Any], config: RepoConfig) -> RolloutPlan:
+    strategy = Strategy(d["strategy"])
+    plan_gates = build_gates(d.get("gates"))
+    if strategy is Strategy.CUSTOM:
+        default_steps: tuple[float, ...] = ()
+        default_wait = 300.0
+    else:
+        default_steps, default_wait = STRATEGIES[strategy]
+    steps: list[Step] = []
+    for s in d.get("steps") or default_steps:
+        if isinstance(s, dict):
+            override = s.get("gates")
+            steps.append(
+                Step(
+                    float(s["percentage"]),
+                    parse_duration(s["wait"]) if "wait" in s else None,
+                    tuple({**plan_gates, **build_gates(override)}.values())
+                    if override is not None
+                    else None,
+                )
+            )
+        else:
+            steps.append(Step(float(s)))
+    metrics = build_metrics(d.get("metrics")) or config.metrics
+    return RolloutPlan(
+        name=name,
+        flag=d["flag"],
+        strategy=strategy,
+        steps=tuple(steps),
+        wait=parse_duration(d["wait"]) if "wait" in d else default_wait,
+        gates=tuple(plan_gates.values()),
+        metrics=metrics,
+        on_failure=OnFailure(d.get("on_failure", "rollback")),
+        failure_limit=d.get("failure_limit", 1),
+        error_limit=d.get("error_limit", 4),
+        progress_deadline=parse_duration(d.get("progress_deadline", 1800)),
+        start_at=parse_time(d["start_at"]) if "start_at" in d else None,
+        accept_risk=d.get("accept_risk", False),
+        digest=plan_digest(d, metrics),
+    )
+
+
+def build_config(d: dict[str, Any]) -> RepoConfig:
+    return RepoConfig(
+        flags_dir=d.get("flags_dir", "flags"),
+        rollouts_dir=d.get("rollouts_dir", "rollouts"),
+        metrics=build_metrics(d.get("metrics")),
+        author_name=d.get("author_name", RepoConfig.author_name),
+        author_email=d.get("author_email", RepoConfig.author_email),
+        emergency_shutdown=d.get("emergency_shutdown", False),
+    )

@@ -1,0 +1,229 @@
+"""Checks the JSON Schema cannot express: references between files, cycles, step order, types.
+
+Pure: takes model objects (and the raw documents, for positions), returns findings. Each
+finding names the file it belongs to and the field path inside it; ``repo`` turns that into
+line and column only when there is something to report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
+
+from runner.model import STRATEGIES, Flag, Risk, RolloutPlan, Strategy, value_type
+from runner.model.plan import BUILTIN_GATES
+
+#: Percentages are bucketed in 10,000ths (see runner.evaluate.bucket): 0.01 % resolution.
+RESOLUTION = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    path: str  # the file
+    field: tuple[Any, ...]
+    message: str
+    #: Involves another file: reported even when only some files were asked about.
+    cross: bool = False
+
+
+def _fine(p: float) -> bool:
+    return abs(p * RESOLUTION - round(p * RESOLUTION)) < 1e-6
+
+
+def check_flag(flag: Flag, raw: Mapping[str, Any], path: str, stem: str) -> list[Finding]:
+    out: list[Finding] = []
+
+    def bad(field: tuple[Any, ...], msg: str) -> None:
+        out.append(Finding(path, field, msg))
+
+    if flag.key != stem:
+        bad(("key",), f"{flag.key!r} differs from the file name {stem!r} (they must be equal)")
+    variants = flag.variants
+    names = sorted(variants)
+    for which, name in (("default_variant", flag.default_variant),
+                        ("rollout_variant", flag.rollout_variant)):
+        if name not in variants:
+            field = (which,) if which in raw else ("variants",) if "variants" in raw else (which,)
+            bad(field, f"variant {name!r} is not one of the flag's variants {names}")
+    types = {n: value_type(v) for n, v in variants.items()}
+    first = types.get(flag.default_variant) or next(iter(types.values()))
+    for n, t in types.items():
+        if t != first:
+            bad(("variants", n), f"is a {t} but the flag's variants are {first}s (one type per flag)")
+            break
+    t = flag.targeting
+    if t.variant is not None and t.variant not in variants:
+        bad(("targeting", "variant"), f"variant {t.variant!r} is not one of {names}")
+    for i, r in enumerate(t.rules):
+        if r.variant not in variants:
+            bad(("targeting", "rules", i, "variant"), f"variant {r.variant!r} is not one of {names}")
+    if flag.percentage is not None and not _fine(flag.percentage):
+        bad(("percentage",), f"{flag.percentage:g} has finer resolution than 0.01")
+    if flag.split is not None:
+        for n, share in flag.split.items():
+            if n not in variants:
+                bad(("percentage", n), f"variant {n!r} is not one of {names}")
+            elif not _fine(share):
+                bad(("percentage", n), f"{share:g} has finer resolution than 0.01")
+        total = sum(flag.split.values())
+        if abs(total - 100) > 1e-6:
+            bad(("percentage",), f"shares add up to {total:g}, not 100")
+    for i, req in enumerate(flag.requires):
+        if req.flag == flag.key:
+            bad(("requires", i), "a flag cannot require itself")
+    return out
+
+
+def check_plan(plan: RolloutPlan, raw: Mapping[str, Any], path: str) -> list[Finding]:
+    out: list[Finding] = []
+
+    def bad(field: tuple[Any, ...], msg: str) -> None:
+        out.append(Finding(path, field, msg))
+
+    pcts = plan.percentages
+    if plan.strategy is Strategy.CUSTOM and "steps" not in raw:
+        bad(("steps",), "the custom strategy needs its own steps")
+    elif plan.strategy is not Strategy.CUSTOM and "steps" in raw:
+        expected = STRATEGIES[plan.strategy][0]
+        if tuple(pcts) != tuple(float(p) for p in expected):
+            bad(("steps",), f"the {plan.strategy} strategy's steps are "
+                f"{', '.join(f'{p:g}' for p in expected)}; use strategy: custom for others")
+    for i in range(1, len(pcts)):
+        if pcts[i] <= pcts[i - 1]:
+            bad(("steps", i), f"{pcts[i]:g} does not come after {pcts[i - 1]:g} "
+                "(steps must be strictly increasing)")
+            break
+    if pcts and pcts[-1] != 100:
+        bad(("steps", len(pcts) - 1), f"the last step is {pcts[-1]:g}, it must be 100")
+    for i, p in enumerate(pcts):
+        if not _fine(p):
+            bad(("steps", i), f"{p:g} has finer resolution than 0.01")
+    if plan.metrics is None:
+        bad(("metrics",), "no metric source: give one here or in [tool.rollout.metrics] "
+            "(without metrics a rollout can never advance)")
+    else:
+        out.extend(_check_metrics(plan, raw, path))
+    return out
+
+
+_jinja = SandboxedEnvironment()
+
+
+def template_error(text: str) -> str | None:
+    """A Jinja2 syntax error in a query or path template, in words; None when it parses."""
+    try:
+        _jinja.parse(text)
+    except TemplateSyntaxError as e:
+        return f"template error: {e.message}"
+    return None
+
+
+def _check_metrics(plan: RolloutPlan, raw: Mapping[str, Any], path: str) -> list[Finding]:
+    out: list[Finding] = []
+    m = plan.metrics
+    assert m is not None
+    own = "metrics" in raw  # templates of the repository default are checked with the config
+    templates: list[tuple[tuple[Any, ...], str]] = []
+    if own and m.type == "file" and m.path:
+        templates.append((("metrics", "path"), m.path))
+    if m.type == "prometheus":
+        if own:
+            templates.extend((("metrics", "queries", k), q) for k, q in m.queries.items())
+        gates = {g.name: g for g in plan.gates}
+        for s in plan.steps:
+            gates.update({g.name: g for g in s.gates or ()})
+        for name, g in gates.items():
+            if g.query is None and name in BUILTIN_GATES and name not in m.queries:
+                out.append(Finding(path, ("gates", name),
+                                   f"the prometheus source has no query for {name} "
+                                   "(add it under metrics.queries)"))
+            elif g.query is not None:
+                templates.append((("gates", "custom", name, "query"), g.query))
+    for field, text in templates:
+        error = template_error(text)
+        if error:
+            out.append(Finding(path, field, error))
+    return out
+
+
+def check_cross(
+    flags: Mapping[str, Flag],
+    flag_paths: Mapping[str, str],
+    plans: Mapping[str, list[tuple[RolloutPlan, str]]],
+) -> list[Finding]:
+    """References between files: prerequisites, cycles, plans and the flags they drive."""
+    out: list[Finding] = []
+    for key, flag in flags.items():
+        for i, req in enumerate(flag.requires):
+            target = flags.get(req.flag)
+            if target is None:
+                out.append(Finding(flag_paths[key], ("requires", i),
+                                   f"requires unknown flag {req.flag!r}", True))
+            elif req.variant is not None and req.variant not in target.variants:
+                out.append(Finding(flag_paths[key], ("requires", i, "variant"),
+                                   f"{req.flag!r} has no variant {req.variant!r}", True))
+    for cycle in find_cycles({k: [r.flag for r in f.requires if r.flag in flags]
+                              for k, f in flags.items()}):
+        first = cycle[0]
+        idx = next(i for i, r in enumerate(flags[first].requires) if r.flag == cycle[1])
+        out.append(Finding(flag_paths[first], ("requires", idx),
+                           "dependency cycle: " + " -> ".join(cycle), True))
+    for flag_key, entries in plans.items():
+        for n, (plan, path) in enumerate(entries):
+            flag = flags.get(flag_key)
+            if flag is None:
+                out.append(Finding(path, ("flag",), f"no flag {flag_key!r} in the flags folder",
+                                   True))
+                continue
+            if n > 0:
+                out.append(Finding(path, ("flag",), f"{flag_key!r} already has a rollout plan "
+                                   f"({entries[0][1]}); one plan per flag", True))
+            if flag.percentage is not None or flag.split is not None:
+                out.append(Finding(flag_paths[flag_key], ("percentage",),
+                                   f"the flag is driven by the rollout plan {path}; "
+                                   "remove its static percentage", True))
+            if (plan.strategy is Strategy.INSTANT and flag.risk is Risk.HIGH
+                    and not plan.accept_risk):
+                out.append(Finding(path, ("strategy",), f"instant on the high-risk flag "
+                                   f"{flag_key!r} is refused; set accept_risk: true to accept "
+                                   "the risk", True))
+    return out
+
+
+def find_cycles(graph: Mapping[str, list[str]]) -> list[list[str]]:
+    """Each elementary cycle found by depth-first search, once, as [a, b, ..., a]."""
+    white, grey, black = 0, 1, 2
+    colour = dict.fromkeys(graph, white)
+    cycles: list[list[str]] = []
+    seen: set[frozenset[str]] = set()
+    for start in sorted(graph):
+        if colour[start] != white:
+            continue
+        stack: list[tuple[str, int]] = [(start, 0)]
+        trail: list[str] = [start]
+        colour[start] = grey
+        while stack:
+            node, i = stack[-1]
+            nexts = graph.get(node, [])
+            if i < len(nexts):
+                stack[-1] = (node, i + 1)
+                nxt = nexts[i]
+                if colour.get(nxt) == grey:
+                    cyc = [*trail[trail.index(nxt):], nxt]
+                    k = frozenset(cyc)
+                    if k not in seen:
+                        seen.add(k)
+                        cycles.append(cyc)
+                elif colour.get(nxt) == white:
+                    colour[nxt] = grey
+                    stack.append((nxt, 0))
+                    trail.append(nxt)
+            else:
+                colour[node] = black
+                stack.pop()
+                trail.pop()
+    return cycles

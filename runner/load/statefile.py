@@ -1,0 +1,98 @@
+"""Rollout state files (``rollouts/<plan>.state.json``): parse and write deterministically.
+
+The runner owns these files; nothing else writes them. Writing sorts keys and fixes the
+format so that the same state always gives the same bytes (idempotent runs make no commit).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from runner.load.build import parse_time
+from runner.model import GateResult, Phase, RolloutState, Verdict
+
+STATE_SUFFIX = ".state.json"
+
+
+def _time(t: datetime | None) -> str | None:
+    if t is None:
+        return None
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _opt_time(v: str | None) -> datetime | None:
+    return parse_time(v) if v else None
+
+
+def _number(v: float | None) -> float | int | None:
+    if v is None or not math.isfinite(v):
+        return None
+    return int(v) if float(v).is_integer() else v
+
+
+def state_to_dict(s: RolloutState) -> dict[str, Any]:
+    return {
+        "flag": s.flag,
+        "plan": s.plan,
+        "phase": s.phase.value,
+        "step": s.step,
+        "current_percentage": _number(s.current_percentage),
+        "started_at": _time(s.started_at),
+        "step_started_at": _time(s.step_started_at),
+        "last_evaluated_at": _time(s.last_evaluated_at),
+        "plan_digest": s.plan_digest,
+        "consecutive_failures": s.consecutive_failures,
+        "consecutive_inconclusive": s.consecutive_inconclusive,
+        "consecutive_errors": s.consecutive_errors,
+        "last_gates": [
+            {
+                "name": g.name,
+                "verdict": g.verdict.value,
+                "value": _number(g.value),
+                "threshold": g.threshold,
+                "dry_run": g.dry_run,
+                "detail": g.detail,
+                "evaluated_at": _time(g.evaluated_at),
+            }
+            for g in s.last_gates
+        ],
+        "reason": s.reason,
+    }
+
+
+def dump_state(s: RolloutState) -> str:
+    return json.dumps(state_to_dict(s), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def state_from_dict(d: dict[str, Any]) -> RolloutState:
+    """``d`` has passed the state schema."""
+    return RolloutState(
+        flag=d["flag"],
+        plan=d["plan"],
+        phase=Phase(d["phase"]),
+        step=d["step"],
+        current_percentage=float(d["current_percentage"]),
+        started_at=_opt_time(d.get("started_at")),
+        step_started_at=_opt_time(d.get("step_started_at")),
+        plan_digest=d["plan_digest"],
+        consecutive_failures=d.get("consecutive_failures", 0),
+        consecutive_inconclusive=d.get("consecutive_inconclusive", 0),
+        consecutive_errors=d.get("consecutive_errors", 0),
+        last_gates=tuple(
+            GateResult(
+                name=g["name"],
+                verdict=Verdict(g["verdict"]),
+                value=g.get("value"),
+                threshold=g.get("threshold", ""),
+                dry_run=g.get("dry_run", False),
+                detail=g.get("detail", ""),
+                evaluated_at=_opt_time(g.get("evaluated_at")),
+            )
+            for g in d.get("last_gates", ())
+        ),
+        reason=d.get("reason", ""),
+        last_evaluated_at=_opt_time(d.get("last_evaluated_at")),
+    )

@@ -1,0 +1,56 @@
+"""Rollout state: the machine-owned present of one rollout. Its history is ``git log``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class Phase(StrEnum):
+    PENDING = "pending"
+    PROGRESSING = "progressing"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    ROLLED_BACK = "rolled_back"
+
+
+class Verdict(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    #: No data, NaN, or fewer requests than the minimum: never advances.
+    INCONCLUSIVE = "inconclusive"
+    #: The source failed or answered nonsense.
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    name: str
+    verdict: Verdict
+    value: float | None = None
+    threshold: str = ""
+    dry_run: bool = False
+    detail: str = ""
+    #: When the metrics were read (the injected ``now``).
+    evaluated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutState:
+    flag: str
+    plan: str
+    phase: Phase
+    step: int
+    current_percentage: float
+    started_at: datetime | None
+    step_started_at: datetime | None
+    plan_digest: str
+    consecutive_failures: int = 0
+    consecutive_inconclusive: int = 0
+    consecutive_errors: int = 0
+    last_gates: tuple[GateResult, ...] = ()
+    #: Why the rollout is in this phase, in words for people.
+    reason: str = ""
+    #: When the last conclusive evaluation happened (for the progress deadline).
+    last_evaluated_at: datetime | None = None
