@@ -46,8 +46,9 @@ def judge(gates: tuple[Gate, ...], readings: Mapping[str, Reading], now: datetim
             verdict, value = Verdict.INCONCLUSIVE, None
             why = f"no data ({r.detail})" if r.detail else "no data"
         else:
-            value = r.value
-            verdict, why = judge_value(gate, value)
+            verdict, why = judge_value(gate, r.value)
+            # NaN and ±Inf are no value at all: reported in the detail, not as a number
+            value = r.value if math.isfinite(r.value) else None
             if r.detail:
                 why = f"{why} ({r.detail})"
         results[gate.name] = GateResult(gate.name, verdict, value, gate.threshold, gate.dry_run, why, now)
