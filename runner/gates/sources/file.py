@@ -39,6 +39,8 @@ def read(call: SourceCall) -> dict[str, Reading]:
     if not path.is_relative_to(root):
         raise SourceError(f"metrics path {rendered!r} leads outside the repository")
     shown = path.relative_to(root).as_posix()
+    if path.exists() and not path.is_file():  # a directory, or a FIFO that would block the run
+        raise SourceError(f"{shown}: cannot read: not a regular file")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as e:
