@@ -280,9 +280,11 @@ def prometheus(tmp_path: Path) -> Iterator[Callable[[Iterable[Series]], Promethe
         try:
             server = _start(workdir, _backfill(series, workdir))
         except PrometheusUnavailable as e:
-            pytest.fail(f"real Prometheus needed: {e}", pytrace=False)
-        servers.append(server)
-        return server
+            problem = str(e)
+        else:
+            servers.append(server)
+            return server
+        pytest.fail(f"real Prometheus needed: {problem}", pytrace=False)
 
     yield start
     for server in servers:
