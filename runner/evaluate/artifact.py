@@ -59,7 +59,10 @@ def _split(repo: Repository, flag: Flag) -> list[dict[str, Any]]:
         weights = [(flag.rollout_variant, w), (flag.default_variant, TOTAL_WEIGHT - w)]
         if flag.rollout_variant == flag.default_variant:
             weights = [(flag.default_variant, TOTAL_WEIGHT)]
-    return [{"variant": v, "weight": w} for v, w in weights if w > 0]
+    kept = [{"variant": v, "weight": w} for v, w in weights if w > 0]
+    if len(kept) == 1 and kept[0]["variant"] == flag.default_variant:
+        return []  # 0 %: nobody is split off the default (reason DEFAULT, not SPLIT)
+    return kept
 
 
 def _rollout(repo: Repository, key: str) -> dict[str, Any] | None:
