@@ -141,7 +141,7 @@ class CompiledFlag:
     """One flag, ready to evaluate."""
 
     __slots__ = (
-        "bucket_attribute", "bucket_path", "default_variant", "enabled", "env_var", "key",
+        "bucket_attribute", "bucket_path", "default_variant", "enabled", "env_var", "fixed", "key",
         "key_bytes", "regions", "requires", "rollout_variant", "rules", "split", "split_all",
         "targeting_variant", "type", "users", "variants",
     )
@@ -160,6 +160,8 @@ class CompiledFlag:
     rules: tuple[CompiledRule, ...]
     split: tuple[tuple[int, str], ...]  # (cumulative end, variant)
     split_all: str | None  # the whole split goes to one variant: no bucket needed
+    #: The outcome when it depends on no context (disabled, or nothing dynamic): a shortcut.
+    fixed: tuple[str, str, str] | None
     key_bytes: bytes
     bucket_attribute: str | None
     bucket_path: tuple[str, ...] | None
@@ -172,9 +174,23 @@ class CompiledFlag:
             raw = _lookup(ctx, self.bucket_attribute, self.bucket_path, targeting_key)
         if raw is None:
             return None
-        text = raw if raw.__class__ is str else json_logic_text(raw)
-        data = self.key_bytes + text.encode("utf-8")  # type: ignore[union-attr]
-        return (mmh3.hash(cbor_text(data), 0, False) * TOTAL_WEIGHT) >> 32
+        return bucket_of_text(self.key + (raw if raw.__class__ is str else json_logic_text(raw)))
+
+
+#: CBOR text-string headers as characters, for ASCII strings shorter than 128 characters:
+#: one byte (0x60 + n) below 24, then 0x78 and the length. All are ASCII themselves, so the
+#: hashed string can be built and hashed as ``str`` without a bytes round trip.
+_HEADERS = tuple(chr(0x60 + n) for n in range(24)) + tuple("x" + chr(n) for n in range(24, 128))
+
+
+def bucket_of_text(text: str) -> int:
+    """The bucket of the (flag key + bucketing value) text; see :mod:`runner.evaluate.bucket`."""
+    n = len(text)
+    if n < 128 and text.isascii():
+        h = mmh3.hash(_HEADERS[n] + text, 0, False)
+    else:
+        h = mmh3.hash(cbor_text(text.encode("utf-8")), 0, False)
+    return (h * TOTAL_WEIGHT) >> 32
 
 
 def _require(cond: bool, where: str, message: str) -> None:
@@ -246,6 +262,14 @@ def _compile_flag(key: str, d: Any) -> CompiledFlag:
              f"weights add up to {end}, not {TOTAL_WEIGHT}")
     f.split = tuple(split)
     f.split_all = split[0][1] if len(split) == 1 else None
+    if not f.enabled:
+        f.fixed = (f.default_variant, DISABLED, "flag disabled")
+    elif not (f.requires or f.users or f.regions or f.rules or f.split):
+        f.fixed = (f.default_variant, DEFAULT, "")
+    elif not (f.requires or f.users or f.regions or f.rules) and f.split_all is not None:
+        f.fixed = (f.split_all, SPLIT, "")
+    else:
+        f.fixed = None
     f.key_bytes = key.encode("utf-8")
     bucket_by = d.get("bucket_by")
     _require(bucket_by is None or isinstance(bucket_by, str), f"{where}.bucket_by",
@@ -334,16 +358,25 @@ class FlagSet:
 
 
 class EnvState:
-    """The environment as evaluation needs it: the kill switch and the parsed overrides."""
+    """The environment as evaluation needs it: the kill switch and the parsed overrides.
 
-    __slots__ = ("killed", "overrides")
+    ``outcomes`` holds, per flag the environment decides, the (variant, reason, details)
+    it serves, so that evaluation asks one question: is this flag in it?
+    """
 
-    def __init__(self, killed: bool, overrides: dict[str, str]):
+    __slots__ = ("killed", "outcomes", "overrides")
+
+    def __init__(self, killed: bool, overrides: dict[str, str],
+                 outcomes: dict[str, tuple[str, str, str]] | None = None):
         self.killed = killed
         self.overrides = overrides
+        self.outcomes = outcomes if outcomes is not None else {}
 
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, EnvState) and self.killed == other.killed
+                and self.overrides == other.overrides)
 
-NO_ENV = EnvState(False, {})
+    __hash__ = None  # type: ignore[assignment]
 
 
 def parse_switch(raw: str) -> bool | None:
@@ -371,9 +404,9 @@ def parse_override(flag: CompiledFlag, raw: str) -> str | None:
 
 def env_state(flags: FlagSet, env: Mapping[str, str] | None) -> EnvState:
     """Parse the kill switch and every flag's override from ``env``, warning once per bad value."""
-    if not env:
-        return EnvState(flags.emergency_shutdown, {})
     killed = flags.emergency_shutdown
+    if not env:
+        return _with_outcomes(flags, killed, {})
     raw = env.get(KILL_SWITCH_VAR)
     if raw is not None and raw.strip():
         on = parse_switch(raw)
@@ -395,7 +428,16 @@ def env_state(flags: FlagSet, env: Mapping[str, str] | None) -> EnvState:
                       "override ignored")
             continue
         overrides[key] = variant
-    return EnvState(killed, overrides)
+    return _with_outcomes(flags, killed, overrides)
+
+
+def _with_outcomes(flags: FlagSet, killed: bool, overrides: dict[str, str]) -> EnvState:
+    if killed:
+        outcomes = {k: (f.default_variant, DISABLED, "kill switch") for k, f in flags.flags.items()}
+    else:
+        outcomes = {k: (v, STATIC, f"environment override {flags.flags[k].env_var}")
+                    for k, v in overrides.items()}
+    return EnvState(killed, overrides, outcomes)
 
 
 # --- evaluation --------------------------------------------------------------------------
@@ -411,14 +453,13 @@ def targeting_key_of(ctx: Mapping[str, Any]) -> Any:
 def resolve(flags: FlagSet, f: CompiledFlag, ctx: Mapping[str, Any], tk: Any,
             env: EnvState) -> tuple[str, str, str]:
     """(variant, reason, details) of flag ``f`` for this context. The hot path."""
-    if env.killed:
-        return f.default_variant, DISABLED, "kill switch"
-    if env.overrides:
-        ov = env.overrides.get(f.key)
-        if ov is not None:
-            return ov, STATIC, f"environment override {f.env_var}"
-    if not f.enabled:
-        return f.default_variant, DISABLED, "flag disabled"
+    outcomes = env.outcomes
+    if outcomes:
+        decided = outcomes.get(f.key)
+        if decided is not None:
+            return decided
+    if f.fixed is not None:
+        return f.fixed
     for req_key, req_variant in f.requires:
         got = resolve(flags, flags.flags[req_key], ctx, tk, env)[0]
         if got != req_variant:
@@ -436,14 +477,26 @@ def resolve(flags: FlagSet, f: CompiledFlag, ctx: Mapping[str, Any], tk: Any,
     if f.split_all is not None:
         return f.split_all, SPLIT, ""
     if f.split:
-        b = f.bucket_of(ctx, tk)
-        if b is None:
+        raw = tk if f.bucket_attribute is None else _lookup(
+            ctx, f.bucket_attribute, f.bucket_path, tk)
+        if raw is None:
             what = f.bucket_attribute or "targeting key"
             return f.default_variant, DEFAULT, f"no {what} in the context: not bucketed"
+        # inlined bucket_of_text: this is the line most evaluations end on
+        text = f.key + (raw if raw.__class__ is str else json_logic_text(raw))
+        n = len(text)
+        if n < 128 and text.isascii():
+            h = _hash(_HEADERS[n] + text, 0, False)
+        else:
+            h = _hash(cbor_text(text.encode("utf-8")), 0, False)
+        b = (h * TOTAL_WEIGHT) >> 32
         for end, variant in f.split:
             if b < end:
                 return variant, SPLIT, ""
     return f.default_variant, DEFAULT, ""
+
+
+_hash = mmh3.hash
 
 
 def matches_type(value: Any, default: Any) -> bool:
