@@ -68,9 +68,7 @@ def json_logic_text(value: Any) -> str | None:
         return None
     if isinstance(value, str):
         return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
+    if isinstance(value, int):  # booleans too: flagd-core's to_string gives "True"/"False"
         return str(value)
     if isinstance(value, float):
         return f"{value:.15g}"
