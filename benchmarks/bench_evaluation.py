@@ -32,15 +32,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import cbor2  # noqa: E402
-import mmh3  # noqa: E402
-import yaml  # noqa: E402
+import cbor2
+import mmh3
+import yaml
 
-from runner import FlagClient  # noqa: E402
-from runner.evaluate import render_artifact  # noqa: E402
-from runner.evaluate.bucket import bucket  # noqa: E402
-from runner.load import load_repository  # noqa: E402
-from runner.model import Flag, RepoConfig, Repository, Risk, Targeting  # noqa: E402
+from runner import FlagClient
+from runner.evaluate import render_artifact
+from runner.evaluate.bucket import bucket
+from runner.load import load_repository
+from runner.model import Flag, RepoConfig, Repository, Risk, Targeting
 
 FLAGS: dict[str, dict[str, Any]] = {
     "phase_4_deployment": {"percentage": 25, "targeting": {
@@ -103,7 +103,7 @@ def memory_of_10000_flags(tmp: Path) -> tuple[float, int]:
     gc.collect()
     held, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert len(client.keys()) == 10_000
+    assert len(client.flag_keys()) == 10_000
     return held / 1e6, path.stat().st_size
 
 

@@ -322,7 +322,8 @@ class FlagClient:
     def source_commit(self) -> str | None:
         return self._snapshot.flags.source_commit
 
-    def keys(self) -> list[str]:
+    def flag_keys(self) -> list[str]:
+        """The keys of every flag being served, sorted."""
         return sorted(self._current().flags.flags)
 
     def flag_type(self, key: str) -> str | None:
