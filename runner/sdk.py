@@ -109,7 +109,8 @@ class FlagClient:
         self._path = Path(path) if path is not None else None
         self._fixed_env = env
         self._interval = reload_interval
-        self._reload_lock = threading.Lock()
+        self._reload_lock = threading.Lock()  # one look at the file at a time
+        self._swap_lock = threading.Lock()  # one writer of the snapshot at a time
         self._signature: tuple[int, int, int, int] | None = None
         self._refused: tuple[int, int, int, int] | None = None
         self._missing_logged = False
@@ -215,22 +216,24 @@ class FlagClient:
     def _load_in_background(self, sig: tuple[int, int, int, int]) -> None:
         assert self._path is not None
         try:
-            flags = load_artifact(self._path)
-        except ArtifactError as e:
-            self._refuse(sig, e)
-            return
-        except Exception:
-            log.exception("unexpected error reloading %s; keeping the last good flags",
-                          self._path)
-            return
+            try:
+                flags = load_artifact(self._path)
+            except ArtifactError as e:
+                self._refuse(sig, e)
+                return
+            except Exception:
+                log.exception("unexpected error reloading %s; keeping the last good flags",
+                              self._path)
+                return
+            self._install(flags, sig)
         finally:
             self._loading = False
-        self._install(flags, sig)
 
     def _install(self, flags: FlagSet, sig: tuple[int, int, int, int]) -> None:
         """Swap in new flags: one reference, so readers see old or new, never a mix."""
-        self._signature, self._refused = sig, None
-        self._snapshot = _Snapshot(flags, self._env_for(flags))
+        with self._swap_lock:
+            self._signature, self._refused = sig, None
+            self._snapshot = _Snapshot(flags, self._env_for(flags))
         if self._ready:
             log.info("reloaded %s (%s)", self._path, flags.digest)
         self._ready = True
@@ -266,10 +269,12 @@ class FlagClient:
                       f" ({self._snapshot.flags.digest})" if self._ready else "")
 
     def _refresh_env(self) -> None:
-        snap = self._snapshot
-        env = self._env_for(snap.flags)
-        if env != snap.env:
-            self._snapshot = _Snapshot(snap.flags, env)
+        # under the swap lock: a reload finishing meanwhile must not be undone
+        with self._swap_lock:
+            snap = self._snapshot
+            env = self._env_for(snap.flags)
+            if env != snap.env:
+                self._snapshot = _Snapshot(snap.flags, env)
 
     def reload(self) -> bool:
         """Look at the file now (not waiting for the interval); re-read the environment.
