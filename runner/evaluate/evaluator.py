@@ -321,7 +321,7 @@ def _check_graph(flags: Mapping[str, CompiledFlag]) -> list[str]:
 class FlagSet:
     """A compiled artifact: what a client evaluates against. Immutable once built."""
 
-    __slots__ = ("digest", "emergency_shutdown", "flags", "source_commit")
+    __slots__ = ("_env_index", "digest", "emergency_shutdown", "flags", "source_commit")
 
     def __init__(self, flags: dict[str, CompiledFlag], *, emergency_shutdown: bool,
                  digest: str | None, source_commit: str | None):
@@ -329,6 +329,17 @@ class FlagSet:
         self.emergency_shutdown = emergency_shutdown
         self.digest = digest
         self.source_commit = source_commit
+        self._env_index: dict[str, list[str]] | None = None
+
+    def env_index(self) -> dict[str, list[str]]:
+        """Override variable -> the flags it overrides (usually one)."""
+        index = self._env_index
+        if index is None:
+            index = {}
+            for key, f in self.flags.items():
+                index.setdefault(f.env_var, []).append(key)
+            self._env_index = index
+        return index
 
     @classmethod
     def from_document(cls, doc: Any) -> FlagSet:
@@ -424,19 +435,34 @@ def env_state(flags: FlagSet, env: Mapping[str, str] | None) -> EnvState:
         else:
             killed = killed or on
     overrides = {}
-    for key, f in flags.flags.items():
-        raw = env.get(f.env_var)
-        if raw is None or not raw.strip():
+    # Walk the environment (tens of variables), not the flags (maybe tens of thousands):
+    # a client re-reads the environment once per reload interval.
+    by_var = flags.env_index()
+    for var, raw in _items(env):
+        keys = by_var.get(var)
+        if not keys or raw is None or not raw.strip():
             continue
-        variant = parse_override(f, raw)
-        if variant is None:
-            choices = "true/false/1/0/on/off/yes/no or " if f.type == "boolean" else ""
-            warn_once((f.env_var, raw), f"{f.env_var}={raw!r} does not select a variant of "
-                      f"{key!r} (expected {choices}one of {', '.join(sorted(f.variants))}): "
-                      "override ignored")
-            continue
-        overrides[key] = variant
+        for key in keys:
+            f = flags.flags[key]
+            variant = parse_override(f, raw)
+            if variant is None:
+                choices = "true/false/1/0/on/off/yes/no or " if f.type == "boolean" else ""
+                warn_once((var, raw), f"{var}={raw!r} does not select a variant of "
+                          f"{key!r} (expected {choices}one of {', '.join(sorted(f.variants))}): "
+                          "override ignored")
+                continue
+            overrides[key] = variant
     return _with_outcomes(flags, killed, overrides)
+
+
+def _items(env: Mapping[str, str]) -> list[tuple[str, str]]:
+    """A copy of the environment's items; another thread may be changing os.environ."""
+    for _ in range(3):
+        try:
+            return list(env.items())
+        except RuntimeError:  # changed size during iteration
+            continue
+    return []
 
 
 def _with_outcomes(flags: FlagSet, killed: bool, overrides: dict[str, str]) -> EnvState:
