@@ -36,7 +36,6 @@ from runner.evaluate.evaluator import (
     EnvState,
     FlagSet,
     Resolution,
-    _new_tuple,
     env_state,
     evaluate_compiled,
     matches_type,
@@ -313,7 +312,7 @@ class FlagClient:
             tk = context.get("targetingKey")
             if tk is None:
                 tk = context.get("targeting_key")
-            return f.variants[f.resolve(context, tk, snap.outcomes)[0]] is True
+            return f.resolve(context, tk, snap.outcomes)[0] is True  # .value
         except Exception:
             return False
 
@@ -339,13 +338,12 @@ class FlagClient:
             tk = context.get("targetingKey")
             if tk is None:
                 tk = context.get("targeting_key")
-            variant, reason, details = f.resolve(context, tk, snap.outcomes)
+            r = f.resolve(context, tk, snap.outcomes)
         except Exception:
             return evaluate_compiled(snap.flags, key, context, snap.env, default)
-        value = f.variants[variant]
-        if default is not None and not matches_type(value, default):
+        if default is not None and not matches_type(r[0], default):
             return type_mismatch(f, default)
-        return _new_tuple(Resolution, (value, variant, reason, None, details))
+        return r
 
     def all_flags(self, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Every flag's value for this context (the reference's ``get_all_flags``)."""
@@ -356,7 +354,7 @@ class FlagClient:
         outcomes = snap.outcomes
         for key, f in snap.flags.flags.items():
             try:
-                out[key] = f.variants[f.resolve(ctx, tk, outcomes)[0]]
+                out[key] = f.resolve(ctx, tk, outcomes)[0]
             except Exception:
                 out[key] = None
         return out

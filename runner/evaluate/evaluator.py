@@ -160,12 +160,16 @@ class CompiledFlag:
     split: tuple[tuple[int, str], ...]  # (cumulative end, variant)
     split_all: str | None  # the whole split goes to one variant: no bucket needed
     #: The outcome when it depends on no context (disabled, or nothing dynamic): a shortcut.
-    fixed: tuple[str, str, str] | None
+    fixed: Resolution | None
     #: (context, targeting key, environment outcomes) -> (variant, reason, details)
     resolve: Resolver
     key_bytes: bytes
     bucket_attribute: str | None
     bucket_path: tuple[str, ...] | None
+
+    def outcome(self, variant: str, reason: str, details: str) -> Resolution:
+        """A Resolution made once, when the flag is compiled, and returned as is."""
+        return Resolution(self.variants[variant], variant, reason, None, details)
 
     def bucket_of(self, ctx: Mapping[str, Any], targeting_key: Any) -> int | None:
         """This context's bucket in [0, TOTAL_WEIGHT), or None without a bucketing value."""
@@ -264,11 +268,11 @@ def _compile_flag(key: str, d: Any) -> CompiledFlag:
     f.split = tuple(split)
     f.split_all = split[0][1] if len(split) == 1 else None
     if not f.enabled:
-        f.fixed = (f.default_variant, DISABLED, "flag disabled")
+        f.fixed = f.outcome(f.default_variant, DISABLED, "flag disabled")
     elif not (f.requires or f.users or f.regions or f.rules or f.split):
-        f.fixed = (f.default_variant, DEFAULT, "")
+        f.fixed = f.outcome(f.default_variant, DEFAULT, "")
     elif not (f.requires or f.users or f.regions or f.rules) and f.split_all is not None:
-        f.fixed = (f.split_all, SPLIT, "")
+        f.fixed = f.outcome(f.split_all, SPLIT, "")
     else:
         f.fixed = None
     f.key_bytes = key.encode("utf-8")
@@ -386,7 +390,7 @@ class EnvState:
     __slots__ = ("killed", "outcomes", "overrides")
 
     def __init__(self, killed: bool, overrides: dict[str, str],
-                 outcomes: dict[str, tuple[str, str, str]] | None = None):
+                 outcomes: dict[str, Resolution] | None = None):
         self.killed = killed
         self.overrides = overrides
         self.outcomes = outcomes if outcomes is not None else {}
@@ -467,9 +471,11 @@ def _items(env: Mapping[str, str]) -> list[tuple[str, str]]:
 
 def _with_outcomes(flags: FlagSet, killed: bool, overrides: dict[str, str]) -> EnvState:
     if killed:
-        outcomes = {k: (f.default_variant, DISABLED, "kill switch") for k, f in flags.flags.items()}
+        outcomes = {k: f.outcome(f.default_variant, DISABLED, "kill switch")
+                    for k, f in flags.flags.items()}
     else:
-        outcomes = {k: (v, STATIC, f"environment override {flags.flags[k].env_var}")
+        outcomes = {k: flags.flags[k].outcome(v, STATIC,
+                                              f"environment override {flags.flags[k].env_var}")
                     for k, v in overrides.items()}
     return EnvState(killed, overrides, outcomes)
 
@@ -485,8 +491,8 @@ def targeting_key_of(ctx: Mapping[str, Any]) -> Any:
 
 
 def resolve(flags: FlagSet, f: CompiledFlag, ctx: Mapping[str, Any], tk: Any,
-            env: EnvState) -> tuple[str, str, str]:
-    """(variant, reason, details) of flag ``f`` for this context."""
+            env: EnvState) -> Resolution:
+    """The outcome of flag ``f`` for this context."""
     return f.resolve(ctx, tk, env.outcomes)
 
 
@@ -518,8 +524,8 @@ def _rule_test(rule: CompiledRule) -> Callable[[Mapping[str, Any], Any], bool]:
     return test_ends
 
 
-Resolver = Callable[[Mapping[str, Any], Any, Mapping[str, tuple[str, str, str]]],
-                    tuple[str, str, str]]
+#: (context, targeting key, environment outcomes) -> a precomputed Resolution
+Resolver = Callable[[Mapping[str, Any], Any, Mapping[str, Resolution]], Resolution]
 
 
 _CANARY_USER, _CANARY_REGION = "canary user", "canary region"
@@ -544,7 +550,7 @@ def _make_resolver(f: CompiledFlag, flags: Mapping[str, CompiledFlag]) -> Resolv
     fixed = f.fixed
     if fixed is not None:
         def resolve_fixed(ctx: Mapping[str, Any], tk: Any,
-                          outcomes: Mapping[str, tuple[str, str, str]]) -> tuple[str, str, str]:
+                          outcomes: Mapping[str, Resolution]) -> Resolution:
             if outcomes:
                 decided = outcomes.get(key)
                 if decided is not None:
@@ -554,43 +560,46 @@ def _make_resolver(f: CompiledFlag, flags: Mapping[str, CompiledFlag]) -> Resolv
 
     default = f.default_variant
     reqs = tuple(
-        (flags[rk].resolve, rv, {got: (default, PREREQUISITE_FAILED,
-                                       f"prerequisite {rk!r} serves {got!r}, not {rv!r}")
+        (flags[rk].resolve, rv, {got: f.outcome(default, PREREQUISITE_FAILED,
+                                                f"prerequisite {rk!r} serves {got!r}, not {rv!r}")
                                  for got in flags[rk].variants})
         for rk, rv in f.requires
     )
     tv = f.targeting_variant
-    rules = tuple((_rule_test(r), (r.variant, TARGETING_MATCH, f"rule on {r.attribute!r}"))
+    rules = tuple((_rule_test(r), f.outcome(r.variant, TARGETING_MATCH, f"rule on {r.attribute!r}"))
                   for r in f.rules)
+    canary_user = f.outcome(tv, TARGETING_MATCH, _CANARY_USER)
+    canary_region = f.outcome(tv, TARGETING_MATCH, _CANARY_REGION)
+    split_all = f.outcome(f.split_all, SPLIT, "") if f.split_all is not None else None
+    split = tuple((end, f.outcome(variant, SPLIT, "")) for end, variant in f.split)
+    unbucketed = f.outcome(default, DEFAULT, _unbucketed(f.bucket_attribute))
+    fallback = f.outcome(default, DEFAULT, "")
 
     # Everything the closure reads is bound as a default argument: a local variable is the
     # fastest read there is, and a defaults tuple is smaller than a cell per variable
     # (this function exists once per flag; a client may hold tens of thousands).
     def resolve_flag(ctx: Mapping[str, Any], tk: Any,
-                     outcomes: Mapping[str, tuple[str, str, str]],
+                     outcomes: Mapping[str, Resolution],
                      key: str = key, reqs: tuple[Any, ...] = reqs,
                      users: frozenset[str] = f.users, regions: frozenset[str] = f.regions,
-                     canary_user: tuple[str, str, str] = (tv, TARGETING_MATCH, _CANARY_USER),
-                     canary_region: tuple[str, str, str] = (tv, TARGETING_MATCH, _CANARY_REGION),
+                     canary_user: Resolution = canary_user,
+                     canary_region: Resolution = canary_region,
                      rules: tuple[Any, ...] = rules,
-                     split_all: tuple[str, str, str] | None = (
-                         (f.split_all, SPLIT, "") if f.split_all is not None else None),
-                     split: tuple[tuple[int, tuple[str, str, str]], ...] = tuple(
-                         (end, (variant, SPLIT, "")) for end, variant in f.split),
+                     split_all: Resolution | None = split_all,
+                     split: tuple[tuple[int, Resolution], ...] = split,
                      bucket_attr: str | None = f.bucket_attribute,
                      bucket_path: tuple[str, ...] | None = f.bucket_path,
-                     unbucketed: tuple[str, str, str] = (default, DEFAULT, _unbucketed(
-                         f.bucket_attribute)),
-                     fallback: tuple[str, str, str] = (default, DEFAULT, ""),
+                     unbucketed: Resolution = unbucketed,
+                     fallback: Resolution = fallback,
                      headers: tuple[str, ...] = _HEADERS, hash32: Any = _hash,
                      weight_total: int = TOTAL_WEIGHT,
-                     ) -> tuple[str, str, str]:
+                     ) -> Resolution:
         if outcomes:
             decided = outcomes.get(key)
             if decided is not None:
                 return decided
         for req_resolve, req_variant, failed in reqs:
-            got = req_resolve(ctx, tk, outcomes)[0]
+            got = req_resolve(ctx, tk, outcomes)[1]  # .variant
             if got != req_variant:
                 return failed[got]  # type: ignore[no-any-return]
         if users and tk.__class__ is str and tk in users:
@@ -652,17 +661,12 @@ def evaluate_compiled(flags: FlagSet, key: str, context: Mapping[str, Any] | Non
         tk = context.get("targetingKey")
         if tk is None:
             tk = context.get("targeting_key")
-        variant, reason, details = f.resolve(context, tk, env.outcomes)
+        r = f.resolve(context, tk, env.outcomes)
     except Exception as e:  # a context that breaks a comparison: never the caller's problem
         return Resolution(default, None, ERROR, GENERAL, f"{type(e).__name__}: {e}")
-    value = f.variants[variant]
-    if default is not None and not matches_type(value, default):
+    if default is not None and not matches_type(r[0], default):
         return type_mismatch(f, default)
-    return _new_tuple(Resolution, (value, variant, reason, None, details))
-
-
-#: Resolution(...) without the generated __new__: half the cost on the hot path.
-_new_tuple = tuple.__new__
+    return r
 
 
 def type_mismatch(f: CompiledFlag, default: Any) -> Resolution:
