@@ -314,7 +314,7 @@ class FlagClient:
                 tk = context.get("targeting_key")
             return f.resolve(context, tk, snap.outcomes)[0] is True  # .value
         except Exception:
-            return False
+            return self.evaluate(key, context).value is True
 
     def value(self, key: str, context: Mapping[str, Any] | None = None,
               default: Any = None) -> Any:

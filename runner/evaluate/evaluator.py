@@ -483,6 +483,14 @@ def _with_outcomes(flags: FlagSet, killed: bool, overrides: dict[str, str]) -> E
 # --- evaluation --------------------------------------------------------------------------
 
 
+def as_context(ctx: Any) -> Mapping[str, Any]:
+    """An OpenFeature ``EvaluationContext`` (or look-alike) as a context mapping."""
+    attributes = getattr(ctx, "attributes", None)
+    if not isinstance(attributes, Mapping):
+        raise TypeError(f"a context is a mapping, not {type(ctx).__name__}")
+    return {**attributes, "targetingKey": getattr(ctx, "targeting_key", None)}
+
+
 def targeting_key_of(ctx: Mapping[str, Any]) -> Any:
     tk = ctx.get("targetingKey")
     if tk is None:
@@ -657,6 +665,8 @@ def evaluate_compiled(flags: FlagSet, key: str, context: Mapping[str, Any] | Non
         return Resolution(default, None, ERROR, FLAG_NOT_FOUND, f"no flag {key!r}")
     if context is None:
         context = _EMPTY
+    elif not isinstance(context, Mapping):
+        context = as_context(context)
     try:
         tk = context.get("targetingKey")
         if tk is None:
