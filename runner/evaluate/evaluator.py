@@ -665,9 +665,9 @@ def evaluate_compiled(flags: FlagSet, key: str, context: Mapping[str, Any] | Non
         return Resolution(default, None, ERROR, FLAG_NOT_FOUND, f"no flag {key!r}")
     if context is None:
         context = _EMPTY
-    elif not isinstance(context, Mapping):
-        context = as_context(context)
     try:
+        if not isinstance(context, Mapping):
+            context = as_context(context)
         tk = context.get("targetingKey")
         if tk is None:
             tk = context.get("targeting_key")
