@@ -1,0 +1,69 @@
+"""The ``file`` source: a JSON object such as the reference document's ``logs/metrics.json``.
+
+``{"error_rate": 0.4, "p95_latency_ms": 180, "p99_latency_ms": 250, "request_count": 1200,
+"error_count": 5, "timestamp": "2026-11-27T04:55:00Z"}`` — ``error_rate`` in percent.
+
+- The path is a sandboxed Jinja2 template (flag, window, percentage), relative to the
+  repository root, and must stay inside it.
+- A missing file is no data (inconclusive): nothing has reported yet.
+- An unreadable file or one that is not a JSON object is an error.
+- A ``timestamp`` (ISO 8601, or epoch seconds) older than the window before ``now`` means
+  the data is stale: no data (inconclusive). Without a ``timestamp`` the file is taken as
+  current: the file's writer is responsible for it. A timestamp after ``now`` is accepted
+  (clock skew, or a simulation with ``--now`` in the past).
+"""
+
+from __future__ import annotations
+
+import json
+
+from runner.gates.readings import (
+    NoData,
+    Reading,
+    SourceCall,
+    SourceError,
+    parse_timestamp,
+    reading_from_document,
+)
+from runner.gates.templates import render
+from runner.load.durations import format_duration, parse_duration
+
+
+def read(call: SourceCall) -> dict[str, Reading]:
+    m = call.metrics
+    if not m.path:
+        raise SourceError("metrics type file needs a path")
+    rendered = render(m.path, what="metrics path", flag=call.flag, window=m.window,
+                      percentage=call.percentage)
+    root = call.root.resolve()
+    path = (root / rendered).resolve()
+    if not path.is_relative_to(root):
+        raise SourceError(f"metrics path {rendered!r} leads outside the repository")
+    shown = path.relative_to(root).as_posix()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise NoData(f"{shown} does not exist (nothing reported yet)") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise SourceError(f"{shown}: cannot read: {e}") from e
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise SourceError(f"{shown}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from e
+    if not isinstance(document, dict):
+        raise SourceError(f"{shown}: expected a JSON object, found {type(document).__name__}")
+
+    if "timestamp" in document:
+        try:
+            written = parse_timestamp(document["timestamp"])
+        except (ValueError, OverflowError, OSError) as e:
+            raise SourceError(f"{shown}: timestamp: {e}") from e
+        try:
+            window = parse_duration(m.window)
+        except ValueError as e:
+            raise SourceError(f"metrics window: {e}") from e
+        age = (call.now - written).total_seconds()
+        if age > window:
+            raise NoData(f"{shown} is stale: written {written.isoformat()}, "
+                         f"{format_duration(age)} before now, older than the window {m.window}")
+    return {g.name: reading_from_document(document, g, shown) for g in call.gates}
