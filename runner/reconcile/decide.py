@@ -115,7 +115,8 @@ def gate_summary(gates: Sequence[GateResult], verdict: Verdict | None = None) ->
     parts = []
     for g in chosen:
         value = "none" if g.value is None else f"{g.value:g}"
-        detail = f" ({g.detail})" if g.detail and g.verdict is not Verdict.PASS else ""
+        # the detail says why when there is no value (no data, the source's error)
+        detail = f": {g.detail}" if g.detail and g.value is None else ""
         parts.append(f"{g.name} = {value} ({g.threshold or 'no threshold'}){detail}")
     return "; ".join(parts)
 
