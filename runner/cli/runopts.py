@@ -64,14 +64,15 @@ def requested_by() -> str:
     return ident.rsplit(" ", 2)[0] if ident else os.environ.get("USER", "someone")
 
 
-def line(d: Decision, sha: str | None) -> str:
+def line(d: Decision, sha: str | None, dry_run: bool = False) -> str:
     at = f" ({sha[:7]})" if sha else ""
     if d.action is None:
         return f"{d.flag}: {d.reason}"
+    would = "would " if dry_run else ""
     if d.action in (Action.START, Action.ADVANCE, Action.COMPLETE, Action.ROLLBACK):
         move = f"{pct(d.from_percentage)}% → {pct(d.to_percentage)}%"
-        return f"{d.flag}: {d.action.value} {move}{at}: {d.reason}"
-    return f"{d.flag}: {d.action.value}{at}: {d.reason}"
+        return f"{d.flag}: {would}{d.action.value} {move}{at}: {d.reason}"
+    return f"{d.flag}: {would}{d.action.value}{at}: {d.reason}"
 
 
 def report(rep: Report, dry_run: bool = False) -> int:
@@ -81,8 +82,7 @@ def report(rep: Report, dry_run: bool = False) -> int:
     for d in rep.decisions:
         if d.reason == "not selected":
             continue
-        prefix = "would " if dry_run and d.action else ""
-        print(prefix + line(d, rep.commits.get(d.flag)))
+        print(line(d, rep.commits.get(d.flag), dry_run))
     rolled = rep.rolled_back
     for flag in rolled:
         print(f"ROLLED BACK: {flag}" + (" (dry run, nothing written)" if dry_run else ""))
