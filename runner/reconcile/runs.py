@@ -152,7 +152,9 @@ def decide_all(git: Git, repo: Repository, now: datetime, evaluate: Evaluator,
     for flag, state in sorted(repo.states.items()):
         if flag not in repo.plans and flag in selected:
             decisions.append(cleanup(Orphan(flag, state.plan, state)))
-    return pause_dependents(decisions, repo.flags, repo.plans)
+    decisions = pause_dependents(decisions, repo.flags, repo.plans)
+    # a rollback is committed before the pauses it causes, so history reads cause -> effect
+    return sorted(decisions, key=lambda d: d.action is not Action.ROLLBACK)
 
 
 def _commits(repo: Repository, git: Git, decisions: Sequence[Decision]) -> list[CommitSpec]:
