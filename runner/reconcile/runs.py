@@ -237,6 +237,14 @@ def _run(opts: Options, compute: Callable[[Git, Repository], list[Decision]],
             report.notes.append(f"push attempt {attempt} rejected: {last_line}")
             remote_head = git.fetch(opts.remote, branch)
             base = git.head()
+            if base is not None and git.is_ancestor(base, remote_head):
+                # identical commits (same state, parent, author and second) were pushed by a
+                # racing runner: ours are on the remote already
+                git.move_to(remote_head)
+                if remote_head == base:
+                    report.pushed = True
+                    return report
+                continue
             if base is None or git.is_ancestor(remote_head, base):
                 # the remote did not move past us: not a race, a refusal
                 raise Stop(f"push to {opts.remote}/{branch} failed: {detail}")
