@@ -6,5 +6,6 @@ sources, their configuration and the verdict rules.
 """
 
 from runner.gates.evaluate import GateRequest, evaluate, evaluate_all
+from runner.gates.lint import source_problems
 
-__all__ = ["GateRequest", "evaluate", "evaluate_all"]
+__all__ = ["GateRequest", "evaluate", "evaluate_all", "source_problems"]

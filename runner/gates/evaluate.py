@@ -46,6 +46,8 @@ def _source(kind: str) -> Callable[[SourceCall], dict[str, Reading]] | None:
 def evaluate(request: GateRequest, *, root: Path, now: datetime,
              env: Mapping[str, str]) -> tuple[GateResult, ...]:
     """The gate results of one rollout. Never raises for a source's failure: that is ``error``."""
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
     plan = request.plan
     gates = plan.step_gates(request.step)
     if not gates:

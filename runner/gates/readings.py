@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from runner.load.durations import format_duration, parse_duration
 from runner.model import Gate, MetricsConfig
 
 
@@ -90,3 +91,25 @@ def parse_timestamp(value: object) -> datetime:
         t = datetime.fromisoformat(value.replace("Z", "+00:00"))
         return t if t.tzinfo else t.replace(tzinfo=UTC)
     raise ValueError(f"timestamp {value!r:.60} is neither ISO 8601 nor epoch seconds")
+
+
+def check_fresh(document: Mapping[str, object], now: datetime, window: str, origin: str) -> None:
+    """Raise NoData when the document's ``timestamp`` is older than ``window`` before ``now``.
+
+    No ``timestamp``: the document is taken as current. A timestamp after ``now`` is accepted
+    (clock skew, or a simulation with ``--now`` in the past). A malformed one is an error.
+    """
+    if "timestamp" not in document:
+        return
+    try:
+        written = parse_timestamp(document["timestamp"])
+    except (ValueError, OverflowError, OSError) as e:
+        raise SourceError(f"{origin}: timestamp: {e}") from e
+    try:
+        limit = parse_duration(window)
+    except ValueError as e:
+        raise SourceError(f"metrics window: {e}") from e
+    age = (now - written).total_seconds()
+    if age > limit:
+        raise NoData(f"{origin} is stale: written {written.isoformat()}, "
+                     f"{format_duration(age)} before now, older than the window {window}")

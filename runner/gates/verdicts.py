@@ -21,6 +21,13 @@ from runner.gates.readings import Reading
 from runner.model import Gate, GateResult, Verdict
 
 REQUEST_COUNT = "request_count"
+#: Details go into commit messages and state files: one line, bounded.
+MAX_DETAIL = 400
+
+
+def one_line(detail: str) -> str:
+    text = " ".join(detail.split())
+    return text if len(text) <= MAX_DETAIL else text[: MAX_DETAIL - 1] + "…"
 
 
 def judge_value(gate: Gate, value: float) -> tuple[Verdict, str]:
@@ -46,31 +53,32 @@ def judge(gates: tuple[Gate, ...], readings: Mapping[str, Reading], now: datetim
             verdict, value = Verdict.INCONCLUSIVE, None
             why = f"no data ({r.detail})" if r.detail else "no data"
         else:
-            value = r.value
-            verdict, why = judge_value(gate, value)
+            verdict, why = judge_value(gate, r.value)
+            # NaN and ±Inf are no value at all: reported in the detail, not as a number
+            value = r.value if math.isfinite(r.value) else None
             if r.detail:
                 why = f"{why} ({r.detail})"
-        results[gate.name] = GateResult(gate.name, verdict, value, gate.threshold, gate.dry_run, why, now)
+        results[gate.name] = GateResult(gate.name, verdict, value, gate.threshold, gate.dry_run,
+                                         one_line(why), now)
 
     too_little = next(
         (results[g.name] for g in gates
          if g.name == REQUEST_COUNT and g.query is None and not g.dry_run and g.min is not None
-         and results[g.name].verdict is Verdict.INCONCLUSIVE and results[g.name].value is not None
-         and math.isfinite(results[g.name].value or 0.0)),
+         and results[g.name].verdict is Verdict.INCONCLUSIVE and results[g.name].value is not None),
         None,
     )
     if too_little is not None:
+        minimum = too_little.threshold.removeprefix(">= ")
         for name, res in results.items():
             if name != REQUEST_COUNT and res.verdict in (Verdict.PASS, Verdict.FAIL):
-                results[name] = GateResult(
-                    res.name, Verdict.INCONCLUSIVE, res.value, res.threshold, res.dry_run,
-                    f"too little traffic to judge ({too_little.value:g} requests, minimum "
-                    f"{too_little.threshold.removeprefix('>= ')}); would be {res.verdict}: {res.detail}",
-                    res.evaluated_at,
-                )
+                why = (f"too little traffic to judge ({too_little.value:g} requests, minimum {minimum}); "
+                       f"would be {res.verdict}: {res.detail}")
+                results[name] = GateResult(res.name, Verdict.INCONCLUSIVE, res.value, res.threshold,
+                                           res.dry_run, one_line(why), res.evaluated_at)
     return tuple(results[g.name] for g in gates)
 
 
 def all_with(gates: tuple[Gate, ...], verdict: Verdict, detail: str, now: datetime) -> tuple[GateResult, ...]:
     """The same verdict for every gate: a source that failed or had no data at all."""
-    return tuple(GateResult(g.name, verdict, None, g.threshold, g.dry_run, detail, now) for g in gates)
+    return tuple(GateResult(g.name, verdict, None, g.threshold, g.dry_run, one_line(detail), now)
+                 for g in gates)

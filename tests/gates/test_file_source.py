@@ -151,12 +151,21 @@ def test_path_may_not_leave_the_repository(tmp_path: Path) -> None:
     assert "outside the repository" in results[0].detail
 
 
+def test_a_fifo_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    (tmp_path / "logs").mkdir()
+    os.mkfifo(tmp_path / "logs/metrics.json")
+    results = run(tmp_path, request("f", metrics("file", path="logs/metrics.json")))
+    assert {r.verdict for r in results} == {Verdict.ERROR}
+    assert "not a regular file" in results[0].detail
+
+
 def test_nan_and_infinity_are_inconclusive(tmp_path: Path) -> None:
     write(tmp_path, "logs/metrics.json",
           '{"error_rate": NaN, "p95_latency_ms": Infinity, "request_count": 1000}')
     results = by_name(run(tmp_path, request("f", metrics("file", path="logs/metrics.json"))))
     assert results["error_rate"].verdict is Verdict.INCONCLUSIVE
     assert results["p95_latency_ms"].verdict is Verdict.INCONCLUSIVE
+    assert results["error_rate"].value is None and "nan" in results["error_rate"].detail
     assert results["request_count"].verdict is Verdict.PASS
 
 

@@ -22,11 +22,10 @@ from runner.gates.readings import (
     Reading,
     SourceCall,
     SourceError,
-    parse_timestamp,
+    check_fresh,
     reading_from_document,
 )
 from runner.gates.templates import render
-from runner.load.durations import format_duration, parse_duration
 
 
 def read(call: SourceCall) -> dict[str, Reading]:
@@ -40,6 +39,8 @@ def read(call: SourceCall) -> dict[str, Reading]:
     if not path.is_relative_to(root):
         raise SourceError(f"metrics path {rendered!r} leads outside the repository")
     shown = path.relative_to(root).as_posix()
+    if path.exists() and not path.is_file():  # a directory, or a FIFO that would block the run
+        raise SourceError(f"{shown}: cannot read: not a regular file")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as e:
@@ -53,17 +54,5 @@ def read(call: SourceCall) -> dict[str, Reading]:
     if not isinstance(document, dict):
         raise SourceError(f"{shown}: expected a JSON object, found {type(document).__name__}")
 
-    if "timestamp" in document:
-        try:
-            written = parse_timestamp(document["timestamp"])
-        except (ValueError, OverflowError, OSError) as e:
-            raise SourceError(f"{shown}: timestamp: {e}") from e
-        try:
-            window = parse_duration(m.window)
-        except ValueError as e:
-            raise SourceError(f"metrics window: {e}") from e
-        age = (call.now - written).total_seconds()
-        if age > window:
-            raise NoData(f"{shown} is stale: written {written.isoformat()}, "
-                         f"{format_duration(age)} before now, older than the window {m.window}")
+    check_fresh(document, call.now, m.window, shown)
     return {g.name: reading_from_document(document, g, shown) for g in call.gates}
