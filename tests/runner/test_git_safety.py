@@ -133,7 +133,7 @@ def test_push_publishes_and_ten_racing_runners_move_each_rollout_one_step(
     procs = [subprocess.Popen([sys.executable, "-m", "runner", "advance", "--now", at(5),
                                "--push"], cwd=c, env=cli_env(), text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for c in clones]
-    results = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
+    results = [(*p.communicate(timeout=120), p.returncode) for p in procs]
     assert all(rc == 0 for _, _, rc in results), results
     log = git(bare_remote, "log", "--format=%s", "main").splitlines()
     assert log[:2] == ["rollout(phase_4_deployment): 0% → 5%", "rollout(otel_enabled): 0% → 5%"] \
