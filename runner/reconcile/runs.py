@@ -133,6 +133,9 @@ def _last_changes(git: Git, repo: Repository) -> dict[str, LastChange | None]:
 
 def decide_all(git: Git, repo: Repository, now: datetime, evaluate: Evaluator,
                only: Sequence[str] = ()) -> list[Decision]:
+    unknown = sorted(set(only) - set(repo.plans) - set(repo.states))
+    if unknown:
+        raise Stop(f"no rollout for {', '.join(unknown)} (no plan in {repo.config.rollouts_dir}/)")
     selected = set(only) if only else set(repo.plans) | set(repo.states)
     last = _last_changes(git, repo)
     wanted = []
