@@ -79,6 +79,8 @@ class Decision:
     requested_by: str | None = None
     #: The plan digest the commit records.
     plan_digest: str = ""
+    #: False for rollouts outside the run's FLAG selection (kept for the dependents rule).
+    selected: bool = True
 
     @property
     def changes(self) -> bool:
@@ -421,8 +423,8 @@ def pause_dependents(decisions: Sequence[Decision], flags: Mapping[str, Flag],
             reason = (f"paused at {pct(d.before.current_percentage)}%: its prerequisite "
                       f"{', '.join(blockers)} was rolled back")
             after = dataclasses.replace(d.before, phase=Phase.PAUSED, reason=reason)
-            d = Decision(flag=d.flag, plan=d.plan, action=Action.PAUSE, before=d.before,
-                         after=after, reason=reason, gates=d.gates, plan_digest=d.plan_digest)
+            d = dataclasses.replace(d, action=Action.PAUSE, after=after, reason=reason,
+                                    requested_by=None, reverted_commit=None, reverted_by=None)
         out.append(d)
     return out
 

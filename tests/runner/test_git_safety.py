@@ -170,3 +170,17 @@ def test_a_person_rollback_with_push_reaches_the_remote(example_repo: Path,
         "rollout(phase_4_deployment): rollback 0% → 0%")
     assert git(bare_remote, "log", "-1", "--format=%(trailers:key=Rollout-Requested-By,valueonly)",
                "main") == "oncall"
+
+
+def test_two_runs_in_one_clone_take_turns(example_repo: Path) -> None:
+    write_metrics(example_repo)
+    assert advance(example_repo, 0).returncode == 0
+    procs = [subprocess.Popen([sys.executable, "-m", "runner", "advance", "--now", at(5)],
+                              cwd=example_repo, env=cli_env(), text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(3)]
+    outs = [(*p.communicate(timeout=60), p.returncode) for p in procs]
+    assert all(rc == 0 for _, _, rc in outs), outs
+    assert state(example_repo)["current_percentage"] == 5  # one step, not three
+    assert subjects(example_repo)[:2] == ["rollout(phase_4_deployment): 0% → 5%",
+                                          "rollout(phase_4_deployment): 0% → 0%"]
+    assert is_clean(example_repo)
