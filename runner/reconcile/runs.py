@@ -128,7 +128,14 @@ def _load(root: Path) -> Repository:
 
 def _last_changes(git: Git, repo: Repository) -> dict[str, LastChange | None]:
     paths = {flag: git.rel(state_path(repo.config, plan.name)) for flag, plan in repo.plans.items()}
-    return history.last_changes(git, paths)
+    found = history.last_changes(git, paths)
+    lost = sorted(f for f, change in found.items() if change is None and f in repo.states)
+    if lost and git.out("rev-parse", "--is-shallow-repository") == "true":
+        # without the commit that wrote a state, a person's revert cannot be told apart
+        raise Stop(f"shallow clone: the history of {', '.join(lost[:5])}'s state is cut off, so "
+                   "a revert could not be recognised; fetch the full history (actions/checkout "
+                   "with fetch-depth: 0, or git fetch --unshallow)")
+    return found
 
 
 def decide_all(git: Git, repo: Repository, now: datetime, evaluate: Evaluator,

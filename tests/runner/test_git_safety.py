@@ -184,3 +184,20 @@ def test_two_runs_in_one_clone_take_turns(example_repo: Path) -> None:
     assert subjects(example_repo)[:2] == ["rollout(phase_4_deployment): 0% → 5%",
                                           "rollout(phase_4_deployment): 0% → 0%"]
     assert is_clean(example_repo)
+
+
+def test_a_shallow_clone_that_hides_who_changed_a_state_stops(example_repo: Path,
+                                                              bare_remote: Path,
+                                                              tmp_path: Path) -> None:
+    write_metrics(example_repo)
+    for minute in (0, 5):
+        assert advance(example_repo, minute, "--push").returncode == 0
+    (example_repo / "flags/otel_enabled.yaml").write_text(
+        (example_repo / "flags/otel_enabled.yaml").read_text() + "# later change\n")
+    git(example_repo, "commit", "-qam", "unrelated later change")
+    git(example_repo, "push", "-q", "origin", "main")
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{bare_remote}", str(shallow))
+    write_metrics(shallow)
+    out = advance(shallow, 10)
+    assert out.returncode == 1 and "fetch-depth: 0" in out.stderr
