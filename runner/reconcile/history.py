@@ -61,7 +61,8 @@ def last_changes(git: Git, paths: Mapping[str, str]) -> dict[str, LastChange | N
     proc = subprocess.Popen(
         ["git", "log", f"--format=%x1e{_FIELDS}", "--name-only", "--no-renames", "HEAD", "--",
          *(f":(top,glob){f + '/' if f else ''}*.state.json" for f in folders)],
-        cwd=git.root, env=git.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        cwd=git.root, env=git.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        encoding="utf-8", errors="replace")
     assert proc.stdout is not None
     try:
         for fields, names in _records(proc.stdout):

@@ -187,3 +187,8 @@ def test_invalid_repository_stops_with_exit_1(example_repo: Path) -> None:
     commit_all(example_repo, "broken")
     out = advance(example_repo, 0)
     assert out.returncode == 1 and "phase_4_deployment.yaml:" in out.stderr
+
+
+def test_outside_a_git_repository_stops_with_exit_1(tmp_path: Path) -> None:
+    out = rollout(tmp_path, "advance", "--now", "2026-01-15T12:00:00Z")
+    assert out.returncode == 1 and "not a git repository" in out.stderr

@@ -195,7 +195,7 @@ def test_rollback_pauses_running_dependents() -> None:
 
 
 def test_a_replan_never_raises_the_percentage_without_a_gate() -> None:
-    p, s = started()  # 0 %
+    _, s = started()  # 0 %
     higher = plan(strategy="custom", steps=[10, 50, 100])
     d = decide(higher, s, None, at(1))
     assert d.action is Action.REPLAN
