@@ -192,3 +192,17 @@ def test_invalid_repository_stops_with_exit_1(example_repo: Path) -> None:
 def test_outside_a_git_repository_stops_with_exit_1(tmp_path: Path) -> None:
     out = rollout(tmp_path, "advance", "--now", "2026-01-15T12:00:00Z")
     assert out.returncode == 1 and "not a git repository" in out.stderr
+
+
+def test_author_comes_from_the_config_then_the_environment(example_repo: Path) -> None:
+    write_metrics(example_repo)
+    pyproject = example_repo / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace(
+        "[tool.rollout]\n", '[tool.rollout]\nauthor_name = "Flag Bot"\nauthor_email = "bot@corp.example"\n'))
+    git(example_repo, "commit", "-qam", "bot identity")
+    assert advance(example_repo, 0).returncode == 0
+    assert git(example_repo, "log", "-1", "--format=%an <%ae>|%cn") == (
+        "Flag Bot <bot@corp.example>|Flag Bot")
+    env = {"ROLLOUT_AUTHOR_NAME": "CI Bot", "ROLLOUT_AUTHOR_EMAIL": "ci@corp.example"}
+    assert advance(example_repo, 5, env=env).returncode == 0
+    assert git(example_repo, "log", "-1", "--format=%an <%ae>") == "CI Bot <ci@corp.example>"
