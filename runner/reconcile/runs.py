@@ -223,6 +223,11 @@ def _run(opts: Options, compute: Callable[[Git, Repository], list[Decision]],
         if opts.push and not opts.dry_run:
             if not branch:
                 raise Stop("HEAD is detached; name the branch to push with --branch")
+            current = git.branch()
+            if current and current != branch:
+                # starting from the remote head would move this other branch
+                raise Stop(f"the checked out branch is {current}, not {branch}; check out "
+                           f"{branch} (or run from a detached HEAD) to push to it")
             _align(git, opts.remote, branch)
         for attempt in range(1, max(opts.attempts, 1) + 1):
             repo = _load(opts.root)

@@ -201,3 +201,36 @@ def test_a_shallow_clone_that_hides_who_changed_a_state_stops(example_repo: Path
     write_metrics(shallow)
     out = advance(shallow, 10)
     assert out.returncode == 1 and "fetch-depth: 0" in out.stderr
+
+
+def test_a_gitops_folder_inside_a_bigger_repository(tmp_path: Path, example_repo: Path) -> None:
+    mono = tmp_path / "mono"
+    (mono / "services").mkdir(parents=True)
+    (mono / "services" / "README").write_text("other code\n")
+    gitops = mono / "deploy" / "flags-repo"
+    gitops.parent.mkdir()
+    for part in ("flags", "rollouts", "schemas", "pyproject.toml"):
+        src = example_repo / part
+        gitops.mkdir(exist_ok=True)
+        subprocess.run(["cp", "-r", str(src), str(gitops / part)], check=True)
+    git(mono, "init", "-q", "-b", "main")
+    git(mono, "add", "-A")
+    git(mono, "commit", "-q", "-m", "monorepo")
+    write_metrics(gitops)
+    for minute in (0, 5):
+        out = advance(gitops, minute)
+        assert out.returncode == 0, out.stderr
+    assert state(gitops)["current_percentage"] == 5
+    assert git(mono, "show", "--format=", "--name-only", "HEAD") == (
+        "deploy/flags-repo/rollouts/phase_4_deployment.state.json")
+    git(mono, "revert", "--no-edit", "HEAD")
+    assert advance(gitops, 10).returncode == 0
+    assert state(gitops)["phase"] == "paused"
+    assert git(mono, "status", "--porcelain") == "?? deploy/flags-repo/logs/"
+
+
+def test_push_refuses_a_branch_other_than_the_checked_out_one(example_repo: Path,
+                                                              bare_remote: Path) -> None:
+    git(example_repo, "checkout", "-q", "-b", "feature")
+    out = advance(example_repo, 0, "--push", "--branch", "main")
+    assert out.returncode == 1 and "checked out branch is feature" in out.stderr
