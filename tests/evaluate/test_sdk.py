@@ -185,10 +185,10 @@ def test_module_level_functions_use_rollout_flags_file(make_repo: MakeRepo,
     path = tmp_path / "flags.json"
     write_atomic(path, _artifact(make_repo, "v1", percentage=100))
     script = (
-        "import runner, json\n"
+        "import runner, runner.sdk, json\n"
         "print(json.dumps([runner.is_enabled('feature', {'targetingKey': 'vip'}),\n"
         "                  runner.value('color', {'targetingKey': 'u'}, 'none'),\n"
-        "                  runner.evaluate('ghost', {}, 7).error_code,\n"
+        "                  runner.sdk.evaluate('ghost', {}, 7).error_code,\n"
         "                  runner.get_all_flags({'targetingKey': 'vip'})]))\n"
     )
     import subprocess
