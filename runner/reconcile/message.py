@@ -12,7 +12,9 @@ from runner.reconcile.decide import Action, Decision, pct
 def subject(d: Decision) -> str:
     head = f"rollout({d.flag}):"
     a, frm, to = d.action, pct(d.from_percentage), pct(d.to_percentage)
-    if a in (Action.START, Action.ADVANCE, Action.COMPLETE):
+    if a is Action.START:
+        return f"{head} start at {to}%"
+    if a in (Action.ADVANCE, Action.COMPLETE):
         return f"{head} {frm}% → {to}%"
     if a is Action.ROLLBACK:
         return f"{head} rollback {frm}% → {to}%"

@@ -36,7 +36,7 @@ def test_full_safe_rollout_through_every_step(example_repo: Path) -> None:
         "rollout(phase_4_deployment): 75% → 100%", "rollout(phase_4_deployment): 50% → 75%",
         "rollout(phase_4_deployment): 25% → 50%", "rollout(phase_4_deployment): 10% → 25%",
         "rollout(phase_4_deployment): 5% → 10%", "rollout(phase_4_deployment): 0% → 5%",
-        "rollout(phase_4_deployment): 0% → 0%"]
+        "rollout(phase_4_deployment): start at 0%"]
     assert trailer(example_repo, "Rollout-Action") == "complete"
     assert trailer(example_repo, "Rollout-Action", "HEAD~6") == "start"
     assert git(example_repo, "log", "-1", "--format=%an <%ae>") == (

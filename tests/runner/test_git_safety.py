@@ -50,7 +50,7 @@ def test_leaked_git_dir_and_index_from_a_hook_are_ignored(example_repo: Path,
                          cwd=example_repo, env={**cli_env(), **env}, text=True,
                          capture_output=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert subjects(example_repo)[0] == "rollout(phase_4_deployment): 0% → 0%"
+    assert subjects(example_repo)[0] == "rollout(phase_4_deployment): start at 0%"
     assert is_clean(example_repo)
     assert not (tmp_path / "stray-index").exists()
     assert git(other, "log", "--oneline", check=False) == ""
@@ -182,7 +182,7 @@ def test_two_runs_in_one_clone_take_turns(example_repo: Path) -> None:
     assert all(rc == 0 for _, _, rc in outs), outs
     assert state(example_repo)["current_percentage"] == 5  # one step, not three
     assert subjects(example_repo)[:2] == ["rollout(phase_4_deployment): 0% → 5%",
-                                          "rollout(phase_4_deployment): 0% → 0%"]
+                                          "rollout(phase_4_deployment): start at 0%"]
     assert is_clean(example_repo)
 
 
