@@ -16,14 +16,23 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.exceptions import ValidationError
 
 from runner.load import schemas
 from runner.load.build import build_config, build_flag, build_plan
 from runner.load.problems import InvalidRepository, Problem, field_name
-from runner.load.semantic import Finding, check_cross, check_flag, check_plan, template_error
+from runner.load.semantic import (
+    NO_METRICS,
+    Finding,
+    check_cross,
+    check_flag,
+    check_key,
+    check_plan,
+    check_steps,
+    template_error,
+)
 from runner.load.statefile import STATE_SUFFIX, state_from_dict
-from runner.load.yamlsafe import YamlError, decode, load_text, locate
+from runner.load.yamlsafe import Locator, YamlError, decode, load_text, locate
 from runner.model import Flag, RepoConfig, Repository, RolloutPlan, RolloutState, SourceRef
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -44,14 +53,70 @@ class Checked:
 # --- schema errors in words ------------------------------------------------------------
 
 
+_DURATION_PATTERN = "^([0-9]+(\\.[0-9]+)?(ms|s|m|h|d|w))+$"
+_KEY_PATTERN = "^[a-z][a-z0-9_]*$"
+#: What the schemas' patterns mean, in words.
+_PATTERNS = {
+    _KEY_PATTERN: "is not a lower snake case name (a-z, 0-9 and _, starting with a letter)",
+    _DURATION_PATTERN: "is not a duration such as 300s, 5m, 1h30m or 2d",
+    "^https?://": "is not an http:// or https:// URL",
+    "^[A-Za-z_][A-Za-z0-9_]*$": "is not an environment variable name (letters, digits, _)",
+    "^[A-Za-z0-9][A-Za-z0-9_.-]*$": "is not a variant name (letters, digits, _ . -)",
+    "^[0-9]+(ms|s|m|h|d|w)$": "is not a window such as 5m or 1h",
+}
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "boolean", int: "integer", float: "number", str: "string", dict: "object",
+            list: "array"}.get(type(value), type(value).__name__)
+
+
+def _alternatives(err: ValidationError) -> tuple[tuple[Any, ...], str] | None:
+    """A oneOf/anyOf error in words: the branch the author meant, or what the choices are."""
+    branches: list[dict[str, Any]] = err.validator_value
+    if all(set(b) == {"required"} for b in branches):  # "exactly one of these fields"
+        names = [n for b in branches for n in b["required"]]
+        present = [n for n in names if isinstance(err.instance, dict) and n in err.instance]
+        path = tuple(err.absolute_path)
+        if len(present) > 1:
+            return path, f"give only one of {', '.join(present)}"
+        return path, f"needs one of {', '.join(names)}"
+    by_branch: dict[int, list[ValidationError]] = {}
+    for e in err.context or ():
+        by_branch.setdefault(e.relative_schema_path[0], []).append(e)
+    if not by_branch:
+        return None
+
+    def unmeant(errs: list[ValidationError]) -> tuple[bool, bool, int]:
+        # a branch whose type, or whose discriminator (metrics.type), does not match was
+        # not what the author meant
+        wrong_type = any(e.validator == "type" and not e.relative_path for e in errs)
+        wrong_kind = any(e.validator in ("const", "enum") and len(e.relative_path) == 1 for e in errs)
+        return wrong_type, wrong_kind, len(errs)
+
+    best = min(by_branch.values(), key=unmeant)
+    if unmeant(best)[0]:  # no branch has the value's type
+        types: list[str] = []
+        for b in branches:
+            t = b.get("type") or (["object"] if "properties" in b else [])
+            types.extend([t] if isinstance(t, str) else t)
+        want = " or ".join(dict.fromkeys(types)) or "an allowed value"
+        return tuple(err.absolute_path), f"{err.instance!r} is a {_json_type(err.instance)}, expected {want}"
+    return _describe(min(best, key=lambda e: -len(e.absolute_path)))
+
+
 def _describe(err: ValidationError) -> tuple[tuple[Any, ...], str]:
-    """One schema error as (field path, message), picking the useful branch of a oneOf."""
-    if err.context:
-        err = best_match(err.context) or err
+    """One schema error as (field path, message) a person can act on."""
     path = tuple(err.absolute_path)
     v = err.validator
+    if v in ("oneOf", "anyOf"):
+        said = _alternatives(err)
+        if said is not None:
+            return said
     if v == "additionalProperties":
-        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+        extra = sorted(set(map(str, err.instance)) - set(err.schema.get("properties", {})))
         if extra and err.schema.get("properties"):
             allowed = ", ".join(sorted(err.schema["properties"]))
             return (*path, extra[0]), f"unknown field (allowed: {allowed})"
@@ -60,12 +125,24 @@ def _describe(err: ValidationError) -> tuple[tuple[Any, ...], str]:
         return (*path, missing), "required field is missing"
     if v == "enum":
         return path, f"{err.instance!r} is not one of {', '.join(map(str, err.validator_value))}"
-    if v == "pattern" and path and path[-1] in ("key", "flag"):
-        return path, f"{err.instance!r} is not a lower snake case flag key"
+    if v == "const":
+        return path, f"{err.instance!r}: expected {err.validator_value!r}"
+    if v == "pattern" and err.validator_value in _PATTERNS:
+        return path, f"{err.instance!r} {_PATTERNS[err.validator_value]}"
     if v == "type":
         want = err.validator_value
         want = " or ".join(want) if isinstance(want, list) else want
-        return path, f"{err.instance!r} is not of type {want}"
+        return path, f"{err.instance!r} is a {_json_type(err.instance)}, expected {want}"
+    if v == "minLength" and err.validator_value == 1:
+        return path, "must not be empty"
+    if v == "uniqueItems":
+        seen: list[Any] = []
+        for item in err.instance:
+            if item in seen:
+                return path, f"{item!r} is listed more than once"
+            seen.append(item)
+    if v == "propertyNames" and err.context:
+        return _describe(err.context[0])
     return path, err.message
 
 
@@ -113,13 +190,27 @@ def load_config(root: Path) -> tuple[RepoConfig, list[Problem]]:
         return RepoConfig(), [Problem(rel, 1, 1, "", f"cannot read: {e}")]
     except tomllib.TOMLDecodeError as e:
         m = re.search(r"line (\d+), column (\d+)", str(e))
-        line, col = (int(m[1]), int(m[2])) if m else (1, 1)
+        if m:
+            line, col = int(m[1]), int(m[2])
+        elif "end of document" in str(e):
+            line, col = max(1, len(text.splitlines())), 1
+        else:
+            line, col = 1, 1
         return RepoConfig(), [Problem(rel, line, col, "", f"invalid TOML: {str(e).split(' (at')[0]}")]
     section = doc.get("tool", {}).get("rollout", {})
     if not isinstance(section, dict):
         return RepoConfig(), [Problem(rel, 1, 1, "tool.rollout", "must be a table")]
     found = schema_findings(section, "config")
     metrics = section.get("metrics")
+    for key in ("flags_dir", "rollouts_dir"):
+        folder = section.get(key)
+        if found or not isinstance(folder, str):
+            continue
+        where = Path(folder)
+        if where.is_absolute() or ".." in where.parts:
+            found.append(((key,), f"{folder!r} must be a folder inside the repository"))
+        elif not (root / where).is_dir():
+            found.append(((key,), f"the folder {folder!r} does not exist"))
     if not found and isinstance(metrics, dict):
         for key in ("path",):
             if isinstance(metrics.get(key), str) and (err := template_error(metrics[key])):
@@ -128,10 +219,18 @@ def load_config(root: Path) -> tuple[RepoConfig, list[Problem]]:
             if err := template_error(text_q):
                 found.append((("metrics", "queries", q), err))
     if found:
-        return RepoConfig(), [
+        problems = [
             Problem(rel, _toml_line(text, p), 1, field_name(("tool", "rollout", *p)), msg)
             for p, msg in found
         ]
+        # keep what is valid (the metrics default...) so that plans are not blamed for it
+        bad_keys = {p[0] for p, _ in found if p}
+        usable = {k: v for k, v in section.items() if k not in bad_keys}
+        try:
+            config = RepoConfig() if schema_findings(usable, "config") else build_config(usable)
+        except (ValueError, TypeError):
+            config = RepoConfig()
+        return config, problems
     return build_config(section), []
 
 
@@ -151,19 +250,19 @@ def _read(root: Path, p: Path, problems: list[Problem]) -> tuple[str, Any] | Non
     try:
         raw = p.read_bytes()
         text = decode(raw)
-        data = load_text(text)
+        data = load_text(text, string_keys=True)
     except OSError as e:
         problems.append(Problem(rel, 1, 1, "", f"cannot read: {e.strerror or e}"))
         return None
     except YamlError as e:
-        problems.append(Problem(rel, e.line, e.column, "", e.message))
+        problems.append(Problem(rel, e.line, e.column, field_name(e.field), e.message))
         return None
     if data is None:
         problems.append(Problem(rel, 1, 1, "", "empty file: expected a YAML mapping"))
         return None
     if not isinstance(data, dict):
-        problems.append(Problem(rel, 1, 1, "", f"expected a YAML mapping, found a "
-                                f"{type(data).__name__}"))
+        problems.append(Problem(rel, 1, 1, "", f"expected a YAML mapping of fields, found a "
+                                f"{_json_type(data)}"))
         return None
     return text, data
 
@@ -179,9 +278,24 @@ def _problems(
     text: str, rel: str, found: Iterable[tuple[tuple[Any, ...], str]]
 ) -> list[Problem]:
     out = []
+    locator = Locator(text)
     for path, msg in found:
-        line, col = locate(text, path)
+        line, col = locator.locate(path)
         out.append(Problem(rel, line, col, field_name(path), msg))
+    return out
+
+
+def _raw_steps(data: dict[str, Any]) -> list[float] | None:
+    """The percentages of a plan that failed its schema, when its steps are still readable."""
+    steps = data.get("steps")
+    if not isinstance(steps, list):
+        return None
+    out = []
+    for s in steps:
+        p = s.get("percentage") if isinstance(s, dict) else s
+        if isinstance(p, bool) or not isinstance(p, int | float):
+            return None
+        out.append(float(p))
     return out
 
 
@@ -194,6 +308,7 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
     """
     root = Path(root)
     config, problems = load_config(root)
+    config_broken = bool(problems)
     flags_dir, rollouts_dir = root / config.flags_dir, root / config.rollouts_dir
 
     texts: dict[str, str] = {}
@@ -201,19 +316,27 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
     flag_paths: dict[str, str] = {}
     sources: dict[str, SourceRef] = {}
     findings: list[Finding] = []
+    broken: dict[str, str] = {}  # flags whose files have problems: key -> file
     for p in _files(flags_dir, YAML_SUFFIXES):
         rel = _rel(root, p)
+        stem = p.name.rsplit(".", 1)[0]
         got = _read(root, p, problems)
         if got is None:
+            broken.setdefault(stem, rel)
             continue
         text, data = got
         texts[rel] = text
         bad = schema_findings(data, "flag")
         if bad:
             problems.extend(_problems(text, rel, bad))
+            key = data.get("key")
+            if isinstance(key, str) and not any(f[:1] == ("key",) for f, _ in bad):
+                # the schema problems and this one are reported together
+                findings.extend(check_key(key, stem, rel))
+            broken.setdefault(key if isinstance(key, str) else stem, rel)
             continue
         flag = build_flag(data)
-        findings.extend(check_flag(flag, data, rel, p.name.rsplit(".", 1)[0]))
+        findings.extend(check_flag(flag, data, rel, stem))
         if flag.key in flags:
             findings.append(Finding(rel, ("key",), f"flag {flag.key!r} is also defined in "
                                     f"{flag_paths[flag.key]}", True))
@@ -233,17 +356,25 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
         bad = schema_findings(data, "rollout")
         if bad:
             problems.extend(_problems(text, rel, bad))
+            pcts = _raw_steps(data)
+            if pcts is not None:
+                findings.extend(check_steps(pcts, rel))
             continue
         try:
             plan = build_plan(p.name.rsplit(".", 1)[0], data, config)
-        except ValueError as e:  # a date-time the schema's format check let through
-            problems.append(Problem(rel, *locate(text, ("start_at",)), "start_at", str(e)))
+        except ValueError:  # a date-time the schema's format check let through
+            problems.append(Problem(rel, *locate(text, ("start_at",)), "start_at",
+                                    f"{data.get('start_at')!r} is not an ISO 8601 date-time such "
+                                    "as 2026-01-05T09:00:00Z"))
             continue
         findings.extend(check_plan(plan, data, rel))
         plans.setdefault(plan.flag, []).append((plan, rel))
         sources.setdefault(f"plan:{plan.flag}", SourceRef(rel))
 
-    findings.extend(check_cross(flags, flag_paths, plans))
+    findings.extend(check_cross(flags, flag_paths, plans, broken))
+    if config_broken and config.metrics is None:
+        # pyproject.toml has problems of its own: a missing default source is one of them
+        findings = [f for f in findings if f.message != NO_METRICS]
 
     states: dict[str, RolloutState] = {}
     for p in _files(rollouts_dir, (STATE_SUFFIX,)):
@@ -260,9 +391,12 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
         state = state_from_dict(data)
         states[state.flag] = state
 
+    locators: dict[str, Locator] = {}
     for f in findings:
         if f.path in texts:
-            line, col = locate(texts[f.path], f.field)
+            if f.path not in locators:
+                locators[f.path] = Locator(texts[f.path])
+            line, col = locators[f.path].locate(f.field)
         else:
             line, col = 1, 1
         problems.append(Problem(f.path, line, col, field_name(f.field), f.message))

@@ -1,8 +1,11 @@
 """Safe, strict YAML: the only way this project reads YAML.
 
 - PyYAML's safe loader, the C one when libyaml is there (an order of magnitude faster).
-- YAML 1.2 booleans: only ``true``/``false``. YAML 1.1 would read ``on``/``off``/``yes``/``no``
-  as booleans, which turns the variant name ``off`` into ``False``.
+- The YAML 1.2 core schema: only ``true``/``false`` are booleans. YAML 1.1 would read
+  ``on``/``off``/``yes``/``no`` as booleans, which turns the variant name ``off`` into
+  ``False``; it would also read ``1:30`` as 90, ``010`` as 8 and dates as datetimes. No
+  ``.inf``/``.nan`` either: a percentage must be a finite number.
+- Tags beyond plain data (``!!python/object``...) are errors.
 - Duplicate keys are errors (PyYAML silently keeps the last one).
 - Anchors and aliases are allowed, but a document whose expansion exceeds a node budget is
   rejected before it is constructed (billion laughs), in time linear in its distinct nodes.
@@ -11,6 +14,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -29,53 +33,164 @@ MAX_EXPANDED_NODES = 100_000
 class YamlError(Exception):
     """A file that is not acceptable YAML. ``line``/``column`` are 1-based."""
 
-    def __init__(self, message: str, line: int = 1, column: int = 1) -> None:
+    def __init__(self, message: str, line: int = 1, column: int = 1,
+                 field: tuple[Any, ...] = ()) -> None:
         super().__init__(message)
         self.message = message
         self.line = line
         self.column = column
+        #: The field path where the error is, when known (duplicate keys, tags...).
+        self.field = field
 
 
-_BOOL_12 = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_BOOL = "tag:yaml.org,2002:bool"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_NULL = "tag:yaml.org,2002:null"
+_MERGE = "tag:yaml.org,2002:merge"
+
+# The YAML 1.2 core schema: no yes/no/on/off booleans, no sexagesimal 1:30, no 010 octal,
+# no timestamps (an unquoted start_at stays the string the schema expects).
+_CORE_12: list[tuple[str, re.Pattern[str], str]] = [
+    (_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), "tTfF"),
+    (_INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), "-+0123456789"),
+    (_FLOAT, re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+                        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"), "-+0123456789."),
+    (_NULL, re.compile(r"^(?:~|null|Null|NULL|)$"), "~nN"),
+    (_MERGE, re.compile(r"^(?:<<)$"), "<"),
+]
 
 
-def _yaml12_resolvers(base: dict) -> dict:
-    out: dict = {}
-    for first, resolvers in base.items():
-        kept = [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
-        if first in "tTfF":
-            kept.insert(0, ("tag:yaml.org,2002:bool", _BOOL_12))
-        out[first] = kept
-    for first in "tTfF":
-        out.setdefault(first, [("tag:yaml.org,2002:bool", _BOOL_12)])
+def _yaml12_resolvers() -> dict[str | None, list[tuple[str, re.Pattern[str]]]]:
+    out: dict[str | None, list[tuple[str, re.Pattern[str]]]] = {}
+    for tag, rx, firsts in _CORE_12:
+        for first in firsts:
+            out.setdefault(first, []).append((tag, rx))
+        if tag == _NULL:
+            out.setdefault("", []).append((tag, rx))  # the empty scalar
     return out
 
 
+def _path_to(root: Node, line: int, column: int) -> tuple[Any, ...] | None:
+    """Field path of the deepest node starting at 0-based (line, column), for messages."""
+    best: tuple[Any, ...] | None = None
+    seen: set[int] = set()
+    stack: list[tuple[Node, tuple[Any, ...]]] = [(root, ())]
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        m = node.start_mark
+        if (m.line, m.column) == (line, column) and (best is None or len(path) >= len(best)):
+            best = path
+        if isinstance(node, SequenceNode):
+            stack.extend((child, (*path, i)) for i, child in enumerate(node.value))
+        elif isinstance(node, MappingNode):
+            for k, v in node.value:
+                name = k.value if isinstance(k, ScalarNode) else "?"
+                km = k.start_mark
+                if (km.line, km.column) == (line, column) and (best is None or len(path) + 1 >= len(best)):
+                    best = (*path, name)
+                stack.append((v, (*path, name)))
+    return best
+
+
 class StrictLoader(_BaseLoader):  # type: ignore[misc,valid-type]
-    yaml_implicit_resolvers = _yaml12_resolvers(_BaseLoader.yaml_implicit_resolvers)
+    yaml_implicit_resolvers = _yaml12_resolvers()
+    #: Reject mapping keys that are not strings (``1: x``, ``null: x``): formats whose keys
+    #: are names set this; plain data may have other keys.
+    string_keys_only = False
 
     def construct_mapping(self, node: Node, deep: bool = False) -> dict[Any, Any]:
         if isinstance(node, MappingNode):
             seen: dict[Any, Node] = {}
             for key_node, _ in node.value:
+                if key_node.tag == _MERGE:
+                    continue  # ``<<: *defaults``, flattened by PyYAML
                 if isinstance(key_node, ScalarNode):
-                    key = self.construct_scalar(key_node)
+                    key = self.construct_object(key_node)
+                    m = key_node.start_mark
+                    if self.string_keys_only and not isinstance(key, str):
+                        raise YamlError(f"{key_node.value!r}: a key must be a name (a string), "
+                                        f"this is {_kind(key)}; quote it", m.line + 1, m.column + 1)
+                    try:
+                        hash(key)
+                    except TypeError:
+                        continue  # PyYAML reports the unhashable key itself
                     if key in seen:
-                        m = key_node.start_mark
                         raise YamlError(
-                            f"{key}: duplicate key (first at line {seen[key].start_mark.line + 1})",
+                            f"duplicate key (first at line {seen[key].start_mark.line + 1})",
                             m.line + 1,
                             m.column + 1,
                         )
                     seen[key] = key_node
+                elif self.string_keys_only:
+                    m = key_node.start_mark
+                    raise YamlError("a key must be a name (a string)", m.line + 1, m.column + 1)
         return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_int(self, node: ScalarNode) -> int:
+        text = self.construct_scalar(node)
+        sign = -1 if text.startswith("-") else 1
+        digits = text.lstrip("+-")
+        if digits.startswith(("0x", "0o")):
+            return sign * int(digits[2:], 16 if digits[1] == "x" else 8)
+        return sign * int(digits, 10)
+
+    def construct_yaml_float(self, node: ScalarNode) -> float:
+        value = float(super().construct_yaml_float(node))
+        if not math.isfinite(value):
+            m = node.start_mark
+            raise YamlError(f"{node.value}: not a finite number", m.line + 1, m.column + 1)
+        return value
 
     def get_single_data(self) -> Any:
         node = self.get_single_node()
         if node is None:
             return None
         _check_expansion(node)
-        return self.construct_document(node)
+        try:
+            return self.construct_document(node)
+        except YamlError as e:
+            e.field = _path_to(node, e.line - 1, e.column - 1) or ()
+            raise
+        except yaml.MarkedYAMLError as e:
+            mark = e.problem_mark or e.context_mark
+            if mark is not None:
+                text = " ".join(str(p) for p in (e.context, e.problem) if p)
+                tag = re.search(r"constructor for the tag '([^']*)'", text)
+                if tag:
+                    short = tag[1].replace("tag:yaml.org,2002:", "!!")
+                    text = f"the tag {short} is not allowed (plain YAML data only)"
+                raise YamlError(text, mark.line + 1, mark.column + 1,
+                                _path_to(node, mark.line, mark.column) or ()) from None
+            raise
+
+
+def _refuse(loader: StrictLoader, node: Node) -> Any:
+    m = node.start_mark
+    short = str(node.tag).replace("tag:yaml.org,2002:", "!!")
+    raise YamlError(f"the tag {short} is not allowed (plain YAML data only)", m.line + 1, m.column + 1)
+
+
+StrictLoader.add_constructor(_INT, StrictLoader.construct_yaml_int)
+StrictLoader.add_constructor(_FLOAT, StrictLoader.construct_yaml_float)
+# JSON-compatible data only: no bytes, sets, ordered pairs or datetimes
+for _tag in ("binary", "set", "omap", "pairs", "timestamp"):
+    StrictLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _refuse)
+
+
+class NamedKeysLoader(StrictLoader):
+    """StrictLoader for documents whose keys are all names (flags, plans)."""
+
+    string_keys_only = True
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "a boolean", int: "a number", float: "a number"}.get(type(value), type(value).__name__)
 
 
 def _check_expansion(root: Node) -> None:
@@ -125,9 +240,12 @@ def decode(raw: bytes) -> str:
         raise YamlError(f"not UTF-8 text (byte {e.start})", line) from None
 
 
-def load_text(text: str) -> Any:
-    """Parse one YAML document. Raises :class:`YamlError` with a position."""
-    loader = StrictLoader(text)
+def load_text(text: str, *, string_keys: bool = False) -> Any:
+    """Parse one YAML document. Raises :class:`YamlError` with a position.
+
+    ``string_keys``: every mapping key must be a string (flags, plans, any named-field format).
+    """
+    loader = (NamedKeysLoader if string_keys else StrictLoader)(text)
     try:
         return loader.get_single_data()
     except YamlError:
@@ -154,25 +272,35 @@ def locate(text: str, path: tuple[Any, ...]) -> tuple[int, int]:
     Called only when there is an error to report, so valid files never pay for the node
     tree. Walks as deep as the path exists; an absent key points at its parent mapping.
     """
-    try:
-        node = yaml.compose(text, Loader=StrictLoader)
-    except yaml.YAMLError:
-        return 1, 1
-    if node is None:
-        return 1, 1
-    mark = node.start_mark
-    for part in path:
-        nxt: Node | None = None
-        if isinstance(node, MappingNode):
-            for k, v in node.value:
-                if isinstance(k, ScalarNode) and k.value == str(part):
-                    nxt = v
-                    mark = k.start_mark  # the line that names the field
-                    break
-        elif isinstance(node, SequenceNode) and isinstance(part, int) and part < len(node.value):
-            nxt = node.value[part]
-            mark = nxt.start_mark
-        if nxt is None:
-            break
-        node = nxt
-    return mark.line + 1, mark.column + 1
+    return Locator(text).locate(path)
+
+
+class Locator:
+    """Positions in one text, composing its node tree once for all the errors in a file."""
+
+    def __init__(self, text: str) -> None:
+        try:
+            self.root: Node | None = yaml.compose(text, Loader=StrictLoader)
+        except (yaml.YAMLError, RecursionError, ValueError):
+            self.root = None
+
+    def locate(self, path: tuple[Any, ...]) -> tuple[int, int]:
+        node = self.root
+        if node is None:
+            return 1, 1
+        mark = node.start_mark
+        for part in path:
+            nxt: Node | None = None
+            if isinstance(node, MappingNode):
+                for k, v in node.value:
+                    if isinstance(k, ScalarNode) and k.value == str(part):
+                        nxt = v
+                        mark = k.start_mark  # the line that names the field
+                        break
+            elif isinstance(node, SequenceNode) and isinstance(part, int) and part < len(node.value):
+                nxt = node.value[part]
+                mark = nxt.start_mark
+            if nxt is None:
+                break
+            node = nxt
+        return mark.line + 1, mark.column + 1
