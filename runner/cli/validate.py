@@ -15,8 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "the schemas and each other. Exit 0 when valid, 1 when not, 2 on "
                        "usage errors.")
     p.add_argument("paths", nargs="*", type=Path, metavar="PATH",
-                   help="report on these files only (references are still checked across "
-                   "the whole repository)")
+                   help="report on these files (or folders) only; references between files "
+                   "are still checked across the whole repository")
     add_repo_argument(p)
     p.add_argument("--format", choices=("text", "json", "github"), default="text",
                    help="github prints ::error annotations for GitHub Actions")
@@ -33,14 +33,18 @@ def run(args: argparse.Namespace) -> int:
     from runner.load import check_repository
 
     root = repo_root(args)
-    paths = []
+    top = root.resolve()
+    paths: list[Path] = []
     for p in args.paths:
         # pre-commit passes paths relative to the current folder; a user may give them
         # relative to --repo
         found = next((c for c in (p, root / p) if c.exists()), None)
         if found is None:
             raise UsageError(f"{p}: no such file")
-        paths.append(found.resolve())
+        found = found.resolve()
+        if found != top and top not in found.parents:
+            raise UsageError(f"{p}: not inside the repository {root}")
+        paths.extend(sorted(f for f in found.rglob("*") if f.is_file()) if found.is_dir() else [found])
     checked = check_repository(root, only=paths or None)
     problems = checked.problems
     if args.format == "json":

@@ -32,7 +32,7 @@ from runner.load.semantic import (
     template_error,
 )
 from runner.load.statefile import STATE_SUFFIX, state_from_dict
-from runner.load.yamlsafe import Locator, YamlError, decode, load_text, locate
+from runner.load.yamlsafe import MAX_FILE_BYTES, Locator, YamlError, decode, load_text, locate
 from runner.model import Flag, RepoConfig, Repository, RolloutPlan, RolloutState, SourceRef
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -96,6 +96,12 @@ def _alternatives(err: ValidationError) -> tuple[tuple[Any, ...], str] | None:
         wrong_kind = any(e.validator in ("const", "enum") and len(e.relative_path) == 1 for e in errs)
         return wrong_type, wrong_kind, len(errs)
 
+    kinds = [[e for e in errs if e.validator == "const" and len(e.relative_path) == 1]
+             for errs in by_branch.values()]
+    if len(by_branch) == len(branches) and all(kinds):  # a discriminator such as metrics.type
+        wrong = kinds[0][0]
+        allowed = ", ".join(str(k[0].validator_value) for k in kinds)
+        return tuple(wrong.absolute_path), f"{wrong.instance!r} is not one of {allowed}"
     best = min(by_branch.values(), key=unmeant)
     if unmeant(best)[0]:  # no branch has the value's type
         types: list[str] = []
@@ -248,6 +254,8 @@ def _read(root: Path, p: Path, problems: list[Problem]) -> tuple[str, Any] | Non
     """(text, data) of one YAML file, or None after recording why not."""
     rel = _rel(root, p)
     try:
+        if p.stat().st_size > MAX_FILE_BYTES:  # refuse before reading it into memory
+            raise YamlError(f"file is {p.stat().st_size} bytes, over the limit of {MAX_FILE_BYTES}")
         raw = p.read_bytes()
         text = decode(raw)
         data = load_text(text, string_keys=True)

@@ -111,7 +111,8 @@ def check_plan(plan: RolloutPlan, raw: Mapping[str, Any], path: str) -> list[Fin
 
     pcts = plan.percentages
     if plan.strategy is Strategy.CUSTOM and "steps" not in raw:
-        bad(("steps",), "the custom strategy needs its own steps")
+        bad(("strategy",), "custom needs its own steps (add a steps list, or use safe, fast or "
+            "instant)")
     elif plan.strategy is not Strategy.CUSTOM and "steps" in raw:
         expected = STRATEGIES[plan.strategy][0]
         if tuple(pcts) != tuple(float(p) for p in expected):

@@ -257,6 +257,9 @@ def load_text(text: str, *, string_keys: bool = False) -> Any:
             msg = "more than one YAML document in the file (one per file)"
         if mark is None:
             raise YamlError(msg) from None
+        line_text = (text.splitlines()[mark.line:mark.line + 1] or [""])[0]
+        if "\t" in line_text[:mark.column + 1] and ("token" in msg or "indent" in msg):
+            msg = "a tab: indent YAML with spaces"
         raise YamlError(msg, mark.line + 1, mark.column + 1) from None
     except yaml.YAMLError as e:
         raise YamlError(str(e).splitlines()[0] if str(e) else "invalid YAML") from None
