@@ -153,6 +153,8 @@ def _describe(err: ValidationError) -> tuple[tuple[Any, ...], str]:
 
 
 def schema_findings(data: Any, kind: str) -> list[tuple[tuple[Any, ...], str]]:
+    if schemas.is_valid(data, kind):
+        return []
     errors = list(schemas.validator(kind).iter_errors(data))
     return [_describe(e) for e in sorted(errors, key=lambda e: list(map(str, e.absolute_path)))]
 
@@ -250,13 +252,18 @@ def _rel(root: Path, p: Path) -> str:
         return p.as_posix()
 
 
-def _read(root: Path, p: Path, problems: list[Problem]) -> tuple[str, Any] | None:
+def _prefix(folder: str) -> str:
+    rel = Path(folder).as_posix()
+    return "" if rel == "." else f"{rel}/"
+
+
+def _read(root: Path, p: Path, problems: list[Problem], rel: str | None = None
+          ) -> tuple[str, Any] | None:
     """(text, data) of one YAML file, or None after recording why not."""
-    rel = _rel(root, p)
+    rel = rel or _rel(root, p)
     try:
-        if p.stat().st_size > MAX_FILE_BYTES:  # refuse before reading it into memory
-            raise YamlError(f"file is {p.stat().st_size} bytes, over the limit of {MAX_FILE_BYTES}")
-        raw = p.read_bytes()
+        with open(p, "rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)  # never more than the limit into memory
         text = decode(raw)
         data = load_text(text, string_keys=True)
     except OSError as e:
@@ -278,8 +285,8 @@ def _read(root: Path, p: Path, problems: list[Problem]) -> tuple[str, Any] | Non
 def _files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.name.endswith(suffixes) and p.is_file()
-                  and not p.name.startswith("."))
+    return sorted((p for p in folder.iterdir() if p.name.endswith(suffixes)
+                   and not p.name.startswith(".") and p.is_file()), key=lambda p: p.name)
 
 
 def _problems(
@@ -318,6 +325,9 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
     config, problems = load_config(root)
     config_broken = bool(problems)
     flags_dir, rollouts_dir = root / config.flags_dir, root / config.rollouts_dir
+    # file names relative to the root, without a resolve() per file
+    flags_prefix = _prefix(config.flags_dir)
+    rollouts_prefix = _prefix(config.rollouts_dir)
 
     texts: dict[str, str] = {}
     flags: dict[str, Flag] = {}
@@ -326,9 +336,9 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
     findings: list[Finding] = []
     broken: dict[str, str] = {}  # flags whose files have problems: key -> file
     for p in _files(flags_dir, YAML_SUFFIXES):
-        rel = _rel(root, p)
+        rel = f"{flags_prefix}{p.name}"
         stem = p.name.rsplit(".", 1)[0]
-        got = _read(root, p, problems)
+        got = _read(root, p, problems, rel)
         if got is None:
             broken.setdefault(stem, rel)
             continue
@@ -355,8 +365,8 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
 
     plans: dict[str, list[tuple[RolloutPlan, str]]] = {}
     for p in _files(rollouts_dir, YAML_SUFFIXES):
-        rel = _rel(root, p)
-        got = _read(root, p, problems)
+        rel = f"{rollouts_prefix}{p.name}"
+        got = _read(root, p, problems, rel)
         if got is None:
             continue
         text, data = got
@@ -386,7 +396,7 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
 
     states: dict[str, RolloutState] = {}
     for p in _files(rollouts_dir, (STATE_SUFFIX,)):
-        rel = _rel(root, p)
+        rel = f"{rollouts_prefix}{p.name}"
         try:
             data = json.loads(decode(p.read_bytes()))
         except (OSError, YamlError, ValueError) as e:

@@ -48,6 +48,7 @@ _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
 _NULL = "tag:yaml.org,2002:null"
 _MERGE = "tag:yaml.org,2002:merge"
+_STR = "tag:yaml.org,2002:str"
 
 # The YAML 1.2 core schema: no yes/no/on/off booleans, no sexagesimal 1:30, no 010 octal,
 # no timestamps (an unquoted start_at stays the string the schema expects).
@@ -102,6 +103,10 @@ class StrictLoader(_BaseLoader):  # type: ignore[misc,valid-type]
     #: are names set this; plain data may have other keys.
     string_keys_only = False
 
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._may_alias = not isinstance(stream, str) or "*" in stream
+
     def construct_mapping(self, node: Node, deep: bool = False) -> dict[Any, Any]:
         if isinstance(node, MappingNode):
             seen: dict[Any, Node] = {}
@@ -109,15 +114,13 @@ class StrictLoader(_BaseLoader):  # type: ignore[misc,valid-type]
                 if key_node.tag == _MERGE:
                     continue  # ``<<: *defaults``, flattened by PyYAML
                 if isinstance(key_node, ScalarNode):
-                    key = self.construct_object(key_node)
                     m = key_node.start_mark
-                    if self.string_keys_only and not isinstance(key, str):
+                    if self.string_keys_only and key_node.tag != _STR:
+                        key = self.construct_object(key_node)
                         raise YamlError(f"{key_node.value!r}: a key must be a name (a string), "
                                         f"this is {_kind(key)}; quote it", m.line + 1, m.column + 1)
-                    try:
-                        hash(key)
-                    except TypeError:
-                        continue  # PyYAML reports the unhashable key itself
+                    # compared as written (tag and text), without constructing every key
+                    key = (key_node.tag, key_node.value)
                     if key in seen:
                         raise YamlError(
                             f"duplicate key (first at line {seen[key].start_mark.line + 1})",
@@ -149,7 +152,8 @@ class StrictLoader(_BaseLoader):  # type: ignore[misc,valid-type]
         node = self.get_single_node()
         if node is None:
             return None
-        _check_expansion(node)
+        if self._may_alias:  # an alias is written *name: without a "*" nothing can expand
+            _check_expansion(node)
         try:
             return self.construct_document(node)
         except YamlError as e:
@@ -260,6 +264,8 @@ def load_text(text: str, *, string_keys: bool = False) -> Any:
         line_text = (text.splitlines()[mark.line:mark.line + 1] or [""])[0]
         if "\t" in line_text[:mark.column + 1] and ("token" in msg or "indent" in msg):
             msg = "a tab: indent YAML with spaces"
+        elif "cannot start any token" in msg and line_text[mark.column:mark.column + 1] in ("@", "`"):
+            msg = f"{line_text[mark.column]!r} cannot start an unquoted value: put the value in quotes"
         raise YamlError(msg, mark.line + 1, mark.column + 1) from None
     except yaml.YAMLError as e:
         raise YamlError(str(e).splitlines()[0] if str(e) else "invalid YAML") from None
