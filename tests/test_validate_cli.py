@@ -159,3 +159,25 @@ def test_usage_errors_exit_2(example_repo: Path, tmp_path: Path) -> None:
         assert words in out.stderr, (args, out.stderr)
         assert "Traceback" not in out.stderr
         assert out.stdout == ""
+
+
+def test_documented_examples_are_valid(example_repo: Path) -> None:
+    import re
+    import tomllib
+
+    from tests.conftest import PROJECT
+
+    doc = (PROJECT / "docs" / "validation.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", doc, re.S)
+    flag = next(b for b in blocks if "\nkey: checkout_redesign" in b)
+    plan = next(b for b in blocks if "\nflag: phase_4_deployment" in b)
+    (example_repo / "flags" / "checkout_redesign.yaml").write_text(flag)
+    (example_repo / "flags" / "payments_v2.yaml").write_text(
+        "key: payments_v2\ndescription: Payments.\nowner: payments\nrisk: low\n")
+    (example_repo / "rollouts" / "phase_4_deployment.yaml").write_text(plan)
+    out = run_cli(["validate"], cwd=example_repo)
+    assert (out.returncode, out.stdout) == (0, "")
+    config = tomllib.loads(re.findall(r"```toml\n(.*?)```", doc, re.S)[0])
+    from runner.load.repo import schema_findings
+
+    assert schema_findings(config["tool"]["rollout"], "config") == []
