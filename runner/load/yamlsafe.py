@@ -49,6 +49,8 @@ _FLOAT = "tag:yaml.org,2002:float"
 _NULL = "tag:yaml.org,2002:null"
 _MERGE = "tag:yaml.org,2002:merge"
 _STR = "tag:yaml.org,2002:str"
+_SEQ = "tag:yaml.org,2002:seq"
+_MAP = "tag:yaml.org,2002:map"
 
 # The YAML 1.2 core schema: no yes/no/on/off booleans, no sexagesimal 1:30, no 010 octal,
 # no timestamps (an unquoted start_at stays the string the schema expects).
@@ -107,6 +109,23 @@ class StrictLoader(_BaseLoader):  # type: ignore[misc,valid-type]
         super().__init__(stream)
         self._may_alias = not isinstance(stream, str) or "*" in stream
 
+    # The composer calls these for every node. No path resolvers here, so the general
+    # versions' bookkeeping is skipped (a large share of the time spent on big repositories).
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        pass
+
+    def ascend_resolver(self) -> None:
+        pass
+
+    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is ScalarNode:
+            if implicit[0]:
+                for tag, regexp in self.yaml_implicit_resolvers.get(value[:1], ()):
+                    if regexp.match(value):
+                        return tag
+            return _STR
+        return _SEQ if kind is SequenceNode else _MAP
+
     def construct_mapping(self, node: Node, deep: bool = False) -> dict[Any, Any]:
         if isinstance(node, MappingNode):
             seen: dict[Any, Node] = {}
@@ -155,7 +174,10 @@ class StrictLoader(_BaseLoader):  # type: ignore[misc,valid-type]
         if self._may_alias:  # an alias is written *name: without a "*" nothing can expand
             _check_expansion(node)
         try:
-            return self.construct_document(node)
+            try:
+                return self._construct_plain(node)
+            except _NotPlain:
+                return self.construct_document(node)
         except YamlError as e:
             e.field = _path_to(node, e.line - 1, e.column - 1) or ()
             raise
@@ -178,6 +200,58 @@ def _refuse(loader: StrictLoader, node: Node) -> Any:
     raise YamlError(f"the tag {short} is not allowed (plain YAML data only)", m.line + 1, m.column + 1)
 
 
+class _NotPlain(Exception):
+    """The document needs PyYAML's full constructor (merge keys, tags, odd keys...)."""
+
+
+def _construct_plain(self: StrictLoader, root: Node) -> Any:
+    """Build the data of a plain document: string keys, core scalars, no merge keys.
+
+    Flag and plan files are such documents; building them directly is several times faster
+    than PyYAML's general constructor. Anything else (including every error case, so that
+    messages are PyYAML's and ours as above) raises _NotPlain and takes the general path.
+    """
+    built: dict[int, Any] = {}  # by node: an alias yields the same object, as in PyYAML
+
+    def build(node: Node) -> Any:
+        known = built.get(id(node), built)
+        if known is not built:
+            return known
+        tag = node.tag
+        value: Any
+        if isinstance(node, ScalarNode):
+            if tag == _STR:
+                value = node.value
+            elif tag == _INT:
+                value = self.construct_yaml_int(node)
+            elif tag == _FLOAT:
+                value = self.construct_yaml_float(node)
+            elif tag == _BOOL:
+                value = node.value[0] in "tT"
+            elif tag == _NULL:
+                value = None
+            else:
+                raise _NotPlain
+        elif isinstance(node, SequenceNode) and tag == _SEQ:
+            value = [build(child) for child in node.value]
+        elif isinstance(node, MappingNode) and tag == _MAP:
+            value = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, ScalarNode) or key_node.tag != _STR:
+                    raise _NotPlain
+                key = key_node.value
+                if key in value:
+                    raise _NotPlain  # a duplicate key: reported by construct_mapping
+                value[key] = build(value_node)
+        else:
+            raise _NotPlain
+        built[id(node)] = value
+        return value
+
+    return build(root)
+
+
+StrictLoader._construct_plain = _construct_plain  # type: ignore[attr-defined]
 StrictLoader.add_constructor(_INT, StrictLoader.construct_yaml_int)
 StrictLoader.add_constructor(_FLOAT, StrictLoader.construct_yaml_float)
 # JSON-compatible data only: no bytes, sets, ordered pairs or datetimes
