@@ -146,12 +146,14 @@ def test_yaml_11_words_stay_strings(example_repo: Path) -> None:
 
 
 def test_usage_errors_exit_2(example_repo: Path, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
     cases = [
         (["validate", "--format", "xml"], "invalid choice: 'xml'"),
         (["validate", "--frobnicate"], "unrecognized arguments: --frobnicate"),
         (["validate", "flags/nope.yaml"], "flags/nope.yaml: no such file"),
         (["validate", "--repo", str(tmp_path / "missing")], "no such folder"),
         (["validate", str(tmp_path)], "not inside the repository"),
+        (["validate", "--repo", str(tmp_path / "empty")], "not a Rollout Runner repository"),
     ]
     for args, words in cases:
         out = run_cli(args, cwd=example_repo)

@@ -30,9 +30,13 @@ def _escape(s: str, prop: bool = False) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from runner.cli.main import UsageError
-    from runner.load import check_repository
+    from runner.load import check_repository, load_config
 
     root = repo_root(args)
+    config, _ = load_config(root)
+    if not (root / config.flags_dir).is_dir() and not (root / config.rollouts_dir).is_dir():
+        raise UsageError(f"{root}: no {config.flags_dir}/ or {config.rollouts_dir}/ folder; "
+                         "not a Rollout Runner repository (see --repo)")
     top = root.resolve()
     paths: list[Path] = []
     for p in args.paths:

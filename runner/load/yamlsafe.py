@@ -315,7 +315,9 @@ def decode(raw: bytes) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
-        raise YamlError(f"not UTF-8 text (byte {e.start})", line) from None
+        column = e.start - raw.rfind(b"\n", 0, e.start)
+        raise YamlError(f"not UTF-8 text (byte {e.start}): save the file as UTF-8", line,
+                        column) from None
 
 
 def load_text(text: str, *, string_keys: bool = False) -> Any:
@@ -343,7 +345,13 @@ def load_text(text: str, *, string_keys: bool = False) -> Any:
         raise YamlError(msg, mark.line + 1, mark.column + 1) from None
     except yaml.YAMLError as e:
         raise YamlError(str(e).splitlines()[0] if str(e) else "invalid YAML") from None
-    except (RecursionError, ValueError, TypeError) as e:
+    except RecursionError:
+        raise YamlError("nested too deeply") from None
+    except ValueError as e:
+        if "digits" in str(e):  # Python's int conversion limit
+            raise YamlError("a number with too many digits") from None
+        raise YamlError(f"invalid YAML: {e}") from None
+    except TypeError as e:
         raise YamlError(f"invalid YAML: {e}") from None
     finally:
         loader.dispose()
