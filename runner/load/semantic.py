@@ -71,9 +71,11 @@ def check_flag(flag: Flag, raw: Mapping[str, Any], path: str, stem: str) -> list
     names = sorted(variants)
     for which, name in (("default_variant", flag.default_variant),
                         ("rollout_variant", flag.rollout_variant)):
-        if name not in variants:
-            field = (which,) if which in raw else ("variants",) if "variants" in raw else (which,)
-            bad(field, f"variant {name!r} is not one of the flag's variants {names}")
+        if name not in variants and which in raw:
+            bad((which,), f"variant {name!r} is not one of the flag's variants {names}")
+        elif name not in variants:  # the implicit default does not fit these variants
+            bad(("variants",), f"{which} is not given and its default {name!r} is not one of "
+                f"the variants {names}: set {which}")
     types = {n: value_type(v) for n, v in variants.items()}
     first = types.get(flag.default_variant) or next(iter(types.values()))
     for n, t in types.items():
@@ -97,9 +99,13 @@ def check_flag(flag: Flag, raw: Mapping[str, Any], path: str, stem: str) -> list
         total = sum(flag.split.values())
         if abs(total - 100) > 1e-6:
             bad(("percentage",), f"shares add up to {total:g}, not 100")
+    required: dict[str, int] = {}
     for i, req in enumerate(flag.requires):
         if req.flag == flag.key:
             bad(("requires", i), "a flag cannot require itself")
+        elif req.flag in required:
+            bad(("requires", i), f"{req.flag!r} is already required (requires[{required[req.flag]}])")
+        required.setdefault(req.flag, i)
     return out
 
 
@@ -193,6 +199,14 @@ def check_cross(
             elif req.variant is not None and req.variant not in target.variants:
                 out.append(Finding(flag_paths[key], ("requires", i, "variant"),
                                    f"{req.flag!r} has no variant {req.variant!r}", True))
+    env_vars: dict[str, str] = {}
+    # flags on their default variable first: the explicit env_override is the one to change
+    for key, flag in sorted(flags.items(), key=lambda kv: bool(kv[1].env_override)):
+        other = env_vars.setdefault(flag.env_var, key)
+        if other != key:
+            out.append(Finding(flag_paths[key], ("env_override",) if flag.env_override else ("key",),
+                               f"the environment variable {flag.env_var} also overrides the flag "
+                               f"{other!r} ({flag_paths[other]})", True))
     # self-references are reported by check_flag
     for cycle in find_cycles({k: [r.flag for r in f.requires if r.flag in flags and r.flag != k]
                               for k, f in flags.items()}):
@@ -217,6 +231,10 @@ def check_cross(
                 out.append(Finding(flag_paths[flag_key], ("percentage",),
                                    f"the flag is driven by the rollout plan {path}; "
                                    "remove its static percentage", True))
+            if flag.rollout_variant == flag.default_variant:
+                out.append(Finding(path, ("flag",), f"{flag_key!r} has the same rollout_variant and "
+                                   f"default_variant ({flag.default_variant!r}): the rollout would "
+                                   "change nothing", True))
             if (plan.strategy is Strategy.INSTANT and flag.risk is Risk.HIGH
                     and not plan.accept_risk):
                 out.append(Finding(path, ("strategy",), f"instant on the high-risk flag "
