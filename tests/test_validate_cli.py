@@ -130,6 +130,9 @@ def test_folder_as_path(example_repo: Path) -> None:
     (example_repo / "flags" / "new_flag.yaml").write_text(BAD_FLAG)
     assert run_cli(["validate", "flags"], cwd=example_repo).returncode == 1
     assert run_cli(["validate", "rollouts"], cwd=example_repo).returncode == 0
+    assert run_cli(["validate", "."], cwd=example_repo).returncode == 1
+    (example_repo / "empty").mkdir()
+    assert run_cli(["validate", "empty"], cwd=example_repo).returncode == 0
 
 
 def test_yaml_11_words_stay_strings(example_repo: Path) -> None:

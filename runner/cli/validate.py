@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
                          "not a Rollout Runner repository (see --repo)")
     top = root.resolve()
     paths: list[Path] = []
+    everything = False
     for p in args.paths:
         # pre-commit passes paths relative to the current folder; a user may give them
         # relative to --repo
@@ -48,8 +49,13 @@ def run(args: argparse.Namespace) -> int:
         found = found.resolve()
         if found != top and top not in found.parents:
             raise UsageError(f"{p}: not inside the repository {root}")
-        paths.extend(sorted(f for f in found.rglob("*") if f.is_file()) if found.is_dir() else [found])
-    checked = check_repository(root, only=paths or None)
+        if found == top:
+            everything = True  # `rollout validate .`
+        elif found.is_dir():
+            paths.extend(f for f in found.rglob("*") if f.is_file())
+        else:
+            paths.append(found)
+    checked = check_repository(root, only=None if everything or not args.paths else paths)
     problems = checked.problems
     if args.format == "json":
         print_json({"valid": not problems, "problems": [p.as_dict() for p in problems]})
