@@ -398,13 +398,17 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
     for p in _files(rollouts_dir, (STATE_SUFFIX,)):
         rel = f"{rollouts_prefix}{p.name}"
         try:
-            data = json.loads(decode(p.read_bytes()))
+            text = decode(p.read_bytes())
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            problems.append(Problem(rel, e.lineno, e.colno, "", f"unreadable rollout state: {e.msg}"))
+            continue
         except (OSError, YamlError, ValueError) as e:
             problems.append(Problem(rel, 1, 1, "", f"unreadable rollout state: {e}"))
             continue
         bad = schema_findings(data, "state")
         if bad:
-            problems.extend(Problem(rel, 1, 1, field_name(f), m) for f, m in bad)
+            problems.extend(_problems(text, rel, bad))  # JSON is YAML: same positions
             continue
         state = state_from_dict(data)
         states[state.flag] = state

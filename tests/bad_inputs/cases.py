@@ -229,6 +229,12 @@ CASES: list[Case] = [
          P, 4, "on_failure", "'panic' is not one of rollback, pause"),
     Case("failure_limit_zero", {F: flag(), P: plan("strategy: safe\nfailure_limit: 0\n")},
          P, 4, "failure_limit", "0 is less than the minimum of 1"),
+    # --- rollout state (machine-owned, but a human may edit it) ----------------------------
+    Case("state_not_json", {"rollouts/phase_4_deployment.state.json": '{\n  "flag": "phase_4_deployment",\n'},
+         "rollouts/phase_4_deployment.state.json", 3, "", "unreadable rollout state"),
+    Case("state_unknown_phase", {"rollouts/phase_4_deployment.state.json":
+                                 '{\n  "flag": "phase_4_deployment",\n  "phase": "sideways"\n}\n'},
+         "rollouts/phase_4_deployment.state.json", 3, "phase", "'sideways' is not one of"),
     # --- [tool.rollout] in pyproject.toml ---------------------------------------------------
     Case("config_unknown_key", {}, "pyproject.toml", 0, "tool.rollout.flag_dir", "unknown field",
          edit=(("pyproject.toml", 'flags_dir = "flags"', 'flag_dir = "flags"'),), line_of="flag_dir ="),
