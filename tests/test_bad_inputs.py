@@ -91,7 +91,6 @@ def test_bad_input_is_reported(case: Case, template: Path, tmp_path: Path) -> No
     assert snapshot(root) == before  # nothing written, nothing staged
 
 
-
 #: The text format is one code path for every problem: a sample of the corpus keeps it honest
 #: without running every case twice.
 TEXT_SAMPLE = CASES[::7]
