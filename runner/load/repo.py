@@ -8,6 +8,7 @@ SDK) and raises :class:`InvalidRepository` instead.
 from __future__ import annotations
 
 import json
+import os
 import re
 import tomllib
 from collections.abc import Iterable
@@ -264,6 +265,9 @@ def _read(root: Path, p: Path, problems: list[Problem], rel: str | None = None
     try:
         with open(p, "rb") as f:
             raw = f.read(MAX_FILE_BYTES + 1)  # never more than the limit into memory
+            if len(raw) > MAX_FILE_BYTES:
+                size = os.fstat(f.fileno()).st_size
+                raise YamlError(f"file is {size} bytes, over the limit of {MAX_FILE_BYTES}")
         text = decode(raw)
         data = load_text(text, string_keys=True)
     except OSError as e:

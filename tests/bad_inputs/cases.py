@@ -80,7 +80,7 @@ CASES: list[Case] = [
          F, 1, "", "empty file"),
     Case("two_documents", {F: flag("---\n" + flag())}, F, 6, "", "more than one YAML document"),
     Case("over_size_file", {F: flag("description_long: " + "x" * (1 << 20) + "\n")},
-         F, 1, "", "over the limit of 1048576"),
+         F, 1, "", f"file is {len(flag()) + 18 + (1 << 20) + 1} bytes, over the limit of 1048576"),
     Case("not_utf8", {F: flag().encode() + b"owner_name: Andr\xe9\n"}, F, 6, "", "not UTF-8"),
     Case("nested_too_deeply", {F: flag("bucket_by: " + "[" * 5000 + "]" * 5000 + "\n")}, F, 1, "",
          "nested too deeply"),
