@@ -211,6 +211,8 @@ def load_config(root: Path) -> tuple[RepoConfig, list[Problem]]:
         return RepoConfig(), [Problem(rel, 1, 1, "tool.rollout", "must be a table")]
     found = schema_findings(section, "config")
     metrics = section.get("metrics")
+    if not found and Path(section.get("flags_dir", "flags")) == Path(section.get("rollouts_dir", "rollouts")):
+        found.append((("rollouts_dir",), "flags and rollout plans need folders of their own"))
     for key in ("flags_dir", "rollouts_dir"):
         folder = section.get(key)
         if found or not isinstance(folder, str):
