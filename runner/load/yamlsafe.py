@@ -87,10 +87,12 @@ def _path_to(root: Node, line: int, column: int) -> tuple[Any, ...] | None:
         m = node.start_mark
         if (m.line, m.column) == (line, column) and (best is None or len(path) >= len(best)):
             best = path
+        # children pushed in reverse: visited in document order, so a node that aliases
+        # share is found where its anchor is written
         if isinstance(node, SequenceNode):
-            stack.extend((child, (*path, i)) for i, child in enumerate(node.value))
+            stack.extend((child, (*path, i)) for i, child in reversed(list(enumerate(node.value))))
         elif isinstance(node, MappingNode):
-            for k, v in node.value:
+            for k, v in reversed(node.value):
                 name = k.value if isinstance(k, ScalarNode) else "?"
                 km = k.start_mark
                 if (km.line, km.column) == (line, column) and (best is None or len(path) + 1 >= len(best)):
@@ -171,9 +173,9 @@ class StrictLoader(_BaseLoader):  # type: ignore[misc,valid-type]
         node = self.get_single_node()
         if node is None:
             return None
-        if self._may_alias:  # an alias is written *name: without a "*" nothing can expand
-            _check_expansion(node)
         try:
+            if self._may_alias:  # an alias is written *name: without a "*" nothing can expand
+                _check_expansion(node)
             try:
                 return self._construct_plain(node)
             except _NotPlain:
@@ -278,11 +280,18 @@ def _check_expansion(root: Node) -> None:
     when aliases make the expanded tree exponential.
     """
     sizes: dict[int, int] = {}
+    # started, not finished: everything above a node's "done" entry on the stack is inside
+    # it, so meeting it again there means it contains itself (&a [*a])
+    open_nodes: set[int] = set()
     stack: list[tuple[Node, bool]] = [(root, False)]
     while stack:
         node, done = stack.pop()
         if id(node) in sizes:
             continue
+        if not done and id(node) in open_nodes:
+            m = node.start_mark
+            raise YamlError("an alias refers to a node that contains it (recursive alias)",
+                            m.line + 1, m.column + 1)
         if isinstance(node, ScalarNode):
             sizes[id(node)] = 1
             continue
@@ -301,7 +310,9 @@ def _check_expansion(root: Node) -> None:
                     m.column + 1,
                 )
             sizes[id(node)] = total
+            open_nodes.discard(id(node))
         else:
+            open_nodes.add(id(node))
             stack.append((node, True))
             stack.extend((c, False) for c in children if id(c) not in sizes)
 
