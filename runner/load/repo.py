@@ -165,7 +165,8 @@ def schema_findings(data: Any, kind: str) -> list[tuple[tuple[Any, ...], str]]:
 
 def _toml_line(text: str, field_path: tuple[Any, ...]) -> int:
     """Best-effort line of a [tool.rollout] key (tomllib keeps no positions)."""
-    lines = [line.strip() for line in text.splitlines()]
+    # comments cut (naively: enough to find headers and "key =" at the start of a line)
+    lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
     keys = [str(p) for p in field_path if not isinstance(p, int)]
 
     def find(key: str, start: int) -> int | None:
