@@ -15,8 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "the schemas and each other. Exit 0 when valid, 1 when not, 2 on "
                        "usage errors.")
     p.add_argument("paths", nargs="*", type=Path, metavar="PATH",
-                   help="report on these files only (references are still checked across "
-                   "the whole repository)")
+                   help="report on these files (or folders) only; references between files "
+                   "are still checked across the whole repository")
     add_repo_argument(p)
     p.add_argument("--format", choices=("text", "json", "github"), default="text",
                    help="github prints ::error annotations for GitHub Actions")
@@ -30,18 +30,32 @@ def _escape(s: str, prop: bool = False) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from runner.cli.main import UsageError
-    from runner.load import check_repository
+    from runner.load import check_repository, load_config
 
     root = repo_root(args)
-    paths = []
+    config, _ = load_config(root)
+    if not (root / config.flags_dir).is_dir() and not (root / config.rollouts_dir).is_dir():
+        raise UsageError(f"{root}: no {config.flags_dir}/ or {config.rollouts_dir}/ folder; "
+                         "not a Rollout Runner repository (see --repo)")
+    top = root.resolve()
+    paths: list[Path] = []
+    everything = False
     for p in args.paths:
         # pre-commit passes paths relative to the current folder; a user may give them
         # relative to --repo
         found = next((c for c in (p, root / p) if c.exists()), None)
         if found is None:
             raise UsageError(f"{p}: no such file")
-        paths.append(found.resolve())
-    checked = check_repository(root, only=paths or None)
+        found = found.resolve()
+        if found != top and top not in found.parents:
+            raise UsageError(f"{p}: not inside the repository {root}")
+        if found == top:
+            everything = True  # `rollout validate .`
+        elif found.is_dir():
+            paths.extend(f for f in found.rglob("*") if f.is_file())
+        else:
+            paths.append(found)
+    checked = check_repository(root, only=None if everything or not args.paths else paths)
     problems = checked.problems
     if args.format == "json":
         print_json({"valid": not problems, "problems": [p.as_dict() for p in problems]})

@@ -10,12 +10,19 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
+try:  # compiled (Rust) validation: ~40x faster on valid documents, the common case
+    import jsonschema_rs
+except ImportError:  # pragma: no cover - then jsonschema alone does the work
+    jsonschema_rs = None
+
 SCHEMA_FILES = {
     "flag": "flag.schema.json",
     "rollout": "rollout.schema.json",
     "state": "rollout-state.schema.json",
     "config": "config.schema.json",
 }
+#: Schemas without references to other files, which the compiled validator takes alone.
+_SELF_CONTAINED = ("flag", "rollout", "state")
 
 
 def schema_dir() -> Path:
@@ -48,3 +55,29 @@ def validator(kind: str) -> Draft202012Validator:
     s = schema(kind)
     Draft202012Validator.check_schema(s)
     return Draft202012Validator(s, registry=_registry())
+
+
+@cache
+def _fast(kind: str) -> Any:
+    if jsonschema_rs is None or kind not in _SELF_CONTAINED:
+        return None
+    try:
+        return jsonschema_rs.validator_for(schema(kind))
+    except Exception:  # an incompatible jsonschema-rs: jsonschema does the work
+        return None
+
+
+def is_valid(data: Any, kind: str) -> bool:
+    """Whether ``data`` passes the ``kind`` schema.
+
+    A compiled validator (jsonschema-rs) answers when it is installed; jsonschema describes
+    the errors (see ``validator``), so messages are the same either way. Whatever the fast
+    path cannot take (a number out of its range...) goes to jsonschema.
+    """
+    fast = _fast(kind)
+    if fast is not None:
+        try:
+            return bool(fast.is_valid(data))
+        except Exception:
+            pass
+    return validator(kind).is_valid(data)

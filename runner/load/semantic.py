@@ -21,6 +21,10 @@ from runner.model.plan import BUILTIN_GATES
 RESOLUTION = 100
 
 
+NO_METRICS = ("no metric source: give one here or in [tool.rollout.metrics] "
+              "(without metrics a rollout can never advance)")
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     path: str  # the file
@@ -34,21 +38,44 @@ def _fine(p: float) -> bool:
     return abs(p * RESOLUTION - round(p * RESOLUTION)) < 1e-6
 
 
+def check_key(key: str, stem: str, path: str) -> list[Finding]:
+    """The file name is the key: ``flags/<key>.yaml``."""
+    if key == stem:
+        return []
+    return [Finding(path, ("key",), f"{key!r} differs from the file name {stem!r} "
+                    f"(rename the file to {key}.yaml or change the key)")]
+
+
+def check_steps(pcts: list[float] | tuple[float, ...], path: str) -> list[Finding]:
+    """Steps strictly increasing and ending at 100 (the schema bounds each within 0-100)."""
+    out: list[Finding] = []
+    for i in range(1, len(pcts)):
+        if pcts[i] <= pcts[i - 1]:
+            out.append(Finding(path, ("steps", i), f"{pcts[i]:g} does not come after "
+                               f"{pcts[i - 1]:g} (steps must be strictly increasing)"))
+            break
+    if pcts and pcts[-1] != 100:
+        out.append(Finding(path, ("steps", len(pcts) - 1),
+                           f"the last step is {pcts[-1]:g}, it must be 100"))
+    return out
+
+
 def check_flag(flag: Flag, raw: Mapping[str, Any], path: str, stem: str) -> list[Finding]:
     out: list[Finding] = []
 
     def bad(field: tuple[Any, ...], msg: str) -> None:
         out.append(Finding(path, field, msg))
 
-    if flag.key != stem:
-        bad(("key",), f"{flag.key!r} differs from the file name {stem!r} (they must be equal)")
+    out.extend(check_key(flag.key, stem, path))
     variants = flag.variants
     names = sorted(variants)
     for which, name in (("default_variant", flag.default_variant),
                         ("rollout_variant", flag.rollout_variant)):
-        if name not in variants:
-            field = (which,) if which in raw else ("variants",) if "variants" in raw else (which,)
-            bad(field, f"variant {name!r} is not one of the flag's variants {names}")
+        if name not in variants and which in raw:
+            bad((which,), f"variant {name!r} is not one of the flag's variants {names}")
+        elif name not in variants:  # the implicit default does not fit these variants
+            bad(("variants",), f"{which} is not given and its default {name!r} is not one of "
+                f"the variants {names}: set {which}")
     types = {n: value_type(v) for n, v in variants.items()}
     first = types.get(flag.default_variant) or next(iter(types.values()))
     for n, t in types.items():
@@ -72,9 +99,13 @@ def check_flag(flag: Flag, raw: Mapping[str, Any], path: str, stem: str) -> list
         total = sum(flag.split.values())
         if abs(total - 100) > 1e-6:
             bad(("percentage",), f"shares add up to {total:g}, not 100")
+    required: dict[str, int] = {}
     for i, req in enumerate(flag.requires):
         if req.flag == flag.key:
             bad(("requires", i), "a flag cannot require itself")
+        elif req.flag in required:
+            bad(("requires", i), f"{req.flag!r} is already required (requires[{required[req.flag]}])")
+        required.setdefault(req.flag, i)
     return out
 
 
@@ -86,25 +117,19 @@ def check_plan(plan: RolloutPlan, raw: Mapping[str, Any], path: str) -> list[Fin
 
     pcts = plan.percentages
     if plan.strategy is Strategy.CUSTOM and "steps" not in raw:
-        bad(("steps",), "the custom strategy needs its own steps")
+        bad(("strategy",), "custom needs its own steps (add a steps list, or use safe, fast or "
+            "instant)")
     elif plan.strategy is not Strategy.CUSTOM and "steps" in raw:
         expected = STRATEGIES[plan.strategy][0]
         if tuple(pcts) != tuple(float(p) for p in expected):
             bad(("steps",), f"the {plan.strategy} strategy's steps are "
                 f"{', '.join(f'{p:g}' for p in expected)}; use strategy: custom for others")
-    for i in range(1, len(pcts)):
-        if pcts[i] <= pcts[i - 1]:
-            bad(("steps", i), f"{pcts[i]:g} does not come after {pcts[i - 1]:g} "
-                "(steps must be strictly increasing)")
-            break
-    if pcts and pcts[-1] != 100:
-        bad(("steps", len(pcts) - 1), f"the last step is {pcts[-1]:g}, it must be 100")
+    out.extend(check_steps(pcts, path))
     for i, p in enumerate(pcts):
         if not _fine(p):
             bad(("steps", i), f"{p:g} has finer resolution than 0.01")
     if plan.metrics is None:
-        bad(("metrics",), "no metric source: give one here or in [tool.rollout.metrics] "
-            "(without metrics a rollout can never advance)")
+        bad(("metrics",), NO_METRICS)
     else:
         out.extend(_check_metrics(plan, raw, path))
     return out
@@ -154,38 +179,62 @@ def check_cross(
     flags: Mapping[str, Flag],
     flag_paths: Mapping[str, str],
     plans: Mapping[str, list[tuple[RolloutPlan, str]]],
+    broken: Mapping[str, str] | None = None,
 ) -> list[Finding]:
-    """References between files: prerequisites, cycles, plans and the flags they drive."""
+    """References between files: prerequisites, cycles, plans and the flags they drive.
+
+    ``broken``: flags whose files exist but have problems of their own (key -> file);
+    references to them are not reported again as dangling.
+    """
     out: list[Finding] = []
+    broken = broken or {}
     for key, flag in flags.items():
         for i, req in enumerate(flag.requires):
             target = flags.get(req.flag)
+            if target is None and req.flag in broken:
+                continue
             if target is None:
                 out.append(Finding(flag_paths[key], ("requires", i),
                                    f"requires unknown flag {req.flag!r}", True))
             elif req.variant is not None and req.variant not in target.variants:
                 out.append(Finding(flag_paths[key], ("requires", i, "variant"),
                                    f"{req.flag!r} has no variant {req.variant!r}", True))
-    for cycle in find_cycles({k: [r.flag for r in f.requires if r.flag in flags]
+    env_vars: dict[str, str] = {}
+    # flags on their default variable first: the explicit env_override is the one to change
+    for key, flag in sorted(flags.items(), key=lambda kv: bool(kv[1].env_override)):
+        other = env_vars.setdefault(flag.env_var, key)
+        if other != key:
+            out.append(Finding(flag_paths[key], ("env_override",) if flag.env_override else ("key",),
+                               f"the environment variable {flag.env_var} also overrides the flag "
+                               f"{other!r} ({flag_paths[other]})", True))
+    # self-references are reported by check_flag
+    for cycle in find_cycles({k: [r.flag for r in f.requires if r.flag in flags and r.flag != k]
                               for k, f in flags.items()}):
         first = cycle[0]
         idx = next(i for i, r in enumerate(flags[first].requires) if r.flag == cycle[1])
         out.append(Finding(flag_paths[first], ("requires", idx),
                            "dependency cycle: " + " -> ".join(cycle), True))
     for flag_key, entries in plans.items():
-        for n, (plan, path) in enumerate(entries):
+        for plan, path in entries:
             flag = flags.get(flag_key)
+            if flag is None and flag_key in broken:
+                break
             if flag is None:
                 out.append(Finding(path, ("flag",), f"no flag {flag_key!r} in the flags folder",
                                    True))
                 continue
-            if n > 0:
-                out.append(Finding(path, ("flag",), f"{flag_key!r} already has a rollout plan "
-                                   f"({entries[0][1]}); one plan per flag", True))
+            if len(entries) > 1:  # reported in each, whichever one the author touched
+                others = ", ".join(p for _, p in entries if p != path)
+                out.append(Finding(path, ("flag",), f"{flag_key!r} also has the rollout plan "
+                                   f"{others}; one plan per flag", True))
             if flag.percentage is not None or flag.split is not None:
                 out.append(Finding(flag_paths[flag_key], ("percentage",),
                                    f"the flag is driven by the rollout plan {path}; "
                                    "remove its static percentage", True))
+            if flag.rollout_variant == flag.default_variant:
+                out.append(Finding(path, ("flag",), f"{flag_key!r} has the same rollout_variant and "
+                                   f"default_variant ({flag.default_variant!r}): the rollout would "
+                                   "change nothing", True))
             if (plan.strategy is Strategy.INSTANT and flag.risk is Risk.HIGH
                     and not plan.accept_risk):
                 out.append(Finding(path, ("strategy",), f"instant on the high-risk flag "

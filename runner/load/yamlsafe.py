@@ -1,8 +1,11 @@
 """Safe, strict YAML: the only way this project reads YAML.
 
 - PyYAML's safe loader, the C one when libyaml is there (an order of magnitude faster).
-- YAML 1.2 booleans: only ``true``/``false``. YAML 1.1 would read ``on``/``off``/``yes``/``no``
-  as booleans, which turns the variant name ``off`` into ``False``.
+- The YAML 1.2 core schema: only ``true``/``false`` are booleans. YAML 1.1 would read
+  ``on``/``off``/``yes``/``no`` as booleans, which turns the variant name ``off`` into
+  ``False``; it would also read ``1:30`` as 90, ``010`` as 8 and dates as datetimes. No
+  ``.inf``/``.nan`` either: a percentage must be a finite number.
+- Tags beyond plain data (``!!python/object``...) are errors.
 - Duplicate keys are errors (PyYAML silently keeps the last one).
 - Anchors and aliases are allowed, but a document whose expansion exceeds a node budget is
   rejected before it is constructed (billion laughs), in time linear in its distinct nodes.
@@ -11,6 +14,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -29,53 +33,244 @@ MAX_EXPANDED_NODES = 100_000
 class YamlError(Exception):
     """A file that is not acceptable YAML. ``line``/``column`` are 1-based."""
 
-    def __init__(self, message: str, line: int = 1, column: int = 1) -> None:
+    def __init__(self, message: str, line: int = 1, column: int = 1,
+                 field: tuple[Any, ...] = ()) -> None:
         super().__init__(message)
         self.message = message
         self.line = line
         self.column = column
+        #: The field path where the error is, when known (duplicate keys, tags...).
+        self.field = field
 
 
-_BOOL_12 = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_BOOL = "tag:yaml.org,2002:bool"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_NULL = "tag:yaml.org,2002:null"
+_MERGE = "tag:yaml.org,2002:merge"
+_STR = "tag:yaml.org,2002:str"
+_SEQ = "tag:yaml.org,2002:seq"
+_MAP = "tag:yaml.org,2002:map"
+
+# The YAML 1.2 core schema: no yes/no/on/off booleans, no sexagesimal 1:30, no 010 octal,
+# no timestamps (an unquoted start_at stays the string the schema expects).
+_CORE_12: list[tuple[str, re.Pattern[str], str]] = [
+    (_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), "tTfF"),
+    (_INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), "-+0123456789"),
+    (_FLOAT, re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+                        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"), "-+0123456789."),
+    (_NULL, re.compile(r"^(?:~|null|Null|NULL|)$"), "~nN"),
+    (_MERGE, re.compile(r"^(?:<<)$"), "<"),
+]
 
 
-def _yaml12_resolvers(base: dict) -> dict:
-    out: dict = {}
-    for first, resolvers in base.items():
-        kept = [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
-        if first in "tTfF":
-            kept.insert(0, ("tag:yaml.org,2002:bool", _BOOL_12))
-        out[first] = kept
-    for first in "tTfF":
-        out.setdefault(first, [("tag:yaml.org,2002:bool", _BOOL_12)])
+def _yaml12_resolvers() -> dict[str | None, list[tuple[str, re.Pattern[str]]]]:
+    out: dict[str | None, list[tuple[str, re.Pattern[str]]]] = {}
+    for tag, rx, firsts in _CORE_12:
+        for first in firsts:
+            out.setdefault(first, []).append((tag, rx))
+        if tag == _NULL:
+            out.setdefault("", []).append((tag, rx))  # the empty scalar
     return out
 
 
+def _path_to(root: Node, line: int, column: int) -> tuple[Any, ...] | None:
+    """Field path of the deepest node starting at 0-based (line, column), for messages."""
+    best: tuple[Any, ...] | None = None
+    seen: set[int] = set()
+    stack: list[tuple[Node, tuple[Any, ...]]] = [(root, ())]
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        m = node.start_mark
+        if (m.line, m.column) == (line, column) and (best is None or len(path) >= len(best)):
+            best = path
+        # children pushed in reverse: visited in document order, so a node that aliases
+        # share is found where its anchor is written
+        if isinstance(node, SequenceNode):
+            stack.extend((child, (*path, i)) for i, child in reversed(list(enumerate(node.value))))
+        elif isinstance(node, MappingNode):
+            for k, v in reversed(node.value):
+                name = k.value if isinstance(k, ScalarNode) else "?"
+                km = k.start_mark
+                if (km.line, km.column) == (line, column) and (best is None or len(path) + 1 >= len(best)):
+                    best = (*path, name)
+                stack.append((v, (*path, name)))
+    return best
+
+
 class StrictLoader(_BaseLoader):  # type: ignore[misc,valid-type]
-    yaml_implicit_resolvers = _yaml12_resolvers(_BaseLoader.yaml_implicit_resolvers)
+    yaml_implicit_resolvers = _yaml12_resolvers()
+    #: Reject mapping keys that are not strings (``1: x``, ``null: x``): formats whose keys
+    #: are names set this; plain data may have other keys.
+    string_keys_only = False
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._may_alias = not isinstance(stream, str) or "*" in stream
+
+    # The composer calls these for every node. No path resolvers here, so the general
+    # versions' bookkeeping is skipped (a large share of the time spent on big repositories).
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        pass
+
+    def ascend_resolver(self) -> None:
+        pass
+
+    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is ScalarNode:
+            if implicit[0]:
+                for tag, regexp in self.yaml_implicit_resolvers.get(value[:1], ()):
+                    if regexp.match(value):
+                        return tag
+            return _STR
+        return _SEQ if kind is SequenceNode else _MAP
 
     def construct_mapping(self, node: Node, deep: bool = False) -> dict[Any, Any]:
         if isinstance(node, MappingNode):
             seen: dict[Any, Node] = {}
             for key_node, _ in node.value:
+                if key_node.tag == _MERGE:
+                    continue  # ``<<: *defaults``, flattened by PyYAML
                 if isinstance(key_node, ScalarNode):
-                    key = self.construct_scalar(key_node)
+                    m = key_node.start_mark
+                    if self.string_keys_only and key_node.tag != _STR:
+                        key = self.construct_object(key_node)
+                        raise YamlError(f"{key_node.value!r}: a key must be a name (a string), "
+                                        f"this is {_kind(key)}; quote it", m.line + 1, m.column + 1)
+                    # compared as written (tag and text), without constructing every key
+                    key = (key_node.tag, key_node.value)
                     if key in seen:
-                        m = key_node.start_mark
                         raise YamlError(
-                            f"{key}: duplicate key (first at line {seen[key].start_mark.line + 1})",
+                            f"duplicate key (first at line {seen[key].start_mark.line + 1})",
                             m.line + 1,
                             m.column + 1,
                         )
                     seen[key] = key_node
+                elif self.string_keys_only:
+                    m = key_node.start_mark
+                    raise YamlError("a key must be a name (a string)", m.line + 1, m.column + 1)
         return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_int(self, node: ScalarNode) -> int:
+        text = self.construct_scalar(node)
+        sign = -1 if text.startswith("-") else 1
+        digits = text.lstrip("+-")
+        if digits.startswith(("0x", "0o")):
+            return sign * int(digits[2:], 16 if digits[1] == "x" else 8)
+        return sign * int(digits, 10)
+
+    def construct_yaml_float(self, node: ScalarNode) -> float:
+        value = float(super().construct_yaml_float(node))
+        if not math.isfinite(value):
+            m = node.start_mark
+            raise YamlError(f"{node.value}: not a finite number", m.line + 1, m.column + 1)
+        return value
 
     def get_single_data(self) -> Any:
         node = self.get_single_node()
         if node is None:
             return None
-        _check_expansion(node)
-        return self.construct_document(node)
+        try:
+            if self._may_alias:  # an alias is written *name: without a "*" nothing can expand
+                _check_expansion(node)
+            try:
+                return self._construct_plain(node)
+            except _NotPlain:
+                return self.construct_document(node)
+        except YamlError as e:
+            e.field = _path_to(node, e.line - 1, e.column - 1) or ()
+            raise
+        except yaml.MarkedYAMLError as e:
+            mark = e.problem_mark or e.context_mark
+            if mark is not None:
+                text = " ".join(str(p) for p in (e.context, e.problem) if p)
+                tag = re.search(r"constructor for the tag '([^']*)'", text)
+                if tag:
+                    short = tag[1].replace("tag:yaml.org,2002:", "!!")
+                    text = f"the tag {short} is not allowed (plain YAML data only)"
+                raise YamlError(text, mark.line + 1, mark.column + 1,
+                                _path_to(node, mark.line, mark.column) or ()) from None
+            raise
+
+
+def _refuse(loader: StrictLoader, node: Node) -> Any:
+    m = node.start_mark
+    short = str(node.tag).replace("tag:yaml.org,2002:", "!!")
+    raise YamlError(f"the tag {short} is not allowed (plain YAML data only)", m.line + 1, m.column + 1)
+
+
+class _NotPlain(Exception):
+    """The document needs PyYAML's full constructor (merge keys, tags, odd keys...)."""
+
+
+def _construct_plain(self: StrictLoader, root: Node) -> Any:
+    """Build the data of a plain document: string keys, core scalars, no merge keys.
+
+    Flag and plan files are such documents; building them directly is several times faster
+    than PyYAML's general constructor. Anything else (including every error case, so that
+    messages are PyYAML's and ours as above) raises _NotPlain and takes the general path.
+    """
+    built: dict[int, Any] = {}  # by node: an alias yields the same object, as in PyYAML
+
+    def build(node: Node) -> Any:
+        known = built.get(id(node), built)
+        if known is not built:
+            return known
+        tag = node.tag
+        value: Any
+        if isinstance(node, ScalarNode):
+            if tag == _STR:
+                value = node.value
+            elif tag == _INT:
+                value = self.construct_yaml_int(node)
+            elif tag == _FLOAT:
+                value = self.construct_yaml_float(node)
+            elif tag == _BOOL:
+                value = node.value[0] in "tT"
+            elif tag == _NULL:
+                value = None
+            else:
+                raise _NotPlain
+        elif isinstance(node, SequenceNode) and tag == _SEQ:
+            value = [build(child) for child in node.value]
+        elif isinstance(node, MappingNode) and tag == _MAP:
+            value = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, ScalarNode) or key_node.tag != _STR:
+                    raise _NotPlain
+                key = key_node.value
+                if key in value:
+                    raise _NotPlain  # a duplicate key: reported by construct_mapping
+                value[key] = build(value_node)
+        else:
+            raise _NotPlain
+        built[id(node)] = value
+        return value
+
+    return build(root)
+
+
+StrictLoader._construct_plain = _construct_plain  # type: ignore[attr-defined]
+StrictLoader.add_constructor(_INT, StrictLoader.construct_yaml_int)
+StrictLoader.add_constructor(_FLOAT, StrictLoader.construct_yaml_float)
+# JSON-compatible data only: no bytes, sets, ordered pairs or datetimes
+for _tag in ("binary", "set", "omap", "pairs", "timestamp"):
+    StrictLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _refuse)
+
+
+class NamedKeysLoader(StrictLoader):
+    """StrictLoader for documents whose keys are all names (flags, plans)."""
+
+    string_keys_only = True
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "a boolean", int: "a number", float: "a number"}.get(type(value), type(value).__name__)
 
 
 def _check_expansion(root: Node) -> None:
@@ -85,11 +280,18 @@ def _check_expansion(root: Node) -> None:
     when aliases make the expanded tree exponential.
     """
     sizes: dict[int, int] = {}
+    # started, not finished: everything above a node's "done" entry on the stack is inside
+    # it, so meeting it again there means it contains itself (&a [*a])
+    open_nodes: set[int] = set()
     stack: list[tuple[Node, bool]] = [(root, False)]
     while stack:
         node, done = stack.pop()
         if id(node) in sizes:
             continue
+        if not done and id(node) in open_nodes:
+            m = node.start_mark
+            raise YamlError("an alias refers to a node that contains it (recursive alias)",
+                            m.line + 1, m.column + 1)
         if isinstance(node, ScalarNode):
             sizes[id(node)] = 1
             continue
@@ -108,7 +310,9 @@ def _check_expansion(root: Node) -> None:
                     m.column + 1,
                 )
             sizes[id(node)] = total
+            open_nodes.discard(id(node))
         else:
+            open_nodes.add(id(node))
             stack.append((node, True))
             stack.extend((c, False) for c in children if id(c) not in sizes)
 
@@ -122,12 +326,17 @@ def decode(raw: bytes) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
-        raise YamlError(f"not UTF-8 text (byte {e.start})", line) from None
+        column = e.start - raw.rfind(b"\n", 0, e.start)
+        raise YamlError(f"not UTF-8 text (byte {e.start}): save the file as UTF-8", line,
+                        column) from None
 
 
-def load_text(text: str) -> Any:
-    """Parse one YAML document. Raises :class:`YamlError` with a position."""
-    loader = StrictLoader(text)
+def load_text(text: str, *, string_keys: bool = False) -> Any:
+    """Parse one YAML document. Raises :class:`YamlError` with a position.
+
+    ``string_keys``: every mapping key must be a string (flags, plans, any named-field format).
+    """
+    loader = (NamedKeysLoader if string_keys else StrictLoader)(text)
     try:
         return loader.get_single_data()
     except YamlError:
@@ -139,10 +348,21 @@ def load_text(text: str) -> Any:
             msg = "more than one YAML document in the file (one per file)"
         if mark is None:
             raise YamlError(msg) from None
+        line_text = (text.splitlines()[mark.line:mark.line + 1] or [""])[0]
+        if "\t" in line_text[:mark.column + 1] and ("token" in msg or "indent" in msg):
+            msg = "a tab: indent YAML with spaces"
+        elif "cannot start any token" in msg and line_text[mark.column:mark.column + 1] in ("@", "`"):
+            msg = f"{line_text[mark.column]!r} cannot start an unquoted value: put the value in quotes"
         raise YamlError(msg, mark.line + 1, mark.column + 1) from None
     except yaml.YAMLError as e:
         raise YamlError(str(e).splitlines()[0] if str(e) else "invalid YAML") from None
-    except (RecursionError, ValueError, TypeError) as e:
+    except RecursionError:
+        raise YamlError("nested too deeply") from None
+    except ValueError as e:
+        if "digits" in str(e):  # Python's int conversion limit
+            raise YamlError("a number with too many digits") from None
+        raise YamlError(f"invalid YAML: {e}") from None
+    except TypeError as e:
         raise YamlError(f"invalid YAML: {e}") from None
     finally:
         loader.dispose()
@@ -154,25 +374,35 @@ def locate(text: str, path: tuple[Any, ...]) -> tuple[int, int]:
     Called only when there is an error to report, so valid files never pay for the node
     tree. Walks as deep as the path exists; an absent key points at its parent mapping.
     """
-    try:
-        node = yaml.compose(text, Loader=StrictLoader)
-    except yaml.YAMLError:
-        return 1, 1
-    if node is None:
-        return 1, 1
-    mark = node.start_mark
-    for part in path:
-        nxt: Node | None = None
-        if isinstance(node, MappingNode):
-            for k, v in node.value:
-                if isinstance(k, ScalarNode) and k.value == str(part):
-                    nxt = v
-                    mark = k.start_mark  # the line that names the field
-                    break
-        elif isinstance(node, SequenceNode) and isinstance(part, int) and part < len(node.value):
-            nxt = node.value[part]
-            mark = nxt.start_mark
-        if nxt is None:
-            break
-        node = nxt
-    return mark.line + 1, mark.column + 1
+    return Locator(text).locate(path)
+
+
+class Locator:
+    """Positions in one text, composing its node tree once for all the errors in a file."""
+
+    def __init__(self, text: str) -> None:
+        try:
+            self.root: Node | None = yaml.compose(text, Loader=StrictLoader)
+        except (yaml.YAMLError, RecursionError, ValueError):
+            self.root = None
+
+    def locate(self, path: tuple[Any, ...]) -> tuple[int, int]:
+        node = self.root
+        if node is None:
+            return 1, 1
+        mark = node.start_mark
+        for part in path:
+            nxt: Node | None = None
+            if isinstance(node, MappingNode):
+                for k, v in node.value:
+                    if isinstance(k, ScalarNode) and k.value == str(part):
+                        nxt = v
+                        mark = k.start_mark  # the line that names the field
+                        break
+            elif isinstance(node, SequenceNode) and isinstance(part, int) and part < len(node.value):
+                nxt = node.value[part]
+                mark = nxt.start_mark
+            if nxt is None:
+                break
+            node = nxt
+        return mark.line + 1, mark.column + 1

@@ -1,0 +1,261 @@
+"""The bad-input corpus: each case is a small change to a copy of the example repository.
+
+A case writes files (text or bytes) over the example repository, optionally deletes some, and
+names the one problem a user must see: the file, the line, the field and words of the
+message. ``tests/test_bad_inputs.py`` runs ``rollout validate`` on each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: A minimal valid flag; its own lines are 1-5, a case's extra lines start at line 6.
+HEAD = """\
+# yaml-language-server: $schema=../schemas/flag.schema.json
+key: {key}
+description: A flag made for a test.
+owner: test-team
+risk: low
+"""
+PLAN_HEAD = """\
+# yaml-language-server: $schema=../schemas/rollout.schema.json
+flag: {flag}
+"""
+
+
+def flag(extra: str = "", key: str = "new_flag") -> str:
+    return HEAD.format(key=key) + extra
+
+
+def plan(extra: str, flag_key: str = "new_flag") -> str:
+    return PLAN_HEAD.format(flag=flag_key) + extra
+
+
+ALIAS_BOMB = "\n".join(
+    [flag(), 'lol0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    + [f"lol{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]" for i in range(1, 10)]
+) + "\n"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    files: dict[str, str | bytes]
+    file: str  # the file the problem is reported in
+    line: int
+    field: str  # "" for problems of the whole file
+    words: str  # part of the message
+    #: (file, old, new): replace text in a file of the example repository
+    edit: tuple[tuple[str, str, str], ...] = ()
+    #: when set, the expected line is the first line of ``file`` containing this text (for
+    #: files such as pyproject.toml whose other lines may change)
+    line_of: str = ""
+
+
+F = "flags/new_flag.yaml"
+P = "rollouts/new_flag.yaml"
+
+CASES: list[Case] = [
+    # --- YAML itself -------------------------------------------------------------------
+    Case("syntax_unclosed_bracket", {F: flag("requires: [phase_4_deployment\nenabled: true\n")},
+         F, 7, "", "expected ',' or ']'"),
+    Case("syntax_bad_indentation", {F: flag("targeting:\n  users: [a]\n    regions: [b]\n")},
+         F, 8, "", "did not find expected key"),
+    Case("syntax_tab_indentation", {F: flag("targeting:\n\tusers: [a]\n")},
+         F, 7, "", "a tab: indent YAML with spaces"),
+    Case("duplicate_top_level_key", {F: flag("risk: high\n")}, F, 6, "risk",
+         "duplicate key (first at line 5)"),
+    Case("duplicate_nested_key", {F: flag("targeting:\n  users: [a]\n  users: [b]\n")},
+         F, 8, "targeting.users", "duplicate key (first at line 7)"),
+    Case("alias_bomb", {F: ALIAS_BOMB}, F, 12, "lol5", "alias bomb"),
+    Case("recursive_alias", {F: flag("targeting: &t\n  rules: [*t]\n")}, F, 6, "targeting",
+         "recursive alias"),
+    Case("python_object_tag", {F: flag("bucket_by: !!python/object/apply:os.system [echo pwned]\n")},
+         F, 6, "bucket_by", "the tag !!python/object/apply:os.system is not allowed"),
+    Case("python_name_tag", {F: flag("env_override: !!python/name:os.system\n")},
+         F, 6, "env_override", "the tag !!python/name:os.system is not allowed"),
+    Case("binary_tag", {F: flag("owner_photo: !!binary aGVsbG8=\n")},
+         F, 6, "owner_photo", "the tag !!binary is not allowed"),
+    Case("binary_file", {F: b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00"}, F, 1, "", "binary file"),
+    Case("empty_file", {F: ""}, F, 1, "", "empty file"),
+    Case("comments_only_file", {F: "# yaml-language-server: $schema=../schemas/flag.schema.json\n"},
+         F, 1, "", "empty file"),
+    Case("two_documents", {F: flag("---\n" + flag())}, F, 6, "", "more than one YAML document"),
+    Case("over_size_file", {F: flag("description_long: " + "x" * (1 << 20) + "\n")},
+         F, 1, "", f"file is {len(flag()) + 18 + (1 << 20) + 1} bytes, over the limit of 1048576"),
+    Case("not_utf8", {F: flag().encode() + b"owner_name: Andr\xe9\n"}, F, 6, "", "not UTF-8"),
+    Case("nested_too_deeply", {F: flag("bucket_by: " + "[" * 5000 + "]" * 5000 + "\n")}, F, 1, "",
+         "nested too deeply"),
+    Case("number_too_long", {F: flag("percentage: " + "9" * 5000 + "\n")}, F, 1, "",
+         "a number with too many digits"),
+    Case("top_level_list", {F: "- key: new_flag\n"}, F, 1, "", "expected a YAML mapping"),
+    Case("top_level_scalar", {F: "new_flag\n"}, F, 1, "", "expected a YAML mapping"),
+    Case("number_as_key", {F: flag("variants:\n  1: true\n  0: false\n")},
+         F, 7, "variants.1", "a key must be a name"),
+    Case("nan_percentage", {F: flag("percentage: .nan\n")}, F, 6, "percentage", "not a finite number"),
+    # --- the flag schema ---------------------------------------------------------------
+    Case("missing_owner", {F: flag().replace("owner: test-team\n", "")}, F, 2, "owner",
+         "required field is missing"),
+    Case("unknown_field", {F: flag("rollout_percent: 10\n")}, F, 6, "rollout_percent", "unknown field"),
+    Case("yaml11_yes_is_not_a_boolean", {F: flag("enabled: yes\n")}, F, 6, "enabled",
+         "'yes' is a string, expected boolean"),
+    Case("risk_not_in_enum", {F: flag().replace("risk: low", "risk: critical")}, F, 5, "risk",
+         "'critical' is not one of low, medium, high"),
+    Case("key_not_snake_case", {F: flag(key="New-Flag")}, F, 2, "key", "lower snake case"),
+    Case("percentage_over_100", {F: flag("percentage: 150\n")}, F, 6, "percentage",
+         "150 is greater than the maximum of 100"),
+    Case("percentage_negative", {F: flag("percentage: -5\n")}, F, 6, "percentage",
+         "-5 is less than the minimum of 0"),
+    Case("percentage_as_string", {F: flag('percentage: "50%"\n')}, F, 6, "percentage",
+         "'50%' is a string, expected number or object"),
+    Case("percentage_too_fine", {F: flag("percentage: 33.333\n")}, F, 6, "percentage",
+         "finer resolution than 0.01"),
+    Case("split_not_100", {F: flag("variants: {a: x, b: y, c: z}\ndefault_variant: a\n"
+                                   "rollout_variant: b\npercentage: {a: 50, b: 30}\n")},
+         F, 9, "percentage", "shares add up to 80, not 100"),
+    Case("targeting_percentage_over_100",
+         {F: flag("targeting:\n  users: [a]\n  rules:\n    - attribute: plan\n      in: [pro]\n"
+                  "      variant: on\n      percentage: 150\n")},
+         F, 12, "targeting.rules[0].percentage", "unknown field"),
+    Case("default_variant_missing", {F: flag("variants: {red: '#f00', blue: '#00f'}\n"
+                                             "default_variant: green\nrollout_variant: red\n")},
+         F, 7, "default_variant", "'green' is not one of the flag's variants"),
+    Case("yaml11_no_is_not_off", {F: flag("default_variant: no\n")}, F, 6, "default_variant",
+         "'no' is not one of the flag's variants ['off', 'on']"),
+    Case("rollout_variant_missing", {F: flag("rollout_variant: enabled\n")}, F, 6, "rollout_variant",
+         "'enabled' is not one of"),
+    Case("variants_of_two_types", {F: flag("variants:\n  off: 0\n  on: 'fast'\n")}, F, 8, "variants.on",
+         "is a string but the flag's variants are numbers"),
+    Case("variant_bad_name", {F: flag("variants:\n  'has space': true\n  off: false\n")},
+         F, 6, "variants", "'has space' is not a variant name"),
+    Case("rule_without_operator", {F: flag("targeting:\n  rules:\n    - attribute: plan\n"
+                                           "      variant: on\n")},
+         F, 8, "targeting.rules[0]", "needs one of in, not_in, equals"),
+    Case("rule_with_two_operators", {F: flag("targeting:\n  rules:\n    - attribute: plan\n"
+                                             "      in: [pro]\n      equals: pro\n      variant: on\n")},
+         F, 8, "targeting.rules[0]", "give only one of in, equals"),
+    Case("rule_unknown_variant", {F: flag("targeting:\n  rules:\n    - attribute: plan\n"
+                                          "      in: [pro]\n      variant: beta\n")},
+         F, 10, "targeting.rules[0].variant", "variant 'beta' is not one of"),
+    Case("canary_user_twice", {F: flag("targeting:\n  users: [alice, bob, alice]\n")},
+         F, 7, "targeting.users", "'alice' is listed more than once"),
+    Case("env_override_not_a_variable", {F: flag("env_override: new-flag\n")}, F, 6, "env_override",
+         "not an environment variable name"),
+    Case("key_differs_from_file_name", {F: flag(key="other_flag")}, F, 2, "key",
+         "differs from the file name 'new_flag'"),
+    Case("same_key_yaml_and_yml", {F: flag(), "flags/new_flag.yml": flag()}, "flags/new_flag.yml", 2, "key",
+         "also defined in flags/new_flag.yaml"),
+    # --- references between flags ------------------------------------------------------
+    Case("requires_unknown_flag", {F: flag("requires:\n  - phase_5_deployment\n")}, F, 7, "requires[0]",
+         "requires unknown flag 'phase_5_deployment'"),
+    Case("requires_unknown_variant", {F: flag("requires:\n  - flag: phase_4_deployment\n"
+                                              "    variant: maybe\n")},
+         F, 8, "requires[0].variant", "'phase_4_deployment' has no variant 'maybe'"),
+    Case("requires_twice", {F: flag("requires:\n  - phase_4_deployment\n  - flag: phase_4_deployment\n")},
+         F, 8, "requires[1]", "'phase_4_deployment' is already required (requires[0])"),
+    Case("env_override_taken", {F: flag("env_override: PHASE_4_DEPLOYMENT\n")}, F, 6, "env_override",
+         "PHASE_4_DEPLOYMENT also overrides the flag 'phase_4_deployment'"),
+    Case("implicit_default_not_a_variant", {F: flag("variants: {a: 1, b: 2}\nrollout_variant: b\n")},
+         F, 6, "variants", "default_variant is not given and its default 'off' is not one of"),
+    Case("requires_itself", {F: flag("requires: [new_flag]\n")}, F, 6, "requires[0]",
+         "cannot require itself"),
+    Case("dependency_cycle", {F: flag("requires: [other_flag]\n"),
+                              "flags/other_flag.yaml": flag("requires:\n  - new_flag\n", key="other_flag")},
+         F, 6, "requires[0]", "dependency cycle: new_flag -> other_flag -> new_flag"),
+    Case("static_percentage_on_planned_flag",
+         {"flags/phase_4_deployment.yaml": flag("percentage: 50\n", key="phase_4_deployment")},
+         "flags/phase_4_deployment.yaml", 6, "percentage",
+         "driven by the rollout plan rollouts/phase_4_deployment.yaml"),
+    # --- rollout plans -----------------------------------------------------------------
+    Case("plan_for_missing_flag", {P: plan("strategy: safe\n")}, P, 2, "flag", "no flag 'new_flag'"),
+    Case("two_plans_for_one_flag",
+         {"rollouts/phase_4_fast.yaml": plan("strategy: fast\n", "phase_4_deployment")},
+         "rollouts/phase_4_fast.yaml", 2, "flag",
+         "also has the rollout plan rollouts/phase_4_deployment.yaml"),
+    Case("rollout_changes_nothing", {F: flag("default_variant: on\n"), P: plan("strategy: safe\n")},
+         P, 2, "flag", "the rollout would change nothing"),
+    Case("plan_missing_strategy", {F: flag(), P: plan("wait: 5m\n")}, P, 2, "strategy",
+         "required field is missing"),
+    Case("plan_unknown_strategy", {F: flag(), P: plan("strategy: yolo\n")}, P, 3, "strategy",
+         "'yolo' is not one of safe, fast, instant, custom"),
+    Case("steps_not_increasing", {F: flag(), P: plan("strategy: custom\nsteps: [0, 10, 50, 25, 100]\n")},
+         P, 4, "steps[3]", "25 does not come after 50"),
+    Case("steps_unordered_with_schema_error",
+         {F: flag(), P: plan("strategy: custom\nsteps: [0, 50, 25, 100]\nwait: soon\n")},
+         P, 4, "steps[2]", "25 does not come after 50"),
+    Case("steps_not_ending_at_100", {F: flag(), P: plan("strategy: custom\nsteps:\n  - 0\n  - 10\n  - 50\n")},
+         P, 7, "steps[2]", "the last step is 50, it must be 100"),
+    Case("step_over_100", {F: flag(), P: plan("strategy: custom\nsteps:\n  - 0\n  - 120\n")},
+         P, 6, "steps[1]", "120 is greater than the maximum of 100"),
+    Case("step_object_over_100", {F: flag(), P: plan("strategy: custom\nsteps:\n  - 0\n"
+                                                      "  - percentage: 101\n    wait: 1h\n")},
+         P, 6, "steps[1].percentage", "101 is greater than the maximum of 100"),
+    Case("custom_without_steps", {F: flag(), P: plan("strategy: custom\n")}, P, 3, "strategy",
+         "custom needs its own steps"),
+    Case("safe_with_other_steps", {F: flag(), P: plan("strategy: safe\nsteps: [0, 50, 100]\n")},
+         P, 4, "steps", "use strategy: custom"),
+    Case("wait_not_a_duration", {F: flag(), P: plan("strategy: safe\nwait: 5 minutes\n")}, P, 4, "wait",
+         "'5 minutes' is not a duration"),
+    Case("step_wait_not_a_duration", {F: flag(), P: plan("strategy: custom\nsteps:\n  - 0\n"
+                                                          "  - {percentage: 100, wait: tomorrow}\n")},
+         P, 6, "steps[1].wait", "'tomorrow' is not a duration"),
+    Case("instant_on_high_risk_flag", {F: flag().replace("risk: low", "risk: high"),
+                                       P: plan("strategy: instant\n")},
+         P, 3, "strategy", "set accept_risk: true"),
+    Case("unknown_gate", {F: flag(), P: plan("strategy: safe\ngates:\n  error_rate: 1\n  latency: 500\n")},
+         P, 6, "gates.latency", "unknown field"),
+    Case("negative_gate", {F: flag(), P: plan("strategy: safe\ngates:\n  error_rate: -1\n")},
+         P, 5, "gates.error_rate", "-1 is less than the minimum of 0"),
+    Case("request_count_not_integer", {F: flag(), P: plan("strategy: safe\ngates:\n  request_count: 10.5\n")},
+         P, 5, "gates.request_count", "10.5 is a number, expected integer"),
+    Case("custom_gate_without_limit", {F: flag(), P: plan("strategy: safe\ngates:\n  custom:\n"
+                                                           "    queue_depth:\n      query: queue\n")},
+         P, 6, "gates.custom.queue_depth", "needs one of max, min"),
+    Case("prometheus_url_not_http", {F: flag(), P: plan("strategy: safe\nmetrics:\n  type: prometheus\n"
+                                                         "  url: ftp://prometheus:9090\n")},
+         P, 6, "metrics.url", "not an http:// or https:// URL"),
+    Case("prometheus_without_query", {F: flag(), P: plan("strategy: safe\ngates:\n  error_rate: 1\n"
+                                                          "metrics:\n  type: prometheus\n"
+                                                          "  url: http://127.0.0.1:9090\n")},
+         P, 5, "gates.error_rate", "no query for error_rate"),
+    Case("query_template_error", {F: flag(), P: plan("strategy: safe\ngates:\n  error_rate: 1\n"
+                                                      "metrics:\n  type: prometheus\n"
+                                                      "  url: http://127.0.0.1:9090\n  queries:\n"
+                                                      "    error_rate: rate(x{flag=\"{{ flag \"}[5m])\n")},
+         P, 10, "metrics.queries.error_rate", "template error"),
+    Case("metrics_type_unknown", {F: flag(), P: plan("strategy: safe\nmetrics:\n  type: datadog\n")},
+         P, 5, "metrics.type", "'datadog' is not one of file, prometheus, command"),
+    Case("start_at_not_a_time", {F: flag(), P: plan("strategy: safe\nstart_at: next monday\n")},
+         P, 4, "start_at", "not an ISO 8601 date-time"),
+    Case("on_failure_unknown", {F: flag(), P: plan("strategy: safe\non_failure: panic\n")},
+         P, 4, "on_failure", "'panic' is not one of rollback, pause"),
+    Case("failure_limit_zero", {F: flag(), P: plan("strategy: safe\nfailure_limit: 0\n")},
+         P, 4, "failure_limit", "0 is less than the minimum of 1"),
+    # --- rollout state (machine-owned, but a human may edit it) ----------------------------
+    Case("state_not_json", {"rollouts/phase_4_deployment.state.json": '{\n  "flag": "phase_4_deployment",\n'},
+         "rollouts/phase_4_deployment.state.json", 3, "", "unreadable rollout state"),
+    Case("state_unknown_phase", {"rollouts/phase_4_deployment.state.json":
+                                 '{\n  "flag": "phase_4_deployment",\n  "phase": "sideways"\n}\n'},
+         "rollouts/phase_4_deployment.state.json", 3, "phase", "'sideways' is not one of"),
+    # --- [tool.rollout] in pyproject.toml ---------------------------------------------------
+    Case("config_unknown_key", {}, "pyproject.toml", 0, "tool.rollout.flag_dir", "unknown field",
+         edit=(("pyproject.toml", 'flags_dir = "flags"', 'flag_dir = "flags"'),), line_of="flag_dir ="),
+    Case("config_missing_folder", {}, "pyproject.toml", 0, "tool.rollout.rollouts_dir",
+         "the folder 'plans' does not exist",
+         edit=(("pyproject.toml", 'rollouts_dir = "rollouts"', 'rollouts_dir = "plans"'),),
+         line_of='rollouts_dir = "plans"'),
+    Case("config_folder_outside", {}, "pyproject.toml", 0, "tool.rollout.flags_dir",
+         "must be a folder inside the repository",
+         edit=(("pyproject.toml", 'flags_dir = "flags"', 'flags_dir = "../flags"'),),
+         line_of='flags_dir = "../flags"'),
+    Case("config_same_folder_twice", {}, "pyproject.toml", 0, "tool.rollout.rollouts_dir",
+         "need folders of their own",
+         edit=(("pyproject.toml", 'rollouts_dir = "rollouts"', 'rollouts_dir = "flags"'),),
+         line_of='rollouts_dir = "flags"'),
+    Case("config_invalid_toml", {}, "pyproject.toml", 0, "", "invalid TOML",
+         edit=(("pyproject.toml", 'rollouts_dir = "rollouts"', 'rollouts_dir = "rollouts'),),
+         line_of='rollouts_dir = "rollouts'),
+    Case("config_metrics_wrong_type", {}, "pyproject.toml", 0, "tool.rollout.metrics.type",
+         "'datadog' is not one of file, prometheus, command",
+         edit=(("pyproject.toml", 'type = "file"', 'type = "datadog"'),), line_of='type = "datadog"'),
+]

@@ -1,0 +1,114 @@
+"""The bad-input corpus (tests/bad_inputs/cases.py) through a real ``rollout validate``.
+
+Each case: exit 1, one line naming the file, line and field with the message, no traceback,
+and nothing written (the files and ``git status`` are what the case left them).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.bad_inputs.cases import CASES, Case
+from tests.conftest import git, run_cli
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example repository, committed once; each case works on a copy of it."""
+    from tests.conftest import EXAMPLE_PARTS, PROJECT
+
+    root = tmp_path_factory.mktemp("template") / "repo"
+    root.mkdir()
+    for part in EXAMPLE_PARTS:
+        src = PROJECT / part
+        if src.is_dir():
+            shutil.copytree(src, root / part)
+        else:
+            shutil.copy2(src, root / part)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "example flags")
+    out = run_cli(["validate"], cwd=root)
+    assert out.returncode == 0, out.stdout + out.stderr  # the cases start from a valid repository
+    return root
+
+
+def snapshot(root: Path) -> tuple[dict[str, bytes], str]:
+    files = {p.relative_to(root).as_posix(): p.read_bytes()
+             for p in sorted(root.rglob("*")) if p.is_file() and ".git" not in p.parts}
+    return files, git(root, "status", "--porcelain", "--untracked-files=all")
+
+
+def apply(case: Case, root: Path) -> None:
+    for rel, content in case.files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    for rel, old, new in case.edit:
+        path = root / rel
+        text = path.read_text(encoding="utf-8")
+        assert old in text, f"{rel} no longer holds {old!r}: update the case"
+        path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def expected_line(case: Case, root: Path) -> int:
+    if not case.line_of:
+        return case.line
+    lines = (root / case.file).read_text(encoding="utf-8").splitlines()
+    return next(i for i, line in enumerate(lines, 1) if case.line_of in line)
+
+
+def test_corpus_is_large_and_names_are_unique() -> None:
+    assert len(CASES) >= 40
+    assert len({c.name for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input_is_reported(case: Case, template: Path, tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    shutil.copytree(template, root, symlinks=True)
+    apply(case, root)
+    line = expected_line(case, root)
+    before = snapshot(root)
+
+    out = run_cli(["validate", "--format", "json"], cwd=root)
+
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr
+    report = json.loads(out.stdout)
+    assert report["valid"] is False
+    matching = [p for p in report["problems"] if p["file"] == case.file and case.words in p["message"]]
+    assert matching, f"no problem in {case.file} saying {case.words!r}: {report['problems']}"
+    problem = matching[0]
+    assert (problem["line"], problem["field"]) == (line, case.field), problem
+    assert snapshot(root) == before  # nothing written, nothing staged
+
+
+#: The text format is one code path for every problem: a sample of the corpus keeps it honest
+#: without running every case twice.
+TEXT_SAMPLE = CASES[::7]
+
+
+@pytest.mark.parametrize("case", TEXT_SAMPLE, ids=[c.name for c in TEXT_SAMPLE])
+def test_bad_input_in_text_format(case: Case, template: Path, tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    shutil.copytree(template, root, symlinks=True)
+    apply(case, root)
+    line = expected_line(case, root)
+    out = run_cli(["validate"], cwd=root)
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr
+    # file:line:column: field: message, one line each
+    prefix = f"{case.file}:{line}:"
+    hits = [ln for ln in out.stdout.splitlines() if ln.startswith(prefix) and case.words in ln]
+    assert hits, out.stdout
+    if case.field:
+        assert f": {case.field}: " in hits[0]
+    assert out.stderr.endswith(" found\n")
