@@ -53,6 +53,12 @@ def trailer(repo: Path, key: str, rev: str = "HEAD") -> str:
     return git(repo, "log", "-1", f"--format=%(trailers:key={key},valueonly)", rev).strip()
 
 
+def write_flag(repo: Path, key: str) -> None:
+    """A new low-risk boolean flag, off by default, for tests that need more rollouts."""
+    (repo / "flags" / f"{key}.yaml").write_text(
+        f"key: {key}\ndescription: test flag {key}\nowner: test-team\nrisk: low\n")
+
+
 def write_plan(repo: Path, text: str, name: str = "phase_4_deployment") -> None:
     (repo / "rollouts" / f"{name}.yaml").write_text(text)
 

@@ -16,6 +16,7 @@ from tests.runner.helpers import (
     status,
     subjects,
     trailer,
+    write_flag,
     write_metrics,
     write_plan,
 )
@@ -169,13 +170,14 @@ def test_plan_edit_restarts_the_step(example_repo: Path) -> None:
 
 def test_selecting_flags_and_unknown_flag(example_repo: Path) -> None:
     write_metrics(example_repo)
-    (example_repo / "rollouts/otel_enabled.yaml").write_text(
+    write_flag(example_repo, "checkout_redesign")
+    (example_repo / "rollouts/checkout_redesign.yaml").write_text(
         (example_repo / "rollouts/phase_4_deployment.yaml").read_text().replace(
-            "flag: phase_4_deployment", "flag: otel_enabled"))
-    commit_all(example_repo, "plan for otel")
-    out = advance(example_repo, 0, "otel_enabled")
+            "flag: phase_4_deployment", "flag: checkout_redesign"))
+    commit_all(example_repo, "plan for checkout_redesign")
+    out = advance(example_repo, 0, "checkout_redesign")
     assert out.returncode == 0 and not (example_repo / STATE).exists()
-    assert (example_repo / "rollouts/otel_enabled.state.json").exists()
+    assert (example_repo / "rollouts/checkout_redesign.state.json").exists()
     assert advance(example_repo, 0, "phase_4_deployment").returncode == 0
     assert (example_repo / STATE).exists()
     out = advance(example_repo, 0, "no_such_flag")

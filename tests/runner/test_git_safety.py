@@ -19,6 +19,7 @@ from tests.runner.helpers import (
     rollout,
     state,
     subjects,
+    write_flag,
     write_metrics,
 )
 
@@ -115,10 +116,11 @@ def test_kill_9_at_random_moments(example_repo: Path) -> None:
 def test_push_publishes_and_ten_racing_runners_move_each_rollout_one_step(
         example_repo: Path, bare_remote: Path, tmp_path: Path) -> None:
     plan = (example_repo / "rollouts/phase_4_deployment.yaml").read_text()
-    second = plan.replace("flag: phase_4_deployment", "flag: otel_enabled")
-    (example_repo / "rollouts/otel_enabled.yaml").write_text(second)
-    git(example_repo, "add", "rollouts")
-    git(example_repo, "commit", "-q", "-m", "plan for otel")
+    second = plan.replace("flag: phase_4_deployment", "flag: checkout_redesign")
+    write_flag(example_repo, "checkout_redesign")
+    (example_repo / "rollouts/checkout_redesign.yaml").write_text(second)
+    git(example_repo, "add", "flags", "rollouts")
+    git(example_repo, "commit", "-q", "-m", "plan for checkout_redesign")
     git(example_repo, "push", "-q", "origin", "main")
     write_metrics(example_repo)
     out = advance(example_repo, 0, "--push")
@@ -136,8 +138,8 @@ def test_push_publishes_and_ten_racing_runners_move_each_rollout_one_step(
     results = [(*p.communicate(timeout=120), p.returncode) for p in procs]
     assert all(rc == 0 for _, _, rc in results), results
     log = git(bare_remote, "log", "--format=%s", "main").splitlines()
-    assert log[:2] == ["rollout(phase_4_deployment): 0% → 5%", "rollout(otel_enabled): 0% → 5%"] \
-        or log[:2] == ["rollout(otel_enabled): 0% → 5%", "rollout(phase_4_deployment): 0% → 5%"]
+    assert log[:2] == ["rollout(phase_4_deployment): 0% → 5%", "rollout(checkout_redesign): 0% → 5%"] \
+        or log[:2] == ["rollout(checkout_redesign): 0% → 5%", "rollout(phase_4_deployment): 0% → 5%"]
     assert len(log) == 4 + 2  # initial, plan, two starts, two advances: nothing duplicated
     # every clone converges on the remote's state with one more run
     for c in clones[:3]:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from tests.conftest import git
 from tests.prometheus_server import QUERIES, traffic
-from tests.runner.helpers import rollout, state, subjects, trailer
+from tests.runner.helpers import rollout, state, subjects, trailer, write_flag
 
 START = datetime(2026, 1, 15, 11, 0, tzinfo=UTC)
-HEALTHY, FAILING, SILENT = "otel_enabled", "error_handling_enabled", "performance_optimizations_enabled"
+HEALTHY, FAILING, SILENT = "healthy_feature", "failing_feature", "silent_feature"
 
 
 def _now(minutes: int) -> str:
@@ -36,9 +36,10 @@ def test_prometheus_healthy_advances_errors_roll_back_no_series_holds_outage_pau
                        p95_ms=200)]
     server = prometheus(series)
     for flag in (HEALTHY, FAILING, SILENT):
+        write_flag(example_repo, flag)
         (example_repo / "rollouts" / f"{flag}.yaml").write_text(_plan(flag, server.url))
     (example_repo / "rollouts/phase_4_deployment.yaml").unlink()
-    git(example_repo, "add", "-A", "rollouts")
+    git(example_repo, "add", "-A", "flags", "rollouts")
     git(example_repo, "commit", "-q", "-m", "three prometheus-gated plans")
 
     out = rollout(example_repo, "advance", "--now", _now(10))
