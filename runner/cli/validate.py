@@ -55,8 +55,17 @@ def run(args: argparse.Namespace) -> int:
             paths.extend(f for f in found.rglob("*") if f.is_file())
         else:
             paths.append(found)
-    checked = check_repository(root, only=None if everything or not args.paths else paths)
+    only = None if everything or not args.paths else paths
+    checked = check_repository(root, only=only)
     problems = checked.problems
+    if checked.repository is not None:
+        # metric-source mistakes (a misspelt template variable, a gate without a query)
+        # would make every evaluation an error at run time: report them at review time
+        from runner.gates.lint import repository_source_problems
+
+        wanted = None if only is None else {p.relative_to(top).as_posix() for p in only}
+        problems = [p for p in repository_source_problems(checked.repository, root)
+                    if wanted is None or p.path in wanted]
     if args.format == "json":
         print_json({"valid": not problems, "problems": [p.as_dict() for p in problems]})
     elif args.format == "github":

@@ -7,9 +7,13 @@ them at review time instead. Nothing here reads files, the network or the enviro
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from runner.gates.templates import TemplateProblem, render
 from runner.load.durations import parse_duration
-from runner.model import RolloutPlan
+from runner.load.problems import Problem
+from runner.load.yamlsafe import locate
+from runner.model import Repository, RolloutPlan
 
 _TYPES = ("file", "prometheus", "command")
 
@@ -60,3 +64,40 @@ def source_problems(plan: RolloutPlan) -> tuple[str, ...]:
                 problems.append(str(e))
                 break
     return tuple(problems)
+
+
+def _field_path(field: str) -> tuple[str | int, ...]:
+    """``metrics.command[1]`` -> ("metrics", "command", 1)."""
+    out: list[str | int] = []
+    for part in field.split("."):
+        name, _, rest = part.partition("[")
+        if name:
+            out.append(name)
+        if rest:
+            out.extend(int(i) for i in rest.rstrip("]").split("]["))
+    return tuple(out)
+
+
+def repository_source_problems(repo: Repository, root: Path) -> list[Problem]:
+    """:func:`source_problems` of every plan, as problems at the line a user would look at.
+
+    A plan that takes the repository's default source has its problems reported at the plan
+    (``metrics`` is where it would override the default).
+    """
+    problems: list[Problem] = []
+    for flag, plan in sorted(repo.plans.items()):
+        ref = repo.sources.get(f"plan:{flag}")
+        if ref is None:
+            continue
+        found = source_problems(plan)
+        if not found:
+            continue
+        try:
+            text = (root / ref.path).read_text(encoding="utf-8")
+        except OSError:
+            text = ""
+        for message in found:
+            field, _, detail = message.partition(": ")
+            line, col = locate(text, _field_path(field)) if text else (1, 1)
+            problems.append(Problem(ref.path, line, col, field, detail))
+    return problems

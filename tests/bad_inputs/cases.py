@@ -258,4 +258,13 @@ CASES: list[Case] = [
     Case("config_metrics_wrong_type", {}, "pyproject.toml", 0, "tool.rollout.metrics.type",
          "'datadog' is not one of file, prometheus, command",
          edit=(("pyproject.toml", 'type = "file"', 'type = "datadog"'),), line_of='type = "datadog"'),
+    # --- metric sources: mistakes that would make every evaluation an error ---------------
+    Case("template_undefined_variable",
+         {F: flag(), P: plan("strategy: safe\ngates:\n  error_rate: 1\nmetrics:\n  type: file\n"
+                             "  path: 'metrics/{{ flg }}.json'\n")},
+         P, 8, "metrics.path", "'flg' is undefined"),
+    Case("template_sandbox_escape",
+         {F: flag(), P: plan("strategy: safe\ngates:\n  error_rate: 1\nmetrics:\n  type: command\n"
+                             "  command: [echo, \"{{ ''.__class__ }}\"]\n")},
+         P, 8, "metrics.command[1]", "sandbox"),
 ]
