@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 
@@ -29,6 +30,56 @@ def run_git(root: Path, args: Sequence[str], *, check: bool = True,
         first = next((line for line in err.splitlines() if line.strip()), "")
         raise GitError(f"git {' '.join(args[:2])}: {first or 'failed'}")
     return proc
+
+
+def read_git(root: Path, args: Sequence[str]) -> str:
+    """Standard output of one git command, read in one go (large logs: no poll loop)."""
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(["git", "-C", str(root), *args], stdout=subprocess.PIPE,
+                                stderr=err, env=git_env())
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        proc.stdout.close()
+        if proc.wait() != 0:
+            err.seek(0)
+            first = next((line for line in err.read().decode(errors="replace").splitlines()
+                          if line.strip()), "")
+            raise GitError(f"git {' '.join(args[:2])}: {first or 'failed'}")
+    return out.decode("utf-8", errors="replace")
+
+
+def stream_git(root: Path, args: Sequence[str], chunk: int = 1 << 20) -> Iterator[str]:
+    """Standard output of one git command as text chunks, while git is still writing.
+
+    The pipe is enlarged (Linux: 1 MiB) so git keeps writing while the caller parses the
+    previous chunk: git's work and the parsing overlap on two cores, without a thread.
+    """
+    import codecs
+
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(["git", "-C", str(root), *args], stdout=subprocess.PIPE,
+                                stderr=err, env=git_env(), bufsize=0)
+        assert proc.stdout is not None
+        fd = proc.stdout.fileno()
+        try:
+            import fcntl
+
+            fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+        except (ImportError, OSError):
+            pass  # not Linux, or above the system's limit: a smaller pipe only costs speed
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        try:
+            while data := os.read(fd, chunk):
+                yield decoder.decode(data)
+            yield decoder.decode(b"", final=True)
+        finally:
+            proc.stdout.close()
+            code = proc.wait()
+        if code != 0:
+            err.seek(0)
+            first = next((line for line in err.read().decode(errors="replace").splitlines()
+                          if line.strip()), "")
+            raise GitError(f"git {' '.join(args[:2])}: {first or 'failed'}")
 
 
 def is_repository(root: Path) -> bool:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
-from tests.conftest import git
+from tests.conftest import cli_env, git
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -55,7 +56,6 @@ def runner_commit(root: Path, flag: str, action: str, before: float, after: floa
                 "-c", "user.email=rollout-runner@users.noreply.github.com"]
     args = [*env_args, "commit", "-q", "--author",
             "rollout-runner[bot] <rollout-runner@users.noreply.github.com>", "-m", message]
-    if date:
-        args[len(env_args) + 1:len(env_args) + 1] = ["--date", date]
-    git(root, *args)
+    env = cli_env({"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date} if date else None)
+    subprocess.run(["git", *args], cwd=root, env=env, check=True, capture_output=True)
     return git(root, "rev-parse", "HEAD")
