@@ -27,7 +27,7 @@ def test_table_has_one_row_per_rollout_with_gates_and_next_step() -> None:
     rows = [line for line in lines if line.startswith("| `")]
     assert len(rows) == 2
     first = rows[0]
-    assert "🚀 progressing" in first and "25%" in first and "| 3/6 |" in first
+    assert "🚀 progressing" in first and "25%" in first and "| 4 of 7 |" in first
     assert "2026-11-27 05:05:00" in first
     assert "✅ `error_rate=0.42 <= 1`" in first and "❔ `request_count=none >= 100`" in first
     # the reason is user text: its | does not add a cell and its HTML and mention are inert
