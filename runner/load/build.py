@@ -172,12 +172,16 @@ def build_plan(name: str, d: dict[str, Any], config: RepoConfig) -> RolloutPlan:
     )
 
 
+_DEFAULT_CONFIG = RepoConfig()
+
+
 def build_config(d: dict[str, Any]) -> RepoConfig:
     return RepoConfig(
         flags_dir=d.get("flags_dir", "flags"),
         rollouts_dir=d.get("rollouts_dir", "rollouts"),
         metrics=build_metrics(d.get("metrics")),
-        author_name=d.get("author_name", RepoConfig.author_name),
-        author_email=d.get("author_email", RepoConfig.author_email),
+        # (a slots dataclass has no class-level defaults to read: ask an instance)
+        author_name=d.get("author_name", _DEFAULT_CONFIG.author_name),
+        author_email=d.get("author_email", _DEFAULT_CONFIG.author_email),
         emergency_shutdown=d.get("emergency_shutdown", False),
     )

@@ -1,0 +1,15 @@
+"""``rollout pause FLAG``: a person's request, recorded as a commit."""
+
+from __future__ import annotations
+
+import argparse
+
+from runner.cli import requests
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    requests.register(sub, "pause")
+
+
+def run(args: argparse.Namespace) -> int:
+    return requests.run(args)

@@ -1,0 +1,29 @@
+"""``--publish PATH``: write the resolved artifact (built by runner.evaluate.artifact)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def publish(root: Path, path: str, head: str | None) -> bool:
+    """Render the artifact for the repository at ``head`` and write it when it changed.
+    False (after a message) when it could not be written."""
+    try:
+        # imported here so that every other command works without the evaluation layer
+        from runner.evaluate.artifact import render_artifact, write_atomic
+    except ImportError as e:
+        print(f"rollout advance: --publish needs runner.evaluate.artifact ({e})", file=sys.stderr)
+        return False
+    if head is None:
+        from runner.reconcile.gitops import Git
+
+        head = Git(root).head()
+    try:
+        data = render_artifact(root, source_commit=head)
+        changed = write_atomic(Path(path), data)
+    except OSError as e:
+        print(f"rollout advance: --publish {path}: {e.strerror or e}", file=sys.stderr)
+        return False
+    print(f"published {path}" if changed else f"{path} unchanged")
+    return True

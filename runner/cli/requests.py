@@ -1,0 +1,44 @@
+"""The person commands: ``rollback``, ``pause``, ``resume``, ``retry`` (one commit each)."""
+
+from __future__ import annotations
+
+import argparse
+
+from runner.cli import runopts
+
+HELP = {
+    "rollback": ("roll a flag back to 0%% now", "Roll the rollout back to 0 % at once and "
+                 "pause the running rollouts of the flags that require it."),
+    "pause": ("pause a rollout where it is", "Stop the rollout at its current percentage "
+              "until `rollout resume`."),
+    "resume": ("resume a paused rollout", "Continue a paused (or held) rollout: the analysis "
+               "of its current step starts again now, under the current plan."),
+    "retry": ("start a rolled back rollout again", "Start a rolled back (or paused) rollout "
+              "again from its first step; no edit of the plan needed."),
+}
+
+
+def register(sub: argparse._SubParsersAction, name: str) -> None:
+    short, long = HELP[name]
+    module = __import__(f"runner.cli.{name}", fromlist=["run"])
+    p = sub.add_parser(name, help=short, description=long + " Exit 0 done, 1 refused or "
+                       "stopped (nothing written), 2 usage, 3 internal error.")
+    p.add_argument("flag", metavar="FLAG")
+    p.add_argument("--reason", default="", metavar="TEXT", help="why, recorded in the commit")
+    runopts.add_change_arguments(p)
+    p.set_defaults(run=module.run, request=name)
+
+
+def run(args: argparse.Namespace) -> int:
+    from runner.reconcile.decide import Action, Refused
+    from runner.reconcile.gitops import GitError
+    from runner.reconcile.runs import Stop, apply_request
+
+    opts = runopts.options(args)
+    try:
+        rep = apply_request(opts, Action(args.request), args.flag, runopts.requested_by(),
+                            args.reason)
+    except (Stop, GitError, Refused) as e:
+        return runopts.stopped(e, args.request)
+    runopts.report(rep)
+    return 0

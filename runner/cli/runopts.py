@@ -1,0 +1,104 @@
+"""Arguments and output shared by the commands that change rollouts (advance, rollback...).
+
+Exit codes of these commands (docs/runner.md):
+0 done (also when nothing needed to change), 1 a problem stopped the run and nothing was
+written (invalid repository, uncommitted changes, a refused request, a push that kept being
+rejected, a git failure), 2 usage, 3 internal error, 4 the run rolled at least one rollout back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from runner.cli.common import add_repo_argument, repo_root
+from runner.reconcile.decide import Action, Decision, pct
+from runner.reconcile.runs import Options, Report
+
+EXIT_ROLLED_BACK = 4
+
+
+def add_change_arguments(p: argparse.ArgumentParser) -> None:
+    add_repo_argument(p)
+    p.add_argument("--now", metavar="ISO8601",
+                   help="the time the run acts at (default: the clock); for tests and simulations")
+    p.add_argument("--push", action="store_true",
+                   help="push the commits; on a rejected push fetch, recompute and retry")
+    p.add_argument("--remote", default="origin", metavar="NAME", help="default: origin")
+    p.add_argument("--branch", metavar="NAME", help="default: the current branch")
+
+
+def parse_now(value: str | None) -> datetime:
+    from runner.cli.main import UsageError
+    from runner.load.build import parse_time
+
+    if not value:
+        return datetime.now(UTC)
+    try:
+        return parse_time(value)
+    except ValueError as e:
+        raise UsageError(f"--now {value!r}: not an ISO 8601 time ({e})") from None
+
+
+def options(args: argparse.Namespace, **kw: object) -> Options:
+    root: Path = repo_root(args)
+    return Options(root=root, now=parse_now(args.now), push=args.push, remote=args.remote,
+                   branch=args.branch, **kw)  # type: ignore[arg-type]
+
+
+def requested_by() -> str:
+    """Who asked: ROLLOUT_REQUESTED_BY, GitHub's actor, else the git identity."""
+    if who := os.environ.get("ROLLOUT_REQUESTED_BY"):
+        return who
+    if actor := os.environ.get("GITHUB_ACTOR"):
+        return actor
+    from runner.reconcile.gitops import clean_env
+
+    out = subprocess.run(["git", "var", "GIT_AUTHOR_IDENT"], capture_output=True, text=True,
+                         env=clean_env(), check=False)
+    ident = out.stdout.strip()
+    return ident.rsplit(" ", 2)[0] if ident else os.environ.get("USER", "someone")
+
+
+def line(d: Decision, sha: str | None, dry_run: bool = False) -> str:
+    at = f" ({sha[:7]})" if sha else ""
+    if d.action is None:
+        return f"{d.flag}: {d.reason}"
+    would = "would " if dry_run else ""
+    if d.action in (Action.START, Action.ADVANCE, Action.COMPLETE, Action.ROLLBACK):
+        move = f"{pct(d.from_percentage)}% → {pct(d.to_percentage)}%"
+        return f"{d.flag}: {would}{d.action.value} {move}{at}: {d.reason}"
+    return f"{d.flag}: {would}{d.action.value}{at}: {d.reason}"
+
+
+def report(rep: Report, dry_run: bool = False) -> int:
+    """Print what happened; tell CI about rollbacks; the exit code."""
+    for note in rep.notes:
+        print(f"note: {note}", file=sys.stderr)
+    for d in rep.decisions:
+        if d.reason == "not selected":
+            continue
+        print(line(d, rep.commits.get(d.flag), dry_run))
+    rolled = rep.rolled_back
+    for flag in rolled:
+        print(f"ROLLED BACK: {flag}" + (" (dry run, nothing written)" if dry_run else ""))
+    paused = [d.flag for d in rep.decisions if d.action in (Action.PAUSE, Action.HOLD)]
+    changed = [d for d in rep.decisions if d.action is not None]
+    if rep.pushed:
+        print(f"pushed {len(rep.commits)} commit{'s' * (len(rep.commits) != 1)}")
+    if gh := os.environ.get("GITHUB_OUTPUT"):
+        with open(gh, "a", encoding="utf-8") as f:
+            f.write(f"rolled_back={','.join(rolled)}\n")
+            f.write(f"paused={','.join(paused)}\n")
+            f.write(f"changed={len(changed)}\n")
+            f.write(f"commits={len(rep.commits)}\n")
+    return EXIT_ROLLED_BACK if rolled else 0
+
+
+def stopped(e: Exception, command: str) -> int:
+    print(f"rollout {command}: {e}", file=sys.stderr)
+    return 1

@@ -1,0 +1,72 @@
+"""``rollout status [FLAG]``: where each rollout is, from the committed state (no metrics read)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from runner.cli.common import add_repo_argument, print_json, repo_root
+
+Renderer = Callable[[list[dict[str, Any]]], str]
+
+
+def _text(rows: list[dict[str, Any]]) -> str:
+    out = []
+    for r in rows:
+        steps = "/".join(f"{p}" for p in r["steps"])
+        where = (f"step {r['step'] + 1} of {len(r['steps'])}" if r["step_started_at"]
+                 else "not started")
+        out.append(f"{r['flag']}: {r['phase']} at {r['current_percentage']}% ({where}; {steps})")
+        if r["next_step_at"]:
+            out.append(f"  next step at {r['next_step_at']}")
+        for g in r["last_gates"]:
+            value = "none" if g["value"] is None else g["value"]
+            dry = ", dry run" if g.get("dry_run") else ""
+            out.append(f"  {g['name']} = {value} ({g['threshold']}{dry}): {g['verdict']}")
+        if r["reason"]:
+            out.append(f"  {r['reason']}")
+    return "\n".join(out) + ("\n" if out else "")
+
+
+#: --format name -> renderer of the status records. The lead adds ``markdown`` here.
+RENDERERS: dict[str, Renderer] = {"text": _text}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("status", help="show where each rollout is",
+                       description="Each rollout's phase, percentage, step, next step time, last "
+                       "gate results and reason, from the committed state. Exit 0, 1 when FLAG "
+                       "has no rollout or the repository is invalid, 2 usage.")
+    p.add_argument("flag", nargs="?", metavar="FLAG")
+    add_repo_argument(p)
+    p.add_argument("--format", choices=(*RENDERERS, "json"), default="text",
+                   help="json: a list, or one object when FLAG is given")
+    p.add_argument("--now", metavar="ISO8601", help="the time to judge pending plans by")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from runner.cli.runopts import parse_now
+    from runner.load import check_repository
+    from runner.reconcile.view import records
+
+    root = repo_root(args)
+    now = parse_now(args.now)
+    checked = check_repository(root)
+    if checked.repository is None:
+        for p in checked.problems:
+            print(p, file=sys.stderr)
+        return 1
+    rows = records(checked.repository, now)
+    if args.flag:
+        rows = [r for r in rows if r["flag"] == args.flag]
+        if not rows:
+            print(f"rollout status: no rollout for flag {args.flag!r}", file=sys.stderr)
+            return 1
+    if args.format == "json":
+        print_json(rows[0] if args.flag else rows)
+    else:
+        sys.stdout.write(RENDERERS[args.format](rows))
+    return 0

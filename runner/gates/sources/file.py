@@ -1,0 +1,58 @@
+"""The ``file`` source: a JSON object such as the reference document's ``logs/metrics.json``.
+
+``{"error_rate": 0.4, "p95_latency_ms": 180, "p99_latency_ms": 250, "request_count": 1200,
+"error_count": 5, "timestamp": "2026-11-27T04:55:00Z"}`` — ``error_rate`` in percent.
+
+- The path is a sandboxed Jinja2 template (flag, window, percentage), relative to the
+  repository root, and must stay inside it.
+- A missing file is no data (inconclusive): nothing has reported yet.
+- An unreadable file or one that is not a JSON object is an error.
+- A ``timestamp`` (ISO 8601, or epoch seconds) older than the window before ``now`` means
+  the data is stale: no data (inconclusive). Without a ``timestamp`` the file is taken as
+  current: the file's writer is responsible for it. A timestamp after ``now`` is accepted
+  (clock skew, or a simulation with ``--now`` in the past).
+"""
+
+from __future__ import annotations
+
+import json
+
+from runner.gates.readings import (
+    NoData,
+    Reading,
+    SourceCall,
+    SourceError,
+    check_fresh,
+    reading_from_document,
+)
+from runner.gates.templates import render
+
+
+def read(call: SourceCall) -> dict[str, Reading]:
+    m = call.metrics
+    if not m.path:
+        raise SourceError("metrics type file needs a path")
+    rendered = render(m.path, what="metrics path", flag=call.flag, window=m.window,
+                      percentage=call.percentage)
+    root = call.root.resolve()
+    path = (root / rendered).resolve()
+    if not path.is_relative_to(root):
+        raise SourceError(f"metrics path {rendered!r} leads outside the repository")
+    shown = path.relative_to(root).as_posix()
+    if path.exists() and not path.is_file():  # a directory, or a FIFO that would block the run
+        raise SourceError(f"{shown}: cannot read: not a regular file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise NoData(f"{shown} does not exist (nothing reported yet)") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise SourceError(f"{shown}: cannot read: {e}") from e
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise SourceError(f"{shown}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from e
+    if not isinstance(document, dict):
+        raise SourceError(f"{shown}: expected a JSON object, found {type(document).__name__}")
+
+    check_fresh(document, call.now, m.window, shown)
+    return {g.name: reading_from_document(document, g, shown) for g in call.gates}

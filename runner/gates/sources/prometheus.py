@@ -1,0 +1,169 @@
+"""The ``prometheus`` source: instant queries against the Prometheus HTTP API.
+
+- One ``POST /api/v1/query`` per gate, with ``time=`` the injected ``now``: the clock of the
+  run decides which data is read, so backfilled or historical data gives the same answer
+  every time.
+- The PromQL is ``metrics.queries[gate]`` for built-in gates and the gate's own ``query`` for
+  custom gates, a sandboxed Jinja2 template with ``flag``, ``window`` and ``percentage``.
+- ``timeout`` bounds the whole source (all of its queries together).
+- ``bearer_token_env`` names the environment variable holding a bearer token; it is sent as
+  ``Authorization: Bearer …``. Redirects are refused, so the token never follows one to
+  another host.
+
+Answers: one sample → its value; an empty vector → no data (inconclusive); several series →
+error (ambiguous: aggregate in the query with ``sum``/``max``); a scalar → its value; NaN or
+±Inf → inconclusive; anything else (a matrix, a string, non-numeric text, an error status) →
+error. An unreachable server, a timeout or a refused token → every gate is an error.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from runner.gates.readings import Reading, SourceCall, SourceError
+from runner.gates.templates import TemplateProblem, render
+
+#: Largest answer read: a gate query returns one number; more is a mistake, not data.
+_MAX_BODY = 8 * 1024 * 1024
+_SHOWN_QUERY = 200
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        return None  # urllib then raises HTTPError for the 3xx
+
+
+def _opener(url: str, env: Mapping[str, str]) -> urllib.request.OpenerDirector:
+    """urllib with the run's proxy settings (``env``, not the process's) and no redirects."""
+    proxies = {}
+    for scheme in ("http", "https"):
+        value = env.get(f"{scheme}_proxy") or env.get(f"{scheme.upper()}_PROXY")
+        if value:
+            proxies[scheme] = value
+    no_proxy = env.get("no_proxy") or env.get("NO_PROXY")
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if proxies and no_proxy and urllib.request.proxy_bypass_environment(host, {"no": no_proxy}):
+        proxies = {}
+    return urllib.request.build_opener(urllib.request.ProxyHandler(proxies), _NoRedirect())
+
+
+def _shorten(promql: str) -> str:
+    one_line = " ".join(promql.split())
+    return one_line if len(one_line) <= _SHOWN_QUERY else one_line[: _SHOWN_QUERY - 1] + "…"
+
+
+def _number(text: object, promql: str) -> Reading:
+    where = f"promql {_shorten(promql)}"
+    if not isinstance(text, str):
+        return Reading(error=f"answer value {text!r:.40} is not a number ({where})", detail=where)
+    try:
+        value = float(text)  # Prometheus writes NaN, +Inf, -Inf as such: float() reads them
+    except ValueError:
+        return Reading(error=f"answer value {text!r:.40} is not a number ({where})", detail=where)
+    return Reading(value=value, detail=where)  # NaN/Inf: the verdict rules say inconclusive
+
+
+def _interpret(body: Any, promql: str) -> Reading:
+    where = f"promql {_shorten(promql)}"
+    answered = isinstance(body, dict) and body.get("status") == "success"
+    if not answered or not isinstance(body.get("data"), dict):
+        return Reading(error=f"not a Prometheus query answer ({where})", detail=where)
+    data = body["data"]
+    kind, result = data.get("resultType"), data.get("result")
+    if kind == "scalar" and isinstance(result, list) and len(result) == 2:
+        return _number(result[1], promql)
+    if kind != "vector" or not isinstance(result, list):
+        return Reading(error=f"answer is a {kind}, expected an instant vector or a scalar ({where})",
+                       detail=where)
+    if not result:
+        return Reading(detail=f"empty result: no series at this time ({where})")
+    if len(result) > 1:
+        labels = [s.get("metric", {}) if isinstance(s, dict) else s for s in result[:3]]
+        return Reading(error=f"ambiguous: {len(result)} series, e.g. {labels}; aggregate them in "
+                       f"the query (sum, max) ({where})", detail=where)
+    sample = result[0]
+    if not isinstance(sample, dict) or not isinstance(sample.get("value"), list) or len(sample["value"]) != 2:
+        return Reading(error=f"malformed sample in answer ({where})", detail=where)
+    return _number(sample["value"][1], promql)
+
+
+def _query(opener: urllib.request.OpenerDirector, url: str, promql: str, now: datetime,
+           headers: Mapping[str, str], timeout: float) -> Reading:
+    form = urllib.parse.urlencode({"query": promql, "time": f"{now.timestamp():.3f}"}).encode()
+    request = urllib.request.Request(f"{url}/api/v1/query", data=form, method="POST",
+                                     headers={**headers, "Content-Type": "application/x-www-form-urlencoded"})
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            raw = response.read(_MAX_BODY + 1)
+    except urllib.error.HTTPError as e:
+        if e.code in (401, 403):
+            raise SourceError(f"prometheus {url}: HTTP {e.code} {e.reason}: the bearer token was "
+                              "refused (or none was configured: metrics.bearer_token_env)") from e
+        if 300 <= e.code < 400:
+            raise SourceError(f"prometheus {url}: HTTP {e.code} redirect refused "
+                              "(configure the final URL)") from e
+        # 400 bad_data, 422 execution, 503 timeout: Prometheus explains in a JSON body
+        try:
+            explained = json.loads(e.read(64 * 1024))
+            why = f"{explained.get('errorType')}: {explained.get('error')}"
+        except Exception:
+            why = str(e.reason)
+        where = f"promql {_shorten(promql)}"
+        return Reading(error=f"prometheus answered HTTP {e.code}: {why} ({where})", detail=where)
+    except TimeoutError as e:
+        raise SourceError(f"prometheus {url}: no answer within the timeout") from e
+    except urllib.error.URLError as e:
+        reason = e.reason
+        if isinstance(reason, TimeoutError):
+            raise SourceError(f"prometheus {url}: no answer within the timeout") from e
+        why = getattr(reason, "strerror", None) or reason
+        raise SourceError(f"prometheus {url}: unreachable: {why}") from e
+    except OSError as e:  # connection reset mid-answer and the like
+        raise SourceError(f"prometheus {url}: {type(e).__name__}: {e}") from e
+    if len(raw) > _MAX_BODY:
+        return Reading(error=f"answer larger than {_MAX_BODY} bytes (promql {_shorten(promql)})")
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return Reading(error=f"answer is not JSON (promql {_shorten(promql)})")
+    return _interpret(body, promql)
+
+
+def read(call: SourceCall) -> dict[str, Reading]:
+    m = call.metrics
+    if not m.url:
+        raise SourceError("metrics type prometheus needs a url")
+    url = m.url.rstrip("/")
+    headers = {"Accept": "application/json", "User-Agent": "rollout-runner"}
+    if m.bearer_token_env:
+        token = call.env.get(m.bearer_token_env)
+        if not token:
+            raise SourceError(f"environment variable {m.bearer_token_env} (metrics.bearer_token_env) is "
+                              "not set or empty: it must hold the Prometheus bearer token")
+        headers["Authorization"] = f"Bearer {token}"
+    opener = _opener(url, call.env)
+    deadline = time.monotonic() + m.timeout
+    readings: dict[str, Reading] = {}
+    for gate in call.gates:
+        template = gate.query if gate.query is not None else m.queries.get(gate.name)
+        if template is None:
+            readings[gate.name] = Reading(error=f"no PromQL for gate {gate.name}: add it to metrics.queries")
+            continue
+        try:
+            promql = render(template, what=f"query of gate {gate.name}", flag=call.flag,
+                            window=m.window, percentage=call.percentage)
+        except TemplateProblem as e:
+            readings[gate.name] = Reading(error=str(e))
+            continue
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise SourceError(f"prometheus {url}: no answer within the timeout ({m.timeout:g}s)")
+        readings[gate.name] = _query(opener, url, promql, call.now, headers, remaining)
+    return readings

@@ -1,0 +1,441 @@
+"""The decision: (plan, state, gate results, who last changed the state, now) -> what to do.
+
+Pure: no I/O, no clock. The state machine (inspired by Argo Rollouts' steps and analysis):
+
+    (no state) --start--> progressing --advance--> progressing ... --complete--> completed
+    progressing --fail x failure_limit--> rolled_back (on_failure rollback) | paused (pause)
+    progressing --error x error_limit / no data past the deadline--> paused
+    progressing --plan edited--> progressing (replan: analysis of the step restarts)
+    any --state changed by someone else (git revert...)--> paused (hold), until `resume`
+    paused --resume--> progressing;  rolled_back|paused --retry--> progressing at step 0
+
+One transition per rollout per run. ``observe`` records counters that must survive to the
+next run (a failure streak below ``failure_limit``, source errors below ``error_limit``)
+without changing the phase.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from runner.load.durations import format_duration
+from runner.model import (
+    Flag,
+    GateResult,
+    OnFailure,
+    Phase,
+    RolloutPlan,
+    RolloutState,
+    Verdict,
+)
+
+
+class Action(StrEnum):
+    START = "start"
+    ADVANCE = "advance"
+    COMPLETE = "complete"
+    ROLLBACK = "rollback"
+    PAUSE = "pause"
+    RESUME = "resume"
+    RETRY = "retry"
+    HOLD = "hold"
+    REPLAN = "replan"
+    CLEANUP = "cleanup"
+    #: Not a phase change: counters that must persist (failure/error streaks).
+    OBSERVE = "observe"
+
+
+@dataclass(frozen=True, slots=True)
+class LastChange:
+    """The last commit that changed a rollout's state file, as git history tells it."""
+
+    sha: str
+    author: str  # "Name <email>"
+    #: The runner's own commit (it carries Rollout-Action trailers).
+    by_runner: bool
+    #: For a ``git revert``: the commit it reverts, and whether that was the runner's.
+    reverted_sha: str | None = None
+    reverted_by_runner: bool = False
+    subject: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    flag: str
+    plan: str  # the plan's name (state file stem)
+    #: None: nothing to record (waiting, pending, finished...).
+    action: Action | None
+    before: RolloutState | None
+    #: The state to write; None with CLEANUP (the file is removed) or when there is none.
+    after: RolloutState | None
+    reason: str
+    gates: tuple[GateResult, ...] = ()
+    reverted_commit: str | None = None
+    reverted_by: str | None = None
+    requested_by: str | None = None
+    #: The plan digest the commit records.
+    plan_digest: str = ""
+
+    @property
+    def changes(self) -> bool:
+        return self.action is not None
+
+    @property
+    def from_percentage(self) -> float:
+        return self.before.current_percentage if self.before else 0.0
+
+    @property
+    def to_percentage(self) -> float:
+        return self.after.current_percentage if self.after else 0.0
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def pct(p: float) -> str:
+    return f"{p:g}"
+
+
+def aggregate(gates: Sequence[GateResult]) -> Verdict:
+    """The verdict of an evaluation: dry-run gates never count; a failure beats an error
+    (it is conclusive evidence), an error beats no data, and no blocking gate passes."""
+    blocking = [g.verdict for g in gates if not g.dry_run]
+    for v in (Verdict.FAIL, Verdict.ERROR, Verdict.INCONCLUSIVE):
+        if v in blocking:
+            return v
+    return Verdict.PASS
+
+
+def gate_summary(gates: Sequence[GateResult], verdict: Verdict | None = None) -> str:
+    chosen = [g for g in gates if verdict is None or (g.verdict is verdict and not g.dry_run)]
+    parts = []
+    for g in chosen:
+        value = "none" if g.value is None else f"{g.value:g}"
+        # the detail says why when there is no value (no data, the source's error)
+        detail = f": {g.detail}" if g.detail and g.value is None else ""
+        parts.append(f"{g.name} = {value} ({g.threshold or 'no threshold'}){detail}")
+    return "; ".join(parts)
+
+
+def step_for_percentage(plan: RolloutPlan, percentage: float) -> int:
+    """The step holding ``percentage``, else the nearest lower one (step 0 when none)."""
+    best = 0
+    for i, p in enumerate(plan.percentages):
+        if p <= percentage:
+            best = i
+    return best
+
+
+def next_step_at(plan: RolloutPlan, state: RolloutState) -> datetime | None:
+    """When the current step may advance (its wait is over), for a progressing rollout."""
+    if state.phase is not Phase.PROGRESSING or state.step_started_at is None:
+        return None
+    if state.step >= len(plan.steps):
+        return None
+    return state.step_started_at + timedelta(seconds=plan.step_wait(state.step))
+
+
+def fresh_state(plan: RolloutPlan, now: datetime, phase: Phase, step: int, reason: str,
+                started_at: datetime | None = None) -> RolloutState:
+    return RolloutState(
+        flag=plan.flag, plan=plan.name, phase=phase, step=step,
+        current_percentage=plan.steps[step].percentage,
+        started_at=started_at or now, step_started_at=now, plan_digest=plan.digest,
+        last_evaluated_at=None, reason=reason,
+    )
+
+
+def _restart(state: RolloutState, plan: RolloutPlan, now: datetime, phase: Phase, reason: str,
+             step: int | None = None) -> RolloutState:
+    """The same rollout with a new analysis of a step: counters and clocks reset."""
+    step = step_for_percentage(plan, state.current_percentage) if step is None else step
+    return dataclasses.replace(
+        state, plan=plan.name, phase=phase, step=step,
+        current_percentage=plan.steps[step].percentage, step_started_at=now,
+        plan_digest=plan.digest, consecutive_failures=0, consecutive_inconclusive=0,
+        consecutive_errors=0, last_evaluated_at=None, reason=reason,
+    )
+
+
+def _decision(plan: RolloutPlan, action: Action | None, before: RolloutState | None,
+              after: RolloutState | None, reason: str, **kw: object) -> Decision:
+    return Decision(flag=plan.flag, plan=plan.name, action=action, before=before, after=after,
+                    reason=reason, plan_digest=plan.digest, **kw)  # type: ignore[arg-type]
+
+
+# --- the automatic decision ----------------------------------------------------------------
+
+
+def needs_evaluation(plan: RolloutPlan, state: RolloutState | None,
+                     last_change: LastChange | None, now: datetime) -> bool:
+    """Whether :func:`decide` will look at gate results for this rollout at ``now``."""
+    if state is None or state.phase is not Phase.PROGRESSING:
+        return False
+    if last_change is not None and not last_change.by_runner:
+        return False
+    if state.plan_digest != plan.digest:
+        return False
+    return state.last_evaluated_at is None or now > state.last_evaluated_at
+
+
+def hold_reason(change: LastChange) -> str:
+    if change.reverted_sha:
+        return (f"held: {change.author} reverted {change.reverted_sha[:7]} in "
+                f"{change.sha[:7]}; a person took charge, run `rollout resume` to continue")
+    return (f"held: the state was changed by {change.author} in {change.sha[:7]}, not by the "
+            "runner; run `rollout resume` to continue")
+
+
+def decide(plan: RolloutPlan, state: RolloutState | None, gates: Sequence[GateResult] | None,
+           now: datetime, last_change: LastChange | None = None) -> Decision:
+    """The next state of one rollout. ``gates`` is the evaluation taken at ``now`` (None when
+    :func:`needs_evaluation` said none was needed)."""
+    # Someone else changed the state (a git revert, a hand edit): never fight it.
+    if last_change is not None and not last_change.by_runner:
+        return _human_change(plan, state, now, last_change)
+
+    if state is None:
+        if plan.start_at is not None and now < plan.start_at:
+            return _decision(plan, None, None, None,
+                             f"pending: starts at {plan.start_at.isoformat()}")
+        reason = f"started: step 1 of {len(plan.steps)} at {pct(plan.steps[0].percentage)}%"
+        after = fresh_state(plan, now, Phase.PROGRESSING, 0, reason)
+        if len(plan.steps) == 1:
+            after = dataclasses.replace(after, phase=Phase.COMPLETED,
+                                        reason="completed: the plan has a single step")
+            return _decision(plan, Action.COMPLETE, None, after, after.reason)
+        return _decision(plan, Action.START, None, after, reason)
+
+    if state.phase is not Phase.PROGRESSING:
+        return _decision(plan, None, state, state, state.reason or f"{state.phase.value}")
+
+    if state.plan_digest != plan.digest:
+        step = step_for_percentage(plan, state.current_percentage)
+        reason = (f"plan edited: analysis restarts at step {step + 1} of {len(plan.steps)} "
+                  f"({pct(plan.steps[step].percentage)}%)")
+        after = _restart(state, plan, now, Phase.PROGRESSING, reason, step)
+        return _decision(plan, Action.REPLAN, state, after, reason)
+
+    if gates is None or (state.last_evaluated_at is not None and now <= state.last_evaluated_at):
+        # this moment was already counted (a second run with the same --now): nothing new
+        return _decision(plan, None, state, state, state.reason)
+    return _progress(plan, state, tuple(gates), now)
+
+
+def _human_change(plan: RolloutPlan, state: RolloutState | None, now: datetime,
+                  change: LastChange) -> Decision:
+    reason = hold_reason(change)
+    if state is None:  # e.g. the revert of the start commit removed the state file
+        after = fresh_state(plan, now, Phase.PAUSED, 0, reason, started_at=now)
+        after = dataclasses.replace(after, current_percentage=0.0)
+    else:
+        keep = state.phase if state.phase in (Phase.COMPLETED, Phase.ROLLED_BACK) else Phase.PAUSED
+        after = dataclasses.replace(state, phase=keep, reason=reason, consecutive_failures=0,
+                                    consecutive_inconclusive=0, consecutive_errors=0)
+    if change.reverted_sha:
+        return _decision(plan, Action.HOLD, state, after, reason,
+                         reverted_commit=change.reverted_sha, reverted_by=change.author)
+    return _decision(plan, Action.PAUSE, state, after, reason)
+
+
+def _progress(plan: RolloutPlan, state: RolloutState, gates: tuple[GateResult, ...],
+              now: datetime) -> Decision:
+    verdict = aggregate(gates)
+    failures = state.consecutive_failures + 1 if verdict is Verdict.FAIL else (
+        0 if verdict is Verdict.PASS else state.consecutive_failures)
+    errors = state.consecutive_errors + 1 if verdict is Verdict.ERROR else 0
+    inconclusive = state.consecutive_inconclusive + 1 if verdict is Verdict.INCONCLUSIVE else 0
+    observed = dataclasses.replace(
+        state, consecutive_failures=failures, consecutive_errors=errors,
+        consecutive_inconclusive=inconclusive, last_gates=gates, last_evaluated_at=now,
+    )
+    at = f"{pct(state.current_percentage)}%"
+
+    if verdict is Verdict.FAIL:
+        failing = gate_summary(gates, Verdict.FAIL)
+        if failures >= plan.failure_limit:
+            streak = f" ({failures} in a row)" if plan.failure_limit > 1 else ""
+            if plan.on_failure is OnFailure.ROLLBACK:
+                reason = f"rolled back at {at}: gate failed{streak}: {failing}"
+                after = dataclasses.replace(
+                    observed, phase=Phase.ROLLED_BACK, step=0, current_percentage=0.0,
+                    step_started_at=now, reason=reason)
+                return _decision(plan, Action.ROLLBACK, state, after, reason, gates=gates)
+            reason = f"paused at {at}: gate failed{streak}: {failing}"
+            after = dataclasses.replace(observed, phase=Phase.PAUSED, reason=reason)
+            return _decision(plan, Action.PAUSE, state, after, reason, gates=gates)
+        reason = f"gate failed ({failures} of {plan.failure_limit} in a row): {failing}"
+        after = dataclasses.replace(observed, reason=reason)
+        return _decision(plan, Action.OBSERVE, state, after, reason, gates=gates)
+
+    if verdict is Verdict.ERROR:
+        erring = gate_summary(gates, Verdict.ERROR)
+        if errors >= plan.error_limit:
+            reason = f"paused at {at}: the metric source failed {errors} times in a row: {erring}"
+            after = dataclasses.replace(observed, phase=Phase.PAUSED, reason=reason)
+            return _decision(plan, Action.PAUSE, state, after, reason, gates=gates)
+        reason = f"metric source error ({errors} of {plan.error_limit} in a row): {erring}"
+        after = dataclasses.replace(observed, reason=reason)
+        return _decision(plan, Action.OBSERVE, state, after, reason, gates=gates)
+
+    # counters that a previous run recorded and this evaluation resets must be recorded too
+    resets = (state.consecutive_errors and not errors) or (state.consecutive_failures
+                                                           and not failures)
+
+    if verdict is Verdict.INCONCLUSIVE:
+        since = state.step_started_at or now
+        if state.consecutive_inconclusive == 0 and state.last_evaluated_at is not None:
+            since = max(since, state.last_evaluated_at)  # the last conclusive evaluation
+        missing = gate_summary(gates, Verdict.INCONCLUSIVE)
+        if now - since >= timedelta(seconds=plan.progress_deadline):
+            reason = (f"paused at {at}: no conclusive evaluation for "
+                      f"{format_duration((now - since).total_seconds())} (progress deadline "
+                      f"{format_duration(plan.progress_deadline)}): {missing}")
+            after = dataclasses.replace(observed, phase=Phase.PAUSED, reason=reason)
+            return _decision(plan, Action.PAUSE, state, after, reason, gates=gates)
+        reason = f"holding at {at}: inconclusive, never an advance: {missing}"
+        if resets:
+            after = dataclasses.replace(observed, reason=reason)
+            return _decision(plan, Action.OBSERVE, state, after, reason, gates=gates)
+        return _decision(plan, None, state, observed, reason, gates=gates)
+
+    # PASS
+    started = state.step_started_at or now
+    due = started + timedelta(seconds=plan.step_wait(state.step))
+    if now >= due and now > started:
+        if state.step + 1 >= len(plan.steps):
+            reason = f"completed at {at}: gates passed"
+            after = dataclasses.replace(observed, phase=Phase.COMPLETED, reason=reason)
+            return _decision(plan, Action.COMPLETE, state, after, reason, gates=gates)
+        nxt = state.step + 1
+        to = plan.steps[nxt].percentage
+        last = nxt + 1 >= len(plan.steps)
+        reason = (f"gates passed after {format_duration(plan.step_wait(state.step))} at {at}; "
+                  f"step {nxt + 1} of {len(plan.steps)}: {pct(to)}%")
+        after = dataclasses.replace(
+            observed, step=nxt, current_percentage=to, step_started_at=now,
+            phase=Phase.COMPLETED if last else Phase.PROGRESSING,
+            consecutive_failures=0, consecutive_errors=0, consecutive_inconclusive=0,
+            reason=("completed: " if last else "") + reason)
+        return _decision(plan, Action.COMPLETE if last else Action.ADVANCE, state, after,
+                         after.reason, gates=gates)
+    left = format_duration(max((due - now).total_seconds(), 0)) if now < due else "0s"
+    reason = f"waiting at {at}: gates pass, {left} of the step's wait left"
+    if resets:
+        after = dataclasses.replace(observed, reason=reason)
+        return _decision(plan, Action.OBSERVE, state, after, reason, gates=gates)
+    return _decision(plan, None, state, observed, reason, gates=gates)
+
+
+# --- what people ask for ------------------------------------------------------------------
+
+
+class Refused(Exception):
+    """The request makes no sense in the rollout's current phase (exit 1, nothing written)."""
+
+
+def request(action: Action, plan: RolloutPlan, state: RolloutState | None, now: datetime,
+            requested_by: str, reason: str = "") -> Decision:
+    """A person's ``rollback``, ``pause``, ``resume`` or ``retry`` of one rollout."""
+    phase = state.phase if state else Phase.PENDING
+    at = f"{pct(state.current_percentage if state else 0)}%"
+    why = f" ({reason})" if reason else ""
+    kw = {"requested_by": requested_by}
+    if action is Action.ROLLBACK:
+        if phase is Phase.ROLLED_BACK:
+            raise Refused(f"{plan.flag} is already rolled back; `rollout retry` starts it again")
+        text = f"rolled back at {at} by {requested_by}{why}"
+        base = state or fresh_state(plan, now, Phase.ROLLED_BACK, 0, text)
+        after = dataclasses.replace(base, phase=Phase.ROLLED_BACK, step=0, current_percentage=0.0,
+                                    step_started_at=now, reason=text, consecutive_failures=0,
+                                    consecutive_errors=0, consecutive_inconclusive=0)
+        return _decision(plan, Action.ROLLBACK, state, after, text, **kw)
+    if action is Action.PAUSE:
+        if phase not in (Phase.PROGRESSING, Phase.PENDING):
+            raise Refused(f"{plan.flag} is {phase.value}; only a running or pending rollout "
+                          "can be paused")
+        text = f"paused at {at} by {requested_by}{why}"
+        base = state or fresh_state(plan, now, Phase.PAUSED, 0, text)
+        after = dataclasses.replace(base, phase=Phase.PAUSED, reason=text)
+        return _decision(plan, Action.PAUSE, state, after, text, **kw)
+    if action is Action.RESUME:
+        if state is None or phase is not Phase.PAUSED:
+            raise Refused(f"{plan.flag} is {phase.value}, not paused"
+                          + ("; `rollout retry` starts it again" if phase is Phase.ROLLED_BACK
+                             else ""))
+        text = f"resumed at {at} by {requested_by}{why}"
+        after = _restart(state, plan, now, Phase.PROGRESSING, text)
+        if after.current_percentage != state.current_percentage:
+            text += f" (the plan changed: step {after.step + 1}, {pct(after.current_percentage)}%)"
+            after = dataclasses.replace(after, reason=text)
+        return _decision(plan, Action.RESUME, state, after, text, **kw)
+    if action is Action.RETRY:
+        if phase not in (Phase.ROLLED_BACK, Phase.PAUSED):
+            raise Refused(f"{plan.flag} is {phase.value}; retry starts a rolled back or paused "
+                          "rollout again from its first step")
+        text = f"retry from step 1 ({pct(plan.steps[0].percentage)}%) by {requested_by}{why}"
+        after = fresh_state(plan, now, Phase.PROGRESSING, 0, text)
+        return _decision(plan, Action.RETRY, state, after, text, **kw)
+    raise ValueError(action)
+
+
+# --- every rollout at once ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Orphan:
+    """A state file whose plan is gone."""
+
+    flag: str
+    plan: str
+    state: RolloutState
+
+
+def cleanup(orphan: Orphan) -> Decision:
+    reason = f"the plan {orphan.plan} was removed; the flag falls back to its static configuration"
+    return Decision(flag=orphan.flag, plan=orphan.plan, action=Action.CLEANUP,
+                    before=orphan.state, after=None, reason=reason,
+                    plan_digest=orphan.state.plan_digest)
+
+
+def pause_dependents(decisions: Sequence[Decision], flags: Mapping[str, Flag],
+                     plans: Mapping[str, RolloutPlan]) -> list[Decision]:
+    """A rollback of a flag pauses the running rollouts of the flags that require it.
+
+    ``decisions`` holds one decision per rollout; those of dependents are replaced."""
+    rolled = {d.flag for d in decisions if d.action is Action.ROLLBACK}
+    if not rolled:
+        return list(decisions)
+    out = []
+    for d in decisions:
+        flag = flags.get(d.flag)
+        blockers = sorted({r.flag for r in flag.requires} & rolled) if flag else []
+        running = d.before is not None and d.before.phase is Phase.PROGRESSING
+        keeps_own = d.action in (Action.ROLLBACK, Action.HOLD, Action.PAUSE, Action.CLEANUP)
+        if d.flag in plans and blockers and running and not keeps_own:
+            assert d.before is not None
+            reason = (f"paused at {pct(d.before.current_percentage)}%: its prerequisite "
+                      f"{', '.join(blockers)} was rolled back")
+            after = dataclasses.replace(d.before, phase=Phase.PAUSED, reason=reason)
+            d = Decision(flag=d.flag, plan=d.plan, action=Action.PAUSE, before=d.before,
+                         after=after, reason=reason, gates=d.gates, plan_digest=d.plan_digest)
+        out.append(d)
+    return out
+
+
+def summarize_counts(decisions: Sequence[Decision]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for d in decisions:
+        key = d.action.value if d.action else "unchanged"
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+__all__ = [
+    "Action", "Decision", "LastChange", "Orphan", "Refused", "aggregate", "cleanup", "decide",
+    "needs_evaluation", "next_step_at", "pause_dependents", "request", "step_for_percentage",
+]

@@ -1,0 +1,286 @@
+"""One run of the runner: read the repository and its history, decide, commit, push.
+
+The commands call :func:`advance` and :func:`apply_request`. Time comes in as ``now``; the
+only clock read here is for commit dates and push back-off.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from runner.load import InvalidRepository, load_config, load_repository
+from runner.load.statefile import STATE_SUFFIX, dump_state
+from runner.model import GateResult, Phase, RepoConfig, Repository, RolloutPlan, RolloutState
+from runner.reconcile import history
+from runner.reconcile.decide import (
+    Action,
+    Decision,
+    LastChange,
+    Orphan,
+    cleanup,
+    decide,
+    needs_evaluation,
+    pause_dependents,
+    request,
+)
+from runner.reconcile.gitops import CommitSpec, FileChange, Git, GitError
+from runner.reconcile.message import message
+
+#: Evaluates gates: (flag, plan, step, percentage) requests -> results by flag.
+Evaluator = Callable[[Sequence[tuple[str, RolloutPlan, int, float]], datetime],
+                     Mapping[str, Sequence[GateResult]]]
+
+PUSH_ATTEMPTS = 10
+
+
+class Stop(Exception):
+    """The run cannot go on safely; the message says why (exit 1, nothing written)."""
+
+
+@dataclass
+class Options:
+    root: Path
+    now: datetime
+    flags: tuple[str, ...] = ()
+    dry_run: bool = False
+    push: bool = False
+    remote: str = "origin"
+    branch: str | None = None
+    attempts: int = PUSH_ATTEMPTS
+
+
+@dataclass
+class Report:
+    decisions: list[Decision] = field(default_factory=list)
+    #: flag -> commit id, for the decisions that were committed
+    commits: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    pushed: bool = False
+    head: str | None = None
+
+    @property
+    def rolled_back(self) -> list[str]:
+        return [d.flag for d in self.decisions if d.action is Action.ROLLBACK]
+
+
+def author(config: RepoConfig, env: Mapping[str, str]) -> tuple[str, str]:
+    return (env.get("ROLLOUT_AUTHOR_NAME") or config.author_name,
+            env.get("ROLLOUT_AUTHOR_EMAIL") or config.author_email)
+
+
+def state_path(config: RepoConfig, plan_name: str) -> str:
+    return f"{config.rollouts_dir}/{plan_name}{STATE_SUFFIX}"
+
+
+# --- gate evaluation -------------------------------------------------------------------------
+
+
+def gates_evaluator(root: Path, env: Mapping[str, str]) -> Evaluator:
+    """The real metric sources (layer 4), imported only when a run needs them."""
+
+    def evaluate(requests: Sequence[tuple[str, RolloutPlan, int, float]],
+                 now: datetime) -> Mapping[str, Sequence[GateResult]]:
+        if not requests:
+            return {}
+        from runner.gates import GateRequest, evaluate_all
+
+        return evaluate_all([GateRequest(flag=f, plan=p, step=s, percentage=pc)
+                             for f, p, s, pc in requests], root=root, now=now, env=env)
+
+    return evaluate
+
+
+class _CachedEvaluator:
+    """Within one run, a retry after a rejected push reuses an evaluation of the same
+    rollout at the same step and ``now`` instead of querying the sources again."""
+
+    def __init__(self, inner: Evaluator) -> None:
+        self.inner = inner
+        self.cache: dict[tuple[str, str, int, float], Sequence[GateResult]] = {}
+
+    def __call__(self, requests: Sequence[tuple[str, RolloutPlan, int, float]],
+                 now: datetime) -> Mapping[str, Sequence[GateResult]]:
+        missing = [r for r in requests if (r[0], r[1].digest, r[2], r[3]) not in self.cache]
+        for flag, results in self.inner(missing, now).items():
+            req = next(r for r in missing if r[0] == flag)
+            self.cache[(flag, req[1].digest, req[2], req[3])] = tuple(results)
+        return {r[0]: self.cache.get((r[0], r[1].digest, r[2], r[3]), ()) for r in requests}
+
+
+# --- deciding -----------------------------------------------------------------------------------
+
+
+def _load(root: Path) -> Repository:
+    try:
+        return load_repository(root)
+    except InvalidRepository as e:
+        lines = "\n".join(str(p) for p in e.problems[:20]) if hasattr(e, "problems") else str(e)
+        raise Stop(f"the repository is not valid; nothing was changed:\n{lines}") from e
+
+
+def _last_changes(git: Git, repo: Repository) -> dict[str, LastChange | None]:
+    paths = {flag: git.rel(state_path(repo.config, plan.name)) for flag, plan in repo.plans.items()}
+    return history.last_changes(git, paths)
+
+
+def decide_all(git: Git, repo: Repository, now: datetime, evaluate: Evaluator,
+               only: Sequence[str] = ()) -> list[Decision]:
+    selected = set(only) if only else set(repo.plans) | set(repo.states)
+    last = _last_changes(git, repo)
+    wanted = []
+    for flag, plan in sorted(repo.plans.items()):
+        state = repo.states.get(flag)
+        if flag in selected and needs_evaluation(plan, state, last.get(flag), now):
+            assert state is not None
+            wanted.append((flag, plan, state.step, state.current_percentage))
+    results = evaluate(wanted, now)
+    decisions: list[Decision] = []
+    for flag, plan in sorted(repo.plans.items()):
+        state = repo.states.get(flag)
+        if flag not in selected:  # kept for the dependents rule only
+            decisions.append(Decision(flag, plan.name, None, state, state, "not selected",
+                                      plan_digest=plan.digest))
+            continue
+        gates = results.get(flag) if any(w[0] == flag for w in wanted) else None
+        decisions.append(decide(plan, state, gates, now, last.get(flag)))
+    for flag, state in sorted(repo.states.items()):
+        if flag not in repo.plans and flag in selected:
+            decisions.append(cleanup(Orphan(flag, state.plan, state)))
+    decisions = pause_dependents(decisions, repo.flags, repo.plans)
+    # a rollback is committed before the pauses it causes, so history reads cause -> effect
+    return sorted(decisions, key=lambda d: d.action is not Action.ROLLBACK)
+
+
+def _commits(repo: Repository, git: Git, decisions: Sequence[Decision]) -> list[CommitSpec]:
+    specs = []
+    for d in decisions:
+        if d.action is None:
+            continue
+        path = git.rel(state_path(repo.config, d.plan))
+        content = None if d.after is None else dump_state(d.after).encode()
+        specs.append(CommitSpec(message(d, repo.plans.get(d.flag)), (FileChange(path, content),)))
+    return specs
+
+
+# --- the run loop ----------------------------------------------------------------------------
+
+
+def _align(git: Git, remote: str, branch: str) -> None:
+    """Start from the remote head. Local-only commits of the runner's own automatic
+    decisions are dropped (they are recomputed); anything else stops the run."""
+    remote_head = git.fetch(remote, branch)
+    head = git.head()
+    if head == remote_head:
+        return
+    if head is None or git.is_ancestor(head, remote_head):
+        git.move_to(remote_head)
+        return
+    local = git.commits_between(remote_head, head)
+    if local and all(action and not requested for _, action, requested in local):
+        git.move_to(remote_head)
+        return
+    raise Stop(f"the local branch has commits that are not on {remote}/{branch} (for example "
+               f"{local[0][0][:7] if local else head[:7]}); push or drop them first")
+
+
+def _run(opts: Options, compute: Callable[[Git, Repository], list[Decision]],
+         report: Report) -> Report:
+    git = Git(opts.root)
+    config, problems = load_config(opts.root)
+    if problems:
+        raise Stop("\n".join(str(p) for p in problems))
+    folders = [config.flags_dir, config.rollouts_dir]
+    who = author(config, os.environ)
+    with git.locked():
+        note = git.recover(folders)
+        if note:
+            report.notes.append(note)
+        if not opts.dry_run:
+            dirty = git.dirty(folders)
+            if dirty:
+                raise Stop("uncommitted changes under " + " or ".join(f"{f}/" for f in folders)
+                           + ": " + ", ".join(dirty[:10])
+                           + "; commit or stash them first (the runner never overwrites them)")
+        branch = opts.branch or git.branch()
+        if opts.push:
+            if not branch:
+                raise Stop("HEAD is detached; name the branch to push with --branch")
+            _align(git, opts.remote, branch)
+        for attempt in range(1, max(opts.attempts, 1) + 1):
+            repo = _load(opts.root)
+            decisions = compute(git, repo)
+            report.decisions = decisions
+            report.commits = {}
+            if opts.dry_run:
+                return report
+            specs = _commits(repo, git, decisions)
+            shas = git.commit(specs, who)
+            report.commits = dict(zip([d.flag for d in decisions if d.action], shas, strict=True))
+            report.head = git.head()
+            if not opts.push:
+                return report
+            assert branch is not None
+            tracking = git.out("rev-parse", f"refs/remotes/{opts.remote}/{branch}")
+            if not shas and git.head() == tracking:
+                return report
+            ok, detail = git.push(opts.remote, branch)
+            if ok:
+                report.pushed = True
+                return report
+            last_line = detail.splitlines()[-1] if detail else ""
+            report.notes.append(f"push attempt {attempt} rejected: {last_line}")
+            remote_head = git.fetch(opts.remote, branch)
+            base = git.head()
+            if base is not None and git.is_ancestor(base, remote_head):
+                # identical commits (same state, parent, author and second) were pushed by a
+                # racing runner: ours are on the remote already
+                git.move_to(remote_head)
+                if remote_head == base:
+                    report.pushed = True
+                    return report
+                continue
+            if base is None or git.is_ancestor(remote_head, base):
+                # the remote did not move past us: not a race, a refusal
+                raise Stop(f"push to {opts.remote}/{branch} failed: {detail}")
+            # our commits sit on a head the remote moved past: drop them and recompute
+            git.move_to(remote_head)
+            time.sleep(random.uniform(0.02, 0.1) * attempt)
+        raise Stop(f"push to {opts.remote}/{branch} rejected {opts.attempts} times; nothing lost, "
+                   "the next run starts again from the remote")
+
+
+def advance(opts: Options, evaluate: Evaluator) -> Report:
+    cached = _CachedEvaluator(evaluate)
+    return _run(opts, lambda git, repo: decide_all(git, repo, opts.now, cached, opts.flags),
+                Report())
+
+
+def apply_request(opts: Options, action: Action, flag: str, requested_by: str,
+                  reason: str = "") -> Report:
+    def compute(git: Git, repo: Repository) -> list[Decision]:
+        plan = repo.plans.get(flag)
+        if plan is None:
+            raise Stop(f"no rollout plan for flag {flag!r} in {repo.config.rollouts_dir}/")
+        own = request(action, plan, repo.states.get(flag), opts.now, requested_by, reason)
+        if action is not Action.ROLLBACK:
+            return [own]
+        others = [Decision(f, p.name, None, repo.states.get(f), repo.states.get(f), "",
+                           plan_digest=p.digest)
+                  for f, p in sorted(repo.plans.items()) if f != flag]
+        return [d for d in pause_dependents([own, *others], repo.flags, repo.plans)
+                if d.action is not None]
+
+    return _run(opts, compute, Report())
+
+
+def is_running(state: RolloutState | None) -> bool:
+    return state is not None and state.phase is Phase.PROGRESSING
+
+
+__all__ = ["GitError", "Options", "Report", "Stop", "advance", "apply_request", "gates_evaluator"]

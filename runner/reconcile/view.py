@@ -1,0 +1,59 @@
+"""What ``rollout status`` shows: one plain record per rollout (pure; renderers format it)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from runner.load.statefile import state_to_dict
+from runner.model import Phase, Repository, RolloutPlan, RolloutState
+from runner.reconcile.decide import next_step_at
+
+FIELDS = ("flag", "plan", "phase", "current_percentage", "step", "steps", "step_started_at",
+          "next_step_at", "last_gates", "reason", "started_at", "plan_digest", "plan_changed")
+
+
+def _time(t: datetime | None) -> str | None:
+    return state_to_dict(_probe(t))["step_started_at"] if t else None
+
+
+def _probe(t: datetime | None) -> RolloutState:
+    return RolloutState("x", "x", Phase.PENDING, 0, 0.0, None, t, "")
+
+
+def _num(p: float) -> float | int:
+    return int(p) if float(p).is_integer() else p
+
+
+def record(flag: str, plan: RolloutPlan | None, state: RolloutState | None,
+           now: datetime) -> dict[str, Any]:
+    """The status of one rollout. ``step`` is the index in ``steps`` (as in the state file),
+    so ``steps[step] == current_percentage`` while the plan is unchanged."""
+    steps = [_num(p) for p in plan.percentages] if plan else []
+    if state is None:
+        assert plan is not None
+        waiting = plan.start_at is not None and now < plan.start_at
+        reason = (f"starts at {_time(plan.start_at)}" if waiting
+                  else "not started; the next `rollout advance` starts it")
+        return {"flag": flag, "plan": plan.name, "phase": Phase.PENDING.value,
+                "current_percentage": 0, "step": 0, "steps": steps, "step_started_at": None,
+                "next_step_at": _time(plan.start_at) if waiting else None, "last_gates": [],
+                "reason": reason, "started_at": None, "plan_digest": plan.digest,
+                "plan_changed": False}
+    d = state_to_dict(state)
+    nxt = next_step_at(plan, state) if plan and state.step + 1 < len(plan.steps) else None
+    return {
+        "flag": flag, "plan": state.plan, "phase": state.phase.value,
+        "current_percentage": d["current_percentage"], "step": state.step, "steps": steps,
+        "step_started_at": d["step_started_at"], "next_step_at": _time(nxt),
+        "last_gates": d["last_gates"],
+        "reason": state.reason if plan else "orphaned: the plan was removed; the next "
+        "`rollout advance` removes this state",
+        "started_at": d["started_at"], "plan_digest": state.plan_digest,
+        "plan_changed": plan is not None and plan.digest != state.plan_digest,
+    }
+
+
+def records(repo: Repository, now: datetime) -> list[dict[str, Any]]:
+    flags = sorted(set(repo.plans) | set(repo.states))
+    return [record(f, repo.plans.get(f), repo.states.get(f), now) for f in flags]

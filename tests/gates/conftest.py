@@ -1,0 +1,3 @@
+"""Gate tests use a real Prometheus (tests/prometheus_server.py)."""
+
+from tests.prometheus_server import prometheus  # noqa: F401  (the fixture)

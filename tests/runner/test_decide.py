@@ -1,0 +1,194 @@
+"""The pure decision: hand-made gate results (the function's real input), no I/O."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
+from runner.load.build import build_plan
+from runner.model import Flag, GateResult, Phase, RepoConfig, Requirement, Risk, Verdict
+from runner.reconcile.decide import (
+    Action,
+    Decision,
+    LastChange,
+    decide,
+    needs_evaluation,
+    pause_dependents,
+    request,
+)
+
+T0 = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def plan(**over: object):
+    doc = {"flag": "checkout", "strategy": "safe", "wait": "5m",
+           "gates": {"error_rate": 1.0, "p95_latency_ms": 500, "request_count": 100}}
+    doc.update(over)
+    return build_plan("checkout", doc, RepoConfig())
+
+
+def gates(verdict: Verdict = Verdict.PASS, when: datetime = T0, dry: bool = False,
+          value: float | None = 0.2) -> tuple[GateResult, ...]:
+    return (GateResult("error_rate", verdict, value, "<= 1", dry, "", when),
+            GateResult("request_count", Verdict.PASS, 500, ">= 100", False, "", when))
+
+
+def started(p=None, now: datetime = T0):
+    p = p or plan()
+    d = decide(p, None, None, now)
+    assert d.action is Action.START
+    return p, d.after
+
+
+def test_start_creates_progressing_state_at_first_step() -> None:
+    p, s = started()
+    assert (s.phase, s.step, s.current_percentage, s.step_started_at) == (
+        Phase.PROGRESSING, 0, 0, T0)
+    assert s.plan_digest == p.digest
+
+
+def test_start_at_in_the_future_stays_pending_without_a_state() -> None:
+    p = plan(start_at="2026-02-01T00:00:00Z")
+    d = decide(p, None, None, T0)
+    assert d.action is None and d.after is None and "pending" in d.reason
+    assert decide(p, None, None, datetime(2026, 2, 1, tzinfo=UTC)).action is Action.START
+
+
+def test_advances_only_after_the_wait_with_a_passing_evaluation_taken_then() -> None:
+    p, s = started()
+    assert needs_evaluation(p, s, None, at(4))
+    waiting = decide(p, s, gates(when=at(4)), at(4))
+    assert waiting.action is None and "1m" in waiting.reason
+    moved = decide(p, s, gates(when=at(5)), at(5))
+    assert moved.action is Action.ADVANCE
+    assert (moved.after.step, moved.after.current_percentage, moved.after.step_started_at) == (
+        1, 5, at(5))
+
+
+def test_same_now_twice_changes_nothing() -> None:
+    p, s = started()
+    moved = decide(p, s, gates(when=at(5)), at(5)).after
+    assert not needs_evaluation(p, moved, None, at(5))
+    assert decide(p, moved, None, at(5)).action is None
+
+
+def test_a_breach_while_waiting_rolls_back_at_once() -> None:
+    p, s = started()
+    s = decide(p, s, gates(when=at(5)), at(5)).after  # 5 %
+    d = decide(p, s, gates(Verdict.FAIL, at(6), value=2.5), at(6))
+    assert d.action is Action.ROLLBACK
+    assert (d.after.phase, d.after.current_percentage) == (Phase.ROLLED_BACK, 0)
+    assert "error_rate = 2.5" in d.reason
+
+
+def test_dry_run_gates_never_block() -> None:
+    p, s = started()
+    d = decide(p, s, gates(Verdict.FAIL, at(5), dry=True, value=9), at(5))
+    assert d.action is Action.ADVANCE
+
+
+def test_failure_limit_counts_failures_in_a_row_then_on_failure_pause() -> None:
+    p, s = started(plan(failure_limit=3, on_failure="pause"))
+    d1 = decide(p, s, gates(Verdict.FAIL, at(1)), at(1))
+    assert d1.action is Action.OBSERVE and d1.after.consecutive_failures == 1
+    d2 = decide(p, d1.after, gates(Verdict.PASS, at(2)), at(2))
+    assert d2.action is Action.OBSERVE and d2.after.consecutive_failures == 0  # reset recorded
+    s = d2.after
+    for i, minute in enumerate((3, 4, 5), start=1):
+        d = decide(p, s, gates(Verdict.FAIL, at(minute)), at(minute))
+        s = d.after
+        assert s.consecutive_failures == i
+    assert d.action is Action.PAUSE and s.phase is Phase.PAUSED and s.current_percentage == 0
+
+
+def test_inconclusive_never_advances_and_pauses_at_the_progress_deadline() -> None:
+    p, s = started(plan(progress_deadline="10m"))
+    d = decide(p, s, gates(Verdict.INCONCLUSIVE, at(6), value=None), at(6))
+    assert d.action is None and d.after.phase is Phase.PROGRESSING
+    d = decide(p, s, gates(Verdict.INCONCLUSIVE, at(10), value=None), at(10))
+    assert d.action is Action.PAUSE and "progress deadline 10m" in d.reason
+
+
+def test_error_limit_pauses() -> None:
+    p, s = started(plan(error_limit=2))
+    d = decide(p, s, gates(Verdict.ERROR, at(1), value=None), at(1))
+    assert d.action is Action.OBSERVE and d.after.consecutive_errors == 1
+    d = decide(p, d.after, gates(Verdict.ERROR, at(2), value=None), at(2))
+    assert d.action is Action.PAUSE and "2 times in a row" in d.reason
+
+
+def test_last_step_completes() -> None:
+    p, s = started(plan(strategy="fast"))
+    for minute, action in ((5, Action.ADVANCE), (10, Action.ADVANCE), (15, Action.COMPLETE)):
+        d = decide(p, s, gates(when=at(minute)), at(minute))
+        assert d.action is action
+        s = d.after
+    assert (s.phase, s.current_percentage) == (Phase.COMPLETED, 100)
+    assert decide(p, s, None, at(60)).action is None
+
+
+def test_plan_edit_restarts_the_step_keeping_or_lowering_the_percentage() -> None:
+    p, s = started()
+    for minute in (5, 10, 15):  # 5, 10, 25 %
+        s = decide(p, s, gates(when=at(minute)), at(minute)).after
+    assert s.current_percentage == 25
+    same = plan(wait="10m")
+    d = decide(same, s, None, at(16))
+    assert d.action is Action.REPLAN and d.after.current_percentage == 25
+    assert d.after.step_started_at == at(16) and d.after.plan_digest == same.digest
+    lower = plan(strategy="custom", steps=[0, 20, 50, 100])
+    d = decide(lower, s, None, at(16))
+    assert (d.after.step, d.after.current_percentage) == (1, 20)
+
+
+def test_a_human_revert_holds_and_names_the_commit_and_who() -> None:
+    p, s = started()
+    change = LastChange("b" * 40, "Ana <ana@example.com>", False, reverted_sha="a" * 40,
+                        reverted_by_runner=True)
+    assert not needs_evaluation(p, s, change, at(5))
+    d = decide(p, s, None, at(5), change)
+    assert d.action is Action.HOLD and d.after.phase is Phase.PAUSED
+    assert d.reverted_commit == "a" * 40 and d.reverted_by == "Ana <ana@example.com>"
+    assert "aaaaaaa" in d.reason and "Ana" in d.reason
+    # the runner's own hold commit is now the last change: paused stays paused
+    own = LastChange("c" * 40, "bot <b@x>", True)
+    assert decide(p, d.after, None, at(30), own).action is None
+
+
+def test_revert_of_the_start_removing_the_state_holds_at_zero() -> None:
+    p = plan()
+    change = LastChange("b" * 40, "Ana <a@x>", False, reverted_sha="a" * 40)
+    d = decide(p, None, None, T0, change)
+    assert d.action is Action.HOLD and d.after.current_percentage == 0
+    assert d.after.phase is Phase.PAUSED
+
+
+def test_requests() -> None:
+    p, s = started()
+    s = decide(p, s, gates(when=at(5)), at(5)).after
+    paused = request(Action.PAUSE, p, s, at(6), "Ana").after
+    assert paused.phase is Phase.PAUSED and paused.current_percentage == 5
+    resumed = request(Action.RESUME, p, paused, at(7), "Ana").after
+    assert resumed.phase is Phase.PROGRESSING and resumed.step_started_at == at(7)
+    rolled = request(Action.ROLLBACK, p, resumed, at(8), "Ana", "bad").after
+    assert (rolled.phase, rolled.current_percentage) == (Phase.ROLLED_BACK, 0)
+    retried = request(Action.RETRY, p, rolled, at(9), "Ana").after
+    assert (retried.phase, retried.step, retried.started_at) == (Phase.PROGRESSING, 0, at(9))
+
+
+def test_rollback_pauses_running_dependents() -> None:
+    base, s = started()
+    dep_plan = dataclasses.replace(base, name="dep", flag="dep")
+    dep_state = dataclasses.replace(s, flag="dep", plan="dep")
+    flags = {"checkout": Flag("checkout", "d", "o", Risk.LOW),
+             "dep": Flag("dep", "d", "o", Risk.LOW, requires=(Requirement("checkout"),))}
+    rollback = decide(base, s, gates(Verdict.FAIL, at(1)), at(1))
+    dep_adv = Decision("dep", "dep", Action.ADVANCE, dep_state, dep_state, "x")
+    out = pause_dependents([rollback, dep_adv], flags, {"checkout": base, "dep": dep_plan})
+    assert out[0].action is Action.ROLLBACK
+    assert out[1].action is Action.PAUSE and "checkout was rolled back" in out[1].reason
+    assert out[1].after.current_percentage == dep_state.current_percentage

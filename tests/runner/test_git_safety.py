@@ -1,0 +1,159 @@
+"""Never overwrite people's work, ignore leaked hook variables, survive kill -9, race safely."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import PROJECT, cli_env, git
+from tests.runner.helpers import (
+    STATE,
+    advance,
+    at,
+    is_clean,
+    rollout,
+    state,
+    subjects,
+    write_metrics,
+)
+
+
+def test_uncommitted_changes_under_rollouts_stop_the_run(example_repo: Path) -> None:
+    write_metrics(example_repo)
+    plan = example_repo / "rollouts/phase_4_deployment.yaml"
+    edited = plan.read_text() + "# work in progress\n"
+    plan.write_text(edited)
+    head = git(example_repo, "rev-parse", "HEAD")
+    out = advance(example_repo, 0)
+    assert out.returncode == 1
+    assert "uncommitted changes" in out.stderr and "rollouts/phase_4_deployment.yaml" in out.stderr
+    assert plan.read_text() == edited and git(example_repo, "rev-parse", "HEAD") == head
+    (example_repo / "flags/new_flag.yaml").write_text("key: new_flag\n")  # untracked too
+    plan.write_text(edited.replace("# work in progress\n", ""))
+    out = advance(example_repo, 0)
+    assert out.returncode == 1 and "flags/new_flag.yaml" in out.stderr
+
+
+def test_leaked_git_dir_and_index_from_a_hook_are_ignored(example_repo: Path,
+                                                         tmp_path: Path) -> None:
+    write_metrics(example_repo)
+    other = tmp_path / "other"
+    git(tmp_path, "init", "-q", str(other))
+    env = {"GIT_DIR": str(other / ".git"), "GIT_INDEX_FILE": str(tmp_path / "stray-index"),
+           "GIT_WORK_TREE": str(other)}
+    out = subprocess.run([sys.executable, "-m", "runner", "advance", "--now", at(0)],
+                         cwd=example_repo, env={**cli_env(), **env}, text=True,
+                         capture_output=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert subjects(example_repo)[0] == "rollout(phase_4_deployment): 0% → 0%"
+    assert is_clean(example_repo)
+    assert not (tmp_path / "stray-index").exists()
+    assert git(other, "log", "--oneline", check=False) == ""
+
+
+def _start(repo: Path, minutes: float, sleep_at: str) -> subprocess.Popen[str]:
+    env = cli_env({"ROLLOUT_TEST_SLEEP": f"{sleep_at}:30"})
+    return subprocess.Popen([sys.executable, "-m", "runner", "advance", "--now", at(minutes)],
+                            cwd=repo, env=env, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+
+
+def _kill_when_sleeping(proc: subprocess.Popen[str]) -> None:
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert "test hook: sleeping" in line, (line, proc.stderr.read() if proc.stderr else "")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+def test_kill_9_at_each_critical_point_then_a_clean_run_converges(example_repo: Path) -> None:
+    write_metrics(example_repo)
+    assert advance(example_repo, 0).returncode == 0
+    for point in ("before-journal", "before-ref", "after-ref", "during-sync"):
+        before = state(example_repo)["current_percentage"]
+        minute = {0: 5, 5: 10, 10: 15, 25: 20}[before]
+        _kill_when_sleeping(_start(example_repo, minute, point))
+        git(example_repo, "fsck", "--no-progress")  # the repository is valid
+        out = advance(example_repo, minute)
+        assert out.returncode == 0, (point, out.stderr)
+        after = state(example_repo)
+        # exactly one step, whether the killed run's commit landed or not
+        assert after["current_percentage"] == {0: 5, 5: 10, 10: 25, 25: 50}[before], point
+        assert is_clean(example_repo), git(example_repo, "status", "--porcelain")
+        heads = subjects(example_repo)
+        assert len(heads) == len(set(heads)), heads  # no transition committed twice
+        assert git(example_repo, "show", "HEAD:" + STATE) == (example_repo / STATE).read_text().strip()
+
+
+def test_kill_9_at_random_moments(example_repo: Path) -> None:
+    write_metrics(example_repo)
+    rng = random.Random(7)
+    minute = 0
+    for _ in range(4):
+        proc = subprocess.Popen([sys.executable, "-m", "runner", "advance", "--now", at(minute)],
+                                cwd=example_repo, env=cli_env(), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.05, 0.6))
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        git(example_repo, "fsck", "--no-progress")
+        out = advance(example_repo, minute)
+        assert out.returncode == 0, out.stderr
+        assert is_clean(example_repo)
+        assert rollout(example_repo, "validate").returncode == 0
+        minute += 5
+    # whatever was killed where, four runs five minutes apart moved four steps from the start
+    assert state(example_repo)["current_percentage"] == 25
+
+
+def test_push_publishes_and_ten_racing_runners_move_each_rollout_one_step(
+        example_repo: Path, bare_remote: Path, tmp_path: Path) -> None:
+    plan = (example_repo / "rollouts/phase_4_deployment.yaml").read_text()
+    second = plan.replace("flag: phase_4_deployment", "flag: otel_enabled")
+    (example_repo / "rollouts/otel_enabled.yaml").write_text(second)
+    git(example_repo, "add", "rollouts")
+    git(example_repo, "commit", "-q", "-m", "plan for otel")
+    git(example_repo, "push", "-q", "origin", "main")
+    write_metrics(example_repo)
+    out = advance(example_repo, 0, "--push")
+    assert out.returncode == 0, out.stderr
+    assert git(bare_remote, "rev-parse", "main") == git(example_repo, "rev-parse", "HEAD")
+    clones = []
+    for i in range(10):
+        c = tmp_path / f"clone{i}"
+        git(tmp_path, "clone", "-q", str(bare_remote), str(c))
+        write_metrics(c)
+        clones.append(c)
+    procs = [subprocess.Popen([sys.executable, "-m", "runner", "advance", "--now", at(5),
+                               "--push"], cwd=c, env=cli_env(), text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for c in clones]
+    results = [(*p.communicate(timeout=120), p.returncode) for p in procs]
+    assert all(rc == 0 for _, _, rc in results), results
+    log = git(bare_remote, "log", "--format=%s", "main").splitlines()
+    assert log[:2] == ["rollout(phase_4_deployment): 0% → 5%", "rollout(otel_enabled): 0% → 5%"] \
+        or log[:2] == ["rollout(otel_enabled): 0% → 5%", "rollout(phase_4_deployment): 0% → 5%"]
+    assert len(log) == 4 + 2  # initial, plan, two starts, two advances: nothing duplicated
+    # every clone converges on the remote's state with one more run
+    for c in clones[:3]:
+        assert advance(c, 5, "--push").returncode == 0
+        assert state(c)["current_percentage"] == 5
+    assert len(git(bare_remote, "log", "--format=%s", "main").splitlines()) == 6
+
+
+def test_local_human_commits_not_on_the_remote_stop_a_push_run(example_repo: Path,
+                                                               bare_remote: Path) -> None:
+    (example_repo / "flags/otel_enabled.yaml").write_text(
+        (example_repo / "flags/otel_enabled.yaml").read_text() + "# note\n")
+    git(example_repo, "commit", "-q", "-am", "local edit")
+    out = advance(example_repo, 0, "--push")
+    assert out.returncode == 1 and "not on origin/main" in out.stderr
+
+
+def test_the_project_itself_is_untouched() -> None:
+    assert not (PROJECT / STATE).exists()

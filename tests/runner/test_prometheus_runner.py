@@ -1,0 +1,74 @@
+"""`rollout advance` against a real Prometheus server (Debian's package) holding backfilled data."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tests.conftest import git
+from tests.prometheus_server import QUERIES, traffic
+from tests.runner.helpers import rollout, state, subjects, trailer
+
+START = datetime(2026, 1, 15, 11, 0, tzinfo=UTC)
+HEALTHY, FAILING, SILENT = "otel_enabled", "error_handling_enabled", "performance_optimizations_enabled"
+
+
+def _now(minutes: int) -> str:
+    return (START + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
+
+
+def _plan(flag: str, url: str) -> str:
+    metrics = {"type": "prometheus", "url": url, "queries": dict(QUERIES), "window": "5m",
+               "timeout": "2s"}
+    return (f"flag: {flag}\nstrategy: custom\nsteps: [0, 25, 50, 100]\nwait: 5m\n"
+            "gates:\n  error_rate: 1.0\n  p95_latency_ms: 500\n  request_count: 100\n"
+            f"error_limit: 2\nmetrics: {json.dumps(metrics)}\n")
+
+
+def test_prometheus_healthy_advances_errors_roll_back_no_series_holds_outage_pauses(
+        example_repo: Path, prometheus) -> None:
+    end = START + timedelta(minutes=60)
+    series = [*traffic(HEALTHY, start=START, end=end, requests_per_minute=600,
+                       error_percent=0.2, p95_ms=180),
+              *traffic(FAILING, start=START, end=end, requests_per_minute=600,
+                       error_percent=lambda t: 0.3 if t < START + timedelta(minutes=16) else 4.0,
+                       p95_ms=200)]
+    server = prometheus(series)
+    for flag in (HEALTHY, FAILING, SILENT):
+        (example_repo / "rollouts" / f"{flag}.yaml").write_text(_plan(flag, server.url))
+    (example_repo / "rollouts/phase_4_deployment.yaml").unlink()
+    git(example_repo, "add", "-A", "rollouts")
+    git(example_repo, "commit", "-q", "-m", "three prometheus-gated plans")
+
+    out = rollout(example_repo, "advance", "--now", _now(10))
+    assert out.returncode == 0, out.stderr
+    out = rollout(example_repo, "advance", "--now", _now(15))
+    assert out.returncode == 0, out.stderr
+    for flag in (HEALTHY, FAILING):
+        assert state(example_repo, f"rollouts/{flag}.state.json")["current_percentage"] == 25
+    silent = state(example_repo, f"rollouts/{SILENT}.state.json")
+    assert (silent["phase"], silent["current_percentage"]) == ("progressing", 0)
+    assert "holding at 0%: inconclusive" in out.stdout  # no series: never an advance
+
+    out = rollout(example_repo, "advance", "--now", _now(18))  # the spike, mid-wait
+    assert out.returncode == 4, out.stdout + out.stderr
+    assert f"ROLLED BACK: {FAILING}" in out.stdout
+    failing = state(example_repo, f"rollouts/{FAILING}.state.json")
+    assert (failing["phase"], failing["current_percentage"]) == ("rolled_back", 0)
+    assert f"rollout({FAILING}): rollback 25% → 0%" in subjects(example_repo)
+    healthy = state(example_repo, f"rollouts/{HEALTHY}.state.json")
+    assert (healthy["phase"], healthy["current_percentage"]) == ("progressing", 25)
+
+    server.stop()
+    out = rollout(example_repo, "advance", "--now", _now(19), HEALTHY)
+    assert out.returncode == 0, out.stderr
+    assert subjects(example_repo)[0] == f"rollout({HEALTHY}): observe at 25%"
+    assert state(example_repo, f"rollouts/{HEALTHY}.state.json")["consecutive_errors"] == 1
+    out = rollout(example_repo, "advance", "--now", _now(20), HEALTHY)
+    assert out.returncode == 0, out.stderr
+    healthy = state(example_repo, f"rollouts/{HEALTHY}.state.json")
+    assert (healthy["phase"], healthy["current_percentage"]) == ("paused", 25)
+    assert "failed 2 times in a row" in healthy["reason"]
+    assert trailer(example_repo, "Rollout-Action") == "pause"
+    assert "error_rate=none error" in trailer(example_repo, "Rollout-Gate")
