@@ -18,8 +18,8 @@ from runner import __version__
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 #: Subcommand modules under runner.cli, in the order ``rollout --help`` lists them.
-COMMANDS = ("validate", "advance", "status", "rollback", "pause", "resume", "retry", "plan",
-            "history", "init")
+COMMANDS = ("validate", "build", "eval", "advance", "status", "rollback", "pause", "resume",
+            "retry", "plan", "history", "init")
 
 
 class UsageError(Exception):

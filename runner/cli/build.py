@@ -1,0 +1,88 @@
+"""``rollout build``: render the resolved artifact (or a flagd flag file) from the repository."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from runner.cli.common import add_repo_argument, repo_root
+
+SCHEMA_DIR_VAR = "ROLLOUT_FLAGD_SCHEMAS"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "build", help="write the resolved flags artifact applications load",
+        description="Resolve every flag (rollout percentages from the rollout state files "
+        "applied) into one JSON document. Same input, same bytes; written atomically and "
+        "only when it changed. Exit 0 on success, 1 when the repository is invalid (nothing "
+        "written), 2 on usage errors.")
+    add_repo_argument(p)
+    p.add_argument("--out", type=Path, metavar="PATH",
+                   help="write here (atomically) instead of to standard output")
+    p.add_argument("--format", choices=("native", "flagd"), default="native",
+                   help="native: for FlagClient (default); flagd: a flagd flag-definition file")
+    p.add_argument("--source-commit", metavar="SHA",
+                   help="the commit recorded in the artifact (default: the repository's HEAD)")
+    p.add_argument("--flagd-schemas", type=Path, metavar="DIR",
+                   default=os.environ.get(SCHEMA_DIR_VAR) or None,
+                   help="with --format flagd: validate against flagd's flags.json and "
+                   f"targeting.json in DIR before writing (default: ${SCHEMA_DIR_VAR})")
+    p.set_defaults(run=run)
+
+
+def head_commit(root: Path) -> str | None:
+    """The checked-out commit, or None outside a git repository (or without git)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=root,
+                             capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    sha = out.stdout.strip()
+    return sha if out.returncode == 0 and sha else None
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from runner.cli.main import UsageError
+    from runner.evaluate.artifact import render_artifact, write_atomic
+    from runner.load import check_repository
+
+    root = repo_root(args)
+    if args.out is not None and args.out.is_dir():
+        raise UsageError(f"--out {args.out}: is a folder, give a file path")
+    checked = check_repository(root)
+    if checked.repository is None:
+        for problem in checked.problems:
+            print(problem, file=sys.stderr)
+        n = len(checked.problems)
+        print(f"rollout build: {n} problem{'s' * (n != 1)} found; nothing written",
+              file=sys.stderr)
+        return 1
+    commit = args.source_commit or head_commit(root)
+    data = render_artifact(checked.repository, source_commit=commit, fmt=args.format)
+    if args.format == "flagd" and args.flagd_schemas is not None:
+        from runner.evaluate.flagd import FlagdSchemaMissing, flagd_problems
+
+        try:
+            problems = flagd_problems(json.loads(data), args.flagd_schemas)
+        except FlagdSchemaMissing as e:
+            raise UsageError(str(e)) from e
+        if problems:
+            for line in problems:
+                print(f"flagd schema: {line}", file=sys.stderr)
+            print("rollout build: the flagd export breaks flagd's schema; nothing written",
+                  file=sys.stderr)
+            return 1
+    if args.out is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return 0
+    changed = write_atomic(args.out, data)
+    digest = json.loads(data).get("digest") or json.loads(data)["metadata"]["version"]
+    print(f"{'wrote' if changed else 'unchanged'} {args.out} ({digest})", file=sys.stderr)
+    return 0

@@ -1,0 +1,84 @@
+"""``rollout eval``: evaluate one flag for one context, as the SDK would in this environment."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from runner.cli.common import add_repo_argument, print_json, repo_root
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval", help="evaluate a flag for a user: value, variant and reason",
+        description="Evaluate FLAG for the context given, from the repository (or an artifact "
+        "with --file), with this process's environment: EMERGENCY_SHUTDOWN and the flag's "
+        "override variable apply. Exit 0 when evaluated, 1 when the flag is unknown or the "
+        "repository or artifact is invalid, 2 on usage errors.")
+    p.add_argument("flag", metavar="FLAG")
+    p.add_argument("--key", metavar="ID", help="the targeting key (user id)")
+    p.add_argument("--attr", action="append", default=[], metavar="NAME=VALUE",
+                   help="a context attribute, e.g. region=eu-west-1 (repeatable; values are "
+                   "strings)")
+    add_repo_argument(p)
+    p.add_argument("--file", type=Path, metavar="PATH",
+                   help="evaluate against this artifact (rollout build's output) instead")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(run=run)
+
+
+def _context(args: argparse.Namespace) -> dict[str, Any]:
+    from runner.cli.main import UsageError
+
+    ctx: dict[str, Any] = {}
+    for item in args.attr:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--attr {item!r}: expected NAME=VALUE")
+        ctx[name] = value
+    if args.key is not None:
+        ctx["targetingKey"] = args.key
+    return ctx
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from runner.cli.main import UsageError
+    from runner.evaluate.artifact import artifact_document
+    from runner.evaluate.evaluator import FLAG_NOT_FOUND, ArtifactError, FlagSet
+    from runner.load import check_repository
+    from runner.sdk import FlagClient, load_artifact
+
+    ctx = _context(args)
+    if args.file is not None:
+        if not args.file.is_file():
+            raise UsageError(f"--file {args.file}: no such file")
+        try:
+            flags = load_artifact(args.file)
+        except ArtifactError as e:
+            print(f"rollout eval: {e}", file=sys.stderr)
+            return 1
+    else:
+        checked = check_repository(repo_root(args))
+        if checked.repository is None:
+            for problem in checked.problems:
+                print(problem, file=sys.stderr)
+            return 1
+        flags = FlagSet.from_document(artifact_document(checked.repository, source_commit=None))
+    r = FlagClient(flags).evaluate(args.flag, ctx)
+    if r.error_code == FLAG_NOT_FOUND:
+        known = ", ".join(sorted(flags.flags)) or "none"
+        print(f"rollout eval: no flag {args.flag!r} (flags: {known})", file=sys.stderr)
+        return 1
+    if args.format == "json":
+        print_json({"flag": args.flag, "value": r.value, "variant": r.variant,
+                    "reason": r.reason, "error_code": r.error_code, "details": r.details,
+                    "context": ctx})
+    else:
+        detail = f" ({r.details})" if r.details else ""
+        print(f"{args.flag} = {json.dumps(r.value)}  variant {r.variant}  reason "
+              f"{r.reason}{detail}")
+    return 0

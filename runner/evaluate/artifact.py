@@ -1,0 +1,208 @@
+"""The resolved artifact: one JSON document applications load, rendered from a repository.
+
+It holds every flag with its *effective* settings: the rollout plan's current percentage
+is already applied as a split in 10,000ths, prerequisite variants are resolved, defaults
+are spelled out. Evaluation needs nothing else. The same repository (and source commit)
+always gives the same bytes, so publishing is idempotent: :func:`write_atomic` writes
+only when the content changed, by temporary file and rename, so a reader never sees half
+a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from runner.evaluate.bucket import TOTAL_WEIGHT, weight
+from runner.model import Flag, Phase, Repository
+
+#: Bumped when the document changes incompatibly; readers refuse other versions.
+ARTIFACT_VERSION = 1
+ARTIFACT_KIND = "rollout-runner/resolved-flags"
+FORMATS = ("native", "flagd")
+
+
+def effective_percentage(repo: Repository, key: str) -> float | None:
+    """The share of a flag's rollout variant now: the plan's state, or its static percentage.
+
+    A flag driven by a rollout plan has no static percentage; before its first step (no
+    state yet) and after a rollback it serves nobody (0).
+    """
+    flag = repo.flags[key]
+    if key in repo.plans:
+        state = repo.states.get(key)
+        if state is None or state.phase is Phase.ROLLED_BACK:
+            return 0.0
+        return min(max(state.current_percentage, 0.0), 100.0)
+    return flag.percentage
+
+
+def _split(repo: Repository, flag: Flag) -> list[dict[str, Any]]:
+    """The split as variant weights out of TOTAL_WEIGHT, zero weights left out."""
+    if flag.split is not None:
+        weights = [(v, weight(share)) for v, share in flag.split.items()]
+        # shares are validated to 0.01 and to a sum of 100; absorb float noise in the last
+        drift = TOTAL_WEIGHT - sum(w for _, w in weights)
+        if weights and drift:
+            last_variant, last_weight = weights[-1]
+            weights[-1] = (last_variant, last_weight + drift)
+    else:
+        pct = effective_percentage(repo, flag.key)
+        if pct is None:
+            return []
+        w = weight(pct)
+        weights = [(flag.rollout_variant, w), (flag.default_variant, TOTAL_WEIGHT - w)]
+        if flag.rollout_variant == flag.default_variant:
+            weights = [(flag.default_variant, TOTAL_WEIGHT)]
+    kept = [{"variant": v, "weight": w} for v, w in weights if w > 0]
+    if len(kept) == 1 and kept[0]["variant"] == flag.default_variant:
+        return []  # 0 %: nobody is split off the default (reason DEFAULT, not SPLIT)
+    return kept
+
+
+def _rollout(repo: Repository, key: str) -> dict[str, Any] | None:
+    plan = repo.plans.get(key)
+    if plan is None:
+        return None
+    state = repo.states.get(key)
+    pct = effective_percentage(repo, key)
+    return {
+        "plan": plan.name,
+        "phase": state.phase.value if state else Phase.PENDING.value,
+        "step": state.step if state else 0,
+        "percentage": _number(pct if pct is not None else 0.0),
+    }
+
+
+def _number(x: float) -> float | int:
+    return int(x) if float(x).is_integer() else x
+
+
+def flag_entry(repo: Repository, flag: Flag) -> dict[str, Any]:
+    """One flag's effective settings, as the native artifact stores them."""
+    t = flag.targeting
+    return {
+        "type": flag.type,
+        "enabled": flag.enabled,
+        "variants": {k: _plain(v) for k, v in flag.variants.items()},
+        "default_variant": flag.default_variant,
+        "rollout_variant": flag.rollout_variant,
+        "env_var": flag.env_var,
+        "requires": [
+            {"flag": r.flag, "variant": r.variant or repo.flags[r.flag].rollout_variant}
+            for r in flag.requires
+        ],
+        "targeting": {
+            "users": list(t.users),
+            "regions": list(t.regions),
+            "variant": t.variant or flag.rollout_variant,
+            "rules": [
+                {"attribute": r.attribute, "op": r.op, "values": list(r.values), "variant": r.variant}
+                for r in t.rules
+            ],
+        },
+        "split": _split(repo, flag),
+        "bucket_by": flag.bucket_by,
+        "rollout": _rollout(repo, flag.key),
+    }
+
+
+def _plain(value: Any) -> Any:
+    """Frozen model values (MappingProxyType, tuples) as JSON-ready dicts and lists."""
+    if isinstance(value, str | bool | int | float) or value is None:
+        return value
+    if hasattr(value, "items"):
+        return {k: _plain(v) for k, v in value.items()}
+    return [_plain(v) for v in value]
+
+
+def canonical_json(data: Any) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")
+
+
+def content_digest(content: dict[str, Any]) -> str:
+    """Digest of what evaluation depends on (not of the commit it came from)."""
+    return "sha256:" + hashlib.sha256(canonical_json(content)).hexdigest()
+
+
+def artifact_content(repo: Repository) -> dict[str, Any]:
+    return {
+        "emergency_shutdown": repo.config.emergency_shutdown,
+        "total_weight": TOTAL_WEIGHT,
+        "flags": {key: flag_entry(repo, repo.flags[key]) for key in sorted(repo.flags)},
+    }
+
+
+def artifact_document(repo: Repository, *, source_commit: str | None) -> dict[str, Any]:
+    content = artifact_content(repo)
+    return {
+        "kind": ARTIFACT_KIND,
+        "version": ARTIFACT_VERSION,
+        "source_commit": source_commit,
+        "digest": content_digest(content),
+        **content,
+    }
+
+
+def render_artifact(repo: Repository, *, source_commit: str | None, fmt: str = "native") -> bytes:
+    """The artifact as bytes: deterministic, so unchanged input gives unchanged bytes."""
+    if fmt == "native":
+        doc = artifact_document(repo, source_commit=source_commit)
+    elif fmt == "flagd":
+        from runner.evaluate.flagd import flagd_document
+
+        doc = flagd_document(repo, source_commit=source_commit)
+    else:
+        raise ValueError(f"unknown artifact format {fmt!r} (expected one of {', '.join(FORMATS)})")
+    text = json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
+    return (text + "\n").encode("utf-8")
+
+
+def write_atomic(path: Path, data: bytes) -> bool:
+    """Write ``data`` to ``path`` by temporary file and rename in the same folder.
+
+    Returns False, writing nothing, when the file already holds exactly these bytes.
+    The temporary file is flushed to disk before the rename, so a crash leaves either the
+    old or the new content, never a mix; readers never see a partial file.
+    """
+    path = Path(path)
+    try:
+        if path.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    except IsADirectoryError:
+        raise
+    folder = path.parent if str(path.parent) else Path(".")
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            mode = path.stat().st_mode & 0o777
+        except FileNotFoundError:
+            mode = 0o644  # mkstemp's 0600 would hide the flags from other users' processes
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+    return True

@@ -1,0 +1,84 @@
+"""Fixtures for the evaluation tests: small GitOps repositories written flag by flag."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import PROJECT
+
+#: flagd's vendored schemas, next to the project checkout (../shared/vendor/flagd-schemas).
+FLAGD_SCHEMAS = PROJECT.parent / "shared" / "vendor" / "flagd-schemas"
+if not (FLAGD_SCHEMAS / "flags.json").is_file():  # worktrees live one level deeper
+    FLAGD_SCHEMAS = PROJECT.parent.parent / "shared" / "vendor" / "flagd-schemas"
+
+
+def flagd_schemas() -> Path:
+    """The vendored flagd schemas; a test that needs them FAILS clearly when they are absent."""
+    if not (FLAGD_SCHEMAS / "flags.json").is_file():
+        pytest.fail(f"flagd's schemas are missing: expected flags.json and targeting.json in "
+                    f"{PROJECT.parent / 'shared' / 'vendor' / 'flagd-schemas'} (the vendored "
+                    "open-feature/flagd-schemas json/ folder)")
+    return FLAGD_SCHEMAS
+
+
+def flag_doc(key: str, **fields: Any) -> dict[str, Any]:
+    return {"key": key, "description": f"{key} for tests", "owner": "test-team",
+            "risk": "low", **fields}
+
+
+class RepoWriter:
+    """Writes flags, plans and rollout states into a folder, then loads it."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        (root / "flags").mkdir(parents=True, exist_ok=True)
+        (root / "rollouts").mkdir(exist_ok=True)
+
+    def flag(self, key: str, **fields: Any) -> RepoWriter:
+        text = yaml.safe_dump(flag_doc(key, **fields), sort_keys=False)
+        (self.root / "flags" / f"{key}.yaml").write_text(text, encoding="utf-8")
+        return self
+
+    def plan(self, flag: str, **fields: Any) -> RepoWriter:
+        doc = {"flag": flag, "strategy": "safe", "metrics": {"type": "file", "path": "m.json"},
+               **fields}
+        (self.root / "rollouts" / f"{flag}.yaml").write_text(yaml.safe_dump(doc), "utf-8")
+        return self
+
+    def state(self, flag: str, percentage: float, phase: str = "progressing",
+              step: int = 1) -> RepoWriter:
+        from runner.load import load_repository
+        from runner.load.statefile import dump_state
+        from runner.model import Phase, RolloutState
+
+        plan = load_repository(self.root).plans[flag]
+        now = datetime(2026, 1, 1, tzinfo=UTC)
+        state = RolloutState(flag=flag, plan=plan.name, phase=Phase(phase), step=step,
+                             current_percentage=percentage, started_at=now,
+                             step_started_at=now, plan_digest=plan.digest)
+        (self.root / "rollouts" / f"{plan.name}.state.json").write_text(dump_state(state),
+                                                                         "utf-8")
+        return self
+
+    def config(self, text: str) -> RepoWriter:
+        (self.root / "pyproject.toml").write_text(text, encoding="utf-8")
+        return self
+
+    def load(self) -> Any:
+        from runner.load import load_repository
+
+        return load_repository(self.root)
+
+
+@pytest.fixture
+def make_repo(tmp_path: Path) -> Callable[[str], RepoWriter]:
+    def make(name: str = "repo") -> RepoWriter:
+        return RepoWriter(tmp_path / name)
+
+    return make
