@@ -19,7 +19,7 @@ EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 #: Subcommand modules under runner.cli, in the order ``rollout --help`` lists them.
 COMMANDS = ("validate", "build", "eval", "advance", "status", "rollback", "pause", "resume",
-            "retry", "plan", "history", "init")
+            "retry", "plan", "history", "init", "demo")
 
 
 class UsageError(Exception):

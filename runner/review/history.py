@@ -229,7 +229,9 @@ def _human_action(changes: list[Change], flags_dir: str) -> str:
         verb = {"A": "add", "D": "remove"}.get(c.status, "edit")
         kinds.append(f"{what}-{verb}")
     unique = sorted(set(kinds))
-    return unique[0] if len(unique) == 1 else "edit"
+    if len(unique) == 1:
+        return unique[0]
+    return "add" if all(k.endswith("-add") for k in unique) else "edit"
 
 
 def history(root: Path, flag: str | None = None, since: str | None = None,

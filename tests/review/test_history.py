@@ -52,7 +52,7 @@ def test_runner_commits_with_actions_percentages_and_gate_evidence(example_repo:
     assert (rollback["from"], rollback["to"], rollback["phase"]) == (10, 0, "rolled_back")
     assert rollback["gates"][0] == "error_rate=3.2 fail (<= 1)"
     # the initial commit added the flag file by hand: it is part of the flag's trail
-    assert entries[-1]["action"] == "edit" and not entries[-1]["runner"]
+    assert entries[-1]["action"] == "add" and not entries[-1]["runner"]
 
 
 def test_git_revert_is_linked_both_ways_with_percentages(example_repo: Path) -> None:
@@ -114,3 +114,36 @@ def test_only_the_flags_own_commits_and_since(example_repo: Path) -> None:
 def test_unknown_flag_has_no_history(example_repo: Path) -> None:
     out = run_cli(["history", "no_such_flag"], cwd=example_repo)
     assert out.returncode == 1 and "no_such_flag" in out.stderr and out.stdout == ""
+
+
+def test_history_of_real_runner_commits_and_a_revert(example_repo: Path) -> None:
+    """The runner itself (`rollout advance` on file metrics), then a person's git revert."""
+    metrics = example_repo / "logs/metrics.json"
+    metrics.parent.mkdir()
+
+    def advance(minute: int, error_rate: float) -> int:
+        metrics.write_text(json.dumps({"error_rate": error_rate, "p95_latency_ms": 120,
+                                       "request_count": 500}))
+        out = run_cli(["advance", "--now", f"2026-01-15T12:{minute:02d}:00Z"], cwd=example_repo)
+        assert out.returncode in (0, 4), out.stderr
+        return out.returncode
+
+    for minute in (0, 5, 10):
+        assert advance(minute, 0.2) == 0
+    assert advance(12, 2.5) == 4  # the gate fails: an automatic rollback commit
+    rollback = git(example_repo, "rev-parse", "HEAD")
+    git(example_repo, "revert", "--no-edit", rollback)
+    revert = git(example_repo, "rev-parse", "HEAD")
+    assert advance(15, 0.2) == 0  # the runner holds after the person's revert
+    hold = git(example_repo, "rev-parse", "HEAD")
+
+    entries = history(example_repo, FLAG)
+    runner = [(e["action"], e["from"], e["to"]) for e in entries if e["runner"]][::-1]
+    assert runner == [("start", 0, 0), ("advance", 0, 5), ("advance", 5, 10),
+                      ("rollback", 10, 0), ("hold", 10, 10)]
+    by_sha = {e["sha"]: e for e in entries}
+    assert by_sha[rollback]["reverted_by"] == [revert]
+    assert any("error_rate=2.5 fail" in g for g in by_sha[rollback]["gates"])
+    assert (by_sha[revert]["from"], by_sha[revert]["to"]) == (0, 10)
+    assert by_sha[hold]["held_after_revert_of"] == rollback
+    assert by_sha[hold]["reconciles"] == revert
