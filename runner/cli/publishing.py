@@ -19,9 +19,15 @@ def publish(root: Path, path: str, head: str | None) -> bool:
         from runner.reconcile.gitops import Git
 
         head = Git(root).head()
+    from runner.load import InvalidRepository, load_repository
+
     try:
-        data = render_artifact(root, source_commit=head)
+        # the repository as this run left it (its new states), stamped with the commit
+        data = render_artifact(load_repository(root), source_commit=head)
         changed = write_atomic(Path(path), data)
+    except InvalidRepository as e:
+        print(f"rollout advance: --publish: the repository is not valid: {e}", file=sys.stderr)
+        return False
     except OSError as e:
         print(f"rollout advance: --publish {path}: {e.strerror or e}", file=sys.stderr)
         return False

@@ -148,6 +148,8 @@ class Git:
         for folder in folders:
             for stray in (self.root / folder).glob(f"{TMP_PREFIX}*.tmp"):
                 stray.unlink(missing_ok=True)
+        for stray in self.git_dir.glob("rollout-marks-*"):
+            stray.unlink(missing_ok=True)
         path = self.git_dir / JOURNAL
         if not path.exists():
             return None

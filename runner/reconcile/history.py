@@ -51,9 +51,12 @@ def last_changes(git: Git, paths: Mapping[str, str]) -> dict[str, LastChange | N
     if not wanted or git.head() is None:
         return found
     reverted: dict[str, list[str]] = {}
+    # one pathspec per folder, not per file: git matches every pathspec against every
+    # commit, so a thousand literal paths made the walk quadratic; names are filtered here
+    folders = sorted({p.rpartition("/")[0] for p in wanted})
     proc = subprocess.Popen(
         ["git", "log", f"--format=%x1e{_FIELDS}", "--name-only", "--no-renames", "HEAD", "--",
-         *(f":(top,literal){p}" for p in sorted(wanted))],
+         *(f":(top,glob){f + '/' if f else ''}*.state.json" for f in folders)],
         cwd=git.root, env=git.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert proc.stdout is not None
     try:

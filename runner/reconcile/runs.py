@@ -81,8 +81,9 @@ def state_path(config: RepoConfig, plan_name: str) -> str:
 # --- gate evaluation -------------------------------------------------------------------------
 
 
-def gates_evaluator(root: Path, env: Mapping[str, str]) -> Evaluator:
-    """The real metric sources (layer 4), imported only when a run needs them."""
+def gates_evaluator(root: Path, env: Mapping[str, str], max_workers: int = 8) -> Evaluator:
+    """The real metric sources (layer 4), imported only when a run needs them. Sources of
+    different rollouts are read concurrently, at most ``max_workers`` at a time."""
 
     def evaluate(requests: Sequence[tuple[str, RolloutPlan, int, float]],
                  now: datetime) -> Mapping[str, Sequence[GateResult]]:
@@ -91,7 +92,8 @@ def gates_evaluator(root: Path, env: Mapping[str, str]) -> Evaluator:
         from runner.gates import GateRequest, evaluate_all
 
         return evaluate_all([GateRequest(flag=f, plan=p, step=s, percentage=pc)
-                             for f, p, s, pc in requests], root=root, now=now, env=env)
+                             for f, p, s, pc in requests], root=root, now=now, env=env,
+                            max_workers=max_workers)
 
     return evaluate
 
@@ -131,6 +133,9 @@ def _last_changes(git: Git, repo: Repository) -> dict[str, LastChange | None]:
 
 def decide_all(git: Git, repo: Repository, now: datetime, evaluate: Evaluator,
                only: Sequence[str] = ()) -> list[Decision]:
+    unknown = sorted(set(only) - set(repo.plans) - set(repo.states))
+    if unknown:
+        raise Stop(f"no rollout for {', '.join(unknown)} (no plan in {repo.config.rollouts_dir}/)")
     selected = set(only) if only else set(repo.plans) | set(repo.states)
     last = _last_changes(git, repo)
     wanted = []

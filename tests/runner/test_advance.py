@@ -169,10 +169,17 @@ def test_plan_edit_restarts_the_step(example_repo: Path) -> None:
 
 def test_selecting_flags_and_unknown_flag(example_repo: Path) -> None:
     write_metrics(example_repo)
+    (example_repo / "rollouts/otel_enabled.yaml").write_text(
+        (example_repo / "rollouts/phase_4_deployment.yaml").read_text().replace(
+            "flag: phase_4_deployment", "flag: otel_enabled"))
+    commit_all(example_repo, "plan for otel")
     out = advance(example_repo, 0, "otel_enabled")
     assert out.returncode == 0 and not (example_repo / STATE).exists()
+    assert (example_repo / "rollouts/otel_enabled.state.json").exists()
     assert advance(example_repo, 0, "phase_4_deployment").returncode == 0
     assert (example_repo / STATE).exists()
+    out = advance(example_repo, 0, "no_such_flag")
+    assert out.returncode == 1 and "no rollout for no_such_flag" in out.stderr
 
 
 def test_invalid_repository_stops_with_exit_1(example_repo: Path) -> None:

@@ -157,3 +157,16 @@ def test_local_human_commits_not_on_the_remote_stop_a_push_run(example_repo: Pat
 
 def test_the_project_itself_is_untouched() -> None:
     assert not (PROJECT / STATE).exists()
+
+
+def test_a_person_rollback_with_push_reaches_the_remote(example_repo: Path,
+                                                        bare_remote: Path) -> None:
+    write_metrics(example_repo)
+    assert advance(example_repo, 0, "--push").returncode == 0
+    out = rollout(example_repo, "rollback", "phase_4_deployment", "--push", "--reason", "pager",
+                  "--now", at(1), env={"ROLLOUT_REQUESTED_BY": "oncall"})
+    assert out.returncode == 0, out.stderr
+    assert git(bare_remote, "log", "-1", "--format=%s", "main") == (
+        "rollout(phase_4_deployment): rollback 0% → 0%")
+    assert git(bare_remote, "log", "-1", "--format=%(trailers:key=Rollout-Requested-By,valueonly)",
+               "main") == "oncall"

@@ -132,3 +132,16 @@ def test_rollback_pauses_the_rollouts_of_flags_that_require_it(example_repo: Pat
     assert "phase_4_deployment was rolled back" in dep_state["reason"]
     assert subjects(example_repo)[:2] == ["rollout(aatc_system_enabled): pause at 10%",
                                           "rollout(phase_4_deployment): rollback 10% → 0%"]
+
+
+def test_a_hand_edit_of_the_state_pauses_with_who_did_it(example_repo: Path) -> None:
+    _progress(example_repo, (0, 5))
+    path = example_repo / STATE
+    path.write_text(path.read_text().replace('"current_percentage": 5', '"current_percentage": 7'))
+    git(example_repo, "commit", "-q", "-am", "nudge the percentage by hand")
+    edit = git(example_repo, "rev-parse", "HEAD")
+    assert advance(example_repo, 10).returncode == 0
+    s = state(example_repo)
+    assert (s["phase"], s["current_percentage"]) == ("paused", 7)
+    assert edit[:7] in s["reason"] and "Test Human" in s["reason"]
+    assert trailer(example_repo, "Rollout-Action") == "pause"
