@@ -36,10 +36,12 @@ from runner.evaluate.evaluator import (
     EnvState,
     FlagSet,
     Resolution,
+    _new_tuple,
     env_state,
     evaluate_compiled,
-    resolve,
+    matches_type,
     targeting_key_of,
+    type_mismatch,
 )
 
 log = logging.getLogger("runner.sdk")
@@ -58,11 +60,12 @@ _EMPTY_FLAGS = FlagSet({}, emergency_shutdown=False, digest=None, source_commit=
 class _Snapshot:
     """What one evaluation reads: flags and environment, swapped together."""
 
-    __slots__ = ("env", "flags")
+    __slots__ = ("env", "flags", "outcomes")
 
     def __init__(self, flags: FlagSet, env: EnvState):
         self.flags = flags
         self.env = env
+        self.outcomes = env.outcomes
 
 
 def _file_signature(st: os.stat_result) -> tuple[int, int, int, int]:
@@ -260,10 +263,9 @@ class FlagClient:
             tk = context.get("targetingKey")
             if tk is None:
                 tk = context.get("targeting_key")
-            variant = resolve(snap.flags, f, context, tk, snap.env)[0]
+            return f.variants[f.resolve(context, tk, snap.outcomes)[0]] is True
         except Exception:
             return False
-        return f.variants[variant] is True
 
     def value(self, key: str, context: Mapping[str, Any] | None = None,
               default: Any = None) -> Any:
@@ -273,11 +275,27 @@ class FlagClient:
     def evaluate(self, key: str, context: Mapping[str, Any] | None = None,
                  default: Any = None) -> Resolution:
         """Value, variant, reason (and error code, details) of one evaluation."""
-        snap = self._current()
-        if not self._ready:
-            return Resolution(default, None, ERROR, PROVIDER_NOT_READY,
-                              f"no valid artifact loaded from {self._path}")
-        return evaluate_compiled(snap.flags, key, context, snap.env, default)
+        if _monotonic() >= self._next_check:
+            self._check()
+        snap = self._snapshot
+        f = snap.flags.flags.get(key)
+        if f is None or context is None:  # the uncommon cases, with their error handling
+            if not self._ready:
+                return Resolution(default, None, ERROR, PROVIDER_NOT_READY,
+                                  f"no valid artifact loaded from {self._path}")
+            return evaluate_compiled(snap.flags, key, context, snap.env, default)
+        # evaluate_compiled, inlined: this is the call applications make most
+        try:
+            tk = context.get("targetingKey")
+            if tk is None:
+                tk = context.get("targeting_key")
+            variant, reason, details = f.resolve(context, tk, snap.outcomes)
+        except Exception:
+            return evaluate_compiled(snap.flags, key, context, snap.env, default)
+        value = f.variants[variant]
+        if default is not None and not matches_type(value, default):
+            return type_mismatch(f, default)
+        return _new_tuple(Resolution, (value, variant, reason, None, details))
 
     def all_flags(self, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Every flag's value for this context (the reference's ``get_all_flags``)."""
@@ -285,9 +303,10 @@ class FlagClient:
         ctx = context if context is not None else _EMPTY
         tk = targeting_key_of(ctx)
         out = {}
+        outcomes = snap.outcomes
         for key, f in snap.flags.flags.items():
             try:
-                out[key] = f.variants[resolve(snap.flags, f, ctx, tk, snap.env)[0]]
+                out[key] = f.variants[f.resolve(ctx, tk, outcomes)[0]]
             except Exception:
                 out[key] = None
         return out
@@ -303,7 +322,8 @@ class FlagClient:
     def source_commit(self) -> str | None:
         return self._snapshot.flags.source_commit
 
-    def keys(self) -> list[str]:
+    def flag_keys(self) -> list[str]:
+        """The keys of every flag being served, sorted."""
         return sorted(self._current().flags.flags)
 
     def flag_type(self, key: str) -> str | None:

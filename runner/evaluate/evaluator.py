@@ -27,9 +27,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 import mmh3
 
@@ -65,9 +64,8 @@ class ArtifactError(ValueError):
     """The artifact cannot be used: not JSON, wrong version, inconsistent content."""
 
 
-@dataclass(frozen=True, slots=True)
-class Resolution:
-    """The outcome of one evaluation."""
+class Resolution(NamedTuple):
+    """The outcome of one evaluation (a named tuple: cheap to make, immutable, comparable)."""
 
     value: Any
     variant: str | None
@@ -142,7 +140,8 @@ class CompiledFlag:
 
     __slots__ = (
         "bucket_attribute", "bucket_path", "default_variant", "enabled", "env_var", "fixed", "key",
-        "key_bytes", "regions", "requires", "rollout_variant", "rules", "split", "split_all",
+        "key_bytes", "regions", "requires", "resolve", "rollout_variant", "rules", "split",
+        "split_all",
         "targeting_variant", "type", "users", "variants",
     )
 
@@ -162,6 +161,8 @@ class CompiledFlag:
     split_all: str | None  # the whole split goes to one variant: no bucket needed
     #: The outcome when it depends on no context (disabled, or nothing dynamic): a shortcut.
     fixed: tuple[str, str, str] | None
+    #: (context, targeting key, environment outcomes) -> (variant, reason, details)
+    resolve: Resolver
     key_bytes: bytes
     bucket_attribute: str | None
     bucket_path: tuple[str, ...] | None
@@ -281,8 +282,12 @@ def _compile_flag(key: str, d: Any) -> CompiledFlag:
     return f
 
 
-def _check_graph(flags: Mapping[str, CompiledFlag]) -> None:
-    """Prerequisites must exist and form no cycle (evaluation recurses through them)."""
+def _check_graph(flags: Mapping[str, CompiledFlag]) -> list[str]:
+    """Prerequisites must exist and form no cycle (evaluation recurses through them).
+
+    Returns the keys in dependency order: every flag after its prerequisites.
+    """
+    order: list[str] = []
     for f in flags.values():
         for req, variant in f.requires:
             _require(req in flags, f"flags.{f.key}.requires", f"unknown flag {req!r}")
@@ -309,6 +314,8 @@ def _check_graph(flags: Mapping[str, CompiledFlag]) -> None:
                 stack.pop()
                 on_path.discard(node)
                 done.add(node)
+                order.append(node)
+    return order
 
 
 class FlagSet:
@@ -346,7 +353,8 @@ class FlagSet:
                 flags[k] = _compile_flag(k, v)
             except (TypeError, AttributeError) as e:  # a shape the checks did not foresee
                 raise ArtifactError(f"flags.{k}: malformed ({e})") from e
-        _check_graph(flags)
+        for k in _check_graph(flags):
+            flags[k].resolve = _make_resolver(flags[k], flags)
         return cls(flags, emergency_shutdown=kill, digest=doc.get("digest"),
                    source_commit=doc.get("source_commit"))
 
@@ -452,48 +460,141 @@ def targeting_key_of(ctx: Mapping[str, Any]) -> Any:
 
 def resolve(flags: FlagSet, f: CompiledFlag, ctx: Mapping[str, Any], tk: Any,
             env: EnvState) -> tuple[str, str, str]:
-    """(variant, reason, details) of flag ``f`` for this context. The hot path."""
-    outcomes = env.outcomes
-    if outcomes:
-        decided = outcomes.get(f.key)
-        if decided is not None:
-            return decided
-    if f.fixed is not None:
-        return f.fixed
-    for req_key, req_variant in f.requires:
-        got = resolve(flags, flags.flags[req_key], ctx, tk, env)[0]
-        if got != req_variant:
-            return (f.default_variant, PREREQUISITE_FAILED,
-                    f"prerequisite {req_key!r} serves {got!r}, not {req_variant!r}")
-    if f.users and tk.__class__ is str and tk in f.users:
-        return f.targeting_variant, TARGETING_MATCH, "canary user"
-    if f.regions:
-        region = ctx.get("region")
-        if region.__class__ is str and region in f.regions:
-            return f.targeting_variant, TARGETING_MATCH, "canary region"
-    for rule in f.rules:
-        if rule.matches(ctx, tk):
-            return rule.variant, TARGETING_MATCH, f"rule on {rule.attribute!r}"
-    if f.split_all is not None:
-        return f.split_all, SPLIT, ""
-    if f.split:
-        raw = tk if f.bucket_attribute is None else _lookup(
-            ctx, f.bucket_attribute, f.bucket_path, tk)
-        if raw is None:
-            what = f.bucket_attribute or "targeting key"
-            return f.default_variant, DEFAULT, f"no {what} in the context: not bucketed"
-        # inlined bucket_of_text: this is the line most evaluations end on
-        text = f.key + (raw if raw.__class__ is str else json_logic_text(raw))
-        n = len(text)
-        if n < 128 and text.isascii():
-            h = _hash(_HEADERS[n] + text, 0, False)
-        else:
-            h = _hash(cbor_text(text.encode("utf-8")), 0, False)
-        b = (h * TOTAL_WEIGHT) >> 32
-        for end, variant in f.split:
-            if b < end:
-                return variant, SPLIT, ""
-    return f.default_variant, DEFAULT, ""
+    """(variant, reason, details) of flag ``f`` for this context."""
+    return f.resolve(ctx, tk, env.outcomes)
+
+
+def _rule_test(rule: CompiledRule) -> Callable[[Mapping[str, Any], Any], bool]:
+    """A rule as a function of (context, targeting key), specialised for its operator."""
+    attr, path, values, op = rule.attribute, rule.path, rule.values, rule.op
+    if path is not None or attr == "targetingKey":
+        return rule.matches
+    if op == "in" or op == "equals":
+        def test_in(ctx: Mapping[str, Any], tk: Any) -> bool:
+            v = ctx.get(attr)
+            return v is not None and v in values
+        return test_in
+    if op == "not_in":
+        def test_not_in(ctx: Mapping[str, Any], tk: Any) -> bool:
+            v = ctx.get(attr)
+            return v is not None and v not in values
+        return test_not_in
+    affix = values[0]
+    if op == "starts_with":
+        def test_starts(ctx: Mapping[str, Any], tk: Any) -> bool:
+            v = ctx.get(attr)
+            return v.__class__ is str and v.startswith(affix)
+        return test_starts
+
+    def test_ends(ctx: Mapping[str, Any], tk: Any) -> bool:
+        v = ctx.get(attr)
+        return v.__class__ is str and v.endswith(affix)
+    return test_ends
+
+
+Resolver = Callable[[Mapping[str, Any], Any, Mapping[str, tuple[str, str, str]]],
+                    tuple[str, str, str]]
+
+
+_CANARY_USER, _CANARY_REGION = "canary user", "canary region"
+_unbucketed_details: dict[str | None, str] = {}
+
+
+def _unbucketed(attribute: str | None) -> str:
+    """One shared details string per bucketing attribute, not one per flag."""
+    text = _unbucketed_details.get(attribute)
+    if text is None:
+        text = f"no {attribute or 'targeting key'} in the context: not bucketed"
+        _unbucketed_details[attribute] = text
+    return text
+
+
+def _make_resolver(f: CompiledFlag, flags: Mapping[str, CompiledFlag]) -> Resolver:
+    """Flag ``f`` as one closure over precomputed outcomes: the hot path of every evaluation.
+
+    Prerequisites must have their resolvers already (compile in dependency order).
+    """
+    key = f.key
+    fixed = f.fixed
+    if fixed is not None:
+        def resolve_fixed(ctx: Mapping[str, Any], tk: Any,
+                          outcomes: Mapping[str, tuple[str, str, str]]) -> tuple[str, str, str]:
+            if outcomes:
+                decided = outcomes.get(key)
+                if decided is not None:
+                    return decided
+            return fixed
+        return resolve_fixed
+
+    default = f.default_variant
+    reqs = tuple(
+        (flags[rk].resolve, rv, {got: (default, PREREQUISITE_FAILED,
+                                       f"prerequisite {rk!r} serves {got!r}, not {rv!r}")
+                                 for got in flags[rk].variants})
+        for rk, rv in f.requires
+    )
+    tv = f.targeting_variant
+    rules = tuple((_rule_test(r), (r.variant, TARGETING_MATCH, f"rule on {r.attribute!r}"))
+                  for r in f.rules)
+
+    # Everything the closure reads is bound as a default argument: a local variable is the
+    # fastest read there is, and a defaults tuple is smaller than a cell per variable
+    # (this function exists once per flag; a client may hold tens of thousands).
+    def resolve_flag(ctx: Mapping[str, Any], tk: Any,
+                     outcomes: Mapping[str, tuple[str, str, str]],
+                     key: str = key, reqs: tuple[Any, ...] = reqs,
+                     users: frozenset[str] = f.users, regions: frozenset[str] = f.regions,
+                     canary_user: tuple[str, str, str] = (tv, TARGETING_MATCH, _CANARY_USER),
+                     canary_region: tuple[str, str, str] = (tv, TARGETING_MATCH, _CANARY_REGION),
+                     rules: tuple[Any, ...] = rules,
+                     split_all: tuple[str, str, str] | None = (
+                         (f.split_all, SPLIT, "") if f.split_all is not None else None),
+                     split: tuple[tuple[int, tuple[str, str, str]], ...] = tuple(
+                         (end, (variant, SPLIT, "")) for end, variant in f.split),
+                     bucket_attr: str | None = f.bucket_attribute,
+                     bucket_path: tuple[str, ...] | None = f.bucket_path,
+                     unbucketed: tuple[str, str, str] = (default, DEFAULT, _unbucketed(
+                         f.bucket_attribute)),
+                     fallback: tuple[str, str, str] = (default, DEFAULT, ""),
+                     headers: tuple[str, ...] = _HEADERS, hash32: Any = _hash,
+                     weight_total: int = TOTAL_WEIGHT,
+                     ) -> tuple[str, str, str]:
+        if outcomes:
+            decided = outcomes.get(key)
+            if decided is not None:
+                return decided
+        for req_resolve, req_variant, failed in reqs:
+            got = req_resolve(ctx, tk, outcomes)[0]
+            if got != req_variant:
+                return failed[got]  # type: ignore[no-any-return]
+        if users and tk.__class__ is str and tk in users:
+            return canary_user
+        if regions:
+            region = ctx.get("region")
+            if region.__class__ is str and region in regions:
+                return canary_region
+        for test, matched in rules:
+            if test(ctx, tk):
+                return matched  # type: ignore[no-any-return]
+        if split_all is not None:
+            return split_all
+        if split:
+            raw = tk if bucket_attr is None else _lookup(ctx, bucket_attr, bucket_path, tk)
+            if raw is None:
+                return unbucketed
+            text = key + (raw if raw.__class__ is str else json_logic_text(raw))
+            n = len(text)
+            if n < 128 and text.isascii():
+                h = hash32(headers[n] + text, 0, False)
+            else:
+                h = hash32(cbor_text(text.encode("utf-8")), 0, False)
+            b = (h * weight_total) >> 32
+            for end, chosen in split:
+                if b < end:
+                    return chosen
+        return fallback
+
+    return resolve_flag
 
 
 _hash = mmh3.hash
@@ -519,17 +620,29 @@ def evaluate_compiled(flags: FlagSet, key: str, context: Mapping[str, Any] | Non
     f = flags.flags.get(key)
     if f is None:
         return Resolution(default, None, ERROR, FLAG_NOT_FOUND, f"no flag {key!r}")
-    ctx = context if context is not None else _EMPTY
+    if context is None:
+        context = _EMPTY
     try:
-        variant, reason, details = resolve(flags, f, ctx, targeting_key_of(ctx), env)
+        tk = context.get("targetingKey")
+        if tk is None:
+            tk = context.get("targeting_key")
+        variant, reason, details = f.resolve(context, tk, env.outcomes)
     except Exception as e:  # a context that breaks a comparison: never the caller's problem
         return Resolution(default, None, ERROR, GENERAL, f"{type(e).__name__}: {e}")
     value = f.variants[variant]
-    if not matches_type(value, default):
-        return Resolution(default, None, ERROR, TYPE_MISMATCH,
-                          f"{key!r} is a {f.type} flag, the default given is a "
-                          f"{value_type(default)}")
-    return Resolution(value, variant, reason, None, details)
+    if default is not None and not matches_type(value, default):
+        return type_mismatch(f, default)
+    return _new_tuple(Resolution, (value, variant, reason, None, details))
+
+
+#: Resolution(...) without the generated __new__: half the cost on the hot path.
+_new_tuple = tuple.__new__
+
+
+def type_mismatch(f: CompiledFlag, default: Any) -> Resolution:
+    return Resolution(default, None, ERROR, TYPE_MISMATCH,
+                      f"{f.key!r} is a {f.type} flag, the default given is a "
+                      f"{value_type(default)}")
 
 
 # --- the pure entry point --------------------------------------------------------------

@@ -124,7 +124,7 @@ def test_flagd_provider_in_file_mode_agrees_with_flagclient(exported: tuple[Path
                    "number": of.get_float_details, "object": of.get_object_details}
         defaults: dict[str, Any] = {"boolean": False, "string": "", "number": -1.0,
                                     "object": {}}
-        keys = client.keys()
+        keys = client.flag_keys()
         assert len(keys) == 17
         checked = 0
         seen: dict[str, set[str]] = {k: set() for k in keys}
@@ -148,3 +148,28 @@ def test_flagd_provider_in_file_mode_agrees_with_flagclient(exported: tuple[Path
     assert seen["color"] == {"red", "green", "blue"} and seen["limit"] == {"low", "mid", "high"}
     assert seen["half_percent"] == {"on", "off"} and seen["rolled_child"] == {"on", "off"}
     assert seen["switched_off"] == {"off"} and seen["needs_switched_off"] == {"off"}
+
+
+def test_repository_kill_switch_exports_every_flag_at_its_default(
+        make_repo: Callable[..., RepoWriter]) -> None:
+    from openfeature.contrib.tools.flagd.core import FlagdCore
+
+    from runner.evaluate import render_artifact
+
+    w = _agreement_repo(make_repo).config("[tool.rollout]\nemergency_shutdown = true\n")
+    repo = w.load()
+    doc = json.loads(render_artifact(repo, source_commit=None, fmt="flagd"))
+    assert flagd_problems(doc, flagd_schemas()) == []
+    assert all("targeting" not in f for f in doc["flags"].values())
+    core = FlagdCore()
+    core.set_flags(doc)
+    client = FlagClient.from_repo(w.root, env={})
+    for key in client.flag_keys():
+        r = client.evaluate(key, {"targetingKey": "vip", "region": "us-west-2"})
+        assert r.reason == "DISABLED"
+        kind = client.flag_type(key)
+        resolve = {"boolean": core.resolve_boolean_value, "string": core.resolve_string_value,
+                   "number": core.resolve_float_value,
+                   "object": core.resolve_object_value}[kind or ""]
+        theirs = resolve(key, None, EvaluationContext("vip", {"region": "us-west-2"}))
+        assert (theirs.value, theirs.variant) == (r.value, r.variant)
