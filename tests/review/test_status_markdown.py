@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 from runner.review.status_markdown import status_markdown
+from tests.conftest import run_cli
 
 ROWS = [
     {"flag": "phase_4_deployment", "phase": "progressing", "current_percentage": 25, "step": 3,
@@ -47,3 +50,20 @@ def test_mermaid_chart_plots_every_rollout() -> None:
 def test_no_rollouts() -> None:
     md = status_markdown([])
     assert "No rollouts" in md and "mermaid" not in md
+
+
+def test_status_command_renders_markdown_of_a_real_rollout(example_repo: Path) -> None:
+    (example_repo / "logs").mkdir()
+    (example_repo / "logs/metrics.json").write_text(json.dumps(
+        {"error_rate": 0.2, "p95_latency_ms": 120, "request_count": 500}))
+    for minute in (0, 5):
+        out = run_cli(["advance", "--now", f"2026-01-15T12:0{minute}:00Z"], cwd=example_repo)
+        assert out.returncode == 0, out.stderr
+    out = run_cli(["status", "--format", "markdown", "--now", "2026-01-15T12:06:00Z"],
+                  cwd=example_repo)
+    assert out.returncode == 0, out.stderr
+    row = next(line for line in out.stdout.splitlines() if line.startswith("| `phase_4"))
+    assert "🚀 progressing" in row and "5%" in row and "| 2 of 7 |" in row
+    assert "2026-01-15 12:10:00" in row  # the next step: 5 minutes after this one started
+    assert "✅ `error_rate=0.2 <= 1`" in row
+    assert 'x-axis ["phase_4_deployment"]' in out.stdout
