@@ -32,7 +32,8 @@ _HEAD_FIELDS = ("%H", "%aI", "%an", "%ae", "%s")
 LOG_FORMAT = RS + FS.join(
     [*_HEAD_FIELDS,
      "%(trailers:" + ",".join(f"key={k}" for k in TRAILER_KEYS) + ",unfold,separator=%x1d)",
-     "%b"]) + FS
+     # the body only for "This reverts commit <sha>.", which git revert writes first
+     "%<(72,trunc)%b"]) + FS
 
 _REVERTS = re.compile(r"This reverts commit ([0-9a-f]{7,40})")
 _ZERO = re.compile(r"^0+$")
@@ -70,7 +71,16 @@ class Entry:
     reverted_by_person: str | None = None
     #: The human revert commit a runner hold reconciled.
     reconciles: str | None = None
-    changes: list[Change] = field(default_factory=list)
+    #: ``git log --raw`` lines of the commit, parsed on first use (most runner commits'
+    #: never are: their flag is in their trailers)
+    raw: str = ""
+    _changes: list[Change] | None = None
+
+    @property
+    def changes(self) -> list[Change]:
+        if self._changes is None:
+            self._changes = parse_raw(self.raw)
+        return self._changes
 
     def as_dict(self) -> dict[str, Any]:
         def num(v: float | None) -> float | int | None:
@@ -120,6 +130,20 @@ def read_log(root: Path, paths: Sequence[str], since: str | None = None) -> list
     return entries
 
 
+def parse_raw(raw: str) -> list[Change]:
+    changes = []
+    for line in raw.splitlines():
+        # :100644 100644 <old blob> <new blob> M<TAB>path
+        if line.startswith(":"):
+            fields, _, path = line.partition("\t")
+            parts = fields.split(" ")
+            if len(parts) == 5:
+                if path.startswith('"'):  # git quotes unusual names; ours never are
+                    path = path.strip('"')
+                changes.append(Change(path, parts[4][:1], parts[2], parts[3]))
+    return changes
+
+
 def _parse(text: str, entries: list[Entry]) -> None:
     for chunk in text.split(RS):
         if not chunk:
@@ -131,20 +155,10 @@ def _parse(text: str, entries: list[Entry]) -> None:
                 key, sep, value = item.partition(": ")
                 if sep:
                     t.setdefault(key, []).append(value.strip())
-        changes = []
-        for line in raw.splitlines():
-            # :100644 100644 <old blob> <new blob> M<TAB>path
-            if line.startswith(":"):
-                fields, _, path = line.partition("\t")
-                parts = fields.split(" ")
-                if len(parts) == 5:
-                    if path.startswith('"'):  # git quotes unusual names; ours never are
-                        path = path.strip('"')
-                    changes.append(Change(path, parts[4][:1], parts[2], parts[3]))
         get = t.get
         action = get("Rollout-Action")
         e = Entry(sha, when, author, email, subject, get("Rollout-Flag") or [],
-                  action[0] if action else "", changes=changes)
+                  action[0] if action else "", raw=raw)
         if action:
             e.runner = True
             if v := get("Rollout-From"):
@@ -268,7 +282,7 @@ def _history(root: Path, flag: str | None, since: str | None, flags_dir: str,
     flags_prefix, rollouts_prefix = flags_dir + "/", rollouts_dir + "/"
     kept: list[Entry] = []
     for e in entries:
-        if not e.runner or len(e.changes) != 1:
+        if not e.runner or e.raw.count("\n:") > 1:  # a person's commit, or several files
             touched = set(e.flags)
             for c in e.changes:
                 if c.path.startswith(flags_prefix):
@@ -330,7 +344,7 @@ def format_json(entries: list[Entry]) -> str:
     """A JSON array, one entry a line (the C encoder: indenting would cost ~1 s on 20k)."""
     if not entries:
         return "[]\n"
-    lines = (json.dumps(e.as_dict(), sort_keys=True, ensure_ascii=False) for e in entries)
+    lines = (json.dumps(e.as_dict()) for e in entries)
     return "[\n" + ",\n".join(lines) + "\n]\n"
 
 
