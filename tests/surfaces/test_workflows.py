@@ -108,3 +108,54 @@ def test_project_workflows_are_the_scaffolded_ones() -> None:
     for template in INIT_WORKFLOWS:
         mine = (PROJECT / ".github/workflows" / template.name).read_text(encoding="utf-8")
         assert mine == template.read_text(encoding="utf-8").replace("@INSTALL@", '"."')
+
+
+def _shim(tmp_path: Path) -> str:
+    """`rollout` on PATH as pip installs it: a console script running this checkout."""
+    import stat
+    import sys
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir(exist_ok=True)
+    shim = bindir / "rollout"
+    shim.write_text(f"#!/bin/sh\nexec {sys.executable} -m runner \"$@\"\n")
+    shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
+    return str(bindir)
+
+
+def test_control_apply_script_runs_and_never_evaluates_its_inputs(
+        example_repo: Path, bare_remote: Path, tmp_path: Path) -> None:
+    """The Apply step's own script, run by bash with the inputs in env as Actions does."""
+    import json
+    import os
+
+    from tests.conftest import cli_env, git, run_cli
+
+    (example_repo / "logs").mkdir()
+    (example_repo / "logs/metrics.json").write_text(json.dumps(
+        {"error_rate": 0.1, "p95_latency_ms": 100, "request_count": 500}))
+    assert run_cli(["advance", "--push", "--now", "2026-01-15T12:00:00Z"],
+                   cwd=example_repo).returncode == 0
+    doc = load(PROJECT / ".github/workflows/control.yml")
+    (apply,) = [s for s in steps(doc) if s.get("name") == "Apply"]
+    path = f"{_shim(tmp_path)}{os.pathsep}{os.environ['PATH']}"
+
+    def run(flag: str, action: str, reason: str) -> subprocess.CompletedProcess[str]:
+        env = cli_env({"PATH": path, "FLAG": flag, "ACTION": action, "REASON": reason,
+                       "ROLLOUT_REQUESTED_BY": "octocat"})
+        return subprocess.run(["bash", "-e", "-c", apply["run"]], cwd=example_repo, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    out = run("phase_4_deployment", "pause", "")
+    assert out.returncode == 0, out.stdout + out.stderr
+    pushed = git(bare_remote, "log", "-1", "--format=%s%n%(trailers:key=Rollout-Requested-By,"
+                 "valueonly)", "main")
+    assert pushed.splitlines() == ["rollout(phase_4_deployment): pause at 0%", "octocat"]
+    # hostile inputs stay data: no command substitution, no option injection
+    marker = tmp_path / "pwned"
+    out = run(f"$(touch {marker})", "resume", f"`touch {marker}`")
+    assert out.returncode != 0 and not marker.exists()
+    out = run("phase_4_deployment", "rm -rf /", "x")
+    assert out.returncode == 2 and "unknown action" in out.stdout
+    out = run("--help", "resume", "x")
+    assert out.returncode != 0 and "usage" not in out.stdout.lower()
