@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -70,6 +71,10 @@ def stream_git(root: Path, args: Sequence[str], chunk: int = 1 << 20) -> Iterato
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         try:
             while data := os.read(fd, chunk):
+                if len(data) < chunk >> 4:
+                    # git is writing a little at a time: let it fill the pipe for a moment
+                    # rather than pay a read (and a parse call) per few kilobytes
+                    time.sleep(0.002)
                 yield decoder.decode(data)
             yield decoder.decode(b"", final=True)
         finally:

@@ -98,7 +98,9 @@ class Entry:
         }
 
 
-def _float(v: str) -> float | None:
+def _float(v: str | None) -> float | None:
+    if v is None:
+        return None
     try:
         return float(v)
     except ValueError:
@@ -113,8 +115,12 @@ def _stem(path: str) -> str:
     return name
 
 
-def read_log(root: Path, paths: Sequence[str], since: str | None = None) -> list[Entry]:
-    """Every commit touching ``paths``, newest first: ONE git process, parsed as it streams."""
+def read_log(root: Path, paths: Sequence[str], since: str | None = None,
+             only_flag: str | None = None) -> list[Entry]:
+    """Every commit touching ``paths``, newest first: ONE git process, parsed as it streams.
+
+    With ``only_flag``, runner commits about other flags (one state file, another
+    Rollout-Flag) are dropped as they are read."""
     args = ["log", "--no-color", "--no-renames", "--raw", "--no-abbrev", f"--format={LOG_FORMAT}"]
     if since:
         args.append(f"--since={since}")
@@ -124,9 +130,9 @@ def read_log(root: Path, paths: Sequence[str], since: str | None = None) -> list
         pending += text
         cut = pending.rfind(RS)
         if cut > 0:
-            _parse(pending[:cut], entries)
+            _parse(pending[:cut], entries, only_flag)
             pending = pending[cut:]
-    _parse(pending, entries)
+    _parse(pending, entries, only_flag)
     return entries
 
 
@@ -144,34 +150,45 @@ def parse_raw(raw: str) -> list[Change]:
     return changes
 
 
-def _parse(text: str, entries: list[Entry]) -> None:
+def _parse(text: str, entries: list[Entry], only_flag: str | None = None) -> None:
     for chunk in text.split(RS):
         if not chunk:
             continue
         sha, when, author, email, subject, trailer_text, body, raw = chunk.split(FS, 7)
-        t: dict[str, list[str]] = {}
+        if (only_flag and "Rollout-Action: " in trailer_text
+                and f"Rollout-Flag: {only_flag}{VS}" not in trailer_text + VS
+                and raw.count("\n:") <= 1):
+            continue  # another flag's runner commit (see _history: attributed by trailer)
+        # first value of each trailer; Rollout-Gate (and Rollout-Flag, for a commit that
+        # would name several) keep every value
+        t: dict[str, str] = {}
+        gates: list[str] = []
+        flags: list[str] = []
         if trailer_text:
             for item in trailer_text.split(VS):
                 key, sep, value = item.partition(": ")
-                if sep:
-                    t.setdefault(key, []).append(value.strip())
-        get = t.get
-        action = get("Rollout-Action")
-        e = Entry(sha, when, author, email, subject, get("Rollout-Flag") or [],
-                  action[0] if action else "", raw=raw)
+                if not sep:
+                    continue
+                if key == "Rollout-Gate":
+                    gates.append(value.strip())
+                elif key == "Rollout-Flag":
+                    flags.append(value.strip())
+                elif key not in t:
+                    t[key] = value.strip()
+        action = t.get("Rollout-Action")
+        e = Entry(sha, when, author, email, subject, flags, action or "", raw=raw)
         if action:
+            get = t.get
             e.runner = True
-            if v := get("Rollout-From"):
-                e.before = _float(v[0])
-            if v := get("Rollout-To"):
-                e.after = _float(v[0])
-            e.phase = v[0] if (v := get("Rollout-Phase")) else None
-            e.plan = v[0] if (v := get("Rollout-Plan")) else None
-            e.gates = get("Rollout-Gate") or []
-            e.reason = v[0] if (v := get("Rollout-Reason")) else None
-            e.requested_by = v[0] if (v := get("Rollout-Requested-By")) else None
-            e.held_after_revert_of = v[0] if (v := get("Rollout-Reverted-Commit")) else None
-            e.reverted_by_person = v[0] if (v := get("Rollout-Reverted-By")) else None
+            e.before = _float(get("Rollout-From"))
+            e.after = _float(get("Rollout-To"))
+            e.phase = get("Rollout-Phase")
+            e.plan = get("Rollout-Plan")
+            e.gates = gates
+            e.reason = get("Rollout-Reason")
+            e.requested_by = get("Rollout-Requested-By")
+            e.held_after_revert_of = get("Rollout-Reverted-Commit")
+            e.reverted_by_person = get("Rollout-Reverted-By")
         elif m := _REVERTS.search(body):
             e.action, e.reverts = "revert", m[1]
         entries.append(e)
@@ -269,7 +286,7 @@ def history(root: Path, flag: str | None = None, since: str | None = None,
 
 def _history(root: Path, flag: str | None, since: str | None, flags_dir: str,
              rollouts_dir: str, plan_names: Iterable[str], paths: list[str]) -> list[Entry]:
-    entries = read_log(root, paths, since)
+    entries = read_log(root, paths, since, flag)
     # which flag each plan file belongs to: the runner's own trailers say it, and the
     # current plans (plan_names) fill in plans the runner never moved
     plan_flag: dict[str, str] = {}
