@@ -36,7 +36,6 @@ from runner.evaluate.evaluator import (
     EnvState,
     FlagSet,
     Resolution,
-    _new_tuple,
     env_state,
     evaluate_compiled,
     matches_type,
@@ -109,10 +108,12 @@ class FlagClient:
         self._path = Path(path) if path is not None else None
         self._fixed_env = env
         self._interval = reload_interval
-        self._reload_lock = threading.Lock()
+        self._reload_lock = threading.Lock()  # one look at the file at a time
+        self._swap_lock = threading.Lock()  # one writer of the snapshot at a time
         self._signature: tuple[int, int, int, int] | None = None
         self._refused: tuple[int, int, int, int] | None = None
         self._missing_logged = False
+        self._loading = False
         self._snapshot = _Snapshot(_EMPTY_FLAGS, EnvState(False, {}))
         self._ready = flags is not None
         if flags is not None:
@@ -175,56 +176,104 @@ class FlagClient:
                 self._refresh_env()
                 return
             try:
-                self._load(force=False)
-            except ArtifactError:
-                pass  # logged in _load; the last good flags stay
+                sig = self._changed_signature()
+                if sig is not None and not self._loading:
+                    # Reading and compiling a large artifact takes a while (about 0.7 s
+                    # for 10,000 flags): never on the caller's time. A thread builds the
+                    # new flags aside; evaluations go on with the current ones meanwhile.
+                    self._loading = True
+                    threading.Thread(target=self._load_in_background, args=(sig,),
+                                     name="rollout-flags-reload", daemon=True).start()
             except Exception:  # never let a reload failure reach an evaluation
-                log.exception("unexpected error reloading %s; keeping the last good flags",
+                self._loading = False
+                log.exception("unexpected error checking %s; keeping the last good flags",
                               self._path)
         finally:
             self._reload_lock.release()
 
-    def _load(self, *, force: bool) -> bool:
-        """Reload when the file changed. True when new flags were installed."""
+    def _changed_signature(self) -> tuple[int, int, int, int] | None:
+        """The file's signature when it changed since the last load (or refusal); else None.
+
+        Refreshes the environment when nothing is to be loaded.
+        """
         assert self._path is not None
         try:
             sig = _file_signature(self._path.stat())
         except OSError as e:
-            if force:
-                raise ArtifactError(f"{self._path}: cannot read: {e.strerror or e}") from e
             if not self._missing_logged:
                 self._missing_logged = True
                 log.warning("%s: %s; keeping the last good flags", self._path,
                             e.strerror or e)
             self._refresh_env()
-            return False
+            return None
         self._missing_logged = False
-        if not force and (sig == self._signature or sig == self._refused):
+        if sig == self._signature or sig == self._refused:
             self._refresh_env()
-            return False
+            return None
+        return sig
+
+    def _load_in_background(self, sig: tuple[int, int, int, int]) -> None:
+        assert self._path is not None
+        try:
+            try:
+                flags = load_artifact(self._path)
+            except ArtifactError as e:
+                self._refuse(sig, e)
+                return
+            except Exception:
+                log.exception("unexpected error reloading %s; keeping the last good flags",
+                              self._path)
+                return
+            self._install(flags, sig)
+        finally:
+            self._loading = False
+
+    def _install(self, flags: FlagSet, sig: tuple[int, int, int, int]) -> None:
+        """Swap in new flags: one reference, so readers see old or new, never a mix."""
+        with self._swap_lock:
+            self._signature, self._refused = sig, None
+            self._snapshot = _Snapshot(flags, self._env_for(flags))
+        if self._ready:
+            log.info("reloaded %s (%s)", self._path, flags.digest)
+        self._ready = True
+
+    def _load(self, *, force: bool) -> bool:
+        """Load now, in this thread (first load, :meth:`reload`). True when flags changed."""
+        assert self._path is not None
+        if force:
+            try:
+                sig = _file_signature(self._path.stat())
+            except OSError as e:
+                raise ArtifactError(f"{self._path}: cannot read: {e.strerror or e}") from e
+        else:
+            found = self._changed_signature()
+            if found is None:
+                return False
+            sig = found
         try:
             flags = load_artifact(self._path)
         except ArtifactError as e:
             if force:
                 raise
-            if sig != self._refused:
-                self._refused = sig
-                log.error("%s; keeping the last good flags%s", e,
-                          f" ({self._snapshot.flags.digest})" if self._ready else "")
-            self._refresh_env()
+            self._refuse(sig, e)
             return False
-        self._signature, self._refused = sig, None
-        self._snapshot = _Snapshot(flags, self._env_for(flags))
-        if self._ready:
-            log.info("reloaded %s (%s)", self._path, flags.digest)
-        self._ready = True
+        self._install(flags, sig)
         return True
 
+    def _refuse(self, sig: tuple[int, int, int, int], error: ArtifactError) -> None:
+        """Keep the last good flags; say so once per bad file, not once per look."""
+        if sig != self._refused:
+            self._refused = sig
+            log.error("%s; keeping the last good flags%s", error,
+                      f" ({self._snapshot.flags.digest})" if self._ready else "")
+
     def _refresh_env(self) -> None:
-        snap = self._snapshot
-        env = self._env_for(snap.flags)
-        if env != snap.env:
-            self._snapshot = _Snapshot(snap.flags, env)
+        # under the swap lock: a reload finishing meanwhile must not be undone
+        with self._swap_lock:
+            snap = self._snapshot
+            env = self._env_for(snap.flags)
+            if env != snap.env:
+                self._snapshot = _Snapshot(snap.flags, env)
 
     def reload(self) -> bool:
         """Look at the file now (not waiting for the interval); re-read the environment.
@@ -263,9 +312,9 @@ class FlagClient:
             tk = context.get("targetingKey")
             if tk is None:
                 tk = context.get("targeting_key")
-            return f.variants[f.resolve(context, tk, snap.outcomes)[0]] is True
+            return f.resolve(context, tk, snap.outcomes)[0] is True  # .value
         except Exception:
-            return False
+            return self.evaluate(key, context).value is True
 
     def value(self, key: str, context: Mapping[str, Any] | None = None,
               default: Any = None) -> Any:
@@ -289,13 +338,12 @@ class FlagClient:
             tk = context.get("targetingKey")
             if tk is None:
                 tk = context.get("targeting_key")
-            variant, reason, details = f.resolve(context, tk, snap.outcomes)
+            r = f.resolve(context, tk, snap.outcomes)
         except Exception:
             return evaluate_compiled(snap.flags, key, context, snap.env, default)
-        value = f.variants[variant]
-        if default is not None and not matches_type(value, default):
+        if default is not None and not matches_type(r[0], default):
             return type_mismatch(f, default)
-        return _new_tuple(Resolution, (value, variant, reason, None, details))
+        return r
 
     def all_flags(self, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Every flag's value for this context (the reference's ``get_all_flags``)."""
@@ -306,7 +354,7 @@ class FlagClient:
         outcomes = snap.outcomes
         for key, f in snap.flags.flags.items():
             try:
-                out[key] = f.variants[f.resolve(ctx, tk, outcomes)[0]]
+                out[key] = f.resolve(ctx, tk, outcomes)[0]
             except Exception:
                 out[key] = None
         return out

@@ -24,6 +24,9 @@ API
     Gate name -> PromQL template (``flag``, ``window``) for ``error_rate`` (percent),
     ``request_count``, ``p95_latency_ms``, ``p99_latency_ms`` over :func:`traffic`'s series:
     put it in a plan's ``metrics.queries``.
+``metrics_block(url, window="5m", timeout="5s")``
+    The ``metrics:`` mapping of a plan using :data:`QUERIES` against that server (dump it
+    into the plan's YAML; JSON is valid YAML).
 ``running_prometheus(series, workdir)``
     Context manager yielding a started :class:`PrometheusServer`; stops it on exit.
 ``PrometheusServer``
@@ -76,6 +79,12 @@ QUERIES: Mapping[str, str] = MappingProxyType({
     "p95_latency_ms": 'max_over_time(rollout:http_request_duration_ms:p95{flag="{{ flag }}"}[{{ window }}])',
     "p99_latency_ms": 'max_over_time(rollout:http_request_duration_ms:p99{flag="{{ flag }}"}[{{ window }}])',
 })
+
+
+def metrics_block(url: str, window: str = "5m", timeout: str = "5s") -> dict[str, object]:
+    """A plan's ``metrics:`` for :func:`traffic`'s series on the server at ``url``."""
+    return {"type": "prometheus", "url": url, "queries": dict(QUERIES), "window": window,
+            "timeout": timeout}
 
 
 Number = float | int
@@ -271,9 +280,11 @@ def prometheus(tmp_path: Path) -> Iterator[Callable[[Iterable[Series]], Promethe
         try:
             server = _start(workdir, _backfill(series, workdir))
         except PrometheusUnavailable as e:
-            pytest.fail(f"real Prometheus needed: {e}", pytrace=False)
-        servers.append(server)
-        return server
+            problem = str(e)
+        else:
+            servers.append(server)
+            return server
+        pytest.fail(f"real Prometheus needed: {problem}", pytrace=False)
 
     yield start
     for server in servers:

@@ -90,7 +90,7 @@ def report(rep: Report, dry_run: bool = False) -> int:
     for note in rep.notes:
         print(f"note: {note}", file=sys.stderr)
     for d in rep.decisions:
-        if d.reason == "not selected":
+        if not d.selected:
             continue
         print(line(d, rep.commits.get(d.flag), dry_run))
     rolled = rep.rolled_back

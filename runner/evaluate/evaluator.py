@@ -160,12 +160,16 @@ class CompiledFlag:
     split: tuple[tuple[int, str], ...]  # (cumulative end, variant)
     split_all: str | None  # the whole split goes to one variant: no bucket needed
     #: The outcome when it depends on no context (disabled, or nothing dynamic): a shortcut.
-    fixed: tuple[str, str, str] | None
+    fixed: Resolution | None
     #: (context, targeting key, environment outcomes) -> (variant, reason, details)
     resolve: Resolver
     key_bytes: bytes
     bucket_attribute: str | None
     bucket_path: tuple[str, ...] | None
+
+    def outcome(self, variant: str, reason: str, details: str) -> Resolution:
+        """A Resolution made once, when the flag is compiled, and returned as is."""
+        return Resolution(self.variants[variant], variant, reason, None, details)
 
     def bucket_of(self, ctx: Mapping[str, Any], targeting_key: Any) -> int | None:
         """This context's bucket in [0, TOTAL_WEIGHT), or None without a bucketing value."""
@@ -264,11 +268,11 @@ def _compile_flag(key: str, d: Any) -> CompiledFlag:
     f.split = tuple(split)
     f.split_all = split[0][1] if len(split) == 1 else None
     if not f.enabled:
-        f.fixed = (f.default_variant, DISABLED, "flag disabled")
+        f.fixed = f.outcome(f.default_variant, DISABLED, "flag disabled")
     elif not (f.requires or f.users or f.regions or f.rules or f.split):
-        f.fixed = (f.default_variant, DEFAULT, "")
+        f.fixed = f.outcome(f.default_variant, DEFAULT, "")
     elif not (f.requires or f.users or f.regions or f.rules) and f.split_all is not None:
-        f.fixed = (f.split_all, SPLIT, "")
+        f.fixed = f.outcome(f.split_all, SPLIT, "")
     else:
         f.fixed = None
     f.key_bytes = key.encode("utf-8")
@@ -321,7 +325,7 @@ def _check_graph(flags: Mapping[str, CompiledFlag]) -> list[str]:
 class FlagSet:
     """A compiled artifact: what a client evaluates against. Immutable once built."""
 
-    __slots__ = ("digest", "emergency_shutdown", "flags", "source_commit")
+    __slots__ = ("_env_index", "digest", "emergency_shutdown", "flags", "source_commit")
 
     def __init__(self, flags: dict[str, CompiledFlag], *, emergency_shutdown: bool,
                  digest: str | None, source_commit: str | None):
@@ -329,6 +333,17 @@ class FlagSet:
         self.emergency_shutdown = emergency_shutdown
         self.digest = digest
         self.source_commit = source_commit
+        self._env_index: dict[str, list[str]] | None = None
+
+    def env_index(self) -> dict[str, list[str]]:
+        """Override variable -> the flags it overrides (usually one)."""
+        index = self._env_index
+        if index is None:
+            index = {}
+            for key, f in self.flags.items():
+                index.setdefault(f.env_var, []).append(key)
+            self._env_index = index
+        return index
 
     @classmethod
     def from_document(cls, doc: Any) -> FlagSet:
@@ -375,7 +390,7 @@ class EnvState:
     __slots__ = ("killed", "outcomes", "overrides")
 
     def __init__(self, killed: bool, overrides: dict[str, str],
-                 outcomes: dict[str, tuple[str, str, str]] | None = None):
+                 outcomes: dict[str, Resolution] | None = None):
         self.killed = killed
         self.overrides = overrides
         self.outcomes = outcomes if outcomes is not None else {}
@@ -424,31 +439,56 @@ def env_state(flags: FlagSet, env: Mapping[str, str] | None) -> EnvState:
         else:
             killed = killed or on
     overrides = {}
-    for key, f in flags.flags.items():
-        raw = env.get(f.env_var)
-        if raw is None or not raw.strip():
+    # Walk the environment (tens of variables), not the flags (maybe tens of thousands):
+    # a client re-reads the environment once per reload interval.
+    by_var = flags.env_index()
+    for var, raw in _items(env):
+        keys = by_var.get(var)
+        if not keys or raw is None or not raw.strip():
             continue
-        variant = parse_override(f, raw)
-        if variant is None:
-            choices = "true/false/1/0/on/off/yes/no or " if f.type == "boolean" else ""
-            warn_once((f.env_var, raw), f"{f.env_var}={raw!r} does not select a variant of "
-                      f"{key!r} (expected {choices}one of {', '.join(sorted(f.variants))}): "
-                      "override ignored")
-            continue
-        overrides[key] = variant
+        for key in keys:
+            f = flags.flags[key]
+            variant = parse_override(f, raw)
+            if variant is None:
+                choices = "true/false/1/0/on/off/yes/no or " if f.type == "boolean" else ""
+                warn_once((var, raw), f"{var}={raw!r} does not select a variant of "
+                          f"{key!r} (expected {choices}one of {', '.join(sorted(f.variants))}): "
+                          "override ignored")
+                continue
+            overrides[key] = variant
     return _with_outcomes(flags, killed, overrides)
+
+
+def _items(env: Mapping[str, str]) -> list[tuple[str, str]]:
+    """A copy of the environment's items; another thread may be changing os.environ."""
+    for _ in range(3):
+        try:
+            return list(env.items())
+        except RuntimeError:  # changed size during iteration
+            continue
+    return []
 
 
 def _with_outcomes(flags: FlagSet, killed: bool, overrides: dict[str, str]) -> EnvState:
     if killed:
-        outcomes = {k: (f.default_variant, DISABLED, "kill switch") for k, f in flags.flags.items()}
+        outcomes = {k: f.outcome(f.default_variant, DISABLED, "kill switch")
+                    for k, f in flags.flags.items()}
     else:
-        outcomes = {k: (v, STATIC, f"environment override {flags.flags[k].env_var}")
+        outcomes = {k: flags.flags[k].outcome(v, STATIC,
+                                              f"environment override {flags.flags[k].env_var}")
                     for k, v in overrides.items()}
     return EnvState(killed, overrides, outcomes)
 
 
 # --- evaluation --------------------------------------------------------------------------
+
+
+def as_context(ctx: Any) -> Mapping[str, Any]:
+    """An OpenFeature ``EvaluationContext`` (or look-alike) as a context mapping."""
+    attributes = getattr(ctx, "attributes", None)
+    if not isinstance(attributes, Mapping):
+        raise TypeError(f"a context is a mapping, not {type(ctx).__name__}")
+    return {**attributes, "targetingKey": getattr(ctx, "targeting_key", None)}
 
 
 def targeting_key_of(ctx: Mapping[str, Any]) -> Any:
@@ -459,8 +499,8 @@ def targeting_key_of(ctx: Mapping[str, Any]) -> Any:
 
 
 def resolve(flags: FlagSet, f: CompiledFlag, ctx: Mapping[str, Any], tk: Any,
-            env: EnvState) -> tuple[str, str, str]:
-    """(variant, reason, details) of flag ``f`` for this context."""
+            env: EnvState) -> Resolution:
+    """The outcome of flag ``f`` for this context."""
     return f.resolve(ctx, tk, env.outcomes)
 
 
@@ -492,8 +532,8 @@ def _rule_test(rule: CompiledRule) -> Callable[[Mapping[str, Any], Any], bool]:
     return test_ends
 
 
-Resolver = Callable[[Mapping[str, Any], Any, Mapping[str, tuple[str, str, str]]],
-                    tuple[str, str, str]]
+#: (context, targeting key, environment outcomes) -> a precomputed Resolution
+Resolver = Callable[[Mapping[str, Any], Any, Mapping[str, Resolution]], Resolution]
 
 
 _CANARY_USER, _CANARY_REGION = "canary user", "canary region"
@@ -518,7 +558,7 @@ def _make_resolver(f: CompiledFlag, flags: Mapping[str, CompiledFlag]) -> Resolv
     fixed = f.fixed
     if fixed is not None:
         def resolve_fixed(ctx: Mapping[str, Any], tk: Any,
-                          outcomes: Mapping[str, tuple[str, str, str]]) -> tuple[str, str, str]:
+                          outcomes: Mapping[str, Resolution]) -> Resolution:
             if outcomes:
                 decided = outcomes.get(key)
                 if decided is not None:
@@ -528,43 +568,46 @@ def _make_resolver(f: CompiledFlag, flags: Mapping[str, CompiledFlag]) -> Resolv
 
     default = f.default_variant
     reqs = tuple(
-        (flags[rk].resolve, rv, {got: (default, PREREQUISITE_FAILED,
-                                       f"prerequisite {rk!r} serves {got!r}, not {rv!r}")
+        (flags[rk].resolve, rv, {got: f.outcome(default, PREREQUISITE_FAILED,
+                                                f"prerequisite {rk!r} serves {got!r}, not {rv!r}")
                                  for got in flags[rk].variants})
         for rk, rv in f.requires
     )
     tv = f.targeting_variant
-    rules = tuple((_rule_test(r), (r.variant, TARGETING_MATCH, f"rule on {r.attribute!r}"))
+    rules = tuple((_rule_test(r), f.outcome(r.variant, TARGETING_MATCH, f"rule on {r.attribute!r}"))
                   for r in f.rules)
+    canary_user = f.outcome(tv, TARGETING_MATCH, _CANARY_USER)
+    canary_region = f.outcome(tv, TARGETING_MATCH, _CANARY_REGION)
+    split_all = f.outcome(f.split_all, SPLIT, "") if f.split_all is not None else None
+    split = tuple((end, f.outcome(variant, SPLIT, "")) for end, variant in f.split)
+    unbucketed = f.outcome(default, DEFAULT, _unbucketed(f.bucket_attribute))
+    fallback = f.outcome(default, DEFAULT, "")
 
     # Everything the closure reads is bound as a default argument: a local variable is the
     # fastest read there is, and a defaults tuple is smaller than a cell per variable
     # (this function exists once per flag; a client may hold tens of thousands).
     def resolve_flag(ctx: Mapping[str, Any], tk: Any,
-                     outcomes: Mapping[str, tuple[str, str, str]],
+                     outcomes: Mapping[str, Resolution],
                      key: str = key, reqs: tuple[Any, ...] = reqs,
                      users: frozenset[str] = f.users, regions: frozenset[str] = f.regions,
-                     canary_user: tuple[str, str, str] = (tv, TARGETING_MATCH, _CANARY_USER),
-                     canary_region: tuple[str, str, str] = (tv, TARGETING_MATCH, _CANARY_REGION),
+                     canary_user: Resolution = canary_user,
+                     canary_region: Resolution = canary_region,
                      rules: tuple[Any, ...] = rules,
-                     split_all: tuple[str, str, str] | None = (
-                         (f.split_all, SPLIT, "") if f.split_all is not None else None),
-                     split: tuple[tuple[int, tuple[str, str, str]], ...] = tuple(
-                         (end, (variant, SPLIT, "")) for end, variant in f.split),
+                     split_all: Resolution | None = split_all,
+                     split: tuple[tuple[int, Resolution], ...] = split,
                      bucket_attr: str | None = f.bucket_attribute,
                      bucket_path: tuple[str, ...] | None = f.bucket_path,
-                     unbucketed: tuple[str, str, str] = (default, DEFAULT, _unbucketed(
-                         f.bucket_attribute)),
-                     fallback: tuple[str, str, str] = (default, DEFAULT, ""),
+                     unbucketed: Resolution = unbucketed,
+                     fallback: Resolution = fallback,
                      headers: tuple[str, ...] = _HEADERS, hash32: Any = _hash,
                      weight_total: int = TOTAL_WEIGHT,
-                     ) -> tuple[str, str, str]:
+                     ) -> Resolution:
         if outcomes:
             decided = outcomes.get(key)
             if decided is not None:
                 return decided
         for req_resolve, req_variant, failed in reqs:
-            got = req_resolve(ctx, tk, outcomes)[0]
+            got = req_resolve(ctx, tk, outcomes)[1]  # .variant
             if got != req_variant:
                 return failed[got]  # type: ignore[no-any-return]
         if users and tk.__class__ is str and tk in users:
@@ -623,20 +666,17 @@ def evaluate_compiled(flags: FlagSet, key: str, context: Mapping[str, Any] | Non
     if context is None:
         context = _EMPTY
     try:
+        if not isinstance(context, Mapping):
+            context = as_context(context)
         tk = context.get("targetingKey")
         if tk is None:
             tk = context.get("targeting_key")
-        variant, reason, details = f.resolve(context, tk, env.outcomes)
+        r = f.resolve(context, tk, env.outcomes)
     except Exception as e:  # a context that breaks a comparison: never the caller's problem
         return Resolution(default, None, ERROR, GENERAL, f"{type(e).__name__}: {e}")
-    value = f.variants[variant]
-    if default is not None and not matches_type(value, default):
+    if default is not None and not matches_type(r[0], default):
         return type_mismatch(f, default)
-    return _new_tuple(Resolution, (value, variant, reason, None, details))
-
-
-#: Resolution(...) without the generated __new__: half the cost on the hot path.
-_new_tuple = tuple.__new__
+    return r
 
 
 def type_mismatch(f: CompiledFlag, default: Any) -> Resolution:

@@ -79,6 +79,8 @@ class Decision:
     requested_by: str | None = None
     #: The plan digest the commit records.
     plan_digest: str = ""
+    #: False for rollouts outside the run's FLAG selection (kept for the dependents rule).
+    selected: bool = True
 
     @property
     def changes(self) -> bool:
@@ -153,9 +155,12 @@ def _restart(state: RolloutState, plan: RolloutPlan, now: datetime, phase: Phase
              step: int | None = None) -> RolloutState:
     """The same rollout with a new analysis of a step: counters and clocks reset."""
     step = step_for_percentage(plan, state.current_percentage) if step is None else step
+    # below the new plan's first step: stay there (never more exposure without a gate);
+    # the next advance moves to the first step
+    percentage = min(plan.steps[step].percentage, state.current_percentage)
     return dataclasses.replace(
         state, plan=plan.name, phase=phase, step=step,
-        current_percentage=plan.steps[step].percentage, step_started_at=now,
+        current_percentage=percentage, step_started_at=now,
         plan_digest=plan.digest, consecutive_failures=0, consecutive_inconclusive=0,
         consecutive_errors=0, last_evaluated_at=None, reason=reason,
     )
@@ -216,7 +221,7 @@ def decide(plan: RolloutPlan, state: RolloutState | None, gates: Sequence[GateRe
     if state.plan_digest != plan.digest:
         step = step_for_percentage(plan, state.current_percentage)
         reason = (f"plan edited: analysis restarts at step {step + 1} of {len(plan.steps)} "
-                  f"({pct(plan.steps[step].percentage)}%)")
+                  f"({pct(min(plan.steps[step].percentage, state.current_percentage))}%)")
         after = _restart(state, plan, now, Phase.PROGRESSING, reason, step)
         return _decision(plan, Action.REPLAN, state, after, reason)
 
@@ -307,11 +312,12 @@ def _progress(plan: RolloutPlan, state: RolloutState, gates: tuple[GateResult, .
     started = state.step_started_at or now
     due = started + timedelta(seconds=plan.step_wait(state.step))
     if now >= due and now > started:
-        if state.step + 1 >= len(plan.steps):
+        below = state.current_percentage < plan.steps[state.step].percentage  # see _restart
+        if state.step + 1 >= len(plan.steps) and not below:
             reason = f"completed at {at}: gates passed"
             after = dataclasses.replace(observed, phase=Phase.COMPLETED, reason=reason)
             return _decision(plan, Action.COMPLETE, state, after, reason, gates=gates)
-        nxt = state.step + 1
+        nxt = state.step if below else state.step + 1
         to = plan.steps[nxt].percentage
         last = nxt + 1 >= len(plan.steps)
         reason = (f"gates passed after {format_duration(plan.step_wait(state.step))} at {at}; "
@@ -421,8 +427,8 @@ def pause_dependents(decisions: Sequence[Decision], flags: Mapping[str, Flag],
             reason = (f"paused at {pct(d.before.current_percentage)}%: its prerequisite "
                       f"{', '.join(blockers)} was rolled back")
             after = dataclasses.replace(d.before, phase=Phase.PAUSED, reason=reason)
-            d = Decision(flag=d.flag, plan=d.plan, action=Action.PAUSE, before=d.before,
-                         after=after, reason=reason, gates=d.gates, plan_digest=d.plan_digest)
+            d = dataclasses.replace(d, action=Action.PAUSE, after=after, reason=reason,
+                                    requested_by=None, reverted_commit=None, reverted_by=None)
         out.append(d)
     return out
 

@@ -97,8 +97,9 @@ class Git:
     def run(self, *args: str, input: bytes | str | None = None, check: bool = True,
             cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
         text_input = input.decode() if isinstance(input, bytes) else input
-        out = subprocess.run(["git", *args], cwd=cwd or self.root, env=self.env, text=True,
-                             capture_output=True, input=text_input, check=False)
+        out = subprocess.run(["git", *args], cwd=cwd or self.root, env=self.env,
+                             encoding="utf-8", errors="replace", capture_output=True,
+                             input=text_input, check=False)
         if check and out.returncode != 0:
             raise GitError(f"git {args[0]} failed: {out.stderr.strip() or out.stdout.strip()}")
         return out

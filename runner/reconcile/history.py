@@ -51,17 +51,24 @@ def last_changes(git: Git, paths: Mapping[str, str]) -> dict[str, LastChange | N
     if not wanted or git.head() is None:
         return found
     reverted: dict[str, list[str]] = {}
+    # in a shallow clone the oldest commits present show every file as added by them:
+    # they say nothing about who changed a state, so they count as not found
+    shallow_file = git.root / git.out("rev-parse", "--git-path", "shallow")
+    boundary = set(shallow_file.read_text().split()) if shallow_file.exists() else set()
     # one pathspec per folder, not per file: git matches every pathspec against every
     # commit, so a thousand literal paths made the walk quadratic; names are filtered here
     folders = sorted({p.rpartition("/")[0] for p in wanted})
     proc = subprocess.Popen(
         ["git", "log", f"--format=%x1e{_FIELDS}", "--name-only", "--no-renames", "HEAD", "--",
          *(f":(top,glob){f + '/' if f else ''}*.state.json" for f in folders)],
-        cwd=git.root, env=git.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        cwd=git.root, env=git.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        encoding="utf-8", errors="replace")
     assert proc.stdout is not None
     try:
         for fields, names in _records(proc.stdout):
             sha, author, flags_t, actions_t, subject, body = fields
+            if sha in boundary:
+                continue
             hits = [n for n in names if n in wanted and found[wanted[n]] is None]
             for name in hits:
                 flag = wanted[name]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from runner.load import InvalidRepository, load_config, load_repository
 from runner.load.statefile import STATE_SUFFIX, dump_state
-from runner.model import GateResult, Phase, RepoConfig, Repository, RolloutPlan, RolloutState
+from runner.model import GateResult, RepoConfig, Repository, RolloutPlan
 from runner.reconcile import history
 from runner.reconcile.decide import (
     Action,
@@ -108,9 +108,9 @@ class _CachedEvaluator:
 
     def __call__(self, requests: Sequence[tuple[str, RolloutPlan, int, float]],
                  now: datetime) -> Mapping[str, Sequence[GateResult]]:
-        missing = [r for r in requests if (r[0], r[1].digest, r[2], r[3]) not in self.cache]
-        for flag, results in self.inner(missing, now).items():
-            req = next(r for r in missing if r[0] == flag)
+        missing = {r[0]: r for r in requests if (r[0], r[1].digest, r[2], r[3]) not in self.cache}
+        for flag, results in self.inner(list(missing.values()), now).items():
+            req = missing[flag]
             self.cache[(flag, req[1].digest, req[2], req[3])] = tuple(results)
         return {r[0]: self.cache.get((r[0], r[1].digest, r[2], r[3]), ()) for r in requests}
 
@@ -128,7 +128,14 @@ def _load(root: Path) -> Repository:
 
 def _last_changes(git: Git, repo: Repository) -> dict[str, LastChange | None]:
     paths = {flag: git.rel(state_path(repo.config, plan.name)) for flag, plan in repo.plans.items()}
-    return history.last_changes(git, paths)
+    found = history.last_changes(git, paths)
+    lost = sorted(f for f, change in found.items() if change is None and f in repo.states)
+    if lost and git.out("rev-parse", "--is-shallow-repository") == "true":
+        # without the commit that wrote a state, a person's revert cannot be told apart
+        raise Stop(f"shallow clone: the history of {', '.join(lost[:5])}'s state is cut off, so "
+                   "a revert could not be recognised; fetch the full history (actions/checkout "
+                   "with fetch-depth: 0, or git fetch --unshallow)")
+    return found
 
 
 def decide_all(git: Git, repo: Repository, now: datetime, evaluate: Evaluator,
@@ -150,7 +157,7 @@ def decide_all(git: Git, repo: Repository, now: datetime, evaluate: Evaluator,
         state = repo.states.get(flag)
         if flag not in selected:  # kept for the dependents rule only
             decisions.append(Decision(flag, plan.name, None, state, state, "not selected",
-                                      plan_digest=plan.digest))
+                                      plan_digest=plan.digest, selected=False))
             continue
         gates = results.get(flag) if any(w[0] == flag for w in wanted) else None
         decisions.append(decide(plan, state, gates, now, last.get(flag)))
@@ -213,9 +220,14 @@ def _run(opts: Options, compute: Callable[[Git, Repository], list[Decision]],
                            + ": " + ", ".join(dirty[:10])
                            + "; commit or stash them first (the runner never overwrites them)")
         branch = opts.branch or git.branch()
-        if opts.push:
+        if opts.push and not opts.dry_run:
             if not branch:
                 raise Stop("HEAD is detached; name the branch to push with --branch")
+            current = git.branch()
+            if current and current != branch:
+                # starting from the remote head would move this other branch
+                raise Stop(f"the checked out branch is {current}, not {branch}; check out "
+                           f"{branch} (or run from a detached HEAD) to push to it")
             _align(git, opts.remote, branch)
         for attempt in range(1, max(opts.attempts, 1) + 1):
             repo = _load(opts.root)
@@ -228,7 +240,7 @@ def _run(opts: Options, compute: Callable[[Git, Repository], list[Decision]],
             shas = git.commit(specs, who)
             report.commits = dict(zip([d.flag for d in decisions if d.action], shas, strict=True))
             report.head = git.head()
-            if not opts.push:
+            if not opts.push or opts.dry_run:
                 return report
             assert branch is not None
             tracking = git.out("rev-parse", f"refs/remotes/{opts.remote}/{branch}")
@@ -276,16 +288,12 @@ def apply_request(opts: Options, action: Action, flag: str, requested_by: str,
         if action is not Action.ROLLBACK:
             return [own]
         others = [Decision(f, p.name, None, repo.states.get(f), repo.states.get(f), "",
-                           plan_digest=p.digest)
+                           plan_digest=p.digest, selected=False)
                   for f, p in sorted(repo.plans.items()) if f != flag]
         return [d for d in pause_dependents([own, *others], repo.flags, repo.plans)
                 if d.action is not None]
 
     return _run(opts, compute, Report())
-
-
-def is_running(state: RolloutState | None) -> bool:
-    return state is not None and state.phase is Phase.PROGRESSING
 
 
 __all__ = ["GitError", "Options", "Report", "Stop", "advance", "apply_request", "gates_evaluator"]

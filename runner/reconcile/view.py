@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from runner.load.statefile import state_to_dict
@@ -14,11 +14,8 @@ FIELDS = ("flag", "plan", "phase", "current_percentage", "step", "steps", "step_
 
 
 def _time(t: datetime | None) -> str | None:
-    return state_to_dict(_probe(t))["step_started_at"] if t else None
-
-
-def _probe(t: datetime | None) -> RolloutState:
-    return RolloutState("x", "x", Phase.PENDING, 0, 0.0, None, t, "")
+    """As the state file writes times: UTC, ``Z``."""
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z") if t else None
 
 
 def _num(p: float) -> float | int:

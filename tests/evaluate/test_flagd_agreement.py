@@ -56,6 +56,7 @@ def _agreement_repo(make_repo: Callable[..., RepoWriter]) -> RepoWriter:
     w.flag("switched_off", enabled=False, percentage=100, targeting={"users": ["vip"]})
     w.flag("needs_switched_off", percentage=100, requires=["switched_off"])
     w.flag("always_on", default_variant="on")
+    w.flag("everyone", percentage=100)  # constant, but not the default variant
     w.flag("rolled", risk="high", targeting={"regions": ["eu-north-1"]})
     w.plan("rolled")
     w.state("rolled", 10)
@@ -125,7 +126,7 @@ def test_flagd_provider_in_file_mode_agrees_with_flagclient(exported: tuple[Path
         defaults: dict[str, Any] = {"boolean": False, "string": "", "number": -1.0,
                                     "object": {}}
         keys = client.flag_keys()
-        assert len(keys) == 17
+        assert len(keys) == 18
         checked = 0
         seen: dict[str, set[str]] = {k: set() for k in keys}
         for tk, attrs in _contexts(N_CONTEXTS):
@@ -142,11 +143,12 @@ def test_flagd_provider_in_file_mode_agrees_with_flagclient(exported: tuple[Path
                 checked += 1
     finally:
         provider.shutdown()
-    assert checked == N_CONTEXTS * 17
+    assert checked == N_CONTEXTS * 18
     # the comparison exercised every outcome, not just defaults
     assert seen["canaried"] == {"on", "off"} and seen["grandchild"] == {"on", "off"}
     assert seen["color"] == {"red", "green", "blue"} and seen["limit"] == {"low", "mid", "high"}
     assert seen["half_percent"] == {"on", "off"} and seen["rolled_child"] == {"on", "off"}
+    assert seen["everyone"] == {"on"}
     assert seen["switched_off"] == {"off"} and seen["needs_switched_off"] == {"off"}
 
 

@@ -85,3 +85,14 @@ def test_provider_not_ready_while_no_artifact_exists(tmp_path: object) -> None:
         assert (d.value, d.error_code) == (True, ErrorCode.PROVIDER_NOT_READY)
     finally:
         api.clear_providers()
+
+
+def test_flagclient_accepts_an_openfeature_context_too(
+        make_repo: Callable[..., RepoWriter]) -> None:
+    w = make_repo().flag("feature", percentage=0, targeting={"regions": ["eu-west-1"]})
+    client = FlagClient.from_repo(w.root, env={})
+    ctx = EvaluationContext("u1", {"region": "eu-west-1"})
+    assert client.is_enabled("feature", ctx) is True
+    assert client.evaluate("feature", ctx).reason == "TARGETING_MATCH"
+    r = client.evaluate("feature", object())  # type: ignore[arg-type]
+    assert (r.value, r.reason, r.error_code) == (None, "ERROR", "GENERAL")

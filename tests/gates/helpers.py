@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 
 from runner.gates import GateRequest
-from runner.model import Gate, MetricsConfig, RolloutPlan, Step, Strategy
+from runner.model import Gate, GateResult, MetricsConfig, RolloutPlan, Step, Strategy
 
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 
@@ -41,5 +41,5 @@ def request(flag: str, source: MetricsConfig | None, gates: tuple[Gate, ...] = S
     return GateRequest(flag, p, step, p.steps[step].percentage)
 
 
-def by_name(results: tuple) -> Mapping[str, object]:
+def by_name(results: tuple[GateResult, ...]) -> Mapping[str, GateResult]:
     return {r.name: r for r in results}

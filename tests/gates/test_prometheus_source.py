@@ -175,3 +175,29 @@ def test_non_json_answer_is_an_error() -> None:
     assert results[0].verdict is Verdict.ERROR
     assert "not a Prometheus query answer" in results[0].detail
 
+
+
+def test_a_plan_written_in_yaml_evaluates_against_prometheus(prometheus, example_repo) -> None:
+    """The fixture's metrics block is a valid plan source, end to end through the loader."""
+    import json
+
+    from runner.gates import GateRequest
+    from runner.load import check_repository
+    from tests.prometheus_server import metrics_block
+
+    server = prometheus(traffic("phase_4_deployment", start=START, end=END, requests_per_minute=600,
+                                error_percent=1.5, p95_ms=200))
+    plan_file = example_repo / "rollouts/phase_4_deployment.yaml"
+    plan_file.write_text(json.dumps({
+        "flag": "phase_4_deployment", "strategy": "safe", "wait": "5m",
+        "gates": {"error_rate": 1.0, "p95_latency_ms": 500, "request_count": 100},
+        "metrics": metrics_block(server.url)}))
+    checked = check_repository(example_repo)
+    assert not checked.problems, checked.problems
+    plan = checked.repository.plans["phase_4_deployment"]
+    out = evaluate_all([GateRequest(plan.flag, plan, 2, 10.0)], root=example_repo, now=AT, env={})
+    results = by_name(out[plan.flag])
+    assert results["error_rate"].verdict is Verdict.FAIL
+    assert abs(results["error_rate"].value - 1.5) < 1e-9
+    assert results["p95_latency_ms"].verdict is Verdict.PASS
+    assert results["request_count"].verdict is Verdict.PASS

@@ -187,3 +187,43 @@ def test_invalid_repository_stops_with_exit_1(example_repo: Path) -> None:
     commit_all(example_repo, "broken")
     out = advance(example_repo, 0)
     assert out.returncode == 1 and "phase_4_deployment.yaml:" in out.stderr
+
+
+def test_outside_a_git_repository_stops_with_exit_1(tmp_path: Path) -> None:
+    out = rollout(tmp_path, "advance", "--now", "2026-01-15T12:00:00Z")
+    assert out.returncode == 1 and "not a git repository" in out.stderr
+
+
+def test_author_comes_from_the_config_then_the_environment(example_repo: Path) -> None:
+    write_metrics(example_repo)
+    pyproject = example_repo / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace(
+        "[tool.rollout]\n", '[tool.rollout]\nauthor_name = "Flag Bot"\nauthor_email = "bot@corp.example"\n'))
+    git(example_repo, "commit", "-qam", "bot identity")
+    assert advance(example_repo, 0).returncode == 0
+    assert git(example_repo, "log", "-1", "--format=%an <%ae>|%cn") == (
+        "Flag Bot <bot@corp.example>|Flag Bot")
+    env = {"ROLLOUT_AUTHOR_NAME": "CI Bot", "ROLLOUT_AUTHOR_EMAIL": "ci@corp.example"}
+    assert advance(example_repo, 5, env=env).returncode == 0
+    assert git(example_repo, "log", "-1", "--format=%an <%ae>") == "CI Bot <ci@corp.example>"
+
+
+def test_failure_limit_two_records_the_streak_then_rolls_back(example_repo: Path) -> None:
+    path = example_repo / "rollouts/phase_4_deployment.yaml"
+    write_plan(example_repo, path.read_text().replace("failure_limit: 1", "failure_limit: 2"))
+    commit_all(example_repo, "two failures in a row")
+    write_metrics(example_repo)
+    for minute in (0, 5):
+        assert advance(example_repo, minute).returncode == 0
+    write_metrics(example_repo, error_rate=2.0)
+    out = advance(example_repo, 6)
+    assert out.returncode == 0, out.stderr
+    assert subjects(example_repo)[0] == "rollout(phase_4_deployment): observe at 5%"
+    assert state(example_repo)["consecutive_failures"] == 1
+    assert advance(example_repo, 6).returncode == 0  # the same moment counts once
+    assert state(example_repo)["consecutive_failures"] == 1
+    out = advance(example_repo, 7)
+    assert out.returncode == 4
+    s = state(example_repo)
+    assert (s["phase"], s["current_percentage"]) == ("rolled_back", 0)
+    assert "2 in a row" in s["reason"]

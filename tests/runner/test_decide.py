@@ -192,3 +192,16 @@ def test_rollback_pauses_running_dependents() -> None:
     assert out[0].action is Action.ROLLBACK
     assert out[1].action is Action.PAUSE and "checkout was rolled back" in out[1].reason
     assert out[1].after.current_percentage == dep_state.current_percentage
+
+
+def test_a_replan_never_raises_the_percentage_without_a_gate() -> None:
+    _, s = started()  # 0 %
+    higher = plan(strategy="custom", steps=[10, 50, 100])
+    d = decide(higher, s, None, at(1))
+    assert d.action is Action.REPLAN
+    assert (d.after.step, d.after.current_percentage) == (0, 0)
+    d = decide(higher, d.after, gates(when=at(6)), at(6))
+    assert d.action is Action.ADVANCE
+    assert (d.after.step, d.after.current_percentage) == (0, 10)
+    d = decide(higher, d.after, gates(when=at(11)), at(11))
+    assert (d.after.step, d.after.current_percentage) == (1, 50)

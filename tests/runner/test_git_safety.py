@@ -170,3 +170,67 @@ def test_a_person_rollback_with_push_reaches_the_remote(example_repo: Path,
         "rollout(phase_4_deployment): rollback 0% → 0%")
     assert git(bare_remote, "log", "-1", "--format=%(trailers:key=Rollout-Requested-By,valueonly)",
                "main") == "oncall"
+
+
+def test_two_runs_in_one_clone_take_turns(example_repo: Path) -> None:
+    write_metrics(example_repo)
+    assert advance(example_repo, 0).returncode == 0
+    procs = [subprocess.Popen([sys.executable, "-m", "runner", "advance", "--now", at(5)],
+                              cwd=example_repo, env=cli_env(), text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(3)]
+    outs = [(*p.communicate(timeout=60), p.returncode) for p in procs]
+    assert all(rc == 0 for _, _, rc in outs), outs
+    assert state(example_repo)["current_percentage"] == 5  # one step, not three
+    assert subjects(example_repo)[:2] == ["rollout(phase_4_deployment): 0% → 5%",
+                                          "rollout(phase_4_deployment): 0% → 0%"]
+    assert is_clean(example_repo)
+
+
+def test_a_shallow_clone_that_hides_who_changed_a_state_stops(example_repo: Path,
+                                                              bare_remote: Path,
+                                                              tmp_path: Path) -> None:
+    write_metrics(example_repo)
+    for minute in (0, 5):
+        assert advance(example_repo, minute, "--push").returncode == 0
+    (example_repo / "flags/otel_enabled.yaml").write_text(
+        (example_repo / "flags/otel_enabled.yaml").read_text() + "# later change\n")
+    git(example_repo, "commit", "-qam", "unrelated later change")
+    git(example_repo, "push", "-q", "origin", "main")
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{bare_remote}", str(shallow))
+    write_metrics(shallow)
+    out = advance(shallow, 10)
+    assert out.returncode == 1 and "fetch-depth: 0" in out.stderr
+
+
+def test_a_gitops_folder_inside_a_bigger_repository(tmp_path: Path, example_repo: Path) -> None:
+    mono = tmp_path / "mono"
+    (mono / "services").mkdir(parents=True)
+    (mono / "services" / "README").write_text("other code\n")
+    gitops = mono / "deploy" / "flags-repo"
+    gitops.parent.mkdir()
+    for part in ("flags", "rollouts", "schemas", "pyproject.toml"):
+        src = example_repo / part
+        gitops.mkdir(exist_ok=True)
+        subprocess.run(["cp", "-r", str(src), str(gitops / part)], check=True)
+    git(mono, "init", "-q", "-b", "main")
+    git(mono, "add", "-A")
+    git(mono, "commit", "-q", "-m", "monorepo")
+    write_metrics(gitops)
+    for minute in (0, 5):
+        out = advance(gitops, minute)
+        assert out.returncode == 0, out.stderr
+    assert state(gitops)["current_percentage"] == 5
+    assert git(mono, "show", "--format=", "--name-only", "HEAD") == (
+        "deploy/flags-repo/rollouts/phase_4_deployment.state.json")
+    git(mono, "revert", "--no-edit", "HEAD")
+    assert advance(gitops, 10).returncode == 0
+    assert state(gitops)["phase"] == "paused"
+    assert git(mono, "status", "--porcelain") == "?? deploy/flags-repo/logs/"
+
+
+def test_push_refuses_a_branch_other_than_the_checked_out_one(example_repo: Path,
+                                                              bare_remote: Path) -> None:
+    git(example_repo, "checkout", "-q", "-b", "feature")
+    out = advance(example_repo, 0, "--push", "--branch", "main")
+    assert out.returncode == 1 and "checked out branch is feature" in out.stderr
