@@ -182,3 +182,21 @@ def test_usage_errors(example_repo: Path, tmp_path: Path) -> None:
     plain.mkdir()
     out = run_cli(["plan"], cwd=plain)
     assert out.returncode == 2 and "not a git repository" in out.stderr
+
+
+def test_timeline_of_a_rollout_in_progress_starts_from_its_current_step(
+        example_repo: Path) -> None:
+    write(example_repo, "rollouts/phase_4_deployment.state.json",
+          state_json("phase_4_deployment", 25, 3, started="2026-11-27T04:50:00Z"))
+    commit(example_repo, "runner at 25%")
+    path = example_repo / "rollouts/phase_4_deployment.yaml"
+    path.write_text(path.read_text().replace("wait: 5m", "wait: 10m"))
+    _, report = plan_json(example_repo)
+    (changed,) = report["rollouts"]["changed"]
+    assert changed["state"]["current_percentage"] == 25
+    timeline = changed["timeline"]
+    assert timeline["basis"] == "from the current step's start"
+    # the remaining steps only: 25 (since 04:50), 50, 75, then 100 at 05:20
+    assert [(s["percentage"], s["start"]) for s in timeline["steps"]] == [
+        (25, "2026-11-27T04:50:00Z"), (50, "2026-11-27T05:00:00Z"),
+        (75, "2026-11-27T05:10:00Z"), (100, "2026-11-27T05:20:00Z")]
