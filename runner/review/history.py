@@ -121,7 +121,8 @@ def read_log(root: Path, paths: Sequence[str], since: str | None = None,
 
     With ``only_flag``, runner commits about other flags (one state file, another
     Rollout-Flag) are dropped as they are read."""
-    args = ["log", "--no-color", "--no-renames", "--raw", "--no-abbrev", f"--format={LOG_FORMAT}"]
+    args = ["-c", "core.quotePath=false", "log", "--no-color", "--no-renames", "--raw",
+            "--no-abbrev", f"--format={LOG_FORMAT}"]
     if since:
         args.append(f"--since={since}")
     entries: list[Entry] = []

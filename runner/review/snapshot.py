@@ -91,7 +91,12 @@ def _extract(root: Path, sha: str, dest: Path) -> None:
         return
     tar = run_git(root, ["archive", "--format=tar", sha, "--", *present], text=False).stdout
     with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
-        archive.extractall(dest, filter="data")
+        if hasattr(tarfile, "data_filter"):
+            archive.extractall(dest, filter="data")
+        else:  # Python < 3.11.4: keep regular files and folders only, inside dest
+            members = [m for m in archive.getmembers() if (m.isfile() or m.isdir())
+                       and not m.name.startswith(("/", "..")) and "/../" not in m.name]
+            archive.extractall(dest, members=members)
 
 
 def load_revision(root: Path, label: str, sha: str) -> Snapshot:
