@@ -177,20 +177,16 @@ def _parse(text: str, entries: list[Entry], only_flag: str | None = None) -> Non
                 elif key not in t:
                     t[key] = value.strip()
         action = t.get("Rollout-Action")
-        e = Entry(sha, when, author, email, subject, flags, action or "", raw=raw)
         if action:
             get = t.get
-            e.runner = True
-            e.before = _float(get("Rollout-From"))
-            e.after = _float(get("Rollout-To"))
-            e.phase = get("Rollout-Phase")
-            e.plan = get("Rollout-Plan")
-            e.gates = gates
-            e.reason = get("Rollout-Reason")
-            e.requested_by = get("Rollout-Requested-By")
-            e.held_after_revert_of = get("Rollout-Reverted-Commit")
-            e.reverted_by_person = get("Rollout-Reverted-By")
-        elif m := _REVERTS.search(body):
+            entries.append(Entry(
+                sha, when, author, email, subject, flags, action, _float(get("Rollout-From")),
+                _float(get("Rollout-To")), get("Rollout-Phase"), get("Rollout-Plan"), gates,
+                get("Rollout-Reason"), get("Rollout-Requested-By"), True, None, [],
+                get("Rollout-Reverted-Commit"), get("Rollout-Reverted-By"), None, raw))
+            continue
+        e = Entry(sha, when, author, email, subject, flags, "", raw=raw)
+        if m := _REVERTS.search(body):
             e.action, e.reverts = "revert", m[1]
         entries.append(e)
 
