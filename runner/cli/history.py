@@ -39,10 +39,15 @@ def _plan_names(root: Path, rollouts_dir: str, flag: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import gc
+
     from runner.cli.main import UsageError
     from runner.review import gitread
     from runner.review.history import folders, format_json, format_text, history
 
+    # a short-lived process building tens of thousands of objects without cycles: the
+    # collector would only rescan them (about 10 % of the run on 20,000 commits)
+    gc.disable()
     root = repo_root(args)
     if not gitread.is_repository(root):
         raise UsageError(f"{root}: not a git repository")
