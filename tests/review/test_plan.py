@@ -200,3 +200,22 @@ def test_timeline_of_a_rollout_in_progress_starts_from_its_current_step(
     assert [(s["percentage"], s["start"]) for s in timeline["steps"]] == [
         (25, "2026-11-27T04:50:00Z"), (50, "2026-11-27T05:00:00Z"),
         (75, "2026-11-27T05:10:00Z"), (100, "2026-11-27T05:20:00Z")]
+
+
+def test_kill_switch_and_an_invalid_base(example_repo: Path) -> None:
+    # the base does not validate (a broken flag was merged); the fix is still reviewable
+    write(example_repo, "flags/broken.yaml", "key: broken\nrisk: extreme\n")
+    broken = commit(example_repo, "broken flag")
+    (example_repo / "flags/broken.yaml").unlink()
+    pyproject = example_repo / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace(
+        'rollouts_dir = "rollouts"', 'rollouts_dir = "rollouts"\nemergency_shutdown = true'))
+    code, report = plan_json(example_repo, "--base", broken)
+    assert code == 0
+    assert any(p["file"] == "flags/broken.yaml" for p in report["problems"]["base"])
+    assert report["problems"]["head"] == []
+    assert ("kill_switch", "*") in kinds(report)
+    # with the kill switch on, everything serves 0 %
+    changed = {c["key"]: c for c in report["flags"]["changed"]}
+    assert (changed["otel_enabled"]["effective_before"],
+            changed["otel_enabled"]["effective_after"]) == (100, 0)
