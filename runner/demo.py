@@ -123,10 +123,22 @@ def run_story(root: Path, out: Callable[[str], None] = print) -> dict[str, str]:
 
     s.section("1. A pull request adds a flag and a safe rollout plan")
     scaffold(root)
-    out(f"# rollout init {root}: flags/{FLAG}.yaml, rollouts/{FLAG}.yaml (strategy safe, "
-        "5m a step, error rate <= 1%, p95 <= 500 ms, >= 100 requests), schemas, workflows")
+    out(f"# rollout init {root}: the repository, then the pull request's two files")
     s.git("init", "-q", "-b", "main")
+    s.git("add", "-A", "--", ".", f":!flags/{FLAG}.yaml", f":!rollouts/{FLAG}.yaml")
+    s.git("commit", "-q", "-m", "Set up Rollout Runner", show=True)
+    out(f"# the pull request: flags/{FLAG}.yaml (risk medium, canary qa-user-1) and "
+        f"rollouts/{FLAG}.yaml (strategy safe, 5m a step, error rate <= 1%, p95 <= 500 ms, "
+        ">= 100 requests)")
     s.rollout("validate")
+    plan = s._run([sys.executable, "-m", "runner", "plan", "--base", "HEAD", "--now", at(0)],
+                  who=None, show=f"rollout plan --base HEAD --now {at(0)}", echo=False).stdout
+    # the comment CI posts on the pull request (its Mermaid chart renders on GitHub)
+    chart = plan.find("```mermaid")
+    for line in (plan[:chart] if chart >= 0 else plan).rstrip().splitlines():
+        out(f"  | {line}")
+    if chart >= 0:
+        out("  | (+ a Mermaid gantt chart of the expected timeline)")
     s.git("add", "-A")
     s.git("commit", "-q", "-m", f"Add {FLAG} with a safe rollout plan", show=True)
     s.answers("the merge")

@@ -22,11 +22,12 @@ def test_demo_runs_the_whole_story(tmp_path: Path) -> None:
         "start", "advance", "advance", "advance", "rollback", "hold"]
     subjects = git(keep, "log", "--reverse", "--format=%s").splitlines()
     rollback = git(keep, "rev-parse", "HEAD~2")  # then the revert, then the hold
-    assert subjects[5] == "rollout(new_checkout): rollback 25% → 0%"
+    assert subjects[:2] == ["Set up Rollout Runner", "Add new_checkout with a safe rollout plan"]
+    assert subjects[-3] == "rollout(new_checkout): rollback 25% → 0%"
     # a person reverted the automatic rollback, and the runner held instead of fighting it
-    assert subjects[6] == 'Revert "rollout(new_checkout): rollback 25% → 0%"'
+    assert subjects[-2] == 'Revert "rollout(new_checkout): rollback 25% → 0%"'
     assert git(keep, "log", "-1", "--skip=1", "--format=%an") == "Bob Oncall"
-    assert subjects[7] == f"rollout(new_checkout): hold at 25% after revert of {rollback[:7]}"
+    assert subjects[-1] == f"rollout(new_checkout): hold at 25% after revert of {rollback[:7]}"
     assert trailers(keep, "Rollout-Reverted-Commit") == [rollback]
     state = json.loads((keep / "rollouts/new_checkout.state.json").read_text())
     assert (state["phase"], state["current_percentage"]) == ("paused", 25)
@@ -35,6 +36,9 @@ def test_demo_runs_the_whole_story(tmp_path: Path) -> None:
     assert "error_rate=4.2 fail (<= 1)" in gates
     # the transcript shows users' answers at each stage, the audit and the history
     text = out.stdout
+    # the pull request's review: what `rollout plan` comments
+    assert "## Rollout plan" in text and "▶️ Starts: `new_checkout` (safe" in text
+    assert "| `new_checkout` | medium | added, with a rollout plan | — | 0% |" in text
     assert "qa-user-1=ON  (TARGETING_MATCH)" in text
     assert "after the automatic rollback [rolled_back at 0%]" in text
     assert "after the revert, held by the runner [paused at 25%]" in text
