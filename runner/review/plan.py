@@ -130,11 +130,14 @@ def _serves_off(repo: Repository, key: str, variant: str | None) -> bool:
     wanted = variant or flag.rollout_variant
     if not flag.enabled or repo.config.emergency_shutdown:
         return wanted != flag.default_variant
+    served = effective_percentage(repo, key)
     if wanted == flag.rollout_variant:
-        return effective_percentage(repo, key) <= 0 and flag.default_variant != wanted
+        return served <= 0 and flag.default_variant != wanted
     if flag.split is not None:
         return flag.split.get(wanted, 0.0) <= 0
-    return flag.default_variant != wanted and effective_percentage(repo, key) >= 100
+    if wanted == flag.default_variant:
+        return served >= 100
+    return True  # a variant only targeting rules can serve
 
 
 # --- rollouts --------------------------------------------------------------------------

@@ -116,6 +116,13 @@ def test_prerequisite_on_a_flag_that_is_off(example_repo: Path) -> None:
           "key: beta_banner\ndescription: Banner\nowner: web\nrisk: low\nenabled: true\n"
           "percentage: 10\n")
     assert ("prerequisite_off", "beta_search") not in kinds(plan_json(example_repo)[1])
+    # requiring a variant nobody gets: beta_banner serves `on` to 100 %, never `off`
+    write(example_repo, "flags/beta_banner.yaml",
+          "key: beta_banner\ndescription: Banner\nowner: web\nrisk: low\npercentage: 100\n")
+    write(example_repo, "flags/beta_search.yaml",
+          "key: beta_search\ndescription: Search\nowner: web\nrisk: low\npercentage: 50\n"
+          "requires: [{flag: beta_banner, variant: 'off'}]\n")
+    assert ("prerequisite_off", "beta_search") in kinds(plan_json(example_repo)[1])
 
 
 def test_between_revisions_reads_rollout_state_percentages(example_repo: Path) -> None:
