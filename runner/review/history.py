@@ -32,8 +32,9 @@ _HEAD_FIELDS = ("%H", "%aI", "%an", "%ae", "%s")
 LOG_FORMAT = RS + FS.join(
     [*_HEAD_FIELDS,
      "%(trailers:" + ",".join(f"key={k}" for k in TRAILER_KEYS) + ",unfold,separator=%x1d)",
-     # the body only for "This reverts commit <sha>.", which git revert writes first
-     "%<(72,trunc)%b"]) + FS
+     # the body, for "This reverts commit <sha>." (truncating it in git costs more than
+     # passing it through)
+     "%b"]) + FS
 
 _REVERTS = re.compile(r"This reverts commit ([0-9a-f]{7,40})")
 _ZERO = re.compile(r"^0+$")
