@@ -19,7 +19,8 @@ EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 #: Subcommand modules under runner.cli, in the order ``rollout --help`` lists them.
 COMMANDS = (
-    "validate", "advance", "status", "rollback", "pause", "resume", "retry", "build", "eval",
+    "validate", "plan", "advance", "status", "history", "rollback", "pause", "resume", "retry",
+    "build", "eval", "init", "demo",
 )
 
 

@@ -14,10 +14,14 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runner.cli.common import add_repo_argument, repo_root
-from runner.reconcile.decide import Action, Decision, pct
-from runner.reconcile.runs import Options, Report
+
+if TYPE_CHECKING:  # imported where used: every `rollout` command registers these options,
+    # and importing the reconcile layer costs ~150 ms of start-up to commands that never run it
+    from runner.reconcile.decide import Decision
+    from runner.reconcile.runs import Options, Report
 
 EXIT_ROLLED_BACK = 4
 
@@ -45,6 +49,8 @@ def parse_now(value: str | None) -> datetime:
 
 
 def options(args: argparse.Namespace, **kw: object) -> Options:
+    from runner.reconcile.runs import Options
+
     root: Path = repo_root(args)
     return Options(root=root, now=parse_now(args.now), push=args.push, remote=args.remote,
                    branch=args.branch, **kw)  # type: ignore[arg-type]
@@ -65,6 +71,8 @@ def requested_by() -> str:
 
 
 def line(d: Decision, sha: str | None, dry_run: bool = False) -> str:
+    from runner.reconcile.decide import Action, pct
+
     at = f" ({sha[:7]})" if sha else ""
     if d.action is None:
         return f"{d.flag}: {d.reason}"
@@ -76,6 +84,8 @@ def line(d: Decision, sha: str | None, dry_run: bool = False) -> str:
 
 
 def report(rep: Report, dry_run: bool = False) -> int:
+    from runner.reconcile.decide import Action
+
     """Print what happened; tell CI about rollbacks; the exit code."""
     for note in rep.notes:
         print(f"note: {note}", file=sys.stderr)

@@ -30,8 +30,14 @@ def _text(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out) + ("\n" if out else "")
 
 
-#: --format name -> renderer of the status records. The lead adds ``markdown`` here.
-RENDERERS: dict[str, Renderer] = {"text": _text}
+def _markdown(rows: list[dict[str, Any]]) -> str:
+    from runner.review.status_markdown import status_markdown
+
+    return status_markdown(rows)
+
+
+#: --format name -> renderer of the status records.
+RENDERERS: dict[str, Renderer] = {"text": _text, "markdown": _markdown}
 
 
 def register(sub: argparse._SubParsersAction) -> None:

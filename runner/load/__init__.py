@@ -1,7 +1,12 @@
 """Load and validate: YAML -> schema check -> model, with line-aware errors."""
 
-from runner.load.problems import InvalidRepository, Problem
-from runner.load.repo import Checked, check_repository, load_config, load_repository
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runner.load.problems import InvalidRepository, Problem
+    from runner.load.repo import Checked, check_repository, load_config, load_repository
 
 __all__ = [
     "Checked",
@@ -11,3 +16,18 @@ __all__ = [
     "load_config",
     "load_repository",
 ]
+
+_WHERE = {"InvalidRepository": "problems", "Problem": "problems", "Checked": "repo",
+          "check_repository": "repo", "load_config": "repo", "load_repository": "repo"}
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy (PEP 562): importing runner.load.yamlsafe alone must not pay for jsonschema,
+    # which costs ~150 ms of start-up in commands that never validate (rollout history).
+    if name in _WHERE:
+        import importlib
+
+        value = getattr(importlib.import_module(f"runner.load.{_WHERE[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'runner.load' has no attribute {name!r}")

@@ -1,0 +1,35 @@
+"""``rollout demo``: the whole story offline in a temporary repository (see runner.demo)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo", help="run the whole story offline: rollout, automatic rollback, git revert, audit",
+        description="In a temporary git repository: a flag with a safe plan and file metrics, "
+        "advanced on a simulated clock; a bad metrics window rolls it back in a commit; a "
+        "git revert of the rollback is held by the runner; then the git log audit and the "
+        "flag's answer for a few users at each stage. Exit 0 when the story ran as told, 1 "
+        "when a step did not, 2 on usage errors.")
+    p.add_argument("--keep", type=Path, metavar="DIR",
+                   help="play it in DIR (new or empty) and keep the repository")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from runner.cli.main import UsageError
+    from runner.demo import DemoFailed, demo
+
+    keep: Path | None = args.keep
+    if keep is not None and keep.exists() and (not keep.is_dir() or any(keep.iterdir())):
+        raise UsageError(f"--keep {keep}: must be a new or empty folder")
+    try:
+        return demo(keep, out=lambda line: print(line, flush=True))
+    except DemoFailed as e:
+        print(f"rollout demo: {e}", file=sys.stderr)
+        return 1

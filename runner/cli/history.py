@@ -1,0 +1,67 @@
+"""``rollout history``: who changed a flag or its rollout, when, and on what evidence."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from runner.cli.common import add_repo_argument, repo_root
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "history", help="the audit trail of a flag (or all flags) from git",
+        description="Every commit that touched the flag's file, its rollout plan or its state: "
+        "time, author, action, percentage before and after, gate evidence, and which commit "
+        "reverted which. Exit 0; 1 when FLAG has no history; 2 on usage errors.")
+    p.add_argument("flag", nargs="?", metavar="FLAG", help="one flag (default: every flag)")
+    add_repo_argument(p)
+    p.add_argument("--since", metavar="DATE", help="only commits after DATE (as git log --since)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(run=run)
+
+
+def _plan_names(root: Path, rollouts_dir: str, flag: str) -> list[str]:
+    """Current plans of ``flag`` (their file names may differ from the flag key)."""
+    from runner.load.yamlsafe import YamlError, load_text
+
+    names = []
+    folder = root / rollouts_dir
+    for p in sorted(folder.glob("*.y*ml")) if folder.is_dir() else ():
+        try:
+            doc = load_text(p.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, YamlError):
+            continue
+        if isinstance(doc, dict) and doc.get("flag") == flag:
+            names.append(p.name.rsplit(".", 1)[0])
+    return names
+
+
+def run(args: argparse.Namespace) -> int:
+    import gc
+
+    from runner.cli.main import UsageError
+    from runner.review import gitread
+    from runner.review.history import folders, format_json, format_text, history
+
+    # a short-lived process building tens of thousands of objects without cycles: the
+    # collector would only rescan them (about 10 % of the run on 20,000 commits)
+    gc.disable()
+    root = repo_root(args)
+    if not gitread.is_repository(root):
+        raise UsageError(f"{root}: not a git repository")
+    flags_dir, rollouts_dir = folders(root)
+    names = _plan_names(root, rollouts_dir, args.flag) if args.flag else []
+    try:
+        entries = history(root, args.flag, args.since, flags_dir, rollouts_dir, names)
+    except gitread.GitError as e:
+        raise UsageError(str(e)) from e
+    if args.format == "json":
+        sys.stdout.write(format_json(entries))
+    else:
+        sys.stdout.write(format_text(entries))
+    if args.flag and not entries:
+        print(f"rollout history: no commit touches flag {args.flag!r}", file=sys.stderr)
+        return 1
+    return 0

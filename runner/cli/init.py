@@ -1,0 +1,39 @@
+"""``rollout init [DIR]``: scaffold a new GitOps repository that validates at once."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "init", help="scaffold a new GitOps repository (flags, a plan, schemas, workflows)",
+        description="Write flags/ with an example flag, rollouts/ with a safe plan for it, the "
+        "JSON Schemas, GitHub Actions workflows, a pre-commit config and [tool.rollout] in "
+        "pyproject.toml. Refuses to overwrite: when any of these files exists, exit 1 naming "
+        "it and write nothing. Exit 2 on usage errors.")
+    p.add_argument("dir", nargs="?", type=Path, default=Path("."), metavar="DIR",
+                   help="where (default: the current folder; created when missing)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from runner.cli.main import UsageError
+    from runner.scaffold import Exists, scaffold
+
+    root: Path = args.dir
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"{root}: not a folder")
+    try:
+        written = scaffold(root)
+    except Exists as e:
+        print(f"rollout init: {e}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(f"created {path}")
+    print(f"\nnext: cd {root} && git init && rollout validate && git add -A && "
+          "git commit -m 'Rollout Runner'", file=sys.stderr)
+    return 0

@@ -1,0 +1,78 @@
+"""``rollout plan``: what a change does to flags and rollouts, for review in a pull request."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime
+
+from runner.cli.common import add_repo_argument, print_json, repo_root
+
+#: The hidden line CI looks for to update its one pull-request comment instead of adding one.
+MARKER = "<!-- rollout-plan -->"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "plan", help="show what a change does to flags and rollouts (for pull requests)",
+        description="Compare two revisions: flags added, removed and changed field by field, "
+        "rollouts started, changed and stopped, the share served before and after, and the "
+        "risks. Exit 0 when the head is valid, 1 when it does not validate, 2 on usage errors.")
+    add_repo_argument(p)
+    p.add_argument("--base", metavar="REV",
+                   help="the revision before (default: the merge base of HEAD and the default "
+                   "branch)")
+    p.add_argument("--head", metavar="REV", help="the revision after (default: the working tree)")
+    p.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    p.add_argument("--now", metavar="ISO8601",
+                   help="the time expected timelines start from (default: now)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from runner.cli.main import UsageError
+    from runner.load.build import parse_time
+    from runner.review import gitread
+    from runner.review.plan import compare
+    from runner.review.render import render
+    from runner.review.snapshot import load_revision, load_working_tree
+
+    root = repo_root(args)
+    now = None
+    if args.now:
+        try:
+            now = parse_time(args.now)
+        except ValueError as e:
+            raise UsageError(f"--now {args.now!r}: not an ISO 8601 time") from e
+    if not gitread.is_repository(root):
+        raise UsageError(f"{root}: not a git repository")
+
+    def sha_of(rev: str) -> str:
+        sha = gitread.resolve_commit(root, rev)
+        if sha is None:
+            raise UsageError(f"{rev!r}: no such revision")
+        return sha
+
+    base_rev = args.base
+    if base_rev is None:
+        branch = gitread.default_branch(root)
+        if branch is None:
+            raise UsageError("no default branch found (origin/HEAD, main or master): give --base")
+        base_sha = gitread.merge_base(root, "HEAD", branch)
+        if base_sha is None:
+            raise UsageError(f"HEAD and {branch} have no merge base: give --base")
+        base_rev = f"merge-base({branch})"
+    else:
+        base_sha = sha_of(base_rev)
+    try:
+        base = load_revision(root, base_rev, base_sha)
+        head = (load_revision(root, args.head, sha_of(args.head)) if args.head
+                else load_working_tree(root))
+    except gitread.GitError as e:
+        raise UsageError(str(e)) from e
+    report = compare(base, head, now or datetime.now().astimezone())
+    if args.format == "json":
+        print_json(report)
+    else:
+        print(render("plan.md.j2", plan=json.loads(json.dumps(report)), marker=MARKER), end="")
+    return 1 if head.problems else 0

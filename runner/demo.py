@@ -1,0 +1,212 @@
+"""``rollout demo``: the whole story, offline, in a temporary repository, in seconds.
+
+A new flag with a ``safe`` plan and file metrics (the repository ``rollout init`` writes);
+the runner advances it step by step on a simulated clock (``--now``); a bad metrics window
+rolls it back in a commit; a person's ``git revert`` of that rollback is held by the runner;
+then the audit, from ``git log`` alone. Every step is a real ``rollout`` or ``git`` process,
+printed as a transcript, with the flag's answer for a few users after each stage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from runner.scaffold import scaffold
+
+FLAG = "new_checkout"
+T0 = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
+USERS = ("qa-user-1", "user-1", "user-2", "user-3", "user-4", "user-5", "user-6", "user-7")
+HEALTHY = {"error_rate": 0.3, "p95_latency_ms": 180.0, "p99_latency_ms": 260.0,
+           "request_count": 1200, "error_count": 4}
+BAD = {**HEALTHY, "error_rate": 4.2, "error_count": 50}
+ALICE = ("Alice Engineer", "alice@example.com")
+BOB = ("Bob Oncall", "bob@example.com")
+
+
+class DemoFailed(Exception):
+    """A step of the story did not do what it must: the demo stops and says which."""
+
+
+def at(minutes: float) -> str:
+    return (T0 + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
+
+
+class Story:
+    def __init__(self, root: Path, out: Callable[[str], None]) -> None:
+        self.root = root
+        self.out = out
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("GIT_", "ROLLOUT_")) and k != "EMERGENCY_SHUTDOWN"}
+        # the package this demo runs from, whatever is installed
+        package_parent = str(Path(__file__).resolve().parent.parent)
+        self.env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
+        self.env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull)
+
+    # --- processes ---------------------------------------------------------------------
+
+    def _run(self, args: Sequence[str], who: tuple[str, str] | None = ALICE,
+             show: str | None = None, ok: Sequence[int] = (0,),
+             echo: bool = True) -> subprocess.CompletedProcess[str]:
+        # commits carry the wall clock (the runner stamps its own commits so); the
+        # simulated clock is what `--now` gives the runner's decisions
+        env = dict(self.env)
+        if who is not None:
+            env.update(GIT_AUTHOR_NAME=who[0], GIT_AUTHOR_EMAIL=who[1],
+                       GIT_COMMITTER_NAME=who[0], GIT_COMMITTER_EMAIL=who[1])
+        if show:
+            self.out(f"$ {show}")
+        proc = subprocess.run(list(args), cwd=self.root, env=env, text=True,
+                              capture_output=True, check=False)
+        if echo:
+            for line in (proc.stdout + proc.stderr).strip().splitlines():
+                self.out(f"  {line}")
+        if proc.returncode not in ok:
+            raise DemoFailed(f"{show or ' '.join(args)} exited {proc.returncode}: "
+                             f"{(proc.stderr or proc.stdout).strip()[:300]}")
+        return proc
+
+    def git(self, *args: str, who: tuple[str, str] = ALICE, show: bool = False,
+            echo: bool = False) -> str:
+        label = shlex.join(["git", *args]) if show else None
+        return self._run(["git", *args], who=who, show=label, echo=echo).stdout.strip()
+
+    def rollout(self, *args: str, ok: Sequence[int] = (0,)) -> subprocess.CompletedProcess[str]:
+        """The runner as CI runs it: its own bot identity, the simulated clock."""
+        return self._run([sys.executable, "-m", "runner", *args], who=None,
+                         show=shlex.join(["rollout", *args]), ok=ok)
+
+    # --- what the story looks at --------------------------------------------------------
+
+    def metrics(self, values: dict[str, float], note: str) -> None:
+        path = self.root / "metrics" / f"{FLAG}.json"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(values, indent=2) + "\n", encoding="utf-8")
+        self.out(f"# metrics/{FLAG}.json: {note} (error_rate {values['error_rate']}%, "
+                 f"p95 {values['p95_latency_ms']:g} ms, {values['request_count']} requests)")
+
+    def state(self) -> dict[str, object]:
+        path = self.root / "rollouts" / f"{FLAG}.state.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+    def answers(self, stage: str) -> None:
+        from runner.sdk import FlagClient
+
+        client = FlagClient.from_repo(self.root, env={})
+        cells = []
+        for user in USERS:
+            r = client.evaluate(FLAG, {"targetingKey": user}, False)
+            cells.append(f"{user}={'ON ' if r.value is True else 'off'} ({r.reason})")
+        s = self.state()
+        where = f"{s.get('phase')} at {s.get('current_percentage')}%" if s else "no rollout yet"
+        self.out(f"  ┌ {FLAG} after {stage} [{where}]")
+        for i in range(0, len(cells), 4):
+            self.out("  │ " + "   ".join(cells[i:i + 4]))
+        self.out("  └")
+
+    def section(self, title: str) -> None:
+        self.out("")
+        self.out(f"== {title} " + "=" * max(0, 70 - len(title)))
+
+
+def run_story(root: Path, out: Callable[[str], None] = print) -> dict[str, str]:
+    """Play the story in ``root`` (an empty folder). Returns the key commits by name."""
+    s = Story(root, out)
+    commits: dict[str, str] = {}
+
+    s.section("1. A pull request adds a flag and a safe rollout plan")
+    scaffold(root)
+    out(f"# rollout init {root}: the repository, then the pull request's two files")
+    s.git("init", "-q", "-b", "main")
+    s.git("add", "-A", "--", ".", f":!flags/{FLAG}.yaml", f":!rollouts/{FLAG}.yaml")
+    s.git("commit", "-q", "-m", "Set up Rollout Runner", show=True)
+    out(f"# the pull request: flags/{FLAG}.yaml (risk medium, canary qa-user-1) and "
+        f"rollouts/{FLAG}.yaml (strategy safe, 5m a step, error rate <= 1%, p95 <= 500 ms, "
+        ">= 100 requests)")
+    s.rollout("validate")
+    plan = s._run([sys.executable, "-m", "runner", "plan", "--base", "HEAD", "--now", at(0)],
+                  who=None, show=f"rollout plan --base HEAD --now {at(0)}", echo=False).stdout
+    # the comment CI posts on the pull request (its Mermaid chart renders on GitHub)
+    chart = plan.find("```mermaid")
+    for line in (plan[:chart] if chart >= 0 else plan).rstrip().splitlines():
+        out(f"  | {line}")
+    if chart >= 0:
+        out("  | (+ a Mermaid gantt chart of the expected timeline)")
+    s.git("add", "-A")
+    s.git("commit", "-q", "-m", f"Add {FLAG} with a safe rollout plan", show=True)
+    s.answers("the merge")
+
+    s.section("2. The runner advances it every 5 minutes while the gates pass")
+    s.metrics(HEALTHY, "a healthy window")
+    for minute in (0, 5, 10, 15):
+        s.rollout("advance", "--now", at(minute))
+        if minute in (0, 15):
+            s.answers(f"advance at T+{minute}m")
+    commits["at_25"] = s.git("rev-parse", "HEAD")
+    if s.state().get("current_percentage") != 25:
+        raise DemoFailed(f"expected 25% after four advances, state says {s.state()}")
+
+    s.section("3. A bad metrics window: the runner rolls back, in a commit")
+    s.metrics(BAD, "errors spike")
+    proc = s.rollout("advance", "--now", at(17), ok=(4,))
+    out(f"  (exit {proc.returncode}: at least one rollout was rolled back — CI turns red)")
+    commits["rollback"] = s.git("rev-parse", "HEAD")
+    if s.state().get("phase") != "rolled_back":
+        raise DemoFailed(f"expected a rollback, state says {s.state()}")
+    s.answers("the automatic rollback")
+
+    s.section("4. On-call decides the spike was unrelated and reverts the rollback")
+    s.git("revert", "--no-edit", commits["rollback"], who=BOB, show=True)
+    commits["revert"] = s.git("rev-parse", "HEAD")
+    s.metrics(HEALTHY, "healthy again")
+    s.rollout("advance", "--now", at(20))
+    commits["hold"] = s.git("rev-parse", "HEAD")
+    st = s.state()
+    if st.get("phase") != "paused" or commits["hold"] == commits["revert"]:
+        raise DemoFailed(f"expected the runner to hold after the revert, state says {st}")
+    out("# the runner noticed a person took charge: it holds, and never fights the revert")
+    s.rollout("advance", "--now", at(40))
+    if s.git("rev-parse", "HEAD") != commits["hold"]:
+        raise DemoFailed("the runner moved a held rollout")
+    s.answers("the revert, held by the runner")
+
+    s.section("5. The audit: git log alone")
+    out("$ git log --reverse --format='%h %an %s' + %(trailers:key=Rollout-Gate,valueonly)")
+    log = s._run(["git", "log", "--reverse", "--format=%h%x1f%an%x1f%s%x1f"
+                  "%(trailers:key=Rollout-Gate,valueonly,separator=%x2C )%x1e"], echo=False).stdout
+    for record in filter(None, (r.strip("\n") for r in log.split("\x1e"))):
+        sha, author, subject, gates = record.split("\x1f")
+        out(f"  {sha} {author[:20]:<20} {subject}")
+        if gates:
+            out(f"  {'':7} {'':20} gates: {gates}")
+    s.rollout("history", FLAG)
+    s.rollout("status")
+    return commits
+
+
+def demo(keep: Path | None = None, out: Callable[[str], None] = print) -> int:
+    import tempfile
+
+    if keep is not None:
+        if keep.exists() and any(keep.iterdir()):
+            raise FileExistsError(f"{keep} is not empty")
+        keep.mkdir(parents=True, exist_ok=True)
+        run_story(keep, out)
+        out("")
+        out(f"The repository is kept in {keep}: try `git log`, `rollout history {FLAG}`, "
+            f"`rollout resume {FLAG}` there.")
+        return 0
+    with tempfile.TemporaryDirectory(prefix="rollout-demo-") as tmp:
+        root = Path(tmp) / "flags-repo"
+        root.mkdir()
+        run_story(root, out)
+    out("")
+    out("Run `rollout demo --keep DIR` to keep the repository and look around.")
+    return 0

@@ -1,0 +1,304 @@
+"""``rollout plan``: what a change between two revisions does to flags and rollouts.
+
+Pure over two loaded snapshots: flags added, removed and changed field by field; rollouts
+started, changed and stopped; the share of users served each flag's rollout variant before
+and after; and the risks a reviewer should look at. The result is plain data (JSON-ready)
+that the CLI prints as JSON or renders through ``runner/templates/plan.md.j2``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from runner.load.durations import format_duration
+from runner.model import Flag, Repository, Risk, RolloutPlan, RolloutState, Strategy
+from runner.model.state import Phase
+from runner.review.snapshot import Snapshot
+
+#: Fields that change only how a flag is described, not what it serves.
+DESCRIPTIVE_FIELDS = ("description", "owner")
+
+
+def _number(v: float | None) -> float | int | None:
+    if v is None:
+        return None
+    return int(v) if float(v).is_integer() else round(v, 4)
+
+
+def _iso(t: datetime | None) -> str | None:
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z") if t else None
+
+
+# --- flattening: one dotted field -> one comparable JSON value -------------------------
+
+
+def flag_fields(flag: Flag) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "description": flag.description,
+        "owner": flag.owner,
+        "risk": flag.risk.value,
+        "enabled": flag.enabled,
+        "default_variant": flag.default_variant,
+        "rollout_variant": flag.rollout_variant,
+        "requires": [r.flag if r.variant is None else f"{r.flag}={r.variant}" for r in flag.requires],
+        "env_override": flag.env_var,
+        "targeting.users": list(flag.targeting.users),
+        "targeting.regions": list(flag.targeting.regions),
+        "targeting.variant": flag.targeting.variant,
+        "targeting.rules": [f"{r.attribute} {r.op} {list(r.values)} -> {r.variant}"
+                            for r in flag.targeting.rules],
+        "percentage": _number(flag.percentage),
+        "bucket_by": flag.bucket_by,
+    }
+    for name, value in flag.variants.items():
+        out[f"variants.{name}"] = _plain(value)
+    for name, share in (flag.split or {}).items():
+        out[f"percentage.{name}"] = _number(share)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def plan_fields(plan: RolloutPlan) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "file": plan.name,
+        "strategy": plan.strategy.value,
+        "steps": [_number(p) for p in plan.percentages],
+        "wait": format_duration(plan.wait),
+        "on_failure": plan.on_failure.value,
+        "failure_limit": plan.failure_limit,
+        "error_limit": plan.error_limit,
+        "progress_deadline": format_duration(plan.progress_deadline),
+        "start_at": _iso(plan.start_at),
+        "accept_risk": plan.accept_risk,
+    }
+    for g in plan.gates:
+        out[f"gates.{g.name}"] = g.threshold + (" (dry run)" if g.dry_run else "")
+    for i, s in enumerate(plan.steps):
+        if s.wait is not None:
+            out[f"steps[{i}].wait"] = format_duration(s.wait)
+        for g in s.gates or ():
+            out[f"steps[{i}].gates.{g.name}"] = g.threshold + (" (dry run)" if g.dry_run else "")
+    m = plan.metrics
+    if m is not None:
+        out["metrics.type"] = m.type
+        out["metrics.source"] = m.path or m.url or " ".join(m.command) or None
+    return out
+
+
+def field_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[dict[str, Any]]:
+    keys = list(before) + [k for k in after if k not in before]
+    return [{"field": k, "before": before.get(k), "after": after.get(k)}
+            for k in keys if before.get(k) != after.get(k)]
+
+
+# --- what a flag serves ----------------------------------------------------------------
+
+
+def effective_percentage(repo: Repository, key: str) -> float:
+    """The share (0-100) of users served the flag's rollout variant, targeting aside.
+
+    A rollout's state wins (the runner's current percentage); then a static percentage or
+    split; otherwise everyone gets the default variant. A disabled flag, or a repository
+    with its kill switch on, serves nobody.
+    """
+    flag = repo.flags[key]
+    if not flag.enabled or repo.config.emergency_shutdown:
+        return 0.0
+    state = repo.states.get(key)
+    if state is not None and key in repo.plans:
+        return state.current_percentage
+    if flag.percentage is not None:
+        return flag.percentage
+    if flag.split is not None:
+        return flag.split.get(flag.rollout_variant, 0.0)
+    return 100.0 if flag.default_variant == flag.rollout_variant else 0.0
+
+
+def _serves_off(repo: Repository, key: str, variant: str | None) -> bool:
+    """True when nobody (targeting aside) gets ``variant`` of ``key`` (its rollout variant
+    when None): a flag that requires it then serves its default to everyone."""
+    flag = repo.flags[key]
+    wanted = variant or flag.rollout_variant
+    if not flag.enabled or repo.config.emergency_shutdown:
+        return wanted != flag.default_variant
+    served = effective_percentage(repo, key)
+    if wanted == flag.rollout_variant:
+        return served <= 0 and flag.default_variant != wanted
+    if flag.split is not None:
+        return flag.split.get(wanted, 0.0) <= 0
+    if wanted == flag.default_variant:
+        return served >= 100
+    return True  # a variant only targeting rules can serve
+
+
+# --- rollouts --------------------------------------------------------------------------
+
+
+def timeline(plan: RolloutPlan, state: RolloutState | None, now: datetime) -> dict[str, Any]:
+    """The earliest schedule of the remaining steps: each step holds its wait, then the next.
+
+    Earliest, because a step also needs passing gates and an advance run after its wait.
+    """
+    first = 0
+    start = max(now, plan.start_at) if plan.start_at else now
+    basis = "from the merge" if not plan.start_at or plan.start_at <= now else "from start_at"
+    if state is not None and state.phase is Phase.PROGRESSING and state.step_started_at:
+        first, start, basis = state.step, state.step_started_at, "from the current step's start"
+    steps = []
+    t = start
+    last = len(plan.steps) - 1
+    for i in range(len(plan.steps)):
+        wait = 0.0 if i == last else plan.step_wait(i)
+        if i >= first:
+            steps.append({
+                "index": i,
+                "percentage": _number(plan.steps[i].percentage),
+                "wait": format_duration(wait),
+                "start": _iso(t),
+                "end": _iso(t + timedelta(seconds=wait)),
+                "gates": [f"{g.name} {g.threshold}" + (" (dry run)" if g.dry_run else "")
+                          for g in plan.step_gates(i)],
+            })
+            t += timedelta(seconds=wait)
+    return {"basis": basis, "start": _iso(start), "complete_at": _iso(t), "steps": steps,
+            "total": format_duration((t - start).total_seconds()),
+            "seconds": (t - start).total_seconds()}
+
+
+def _state_summary(state: RolloutState | None) -> dict[str, Any] | None:
+    if state is None:
+        return None
+    return {"phase": state.phase.value, "step": state.step,
+            "current_percentage": _number(state.current_percentage), "reason": state.reason}
+
+
+# --- the comparison --------------------------------------------------------------------
+
+
+def _risk(level: str, kind: str, flag: str, message: str) -> dict[str, str]:
+    return {"level": level, "kind": kind, "flag": flag, "message": message}
+
+
+def compare(base: Snapshot, head: Snapshot, now: datetime | None = None) -> dict[str, Any]:
+    now = now or datetime.now(UTC)
+    b, h = base.repository, head.repository
+    added = sorted(set(h.flags) - set(b.flags))
+    removed = sorted(set(b.flags) - set(h.flags))
+    changed: list[dict[str, Any]] = []
+    for key in sorted(set(b.flags) & set(h.flags)):
+        changes = field_changes(flag_fields(b.flags[key]), flag_fields(h.flags[key]))
+        before, after = effective_percentage(b, key), effective_percentage(h, key)
+        if changes or before != after:
+            changed.append({"key": key, "risk": h.flags[key].risk.value, "changes": changes,
+                            "effective_before": _number(before), "effective_after": _number(after),
+                            "serving_changed": any(c["field"] not in DESCRIPTIVE_FIELDS
+                                                   for c in changes) or before != after})
+
+    def flag_entry(repo: Repository, key: str) -> dict[str, Any]:
+        f = repo.flags[key]
+        return {"key": key, "risk": f.risk.value, "owner": f.owner, "description": f.description,
+                "effective": _number(effective_percentage(repo, key)),
+                "has_plan": key in repo.plans}
+
+    rollouts: dict[str, list[dict[str, Any]]] = {"started": [], "changed": [], "stopped": []}
+    for key in sorted(set(b.plans) | set(h.plans)):
+        pb, ph = b.plans.get(key), h.plans.get(key)
+        if ph is not None and (pb is None or pb.digest != ph.digest):
+            entry = {"flag": key, "plan": ph.name, "strategy": ph.strategy.value,
+                     "on_failure": ph.on_failure.value,
+                     "state": _state_summary(h.states.get(key)),
+                     "timeline": timeline(ph, h.states.get(key), now),
+                     "changes": field_changes(plan_fields(pb), plan_fields(ph)) if pb else []}
+            rollouts["changed" if pb else "started"].append(entry)
+        elif pb is not None and ph is None:
+            state = b.states.get(key)
+            rollouts["stopped"].append({
+                "flag": key, "plan": pb.name, "strategy": pb.strategy.value,
+                "state": _state_summary(state),
+                "falls_back_to": _number(effective_percentage(h, key)) if key in h.flags else None,
+            })
+
+    risks = _risks(b, h, added, removed, changed, rollouts)
+    touched = set(added) | {c["key"] for c in changed} | {
+        r["flag"] for group in rollouts.values() for r in group}
+    return {
+        "base": {"rev": base.label, "sha": base.sha},
+        "head": {"rev": head.label, "sha": head.sha},
+        "generated_at": _iso(now),
+        "problems": {"base": [p.as_dict() for p in base.problems],
+                     "head": [p.as_dict() for p in head.problems]},
+        "flags": {"added": [flag_entry(h, k) for k in added],
+                  "removed": [{**flag_entry(b, k),
+                               "required_by": sorted(f.key for f in h.flags.values()
+                                                     if any(r.flag == k for r in f.requires))}
+                              for k in removed],
+                  "changed": changed},
+        "rollouts": rollouts,
+        "risks": risks,
+        "summary": {"flags_added": len(added), "flags_removed": len(removed),
+                    "flags_changed": len(changed), "rollouts_started": len(rollouts["started"]),
+                    "rollouts_changed": len(rollouts["changed"]),
+                    "rollouts_stopped": len(rollouts["stopped"]), "risks": len(risks),
+                    "flags_touched": len(touched | set(removed)),
+                    "head_valid": not head.problems},
+    }
+
+
+def _risks(b: Repository, h: Repository, added: list[str], removed: list[str],
+           changed: list[dict[str, Any]], rollouts: dict[str, list[dict[str, Any]]]
+           ) -> list[dict[str, str]]:
+    risks: list[dict[str, str]] = []
+    serving = set(added) | {c["key"] for c in changed if c["serving_changed"]}
+    plan_touched = {r["flag"] for r in rollouts["started"] + rollouts["changed"]}
+    for key in sorted(serving):
+        flag = h.flags[key]
+        if flag.risk is Risk.HIGH and key not in h.plans:
+            before = effective_percentage(b, key) if key in b.flags else None
+            after = effective_percentage(h, key)
+            moved = "" if before is None else f" ({before:g}% → {after:g}%)"
+            risks.append(_risk("high", "high_risk_without_plan", key,
+                               f"high-risk flag {key} changes what it serves{moved} "
+                               "without a rollout plan: no gates, no automatic rollback"))
+    for key in sorted(plan_touched | {k for k in serving if k in h.plans}):
+        plan, flag = h.plans.get(key), h.flags.get(key)
+        if plan and flag and plan.strategy is Strategy.INSTANT and flag.risk is Risk.HIGH:
+            risks.append(_risk("high", "instant_on_high_risk", key,
+                               f"strategy instant on high-risk flag {key}: 0 → 100% after "
+                               f"{format_duration(plan.step_wait(0))}"
+                               + (" (accept_risk: true)" if plan.accept_risk else "")))
+    for key in removed:
+        users = sorted(f.key for f in h.flags.values() if any(r.flag == key for r in f.requires))
+        if users:
+            risks.append(_risk("high", "removed_but_required", key,
+                               f"flag {key} is removed but {', '.join(users)} "
+                               f"require{'s' * (len(users) == 1)} it"))
+    touched = serving | plan_touched | set(removed)
+    for key in sorted(h.flags):
+        for req in h.flags[key].requires:
+            if req.flag not in h.flags or not (key in touched or req.flag in touched):
+                continue
+            if _serves_off(h, req.flag, req.variant):
+                want = f" variant {req.variant}" if req.variant else ""
+                risks.append(_risk("warning", "prerequisite_off", key,
+                                   f"{key} requires {req.flag}{want}, which is off: {key} "
+                                   "serves its default variant to everyone until it is on"))
+    if b.config.emergency_shutdown != h.config.emergency_shutdown:
+        risks.append(_risk("high", "kill_switch", "*",
+                           "the repository kill switch (emergency_shutdown) is turned "
+                           + ("on: every flag serves its default" if h.config.emergency_shutdown
+                              else "off: flags serve their configuration again")))
+    for key in sorted(set(b.flags) & set(h.flags)):
+        if b.flags[key].risk is not Risk.HIGH or h.flags[key].risk is Risk.HIGH:
+            continue
+        risks.append(_risk("warning", "risk_lowered", key,
+                           f"{key} is no longer marked high-risk ({h.flags[key].risk.value})"))
+    return risks

@@ -1,0 +1,84 @@
+"""Markdown through Jinja2 templates in ``runner/templates``: sandboxed, strict, no autoescape.
+
+Autoescape is HTML's; this output is Markdown, so user-controlled strings (descriptions,
+owners, reasons, values) go through ``md`` or ``code`` filters that neutralise what Markdown
+would otherwise interpret (tables, links, HTML, mentions) in a pull-request comment.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import FileSystemLoader, StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~>])")
+MAX_VALUE = 120
+
+
+def md(value: Any) -> str:
+    """Text safe inside a Markdown paragraph or table cell."""
+    s = " ".join(str(value).split())
+    s = _MD_SPECIAL.sub(r"\\\1", s)
+    # no @mentions, no entities, no autolinked e-mail from user text in a bot comment
+    return s.replace("&", "&amp;").replace("@", "&#64;")
+
+
+def _shorten(s: str) -> str:
+    return s if len(s) <= MAX_VALUE else s[: MAX_VALUE - 1] + "…"
+
+
+def code(value: Any) -> str:
+    """A value as inline code, safe in a table cell: JSON for non-strings, ``—`` for None."""
+    if value is None:
+        return "—"
+    s = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    s = _shorten(" ".join(s.split())) or " "
+    fence = "`" * (max((len(m) for m in re.findall(r"`+", s)), default=0) + 1)
+    pad = " " if s.startswith("`") or s.endswith("`") else ""
+    # GFM splits table cells on | even inside code spans unless it is escaped
+    return f"{fence}{pad}{s.replace('|', chr(92) + '|')}{pad}{fence}"
+
+
+def mermaid_label(value: Any) -> str:
+    """Text for a Mermaid label: no characters that Mermaid's gantt/xychart syntax reads."""
+    return re.sub(r"[^A-Za-z0-9_ .%+\-/→]", " ", str(value)).strip() or "-"
+
+
+def pct(value: Any) -> str:
+    if value is None:
+        return "—"
+    v = float(value)
+    return f"{int(v)}%" if v.is_integer() else f"{v:g}%"
+
+
+def mermaid_time(iso: str) -> str:
+    """``2026-11-27T05:00:00Z`` -> ``2026-11-27 05:00:00`` (the charts' dateFormat)."""
+    return iso.replace("T", " ").removesuffix("Z")[:19]
+
+
+@cache
+def environment() -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        undefined=StrictUndefined,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(md=md, code=code, mermaid_label=mermaid_label, pct=pct,
+                       mermaid_time=mermaid_time)
+    return env
+
+
+def render(template: str, **context: Any) -> str:
+    text = environment().get_template(template).render(**context)
+    # blank-line runs from template control blocks: one is enough in Markdown
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"

@@ -1,0 +1,113 @@
+"""A repository as it is at one revision (or in the working tree), loaded by ``runner.load``.
+
+A revision is extracted with one ``git archive`` of the config and the two folders into a
+temporary directory, then loaded by the same loader ``rollout validate`` uses. When the
+revision is invalid, the problems are kept and every file that is valid on its own is still
+loaded, so a review can show what changed next to why it does not validate.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from runner.load import Problem, check_repository, load_config
+from runner.load.build import build_flag, build_plan
+from runner.load.repo import YAML_SUFFIXES, _files, _read, schema_findings
+from runner.load.statefile import STATE_SUFFIX, state_from_dict
+from runner.model import Flag, Repository, RolloutPlan, RolloutState, SourceRef
+from runner.review.gitread import GitError, run_git
+
+WORKING_TREE = "working tree"
+
+
+@dataclass
+class Snapshot:
+    label: str  # the revision as given, or "working tree"
+    sha: str | None  # None for the working tree
+    repository: Repository
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _partial(root: Path) -> Repository:
+    """Every flag, plan and state that is valid on its own (for an invalid revision)."""
+    config, _ = load_config(root)
+    scratch: list[Problem] = []
+    flags: dict[str, Flag] = {}
+    plans: dict[str, RolloutPlan] = {}
+    states: dict[str, RolloutState] = {}
+    sources: dict[str, SourceRef] = {}
+    for p in _files(root / config.flags_dir, YAML_SUFFIXES):
+        got = _read(root, p, scratch)
+        if got and not schema_findings(got[1], "flag"):
+            flag = build_flag(got[1])
+            flags.setdefault(flag.key, flag)
+            sources.setdefault(f"flag:{flag.key}", SourceRef(p.relative_to(root).as_posix()))
+    for p in _files(root / config.rollouts_dir, YAML_SUFFIXES):
+        got = _read(root, p, scratch)
+        if got and not schema_findings(got[1], "rollout"):
+            try:
+                plan = build_plan(p.name.rsplit(".", 1)[0], got[1], config)
+            except ValueError:
+                continue
+            plans.setdefault(plan.flag, plan)
+            sources.setdefault(f"plan:{plan.flag}", SourceRef(p.relative_to(root).as_posix()))
+    for p in _files(root / config.rollouts_dir, (STATE_SUFFIX,)):
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and not schema_findings(data, "state"):
+            state = state_from_dict(data)
+            states[state.flag] = state
+    return Repository(config=config, flags=MappingProxyType(flags),
+                      plans=MappingProxyType(plans), states=MappingProxyType(states),
+                      sources=MappingProxyType(sources))
+
+
+def load_dir(root: Path, label: str, sha: str | None) -> Snapshot:
+    checked = check_repository(root)
+    if checked.repository is not None:
+        return Snapshot(label, sha, checked.repository, [])
+    return Snapshot(label, sha, _partial(root), list(checked.problems))
+
+
+def _extract(root: Path, sha: str, dest: Path) -> None:
+    """Write pyproject.toml and the flags and rollouts folders of ``sha`` under ``dest``."""
+    wanted = ["pyproject.toml"]
+    listing = run_git(root, ["ls-tree", "--name-only", sha, "--", "pyproject.toml"]).stdout.split()
+    if "pyproject.toml" in listing:
+        blob = run_git(root, ["cat-file", "blob", f"{sha}:pyproject.toml"], text=False).stdout
+        (dest / "pyproject.toml").write_bytes(blob)
+    config, _ = load_config(dest)
+    wanted = [config.flags_dir.strip("/"), config.rollouts_dir.strip("/")]
+    present = run_git(root, ["ls-tree", "--name-only", sha, "--", *wanted]).stdout.splitlines()
+    if not present:
+        return
+    tar = run_git(root, ["archive", "--format=tar", sha, "--", *present], text=False).stdout
+    with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
+        if hasattr(tarfile, "data_filter"):
+            archive.extractall(dest, filter="data")
+        else:  # Python < 3.11.4: keep regular files and folders only, inside dest
+            members = [m for m in archive.getmembers() if (m.isfile() or m.isdir())
+                       and not m.name.startswith(("/", "..")) and "/../" not in m.name]
+            archive.extractall(dest, members=members)
+
+
+def load_revision(root: Path, label: str, sha: str) -> Snapshot:
+    with tempfile.TemporaryDirectory(prefix="rollout-plan-") as tmp:
+        dest = Path(tmp)
+        try:
+            _extract(root, sha, dest)
+        except (GitError, tarfile.TarError) as e:
+            raise GitError(f"cannot read {label}: {e}") from e
+        return load_dir(dest, label, sha)
+
+
+def load_working_tree(root: Path) -> Snapshot:
+    return load_dir(root, WORKING_TREE, None)

@@ -1,0 +1,228 @@
+"""``rollout plan`` on real git repositories with real diffs between revisions."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from tests.conftest import git, run_cli
+from tests.review.helpers import commit, state_json, write
+
+NOW = "2026-11-27T05:00:00Z"
+
+NEW_FLAG = """\
+key: checkout_v2
+description: New checkout flow
+owner: payments-team
+risk: high
+default_variant: off
+"""
+
+NEW_PLAN = """\
+flag: checkout_v2
+strategy: safe
+wait: 10m
+gates:
+  error_rate: 0.5
+  request_count: 50
+"""
+
+
+def plan_json(repo: Path, *args: str) -> tuple[int, dict]:
+    out = run_cli(["plan", "--format", "json", "--now", NOW, *args], cwd=repo)
+    assert out.returncode in (0, 1), out.stderr
+    return out.returncode, json.loads(out.stdout)
+
+
+def kinds(report: dict) -> set[tuple[str, str]]:
+    return {(r["kind"], r["flag"]) for r in report["risks"]}
+
+
+def test_new_flag_with_safe_plan_shows_steps_and_mermaid_timeline(example_repo: Path) -> None:
+    write(example_repo, "flags/checkout_v2.yaml", NEW_FLAG)
+    write(example_repo, "rollouts/checkout_v2.yaml", NEW_PLAN)
+    out = run_cli(["plan", "--now", NOW], cwd=example_repo)
+    assert out.returncode == 0, out.stderr
+    md = out.stdout
+    assert md.startswith("<!-- rollout-plan -->\n")
+    assert "| `checkout_v2` | high | added, with a rollout plan | — | 0% |" in md
+    assert "▶️ Starts" in md and "`checkout_v2`" in md
+    chart = md.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    assert chart.startswith("gantt\n")
+    tasks = [line.strip() for line in chart.splitlines() if re.match(r"\s+\d+% ", line)]
+    # the safe strategy: six holds of 10 minutes, then 100 % reached 60 minutes after the merge
+    assert [t.split(" ")[0] for t in tasks] == ["0%", "5%", "10%", "25%", "50%", "75%", "100%"]
+    assert tasks[0] == "0% :s0, 2026-11-27 05:00:00, 2026-11-27 05:10:00"
+    assert tasks[-1] == "100% reached :milestone, s6, 2026-11-27 06:00:00, 0d"
+    assert "| `error_rate <= 0.5` `request_count >= 50` |" in md
+    # a high-risk flag with a plan is not called out as "without a plan"
+    assert "high_risk_without_plan" not in json.dumps(plan_json(example_repo)[1]["risks"])
+
+
+def test_high_risk_flag_changed_without_plan_is_called_out(example_repo: Path) -> None:
+    write(example_repo, "flags/security_hardening_enabled.yaml",
+          (example_repo / "flags/security_hardening_enabled.yaml").read_text()
+          .replace("risk: low", "risk: high").replace("default_variant: on", "default_variant: off")
+          + "percentage: 40\n")
+    code, report = plan_json(example_repo)
+    assert code == 0
+    assert ("high_risk_without_plan", "security_hardening_enabled") in kinds(report)
+    changed = {c["key"]: c for c in report["flags"]["changed"]}["security_hardening_enabled"]
+    fields = {c["field"]: (c["before"], c["after"]) for c in changed["changes"]}
+    assert fields["risk"] == ("low", "high")
+    assert fields["percentage"] == (None, 40)
+    assert (changed["effective_before"], changed["effective_after"]) == (100, 40)
+
+
+def test_instant_on_high_risk_flag_is_called_out(example_repo: Path) -> None:
+    write(example_repo, "flags/checkout_v2.yaml", NEW_FLAG)
+    write(example_repo, "rollouts/checkout_v2.yaml",
+          "flag: checkout_v2\nstrategy: instant\naccept_risk: true\ngates:\n  error_rate: 1\n")
+    code, report = plan_json(example_repo)
+    assert code == 0
+    assert ("instant_on_high_risk", "checkout_v2") in kinds(report)
+    steps = report["rollouts"]["started"][0]["timeline"]["steps"]
+    assert [(s["percentage"], s["wait"]) for s in steps] == [(0, "1m"), (100, "0s")]
+
+
+def test_removing_a_required_flag_is_called_out_and_fails(example_repo: Path) -> None:
+    (example_repo / "flags/phase_4_deployment.yaml").unlink()
+    (example_repo / "rollouts/phase_4_deployment.yaml").unlink()
+    code, report = plan_json(example_repo)
+    assert code == 1  # the head no longer validates: the requiring flags dangle
+    assert any("requires unknown flag 'phase_4_deployment'" in p["message"]
+               for p in report["problems"]["head"])
+    removed = report["flags"]["removed"][0]
+    assert removed["key"] == "phase_4_deployment"
+    assert removed["required_by"] == ["aatc_system_enabled", "llm_integration_enabled"]
+    assert ("removed_but_required", "phase_4_deployment") in kinds(report)
+    assert [r["flag"] for r in report["rollouts"]["stopped"]] == ["phase_4_deployment"]
+    md = run_cli(["plan", "--now", NOW], cwd=example_repo).stdout
+    assert "> [!CAUTION]" in md and "requires unknown flag" in md
+
+
+def test_prerequisite_on_a_flag_that_is_off(example_repo: Path) -> None:
+    write(example_repo, "flags/beta_banner.yaml",
+          "key: beta_banner\ndescription: Banner\nowner: web\nrisk: low\nenabled: false\n")
+    write(example_repo, "flags/beta_search.yaml",
+          "key: beta_search\ndescription: Search\nowner: web\nrisk: low\npercentage: 50\n"
+          "requires: [beta_banner]\n")
+    code, report = plan_json(example_repo)
+    assert code == 0
+    assert ("prerequisite_off", "beta_search") in kinds(report)
+    # a prerequisite that is on is no risk
+    write(example_repo, "flags/beta_banner.yaml",
+          "key: beta_banner\ndescription: Banner\nowner: web\nrisk: low\nenabled: true\n"
+          "percentage: 10\n")
+    assert ("prerequisite_off", "beta_search") not in kinds(plan_json(example_repo)[1])
+    # requiring a variant nobody gets: beta_banner serves `on` to 100 %, never `off`
+    write(example_repo, "flags/beta_banner.yaml",
+          "key: beta_banner\ndescription: Banner\nowner: web\nrisk: low\npercentage: 100\n")
+    write(example_repo, "flags/beta_search.yaml",
+          "key: beta_search\ndescription: Search\nowner: web\nrisk: low\npercentage: 50\n"
+          "requires: [{flag: beta_banner, variant: 'off'}]\n")
+    assert ("prerequisite_off", "beta_search") in kinds(plan_json(example_repo)[1])
+
+
+def test_between_revisions_reads_rollout_state_percentages(example_repo: Path) -> None:
+    base = git(example_repo, "rev-parse", "HEAD")
+    write(example_repo, "rollouts/phase_4_deployment.state.json",
+          state_json("phase_4_deployment", 10, 2))
+    mid = commit(example_repo, "runner: 10%")
+    write(example_repo, "rollouts/phase_4_deployment.state.json",
+          state_json("phase_4_deployment", 25, 3))
+    head = commit(example_repo, "runner: 25%")
+    code, report = plan_json(example_repo, "--base", mid, "--head", head)
+    assert code == 0
+    assert report["base"]["sha"] == mid and report["head"]["sha"] == head
+    (flag,) = report["flags"]["changed"]
+    assert (flag["key"], flag["effective_before"], flag["effective_after"]) == (
+        "phase_4_deployment", 10, 25)
+    assert flag["changes"] == []
+    code, report = plan_json(example_repo, "--base", base, "--head", head)
+    assert report["flags"]["changed"][0]["effective_before"] == 0
+
+
+def test_plan_edit_is_a_changed_rollout_field_by_field(example_repo: Path) -> None:
+    path = example_repo / "rollouts/phase_4_deployment.yaml"
+    path.write_text(path.read_text().replace("wait: 5m", "wait: 15m")
+                    .replace("error_rate: 1.0", "error_rate: 0.5"))
+    _, report = plan_json(example_repo)
+    (changed,) = report["rollouts"]["changed"]
+    fields = {c["field"]: (c["before"], c["after"]) for c in changed["changes"]}
+    assert fields == {"wait": ("5m", "15m"), "gates.error_rate": ("<= 1", "<= 0.5")}
+    assert changed["timeline"]["total"] == "1h30m"
+
+
+def test_default_base_is_the_merge_base_with_the_default_branch(example_repo: Path) -> None:
+    git(example_repo, "checkout", "-q", "-b", "feature")
+    write(example_repo, "flags/checkout_v2.yaml", NEW_FLAG.replace("risk: high", "risk: low"))
+    commit(example_repo, "add checkout_v2 on a branch")
+    git(example_repo, "checkout", "-q", "main")
+    write(example_repo, "flags/other_flag.yaml",
+          "key: other_flag\ndescription: x\nowner: y\nrisk: low\n")
+    commit(example_repo, "main moves on")
+    git(example_repo, "checkout", "-q", "feature")
+    _, report = plan_json(example_repo)
+    # only the branch's own change: main's later commit is not reported as a removal
+    assert [f["key"] for f in report["flags"]["added"]] == ["checkout_v2"]
+    assert report["flags"]["removed"] == []
+
+
+def test_user_text_cannot_break_the_markdown(example_repo: Path) -> None:
+    path = example_repo / "flags/otel_enabled.yaml"
+    path.write_text(path.read_text().replace(
+        "OpenTelemetry tracing. Always on.", "'x | y [link](http://evil) <img src=x> @octocat ``'"))
+    md = run_cli(["plan", "--now", NOW], cwd=example_repo).stdout
+    row = next(line for line in md.splitlines() if line.startswith("| `description`"))
+    # three cells exactly: the | of the description is escaped, so it cannot open a fourth
+    assert len(re.findall(r"(?<!\\)\|", row)) == 4
+    # the whole value is one code span (a fence longer than its own backticks): inert text
+    assert row.endswith("| ``` x \\| y [link](http://evil) <img src=x> @octocat `` ``` |")
+
+
+def test_usage_errors(example_repo: Path, tmp_path: Path) -> None:
+    out = run_cli(["plan", "--base", "no-such-rev"], cwd=example_repo)
+    assert out.returncode == 2 and "no-such-rev" in out.stderr
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    out = run_cli(["plan"], cwd=plain)
+    assert out.returncode == 2 and "not a git repository" in out.stderr
+
+
+def test_timeline_of_a_rollout_in_progress_starts_from_its_current_step(
+        example_repo: Path) -> None:
+    write(example_repo, "rollouts/phase_4_deployment.state.json",
+          state_json("phase_4_deployment", 25, 3, started="2026-11-27T04:50:00Z"))
+    commit(example_repo, "runner at 25%")
+    path = example_repo / "rollouts/phase_4_deployment.yaml"
+    path.write_text(path.read_text().replace("wait: 5m", "wait: 10m"))
+    _, report = plan_json(example_repo)
+    (changed,) = report["rollouts"]["changed"]
+    assert changed["state"]["current_percentage"] == 25
+    timeline = changed["timeline"]
+    assert timeline["basis"] == "from the current step's start"
+    # the remaining steps only: 25 (since 04:50), 50, 75, then 100 at 05:20
+    assert [(s["percentage"], s["start"]) for s in timeline["steps"]] == [
+        (25, "2026-11-27T04:50:00Z"), (50, "2026-11-27T05:00:00Z"),
+        (75, "2026-11-27T05:10:00Z"), (100, "2026-11-27T05:20:00Z")]
+
+
+def test_kill_switch_and_an_invalid_base(example_repo: Path) -> None:
+    # the base does not validate (a broken flag was merged); the fix is still reviewable
+    write(example_repo, "flags/broken.yaml", "key: broken\nrisk: extreme\n")
+    broken = commit(example_repo, "broken flag")
+    (example_repo / "flags/broken.yaml").unlink()
+    pyproject = example_repo / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace(
+        'rollouts_dir = "rollouts"', 'rollouts_dir = "rollouts"\nemergency_shutdown = true'))
+    code, report = plan_json(example_repo, "--base", broken)
+    assert code == 0
+    assert any(p["file"] == "flags/broken.yaml" for p in report["problems"]["base"])
+    assert report["problems"]["head"] == []
+    assert ("kill_switch", "*") in kinds(report)
+    # with the kill switch on, everything serves 0 %
+    changed = {c["key"]: c for c in report["flags"]["changed"]}
+    assert (changed["otel_enabled"]["effective_before"],
+            changed["otel_enabled"]["effective_after"]) == (100, 0)

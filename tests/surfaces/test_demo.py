@@ -1,0 +1,55 @@
+"""``rollout demo`` end to end: the repository it leaves shows the rollback and the hold."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import git, run_cli
+
+
+def trailers(repo: Path, key: str) -> list[str]:
+    out = git(repo, "log", f"--format=%(trailers:key={key},valueonly)%x1e")
+    return [t.strip() for t in out.split("\x1e") if t.strip()][::-1]
+
+
+def test_demo_runs_the_whole_story(tmp_path: Path) -> None:
+    keep = tmp_path / "demo"
+    out = run_cli(["demo", "--keep", str(keep)], cwd=tmp_path, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    # the runner's transitions, in order, from the commits' own trailers
+    assert trailers(keep, "Rollout-Action") == [
+        "start", "advance", "advance", "advance", "rollback", "hold"]
+    subjects = git(keep, "log", "--reverse", "--format=%s").splitlines()
+    rollback = git(keep, "rev-parse", "HEAD~2")  # then the revert, then the hold
+    assert subjects[:2] == ["Set up Rollout Runner", "Add new_checkout with a safe rollout plan"]
+    assert subjects[-3] == "rollout(new_checkout): rollback 25% → 0%"
+    # a person reverted the automatic rollback, and the runner held instead of fighting it
+    assert subjects[-2] == 'Revert "rollout(new_checkout): rollback 25% → 0%"'
+    assert git(keep, "log", "-1", "--skip=1", "--format=%an") == "Bob Oncall"
+    assert subjects[-1] == f"rollout(new_checkout): hold at 25% after revert of {rollback[:7]}"
+    assert trailers(keep, "Rollout-Reverted-Commit") == [rollback]
+    state = json.loads((keep / "rollouts/new_checkout.state.json").read_text())
+    assert (state["phase"], state["current_percentage"]) == ("paused", 25)
+    # the failing gate is in the rollback's evidence
+    gates = git(keep, "log", "-1", "--format=%(trailers:key=Rollout-Gate,valueonly)", rollback)
+    assert "error_rate=4.2 fail (<= 1)" in gates
+    # the transcript shows users' answers at each stage, the audit and the history
+    text = out.stdout
+    # the pull request's review: what `rollout plan` comments
+    assert "## Rollout plan" in text and "▶️ Starts: `new_checkout` (safe" in text
+    assert "| `new_checkout` | medium | added, with a rollout plan | — | 0% |" in text
+    assert "qa-user-1=ON  (TARGETING_MATCH)" in text
+    assert "after the automatic rollback [rolled_back at 0%]" in text
+    assert "after the revert, held by the runner [paused at 25%]" in text
+    assert f"reverted by {git(keep, 'rev-parse', 'HEAD~1')[:7]}" in text
+    # the repository it leaves is valid and clean
+    assert run_cli(["validate"], cwd=keep).returncode == 0
+    assert git(keep, "status", "--porcelain", "--", "flags", "rollouts") == ""
+
+
+def test_demo_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "file").write_text("x")
+    out = run_cli(["demo", "--keep", str(tmp_path / "busy")], cwd=tmp_path)
+    assert out.returncode == 2 and "empty" in out.stderr

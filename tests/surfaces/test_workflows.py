@@ -1,0 +1,161 @@
+"""The GitHub Actions workflows: real zizmor and check-jsonschema runs, and the rules they
+must keep (pinned actions, no pull_request_target, no untrusted input in a shell)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.load.yamlsafe import load_text
+from tests.conftest import PROJECT
+
+PROJECT_WORKFLOWS = sorted((PROJECT / ".github/workflows").glob("*.yml"))
+INIT_WORKFLOWS = sorted((PROJECT / "runner/templates/init/workflows").glob("*.yml"))
+ALL = PROJECT_WORKFLOWS + INIT_WORKFLOWS
+
+
+def load(path: Path) -> dict[str, Any]:
+    doc = load_text(path.read_text(encoding="utf-8"))
+    assert isinstance(doc, dict)
+    return doc
+
+
+def steps(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for job in doc["jobs"].values() for s in job.get("steps", [])]
+
+
+def test_the_expected_workflows_exist() -> None:
+    assert {p.name for p in PROJECT_WORKFLOWS} == {"validate.yml", "advance.yml", "control.yml",
+                                                    "ci.yml"}
+    assert {p.name for p in INIT_WORKFLOWS} == {"validate.yml", "advance.yml", "control.yml"}
+
+
+def test_zizmor_offline_finds_nothing() -> None:
+    zizmor = shutil.which("zizmor")
+    assert zizmor, "zizmor is not installed (pip install zizmor)"
+    out = subprocess.run([zizmor, "--offline", *map(str, ALL)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "No findings" in out.stdout
+
+
+def test_workflows_validate_against_the_github_schema() -> None:
+    tool = shutil.which("check-jsonschema")
+    assert tool, "check-jsonschema is not installed"
+    out = subprocess.run([tool, "--builtin-schema", "vendor.github-workflows", *map(str, ALL)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: f"{p.parent.parent.name}/{p.name}")
+def test_actions_pinned_no_target_trigger_no_expressions_in_shell(path: Path) -> None:
+    doc = load(path)
+    assert "pull_request_target" not in doc["on"]
+    text = path.read_text(encoding="utf-8")
+    for line in text.splitlines():
+        m = re.search(r"uses:\s*(\S+)", line)
+        if m:
+            assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", m[1]), line
+            assert re.search(r"# v\d+\.\d+\.\d+$", line), f"no version comment: {line}"
+    for step in steps(doc):
+        if "run" in step:
+            assert "${{" not in step["run"], f"expression inside a shell script: {step['run']}"
+
+
+def test_advance_schedule_concurrency_permissions_and_history() -> None:
+    for path in (PROJECT / ".github/workflows/advance.yml",
+                 PROJECT / "runner/templates/init/workflows/advance.yml"):
+        doc = load(path)
+        cron = doc["on"]["schedule"][0]["cron"]
+        assert cron == "2-57/5 * * * *"  # every 5 minutes, never on the hour
+        assert "workflow_dispatch" in doc["on"] and "push" in doc["on"]
+        assert doc["concurrency"]["cancel-in-progress"] is False
+        assert doc["permissions"] == {}
+        (job,) = doc["jobs"].values()
+        assert job["permissions"] == {"contents": "write"}
+        checkout = steps(doc)[0]
+        assert checkout["with"]["fetch-depth"] == 0
+        runs = " ".join(s.get("run", "") for s in steps(doc))
+        assert "rollout advance --push" in runs
+        assert "rollout status --format markdown >> \"$GITHUB_STEP_SUMMARY\"" in runs
+        assert any(s.get("uses", "").startswith("actions/upload-artifact@") for s in steps(doc))
+
+
+def test_control_passes_inputs_through_env_only() -> None:
+    doc = load(PROJECT / ".github/workflows/control.yml")
+    inputs = doc["on"]["workflow_dispatch"]["inputs"]
+    assert inputs["action"]["options"] == ["pause", "resume", "rollback", "retry"]
+    (apply,) = [s for s in steps(doc) if s.get("name") == "Apply"]
+    assert apply["env"]["FLAG"] == "${{ inputs.flag }}"
+    assert "$FLAG" in apply["run"] and "inputs." not in apply["run"]
+
+
+def test_validate_comments_once_by_marker() -> None:
+    doc = load(PROJECT / ".github/workflows/validate.yml")
+    assert list(doc["on"]) == ["pull_request"]
+    (comment,) = [s for s in steps(doc) if "github-script" in s.get("uses", "")]
+    script = comment["with"]["script"]
+    assert "<!-- rollout-plan -->" in script and "updateComment" in script
+
+
+def test_project_workflows_are_the_scaffolded_ones() -> None:
+    """`rollout init` ships the same workflows this project runs, bar the install line."""
+    for template in INIT_WORKFLOWS:
+        mine = (PROJECT / ".github/workflows" / template.name).read_text(encoding="utf-8")
+        assert mine == template.read_text(encoding="utf-8").replace("@INSTALL@", '"."')
+
+
+def _shim(tmp_path: Path) -> str:
+    """`rollout` on PATH as pip installs it: a console script running this checkout."""
+    import stat
+    import sys
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir(exist_ok=True)
+    shim = bindir / "rollout"
+    shim.write_text(f"#!/bin/sh\nexec {sys.executable} -m runner \"$@\"\n")
+    shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
+    return str(bindir)
+
+
+def test_control_apply_script_runs_and_never_evaluates_its_inputs(
+        example_repo: Path, bare_remote: Path, tmp_path: Path) -> None:
+    """The Apply step's own script, run by bash with the inputs in env as Actions does."""
+    import json
+    import os
+
+    from tests.conftest import cli_env, git, run_cli
+
+    (example_repo / "logs").mkdir()
+    (example_repo / "logs/metrics.json").write_text(json.dumps(
+        {"error_rate": 0.1, "p95_latency_ms": 100, "request_count": 500}))
+    assert run_cli(["advance", "--push", "--now", "2026-01-15T12:00:00Z"],
+                   cwd=example_repo).returncode == 0
+    doc = load(PROJECT / ".github/workflows/control.yml")
+    (apply,) = [s for s in steps(doc) if s.get("name") == "Apply"]
+    path = f"{_shim(tmp_path)}{os.pathsep}{os.environ['PATH']}"
+
+    def run(flag: str, action: str, reason: str) -> subprocess.CompletedProcess[str]:
+        env = cli_env({"PATH": path, "FLAG": flag, "ACTION": action, "REASON": reason,
+                       "ROLLOUT_REQUESTED_BY": "octocat"})
+        return subprocess.run(["bash", "-e", "-c", apply["run"]], cwd=example_repo, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    out = run("phase_4_deployment", "pause", "")
+    assert out.returncode == 0, out.stdout + out.stderr
+    pushed = git(bare_remote, "log", "-1", "--format=%s%n%(trailers:key=Rollout-Requested-By,"
+                 "valueonly)", "main")
+    assert pushed.splitlines() == ["rollout(phase_4_deployment): pause at 0%", "octocat"]
+    # hostile inputs stay data: no command substitution, no option injection
+    marker = tmp_path / "pwned"
+    out = run(f"$(touch {marker})", "resume", f"`touch {marker}`")
+    assert out.returncode != 0 and not marker.exists()
+    out = run("phase_4_deployment", "rm -rf /", "x")
+    assert out.returncode == 2 and "unknown action" in out.stdout
+    out = run("--help", "resume", "x")
+    assert out.returncode != 0 and "usage" not in out.stdout.lower()
