@@ -49,18 +49,21 @@ class Story:
         self.env["PYTHONPATH"] = os.pathsep.join(
             filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
         self.env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull)
+        #: the simulated clock, minutes after T0, for people's commits
+        self.minute: float = -10
 
     # --- processes ---------------------------------------------------------------------
 
     def _run(self, args: Sequence[str], who: tuple[str, str] | None = ALICE,
              show: str | None = None, ok: Sequence[int] = (0,),
              echo: bool = True) -> subprocess.CompletedProcess[str]:
-        # commits carry the wall clock (the runner stamps its own commits so); the
-        # simulated clock is what `--now` gives the runner's decisions
+        # people's commits are dated on the simulated clock, as the runner dates its own
+        # with `--now`, so the audit reads in one timeline
         env = dict(self.env)
         if who is not None:
             env.update(GIT_AUTHOR_NAME=who[0], GIT_AUTHOR_EMAIL=who[1],
-                       GIT_COMMITTER_NAME=who[0], GIT_COMMITTER_EMAIL=who[1])
+                       GIT_COMMITTER_NAME=who[0], GIT_COMMITTER_EMAIL=who[1],
+                       GIT_AUTHOR_DATE=at(self.minute), GIT_COMMITTER_DATE=at(self.minute))
         if show:
             self.out(f"$ {show}")
         proc = subprocess.run(list(args), cwd=self.root, env=env, text=True,
@@ -140,6 +143,7 @@ def run_story(root: Path, out: Callable[[str], None] = print) -> dict[str, str]:
     if chart >= 0:
         out("  | (+ a Mermaid gantt chart of the expected timeline)")
     s.git("add", "-A")
+    s.minute = -1
     s.git("commit", "-q", "-m", f"Add {FLAG} with a safe rollout plan", show=True)
     s.answers("the merge")
 
@@ -163,6 +167,7 @@ def run_story(root: Path, out: Callable[[str], None] = print) -> dict[str, str]:
     s.answers("the automatic rollback")
 
     s.section("4. On-call decides the spike was unrelated and reverts the rollback")
+    s.minute = 19
     s.git("revert", "--no-edit", commits["rollback"], who=BOB, show=True)
     commits["revert"] = s.git("rev-parse", "HEAD")
     s.metrics(HEALTHY, "healthy again")

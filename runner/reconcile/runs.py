@@ -237,7 +237,9 @@ def _run(opts: Options, compute: Callable[[Git, Repository], list[Decision]],
             if opts.dry_run:
                 return report
             specs = _commits(repo, git, decisions)
-            shas = git.commit(specs, who)
+            # commits are dated with the injected clock, so a simulated rollout's audit
+            # (git log, rollout history) reads in simulated time; without --now it is now
+            shas = git.commit(specs, who, when=int(opts.now.timestamp()))
             report.commits = dict(zip([d.flag for d in decisions if d.action], shas, strict=True))
             report.head = git.head()
             if not opts.push or opts.dry_run:
