@@ -50,11 +50,9 @@ def cli() -> Callable[..., subprocess.CompletedProcess[str]]:
     return run_cli
 
 
-@pytest.fixture
-def example_repo(tmp_path: Path) -> Path:
-    """A git repository holding a copy of this project's own example flags and plans."""
-    root = tmp_path / "repo"
-    root.mkdir()
+def make_example_repo(root: Path, message: str = "initial flags") -> Path:
+    """Copy this project's own example flags and plans into ``root`` and commit them."""
+    root.mkdir(parents=True)
     for part in EXAMPLE_PARTS:
         src = PROJECT / part
         if src.is_dir():
@@ -63,8 +61,14 @@ def example_repo(tmp_path: Path) -> Path:
             shutil.copy2(src, root / part)
     git(root, "init", "-q", "-b", "main")
     git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "initial flags")
+    git(root, "commit", "-q", "-m", message)
     return root
+
+
+@pytest.fixture
+def example_repo(tmp_path: Path) -> Path:
+    """A git repository holding a copy of this project's own example flags and plans."""
+    return make_example_repo(tmp_path / "repo")
 
 
 @pytest.fixture

@@ -19,19 +19,9 @@ from tests.conftest import git, run_cli
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example repository, committed once; each case works on a copy of it."""
-    from tests.conftest import EXAMPLE_PARTS, PROJECT
+    from tests.conftest import make_example_repo
 
-    root = tmp_path_factory.mktemp("template") / "repo"
-    root.mkdir()
-    for part in EXAMPLE_PARTS:
-        src = PROJECT / part
-        if src.is_dir():
-            shutil.copytree(src, root / part)
-        else:
-            shutil.copy2(src, root / part)
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "example flags")
+    root = make_example_repo(tmp_path_factory.mktemp("template") / "repo", "example flags")
     out = run_cli(["validate"], cwd=root)
     assert out.returncode == 0, out.stdout + out.stderr  # the cases start from a valid repository
     return root
