@@ -285,7 +285,7 @@ def _compile_flag(key: str, d: Any) -> CompiledFlag:
         f.fixed = f.outcome(f.default_variant, DISABLED, "flag disabled")
     elif f.rolled_back is not None:
         f.fixed = f.outcome(f.default_variant, DISABLED,
-                            f"rolled back (rollout plan {f.rolled_back!r})")
+                            f"rolled back in rollout plan {f.rolled_back!r}")
     elif not (f.requires or f.users or f.regions or f.rules or f.split):
         f.fixed = f.outcome(f.default_variant, DEFAULT, "")
     elif not (f.requires or f.users or f.regions or f.rules) and f.split_all is not None:
