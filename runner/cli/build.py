@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from runner.cli.common import add_repo_argument, repo_root
+from runner.cli.common import add_repo_argument, gitops_root
 
 SCHEMA_DIR_VAR = "ROLLOUT_FLAGD_SCHEMAS"
 
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from runner.evaluate.artifact import render_artifact, write_atomic
     from runner.load import check_repository
 
-    root = repo_root(args)
+    root = gitops_root(args)
     if args.out is not None and args.out.is_dir():
         raise UsageError(f"--out {args.out}: is a folder, give a file path")
     checked = check_repository(root)

@@ -15,7 +15,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from runner.cli.common import add_repo_argument, repo_root
+from runner.cli.common import add_repo_argument, gitops_root
 from runner.reconcile.decide import Action, Decision, pct
 from runner.reconcile.runs import Options, Report
 
@@ -36,8 +36,12 @@ def parse_now(value: str | None) -> datetime:
     from runner.cli.main import UsageError
     from runner.load.build import parse_time
 
-    if not value:
+    if value is None:
         return datetime.now(UTC)
+    if not value.strip():
+        # an empty --now is more likely an unset variable ("--now $NOW") than a wish for
+        # the clock: acting at the real time in a simulation could pause or roll back
+        raise UsageError("--now '': empty (omit --now to use the clock)")
     try:
         return parse_time(value)
     except ValueError as e:
@@ -45,7 +49,7 @@ def parse_now(value: str | None) -> datetime:
 
 
 def options(args: argparse.Namespace, **kw: object) -> Options:
-    root: Path = repo_root(args)
+    root: Path = gitops_root(args)
     return Options(root=root, now=parse_now(args.now), push=args.push, remote=args.remote,
                    branch=args.branch, **kw)  # type: ignore[arg-type]
 

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from runner.cli.common import add_repo_argument, print_json, repo_root
+from runner.cli.common import add_repo_argument, gitops_root, print_json
 
 Renderer = Callable[[list[dict[str, Any]]], str]
 
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from runner.load import check_repository
     from runner.reconcile.view import records
 
-    root = repo_root(args)
+    root = gitops_root(args)
     now = parse_now(args.now)
     checked = check_repository(root)
     if checked.repository is None:
