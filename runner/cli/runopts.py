@@ -73,7 +73,9 @@ def line(d: Decision, sha: str | None, dry_run: bool = False) -> str:
     if d.action is None:
         return f"{d.flag}: {d.reason}"
     would = "would " if dry_run else ""
-    if d.action in (Action.START, Action.ADVANCE, Action.COMPLETE, Action.ROLLBACK):
+    if d.action is Action.START:  # as its commit says: "start at 0%", not "0% → 0%"
+        return f"{d.flag}: {would}start at {pct(d.to_percentage)}%{at}: {d.reason}"
+    if d.action in (Action.ADVANCE, Action.COMPLETE, Action.ROLLBACK):
         move = f"{pct(d.from_percentage)}% → {pct(d.to_percentage)}%"
         return f"{d.flag}: {would}{d.action.value} {move}{at}: {d.reason}"
     return f"{d.flag}: {would}{d.action.value}{at}: {d.reason}"

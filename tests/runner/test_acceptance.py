@@ -87,3 +87,11 @@ def test_retry_after_an_automatic_rollback_starts_again_without_a_plan_edit(
     assert state(example_repo)["current_percentage"] == 5
     assert (example_repo / "rollouts" / "phase_4_deployment.yaml").read_bytes() == plan_before
     assert git(example_repo, "status", "--porcelain", "--", STATE) == ""
+
+
+def test_the_start_line_says_start_at_like_its_commit(example_repo: Path) -> None:
+    out = advance(example_repo, 0, "--dry-run")
+    assert "phase_4_deployment: would start at 0%: " in out.stdout, out.stdout
+    out = advance(example_repo, 0)
+    assert out.stdout.startswith("phase_4_deployment: start at 0% ("), out.stdout
+    assert subjects(example_repo, 1) == ["rollout(phase_4_deployment): start at 0%"]
