@@ -16,9 +16,13 @@ def _text(rows: list[dict[str, Any]]) -> str:
     out = []
     for r in rows:
         steps = "/".join(f"{p}" for p in r["steps"])
-        where = (f"step {r['step'] + 1} of {len(r['steps'])}" if r["step_started_at"]
-                 else "not started")
-        out.append(f"{r['flag']}: {r['phase']} at {r['current_percentage']}% ({where}; {steps})")
+        if not r["steps"]:  # an orphaned state: its plan is gone
+            where = "orphaned, no plan"
+        elif r["step_started_at"]:
+            where = f"step {r['step'] + 1} of {len(r['steps'])}; {steps}"
+        else:
+            where = f"not started; {steps}"
+        out.append(f"{r['flag']}: {r['phase']} at {r['current_percentage']}% ({where})")
         if r["next_step_at"]:
             out.append(f"  next step at {r['next_step_at']}")
         for g in r["last_gates"]:

@@ -95,3 +95,58 @@ def test_the_start_line_says_start_at_like_its_commit(example_repo: Path) -> Non
     out = advance(example_repo, 0)
     assert out.stdout.startswith("phase_4_deployment: start at 0% ("), out.stdout
     assert subjects(example_repo, 1) == ["rollout(phase_4_deployment): start at 0%"]
+
+
+def _add_rollout(repo: Path, key: str, requires: str | None = None) -> str:
+    """A flag and its plan in one commit (a merged pull request); returns the commit."""
+    req = f"requires:\n  - {requires}\n" if requires else ""
+    (repo / "flags" / f"{key}.yaml").write_text(
+        f"key: {key}\ndescription: test flag {key}\nowner: test-team\nrisk: low\n"
+        f"targeting:\n  users: [canary-{key}]\n{req}")
+    (repo / "rollouts" / f"{key}.yaml").write_text(f"flag: {key}\nstrategy: safe\n")
+    git(repo, "add", "flags", "rollouts")
+    git(repo, "commit", "-q", "-m", f"add {key}")
+    return git(repo, "rev-parse", "HEAD")
+
+
+def test_reverting_the_commit_that_added_a_plan_removes_its_state_in_a_commit(
+        example_repo: Path, tmp_path: Path) -> None:
+    write_metrics(example_repo)
+    added = _add_rollout(example_repo, "new_checkout")
+    for minutes in (0, 5):
+        assert advance(example_repo, minutes).returncode == 0
+    assert state(example_repo, "rollouts/new_checkout.state.json")["current_percentage"] == 5
+    git(example_repo, "revert", "--no-edit", added)  # the real `git revert` of the PR
+    status = rollout(example_repo, "status", "new_checkout")
+    assert status.returncode == 0 and "(orphaned, no plan)" in status.stdout, status.stdout
+    artifact = tmp_path / "flags.json"
+    out = advance(example_repo, 6, "--publish", str(artifact))
+    assert out.returncode == 0, out.stderr
+    assert not (example_repo / "rollouts/new_checkout.state.json").exists()
+    assert subjects(example_repo, 2)[0] == "rollout(new_checkout): remove orphaned state"
+    assert git(example_repo, "show", "--name-status", "--format=", "HEAD").split() == \
+        ["D", "rollouts/new_checkout.state.json"]
+    assert git(example_repo, "status", "--porcelain", "--", "rollouts", "flags") == ""
+    assert "new_checkout" not in json.loads(artifact.read_text())["flags"]
+    assert advance(example_repo, 7).stdout.count("new_checkout") == 0  # converged
+
+
+def test_a_manual_rollback_pauses_the_running_rollouts_that_require_the_flag(
+        example_repo: Path) -> None:
+    write_metrics(example_repo)
+    _add_rollout(example_repo, "dependent", requires="phase_4_deployment")
+    for minutes in (0, 5):
+        assert advance(example_repo, minutes).returncode == 0
+    out = rollout(example_repo, "rollback", "phase_4_deployment", "--reason", "tickets",
+                  "--now", at(6))
+    assert out.returncode == 0, out.stderr
+    assert subjects(example_repo, 2) == ["rollout(dependent): pause at 5%",
+                                         "rollout(phase_4_deployment): rollback 5% → 0%"]
+    dep = state(example_repo, "rollouts/dependent.state.json")
+    assert (dep["phase"], dep["current_percentage"]) == ("paused", 5)
+    # the dependent's canary fails its prerequisite now, whatever its own rollout says
+    ev = rollout(example_repo, "eval", "dependent", "--key", "canary-dependent",
+                 "--format", "json")
+    assert json.loads(ev.stdout)["reason"] == "PREREQUISITE_FAILED", ev.stdout
+    assert advance(example_repo, 20).returncode == 0  # paused stays paused
+    assert state(example_repo, "rollouts/dependent.state.json")["current_percentage"] == 5
