@@ -18,8 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "build", help="write the resolved flags artifact applications load",
         description="Resolve every flag (rollout percentages from the rollout state files "
         "applied) into one JSON document. Same input, same bytes; written atomically and "
-        "only when it changed. Exit 0 on success, 1 when the repository is invalid (nothing "
-        "written), 2 on usage errors.")
+        "only when it changed. Exit 0 on success, 1 when the repository is invalid or --out "
+        "cannot be written (nothing written), 2 on usage errors.")
     add_repo_argument(p)
     p.add_argument("--out", type=Path, metavar="PATH",
                    help="write here (atomically) instead of to standard output")
@@ -82,7 +82,11 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
         return 0
-    changed = write_atomic(args.out, data)
+    try:
+        changed = write_atomic(args.out, data)
+    except OSError as e:  # a folder that cannot exist or be written: said, not a crash
+        print(f"rollout build: cannot write {args.out}: {e.strerror or e}", file=sys.stderr)
+        return 1
     digest = json.loads(data).get("digest") or json.loads(data)["metadata"]["version"]
     print(f"{'wrote' if changed else 'unchanged'} {args.out} ({digest})", file=sys.stderr)
     return 0
