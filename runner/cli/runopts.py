@@ -29,7 +29,8 @@ def add_change_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--push", action="store_true",
                    help="push the commits; on a rejected push fetch, recompute and retry")
     p.add_argument("--remote", default="origin", metavar="NAME", help="default: origin")
-    p.add_argument("--branch", metavar="NAME", help="default: the current branch")
+    p.add_argument("--branch", metavar="NAME",
+                   help="the branch to push to, with --push (default: the current branch)")
 
 
 def parse_now(value: str | None) -> datetime:
@@ -49,7 +50,12 @@ def parse_now(value: str | None) -> datetime:
 
 
 def options(args: argparse.Namespace, **kw: object) -> Options:
+    from runner.cli.main import UsageError
+
     root: Path = gitops_root(args)
+    if args.branch is not None and not args.push:
+        # without --push the commits land on the checked out branch, whatever --branch says
+        raise UsageError("--branch names the branch to push to: use it with --push")
     return Options(root=root, now=parse_now(args.now), push=args.push, remote=args.remote,
                    branch=args.branch, **kw)  # type: ignore[arg-type]
 

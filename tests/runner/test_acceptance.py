@@ -150,3 +150,12 @@ def test_a_manual_rollback_pauses_the_running_rollouts_that_require_the_flag(
     assert json.loads(ev.stdout)["reason"] == "PREREQUISITE_FAILED", ev.stdout
     assert advance(example_repo, 20).returncode == 0  # paused stays paused
     assert state(example_repo, "rollouts/dependent.state.json")["current_percentage"] == 5
+
+
+def test_branch_without_push_is_a_usage_error(example_repo: Path) -> None:
+    head = git(example_repo, "rev-parse", "HEAD")
+    for args in (["advance", "--branch", "release"], ["pause", "phase_4_deployment",
+                                                      "--branch", "release"]):
+        out = rollout(example_repo, *args)
+        assert out.returncode == 2 and "use it with --push" in out.stderr, out.stderr
+    assert git(example_repo, "rev-parse", "HEAD") == head
