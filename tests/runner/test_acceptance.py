@@ -159,3 +159,14 @@ def test_branch_without_push_is_a_usage_error(example_repo: Path) -> None:
         out = rollout(example_repo, *args)
         assert out.returncode == 2 and "use it with --push" in out.stderr, out.stderr
     assert git(example_repo, "rev-parse", "HEAD") == head
+
+
+def test_a_publish_path_that_cannot_be_a_file_is_refused_before_the_run(
+        example_repo: Path, tmp_path: Path) -> None:
+    write_metrics(example_repo)
+    head = git(example_repo, "rev-parse", "HEAD")
+    for target in ("", str(tmp_path)):
+        out = advance(example_repo, 0, "--publish", target)
+        assert out.returncode == 2, (target, out.stdout, out.stderr)
+        assert "give the path of the artifact file" in out.stderr
+    assert git(example_repo, "rev-parse", "HEAD") == head  # nothing was committed
