@@ -91,3 +91,20 @@ def test_paused_rollout_keeps_its_percentage_and_canaries(
         share = sum(r.value for r in served) / len(served)
         assert 0.22 < share < 0.28, (name, share)
         assert {r.reason for r in served} == {"SPLIT"}
+
+
+def test_openfeature_provider_reports_the_rollback(make_repo: Callable[..., RepoWriter]) -> None:
+    import uuid
+
+    from openfeature import api
+    from openfeature.evaluation_context import EvaluationContext
+
+    from runner.openfeature import RolloutProvider
+
+    w = _repo(make_repo, "rolled_back", 0, 0)
+    domain = f"rolled-back-{uuid.uuid4()}"
+    api.set_provider(RolloutProvider(FlagClient.from_repo(w.root, env={})), domain=domain)
+    details = api.get_client(domain).get_boolean_details(
+        "checkout", True, EvaluationContext("canary-user-1", {"region": "us-west-2"}))
+    assert (details.value, details.variant, details.reason) == (False, "off", "DISABLED")
+    assert "rolled back" in str(details.flag_metadata.get("details"))
