@@ -49,8 +49,7 @@ def test_status_json_current_percentage_through_jq(example_repo: Path) -> None:
         assert advance(example_repo, minutes).returncode == 0
     pipeline = subprocess.run(
         "python -m runner status phase_4_deployment --format json | jq .current_percentage",
-        shell=True, cwd=example_repo, capture_output=True, text=True, check=False,
-        env={**_env(), "PATH": _env()["PATH"]})
+        shell=True, cwd=example_repo, capture_output=True, text=True, check=False, env=_env())
     assert pipeline.returncode == 0, pipeline.stderr
     assert pipeline.stdout.strip() == "10"
 
@@ -170,3 +169,31 @@ def test_a_publish_path_that_cannot_be_a_file_is_refused_before_the_run(
         assert out.returncode == 2, (target, out.stdout, out.stderr)
         assert "give the path of the artifact file" in out.stderr
     assert git(example_repo, "rev-parse", "HEAD") == head  # nothing was committed
+
+
+def test_the_reference_automated_rollback_turns_phase_4_off_for_everyone(
+        example_repo: Path, tmp_path: Path) -> None:
+    """The reference document's "Automated Rollback — what happens": phase_4_deployment set
+    to false (canaries included) and aatc_system_enabled false, reaching applications
+    through the published artifact in the same run; `status | jq .current_percentage` is 0."""
+    from runner import FlagClient
+
+    write_metrics(example_repo)
+    artifact = tmp_path / "flags.json"
+    for minutes in (0, 5):
+        assert advance(example_repo, minutes, "--publish", str(artifact)).returncode == 0
+    client = FlagClient.from_file(artifact, env={}, reload_interval=0)
+    canaries = [{"targetingKey": "canary-user-1"}, {"targetingKey": "x", "region": "us-west-2"}]
+    assert all(client.is_enabled("phase_4_deployment", c) for c in canaries)
+    write_metrics(example_repo, p95_latency_ms=900.0)
+    out = advance(example_repo, 6, "--publish", str(artifact))
+    assert out.returncode == 4 and f"published {artifact}" in out.stdout, out.stdout
+    client.reload()
+    users = canaries + [{"targetingKey": f"user-{i}"} for i in range(300)]
+    for key in ("phase_4_deployment", "aatc_system_enabled", "llm_integration_enabled"):
+        assert not any(client.is_enabled(key, c) for c in users), key
+    assert client.evaluate("phase_4_deployment", canaries[0]).reason == "DISABLED"
+    pct = subprocess.run("python -m runner status phase_4_deployment --format json "
+                         "| jq .current_percentage", shell=True, cwd=example_repo,
+                         capture_output=True, text=True, check=False, env=_env())
+    assert pct.stdout.strip() == "0", pct.stderr
