@@ -44,9 +44,13 @@ def parse_now(value: str | None) -> datetime:
         # the clock: acting at the real time in a simulation could pause or roll back
         raise UsageError("--now '': empty (omit --now to use the clock)")
     try:
-        return parse_time(value)
+        now = parse_time(value)
     except ValueError as e:
         raise UsageError(f"--now {value!r}: not an ISO 8601 time ({e})") from None
+    # waits and deadlines are added to it: keep far from datetime's limits (year 1..9999)
+    if not 1970 <= now.year <= 9000:
+        raise UsageError(f"--now {value!r}: out of range (years 1970 to 9000)")
+    return now
 
 
 def options(args: argparse.Namespace, **kw: object) -> Options:

@@ -197,3 +197,38 @@ def test_the_reference_automated_rollback_turns_phase_4_off_for_everyone(
                          "| jq .current_percentage", shell=True, cwd=example_repo,
                          capture_output=True, text=True, check=False, env=_env())
     assert pct.stdout.strip() == "0", pct.stderr
+
+
+def test_times_at_the_edge_of_the_calendar_are_errors_not_crashes(example_repo: Path) -> None:
+    for now in ("9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59",
+                "9999-12-31T23:59:59Z"):
+        for args in (["advance", "--dry-run"], ["advance"], ["status"],
+                     ["pause", "phase_4_deployment"]):
+            out = rollout(example_repo, *args, "--now", now)
+            assert out.returncode == 2, (args, now, out.stderr)
+            assert "--now" in out.stderr and "internal error" not in out.stderr, out.stderr
+    assert not (example_repo / STATE).exists()
+    plan = example_repo / "rollouts" / "phase_4_deployment.yaml"
+    plan.write_text(plan.read_text() + 'start_at: "9999-12-31T23:59:59-23:59"\n')
+    git(example_repo, "commit", "-qam", "a plan starting at the end of time")
+    for args in (["validate"], ["status"], ["advance", "--now", at(0)], ["build"]):
+        out = rollout(example_repo, *args)
+        assert out.returncode == 1, (args, out.stdout, out.stderr)
+        said = out.stdout + out.stderr  # validate reports on stdout, the others on stderr
+        assert "rollouts/phase_4_deployment.yaml:" in said
+        assert "start_at" in said and "out of range in UTC" in said, said
+        assert "internal error" not in said
+
+
+def test_a_state_file_time_out_of_range_is_a_problem_not_a_crash(example_repo: Path) -> None:
+    assert advance(example_repo, 0).returncode == 0
+    path = example_repo / STATE
+    path.write_text(path.read_text().replace('"started_at": "2026-01-15T12:00:00Z"',
+                                             '"started_at": "9999-12-31T23:59:59-23:59"'))
+    git(example_repo, "commit", "-qam", "hand edit")
+    for args in (["validate"], ["status"], ["build"], ["advance", "--now", at(5)]):
+        out = rollout(example_repo, *args)
+        assert out.returncode == 1, (args, out.stdout, out.stderr)
+        said = out.stdout + out.stderr
+        assert f"{STATE}:1:1: unreadable rollout state:" in said, said
+        assert "out of range in UTC" in said and "internal error" not in said
