@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from runner.cli.common import add_repo_argument, repo_root
+from runner.cli.common import add_repo_argument, gitops_root
 
 SCHEMA_DIR_VAR = "ROLLOUT_FLAGD_SCHEMAS"
 
@@ -18,8 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "build", help="write the resolved flags artifact applications load",
         description="Resolve every flag (rollout percentages from the rollout state files "
         "applied) into one JSON document. Same input, same bytes; written atomically and "
-        "only when it changed. Exit 0 on success, 1 when the repository is invalid (nothing "
-        "written), 2 on usage errors.")
+        "only when it changed. Exit 0 on success, 1 when the repository is invalid or --out "
+        "cannot be written (nothing written), 2 on usage errors.")
     add_repo_argument(p)
     p.add_argument("--out", type=Path, metavar="PATH",
                    help="write here (atomically) instead of to standard output")
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from runner.evaluate.artifact import render_artifact, write_atomic
     from runner.load import check_repository
 
-    root = repo_root(args)
+    root = gitops_root(args)
     if args.out is not None and args.out.is_dir():
         raise UsageError(f"--out {args.out}: is a folder, give a file path")
     checked = check_repository(root)
@@ -82,7 +82,11 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
         return 0
-    changed = write_atomic(args.out, data)
+    try:
+        changed = write_atomic(args.out, data)
+    except OSError as e:  # a folder that cannot exist or be written: said, not a crash
+        print(f"rollout build: cannot write {args.out}: {e.strerror or e}", file=sys.stderr)
+        return 1
     digest = json.loads(data).get("digest") or json.loads(data)["metadata"]["version"]
     print(f"{'wrote' if changed else 'unchanged'} {args.out} ({digest})", file=sys.stderr)
     return 0

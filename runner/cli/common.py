@@ -23,6 +23,21 @@ def repo_root(args: argparse.Namespace) -> Path:
     return root
 
 
+def gitops_root(args: argparse.Namespace) -> Path:
+    """``--repo`` as a Rollout Runner repository: a folder holding the flags or rollouts
+    folder. Anything else is a usage error, so that a wrong ``--repo`` is never read as a
+    repository without flags (``rollout build`` would publish an artifact serving nothing)."""
+    from runner.cli.main import UsageError
+    from runner.load import load_config
+
+    root = repo_root(args)
+    config, _ = load_config(root)  # its problems are reported by the command's own check
+    if not (root / config.flags_dir).is_dir() and not (root / config.rollouts_dir).is_dir():
+        raise UsageError(f"{root}: no {config.flags_dir}/ or {config.rollouts_dir}/ folder; "
+                         "not a Rollout Runner repository (see --repo)")
+    return root
+
+
 def print_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, sort_keys=True, ensure_ascii=False)
     sys.stdout.write("\n")

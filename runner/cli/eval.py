@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from runner.cli.common import add_repo_argument, print_json, repo_root
+from runner.cli.common import add_repo_argument, gitops_root, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"rollout eval: {e}", file=sys.stderr)
             return 1
     else:
-        checked = check_repository(repo_root(args))
+        checked = check_repository(gitops_root(args))
         if checked.repository is None:
             for problem in checked.problems:
                 print(problem, file=sys.stderr)

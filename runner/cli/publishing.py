@@ -7,11 +7,12 @@ from pathlib import Path
 
 
 def publish(root: Path, path: str, head: str | None) -> bool:
-    """Render the artifact for the repository at ``head`` and write it when it changed.
+    """Render the artifact for the repository at ``head`` and write it when what it serves
+    changed (a new commit alone, e.g. an observe commit, does not rewrite it).
     False (after a message) when it could not be written."""
     try:
         # imported here so that every other command works without the evaluation layer
-        from runner.evaluate.artifact import render_artifact, write_atomic
+        from runner.evaluate.artifact import publish_atomic, render_artifact
     except ImportError as e:
         print(f"rollout advance: --publish needs runner.evaluate.artifact ({e})", file=sys.stderr)
         return False
@@ -24,7 +25,7 @@ def publish(root: Path, path: str, head: str | None) -> bool:
     try:
         # the repository as this run left it (its new states), stamped with the commit
         data = render_artifact(load_repository(root), source_commit=head)
-        changed = write_atomic(Path(path), data)
+        changed = publish_atomic(Path(path), data)
     except InvalidRepository as e:
         print(f"rollout advance: --publish: the repository is not valid: {e}", file=sys.stderr)
         return False

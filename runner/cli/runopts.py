@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runner.cli.common import add_repo_argument, repo_root
+from runner.cli.common import add_repo_argument, gitops_root
 
 if TYPE_CHECKING:  # imported where used: every `rollout` command registers these options,
     # and importing the reconcile layer costs ~150 ms of start-up to commands that never run it
@@ -33,25 +33,38 @@ def add_change_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--push", action="store_true",
                    help="push the commits; on a rejected push fetch, recompute and retry")
     p.add_argument("--remote", default="origin", metavar="NAME", help="default: origin")
-    p.add_argument("--branch", metavar="NAME", help="default: the current branch")
+    p.add_argument("--branch", metavar="NAME",
+                   help="the branch to push to, with --push (default: the current branch)")
 
 
 def parse_now(value: str | None) -> datetime:
     from runner.cli.main import UsageError
     from runner.load.build import parse_time
 
-    if not value:
+    if value is None:
         return datetime.now(UTC)
+    if not value.strip():
+        # an empty --now is more likely an unset variable ("--now $NOW") than a wish for
+        # the clock: acting at the real time in a simulation could pause or roll back
+        raise UsageError("--now '': empty (omit --now to use the clock)")
     try:
-        return parse_time(value)
+        now = parse_time(value)
     except ValueError as e:
         raise UsageError(f"--now {value!r}: not an ISO 8601 time ({e})") from None
+    # waits and deadlines are added to it: keep far from datetime's limits (year 1..9999)
+    if not 1970 <= now.year <= 9000:
+        raise UsageError(f"--now {value!r}: out of range (years 1970 to 9000)")
+    return now
 
 
 def options(args: argparse.Namespace, **kw: object) -> Options:
+    from runner.cli.main import UsageError
     from runner.reconcile.runs import Options
 
-    root: Path = repo_root(args)
+    root: Path = gitops_root(args)
+    if args.branch is not None and not args.push:
+        # without --push the commits land on the checked out branch, whatever --branch says
+        raise UsageError("--branch names the branch to push to: use it with --push")
     return Options(root=root, now=parse_now(args.now), push=args.push, remote=args.remote,
                    branch=args.branch, **kw)  # type: ignore[arg-type]
 
@@ -77,7 +90,9 @@ def line(d: Decision, sha: str | None, dry_run: bool = False) -> str:
     if d.action is None:
         return f"{d.flag}: {d.reason}"
     would = "would " if dry_run else ""
-    if d.action in (Action.START, Action.ADVANCE, Action.COMPLETE, Action.ROLLBACK):
+    if d.action is Action.START:  # as its commit says: "start at 0%", not "0% → 0%"
+        return f"{d.flag}: {would}start at {pct(d.to_percentage)}%{at}: {d.reason}"
+    if d.action in (Action.ADVANCE, Action.COMPLETE, Action.ROLLBACK):
         move = f"{pct(d.from_percentage)}% → {pct(d.to_percentage)}%"
         return f"{d.flag}: {would}{d.action.value} {move}{at}: {d.reason}"
     return f"{d.flag}: {would}{d.action.value}{at}: {d.reason}"

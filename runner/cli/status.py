@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from runner.cli.common import add_repo_argument, print_json, repo_root
+from runner.cli.common import add_repo_argument, gitops_root, print_json
 
 Renderer = Callable[[list[dict[str, Any]]], str]
 
@@ -16,9 +16,13 @@ def _text(rows: list[dict[str, Any]]) -> str:
     out = []
     for r in rows:
         steps = "/".join(f"{p}" for p in r["steps"])
-        where = (f"step {r['step'] + 1} of {len(r['steps'])}" if r["step_started_at"]
-                 else "not started")
-        out.append(f"{r['flag']}: {r['phase']} at {r['current_percentage']}% ({where}; {steps})")
+        if not r["steps"]:  # an orphaned state: its plan is gone
+            where = "orphaned, no plan"
+        elif r["step_started_at"]:
+            where = f"step {r['step'] + 1} of {len(r['steps'])}; {steps}"
+        else:
+            where = f"not started; {steps}"
+        out.append(f"{r['flag']}: {r['phase']} at {r['current_percentage']}% ({where})")
         if r["next_step_at"]:
             out.append(f"  next step at {r['next_step_at']}")
         for g in r["last_gates"]:
@@ -58,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from runner.load import check_repository
     from runner.reconcile.view import records
 
-    root = repo_root(args)
+    root = gitops_root(args)
     now = parse_now(args.now)
     checked = check_repository(root)
     if checked.repository is None:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from runner.cli.common import add_repo_argument, print_json, repo_root
+from runner.cli.common import add_repo_argument, gitops_root, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,13 +30,9 @@ def _escape(s: str, prop: bool = False) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from runner.cli.main import UsageError
-    from runner.load import check_repository, load_config
+    from runner.load import check_repository
 
-    root = repo_root(args)
-    config, _ = load_config(root)
-    if not (root / config.flags_dir).is_dir() and not (root / config.rollouts_dir).is_dir():
-        raise UsageError(f"{root}: no {config.flags_dir}/ or {config.rollouts_dir}/ folder; "
-                         "not a Rollout Runner repository (see --repo)")
+    root = gitops_root(args)
     top = root.resolve()
     paths: list[Path] = []
     everything = False

@@ -164,6 +164,40 @@ def render_artifact(repo: Repository, *, source_commit: str | None, fmt: str = "
     return (text + "\n").encode("utf-8")
 
 
+def same_content(path: Path, data: bytes) -> bool:
+    """Whether the artifact at ``path`` serves exactly what ``data`` serves.
+
+    True when both are artifacts of this kind and version whose ``digest`` is the same and
+    the file's digest really is that of its own content (a damaged or hand-edited file is
+    not "the same", even with the right digest written in it). The source commit is left
+    out: a commit that changes nothing applications see does not make a new artifact.
+    """
+    try:
+        old = json.loads(Path(path).read_bytes())
+        new = json.loads(data)
+    except (OSError, ValueError):
+        return False
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return False
+    for doc in (old, new):
+        if doc.get("kind") != ARTIFACT_KIND or doc.get("version") != ARTIFACT_VERSION:
+            return False
+    content = {k: old.get(k) for k in ("emergency_shutdown", "total_weight", "flags")}
+    try:
+        actual = content_digest(content)
+    except (TypeError, ValueError):
+        return False
+    return bool(old.get("digest") == actual == new.get("digest"))
+
+
+def publish_atomic(path: Path, data: bytes) -> bool:
+    """:func:`write_atomic` for a native artifact, skipping a rewrite that would change only
+    its ``source_commit`` (see :func:`same_content`). Returns whether it wrote."""
+    if same_content(path, data):
+        return False
+    return write_atomic(path, data)
+
+
 def write_atomic(path: Path, data: bytes) -> bool:
     """Write ``data`` to ``path`` by temporary file and rename in the same folder.
 

@@ -11,7 +11,9 @@ Order of evaluation, with OpenFeature's reason names:
 1. kill switch (``EMERGENCY_SHUTDOWN`` in the environment, or ``emergency_shutdown`` in the
    repository): the default variant, ``DISABLED``;
 2. the flag's environment override: that variant, ``STATIC``;
-3. ``enabled: false``: the default variant, ``DISABLED``;
+3. ``enabled: false``, or a rollout in phase ``rolled_back`` (the reference document's
+   automated rollback sets the flag to false): the default variant, ``DISABLED``, canary
+   users and regions included;
 4. a prerequisite not serving the required variant: the default variant,
    ``PREREQUISITE_FAILED`` (OpenFeature has no name for it), details naming it;
 5. canary users, canary regions, then attribute rules (first match): ``TARGETING_MATCH``;
@@ -34,6 +36,7 @@ import mmh3
 
 from runner.evaluate.bucket import TOTAL_WEIGHT, cbor_text, json_logic_text
 from runner.model.flag import value_type
+from runner.model.state import Phase
 
 log = logging.getLogger("runner.evaluate")
 
@@ -55,6 +58,8 @@ GENERAL = "GENERAL"
 KILL_SWITCH_VAR = "EMERGENCY_SHUTDOWN"
 TRUE_WORDS = frozenset({"true", "1", "on", "yes"})
 FALSE_WORDS = frozenset({"false", "0", "off", "no"})
+#: The rollout phase in which a flag serves its default variant to everyone, canaries included.
+ROLLED_BACK_PHASE = Phase.ROLLED_BACK.value
 RULE_OPS = ("in", "not_in", "equals", "starts_with", "ends_with")
 
 _EMPTY: Mapping[str, Any] = {}
@@ -140,7 +145,8 @@ class CompiledFlag:
 
     __slots__ = (
         "bucket_attribute", "bucket_path", "default_variant", "enabled", "env_var", "fixed", "key",
-        "key_bytes", "regions", "requires", "resolve", "rollout_variant", "rules", "split",
+        "key_bytes", "regions", "requires", "resolve", "rolled_back", "rollout_variant", "rules",
+        "split",
         "split_all",
         "targeting_variant", "type", "users", "variants",
     )
@@ -151,6 +157,8 @@ class CompiledFlag:
     default_variant: str
     rollout_variant: str
     enabled: bool
+    #: The plan name when the flag's rollout was rolled back (served like ``enabled: false``)
+    rolled_back: str | None
     env_var: str
     requires: tuple[tuple[str, str], ...]
     users: frozenset[str]
@@ -223,6 +231,12 @@ def _compile_flag(key: str, d: Any) -> CompiledFlag:
              f"{d.get('type')!r} does not match the default variant's {f.type}")
     f.enabled = d.get("enabled", True)
     _require(isinstance(f.enabled, bool), f"{where}.enabled", "must be true or false")
+    rollout = d.get("rollout")
+    _require(rollout is None or isinstance(rollout, Mapping), f"{where}.rollout",
+             "must be an object or null")
+    f.rolled_back = None
+    if rollout is not None and rollout.get("phase") == ROLLED_BACK_PHASE:
+        f.rolled_back = str(rollout.get("plan") or key)
     f.env_var = d.get("env_var") or key.upper()
     _require(isinstance(f.env_var, str), f"{where}.env_var", "must be a string")
     reqs = []
@@ -269,6 +283,9 @@ def _compile_flag(key: str, d: Any) -> CompiledFlag:
     f.split_all = split[0][1] if len(split) == 1 else None
     if not f.enabled:
         f.fixed = f.outcome(f.default_variant, DISABLED, "flag disabled")
+    elif f.rolled_back is not None:
+        f.fixed = f.outcome(f.default_variant, DISABLED,
+                            f"rolled back in rollout plan {f.rolled_back!r}")
     elif not (f.requires or f.users or f.regions or f.rules or f.split):
         f.fixed = f.outcome(f.default_variant, DEFAULT, "")
     elif not (f.requires or f.users or f.regions or f.rules) and f.split_all is not None:

@@ -10,7 +10,8 @@ Each flag's targeting is one JSON Logic expression that yields the variant name
   :mod:`runner.evaluate.bucket` for why not the shorthand);
 * prerequisites, which flagd lacks, become a test that the prerequisite's own expression,
   inlined, yields the required variant;
-* ``enabled: false`` and the repository's kill switch become a flag with no targeting,
+* ``enabled: false``, a rolled back rollout and the repository's kill switch become a flag
+  with no targeting,
   serving its default variant (flagd's ``DISABLED`` would serve the *caller's* default).
 
 What flagd cannot see is left out by nature: the process-local ``EMERGENCY_SHUTDOWN`` and
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.evaluate.artifact import artifact_content, content_digest
-from runner.model import Repository
+from runner.model import Phase, Repository
 
 FLAGD_SCHEMA_ID = "https://flagd.dev/schema/v0/flags.json"
 TARGETING_SCHEMA_ID = "https://flagd.dev/schema/v0/targeting.json"
@@ -86,7 +87,8 @@ class _Exporter:
         entry = self.flags[key]
         default = entry["default_variant"]
         expr: Expr
-        if self.killed or not entry["enabled"]:
+        rollout = entry.get("rollout") or {}
+        if self.killed or not entry["enabled"] or rollout.get("phase") == Phase.ROLLED_BACK.value:
             expr = default
         else:
             body = _targeting_expr(key, entry)

@@ -124,10 +124,26 @@ def plan_digest(d: dict[str, Any], metrics: MetricsConfig | None) -> str:
     return "sha256:" + hashlib.sha256(canon.encode()).hexdigest()
 
 
+#: Times later than this year are refused: waits and deadlines are added to them.
+MAX_YEAR = 9000
+
+
 def parse_time(value: str) -> datetime:
-    """ISO 8601; a time without an offset is UTC."""
+    """ISO 8601, returned in UTC; a time without an offset is UTC.
+
+    ValueError also for a time that UTC cannot hold (``9999-12-31T23:59:59-23:59``) or so
+    late that adding a wait or a deadline to it would overflow (after the year 9000).
+    """
     t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    try:
+        t = t.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value!r} is out of range in UTC") from None
+    if t.year > MAX_YEAR:
+        raise ValueError(f"{value!r} is after the year {MAX_YEAR}")
+    return t
 
 
 def build_plan(name: str, d: dict[str, Any], config: RepoConfig) -> RolloutPlan:

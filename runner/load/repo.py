@@ -387,10 +387,11 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
             continue
         try:
             plan = build_plan(p.name.rsplit(".", 1)[0], data, config)
-        except ValueError:  # a date-time the schema's format check let through
+        except ValueError as e:  # a date-time the schema's format check let through
+            why = f" ({e})" if "out of range" in str(e) or "after the year" in str(e) else ""
             problems.append(Problem(rel, *locate(text, ("start_at",)), "start_at",
                                     f"{data.get('start_at')!r} is not an ISO 8601 date-time such "
-                                    "as 2026-01-05T09:00:00Z"))
+                                    f"as 2026-01-05T09:00:00Z{why}"))
             continue
         findings.extend(check_plan(plan, data, rel))
         plans.setdefault(plan.flag, []).append((plan, rel))
@@ -417,7 +418,11 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
         if bad:
             problems.extend(_problems(text, rel, bad))  # JSON is YAML: same positions
             continue
-        state = state_from_dict(data)
+        try:
+            state = state_from_dict(data)
+        except ValueError as e:  # a time the schema's format check let through
+            problems.append(Problem(rel, 1, 1, "", f"unreadable rollout state: {e}"))
+            continue
         states[state.flag] = state
 
     locators: dict[str, Locator] = {}

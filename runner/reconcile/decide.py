@@ -17,6 +17,7 @@ without changing the phase.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -298,7 +299,7 @@ def _progress(plan: RolloutPlan, state: RolloutState, gates: tuple[GateResult, .
         missing = gate_summary(gates, Verdict.INCONCLUSIVE)
         if now - since >= timedelta(seconds=plan.progress_deadline):
             reason = (f"paused at {at}: no conclusive evaluation for "
-                      f"{format_duration((now - since).total_seconds())} (progress deadline "
+                      f"{format_duration(int((now - since).total_seconds()))} (progress deadline "
                       f"{format_duration(plan.progress_deadline)}): {missing}")
             after = dataclasses.replace(observed, phase=Phase.PAUSED, reason=reason)
             return _decision(plan, Action.PAUSE, state, after, reason, gates=gates)
@@ -329,7 +330,8 @@ def _progress(plan: RolloutPlan, state: RolloutState, gates: tuple[GateResult, .
             reason=("completed: " if last else "") + reason)
         return _decision(plan, Action.COMPLETE if last else Action.ADVANCE, state, after,
                          after.reason, gates=gates)
-    left = format_duration(max((due - now).total_seconds(), 0)) if now < due else "0s"
+    # whole seconds, rounded up: the clock's microseconds would read "271937ms"
+    left = format_duration(math.ceil((due - now).total_seconds())) if now < due else "0s"
     reason = f"waiting at {at}: gates pass, {left} of the step's wait left"
     if resets:
         after = dataclasses.replace(observed, reason=reason)

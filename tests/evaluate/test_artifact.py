@@ -88,6 +88,17 @@ def test_build_usage_errors(example_repo: Path, tmp_path: Path) -> None:
     assert "Traceback" not in out.stderr
 
 
+def test_build_to_a_path_that_cannot_be_written_says_so(example_repo: Path,
+                                                        tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder\n")
+    out = run_cli(["build", "--out", str(blocker / "flags.json")], cwd=example_repo)
+    assert out.returncode == 1, out.stderr
+    assert f"rollout build: cannot write {blocker / 'flags.json'}: Not a directory" in out.stderr
+    assert "internal error" not in out.stderr and "Traceback" not in out.stderr
+    assert blocker.read_text() == "not a folder\n"
+
+
 def test_flagd_build_of_the_example_repository_validates(example_repo: Path,
                                                          tmp_path: Path) -> None:
     out_path = tmp_path / "flagd.json"

@@ -61,6 +61,16 @@ def _agreement_repo(make_repo: Callable[..., RepoWriter]) -> RepoWriter:
     w.plan("rolled")
     w.state("rolled", 10)
     w.flag("rolled_child", percentage=100, requires=["rolled"])
+    # an automatic rollback: nobody gets the flag, canaries included, nor its dependents
+    w.flag("rolled_back", risk="high",
+           targeting={"users": ["vip", "user-7"], "regions": ["us-west-2", "eu-west-1"]})
+    w.plan("rolled_back")
+    w.state("rolled_back", 0, phase="rolled_back", step=0)
+    w.flag("needs_rolled_back", percentage=100, requires=["rolled_back"])
+    # a pause is not a rollback: percentage and canaries stay
+    w.flag("paused", risk="high", targeting={"users": ["vip"], "regions": ["ap-south-1"]})
+    w.plan("paused")
+    w.state("paused", 25, phase="paused", step=3)
     return w
 
 
@@ -126,7 +136,7 @@ def test_flagd_provider_in_file_mode_agrees_with_flagclient(exported: tuple[Path
         defaults: dict[str, Any] = {"boolean": False, "string": "", "number": -1.0,
                                     "object": {}}
         keys = client.flag_keys()
-        assert len(keys) == 18
+        assert len(keys) == 21
         checked = 0
         seen: dict[str, set[str]] = {k: set() for k in keys}
         for tk, attrs in _contexts(N_CONTEXTS):
@@ -143,13 +153,15 @@ def test_flagd_provider_in_file_mode_agrees_with_flagclient(exported: tuple[Path
                 checked += 1
     finally:
         provider.shutdown()
-    assert checked == N_CONTEXTS * 18
+    assert checked == N_CONTEXTS * 21
     # the comparison exercised every outcome, not just defaults
     assert seen["canaried"] == {"on", "off"} and seen["grandchild"] == {"on", "off"}
     assert seen["color"] == {"red", "green", "blue"} and seen["limit"] == {"low", "mid", "high"}
     assert seen["half_percent"] == {"on", "off"} and seen["rolled_child"] == {"on", "off"}
     assert seen["everyone"] == {"on"}
     assert seen["switched_off"] == {"off"} and seen["needs_switched_off"] == {"off"}
+    assert seen["rolled_back"] == {"off"} and seen["needs_rolled_back"] == {"off"}
+    assert seen["paused"] == {"on", "off"}
 
 
 def test_repository_kill_switch_exports_every_flag_at_its_default(

@@ -192,8 +192,28 @@ def test_invalid_repository_stops_with_exit_1(example_repo: Path) -> None:
 
 
 def test_outside_a_git_repository_stops_with_exit_1(tmp_path: Path) -> None:
+    import shutil
+
+    from tests.conftest import PROJECT
+
+    for folder in ("flags", "rollouts"):
+        shutil.copytree(PROJECT / folder, tmp_path / folder)
     out = rollout(tmp_path, "advance", "--now", "2026-01-15T12:00:00Z")
     assert out.returncode == 1 and "not a git repository" in out.stderr
+    assert not (tmp_path / "rollouts" / "phase_4_deployment.state.json").exists()
+
+
+def test_a_folder_without_flags_or_rollouts_is_a_usage_error(tmp_path: Path) -> None:
+    """A wrong --repo is said, not taken for a repository without rollouts (exit 0) or,
+    for build, for one without flags (an artifact serving nothing)."""
+    git(tmp_path, "init", "-q")
+    for args in (["advance"], ["status"], ["status", "--format", "json"], ["build"],
+                 ["eval", "phase_4_deployment"], ["rollback", "phase_4_deployment"],
+                 ["validate"]):
+        out = rollout(tmp_path, *args)
+        assert out.returncode == 2, (args, out.stdout, out.stderr)
+        assert "not a Rollout Runner repository" in out.stderr, args
+        assert out.stdout == "" and "Traceback" not in out.stderr, args
 
 
 def test_author_comes_from_the_config_then_the_environment(example_repo: Path) -> None:
