@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--flagd-schemas", type=Path, metavar="DIR",
                    default=os.environ.get(SCHEMA_DIR_VAR) or None,
                    help="with --format flagd: validate against flagd's flags.json and "
-                   f"targeting.json in DIR before writing (default: ${SCHEMA_DIR_VAR})")
+                   f"targeting.json in DIR before writing (default: ${SCHEMA_DIR_VAR}, else "
+                   "the copy of flagd's schemas shipped with rollout-runner)")
     p.set_defaults(run=run)
 
 
@@ -65,11 +66,12 @@ def run(args: argparse.Namespace) -> int:
         return 1
     commit = args.source_commit or head_commit(root)
     data = render_artifact(checked.repository, source_commit=commit, fmt=args.format)
-    if args.format == "flagd" and args.flagd_schemas is not None:
-        from runner.evaluate.flagd import FlagdSchemaMissing, flagd_problems
+    if args.format == "flagd":
+        # a document flagd would reject is never written
+        from runner.evaluate.flagd import BUNDLED_SCHEMAS, FlagdSchemaMissing, flagd_problems
 
         try:
-            problems = flagd_problems(json.loads(data), args.flagd_schemas)
+            problems = flagd_problems(json.loads(data), args.flagd_schemas or BUNDLED_SCHEMAS)
         except FlagdSchemaMissing as e:
             raise UsageError(str(e)) from e
         if problems:

@@ -28,6 +28,8 @@ from runner.evaluate.artifact import artifact_content, content_digest
 from runner.model import Phase, Repository
 
 FLAGD_SCHEMA_ID = "https://flagd.dev/schema/v0/flags.json"
+#: flagd's own schemas, shipped in the package (see flagd_schemas/README.md).
+BUNDLED_SCHEMAS = Path(__file__).resolve().parent / "flagd_schemas"
 TARGETING_SCHEMA_ID = "https://flagd.dev/schema/v0/targeting.json"
 
 Expr = str | dict[str, Any]

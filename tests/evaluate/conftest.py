@@ -10,21 +10,14 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import PROJECT
-
-#: flagd's vendored schemas, next to the project checkout (../shared/vendor/flagd-schemas).
-FLAGD_SCHEMAS = PROJECT.parent / "shared" / "vendor" / "flagd-schemas"
-if not (FLAGD_SCHEMAS / "flags.json").is_file():  # worktrees live one level deeper
-    FLAGD_SCHEMAS = PROJECT.parent.parent / "shared" / "vendor" / "flagd-schemas"
-
 
 def flagd_schemas() -> Path:
-    """The vendored flagd schemas; a test that needs them FAILS clearly when they are absent."""
-    if not (FLAGD_SCHEMAS / "flags.json").is_file():
-        pytest.fail(f"flagd's schemas are missing: expected flags.json and targeting.json in "
-                    f"{PROJECT.parent / 'shared' / 'vendor' / 'flagd-schemas'} (the vendored "
-                    "open-feature/flagd-schemas json/ folder)")
-    return FLAGD_SCHEMAS
+    """flagd's schemas as shipped in the package; a test that needs them FAILS when absent."""
+    from runner.evaluate.flagd import BUNDLED_SCHEMAS
+
+    if not (BUNDLED_SCHEMAS / "flags.json").is_file():
+        pytest.fail(f"flagd's schemas are missing from the package: {BUNDLED_SCHEMAS}")
+    return BUNDLED_SCHEMAS
 
 
 def flag_doc(key: str, **fields: Any) -> dict[str, Any]:
