@@ -45,6 +45,9 @@ class Checked:
 
     repository: Repository | None
     problems: list[Problem] = field(default_factory=list)
+    #: Everything that loaded cleanly, even when other files have problems: for the
+    #: commands that must still work then (an emergency rollback of a valid rollout).
+    salvaged: Repository | None = None
 
     @property
     def ok(self) -> bool:
@@ -442,8 +445,6 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
                     or (p.path, p.field, p.message) in cross or p.path == "pyproject.toml"]
 
     problems = sorted(set(problems))
-    if problems:
-        return Checked(None, problems)
     repo = Repository(
         config=config,
         flags=MappingProxyType(flags),
@@ -451,7 +452,9 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
         states=MappingProxyType(states),
         sources=MappingProxyType(sources),
     )
-    return Checked(repo, [])
+    if problems:
+        return Checked(None, problems, salvaged=repo)
+    return Checked(repo, [], salvaged=repo)
 
 
 def load_repository(root: Path | str) -> Repository:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from runner.load import InvalidRepository, load_config, load_repository
+from runner.load import check_repository, load_config
 from runner.load.statefile import STATE_SUFFIX, dump_state
 from runner.model import GateResult, RepoConfig, Repository, RolloutPlan
 from runner.reconcile import history
@@ -118,12 +118,28 @@ class _CachedEvaluator:
 # --- deciding -----------------------------------------------------------------------------------
 
 
-def _load(root: Path) -> Repository:
-    try:
-        return load_repository(root)
-    except InvalidRepository as e:
-        lines = "\n".join(str(p) for p in e.problems[:20]) if hasattr(e, "problems") else str(e)
-        raise Stop(f"the repository is not valid; nothing was changed:\n{lines}") from e
+def _load(root: Path, report: Report, stop_only: str | None = None) -> Repository:
+    """The repository, valid. With ``stop_only`` (a flag being rolled back or paused), an
+    invalid repository still serves when every file of that rollout is valid: a broken,
+    unrelated file must not block an emergency stop. The problems are reported as notes."""
+    checked = check_repository(root)
+    if checked.repository is not None:
+        return checked.repository
+    problems = checked.problems
+    repo = checked.salvaged
+    if stop_only is not None and repo is not None and stop_only in repo.plans:
+        plan = repo.plans[stop_only]
+        own = {repo.sources[k].path for k in (f"flag:{stop_only}", f"plan:{stop_only}")
+               if k in repo.sources}
+        own |= {state_path(repo.config, plan.name), "pyproject.toml"}
+        if stop_only in repo.flags and not any(p.path in own for p in problems):
+            note = (f"warning: {len(problems)} problem(s) elsewhere in the repository (first: "
+                    f"{problems[0]}); {stop_only}'s own files are valid, so this goes ahead")
+            if note not in report.notes:  # once, however many push attempts
+                report.notes.append(note)
+            return repo
+    lines = "\n".join(str(p) for p in problems[:20])
+    raise Stop(f"the repository is not valid; nothing was changed:\n{lines}")
 
 
 def _last_changes(git: Git, repo: Repository) -> dict[str, LastChange | None]:
@@ -202,7 +218,7 @@ def _align(git: Git, remote: str, branch: str) -> None:
 
 
 def _run(opts: Options, compute: Callable[[Git, Repository], list[Decision]],
-         report: Report) -> Report:
+         report: Report, stop_only: str | None = None) -> Report:
     git = Git(opts.root)
     config, problems = load_config(opts.root)
     if problems:
@@ -230,7 +246,7 @@ def _run(opts: Options, compute: Callable[[Git, Repository], list[Decision]],
                            f"{branch} (or run from a detached HEAD) to push to it")
             _align(git, opts.remote, branch)
         for attempt in range(1, max(opts.attempts, 1) + 1):
-            repo = _load(opts.root)
+            repo = _load(opts.root, report, stop_only)
             decisions = compute(git, repo)
             report.decisions = decisions
             report.commits = {}
@@ -295,7 +311,10 @@ def apply_request(opts: Options, action: Action, flag: str, requested_by: str,
         return [d for d in pause_dependents([own, *others], repo.flags, repo.plans)
                 if d.action is not None]
 
-    return _run(opts, compute, Report())
+    # rollback and pause only move a rollout toward safety: they go ahead when the files of
+    # the rollout itself are valid, whatever else is broken
+    stop_only = flag if action in (Action.ROLLBACK, Action.PAUSE) else None
+    return _run(opts, compute, Report(), stop_only)
 
 
 __all__ = ["GitError", "Options", "Report", "Stop", "advance", "apply_request", "gates_evaluator"]

@@ -232,3 +232,43 @@ def test_a_state_file_time_out_of_range_is_a_problem_not_a_crash(example_repo: P
         said = out.stdout + out.stderr
         assert f"{STATE}:1:1: unreadable rollout state:" in said, said
         assert "out of range in UTC" in said and "internal error" not in said
+
+
+def test_a_broken_unrelated_file_does_not_block_an_emergency_rollback(example_repo: Path) -> None:
+    write_metrics(example_repo)
+    for minute in (0, 5):
+        assert advance(example_repo, minute).returncode == 0
+    assert state(example_repo)["current_percentage"] == 5
+    # someone merged a broken, unrelated flag file
+    (example_repo / "flags/otel_enabled.yaml").write_text("key: otel_enabled\nrisk: extreme\n")
+    git(example_repo, "commit", "-qam", "break an unrelated flag")
+    head = git(example_repo, "rev-parse", "HEAD")
+
+    # moving forward stays blocked: nothing is decided on an invalid repository
+    out = advance(example_repo, 10)
+    assert out.returncode == 1 and "flags/otel_enabled.yaml" in out.stderr
+    out = rollout(example_repo, "resume", "phase_4_deployment", "--now", at(10))
+    assert out.returncode == 1 and git(example_repo, "rev-parse", "HEAD") == head
+
+    # stopping goes ahead, and says what else is wrong
+    out = rollout(example_repo, "rollback", "phase_4_deployment", "--reason", "pager",
+                  "--now", at(11))
+    assert out.returncode == 0, out.stderr
+    assert "flags/otel_enabled.yaml" in out.stdout + out.stderr and "goes ahead" in out.stdout + out.stderr
+    assert state(example_repo)["phase"] == "rolled_back"
+    assert subjects(example_repo)[0] == "rollout(phase_4_deployment): rollback 5% → 0%"
+    # only the rollout's state was committed; the broken file is untouched
+    changed = git(example_repo, "diff", "--name-only", head, "HEAD").split()
+    assert changed == [STATE]
+
+
+def test_a_broken_file_of_the_rollout_itself_blocks_its_rollback(example_repo: Path) -> None:
+    write_metrics(example_repo)
+    assert advance(example_repo, 0).returncode == 0
+    plan = example_repo / "rollouts/phase_4_deployment.yaml"
+    plan.write_text(plan.read_text().replace("strategy: safe", "strategy: reckless"))
+    git(example_repo, "commit", "-qam", "break the plan")
+    head = git(example_repo, "rev-parse", "HEAD")
+    out = rollout(example_repo, "rollback", "phase_4_deployment", "--now", at(1))
+    assert out.returncode == 1 and "rollouts/phase_4_deployment.yaml" in out.stderr
+    assert git(example_repo, "rev-parse", "HEAD") == head
