@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from runner.cli.common import add_repo_argument, repo_root
@@ -38,29 +40,50 @@ def _plan_names(root: Path, rollouts_dir: str, flag: str) -> list[str]:
     return names
 
 
+def _write(pieces: Iterable[str]) -> None:
+    """Each piece encoded as standard output would and written to its buffer: no string
+    (and no encoded copy) of the whole output, megabytes for a long history."""
+    out = getattr(sys.stdout, "buffer", None)
+    if out is None or os.linesep != "\n":  # no bytes underneath, or newlines to translate
+        for piece in pieces:
+            sys.stdout.write(piece)
+        return
+    sys.stdout.flush()
+    encoding, errors = sys.stdout.encoding, sys.stdout.errors or "strict"
+    for piece in pieces:
+        out.write(piece.encode(encoding, errors))
+    out.flush()
+
+
 def run(args: argparse.Namespace) -> int:
     import gc
 
     from runner.cli.main import UsageError
     from runner.review import gitread
-    from runner.review.history import folders, format_json, format_text, history
+    from runner.review.history import (
+        folders,
+        history,
+        json_pieces,
+        render_json_entry,
+        render_text_entry,
+        text_pieces,
+    )
 
     # a short-lived process building tens of thousands of objects without cycles: the
     # collector would only rescan them (about 10 % of the run on 20,000 commits)
     gc.disable()
     root = repo_root(args)
-    if not gitread.is_repository(root):
-        raise UsageError(f"{root}: not a git repository")
     flags_dir, rollouts_dir = folders(root)
     names = _plan_names(root, rollouts_dir, args.flag) if args.flag else []
     try:
-        entries = history(root, args.flag, args.since, flags_dir, rollouts_dir, names)
+        entries = history(root, args.flag, args.since, flags_dir, rollouts_dir, names,
+                          render_json_entry if args.format == "json" else render_text_entry)
     except gitread.GitError as e:
+        # asked only now that git failed: one git process less on every good run
+        if not gitread.is_repository(root):
+            raise UsageError(f"{root}: not a git repository") from e
         raise UsageError(str(e)) from e
-    if args.format == "json":
-        sys.stdout.write(format_json(entries))
-    else:
-        sys.stdout.write(format_text(entries))
+    _write(json_pieces(entries) if args.format == "json" else text_pieces(entries))
     if args.flag and not entries:
         print(f"rollout history: no commit touches flag {args.flag!r}", file=sys.stderr)
         return 1

@@ -1,8 +1,8 @@
 """``rollout history``: the audit trail of flags and rollouts, from git alone.
 
-One ``git log`` reads every commit that touched the flags and rollouts folders, with the
-runner's trailers (TRAILERS.md) pulled out by git's own ``%(trailers:...)`` formats and the
-changed files from ``--raw``. Static percentages of hand-edited flag files come from one
+One ``git log`` reads every commit that touched the flags and rollouts folders: the raw
+message (``%B``, its trailers found as git finds them, see ``trailers.py``) and the changed
+files from ``--raw``. Static percentages of hand-edited flag files come from one
 ``git cat-file --batch`` over the blobs ``--raw`` names. Nothing is read commit by commit.
 """
 
@@ -11,71 +11,106 @@ from __future__ import annotations
 import gc
 import json
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from json.encoder import encode_basestring_ascii as _encode_string
 from pathlib import Path
 from typing import Any
 
 from runner.review.gitread import run_git, stream_git
+from runner.review.trailers import split_message, trailer_paragraph
 
 # Record and field separators that cannot appear in a commit message git prints back.
-RS, FS, VS = "\x1e", "\x1f", "\x1d"
+RS, FS = "\x1e", "\x1f"
 
-#: Trailers TRAILERS.md defines, in the order the format asks git for them.
+#: Trailers TRAILERS.md defines.
 TRAILER_KEYS = ("Rollout-Flag", "Rollout-Action", "Rollout-From", "Rollout-To", "Rollout-Phase",
                 "Rollout-Plan", "Rollout-Gate", "Rollout-Reason", "Rollout-Requested-By",
                 "Rollout-Reverted-Commit", "Rollout-Reverted-By")
 
-_HEAD_FIELDS = ("%H", "%aI", "%an", "%ae", "%s")
-#: One trailers placeholder with every key (git parses the message once; one placeholder
-#: per key costs git a parse each, ~3x the whole log), then the body for "This reverts".
-LOG_FORMAT = RS + FS.join(
-    [*_HEAD_FIELDS,
-     "%(trailers:" + ",".join(f"key={k}" for k in TRAILER_KEYS) + ",unfold,separator=%x1d)",
-     # the body, for "This reverts commit <sha>." (truncating it in git costs more than
-     # passing it through)
-     "%b"]) + FS
+#: The raw message (%B), the very bytes the plain ``git log --format=%B`` prints: git's
+#: ``%(trailers:...)`` made git itself ~25 % slower than that baseline, while finding the
+#: trailer block of a message in Python (runner/review/trailers.py) costs one regex call.
+LOG_FORMAT = RS + FS.join(["%H", "%aI", "%an", "%ae", "%B"]) + FS
 
 _REVERTS = re.compile(r"This reverts commit ([0-9a-f]{7,40})")
 _ZERO = re.compile(r"^0+$")
 
 
-@dataclass(slots=True)
+# Plain slotted classes rather than dataclasses: generating a dataclass's methods compiles
+# source at import time, ~10 ms of a ``rollout history`` run.
 class Change:
-    path: str
-    status: str  # A, M, D, T...
-    old_blob: str
-    new_blob: str
+    __slots__ = ("new_blob", "old_blob", "path", "status")
+
+    def __init__(self, path: str, status: str, old_blob: str, new_blob: str) -> None:
+        self.path = path
+        self.status = status  # A, M, D, T...
+        self.old_blob = old_blob
+        self.new_blob = new_blob
+
+    def __repr__(self) -> str:
+        return f"Change({self.path!r}, {self.status!r}, {self.old_blob!r}, {self.new_blob!r})"
 
 
-@dataclass(slots=True)
 class Entry:
-    sha: str
-    time: str
-    author: str
-    email: str
-    subject: str
-    flags: list[str]
-    action: str
-    before: float | None = None
-    after: float | None = None
-    phase: str | None = None
-    plan: str | None = None
-    gates: list[str] = field(default_factory=list)
-    reason: str | None = None
-    requested_by: str | None = None
-    runner: bool = False
-    reverts: str | None = None
-    reverted_by: list[str] = field(default_factory=list)
-    #: A runner hold names the revert it reconciled.
-    held_after_revert_of: str | None = None
-    reverted_by_person: str | None = None
-    #: The human revert commit a runner hold reconciled.
-    reconciles: str | None = None
-    #: ``git log --raw`` lines of the commit, parsed on first use (most runner commits'
-    #: never are: their flag is in their trailers)
-    raw: str = ""
-    _changes: list[Change] | None = None
+    """One commit of the audit trail."""
+
+    __slots__ = (
+        "_changes",
+        "action",
+        "after",
+        "author",
+        "before",
+        "email",
+        "flags",
+        "gates",
+        "held_after_revert_of",
+        "phase",
+        "plan",
+        "raw",
+        "reason",
+        "reconciles",
+        "rendered",
+        "requested_by",
+        "reverted_by",
+        "reverted_by_person",
+        "reverts",
+        "runner",
+        "sha",
+        "subject",
+        "time",
+    )
+
+    def __init__(self, sha: str, time: str, author: str, email: str, subject: str,
+                 flags: list[str], action: str, before: float | None = None,
+                 after: float | None = None, phase: str | None = None,
+                 plan: str | None = None, gates: list[str] | None = None,
+                 reason: str | None = None, requested_by: str | None = None,
+                 runner: bool = False, reverts: str | None = None,
+                 reverted_by: list[str] | None = None, held_after_revert_of: str | None = None,
+                 reverted_by_person: str | None = None, reconciles: str | None = None,
+                 raw: str = "") -> None:
+        self.sha, self.time, self.author, self.email = sha, time, author, email
+        self.subject, self.flags, self.action = subject, flags, action
+        self.before, self.after, self.phase, self.plan = before, after, phase, plan
+        self.gates = [] if gates is None else gates
+        self.reason, self.requested_by, self.runner = reason, requested_by, runner
+        self.reverts = reverts
+        self.reverted_by = [] if reverted_by is None else reverted_by
+        #: A runner hold names the revert it reconciled.
+        self.held_after_revert_of = held_after_revert_of
+        self.reverted_by_person = reverted_by_person
+        #: The human revert commit a runner hold reconciled.
+        self.reconciles = reconciles
+        #: ``git log --raw`` lines of the commit, parsed on first use (most runner commits'
+        #: never are: their flag is in their trailers)
+        self.raw = raw
+        self._changes: list[Change] | None = None
+        #: ``(renderer, text)``: the entry already rendered while git was still writing the
+        #: log (see ``read_log``); whatever changes the entry afterwards drops it
+        self.rendered: tuple[Callable[[Entry], str], str] | None = None
+
+    def __repr__(self) -> str:
+        return f"Entry({self.sha[:7]} {self.action} {self.subject!r})"
 
     @property
     def changes(self) -> list[Change]:
@@ -117,11 +152,15 @@ def _stem(path: str) -> str:
 
 
 def read_log(root: Path, paths: Sequence[str], since: str | None = None,
-             only_flag: str | None = None) -> list[Entry]:
+             only_flag: str | None = None,
+             render: Callable[[Entry], str] | None = None) -> list[Entry]:
     """Every commit touching ``paths``, newest first: ONE git process, parsed as it streams.
 
     With ``only_flag``, runner commits about other flags (one state file, another
-    Rollout-Flag) are dropped as they are read."""
+    Rollout-Flag) are dropped as they are read. With ``render``, the runner's one-file
+    commits (nearly all of a long history, and final as read unless a revert links them
+    later) are rendered as they are read too: that work then runs while git is still
+    writing, on the other core, instead of after it."""
     args = ["-c", "core.quotePath=false", "log", "--no-color", "--no-renames", "--raw",
             "--no-abbrev", f"--format={LOG_FORMAT}"]
     if since:
@@ -132,62 +171,65 @@ def read_log(root: Path, paths: Sequence[str], since: str | None = None,
         pending += text
         cut = pending.rfind(RS)
         if cut > 0:
-            _parse(pending[:cut], entries, only_flag)
+            _parse(pending[:cut], entries, only_flag, render)
             pending = pending[cut:]
-    _parse(pending, entries, only_flag)
+    _parse(pending, entries, only_flag, render)
     return entries
 
 
+#: One ``--raw`` line: ``:100644 100644 <old blob> <new blob> M<TAB>path``.
+_RAW_LINE = re.compile(r"^:\S+ \S+ (\S+) (\S+) (\S)\S*\t([^\n]*)", re.M)
+_RAW_STATUS_PATH = re.compile(r"^:\S+ \S+ \S+ \S+ (\S)\S*\t([^\n]*)", re.M)
+
+
 def parse_raw(raw: str) -> list[Change]:
-    changes = []
-    for line in raw.splitlines():
-        # :100644 100644 <old blob> <new blob> M<TAB>path
-        if line.startswith(":"):
-            fields, _, path = line.partition("\t")
-            parts = fields.split(" ")
-            if len(parts) == 5:
-                if path.startswith('"'):  # git quotes unusual names; ours never are
-                    path = path.strip('"')
-                changes.append(Change(path, parts[4][:1], parts[2], parts[3]))
-    return changes
+    return [Change(path.strip('"') if path.startswith('"') else path,  # git quotes unusual
+                   status, old, new)                                   # names; ours never are
+            for old, new, status, path in _RAW_LINE.findall(raw)]
 
 
-def _parse(text: str, entries: list[Entry], only_flag: str | None = None) -> None:
+def _parse(text: str, entries: list[Entry], only_flag: str | None = None,
+           render: Callable[[Entry], str] | None = None) -> None:
     for chunk in text.split(RS):
         if not chunk:
             continue
-        sha, when, author, email, subject, trailer_text, body, raw = chunk.split(FS, 7)
-        if (only_flag and "Rollout-Action: " in trailer_text
-                and f"Rollout-Flag: {only_flag}{VS}" not in trailer_text + VS
-                and raw.count("\n:") <= 1):
-            continue  # another flag's runner commit (see _history: attributed by trailer)
+        sha, when, author, email, message, raw = chunk.split(FS, 5)
+        one_file = raw.count("\n:") <= 1
+        if (only_flag and one_file and only_flag not in message
+                and (block := trailer_paragraph(message)) is not None
+                and "\nRollout-Action:" in "\n" + block):
+            # another flag's runner commit (see _history: attributed by trailer), known
+            # without parsing its trailers: only_flag can be no Rollout-Flag value
+            continue
+        subject, body_start, trailers = split_message(message)
         # first value of each trailer; Rollout-Gate (and Rollout-Flag, for a commit that
         # would name several) keep every value
         t: dict[str, str] = {}
         gates: list[str] = []
         flags: list[str] = []
-        if trailer_text:
-            for item in trailer_text.split(VS):
-                key, sep, value = item.partition(": ")
-                if not sep:
-                    continue
-                if key == "Rollout-Gate":
-                    gates.append(value.strip())
-                elif key == "Rollout-Flag":
-                    flags.append(value.strip())
-                elif key not in t:
-                    t[key] = value.strip()
+        for key, value in trailers:
+            if key == "Rollout-Gate":
+                gates.append(value)
+            elif key == "Rollout-Flag":
+                flags.append(value)
+            elif key not in t:
+                t[key] = value
+        if only_flag and one_file and "Rollout-Action" in t and only_flag not in flags:
+            continue  # another flag's runner commit (see _history: attributed by trailer)
         action = t.get("Rollout-Action")
         if action:
             get = t.get
-            entries.append(Entry(
+            e = Entry(
                 sha, when, author, email, subject, flags, action, _float(get("Rollout-From")),
                 _float(get("Rollout-To")), get("Rollout-Phase"), get("Rollout-Plan"), gates,
                 get("Rollout-Reason"), get("Rollout-Requested-By"), True, None, [],
-                get("Rollout-Reverted-Commit"), get("Rollout-Reverted-By"), None, raw))
+                get("Rollout-Reverted-Commit"), get("Rollout-Reverted-By"), None, raw)
+            if render is not None and one_file and action != "hold":
+                e.rendered = (render, render(e))
+            entries.append(e)
             continue
         e = Entry(sha, when, author, email, subject, flags, "", raw=raw)
-        if m := _REVERTS.search(body):
+        if body_start >= 0 and (m := _REVERTS.search(message, body_start)):
             e.action, e.reverts = "revert", m[1]
         entries.append(e)
 
@@ -265,8 +307,12 @@ def _human_action(changes: list[Change], flags_dir: str) -> str:
 
 def history(root: Path, flag: str | None = None, since: str | None = None,
             flags_dir: str = "flags", rollouts_dir: str = "rollouts",
-            plan_names: Iterable[str] = ()) -> list[Entry]:
-    """The audit trail, newest first; with ``flag``, only the commits about that flag."""
+            plan_names: Iterable[str] = (),
+            render: Callable[[Entry], str] | None = None) -> list[Entry]:
+    """The audit trail, newest first; with ``flag``, only the commits about that flag.
+
+    ``render`` (``render_text_entry`` or ``render_json_entry``) renders entries ahead, for
+    ``format_text`` / ``format_json`` to reuse; the result is the same without it."""
     flags_dir, rollouts_dir = flags_dir.strip("/"), rollouts_dir.strip("/")
     if flag:
         paths = [f"{flags_dir}/{flag}.yaml", f"{flags_dir}/{flag}.yml", rollouts_dir]
@@ -276,15 +322,17 @@ def history(root: Path, flag: str | None = None, since: str | None = None,
     gc_was_on = gc.isenabled()
     gc.disable()
     try:
-        return _history(root, flag, since, flags_dir, rollouts_dir, plan_names, paths)
+        return _history(root, flag, since, flags_dir, rollouts_dir, plan_names, paths,
+                        render)
     finally:
         if gc_was_on:
             gc.enable()
 
 
 def _history(root: Path, flag: str | None, since: str | None, flags_dir: str,
-             rollouts_dir: str, plan_names: Iterable[str], paths: list[str]) -> list[Entry]:
-    entries = read_log(root, paths, since, flag)
+             rollouts_dir: str, plan_names: Iterable[str], paths: list[str],
+             render: Callable[[Entry], str] | None) -> list[Entry]:
+    entries = read_log(root, paths, since, flag, render)
     # which flag each plan file belongs to: the runner's own trailers say it, and the
     # current plans (plan_names) fill in plans the runner never moved
     plan_flag: dict[str, str] = {}
@@ -306,6 +354,7 @@ def _history(root: Path, flag: str | None, since: str | None, flags_dir: str,
                     stem = _stem(c.path)
                     touched.add(plan_flag.get(stem, stem))
             e.flags = sorted(touched)
+            e.rendered = None
             if not e.runner and not e.reverts:
                 e.action = _human_action(e.changes, flags_dir)
         if flag and flag not in e.flags:
@@ -333,12 +382,14 @@ def _link(entries: list[Entry]) -> None:
                 continue
             e.reverts = target.sha
             target.reverted_by.append(e.sha)
+            e.rendered = target.rendered = None
             if e.before is None and e.after is None:
                 e.before, e.after = target.after, target.before
         if e.held_after_revert_of:
             target = find(e.held_after_revert_of)
             if target is not None:
                 e.held_after_revert_of = target.sha
+                e.rendered = None
                 e.reconciles = next((s for s in target.reverted_by), None)
 
 
@@ -351,41 +402,111 @@ def _flag_edit_percentages(root: Path, entries: list[Entry], flags_dir: str) -> 
     for e, c in edits:
         if len({_stem(x.path) for x in e.changes if x.path.startswith(flags_dir + "/")}) > 1:
             continue  # several flags in one commit: no single before/after
+        e.rendered = None
         e.before = None if _ZERO.match(c.old_blob) else pcts.get(c.old_blob)
         e.after = None if _ZERO.match(c.new_blob) else pcts.get(c.new_blob)
 
 
 def format_json(entries: list[Entry]) -> str:
-    """A JSON array, one entry a line (the C encoder: indenting would cost ~1 s on 20k)."""
+    """A JSON array, one entry a line: exactly ``json.dumps(entry.as_dict())`` per line, but
+    written from a template around the C string encoder (a dict and a ``json.dumps`` call
+    per entry were a quarter of the whole run on 20,000 commits)."""
+    return "".join(json_pieces(entries))
+
+
+def json_pieces(entries: list[Entry], batch: int = 2000) -> Iterator[str]:
+    """``format_json`` in pieces of ``batch`` entries: written one after the other they
+    spare building (and encoding) one string of the whole output, ~14 MB on 20,000."""
     if not entries:
-        return "[]\n"
-    lines = (json.dumps(e.as_dict()) for e in entries)
-    return "[\n" + ",\n".join(lines) + "\n]\n"
+        yield "[]\n"
+        return
+    lines = _rendered(entries, render_json_entry)
+    yield "["
+    for i in range(0, len(lines), batch):
+        yield "\n" + ",\n".join(lines[i: i + batch]) + ("," if i + batch < len(lines) else "")
+    yield "\n]\n"
+
+
+def _rendered(entries: list[Entry], render: Callable[[Entry], str]) -> list[str]:
+    return [r[1] if (r := e.rendered) is not None and r[0] is render else render(e)
+            for e in entries]
+
+
+def render_json_entry(e: Entry) -> str:
+    """One entry as ``json.dumps(e.as_dict())`` writes it."""
+    q = _encode_string
+    if e._changes is None:  # straight from the --raw lines: no Change objects to build
+        files = ", ".join([
+            f'{{"path": {q(path.strip(chr(34)) if path.startswith(chr(34)) else path)}, '
+            f'"status": {q(status)}}}' for status, path in _RAW_STATUS_PATH.findall(e.raw)])
+    else:
+        files = ", ".join([f'{{"path": {q(c.path)}, "status": {q(c.status)}}}'
+                           for c in e._changes])
+    # the optional fields inline (no call per field: 20,000 entries of 21 fields)
+    return (
+        f'{{"sha": {q(e.sha)}, "time": {q(e.time)}, "author": {q(e.author)}, '
+        f'"email": {q(e.email)}, "subject": {q(e.subject)}, "flags": {_json_strings(e.flags)}, '
+        f'"action": {q(e.action)}, "from": {_json_number(e.before)}, '
+        f'"to": {_json_number(e.after)}, '
+        f'"phase": {"null" if (v := e.phase) is None else q(v)}, '
+        f'"plan": {"null" if (v := e.plan) is None else q(v)}, '
+        f'"gates": {_json_strings(e.gates)}, '
+        f'"reason": {"null" if (v := e.reason) is None else q(v)}, '
+        f'"requested_by": {"null" if (v := e.requested_by) is None else q(v)}, '
+        f'"runner": {"true" if e.runner else "false"}, '
+        f'"reverts": {"null" if (v := e.reverts) is None else q(v)}, '
+        f'"reverted_by": {_json_strings(e.reverted_by)}, '
+        f'"held_after_revert_of": {"null" if (v := e.held_after_revert_of) is None else q(v)}, '
+        f'"reverted_by_person": {"null" if (v := e.reverted_by_person) is None else q(v)}, '
+        f'"reconciles": {"null" if (v := e.reconciles) is None else q(v)}, '
+        f'"files": [{files}]}}')
+
+
+def _json_strings(values: list[str]) -> str:
+    return "[" + ", ".join(map(_encode_string, values)) + "]" if values else "[]"
+
+
+def _json_number(v: float | None) -> str:
+    if v is None:
+        return "null"
+    if v.is_integer():
+        return str(int(v))
+    return json.dumps(v)  # repr, or NaN / Infinity as json.dumps writes them
 
 
 def format_text(entries: list[Entry]) -> str:
-    lines = []
+    return "".join(text_pieces(entries))
 
-    def pct(v: float | None) -> str:
-        return "—" if v is None else f"{v:g}%"
 
-    for e in entries:
-        moved = f"{pct(e.before)} → {pct(e.after)}" if (e.before, e.after) != (None, None) else ""
-        lines.append(f"{e.time}  {e.sha[:7]}  {e.action:<11} {moved:<14} "
-                     f"{','.join(e.flags)}  {e.author} <{e.email}>")
-        lines.append(f"    {e.subject}")
-        if e.gates:
-            lines.append("    gates: " + "; ".join(e.gates))
-        if e.reason:
-            lines.append(f"    reason: {e.reason}")
-        if e.requested_by:
-            lines.append(f"    requested by: {e.requested_by}")
-        if e.reverts:
-            lines.append(f"    reverts {e.reverts[:7]}")
-        for sha in e.reverted_by:
-            lines.append(f"    reverted by {sha[:7]}")
-        if e.held_after_revert_of:
-            who = f" by {e.reverted_by_person}" if e.reverted_by_person else ""
-            by = f" ({e.reconciles[:7]})" if e.reconciles else ""
-            lines.append(f"    holds after revert{who}{by} of {e.held_after_revert_of[:7]}")
-    return "\n".join(lines) + ("\n" if lines else "")
+def text_pieces(entries: list[Entry], batch: int = 2000) -> Iterator[str]:
+    """``format_text`` in pieces of ``batch`` entries (see ``json_pieces``)."""
+    lines = _rendered(entries, render_text_entry)
+    for i in range(0, len(lines), batch):
+        yield "\n".join(lines[i: i + batch]) + "\n"
+
+
+def _pct(v: float | None) -> str:
+    return "—" if v is None else f"{v:g}%"
+
+
+def render_text_entry(e: Entry) -> str:
+    """One entry's lines of the text format (no final line break)."""
+    before, after = e.before, e.after
+    moved = "" if before is None and after is None else f"{_pct(before)} → {_pct(after)}"
+    text = (f"{e.time}  {e.sha[:7]}  {e.action:<11} {moved:<14} "
+            f"{','.join(e.flags)}  {e.author} <{e.email}>\n    {e.subject}")
+    if e.gates:
+        text += "\n    gates: " + "; ".join(e.gates)
+    if e.reason:
+        text += f"\n    reason: {e.reason}"
+    if e.requested_by:
+        text += f"\n    requested by: {e.requested_by}"
+    if e.reverts:
+        text += f"\n    reverts {e.reverts[:7]}"
+    for sha in e.reverted_by:
+        text += f"\n    reverted by {sha[:7]}"
+    if e.held_after_revert_of:
+        who = f" by {e.reverted_by_person}" if e.reverted_by_person else ""
+        by = f" ({e.reconciles[:7]})" if e.reconciles else ""
+        text += f"\n    holds after revert{who}{by} of {e.held_after_revert_of[:7]}"
+    return text

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import git, run_cli
 from tests.review.helpers import commit, runner_commit
 
@@ -147,3 +149,81 @@ def test_history_of_real_runner_commits_and_a_revert(example_repo: Path) -> None
     assert (by_sha[revert]["from"], by_sha[revert]["to"]) == (0, 10)
     assert by_sha[hold]["held_after_revert_of"] == rollback
     assert by_sha[hold]["reconciles"] == revert
+
+
+def test_rendering_while_reading_equals_rendering_at_the_end(example_repo: Path) -> None:
+    """The CLI renders runner commits as git streams them; a revert found later (which
+    adds ``reverted by`` to an already rendered commit) and a hold must still show."""
+    from runner.review.history import (
+        format_json,
+        format_text,
+        history,
+        render_json_entry,
+        render_text_entry,
+    )
+
+    shas = rollout(example_repo)
+    git(example_repo, "revert", "--no-edit", shas["rollback"])
+    runner_commit(example_repo, FLAG, "hold", 10, 10, 2, phase="paused",
+                  extra=(f"Rollout-Reverted-Commit: {shas['rollback']}",
+                         "Rollout-Reverted-By: Test Human <human@example.com>"))
+    for flag in (None, FLAG):
+        plain = history(example_repo, flag)
+        assert format_text(history(example_repo, flag, render=render_text_entry)) == \
+            format_text(plain)
+        ahead = format_json(history(example_repo, flag, render=render_json_entry))
+        assert ahead == format_json(plain)
+        assert json.loads(ahead) == [e.as_dict() for e in plain]
+        assert "reverted by " in format_text(plain) and "holds after revert" in format_text(plain)
+
+
+def test_json_lines_are_json_dumps_of_each_entry_across_pieces() -> None:
+    """The template writer against json.dumps itself, with awkward strings and numbers,
+    over more entries than one written piece holds."""
+    from runner.review.history import Entry, format_json, format_text, json_pieces
+
+    entries = []
+    for i in range(2001):
+        e = Entry(f"{i:040x}", "2026-11-20T10:00:00+00:00", 'Zoë "Q" \\ <x>', "z@example.com",
+                  f"rollout(f): {i}% → tab\there\x01", [f"f{i}"], "advance",
+                  before=float(i), after=i + 0.5, gates=["g=1 pass (<= 1)"],
+                  reason=None if i % 2 else "why\nnot", runner=bool(i % 3),
+                  raw=f"\n:100644 100644 {'a' * 40} {'b' * 40} M\trollouts/f{i}.state.json")
+        entries.append(e)
+    entries[5].after = float("nan")
+    entries[6].before = float("inf")
+    out = format_json(entries)
+    assert out == "[\n" + ",\n".join(json.dumps(e.as_dict()) for e in entries) + "\n]\n"
+    assert len(list(json_pieces(entries))) > 2
+    assert format_json([]) == "[]\n" and format_text([]) == ""
+    assert format_text(entries).count("\n    rollout(f): ") == 2001
+
+
+def test_outside_a_repository_is_a_usage_error(tmp_path: Path) -> None:
+    out = run_cli(["history"], cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.strip() == "rollout history: error: .: not a git repository"
+    assert out.stdout == ""
+
+
+def test_git_output_read_through_memory_file_and_through_pipe_alike(
+        example_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Linux reads git's output from an in-memory file; other systems from a pipe: the same
+    text either way, and git's own error either way."""
+    import os
+
+    from runner.review import gitread
+
+    rollout(example_repo)
+    args = ["log", "--raw", "--format=%H%n%B"]
+
+    def read(*extra: str) -> str:
+        return "".join(gitread.stream_git(example_repo, [*args, *extra], chunk=512))
+
+    via_memfd = read()
+    with pytest.raises(gitread.GitError, match="unknown revision"):
+        read("no-such-rev")
+    monkeypatch.delattr(os, "memfd_create")
+    assert read() == via_memfd == git(example_repo, *args) + "\n"
+    with pytest.raises(gitread.GitError, match="unknown revision"):
+        read("no-such-rev")
