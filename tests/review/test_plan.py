@@ -233,3 +233,26 @@ def test_kill_switch_and_an_invalid_base(example_repo: Path) -> None:
     changed = {c["key"]: c for c in report["flags"]["changed"]}
     assert (changed["otel_enabled"]["effective_before"],
             changed["otel_enabled"]["effective_after"]) == (100, 0)
+
+
+def test_a_large_change_still_fits_one_pull_request_comment(example_repo: Path) -> None:
+    # GitHub refuses a comment body over 65,536 characters: a change adding 120 rollouts
+    # is cut short by whole rollouts and rows, never mid-table or mid-chart
+    for i in range(120):
+        write(example_repo, f"flags/bulk_{i:03}.yaml", NEW_FLAG.replace("checkout_v2", f"bulk_{i:03}"))
+        write(example_repo, f"rollouts/bulk_{i:03}.yaml", NEW_PLAN.replace("checkout_v2", f"bulk_{i:03}"))
+    out = run_cli(["plan", "--now", NOW], cwd=example_repo)
+    assert out.returncode == 0, out.stderr
+    md = out.stdout
+    assert len(md) <= 65_536
+    assert md.startswith("<!-- rollout-plan -->\n") and md.count("```") % 2 == 0
+    charts = [c.split("```", 1)[0] for c in md.split("```mermaid\n")[1:]]
+    assert 0 < len(charts) < 120
+    for chart in charts:
+        assert len(gantt_tasks(chart)) == 7
+    # every added flag is still named, in the table; those without a chart get one line each
+    for i in range(120):
+        assert f"| `bulk_{i:03}` | high | added, with a rollout plan |" in md
+    assert md.count("- ▶️ Starts: `bulk_") == 120 - len(charts)
+    # the JSON is never cut
+    assert len(plan_json(example_repo)[1]["rollouts"]["started"]) == 120
