@@ -101,6 +101,10 @@ def test_validate_comments_once_by_marker() -> None:
     (comment,) = [s for s in steps(doc) if "github-script" in s.get("uses", "")]
     script = comment["with"]["script"]
     assert "<!-- rollout-plan -->" in script and "updateComment" in script
+    # a plan step that failed (exit 2 or 3: nothing or half a plan written) must not
+    # replace the last good comment with an empty one
+    (plan,) = [s for s in steps(doc) if s.get("name") == "Plan"]
+    assert f"steps.{plan['id']}.outcome == 'success'" in comment["if"]
 
 
 def test_project_workflows_are_the_scaffolded_ones() -> None:
