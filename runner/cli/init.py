@@ -13,12 +13,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "JSON Schemas, GitHub Actions workflows, a pre-commit config and [tool.rollout] in "
         "pyproject.toml. Refuses to overwrite: when any of these files exists, exit 1 naming "
         "it and write nothing. Exit 2 on usage errors.")
+    p.add_argument("--install", metavar="SPEC",
+                   help="what the workflows pip-install (default: rollout-runner==VERSION); "
+                   "e.g. git+https://github.com/ORG/rollout-runner@v0.1.0 where you host it")
     p.add_argument("dir", nargs="?", type=Path, default=Path("."), metavar="DIR",
                    help="where (default: the current folder; created when missing)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import re
     import sys
 
     from runner.cli.main import UsageError
@@ -27,8 +31,15 @@ def run(args: argparse.Namespace) -> int:
     root: Path = args.dir
     if root.exists() and not root.is_dir():
         raise UsageError(f"{root}: not a folder")
+    install = None
+    if args.install is not None:
+        # it lands inside a double-quoted shell word on a YAML line of each workflow
+        if not re.fullmatch(r"[A-Za-z0-9._:/@+=<>!~,\-\[\]#%]+", args.install):
+            raise UsageError(f"--install {args.install!r}: a pip requirement or URL without "
+                             "spaces, quotes or shell characters")
+        install = f'"{args.install}"'
     try:
-        written = scaffold(root)
+        written = scaffold(root, install)
     except Exists as e:
         print(f"rollout init: {e}", file=sys.stderr)
         return 1

@@ -38,12 +38,19 @@ class _Parser(argparse.ArgumentParser):
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser of every command, or of ``only`` that one (importing and registering all
     thirteen is ~20 ms of start-up that ``rollout history`` and friends need not pay)."""
-    parser = _Parser(prog="rollout", description="GitOps feature-flag rollouts.")
+    parser = _Parser(prog="rollout", description="GitOps feature-flag rollouts.",
+                     epilog="Exit codes of every command: 0 success, 1 it found a problem, "
+                     "2 usage error, 3 internal error (ROLLOUT_DEBUG=1 shows a traceback); "
+                     "advance also 4: a rollout was rolled back. `rollout COMMAND --help` "
+                     "tells each.")
     parser.add_argument("--version", action="version", version=f"rollout {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in (only,) if only in COMMANDS else COMMANDS:
         module = importlib.import_module(f"runner.cli.{name.replace('-', '_')}")
         module.register(sub)
+    for command in sub.choices.values():  # the shared exit code each --help would otherwise omit
+        if "3 internal" not in (command.description or "") and command.epilog is None:
+            command.epilog = "Exit 3 on an internal error (ROLLOUT_DEBUG=1 shows a traceback)."
     return parser
 
 

@@ -8,9 +8,6 @@ from datetime import datetime
 
 from runner.cli.common import add_repo_argument, print_json, repo_root
 
-#: The hidden line CI looks for to update its one pull-request comment instead of adding one.
-MARKER = "<!-- rollout-plan -->"
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -34,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from runner.load.build import parse_time
     from runner.review import gitread
     from runner.review.plan import compare
-    from runner.review.render import render
+    from runner.review.plan_markdown import plan_markdown
     from runner.review.snapshot import load_revision, load_working_tree
 
     root = repo_root(args)
@@ -74,5 +71,6 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print_json(report)
     else:
-        print(render("plan.md.j2", plan=json.loads(json.dumps(report)), marker=MARKER), end="")
+        # at most one pull-request comment long: cut short, lists say how many were left out
+        print(plan_markdown(json.loads(json.dumps(report))), end="")
     return 1 if head.problems else 0

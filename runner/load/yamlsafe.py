@@ -331,6 +331,24 @@ def decode(raw: bytes) -> str:
                         column) from None
 
 
+def _deepest_flow_nesting(text: str) -> tuple[int, int]:
+    """1-based (line, column) where ``[``/``{`` nesting is deepest: where a file too deeply
+    nested for the parser's recursion is reported (PyYAML >= 6.0.4 stops there itself)."""
+    depth = best = 0
+    at = (1, 1)
+    line, start = 1, 0
+    for i, ch in enumerate(text):
+        if ch in "[{":
+            depth += 1
+            if depth > best:
+                best, at = depth, (line, i - start + 1)
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+        elif ch == "\n":
+            line, start = line + 1, i + 1
+    return at
+
+
 def load_text(text: str, *, string_keys: bool = False) -> Any:
     """Parse one YAML document. Raises :class:`YamlError` with a position.
 
@@ -346,6 +364,10 @@ def load_text(text: str, *, string_keys: bool = False) -> Any:
         msg = " ".join(str(p) for p in (e.context, e.problem) if p)
         if "expected a single document" in msg:
             msg = "more than one YAML document in the file (one per file)"
+        elif "maximum nesting depth" in msg:
+            # PyYAML >= 6.0.4 (its C parser) stops deep nesting itself, before our recursion
+            # limit does: the same problem, said the same way, now with a position
+            msg = "nested too deeply"
         if mark is None:
             raise YamlError(msg) from None
         line_text = (text.splitlines()[mark.line:mark.line + 1] or [""])[0]
@@ -357,7 +379,7 @@ def load_text(text: str, *, string_keys: bool = False) -> Any:
     except yaml.YAMLError as e:
         raise YamlError(str(e).splitlines()[0] if str(e) else "invalid YAML") from None
     except RecursionError:
-        raise YamlError("nested too deeply") from None
+        raise YamlError("nested too deeply", *_deepest_flow_nesting(text)) from None
     except ValueError as e:
         if "digits" in str(e):  # Python's int conversion limit
             raise YamlError("a number with too many digits") from None

