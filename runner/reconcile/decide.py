@@ -435,14 +435,6 @@ def pause_dependents(decisions: Sequence[Decision], flags: Mapping[str, Flag],
     return out
 
 
-def summarize_counts(decisions: Sequence[Decision]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for d in decisions:
-        key = d.action.value if d.action else "unchanged"
-        counts[key] = counts.get(key, 0) + 1
-    return counts
-
-
 __all__ = [
     "Action", "Decision", "LastChange", "Orphan", "Refused", "aggregate", "cleanup", "decide",
     "needs_evaluation", "next_step_at", "pause_dependents", "request", "step_for_percentage",

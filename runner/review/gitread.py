@@ -37,22 +37,6 @@ def run_git(root: Path, args: Sequence[str], *, check: bool = True,
     return proc
 
 
-def read_git(root: Path, args: Sequence[str]) -> str:
-    """Standard output of one git command, read in one go (large logs: no poll loop)."""
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(["git", "-C", str(root), *args], stdout=subprocess.PIPE,
-                                stderr=err, env=git_env())
-        assert proc.stdout is not None
-        out = proc.stdout.read()
-        proc.stdout.close()
-        if proc.wait() != 0:
-            err.seek(0)
-            first = next((line for line in err.read().decode(errors="replace").splitlines()
-                          if line.strip()), "")
-            raise GitError(f"git {' '.join(args[:2])}: {first or 'failed'}")
-    return out.decode("utf-8", errors="replace")
-
-
 def stream_git(root: Path, args: Sequence[str], chunk: int = 1 << 20) -> Iterator[str]:
     """Standard output of one git command as text chunks, while git is still writing.
 
