@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from runner.cli.main import UsageError
+    from runner.cli.common import UsageError
     from runner.reconcile.gitops import GitError
     from runner.reconcile.runs import Stop, advance, gates_evaluator
 

@@ -49,7 +49,7 @@ def head_commit(root: Path) -> str | None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from runner.cli.main import UsageError
+    from runner.cli.common import UsageError
     from runner.evaluate.artifact import render_artifact, write_atomic
     from runner.load import check_repository
 

@@ -1,4 +1,4 @@
-"""Helpers the subcommands share: the repository argument and output formats."""
+"""What the subcommands share: the usage error, the repository argument, output formats."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ def add_repo_argument(p: argparse.ArgumentParser) -> None:
                    help="the GitOps repository (default: the current folder)")
 
 
-def repo_root(args: argparse.Namespace) -> Path:
-    from runner.cli.main import UsageError
+class UsageError(Exception):
+    """A mistake in how the command was called: exit 2 with the message."""
 
+
+def repo_root(args: argparse.Namespace) -> Path:
     root: Path = args.repo
     if not root.is_dir():
         raise UsageError(f"{root}: no such folder")
@@ -27,7 +29,6 @@ def gitops_root(args: argparse.Namespace) -> Path:
     """``--repo`` as a Rollout Runner repository: a folder holding the flags or rollouts
     folder. Anything else is a usage error, so that a wrong ``--repo`` is never read as a
     repository without flags (``rollout build`` would publish an artifact serving nothing)."""
-    from runner.cli.main import UsageError
     from runner.load import load_config
 
     root = repo_root(args)

@@ -1,4 +1,4 @@
-"""``rollout demo``: the whole story offline in a temporary repository (see runner.demo)."""
+"""``rollout demo``: the whole story offline in a temporary repository (see runner.onboarding.demo)."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from runner.cli.main import UsageError
-    from runner.demo import DemoFailed, demo
+    from runner.cli.common import UsageError
+    from runner.onboarding.demo import DemoFailed, demo
 
     keep: Path | None = args.keep
     if keep is not None and keep.exists() and (not keep.is_dir() or any(keep.iterdir())):

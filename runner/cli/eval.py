@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _context(args: argparse.Namespace) -> dict[str, Any]:
-    from runner.cli.main import UsageError
+    from runner.cli.common import UsageError
 
     ctx: dict[str, Any] = {}
     for item in args.attr:
@@ -46,7 +46,7 @@ def _context(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from runner.cli.main import UsageError
+    from runner.cli.common import UsageError
     from runner.evaluate.artifact import artifact_document
     from runner.evaluate.evaluator import FLAG_NOT_FOUND, ArtifactError, FlagSet
     from runner.load import check_repository

@@ -58,7 +58,7 @@ def _write(pieces: Iterable[str]) -> None:
 def run(args: argparse.Namespace) -> int:
     import gc
 
-    from runner.cli.main import UsageError
+    from runner.cli.common import UsageError
     from runner.review import gitread
     from runner.review.history import (
         folders,

@@ -25,8 +25,8 @@ def run(args: argparse.Namespace) -> int:
     import re
     import sys
 
-    from runner.cli.main import UsageError
-    from runner.scaffold import Exists, scaffold
+    from runner.cli.common import UsageError
+    from runner.onboarding.scaffold import Exists, scaffold
 
     root: Path = args.dir
     if root.exists() and not root.is_dir():

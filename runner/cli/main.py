@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from runner import __version__
+from runner.cli.common import UsageError
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -22,10 +23,6 @@ COMMANDS = (
     "validate", "plan", "advance", "status", "history", "rollback", "pause", "resume", "retry",
     "build", "eval", "init", "demo",
 )
-
-
-class UsageError(Exception):
-    """A mistake in how the command was called: exit 2 with the message."""
 
 
 class _Parser(argparse.ArgumentParser):

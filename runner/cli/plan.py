@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runner.cli.main import UsageError
+    from runner.cli.common import UsageError
     from runner.load.build import parse_time
     from runner.review import gitread
     from runner.review.plan import compare

@@ -38,7 +38,7 @@ def add_change_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def parse_now(value: str | None) -> datetime:
-    from runner.cli.main import UsageError
+    from runner.cli.common import UsageError
     from runner.load.build import parse_time
 
     if value is None:
@@ -58,7 +58,7 @@ def parse_now(value: str | None) -> datetime:
 
 
 def options(args: argparse.Namespace, **kw: object) -> Options:
-    from runner.cli.main import UsageError
+    from runner.cli.common import UsageError
     from runner.reconcile.runs import Options
 
     root: Path = gitops_root(args)

@@ -29,7 +29,7 @@ def _escape(s: str, prop: bool = False) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runner.cli.main import UsageError
+    from runner.cli.common import UsageError
     from runner.load import check_repository
 
     root = gitops_root(args)

@@ -4,7 +4,7 @@
 details)`` is the pure entry point; :mod:`runner.sdk` wraps it with loading and hot reload.
 """
 
-from runner.evaluate.artifact import render_artifact, write_atomic
+from runner.evaluate.artifact import render_artifact
 from runner.evaluate.evaluator import (
     ArtifactError,
     EnvState,
@@ -13,6 +13,7 @@ from runner.evaluate.evaluator import (
     env_state,
     evaluate,
 )
+from runner.files import write_atomic
 
 __all__ = [
     "ArtifactError",

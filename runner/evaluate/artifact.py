@@ -10,15 +10,13 @@ a file.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from runner.evaluate.bucket import TOTAL_WEIGHT, weight
+from runner.files import write_atomic
 from runner.model import Flag, Phase, Repository
 
 #: Bumped when the document changes incompatibly; readers refuse other versions.
@@ -196,47 +194,3 @@ def publish_atomic(path: Path, data: bytes) -> bool:
     if same_content(path, data):
         return False
     return write_atomic(path, data)
-
-
-def write_atomic(path: Path, data: bytes) -> bool:
-    """Write ``data`` to ``path`` by temporary file and rename in the same folder.
-
-    Returns False, writing nothing, when the file already holds exactly these bytes.
-    The temporary file is flushed to disk before the rename, so a crash leaves either the
-    old or the new content, never a mix; readers never see a partial file.
-    """
-    path = Path(path)
-    try:
-        if path.read_bytes() == data:
-            return False
-    except FileNotFoundError:
-        pass
-    except IsADirectoryError:
-        raise
-    folder = path.parent if str(path.parent) else Path(".")
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            mode = path.stat().st_mode & 0o777
-        except FileNotFoundError:
-            mode = 0o644  # mkstemp's 0600 would hide the flags from other users' processes
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
-    return True

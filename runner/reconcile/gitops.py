@@ -30,6 +30,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from runner.files import TMP_PREFIX, write_atomic
+
 #: Variables a git hook leaks into its children; honouring them would make the runner read
 #: or write another repository or index than the one it was asked to work on.
 LEAKED_GIT_VARS = (
@@ -41,8 +43,6 @@ LEAKED_GIT_VARS = (
 WORK_REF = "refs/rollout-runner/work"
 JOURNAL = "rollout-runner-journal.json"
 LOCK = "rollout-runner.lock"
-#: Temporary files of :func:`_write_atomic`; a killed run may leave one, the next removes it.
-TMP_PREFIX = ".rollout-tmp-"
 
 
 class GitError(Exception):
@@ -218,7 +218,7 @@ class Git:
         journal = {"old": old, "new": shas[-1],
                    "files": {p: None if b is None else b.decode() for p, b in final.items()}}
         jpath = self.git_dir / JOURNAL
-        _write_atomic(jpath, json.dumps(journal).encode())
+        write_atomic(jpath, json.dumps(journal).encode())
         _sleep_hook("before-ref")
         moved = self.run("update-ref", "--stdin", input=(
             f"update HEAD {shas[-1]} {old}\ndelete {WORK_REF}\n"), check=False)
@@ -237,7 +237,7 @@ class Git:
                 target.unlink(missing_ok=True)
             else:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                _write_atomic(target, ch.content)
+                write_atomic(target, ch.content)
             _sleep_hook("during-sync")
         paths = "".join(f"{ch.path}\0" for ch in changes)
         self.run("update-index", "--add", "--remove", "-z", "--stdin", input=paths,
@@ -269,18 +269,3 @@ class Git:
     def push(self, remote: str, branch: str) -> tuple[bool, str]:
         out = self.run("push", "--porcelain", remote, f"HEAD:refs/heads/{branch}", check=False)
         return out.returncode == 0, (out.stderr.strip() or out.stdout.strip())
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder and rename: never a half-written file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TMP_PREFIX, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from runner.scaffold import scaffold
+from runner.onboarding.scaffold import scaffold
 
 FLAG = "new_checkout"
 T0 = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)

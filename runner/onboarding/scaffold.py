@@ -5,15 +5,14 @@ All or nothing: every target is checked first, and when one exists nothing is wr
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from runner import __version__
+from runner.files import write_new
 from runner.load.schemas import SCHEMA_FILES, schema_dir
 
-INIT = Path(__file__).resolve().parent / "templates" / "init"
+INIT = Path(__file__).resolve().parent.parent / "templates" / "init"
 
 #: target path in the new repository -> template under runner/templates/init
 FILES: dict[str, str] = {
@@ -69,14 +68,6 @@ def scaffold(root: Path, install: str | None = None) -> list[Path]:
             raise Exists(f.target)
     written = []
     for f in files:
-        f.target.parent.mkdir(parents=True, exist_ok=True)
-        # exclusive create: a file that appeared since the check is not overwritten
-        fd, tmp = tempfile.mkstemp(dir=f.target.parent, prefix=".rollout-init-")
-        try:
-            os.write(fd, f.content)
-            os.close(fd)
-            os.link(tmp, f.target)  # fails if the target exists
-        finally:
-            os.unlink(tmp)
+        write_new(f.target, f.content)  # a file that appeared since the check is not overwritten
         written.append(f.target)
     return written
