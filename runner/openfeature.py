@@ -27,7 +27,7 @@ from openfeature.exception import (
 from openfeature.flag_evaluation import FlagResolutionDetails, FlagValueType
 from openfeature.provider import AbstractProvider, Metadata
 
-from runner.evaluate.evaluator import (
+from runner.evaluate.resolution import (
     FLAG_NOT_FOUND,
     PROVIDER_NOT_READY,
     TYPE_MISMATCH,

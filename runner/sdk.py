@@ -16,7 +16,6 @@ gives the caller's default with reason ``ERROR`` and an error code.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -25,18 +24,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runner.evaluate.evaluator import (
+from runner.evaluate.compile import ArtifactError, FlagSet
+from runner.evaluate.environment import EnvState, env_state
+from runner.evaluate.resolution import (
     DEFAULT,
     ERROR,
     FLAG_NOT_FOUND,
     GENERAL,
     PROVIDER_NOT_READY,
     TYPE_MISMATCH,
-    ArtifactError,
-    EnvState,
-    FlagSet,
     Resolution,
-    env_state,
+)
+from runner.evaluate.resolver import (
     evaluate_compiled,
     matches_type,
     targeting_key_of,
@@ -77,26 +76,7 @@ def load_artifact(path: Path) -> FlagSet:
         data = path.read_bytes()
     except OSError as e:
         raise ArtifactError(f"{path}: cannot read: {e.strerror or e}") from e
-    return parse_artifact(data, str(path))
-
-
-def parse_artifact(data: bytes, name: str = "artifact") -> FlagSet:
-    from runner.evaluate.artifact import content_digest
-
-    try:
-        doc = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ArtifactError(f"{name}: not valid JSON ({e}); truncated or corrupt?") from e
-    try:
-        flags = FlagSet.from_document(doc)
-    except ArtifactError as e:
-        raise ArtifactError(f"{name}: {e}") from e
-    # the digest covers what evaluation reads: a mismatch is a damaged or hand-edited file
-    content = {k: doc.get(k) for k in ("emergency_shutdown", "total_weight", "flags")}
-    if doc.get("digest") != content_digest(content):
-        raise ArtifactError(f"{name}: content does not match its digest (damaged or edited "
-                            "by hand; rebuild it with `rollout build`)")
-    return flags
+    return FlagSet.from_bytes(data, str(path))
 
 
 class FlagClient:
@@ -150,11 +130,9 @@ class FlagClient:
 
         Raises :class:`runner.load.InvalidRepository` when the repository is not valid.
         """
-        from runner.evaluate.artifact import artifact_document
         from runner.load import load_repository
 
-        repo = load_repository(root)
-        return cls(FlagSet.from_document(artifact_document(repo, source_commit=None)), env=env)
+        return cls(FlagSet.from_repository(load_repository(root)), env=env)
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any], *,

@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from runner.cli.common import UsageError
-    from runner.evaluate.artifact import render_artifact, write_atomic
+    from runner.evaluate.render import render_artifact
+    from runner.files import write_atomic
     from runner.load import check_repository
 
     root = gitops_root(args)

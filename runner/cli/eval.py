@@ -47,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from runner.cli.common import UsageError
-    from runner.evaluate.artifact import artifact_document
-    from runner.evaluate.evaluator import FLAG_NOT_FOUND, ArtifactError, FlagSet
+    from runner.evaluate.compile import ArtifactError, FlagSet
+    from runner.evaluate.resolution import FLAG_NOT_FOUND
     from runner.load import check_repository
     from runner.sdk import FlagClient, load_artifact
 
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
             for problem in checked.problems:
                 print(problem, file=sys.stderr)
             return 1
-        flags = FlagSet.from_document(artifact_document(checked.repository, source_commit=None))
+        flags = FlagSet.from_repository(checked.repository)
     r = FlagClient(flags).evaluate(args.flag, ctx)
     if r.error_code == FLAG_NOT_FOUND:
         known = ", ".join(sorted(flags.flags)) or "none"

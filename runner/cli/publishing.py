@@ -1,4 +1,4 @@
-"""``--publish PATH``: write the resolved artifact (built by runner.evaluate.artifact)."""
+"""``--publish PATH``: write the resolved artifact (runner.evaluate.render, .artifact)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ def publish(root: Path, path: str, head: str | None) -> bool:
     False (after a message) when it could not be written."""
     try:
         # imported here so that every other command works without the evaluation layer
-        from runner.evaluate.artifact import publish_atomic, render_artifact
+        from runner.evaluate.artifact import publish_atomic
+        from runner.evaluate.render import render_artifact
     except ImportError as e:
-        print(f"rollout advance: --publish needs runner.evaluate.artifact ({e})", file=sys.stderr)
+        print(f"rollout advance: --publish needs runner.evaluate ({e})", file=sys.stderr)
         return False
     if head is None:
         from runner.reconcile.gitops import Git

@@ -3,8 +3,9 @@
 It holds every flag with its *effective* settings: the rollout plan's current percentage
 is already applied as a split in 10,000ths, prerequisite variants are resolved, defaults
 are spelled out. Evaluation needs nothing else. The same repository (and source commit)
-always gives the same bytes, so publishing is idempotent: :func:`write_atomic` writes
-only when the content changed, by temporary file and rename, so a reader never sees half
+always gives the same bytes (:func:`runner.evaluate.render.render_artifact` turns the
+document into them), so publishing is idempotent: :func:`publish_atomic` writes only when
+what applications see changed, by temporary file and rename, so a reader never sees half
 a file.
 """
 
@@ -22,7 +23,6 @@ from runner.model import Flag, Phase, Repository
 #: Bumped when the document changes incompatibly; readers refuse other versions.
 ARTIFACT_VERSION = 1
 ARTIFACT_KIND = "rollout-runner/resolved-flags"
-FORMATS = ("native", "flagd")
 
 
 def effective_percentage(repo: Repository, key: str) -> float | None:
@@ -146,20 +146,6 @@ def artifact_document(repo: Repository, *, source_commit: str | None) -> dict[st
         "digest": content_digest(content),
         **content,
     }
-
-
-def render_artifact(repo: Repository, *, source_commit: str | None, fmt: str = "native") -> bytes:
-    """The artifact as bytes: deterministic, so unchanged input gives unchanged bytes."""
-    if fmt == "native":
-        doc = artifact_document(repo, source_commit=source_commit)
-    elif fmt == "flagd":
-        from runner.evaluate.flagd import flagd_document
-
-        doc = flagd_document(repo, source_commit=source_commit)
-    else:
-        raise ValueError(f"unknown artifact format {fmt!r} (expected one of {', '.join(FORMATS)})")
-    text = json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
-    return (text + "\n").encode("utf-8")
 
 
 def same_content(path: Path, data: bytes) -> bool:

@@ -1,7 +1,7 @@
 """Export to flagd's flag-definition format, evaluated by flagd exactly as FlagClient evaluates.
 
 Each flag's targeting is one JSON Logic expression that yields the variant name
-:func:`runner.evaluate.evaluator.resolve` would choose:
+the SDK's resolver (:mod:`runner.evaluate.resolver`) would choose for it:
 
 * canary users and regions become ``in`` tests, attribute rules their JSON Logic
   counterparts, in the same first-match order (an ``if`` chain);

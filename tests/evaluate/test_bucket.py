@@ -10,7 +10,6 @@ import pytest
 from openfeature.contrib.tools.flagd.core.targeting.custom_ops import fractional
 
 from runner.evaluate.bucket import TOTAL_WEIGHT, bucket, cbor_text, json_logic_text, weight
-from runner.evaluate.evaluator import bucket_of_text
 
 
 def _random_text(rng: random.Random) -> str:
@@ -36,7 +35,6 @@ def test_bucket_is_the_one_flagd_core_fractional_picks() -> None:
         data = {"targetingKey": value, "$flagd": {"flagKey": flag_key}}
         expected = int(fractional(data, flag_key + value, *weights))
         assert bucket(flag_key, value) == expected
-        assert bucket_of_text(flag_key + value) == expected  # the evaluator's inlined path
 
 
 def test_bucketing_values_that_are_not_strings_are_turned_into_text_as_json_logic_does() -> None:
