@@ -168,19 +168,23 @@ def make_resolver(f: CompiledFlag, flags: Mapping[str, CompiledFlag]) -> Resolve
             decided = outcomes.get(key)
             if decided is not None:
                 return decided
-        for req_resolve, req_variant, failed in reqs:
-            got = req_resolve(ctx, tk, outcomes)[1]  # .variant
-            if got != req_variant:
-                return failed[got]  # type: ignore[no-any-return]
+        # ``if`` before ``for``: looping over an empty tuple still makes an iterator, and
+        # most flags have neither prerequisites nor rules
+        if reqs:
+            for req_resolve, req_variant, failed in reqs:
+                got = req_resolve(ctx, tk, outcomes)[1]  # .variant
+                if got != req_variant:
+                    return failed[got]  # type: ignore[no-any-return]
         if users and tk.__class__ is str and tk in users:
             return canary_user
         if regions:
             region = ctx.get("region")
             if region.__class__ is str and region in regions:
                 return canary_region
-        for test, matched in rules:
-            if test(ctx, tk):
-                return matched  # type: ignore[no-any-return]
+        if rules:
+            for test, matched in rules:
+                if test(ctx, tk):
+                    return matched  # type: ignore[no-any-return]
         if split_all is not None:
             return split_all
         if split:
