@@ -1,2 +1,2 @@
-"""Review surfaces: what a change does (``plan``), what happened (``history``), where
+"""Review surfaces: what a change does (``plan``), what happened (``audit``, behind ``rollout history``), where
 rollouts stand (``status_markdown``). Pure over the model apart from reading git."""
