@@ -1,4 +1,5 @@
-"""The one gateway to git: every git process of the runner is started here.
+"""The one gateway to git: every git process of the runner is started here (``rollout demo``
+alone runs git otherwise: it plays the people of its story, at the shell, as they would).
 
 Each call is one ``git`` process on a named repository (``git -C <root>``), with one
 environment (:func:`git_env`) and one error (:class:`GitError`). No GitPython: its
