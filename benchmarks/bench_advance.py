@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runner.reconcile import history, runs
+from runner.reconcile import last_change, runs
 from runner.reconcile.runs import Options, advance, gates_evaluator
 
 T0 = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
@@ -71,7 +71,7 @@ class GitClock:
 
     @contextmanager
     def installed(self):
-        real_run, real_last = subprocess.run, history.last_changes
+        real_run, real_last = subprocess.run, last_change.last_changes
 
         def run(args, *a, **kw):
             if not (isinstance(args, list | tuple) and args and args[0] == "git"):
@@ -91,11 +91,11 @@ class GitClock:
                 self.seconds += time.perf_counter() - start
                 self.calls += 1
 
-        subprocess.run, runs.history.last_changes = run, last
+        subprocess.run, runs.last_change.last_changes = run, last
         try:
             yield self
         finally:
-            subprocess.run, runs.history.last_changes = real_run, real_last
+            subprocess.run, runs.last_change.last_changes = real_run, real_last
 
 
 def run_once(root: Path, minutes: float, workers: int = 8) -> tuple[float, runs.Report]:

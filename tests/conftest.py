@@ -50,8 +50,10 @@ def cli() -> Callable[..., subprocess.CompletedProcess[str]]:
     return run_cli
 
 
-def make_example_repo(root: Path, message: str = "initial flags") -> Path:
-    """Copy this project's own example flags and plans into ``root`` and commit them."""
+def make_example_repo(root: Path, message: str = "initial flags",
+                      init_args: Sequence[str] = ()) -> Path:
+    """Copy this project's own example flags and plans into ``root`` and commit them;
+    ``init_args`` go to ``git init`` (``--object-format=sha256``, say)."""
     root.mkdir(parents=True)
     for part in EXAMPLE_PARTS:
         src = PROJECT / part
@@ -59,7 +61,7 @@ def make_example_repo(root: Path, message: str = "initial flags") -> Path:
             shutil.copytree(src, root / part)
         else:
             shutil.copy2(src, root / part)
-    git(root, "init", "-q", "-b", "main")
+    git(root, "init", "-q", "-b", "main", *init_args)
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", message)
     return root

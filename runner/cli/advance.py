@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from runner.cli.common import UsageError
-    from runner.reconcile.gitops import GitError
+    from runner.git import GitError
     from runner.reconcile.runs import Stop, advance, gates_evaluator
 
     # checked before the run: a --publish that cannot work must not stop it after commits

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -37,13 +36,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def head_commit(root: Path) -> str | None:
     """The checked-out commit, or None outside a git repository (or without git)."""
+    from runner.git import GitError, resolve_commit
+
     try:
-        out = subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=root,
-                             capture_output=True, text=True, timeout=10, check=False)
-    except (OSError, subprocess.SubprocessError):
+        return resolve_commit(root, "HEAD")
+    except GitError:  # no git program
         return None
-    sha = out.stdout.strip()
-    return sha if out.returncode == 0 and sha else None
 
 
 def run(args: argparse.Namespace) -> int:

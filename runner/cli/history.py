@@ -58,9 +58,9 @@ def _write(pieces: Iterable[str]) -> None:
 def run(args: argparse.Namespace) -> int:
     import gc
 
+    from runner import git
     from runner.cli.common import UsageError
-    from runner.review import gitread
-    from runner.review.history import (
+    from runner.review.audit import (
         folders,
         history,
         json_pieces,
@@ -78,9 +78,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         entries = history(root, args.flag, args.since, flags_dir, rollouts_dir, names,
                           render_json_entry if args.format == "json" else render_text_entry)
-    except gitread.GitError as e:
+    except git.GitError as e:
         # asked only now that git failed: one git process less on every good run
-        if not gitread.is_repository(root):
+        if not git.is_repository(root):
             raise UsageError(f"{root}: not a git repository") from e
         raise UsageError(str(e)) from e
     _write(json_pieces(entries) if args.format == "json" else text_pieces(entries))

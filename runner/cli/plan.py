@@ -27,9 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from runner import git
     from runner.cli.common import UsageError
     from runner.load.build import parse_time
-    from runner.review import gitread
     from runner.review.plan import compare
     from runner.review.plan_markdown import plan_markdown
     from runner.review.snapshot import load_revision, load_working_tree
@@ -41,21 +41,21 @@ def run(args: argparse.Namespace) -> int:
             now = parse_time(args.now)
         except ValueError as e:
             raise UsageError(f"--now {args.now!r}: not an ISO 8601 time") from e
-    if not gitread.is_repository(root):
+    if not git.is_repository(root):
         raise UsageError(f"{root}: not a git repository")
 
     def sha_of(rev: str) -> str:
-        sha = gitread.resolve_commit(root, rev)
+        sha = git.resolve_commit(root, rev)
         if sha is None:
             raise UsageError(f"{rev!r}: no such revision")
         return sha
 
     base_rev = args.base
     if base_rev is None:
-        branch = gitread.default_branch(root)
+        branch = git.default_branch(root)
         if branch is None:
             raise UsageError("no default branch found (origin/HEAD, main or master): give --base")
-        base_sha = gitread.merge_base(root, "HEAD", branch)
+        base_sha = git.merge_base(root, "HEAD", branch)
         if base_sha is None:
             raise UsageError(f"HEAD and {branch} have no merge base: give --base")
         base_rev = f"merge-base({branch})"
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         base = load_revision(root, base_rev, base_sha)
         head = (load_revision(root, args.head, sha_of(args.head)) if args.head
                 else load_working_tree(root))
-    except gitread.GitError as e:
+    except git.GitError as e:
         raise UsageError(str(e)) from e
     report = compare(base, head, now or datetime.now().astimezone())
     if args.format == "json":

@@ -18,9 +18,9 @@ def publish(root: Path, path: str, head: str | None) -> bool:
         print(f"rollout advance: --publish needs runner.evaluate ({e})", file=sys.stderr)
         return False
     if head is None:
-        from runner.reconcile.gitops import Git
+        from runner.git import Git
 
-        head = Git(root).head()
+        head = Git.open(root).head()
     from runner.load import InvalidRepository, load_repository
 
     try:

@@ -30,8 +30,8 @@ def register(sub: argparse._SubParsersAction, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from runner.git import GitError
     from runner.reconcile.decide import Action, Refused
-    from runner.reconcile.gitops import GitError
     from runner.reconcile.runs import Stop, apply_request
 
     opts = runopts.options(args)

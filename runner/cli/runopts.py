@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,11 +74,9 @@ def requested_by() -> str:
         return who
     if actor := os.environ.get("GITHUB_ACTOR"):
         return actor
-    from runner.reconcile.gitops import clean_env
+    from runner.git import author_ident
 
-    out = subprocess.run(["git", "var", "GIT_AUTHOR_IDENT"], capture_output=True, text=True,
-                         env=clean_env(), check=False)
-    ident = out.stdout.strip()
+    ident = author_ident(Path.cwd())
     return ident.rsplit(" ", 2)[0] if ident else os.environ.get("USER", "someone")
 
 

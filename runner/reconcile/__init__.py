@@ -1,6 +1,7 @@
 """Layer 5: reconcile plans with their state.
 
-``decide`` is the pure state machine; ``history`` reads from git who last changed a state;
-``gitops`` is the effect (commits, the working tree, pushing); ``message`` formats commits
-per the trailer contract; ``runs`` ties them together for the commands.
+``decide`` is the pure state machine; ``last_change`` reads from git who last changed a
+state; ``commit`` is the effect (the crash-safe commits and the files they write, through
+``runner.git``), paused by tests at ``crashpoints``; ``message`` formats commits per the
+trailer contract; ``runs`` ties them together for the commands.
 """

@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from runner.git import Git, GitError
 from runner.load import check_repository, load_config
 from runner.load.statefile import STATE_SUFFIX, dump_state
 from runner.model import GateResult, RepoConfig, Repository, RolloutPlan
-from runner.reconcile import history
+from runner.reconcile import last_change
+from runner.reconcile.commit import CommitSpec, FileChange, commit, locked, recover
 from runner.reconcile.decide import (
     Action,
     Decision,
@@ -29,7 +31,6 @@ from runner.reconcile.decide import (
     pause_dependents,
     request,
 )
-from runner.reconcile.gitops import CommitSpec, FileChange, Git, GitError
 from runner.reconcile.message import message
 
 #: Evaluates gates: (flag, plan, step, percentage) requests -> results by flag.
@@ -144,9 +145,9 @@ def _load(root: Path, report: Report, stop_only: str | None = None) -> Repositor
 
 def _last_changes(git: Git, repo: Repository) -> dict[str, LastChange | None]:
     paths = {flag: git.rel(state_path(repo.config, plan.name)) for flag, plan in repo.plans.items()}
-    found = history.last_changes(git, paths)
+    found = last_change.last_changes(git, paths)
     lost = sorted(f for f, change in found.items() if change is None and f in repo.states)
-    if lost and git.out("rev-parse", "--is-shallow-repository") == "true":
+    if lost and git.is_shallow():
         # without the commit that wrote a state, a person's revert cannot be told apart
         raise Stop(f"shallow clone: the history of {', '.join(lost[:5])}'s state is cut off, so "
                    "a revert could not be recognised; fetch the full history (actions/checkout "
@@ -219,14 +220,14 @@ def _align(git: Git, remote: str, branch: str) -> None:
 
 def _run(opts: Options, compute: Callable[[Git, Repository], list[Decision]],
          report: Report, stop_only: str | None = None) -> Report:
-    git = Git(opts.root)
+    git = Git.open(opts.root)
     config, problems = load_config(opts.root)
     if problems:
         raise Stop("\n".join(str(p) for p in problems))
     folders = [config.flags_dir, config.rollouts_dir]
     who = author(config, os.environ)
-    with git.locked():
-        note = git.recover(folders)
+    with locked(git):
+        note = recover(git, folders)
         if note:
             report.notes.append(note)
         if not opts.dry_run:
@@ -255,7 +256,7 @@ def _run(opts: Options, compute: Callable[[Git, Repository], list[Decision]],
             specs = _commits(repo, git, decisions)
             # commits are dated with the injected clock, so a simulated rollout's audit
             # (git log, rollout history) reads in simulated time; without --now it is now
-            shas = git.commit(specs, who, when=int(opts.now.timestamp()))
+            shas = commit(git, specs, who, when=int(opts.now.timestamp()))
             report.commits = dict(zip([d.flag for d in decisions if d.action], shas, strict=True))
             report.head = git.head()
             if not opts.push or opts.dry_run:

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from runner.git import GitError, run, run_bytes
 from runner.load import Problem, check_repository, load_config
 from runner.load.build import build_flag, build_plan
 from runner.load.repo import YAML_SUFFIXES, _files, _read, schema_findings
 from runner.load.statefile import STATE_SUFFIX, state_from_dict
 from runner.model import Flag, Repository, RolloutPlan, RolloutState, SourceRef
-from runner.review.gitread import GitError, run_git
 
 WORKING_TREE = "working tree"
 
@@ -80,16 +80,16 @@ def load_dir(root: Path, label: str, sha: str | None) -> Snapshot:
 def _extract(root: Path, sha: str, dest: Path) -> None:
     """Write pyproject.toml and the flags and rollouts folders of ``sha`` under ``dest``."""
     wanted = ["pyproject.toml"]
-    listing = run_git(root, ["ls-tree", "--name-only", sha, "--", "pyproject.toml"]).stdout.split()
+    listing = run(root, "ls-tree", "--name-only", sha, "--", "pyproject.toml").stdout.split()
     if "pyproject.toml" in listing:
-        blob = run_git(root, ["cat-file", "blob", f"{sha}:pyproject.toml"], text=False).stdout
+        blob = run_bytes(root, "cat-file", "blob", f"{sha}:pyproject.toml").stdout
         (dest / "pyproject.toml").write_bytes(blob)
     config, _ = load_config(dest)
     wanted = [config.flags_dir.strip("/"), config.rollouts_dir.strip("/")]
-    present = run_git(root, ["ls-tree", "--name-only", sha, "--", *wanted]).stdout.splitlines()
+    present = run(root, "ls-tree", "--name-only", sha, "--", *wanted).stdout.splitlines()
     if not present:
         return
-    tar = run_git(root, ["archive", "--format=tar", sha, "--", *present], text=False).stdout
+    tar = run_bytes(root, "archive", "--format=tar", sha, "--", *present).stdout
     with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
         if hasattr(tarfile, "data_filter"):
             archive.extractall(dest, filter="data")

@@ -154,7 +154,7 @@ def test_history_of_real_runner_commits_and_a_revert(example_repo: Path) -> None
 def test_rendering_while_reading_equals_rendering_at_the_end(example_repo: Path) -> None:
     """The CLI renders runner commits as git streams them; a revert found later (which
     adds ``reverted by`` to an already rendered commit) and a hold must still show."""
-    from runner.review.history import (
+    from runner.review.audit import (
         format_json,
         format_text,
         history,
@@ -180,7 +180,7 @@ def test_rendering_while_reading_equals_rendering_at_the_end(example_repo: Path)
 def test_json_lines_are_json_dumps_of_each_entry_across_pieces() -> None:
     """The template writer against json.dumps itself, with awkward strings and numbers,
     over more entries than one written piece holds."""
-    from runner.review.history import Entry, format_json, format_text, json_pieces
+    from runner.review.audit import Entry, format_json, format_text, json_pieces
 
     entries = []
     for i in range(2001):
@@ -212,18 +212,18 @@ def test_git_output_read_through_memory_file_and_through_pipe_alike(
     text either way, and git's own error either way."""
     import os
 
-    from runner.review import gitread
+    from runner import git as gateway
 
     rollout(example_repo)
     args = ["log", "--raw", "--format=%H%n%B"]
 
     def read(*extra: str) -> str:
-        return "".join(gitread.stream_git(example_repo, [*args, *extra], chunk=512))
+        return "".join(gateway.stream(example_repo, [*args, *extra], chunk=512))
 
     via_memfd = read()
-    with pytest.raises(gitread.GitError, match="unknown revision"):
+    with pytest.raises(gateway.GitError, match="unknown revision"):
         read("no-such-rev")
     monkeypatch.delattr(os, "memfd_create")
     assert read() == via_memfd == git(example_repo, *args) + "\n"
-    with pytest.raises(gitread.GitError, match="unknown revision"):
+    with pytest.raises(gateway.GitError, match="unknown revision"):
         read("no-such-rev")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.review.trailers import split_message
+from runner.trailers import split_message
 from tests.conftest import cli_env, git
 
 KEYS = ("Rollout-Flag", "Rollout-Action", "Rollout-Gate", "Key", "K2", "Signed-off-by")

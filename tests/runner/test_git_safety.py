@@ -10,6 +10,9 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from runner.reconcile import crashpoints
 from tests.conftest import PROJECT, cli_env, git
 from tests.runner.helpers import (
     STATE,
@@ -58,7 +61,7 @@ def test_leaked_git_dir_and_index_from_a_hook_are_ignored(example_repo: Path,
 
 
 def _start(repo: Path, minutes: float, sleep_at: str) -> subprocess.Popen[str]:
-    env = cli_env({"ROLLOUT_TEST_SLEEP": f"{sleep_at}:30"})
+    env = cli_env({crashpoints.VARIABLE: f"{sleep_at}:30"})
     return subprocess.Popen([sys.executable, "-m", "runner", "advance", "--now", at(minutes)],
                             cwd=repo, env=env, text=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
@@ -75,7 +78,7 @@ def _kill_when_sleeping(proc: subprocess.Popen[str]) -> None:
 def test_kill_9_at_each_critical_point_then_a_clean_run_converges(example_repo: Path) -> None:
     write_metrics(example_repo)
     assert advance(example_repo, 0).returncode == 0
-    for point in ("before-journal", "before-ref", "after-ref", "during-sync"):
+    for point in crashpoints.POINTS:
         before = state(example_repo)["current_percentage"]
         minute = {0: 5, 5: 10, 10: 15, 25: 20}[before]
         _kill_when_sleeping(_start(example_repo, minute, point))
@@ -236,3 +239,31 @@ def test_push_refuses_a_branch_other_than_the_checked_out_one(example_repo: Path
     git(example_repo, "checkout", "-q", "-b", "feature")
     out = advance(example_repo, 0, "--push", "--branch", "main")
     assert out.returncode == 1 and "checked out branch is feature" in out.stderr
+
+
+def test_git_sees_no_hook_variable_but_the_identity_and_the_way_to_the_remote(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from runner.git import git_env
+
+    leaked = ("GIT_DIR", "GIT_INDEX_FILE", "GIT_WORK_TREE", "GIT_PREFIX", "GIT_EDITOR",
+              "GIT_QUARANTINE_PATH", "GIT_OBJECT_DIRECTORY", "GIT_TRACE")
+    passed = ("GIT_AUTHOR_NAME", "GIT_COMMITTER_EMAIL", "GIT_SSH_COMMAND", "GIT_ASKPASS",
+              "GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_0", "GIT_CONFIG_VALUE_0",
+              "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL")
+    for name in (*leaked, *passed):
+        monkeypatch.setenv(name, "x")
+    monkeypatch.setenv("LC_ALL", "fr_FR.UTF-8")
+    env = git_env()
+    assert not set(leaked) & set(env)
+    assert all(env[name] == "x" for name in passed)
+    assert env["GIT_TERMINAL_PROMPT"] == "0" and env["LC_ALL"] == "C"
+
+
+def test_a_git_error_names_the_command_and_carries_gits_message(tmp_path: Path) -> None:
+    from runner.git import GitError, run
+
+    with pytest.raises(GitError) as caught:
+        run(tmp_path, "-c", "core.quotePath=false", "log", "-1")
+    assert caught.value.command == ("-c", "core.quotePath=false", "log", "-1")
+    assert "not a git repository" in caught.value.message
+    assert str(caught.value).startswith("git log: fatal: not a git repository")

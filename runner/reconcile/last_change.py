@@ -1,4 +1,4 @@
-"""What git history says about each rollout's state file: who changed it last.
+"""Who last changed each rollout's state file, from git history: an input of ``decide``.
 
 One ``git log`` over the state files (trailers read with ``%(trailers)``), stopped as soon as
 every file asked about has been seen, plus one ``git show`` for the commits that reverts
@@ -7,22 +7,20 @@ name. A commit is the runner's when it carries a ``Rollout-Action`` trailer for 
 
 from __future__ import annotations
 
-import re
-import subprocess
 from collections.abc import Iterable, Mapping
 
+from runner.git import REVERTS, Git, stream
 from runner.reconcile.decide import LastChange
-from runner.reconcile.gitops import Git
+from runner.trailers import trailer_format
 
-REVERTS = re.compile(r"This reverts commit ([0-9a-f]{7,64})")
-_FIELDS = "%H%x1f%an <%ae>%x1f%(trailers:key=Rollout-Flag,valueonly,separator=%x2C)%x1f" \
-          "%(trailers:key=Rollout-Action,valueonly,separator=%x2C)%x1f%s%x1f%b%x1f"
+_FIELDS = (f"%H%x1f%an <%ae>%x1f{trailer_format('Rollout-Flag', '%x2C')}%x1f"
+           f"{trailer_format('Rollout-Action', '%x2C')}%x1f%s%x1f%b%x1f")
 
 
-def _records(stream: Iterable[str]) -> Iterable[tuple[list[str], list[str]]]:
+def _records(chunks: Iterable[str]) -> Iterable[tuple[list[str], list[str]]]:
     """(fields, touched paths) per commit of a ``git log --name-only`` in our format."""
     buf: list[str] = []
-    for chunk in stream:
+    for chunk in chunks:
         buf.append(chunk)
         if "\x1e" not in chunk:
             continue
@@ -53,19 +51,15 @@ def last_changes(git: Git, paths: Mapping[str, str]) -> dict[str, LastChange | N
     reverted: dict[str, list[str]] = {}
     # in a shallow clone the oldest commits present show every file as added by them:
     # they say nothing about who changed a state, so they count as not found
-    shallow_file = git.root / git.out("rev-parse", "--git-path", "shallow")
-    boundary = set(shallow_file.read_text().split()) if shallow_file.exists() else set()
+    boundary = git.shallow_boundary()
     # one pathspec per folder, not per file: git matches every pathspec against every
     # commit, so a thousand literal paths made the walk quadratic; names are filtered here
     folders = sorted({p.rpartition("/")[0] for p in wanted})
-    proc = subprocess.Popen(
-        ["git", "log", f"--format=%x1e{_FIELDS}", "--name-only", "--no-renames", "HEAD", "--",
-         *(f":(top,glob){f + '/' if f else ''}*.state.json" for f in folders)],
-        cwd=git.root, env=git.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        encoding="utf-8", errors="replace")
-    assert proc.stdout is not None
-    try:
-        for fields, names in _records(proc.stdout):
+    log = stream(git.root, [
+        "log", f"--format=%x1e{_FIELDS}", "--name-only", "--no-renames", "HEAD", "--",
+        *(f":(top,glob){f + '/' if f else ''}*.state.json" for f in folders)])
+    try:  # the walk stops once every file is found: closing the log stops git
+        for fields, names in _records(log):
             sha, author, flags_t, actions_t, subject, body = fields
             if sha in boundary:
                 continue
@@ -83,20 +77,17 @@ def last_changes(git: Git, paths: Mapping[str, str]) -> dict[str, LastChange | N
             if all(v is not None for v in found.values()):
                 break
     finally:
-        proc.stdout.close()
-        proc.kill()
-        proc.wait()
+        log.close()
     if reverted:
         _resolve_reverted(git, reverted, found)
     return found
-
 
 
 def _resolve_reverted(git: Git, reverted: Mapping[str, list[str]],
                       found: dict[str, LastChange | None]) -> None:
     """Full ids of reverted commits, and whether each was the runner's."""
     for short in reverted:
-        out = git.run("show", "-s", "--format=%H%x1f%(trailers:key=Rollout-Action,valueonly)",
+        out = git.run("show", "-s", f"--format=%H%x1f{trailer_format('Rollout-Action')}",
                       f"{short}^{{commit}}", "--", check=False)
         full, _, action = out.stdout.strip().partition("\x1f")
         if out.returncode != 0 or not full:

@@ -1,9 +1,16 @@
-"""A commit message's subject and trailers, found as git finds them (``%s``, ``%(trailers)``).
+"""Commit trailers (``Key: value`` lines closing a message), the one place they are read.
 
-``rollout history`` reads raw messages (``git log --format=%B``): asking git for
-``%(trailers:...)`` made git ~25 % slower than the plain log it is measured against, while
-here a message whose last paragraph is all trailers (every runner commit) costs one regex
-call. Anything less regular (continuation lines, comments, a ``Signed-off-by`` among prose,
+Two ways, one contract (TRAILERS.md):
+
+- asked of git, with the ``%(trailers:...)`` placeholder :func:`trailer_format` writes, where
+  git formats a few commits or a walk that stops early (the runner's reads of who last
+  changed a state, of its own local commits);
+- found in a raw message (``%B``) by :func:`split_message`, as git finds them, for the long
+  log behind ``rollout history``: asking git for ``%(trailers:...)`` made git ~25 % slower
+  than the plain log it is measured against, while here a message whose last paragraph is
+  all trailers (every runner commit) costs one regex call.
+
+Anything less regular (continuation lines, comments, a ``Signed-off-by`` among prose,
 blank lines holding spaces) goes through a line-by-line port of git's ``trailer.c`` rules:
 
 - the first paragraph (the subject) is never trailers;
@@ -30,6 +37,13 @@ _GIT_GENERATED = ("Signed-off-by: ", "(cherry picked from commit ")
 _SEPARATOR = re.compile(r"[A-Za-z0-9-]+[ \t]*:")
 _BLANK = " \t\r"
 _UNFOLD = re.compile(r"\n[ \t\r\n]*")
+
+
+def trailer_format(key: str, separator: str | None = None) -> str:
+    """The ``git log --format`` placeholder of the values of trailer ``key``; several values
+    are joined by ``separator`` (a format literal such as ``%x2C``), else by line breaks."""
+    joined = f",separator={separator}" if separator is not None else ""
+    return f"%(trailers:key={key},valueonly{joined})"
 
 
 def split_message(message: str) -> tuple[str, int, list[tuple[str, str]]]:

@@ -1,7 +1,7 @@
 """``rollout history``: the audit trail of flags and rollouts, from git alone.
 
 One ``git log`` reads every commit that touched the flags and rollouts folders: the raw
-message (``%B``, its trailers found as git finds them, see ``trailers.py``) and the changed
+message (``%B``, its trailers found as git finds them, see ``runner/trailers.py``) and the changed
 files from ``--raw``. Static percentages of hand-edited flag files come from one
 ``git cat-file --batch`` over the blobs ``--raw`` names. Nothing is read commit by commit.
 """
@@ -16,8 +16,8 @@ from json.encoder import encode_basestring_ascii as _encode_string
 from pathlib import Path
 from typing import Any
 
-from runner.review.gitread import run_git, stream_git
-from runner.review.trailers import split_message, trailer_paragraph
+from runner.git import REVERTS, run_bytes, stream
+from runner.trailers import split_message, trailer_paragraph
 
 # Record and field separators that cannot appear in a commit message git prints back.
 RS, FS = "\x1e", "\x1f"
@@ -29,10 +29,9 @@ TRAILER_KEYS = ("Rollout-Flag", "Rollout-Action", "Rollout-From", "Rollout-To", 
 
 #: The raw message (%B), the very bytes the plain ``git log --format=%B`` prints: git's
 #: ``%(trailers:...)`` made git itself ~25 % slower than that baseline, while finding the
-#: trailer block of a message in Python (runner/review/trailers.py) costs one regex call.
+#: trailer block of a message in Python (runner/trailers.py) costs one regex call.
 LOG_FORMAT = RS + FS.join(["%H", "%aI", "%an", "%ae", "%B"]) + FS
 
-_REVERTS = re.compile(r"This reverts commit ([0-9a-f]{7,40})")
 _ZERO = re.compile(r"^0+$")
 
 
@@ -167,7 +166,7 @@ def read_log(root: Path, paths: Sequence[str], since: str | None = None,
         args.append(f"--since={since}")
     entries: list[Entry] = []
     pending = ""
-    for text in stream_git(root, [*args, "--", *paths]):
+    for text in stream(root, [*args, "--", *paths]):
         pending += text
         cut = pending.rfind(RS)
         if cut > 0:
@@ -229,7 +228,7 @@ def _parse(text: str, entries: list[Entry], only_flag: str | None = None,
             entries.append(e)
             continue
         e = Entry(sha, when, author, email, subject, flags, "", raw=raw)
-        if body_start >= 0 and (m := _REVERTS.search(message, body_start)):
+        if body_start >= 0 and (m := REVERTS.search(message, body_start)):
             e.action, e.reverts = "revert", m[1]
         entries.append(e)
 
@@ -241,7 +240,7 @@ def _blob_percentages(root: Path, blobs: Iterable[str]) -> dict[str, float | Non
     wanted = sorted({b for b in blobs if not _ZERO.match(b)})
     if not wanted:
         return {}
-    out = run_git(root, ["cat-file", "--batch"], input=("\n".join(wanted) + "\n").encode()).stdout
+    out = run_bytes(root, "cat-file", "--batch", input=("\n".join(wanted) + "\n").encode()).stdout
     result: dict[str, float | None] = {}
     pos = 0
     for blob in wanted:
