@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from runner.cli.common import UsageError
-    from runner.load.build import parse_time
+    from runner.load.assemble import parse_time
     from runner.review import gitread
     from runner.review.plan import compare
     from runner.review.plan_markdown import plan_markdown

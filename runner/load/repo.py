@@ -20,7 +20,7 @@ from typing import Any
 from jsonschema.exceptions import ValidationError
 
 from runner.load import schemas
-from runner.load.build import build_config, build_flag, build_plan
+from runner.load.assemble import build_config, build_flag, build_plan
 from runner.load.problems import InvalidRepository, Problem, field_name
 from runner.load.semantic import (
     NO_METRICS,

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from runner.load import Problem, check_repository, load_config
-from runner.load.build import build_flag, build_plan
+from runner.load.assemble import build_flag, build_plan
 from runner.load.repo import YAML_SUFFIXES, _files, _read, schema_findings
 from runner.load.statefile import STATE_SUFFIX, state_from_dict
 from runner.model import Flag, Repository, RolloutPlan, RolloutState, SourceRef
