@@ -183,6 +183,6 @@ def test_documented_examples_are_valid(example_repo: Path) -> None:
     out = run_cli(["validate"], cwd=example_repo)
     assert (out.returncode, out.stdout) == (0, "")
     config = tomllib.loads(re.findall(r"```toml\n(.*?)```", doc, re.S)[0])
-    from runner.load.repo import schema_findings
+    from runner.load.schema_errors import schema_findings
 
     assert schema_findings(config["tool"]["rollout"], "config") == []

@@ -6,7 +6,6 @@ import argparse
 import os
 import sys
 from collections.abc import Iterable
-from pathlib import Path
 
 from runner.cli.common import add_repo_argument, repo_root
 
@@ -22,22 +21,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--since", metavar="DATE", help="only commits after DATE (as git log --since)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(run=run)
-
-
-def _plan_names(root: Path, rollouts_dir: str, flag: str) -> list[str]:
-    """Current plans of ``flag`` (their file names may differ from the flag key)."""
-    from runner.load.yamlsafe import YamlError, load_text
-
-    names = []
-    folder = root / rollouts_dir
-    for p in sorted(folder.glob("*.y*ml")) if folder.is_dir() else ():
-        try:
-            doc = load_text(p.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, YamlError):
-            continue
-        if isinstance(doc, dict) and doc.get("flag") == flag:
-            names.append(p.name.rsplit(".", 1)[0])
-    return names
 
 
 def _write(pieces: Iterable[str]) -> None:
@@ -60,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
 
     from runner import git
     from runner.cli.common import UsageError
+    from runner.load import folders, plans_of
     from runner.review.audit import (
-        folders,
         history,
         json_pieces,
         render_json_entry,
@@ -74,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     gc.disable()
     root = repo_root(args)
     flags_dir, rollouts_dir = folders(root)
-    names = _plan_names(root, rollouts_dir, args.flag) if args.flag else []
+    names = plans_of(root, rollouts_dir, args.flag) if args.flag else []
     try:
         entries = history(root, args.flag, args.since, flags_dir, rollouts_dir, names,
                           render_json_entry if args.format == "json" else render_text_entry)

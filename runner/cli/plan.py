@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from runner import git
     from runner.cli.common import UsageError
-    from runner.load.build import parse_time
+    from runner.load.assemble import parse_time
     from runner.review.plan import compare
     from runner.review.plan_markdown import plan_markdown
     from runner.review.snapshot import load_revision, load_working_tree

@@ -38,7 +38,7 @@ def add_change_arguments(p: argparse.ArgumentParser) -> None:
 
 def parse_now(value: str | None) -> datetime:
     from runner.cli.common import UsageError
-    from runner.load.build import parse_time
+    from runner.load.assemble import parse_time
 
     if value is None:
         return datetime.now(UTC)

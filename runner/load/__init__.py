@@ -1,24 +1,30 @@
-"""Load and validate: YAML -> schema check -> model, with line-aware errors."""
+"""Load and validate: YAML -> schema check -> model, with line-aware errors (the only reader
+of a repository's files)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from runner.load.config import load_config
+    from runner.load.layout import folders, plans_of
     from runner.load.problems import InvalidRepository, Problem
-    from runner.load.repo import Checked, check_repository, load_config, load_repository
+    from runner.load.repo import Checked, check_repository, load_repository
 
 __all__ = [
     "Checked",
     "InvalidRepository",
     "Problem",
     "check_repository",
+    "folders",
     "load_config",
     "load_repository",
+    "plans_of",
 ]
 
 _WHERE = {"InvalidRepository": "problems", "Problem": "problems", "Checked": "repo",
-          "check_repository": "repo", "load_config": "repo", "load_repository": "repo"}
+          "check_repository": "repo", "load_config": "config", "load_repository": "repo",
+          "folders": "layout", "plans_of": "layout"}
 
 
 def __getattr__(name: str) -> Any:

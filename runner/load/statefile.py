@@ -11,7 +11,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from runner.load.build import parse_time
+from runner.load.assemble import parse_time
 from runner.model import GateResult, Phase, RolloutState, Verdict
 
 STATE_SUFFIX = ".state.json"

@@ -275,22 +275,6 @@ def static_percentage(doc: dict[str, Any]) -> float | None:
     return 100.0 if doc.get("default_variant", "off") == rollout_variant else 0.0
 
 
-def folders(root: Path) -> tuple[str, str]:
-    """``flags_dir`` and ``rollouts_dir`` of ``[tool.rollout]``, read without validating
-    (history must work on any revision; ``rollout validate`` reports a bad config)."""
-    import tomllib
-
-    try:
-        doc = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
-        section = doc.get("tool", {}).get("rollout", {})
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        section = {}
-    flags_dir = section.get("flags_dir") if isinstance(section, dict) else None
-    rollouts_dir = section.get("rollouts_dir") if isinstance(section, dict) else None
-    return (flags_dir if isinstance(flags_dir, str) and flags_dir else "flags",
-            rollouts_dir if isinstance(rollouts_dir, str) and rollouts_dir else "rollouts")
-
-
 def _human_action(changes: list[Change], flags_dir: str) -> str:
     kinds = []
     for c in changes:

@@ -9,19 +9,14 @@ loaded, so a review can show what changed next to why it does not validate.
 from __future__ import annotations
 
 import io
-import json
 import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 
 from runner.git import GitError, run, run_bytes
 from runner.load import Problem, check_repository, load_config
-from runner.load.build import build_flag, build_plan
-from runner.load.repo import YAML_SUFFIXES, _files, _read, schema_findings
-from runner.load.statefile import STATE_SUFFIX, state_from_dict
-from runner.model import Flag, Repository, RolloutPlan, RolloutState, SourceRef
+from runner.model import Repository
 
 WORKING_TREE = "working tree"
 
@@ -34,47 +29,9 @@ class Snapshot:
     problems: list[Problem] = field(default_factory=list)
 
 
-def _partial(root: Path) -> Repository:
-    """Every flag, plan and state that is valid on its own (for an invalid revision)."""
-    config, _ = load_config(root)
-    scratch: list[Problem] = []
-    flags: dict[str, Flag] = {}
-    plans: dict[str, RolloutPlan] = {}
-    states: dict[str, RolloutState] = {}
-    sources: dict[str, SourceRef] = {}
-    for p in _files(root / config.flags_dir, YAML_SUFFIXES):
-        got = _read(root, p, scratch)
-        if got and not schema_findings(got[1], "flag"):
-            flag = build_flag(got[1])
-            flags.setdefault(flag.key, flag)
-            sources.setdefault(f"flag:{flag.key}", SourceRef(p.relative_to(root).as_posix()))
-    for p in _files(root / config.rollouts_dir, YAML_SUFFIXES):
-        got = _read(root, p, scratch)
-        if got and not schema_findings(got[1], "rollout"):
-            try:
-                plan = build_plan(p.name.rsplit(".", 1)[0], got[1], config)
-            except ValueError:
-                continue
-            plans.setdefault(plan.flag, plan)
-            sources.setdefault(f"plan:{plan.flag}", SourceRef(p.relative_to(root).as_posix()))
-    for p in _files(root / config.rollouts_dir, (STATE_SUFFIX,)):
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict) and not schema_findings(data, "state"):
-            state = state_from_dict(data)
-            states[state.flag] = state
-    return Repository(config=config, flags=MappingProxyType(flags),
-                      plans=MappingProxyType(plans), states=MappingProxyType(states),
-                      sources=MappingProxyType(sources))
-
-
 def load_dir(root: Path, label: str, sha: str | None) -> Snapshot:
     checked = check_repository(root)
-    if checked.repository is not None:
-        return Snapshot(label, sha, checked.repository, [])
-    return Snapshot(label, sha, _partial(root), list(checked.problems))
+    return Snapshot(label, sha, checked.salvaged, list(checked.problems))
 
 
 def _extract(root: Path, sha: str, dest: Path) -> None:

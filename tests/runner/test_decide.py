@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
-from runner.load.build import build_plan
+from runner.load.assemble import build_plan
 from runner.model import Flag, GateResult, Phase, RepoConfig, Requirement, Risk, Verdict
 from runner.reconcile.decide import (
     Action,

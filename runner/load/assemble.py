@@ -1,4 +1,5 @@
-"""Schema-valid documents -> model objects. Input here has already passed the JSON Schema."""
+"""Schema-valid documents -> model objects: assembles a flag, a plan, the config. Input here
+has already passed the JSON Schema."""
 
 from __future__ import annotations
 

@@ -1,0 +1,103 @@
+"""``[tool.rollout]`` in ``pyproject.toml``: validated into a :class:`RepoConfig`, with its problems.
+
+A config with problems still gives a config: what is valid in it is kept (the default metric
+source...), so that flags and plans are not blamed for what is wrong here.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from runner.load.assemble import build_config
+from runner.load.problems import Problem, field_name
+from runner.load.schema_errors import schema_findings
+from runner.load.semantic import template_error
+from runner.model import RepoConfig
+
+
+def _toml_line(text: str, field_path: tuple[Any, ...]) -> int:
+    """Best-effort line of a [tool.rollout] key (tomllib keeps no positions)."""
+    # comments cut (naively: enough to find headers and "key =" at the start of a line)
+    lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    keys = [str(p) for p in field_path if not isinstance(p, int)]
+
+    def find(key: str, start: int) -> int | None:
+        for i in range(start, len(lines)):
+            if re.match(rf"{re.escape(key)}\s*=", lines[i]):
+                return i
+            if i > start and lines[i].startswith("["):
+                return None
+        return None
+
+    if "[tool.rollout]" not in lines:
+        return 1
+    start = lines.index("[tool.rollout]")
+    if keys and f"[tool.rollout.{keys[0]}]" in lines:
+        sub = lines.index(f"[tool.rollout.{keys[0]}]")
+        hit = find(keys[1], sub) if len(keys) > 1 else None
+        return (hit if hit is not None else sub) + 1
+    hit = find(keys[0], start) if keys else None
+    return (hit if hit is not None else start) + 1
+
+
+def load_config(root: Path) -> tuple[RepoConfig, list[Problem]]:
+    path = root / "pyproject.toml"
+    if not path.is_file():
+        return RepoConfig(), []
+    rel = "pyproject.toml"
+    try:
+        text = path.read_text(encoding="utf-8")
+        doc = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError) as e:
+        return RepoConfig(), [Problem(rel, 1, 1, "", f"cannot read: {e}")]
+    except tomllib.TOMLDecodeError as e:
+        m = re.search(r"line (\d+), column (\d+)", str(e))
+        if m:
+            line, col = int(m[1]), int(m[2])
+        elif "end of document" in str(e):
+            line, col = max(1, len(text.splitlines())), 1
+        else:
+            line, col = 1, 1
+        return RepoConfig(), [Problem(rel, line, col, "", f"invalid TOML: {str(e).split(' (at')[0]}")]
+    section = doc.get("tool", {}).get("rollout", {})
+    if not isinstance(section, dict):
+        return RepoConfig(), [Problem(rel, 1, 1, "tool.rollout", "must be a table")]
+    found = schema_findings(section, "config")
+    metrics = section.get("metrics")
+    if not found and Path(section.get("flags_dir", "flags")) == Path(section.get("rollouts_dir", "rollouts")):
+        found.append((("rollouts_dir",), "flags and rollout plans need folders of their own"))
+    for key in ("flags_dir", "rollouts_dir"):
+        folder = section.get(key)
+        if found or not isinstance(folder, str):
+            continue
+        where = Path(folder)
+        if where.is_absolute() or ".." in where.parts:
+            found.append(((key,), f"{folder!r} must be a folder inside the repository"))
+        elif not (root / where).is_dir():
+            found.append(((key,), f"the folder {folder!r} does not exist"))
+    if not found and isinstance(metrics, dict):
+        for key in ("path",):
+            if isinstance(metrics.get(key), str) and (err := template_error(metrics[key])):
+                found.append((("metrics", key), err))
+        for q, text_q in (metrics.get("queries") or {}).items():
+            if err := template_error(text_q):
+                found.append((("metrics", "queries", q), err))
+    if found:
+        problems = [
+            Problem(rel, _toml_line(text, p), 1, field_name(("tool", "rollout", *p)), msg)
+            for p, msg in found
+        ]
+        # keep what is valid (the metrics default...) so that plans are not blamed for it
+        bad_keys = {p[0] for p, _ in found if p}
+        usable = {k: v for k, v in section.items() if k not in bad_keys}
+        try:
+            config = RepoConfig() if schema_findings(usable, "config") else build_config(usable)
+        except (ValueError, TypeError):
+            config = RepoConfig()
+        return config, problems
+    return build_config(section), []
+
+

@@ -1,0 +1,78 @@
+"""Rollout plan files (``rollouts/<name>.yaml``): every plan valid on its own, and the problems
+of the rest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runner.load.assemble import build_plan
+from runner.load.documents import located, read_mapping
+from runner.load.layout import stem, yaml_files
+from runner.load.problems import Problem
+from runner.load.schema_errors import schema_findings
+from runner.load.semantic import Finding, check_plan, check_steps
+from runner.load.yamlsafe import locate
+from runner.model import RepoConfig, RolloutPlan, SourceRef
+
+
+@dataclass(frozen=True)
+class PlanFiles:
+    #: flag -> its plans with their files, in file order: more than one is a problem between
+    #: files, and the first one is the flag's plan
+    plans: dict[str, list[tuple[RolloutPlan, str]]]
+    sources: dict[str, SourceRef]  # "plan:<flag>" -> the file of its first plan
+    texts: dict[str, str]  # file -> its text, to place findings in it
+    problems: list[Problem]  # the files' own: unreadable, schema, dates
+    findings: list[Finding]  # semantic, placed later (references need every file first)
+
+    def first(self) -> dict[str, RolloutPlan]:
+        return {flag: found[0][0] for flag, found in self.plans.items()}
+
+
+def _raw_steps(data: dict[str, Any]) -> list[float] | None:
+    """The percentages of a plan that failed its schema, when its steps are still readable."""
+    steps = data.get("steps")
+    if not isinstance(steps, list):
+        return None
+    out = []
+    for s in steps:
+        p = s.get("percentage") if isinstance(s, dict) else s
+        if isinstance(p, bool) or not isinstance(p, int | float):
+            return None
+        out.append(float(p))
+    return out
+
+
+def load_plans(folder: Path, prefix: str, config: RepoConfig) -> PlanFiles:
+    """Every plan file in ``folder``; ``prefix`` names them relative to the repository root,
+    ``config`` gives the defaults plans inherit (the metric source)."""
+    out = PlanFiles({}, {}, {}, [], [])
+    for p in yaml_files(folder):
+        rel = f"{prefix}{p.name}"
+        got = read_mapping(p, rel)
+        if isinstance(got, Problem):
+            out.problems.append(got)
+            continue
+        text, data = got
+        out.texts[rel] = text
+        bad = schema_findings(data, "rollout")
+        if bad:
+            out.problems.extend(located(text, rel, bad))
+            pcts = _raw_steps(data)
+            if pcts is not None:
+                out.findings.extend(check_steps(pcts, rel))
+            continue
+        try:
+            plan = build_plan(stem(p), data, config)
+        except ValueError as e:  # a date-time the schema's format check let through
+            why = f" ({e})" if "out of range" in str(e) or "after the year" in str(e) else ""
+            out.problems.append(Problem(rel, *locate(text, ("start_at",)), "start_at",
+                                        f"{data.get('start_at')!r} is not an ISO 8601 date-time "
+                                        f"such as 2026-01-05T09:00:00Z{why}"))
+            continue
+        out.findings.extend(check_plan(plan, data, rel))
+        out.plans.setdefault(plan.flag, []).append((plan, rel))
+        out.sources.setdefault(f"plan:{plan.flag}", SourceRef(rel))
+    return out

@@ -1,0 +1,112 @@
+"""JSON Schema errors in words: each as the field it is about and a message a person can act on.
+
+jsonschema's own messages name the rule that failed ("... is not valid under any of the given
+schemas"); these name the field and say what would be right.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jsonschema.exceptions import ValidationError
+
+from runner.load import schemas
+from runner.load.documents import json_type
+
+_DURATION_PATTERN = "^([0-9]+(\\.[0-9]+)?(ms|s|m|h|d|w))+$"
+_KEY_PATTERN = "^[a-z][a-z0-9_]*$"
+#: What the schemas' patterns mean, in words.
+_PATTERNS = {
+    _KEY_PATTERN: "is not a lower snake case name (a-z, 0-9 and _, starting with a letter)",
+    _DURATION_PATTERN: "is not a duration such as 300s, 5m, 1h30m or 2d",
+    "^https?://": "is not an http:// or https:// URL",
+    "^[A-Za-z_][A-Za-z0-9_]*$": "is not an environment variable name (letters, digits, _)",
+    "^[A-Za-z0-9][A-Za-z0-9_.-]*$": "is not a variant name (letters, digits, _ . -)",
+    "^[0-9]+(ms|s|m|h|d|w)$": "is not a window such as 5m or 1h",
+}
+
+
+def _alternatives(err: ValidationError) -> tuple[tuple[Any, ...], str] | None:
+    """A oneOf/anyOf error in words: the branch the author meant, or what the choices are."""
+    branches: list[dict[str, Any]] = err.validator_value
+    if all(set(b) == {"required"} for b in branches):  # "exactly one of these fields"
+        names = [n for b in branches for n in b["required"]]
+        present = [n for n in names if isinstance(err.instance, dict) and n in err.instance]
+        path = tuple(err.absolute_path)
+        if len(present) > 1:
+            return path, f"give only one of {', '.join(present)}"
+        return path, f"needs one of {', '.join(names)}"
+    by_branch: dict[int, list[ValidationError]] = {}
+    for e in err.context or ():
+        by_branch.setdefault(e.relative_schema_path[0], []).append(e)
+    if not by_branch:
+        return None
+
+    def unmeant(errs: list[ValidationError]) -> tuple[bool, bool, int]:
+        # a branch whose type, or whose discriminator (metrics.type), does not match was
+        # not what the author meant
+        wrong_type = any(e.validator == "type" and not e.relative_path for e in errs)
+        wrong_kind = any(e.validator in ("const", "enum") and len(e.relative_path) == 1 for e in errs)
+        return wrong_type, wrong_kind, len(errs)
+
+    kinds = [[e for e in errs if e.validator == "const" and len(e.relative_path) == 1]
+             for errs in by_branch.values()]
+    if len(by_branch) == len(branches) and all(kinds):  # a discriminator such as metrics.type
+        wrong = kinds[0][0]
+        allowed = ", ".join(str(k[0].validator_value) for k in kinds)
+        return tuple(wrong.absolute_path), f"{wrong.instance!r} is not one of {allowed}"
+    best = min(by_branch.values(), key=unmeant)
+    if unmeant(best)[0]:  # no branch has the value's type
+        types: list[str] = []
+        for b in branches:
+            t = b.get("type") or (["object"] if "properties" in b else [])
+            types.extend([t] if isinstance(t, str) else t)
+        want = " or ".join(dict.fromkeys(types)) or "an allowed value"
+        return tuple(err.absolute_path), f"{err.instance!r} is a {json_type(err.instance)}, expected {want}"
+    return _describe(min(best, key=lambda e: -len(e.absolute_path)))
+
+
+def _describe(err: ValidationError) -> tuple[tuple[Any, ...], str]:
+    """One schema error as (field path, message) a person can act on."""
+    path = tuple(err.absolute_path)
+    v = err.validator
+    if v in ("oneOf", "anyOf"):
+        said = _alternatives(err)
+        if said is not None:
+            return said
+    if v == "additionalProperties":
+        extra = sorted(set(map(str, err.instance)) - set(err.schema.get("properties", {})))
+        if extra and err.schema.get("properties"):
+            allowed = ", ".join(sorted(err.schema["properties"]))
+            return (*path, extra[0]), f"unknown field (allowed: {allowed})"
+    if v == "required":
+        missing = err.message.split("'")[1] if "'" in err.message else ""
+        return (*path, missing), "required field is missing"
+    if v == "enum":
+        return path, f"{err.instance!r} is not one of {', '.join(map(str, err.validator_value))}"
+    if v == "const":
+        return path, f"{err.instance!r}: expected {err.validator_value!r}"
+    if v == "pattern" and err.validator_value in _PATTERNS:
+        return path, f"{err.instance!r} {_PATTERNS[err.validator_value]}"
+    if v == "type":
+        want = err.validator_value
+        want = " or ".join(want) if isinstance(want, list) else want
+        return path, f"{err.instance!r} is a {json_type(err.instance)}, expected {want}"
+    if v == "minLength" and err.validator_value == 1:
+        return path, "must not be empty"
+    if v == "uniqueItems":
+        seen: list[Any] = []
+        for item in err.instance:
+            if item in seen:
+                return path, f"{item!r} is listed more than once"
+            seen.append(item)
+    if v == "propertyNames" and err.context:
+        return _describe(err.context[0])
+    return path, err.message
+
+
+def schema_findings(data: Any, kind: str) -> list[tuple[tuple[Any, ...], str]]:
+    if schemas.is_valid(data, kind):
+        return []
+    errors = list(schemas.validator(kind).iter_errors(data))
+    return [_describe(e) for e in sorted(errors, key=lambda e: list(map(str, e.absolute_path)))]
