@@ -20,9 +20,10 @@ def folders(root: Path) -> tuple[str, str]:
     (``rollout validate`` reports a bad config; ``load_config`` is the validating reader)."""
     try:
         doc = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
-        section = doc.get("tool", {}).get("rollout", {})
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        section = {}
+        doc = {}
+    tool = doc.get("tool")  # `tool = 5` is a problem load_config reports, not a crash here
+    section = tool.get("rollout") if isinstance(tool, dict) else None
     flags_dir = section.get("flags_dir") if isinstance(section, dict) else None
     rollouts_dir = section.get("rollouts_dir") if isinstance(section, dict) else None
     return (flags_dir if isinstance(flags_dir, str) and flags_dir else "flags",

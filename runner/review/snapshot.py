@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runner.git import GitError, run, run_bytes
-from runner.load import Problem, check_repository, load_config
+from runner.load import Problem, check_repository, folders
 from runner.model import Repository
 
 WORKING_TREE = "working tree"
@@ -41,8 +41,9 @@ def _extract(root: Path, sha: str, dest: Path) -> None:
     if "pyproject.toml" in listing:
         blob = run_bytes(root, "cat-file", "blob", f"{sha}:pyproject.toml").stdout
         (dest / "pyproject.toml").write_bytes(blob)
-    config, _ = load_config(dest)
-    wanted = [config.flags_dir.strip("/"), config.rollouts_dir.strip("/")]
+    # the folders as the revision's own config names them; the validating load_config would
+    # call them missing here, before they are extracted, and fall back to the defaults
+    wanted = [name.strip("/") for name in folders(dest)]
     present = run(root, "ls-tree", "--name-only", sha, "--", *wanted).stdout.splitlines()
     if not present:
         return

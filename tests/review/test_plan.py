@@ -256,3 +256,20 @@ def test_a_large_change_still_fits_one_pull_request_comment(example_repo: Path) 
     assert md.count("- ▶️ Starts: `bulk_") == 120 - len(charts)
     # the JSON is never cut
     assert len(plan_json(example_repo)[1]["rollouts"]["started"]) == 120
+
+
+def test_plan_reads_a_revision_from_the_folders_its_own_config_names(tmp_path: Path) -> None:
+    """A repository with its own flags_dir: the base revision is read from that folder, so a
+    flag already there is unchanged, not reported as added."""
+    repo = tmp_path / "custom"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    write(repo, "pyproject.toml", '[tool.rollout]\nflags_dir = "config/flags"\n'
+          'rollouts_dir = "config/rollouts"\n')
+    write(repo, "config/flags/checkout_v2.yaml", NEW_FLAG)
+    write(repo, "config/rollouts/.keep", "")
+    commit(repo, "base")
+    code, report = plan_json(repo, "--base", "HEAD")
+    assert code == 0
+    assert report["flags"]["added"] == []
+    assert report["problems"] == {"base": [], "head": []}
