@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         from runner.gates.lint import repository_source_problems
 
         wanted = None if only is None else {p.relative_to(top).as_posix() for p in only}
-        problems = [p for p in repository_source_problems(checked.repository, root)
+        problems = [p for p in repository_source_problems(checked)
                     if wanted is None or p.path in wanted]
     if args.format == "json":
         print_json({"valid": not problems, "problems": [p.as_dict() for p in problems]})
