@@ -20,6 +20,9 @@ import urllib.parse
 from collections.abc import Iterable
 
 REDACTED = "[redacted]"
+#: Secrets at least this long are replaced wherever they appear; shorter ones where they
+#: stand alone (a one-letter test token must not blank out every "t").
+_ANYWHERE = 8
 
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # C0 and C1 controls, DEL, and the Unicode line/paragraph separators some viewers break on
@@ -55,8 +58,10 @@ def redact(text: str, secrets: Iterable[str]) -> str:
         forms = {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret),
                  json.dumps(secret)[1:-1]}
         for form in sorted(forms, key=len, reverse=True):
-            if form:
+            if len(form) >= _ANYWHERE:
                 text = text.replace(form, REDACTED)
+            elif form:  # a short one only where it stands alone, not inside every word
+                text = re.sub(rf"(?<![\w.~+/-]){re.escape(form)}(?![\w.~+/=-])", REDACTED, text)
     return redact_credentials(text)
 
 

@@ -31,8 +31,8 @@ from typing import Any
 
 import jinja2
 from jinja2 import nodes
-from jinja2.visitor import NodeTransformer
 from jinja2.sandbox import SandboxedEnvironment
+from jinja2.visitor import NodeTransformer
 
 #: Largest rendered template, and largest string or list any step of the rendering may build.
 MAX_OUTPUT = 64 * 1024
