@@ -170,7 +170,7 @@ def _interpret(body: Any, promql: str) -> Reading:
 def _query(url: str, promql: str, now: datetime, headers: Mapping[str, str], timeout: float,
            env: Mapping[str, str]) -> Reading:
     exchange = _Exchange()
-    late = SourceError(f"prometheus {url}: no answer within the timeout ({timeout:g}s left for it)")
+    late = SourceError(f"prometheus {url}: no answer within the timeout (the whole exchange)")
     with exchange.deadline(timeout):
         try:
             reading = _exchange(_opener(url, env, exchange), url, promql, now, headers, timeout)
