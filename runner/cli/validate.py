@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from runner.cli.common import add_repo_argument, gitops_root, print_json
+from runner.safetext import safe_line
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
                   f"title={title}::{_escape(str(p))}")
     else:
         for p in problems:
-            print(p)
+            print(safe_line(p))
         if problems:
             n = len(problems)
             print(f"{n} problem{'s' * (n != 1)} found", file=sys.stderr)

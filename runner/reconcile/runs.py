@@ -82,9 +82,10 @@ def state_path(config: RepoConfig, plan_name: str) -> str:
 # --- gate evaluation -------------------------------------------------------------------------
 
 
-def gates_evaluator(root: Path, env: Mapping[str, str], max_workers: int = 8) -> Evaluator:
+def gates_evaluator(root: Path, env: Mapping[str, str], max_workers: int | None = None) -> Evaluator:
     """The real metric sources (layer 4), imported only when a run needs them. Sources of
-    different rollouts are read concurrently, at most ``max_workers`` at a time."""
+    different rollouts are read concurrently, all at once unless ``max_workers`` bounds it:
+    a slow source delays the others' decisions by at most its own timeout."""
 
     def evaluate(requests: Sequence[tuple[str, RolloutPlan, int, float]],
                  now: datetime) -> Mapping[str, Sequence[GateResult]]:
