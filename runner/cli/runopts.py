@@ -24,9 +24,6 @@ if TYPE_CHECKING:  # imported where used: every `rollout` command registers thes
     from runner.reconcile.runs import Options, Report
 
 EXIT_ROLLED_BACK = 4
-#: How far ahead of the machine's clock a recorded ``--now`` may be (clock skew between the
-#: machine that runs and the one that wrote the last state).
-MAX_FUTURE_SKEW_SECONDS = 300
 #: Set to 1 to allow a ``--now`` further ahead in commands that record it: simulations on
 #: a simulated clock (``rollout demo``, the test-suite). Nothing else should set it.
 ALLOW_FUTURE_NOW = "ROLLOUT_ALLOW_FUTURE_NOW"
@@ -67,19 +64,20 @@ def parse_now(value: str | None) -> datetime:
 
 def check_recorded_now(value: str | None, now: datetime, clock: datetime | None = None) -> None:
     """A ``--now`` that a command records (in states, commit dates) may not lie ahead of the
-    clock by more than :data:`MAX_FUTURE_SKEW_SECONDS`, unless ``ROLLOUT_ALLOW_FUTURE_NOW=1``
+    clock by more than ``decide.CLOCK_SKEW`` (5 minutes), unless ``ROLLOUT_ALLOW_FUTURE_NOW=1``
     says this is a simulation: a typo or a skewed clock would be written into history."""
     from runner.cli.common import UsageError
+    from runner.reconcile.decide import CLOCK_SKEW
 
     if value is None or os.environ.get(ALLOW_FUTURE_NOW) == "1":
         return
     clock = clock or datetime.now(UTC)
     ahead = (now - clock).total_seconds()
-    if ahead > MAX_FUTURE_SKEW_SECONDS:
+    if ahead > CLOCK_SKEW.total_seconds():
         raise UsageError(
             f"--now {safe_line(value)}: {ahead:.0f}s ahead of this machine's clock "
             f"({clock.isoformat(timespec='seconds')}), more than the allowed skew of "
-            f"{MAX_FUTURE_SKEW_SECONDS // 60} minutes; nothing was written. Omit --now to act "
+            f"{CLOCK_SKEW.total_seconds() / 60:g} minutes; nothing was written. Omit --now to act "
             f"at the clock, or set {ALLOW_FUTURE_NOW}=1 for a simulation on a simulated clock")
 
 

@@ -16,8 +16,9 @@ changing the phase.
 
 Time: ``now`` is whatever the run says. A time recorded by an earlier run that lies after
 ``now`` (a run with a ``--now`` in the future) never blinds a later one: only an evaluation
-at exactly the recorded moment counts as already taken, and a step start in the future is
-taken as starting now (recorded), so waits and the progress deadline run again.
+at exactly the recorded moment counts as already taken, so a failing gate always acts.
+Beyond :data:`CLOCK_SKEW`, such a time cannot be counted from (a wait measured from it would
+never end, or end early), so anything but a failure pauses the rollout for a person.
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ from runner.model import (
     RolloutState,
     Verdict,
 )
+
+#: How much later than a run's ``now`` a recorded time may be and still be counted from:
+#: the clocks of two runners differ a little. The CLI refuses to record a ``--now`` further
+#: ahead of the machine's clock than this.
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 class Action(StrEnum):
@@ -269,16 +275,10 @@ def _progress(plan: RolloutPlan, state: RolloutState, gates: tuple[GateResult, .
     failures = state.failures + (1 if verdict is Verdict.FAIL else 0)
     errors = state.consecutive_errors + 1 if verdict is Verdict.ERROR else 0
     inconclusive = state.consecutive_inconclusive + 1 if verdict is Verdict.INCONCLUSIVE else 0
-    # a step start after now was recorded by a run with a --now in the future: the step
-    # starts now instead, so that its wait and the progress deadline run again
     started = state.step_started_at or now
-    healed = started > now
-    if healed:
-        started = now
     observed = dataclasses.replace(
         state, consecutive_failures=streak, consecutive_errors=errors, failures=failures,
         consecutive_inconclusive=inconclusive, last_gates=gates, last_evaluated_at=now,
-        step_started_at=started if state.step_started_at is not None else None,
     )
     at = f"{pct(state.current_percentage)}%"
 
@@ -301,6 +301,22 @@ def _progress(plan: RolloutPlan, state: RolloutState, gates: tuple[GateResult, .
         after = dataclasses.replace(observed, reason=reason)
         return _decision(plan, Action.OBSERVE, state, after, reason, gates=gates)
 
+    # A time the rollout recorded that lies after now by more than runners' clocks may
+    # differ (an earlier run's --now in the future, a wrong clock, or this run's --now in
+    # the past) cannot be counted from: the step's wait and the progress deadline would
+    # never end, or end early. A failure above still acts; anything else pauses for a
+    # person, whose `rollout resume` restarts the step's analysis at their time.
+    recorded = max(t for t in (state.step_started_at, state.last_evaluated_at, now) if t)
+    if recorded - now > CLOCK_SKEW:
+        reason = (f"paused at {at}: the rollout recorded {recorded.isoformat()}, "
+                  f"{format_duration(int((recorded - now).total_seconds()))} after this run's "
+                  f"time {now.isoformat()}, beyond the allowed clock skew of "
+                  f"{format_duration(int(CLOCK_SKEW.total_seconds()))} (a --now in the future "
+                  "or a wrong clock); a failing gate still acts, `rollout resume` restarts "
+                  "the step's analysis")
+        after = dataclasses.replace(observed, phase=Phase.PAUSED, reason=reason)
+        return _decision(plan, Action.PAUSE, state, after, reason, gates=gates)
+
     if verdict is Verdict.ERROR:
         erring = gate_summary(gates, Verdict.ERROR)
         if errors >= plan.error_limit:
@@ -313,7 +329,7 @@ def _progress(plan: RolloutPlan, state: RolloutState, gates: tuple[GateResult, .
 
     # counters that a previous run recorded and this evaluation resets must be recorded too
     resets = ((state.consecutive_errors and not errors)
-              or (state.consecutive_failures and not streak) or healed)
+              or (state.consecutive_failures and not streak))
 
     if verdict is Verdict.INCONCLUSIVE:
         since = started
@@ -462,6 +478,6 @@ def pause_dependents(decisions: Sequence[Decision], flags: Mapping[str, Flag],
 
 
 __all__ = [
-    "Action", "Decision", "LastChange", "Orphan", "Refused", "aggregate", "cleanup", "decide",
+    "CLOCK_SKEW", "Action", "Decision", "LastChange", "Orphan", "Refused", "aggregate", "cleanup", "decide",
     "needs_evaluation", "next_step_at", "pause_dependents", "request", "step_for_percentage",
 ]

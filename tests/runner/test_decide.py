@@ -250,10 +250,26 @@ def test_a_future_evaluation_time_never_blinds_a_later_run() -> None:
     assert not needs_evaluation(p, s, None, future)
 
 
-def test_a_step_started_in_the_future_starts_now_so_waits_and_deadlines_run() -> None:
+def test_a_time_recorded_beyond_the_clock_skew_pauses_unless_a_gate_fails() -> None:
+    """A step started a year after now (an earlier run's --now in the future): its wait and
+    progress deadline cannot be counted from, and a run with --now in the past must not
+    measure a wait from it either. A failing gate still rolls back; anything else pauses for
+    a person, and `rollout resume` restarts the step's analysis at their time."""
     p, s = started(plan(progress_deadline="10m"))
-    s = dataclasses.replace(s, step_started_at=T0 + timedelta(days=365))
-    d = decide(p, s, gates(Verdict.INCONCLUSIVE, at(1), value=None), at(1))
-    assert d.action is Action.OBSERVE and d.after.step_started_at == at(1)  # healed, recorded
-    d = decide(p, d.after, gates(Verdict.INCONCLUSIVE, at(12), value=None), at(12))
-    assert d.action is Action.PAUSE  # the progress deadline ran from the healed start
+    ahead = dataclasses.replace(s, step_started_at=T0 + timedelta(days=365))
+    for verdict in (Verdict.PASS, Verdict.INCONCLUSIVE, Verdict.ERROR):
+        d = decide(p, ahead, gates(verdict, at(1)), at(1))
+        assert d.action is Action.PAUSE, verdict
+        assert "beyond the allowed clock skew of 5m" in d.reason
+    d = decide(p, ahead, gates(Verdict.FAIL, at(1)), at(1))
+    assert d.action is Action.ROLLBACK
+    resumed = request(Action.RESUME, p, decide(p, ahead, gates(Verdict.PASS, at(1)), at(1)).after,
+                      at(2), "Ops <ops@example.com>")
+    assert resumed.after.step_started_at == at(2)
+    # within the skew racing runners' clocks may differ: no pause, the wait simply runs
+    slightly = dataclasses.replace(s, step_started_at=T0 + timedelta(minutes=3))
+    d = decide(p, slightly, gates(Verdict.PASS, at(1)), at(1))
+    assert d.action is None and "waiting" in d.reason
+    # a --now in the past of the last evaluation, by more than the skew: no wait counted
+    evaluated = dataclasses.replace(s, last_evaluated_at=at(30))
+    assert decide(p, evaluated, gates(Verdict.PASS, at(10)), at(10)).action is Action.PAUSE
