@@ -96,14 +96,18 @@ def _argv(root: Path, args: Sequence[str]) -> list[str]:
 
 def _spawn(root: Path, args: Sequence[str], input: str | bytes | None, check: bool,
            text: bool) -> subprocess.CompletedProcess:
-    if text and isinstance(input, bytes):
-        input = input.decode()
-    coding = {"encoding": "utf-8", "errors": "replace"} if text else {}
+    if isinstance(input, str):
+        input = input.encode()
     try:
         proc = subprocess.run(_argv(root, args), env=git_env(),
-                              capture_output=True, input=input, check=False, **coding)
+                              capture_output=True, input=input, check=False)
     except OSError as e:  # no git program, or it cannot be started
         raise GitError(args, f"cannot run git: {e.strerror or e}") from e
+    if text:
+        # decoded here, not by subprocess: its text mode turns a CR (in a path, a message)
+        # into a line break
+        proc.stdout = proc.stdout.decode("utf-8", "replace")
+        proc.stderr = proc.stderr.decode("utf-8", "replace")
     if check and proc.returncode != 0:
         raise GitError(args, _message(proc.stderr, proc.stdout))
     return proc
