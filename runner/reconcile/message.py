@@ -57,7 +57,10 @@ def _one_line(text: str) -> str:
     return safe_line(redact_credentials(" ".join(text.split())))
 
 
-def message(d: Decision, plan: RolloutPlan | None) -> str:
+def message(d: Decision, plan: RolloutPlan | None, state_before: str | None = None,
+            state_after: str | None = None) -> str:
+    """The commit message of ``d``; ``state_before``/``state_after`` are the digests of the
+    state file the commit starts from and writes (``sha256:<hex>`` or ``none``)."""
     assert d.action is not None
     window = plan.metrics.window if plan and plan.metrics else "5m"
     body = [_one_line(d.reason)]
@@ -73,6 +76,8 @@ def message(d: Decision, plan: RolloutPlan | None) -> str:
         f"Rollout-Phase: {phase}",
         f"Rollout-Plan: {d.plan}",
         f"Rollout-Plan-Digest: {d.plan_digest}",
+        *([f"Rollout-State-Before: {state_before}"] if state_before is not None else []),
+        *([f"Rollout-State-After: {state_after}"] if state_after is not None else []),
         *(f"Rollout-Gate: {_one_line(gate_trailer(g))}" for g in d.gates),
         f"Rollout-Reason: {_one_line(d.reason)}",
     ]
