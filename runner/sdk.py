@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from runner.evaluate.artifact import MAX_ARTIFACT_BYTES
 from runner.evaluate.compile import ArtifactError, FlagSet
 from runner.evaluate.environment import EnvState, env_state
 from runner.evaluate.resolution import (
@@ -41,6 +42,7 @@ from runner.evaluate.resolver import (
     targeting_key_of,
     type_mismatch,
 )
+from runner.files import read_regular
 
 log = logging.getLogger("runner.sdk")
 
@@ -71,11 +73,16 @@ def _file_signature(st: os.stat_result) -> tuple[int, int, int, int]:
 
 
 def load_artifact(path: Path) -> FlagSet:
-    """Read and compile an artifact file; :class:`ArtifactError` when it is not usable."""
+    """Read and compile an artifact file; :class:`ArtifactError` when it is not usable:
+    also when it is not a regular file (a folder, a FIFO, a device: never read, so never a
+    hang) or larger than :data:`MAX_ARTIFACT_BYTES`."""
     try:
-        data = path.read_bytes()
+        data = read_regular(path, MAX_ARTIFACT_BYTES)
     except OSError as e:
         raise ArtifactError(f"{path}: cannot read: {e.strerror or e}") from e
+    if len(data) > MAX_ARTIFACT_BYTES:
+        raise ArtifactError(f"{path}: larger than {MAX_ARTIFACT_BYTES // (1024 * 1024)} MiB, "
+                            "the most an artifact may be; not a rollout artifact?")
     return FlagSet.from_bytes(data, str(path))
 
 

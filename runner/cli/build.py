@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from runner.cli.common import add_repo_argument, gitops_root
+from runner.cli.common import add_repo_argument, gitops_root, one_line
 
 SCHEMA_DIR_VAR = "ROLLOUT_FLAGD_SCHEMAS"
 
@@ -49,18 +49,18 @@ def head_commit(root: Path) -> str | None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from runner.cli.common import UsageError
+    from runner.cli.common import UsageError, check_target
     from runner.evaluate.render import render_artifact
     from runner.files import write_atomic
     from runner.load import check_repository
 
     root = gitops_root(args)
-    if args.out is not None and args.out.is_dir():
-        raise UsageError(f"--out {args.out}: is a folder, give a file path")
+    if args.out is not None:  # a folder, a FIFO, a device: refused before any work
+        check_target("--out", args.out)
     checked = check_repository(root)
     if checked.repository is None:
         for problem in checked.problems:
-            print(problem, file=sys.stderr)
+            print(one_line(problem, limit=2000), file=sys.stderr)
         n = len(checked.problems)
         print(f"rollout build: {n} problem{'s' * (n != 1)} found; nothing written",
               file=sys.stderr)
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(str(e)) from e
         if problems:
             for line in problems:
-                print(f"flagd schema: {line}", file=sys.stderr)
+                print(one_line(f"flagd schema: {line}", limit=2000), file=sys.stderr)
             print("rollout build: the flagd export breaks flagd's schema; nothing written",
                   file=sys.stderr)
             return 1
@@ -88,8 +88,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         changed = write_atomic(args.out, data)
     except OSError as e:  # a folder that cannot exist or be written: said, not a crash
-        print(f"rollout build: cannot write {args.out}: {e.strerror or e}", file=sys.stderr)
+        print(one_line(f"rollout build: cannot write {args.out}: {e.strerror or e}"),
+              file=sys.stderr)
         return 1
     digest = json.loads(data).get("digest") or json.loads(data)["metadata"]["version"]
-    print(f"{'wrote' if changed else 'unchanged'} {args.out} ({digest})", file=sys.stderr)
+    print(one_line(f"{'wrote' if changed else 'unchanged'} {args.out} ({digest})"),
+          file=sys.stderr)
     return 0

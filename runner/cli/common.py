@@ -1,12 +1,94 @@
-"""What the subcommands share: the usage error, the repository argument, output formats."""
+"""What the subcommands share: the usage error, the repository argument, output formats,
+and :func:`one_line`, the one way anything derived from input reaches the terminal."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
+
+#: What may not reach a terminal or a CI log raw: C0 and C1 control characters and DEL
+#: (newlines, carriage returns, ESC sequences...), Unicode line and paragraph separators,
+#: and the bidirectional overrides that make a line read differently than it is.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+#: A line GitHub Actions would read as a workflow command (``::error::``, ``::add-mask::``,
+#: the older ``##[error]``), leading whitespace ignored as the runner ignores it.
+_COMMAND = re.compile(r"\s*(::|##\[)")
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+#: The longest input-derived text printed in one piece, by default.
+ONE_LINE_LIMIT = 500
+
+
+def _escape_char(m: re.Match[str]) -> str:
+    c = m.group()
+    return _SHORT.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+
+
+def one_line(text: object, limit: int = ONE_LINE_LIMIT) -> str:
+    """``text`` as one harmless line: control characters escaped (``\\n``, ``\\x1b``...),
+    a leading ``::`` or ``##[`` neutralised (``\\x3a:error``) so that GitHub Actions never
+    reads a workflow command from it, and at most ``limit`` characters, a cut one ending
+    with ``… (N more)``. Idempotent: a line it made comes back unchanged."""
+    s = text if isinstance(text, str) else str(text)
+    if _UNSAFE.search(s) is not None:
+        s = _UNSAFE.sub(_escape_char, s)
+    m = _COMMAND.match(s)
+    if m is not None:
+        at = m.start(1)
+        s = f"{s[:at]}\\x{ord(s[at]):02x}{s[at + 1:]}"
+    if len(s) > limit:
+        more = len(s) - limit
+        tail = f"… ({more} more)"
+        keep = max(limit - len(tail), 0)
+        tail = f"… ({len(s) - keep} more)"
+        s = s[:keep] + tail
+    return s
+
+
+_UNSAFE_IN_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e"
+                             "\u2066-\u2069]")
+_COMMAND_LINE = re.compile(r"^([ \t]*)(::|##\[)", re.MULTILINE)
+
+
+def safe_markdown(text: str) -> str:
+    """A multi-line Markdown document (a pull-request comment) safe to print in a CI log:
+    control characters other than line breaks and tabs escaped, and a line that GitHub
+    Actions would run as a workflow command (``::error``...) escaped with a backslash,
+    which Markdown renders as nothing."""
+    if _UNSAFE_IN_TEXT.search(text) is not None:
+        text = _UNSAFE_IN_TEXT.sub(_escape_char, text)
+    return _COMMAND_LINE.sub(lambda m: f"{m.group(1)}\\{m.group(2)}", text)
+
+
+def debug() -> bool:
+    return os.environ.get("ROLLOUT_DEBUG") == "1"
+
+
+def cannot_show(command: str, what: str, e: BaseException) -> int:
+    """A surface (status, history, eval, plan) met repository content it cannot show: one
+    line naming what, exit 1 (never an internal error: the content is the problem)."""
+    if debug():
+        raise e
+    detail = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+    print(one_line(f"rollout {command}: {what}: {detail} (`rollout validate` may say more; "
+                   "ROLLOUT_DEBUG=1 shows a traceback)", limit=1000), file=sys.stderr)
+    return 1
+
+
+def check_target(option: str, path: Path | str, what: str = "a file") -> None:
+    """A path the command will write a file to: a usage error, before anything is done,
+    when it exists and is not a regular file (symlinks followed), or is empty."""
+    from runner.files import target_problem
+
+    if not str(path).strip():
+        raise UsageError(f"{option} '': give the path of {what}")
+    problem = target_problem(path)
+    if problem is not None:
+        raise UsageError(f"{option} {one_line(path)}: {problem}; give the path of {what}")
 
 
 def add_repo_argument(p: argparse.ArgumentParser) -> None:

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from runner.cli.common import add_repo_argument, gitops_root
 
@@ -38,7 +38,7 @@ def add_change_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def parse_now(value: str | None) -> datetime:
-    from runner.cli.common import UsageError
+    from runner.cli.common import UsageError, one_line
     from runner.load.build import parse_time
 
     if value is None:
@@ -47,13 +47,14 @@ def parse_now(value: str | None) -> datetime:
         # an empty --now is more likely an unset variable ("--now $NOW") than a wish for
         # the clock: acting at the real time in a simulation could pause or roll back
         raise UsageError("--now '': empty (omit --now to use the clock)")
+    shown = one_line(repr(value), 200)
     try:
         now = parse_time(value)
-    except ValueError as e:
-        raise UsageError(f"--now {value!r}: not an ISO 8601 time ({e})") from None
+    except (ValueError, OverflowError) as e:
+        raise UsageError(f"--now {shown}: not an ISO 8601 time ({e})") from None
     # waits and deadlines are added to it: keep far from datetime's limits (year 1..9999)
     if not 1970 <= now.year <= 9000:
-        raise UsageError(f"--now {value!r}: out of range (years 1970 to 9000)")
+        raise UsageError(f"--now {shown}: out of range (years 1970 to 9000)")
     return now
 
 
@@ -84,8 +85,13 @@ def requested_by() -> str:
 
 
 def line(d: Decision, sha: str | None, dry_run: bool = False) -> str:
+    from runner.cli.common import one_line
     from runner.reconcile.decide import Action, pct
 
+    return one_line(_line(d, sha, dry_run, Action, pct), limit=2000)
+
+
+def _line(d: Decision, sha: str | None, dry_run: bool, Action: Any, pct: Any) -> str:
     at = f" ({sha[:7]})" if sha else ""
     if d.action is None:
         return f"{d.flag}: {d.reason}"
@@ -99,18 +105,20 @@ def line(d: Decision, sha: str | None, dry_run: bool = False) -> str:
 
 
 def report(rep: Report, dry_run: bool = False) -> int:
+    """Print what happened (each line through one_line); tell CI about rollbacks; the
+    exit code."""
+    from runner.cli.common import one_line
     from runner.reconcile.decide import Action
 
-    """Print what happened; tell CI about rollbacks; the exit code."""
     for note in rep.notes:
-        print(f"note: {note}", file=sys.stderr)
+        print(one_line(f"note: {note}", limit=2000), file=sys.stderr)
     for d in rep.decisions:
         if not d.selected:
             continue
         print(line(d, rep.commits.get(d.flag), dry_run))
     rolled = rep.rolled_back
     for flag in rolled:
-        print(f"ROLLED BACK: {flag}" + (" (dry run, nothing written)" if dry_run else ""))
+        print(f"ROLLED BACK: {one_line(flag)}" + (" (dry run, nothing written)" if dry_run else ""))
     paused = [d.flag for d in rep.decisions if d.action in (Action.PAUSE, Action.HOLD)]
     changed = [d for d in rep.decisions if d.action is not None]
     if rep.pushed:
@@ -125,5 +133,7 @@ def report(rep: Report, dry_run: bool = False) -> int:
 
 
 def stopped(e: Exception, command: str) -> int:
-    print(f"rollout {command}: {e}", file=sys.stderr)
+    from runner.cli.common import one_line
+
+    print(one_line(f"rollout {command}: {e}", limit=2000), file=sys.stderr)
     return 1
