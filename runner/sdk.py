@@ -342,11 +342,13 @@ class FlagClient:
         snap = self._current()
         ctx = context if context is not None else _EMPTY
         try:
-            if not isinstance(ctx, Mapping):
-                ctx = as_context(ctx)  # an OpenFeature EvaluationContext, or TypeError
             tk = targeting_key_of(ctx)
-        except Exception:
-            return dict.fromkeys(snap.flags.flags)
+        except Exception:  # checked only on failure: no cost to the common case
+            try:
+                ctx = as_context(ctx)  # an OpenFeature EvaluationContext, or TypeError
+                tk = targeting_key_of(ctx)
+            except Exception:
+                return dict.fromkeys(snap.flags.flags)
         out = {}
         outcomes = snap.outcomes
         for key, f in snap.flags.flags.items():
