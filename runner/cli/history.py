@@ -85,14 +85,18 @@ def _git_since(value: str | None) -> str | None:
 
 def _plan_names(root: Path, rollouts_dir: str, flag: str) -> list[str]:
     """Current plans of ``flag`` (their file names may differ from the flag key)."""
-    from runner.load.yamlsafe import YamlError, load_text
+    from runner.files import read_regular
+    from runner.load.yamlsafe import MAX_FILE_BYTES, YamlError, load_text
 
     names = []
     folder = root / rollouts_dir
     for p in sorted(folder.glob("*.y*ml")) if folder.is_dir() else ():
         try:
-            doc = load_text(p.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, YamlError):
+            raw = read_regular(p, MAX_FILE_BYTES)  # a FIFO named x.yaml: skipped, not waited on
+            if len(raw) > MAX_FILE_BYTES:
+                continue
+            doc = load_text(raw.decode("utf-8"))
+        except (OSError, UnicodeDecodeError, YamlError, RecursionError):
             continue
         if isinstance(doc, dict) and doc.get("flag") == flag:
             names.append(p.name.rsplit(".", 1)[0])

@@ -221,3 +221,13 @@ def test_a_hostile_reason_and_commit_message_print_as_one_line_each(example_repo
     entries = json.loads(run_cli(["history", "--format", "json"], cwd=example_repo).stdout)
     assert any(e["subject"].startswith("x ::error title=pwned") and "\x1b[31m" in e["subject"]
                for e in entries)
+
+
+def test_a_fifo_among_the_repository_files_never_blocks_a_surface(example_repo: Path) -> None:
+    for folder in ("flags", "rollouts"):
+        os.mkfifo(example_repo / folder / "trap.yaml")
+    for args in (["status"], ["history"], ["history", "phase_4_deployment"],
+                 ["eval", "phase_4_deployment"], ["plan", "--base", "HEAD"], ["build"]):
+        out = run_cli(args, cwd=example_repo, timeout=60)
+        assert out.returncode in (0, 1), (args, out.stderr)
+        assert "Traceback" not in out.stderr and "internal error" not in out.stderr
