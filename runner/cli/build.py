@@ -49,7 +49,7 @@ def head_commit(root: Path) -> str | None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from runner.cli.common import UsageError, check_target
+    from runner.cli.common import UsageError, cannot_show, check_target
     from runner.evaluate.render import render_artifact
     from runner.files import write_atomic
     from runner.load import check_repository
@@ -66,7 +66,10 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     commit = args.source_commit or head_commit(root)
-    data = render_artifact(checked.repository, source_commit=commit, fmt=args.format)
+    try:
+        data = render_artifact(checked.repository, source_commit=commit, fmt=args.format)
+    except Exception as e:  # content the checks let through: one line, nothing written
+        return cannot_show("build", "the artifact cannot be rendered; nothing written", e)
     if args.format == "flagd":
         # a document flagd would reject is never written
         from runner.evaluate.flagd import BUNDLED_SCHEMAS, FlagdSchemaMissing, flagd_problems

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from runner.cli.common import one_line
+
 
 def publish(root: Path, path: str, head: str | None) -> bool:
     """Render the artifact for the repository at ``head`` and write it when what it serves
@@ -28,10 +30,12 @@ def publish(root: Path, path: str, head: str | None) -> bool:
         data = render_artifact(load_repository(root), source_commit=head)
         changed = publish_atomic(Path(path), data)
     except InvalidRepository as e:
-        print(f"rollout advance: --publish: the repository is not valid: {e}", file=sys.stderr)
+        print(one_line(f"rollout advance: --publish: the repository is not valid: {e}",
+                       limit=2000), file=sys.stderr)
         return False
     except OSError as e:
-        print(f"rollout advance: --publish {path}: {e.strerror or e}", file=sys.stderr)
+        print(one_line(f"rollout advance: --publish {path}: {e.strerror or e}"),
+              file=sys.stderr)
         return False
-    print(f"published {path}" if changed else f"{path} unchanged")
+    print(one_line(f"published {path}" if changed else f"{path} unchanged"))
     return True
