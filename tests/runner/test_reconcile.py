@@ -162,4 +162,4 @@ def test_a_hand_edit_to_a_percentage_that_is_not_its_step_s_is_refused(example_r
             "rollouts/phase_4_deployment.yaml is 5%: a rollout is at its step's percentage"
             in out.stderr)
     assert git(example_repo, "rev-parse", "HEAD") == head
-    assert git(example_repo, "status", "--porcelain") == ""
+    assert git(example_repo, "status", "--porcelain", "rollouts") == ""
