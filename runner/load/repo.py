@@ -15,11 +15,13 @@ from pathlib import Path
 from types import MappingProxyType
 
 from runner.load.config import load_config
+from runner.load.entries import odd_entries
 from runner.load.flags import load_flags
-from runner.load.layout import prefix, relative
+from runner.load.layout import YAML_SUFFIXES, prefix, relative
 from runner.load.plans import load_plans
 from runner.load.problems import FIELD_CHARS, InvalidRepository, Problem, field_name, one_line
 from runner.load.semantic import NO_METRICS, Finding, check_cross
+from runner.load.statefile import STATE_SUFFIX
 from runner.load.states import check_states, load_states
 from runner.load.yamlsafe import Locator
 from runner.model import Repository
@@ -76,7 +78,10 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
     if config_problems and config.metrics is None:
         # pyproject.toml has problems of its own: a missing default source is one of them
         findings = [f for f in findings if f.message != NO_METRICS]
-    problems = [*config_problems, *flags.problems, *plans.problems, *states.problems,
+    odd = [*odd_entries(root / config.flags_dir, prefix(config.flags_dir), YAML_SUFFIXES),
+           *odd_entries(root / config.rollouts_dir, prefix(config.rollouts_dir),
+                        (*YAML_SUFFIXES, STATE_SUFFIX))]
+    problems = [*config_problems, *odd, *flags.problems, *plans.problems, *states.problems,
                 *_placed(findings, {**flags.texts, **plans.texts})]
 
     if only is not None:
