@@ -201,8 +201,8 @@ def check_states(found: StateFiles, plans: Mapping[str, list[tuple[RolloutPlan, 
             if plan.flag != state.flag:
                 bad.append((f, (("flag",), f"the state is of the flag {state.flag!r} but its plan "
                                 f"{plan_path} rolls out {plan.flag!r} (a renamed flag?): delete "
-                                f"{f.path} to start {plan.flag!r} afresh, or keep the flag's "
-                                f"old name")))
+                                f"{f.path} to start {plan.flag!r} afresh (held at 0% until "
+                                "`rollout resume`), or keep the flag's old name")))
                 continue
             wrong = _against_plan(state, plan, plan_path)
             if wrong:
