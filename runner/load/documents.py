@@ -98,11 +98,20 @@ def read_bytes(path: os.PathLike[str] | str, rel: str) -> bytes:
             fd = os.open(path, flags)
     except OSError as e:
         raise Unreadable(f"cannot read: {e.strerror or e}") from None
-    with os.fdopen(fd, "rb") as f:
+    try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise Unreadable(f"{kind_of(info.st_mode)}, not a file: not read (remove it)")
-        raw = f.read(MAX_FILE_BYTES + 1)  # never more than the limit into memory
+        # one read of the size fstat gave (a 1 MiB buffer per file would cost), then more
+        # only if the file grew meanwhile; never more than the limit into memory
+        raw = os.read(fd, min(info.st_size, MAX_FILE_BYTES) + 1)
+        while len(raw) > info.st_size and len(raw) <= MAX_FILE_BYTES:
+            more = os.read(fd, MAX_FILE_BYTES + 1 - len(raw))
+            if not more:
+                break
+            raw += more
+    finally:
+        os.close(fd)
     if len(raw) > MAX_FILE_BYTES:
         raise YamlError(f"file is {info.st_size} bytes, over the limit of {MAX_FILE_BYTES}")
     return raw

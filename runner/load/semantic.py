@@ -61,6 +61,18 @@ def check_steps(pcts: list[float] | tuple[float, ...], path: str) -> list[Findin
     return out
 
 
+class _Sorted:
+    """Names as a message lists them (sorted, capped), built only when a message does."""
+
+    __slots__ = ("names",)
+
+    def __init__(self, names: Mapping[str, Any]) -> None:
+        self.names = names
+
+    def __format__(self, spec: str) -> str:
+        return shown(sorted(self.names))
+
+
 def check_flag(flag: Flag, raw: Mapping[str, Any], path: str, stem: str) -> list[Finding]:
     out: list[Finding] = []
 
@@ -69,7 +81,7 @@ def check_flag(flag: Flag, raw: Mapping[str, Any], path: str, stem: str) -> list
 
     out.extend(check_key(flag.key, stem, path))
     variants = flag.variants
-    names = shown(sorted(variants))
+    names = _Sorted(variants)
     for which, name in (("default_variant", flag.default_variant),
                         ("rollout_variant", flag.rollout_variant)):
         if name not in variants and which in raw:
