@@ -89,7 +89,8 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
         # as Problem puts them: on one line, cut
         cross = {(f.path, one_line(field_name(f.field), FIELD_CHARS), one_line(f.message))
                  for f in findings if f.cross}
-        problems = [p for p in problems if p.path in wanted
+        between = set(states.cross)
+        problems = [p for p in problems if p.path in wanted or p in between
                     or (p.path, p.field, p.message) in cross or p.path == "pyproject.toml"]
 
     problems = sorted(set(problems))

@@ -44,6 +44,9 @@ class StateFiles:
     problems: list[Problem]
     #: every file valid on its own, in name order (what ``check_states`` holds against plans)
     files: list[StateFile] = field(default_factory=list)
+    #: the problems between a state and the plans (or other states): reported even when
+    #: only the plan or flag files were asked about, as pre-commit passes them
+    cross: list[Problem] = field(default_factory=list)
 
 
 class _Refused:
@@ -229,6 +232,7 @@ def check_states(found: StateFiles, plans: Mapping[str, list[tuple[RolloutPlan, 
         states[state.flag] = state
         owner[state.flag] = f.path
     texts = {f.path: f.text for f in found.files}
+    cross = []
     for path in dict.fromkeys(f.path for f, _ in bad):
-        problems.extend(located(texts[path], path, [w for f, w in bad if f.path == path]))
-    return StateFiles(states, problems, found.files)
+        cross.extend(located(texts[path], path, [w for f, w in bad if f.path == path]))
+    return StateFiles(states, [*problems, *cross], found.files, cross)

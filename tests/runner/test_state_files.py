@@ -74,6 +74,10 @@ def test_renaming_a_flag_under_a_kept_state_is_one_clear_problem(example_repo: P
 
     validate = run_cli(["validate"], cwd=example_repo)
     assert (validate.returncode, validate.stdout.splitlines()) == (1, [expected])
+    # as pre-commit runs it, on the changed files only: the kept state is still reported
+    changed = ["flags/phase_5_deployment.yaml", "rollouts/phase_4_deployment.yaml"]
+    validate = run_cli(["validate", *changed], cwd=example_repo)
+    assert (validate.returncode, validate.stdout.splitlines()) == (1, [expected])
     out = advance(example_repo, 15)
     assert out.returncode == 1, out.stderr
     assert expected in out.stderr.splitlines()
