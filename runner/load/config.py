@@ -15,7 +15,7 @@ from runner.load.assemble import build_config
 from runner.load.documents import Unreadable, a_type, number_findings, read_bytes
 from runner.load.problems import Problem, field_name, shown
 from runner.load.schema_errors import schema_findings
-from runner.load.semantic import template_error
+from runner.load.semantic import check_durations, template_error
 from runner.load.yamlsafe import YamlError
 from runner.model import RepoConfig
 
@@ -109,6 +109,7 @@ def load_config(root: Path) -> tuple[RepoConfig, list[Problem]]:
         elif not (root / where).is_dir():
             found.append(((key,), f"the folder {shown(folder)} does not exist"))
     if not found and isinstance(metrics, dict):
+        found.extend((f.field, f.message) for f in check_durations(section, rel))
         for key in ("path",):
             if isinstance(metrics.get(key), str) and (err := template_error(metrics[key])):
                 found.append((("metrics", key), err))

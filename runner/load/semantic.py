@@ -14,6 +14,7 @@ from typing import Any
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
+from runner.load.durations import MAX_DURATION, format_duration, parse_duration
 from runner.load.problems import shown
 from runner.model import STRATEGIES, Flag, Risk, RolloutPlan, Strategy, value_type
 from runner.model.plan import BUILTIN_GATES
@@ -140,6 +141,7 @@ def check_plan(plan: RolloutPlan, raw: Mapping[str, Any], path: str) -> list[Fin
             bad(("steps",), f"the {plan.strategy} strategy's steps are "
                 f"{', '.join(f'{p:g}' for p in expected)}; use strategy: custom for others")
     out.extend(check_steps(pcts, path))
+    out.extend(check_durations(raw, path))
     for i, p in enumerate(pcts):
         if not _fine(p):
             bad(("steps", i), f"{p:g} has finer resolution than 0.01")
@@ -147,6 +149,30 @@ def check_plan(plan: RolloutPlan, raw: Mapping[str, Any], path: str) -> list[Fin
         bad(("metrics",), NO_METRICS)
     else:
         out.extend(_check_metrics(plan, raw, path))
+    return out
+
+
+def check_durations(raw: Mapping[str, Any], path: str) -> list[Finding]:
+    """Every duration of a schema-valid plan (or of ``[tool.rollout]``) within
+    :data:`MAX_DURATION`: a wait of ``1e308`` seconds or ``99999999999999999d`` is a typo that
+    no clock can add to a date."""
+    fields: list[tuple[tuple[Any, ...], Any]] = [
+        ((k,), raw[k]) for k in ("wait", "progress_deadline") if k in raw]
+    for i, s in enumerate(raw.get("steps") or ()):
+        if isinstance(s, dict) and "wait" in s:
+            fields.append((("steps", i, "wait"), s["wait"]))
+    metrics = raw.get("metrics")
+    if isinstance(metrics, dict) and "timeout" in metrics:
+        fields.append((("metrics", "timeout"), metrics["timeout"]))
+    out = []
+    for field, value in fields:
+        try:
+            seconds = parse_duration(value)
+        except ValueError:
+            continue  # the schema said so
+        if seconds > MAX_DURATION:
+            out.append(Finding(path, field, f"{shown(value, 24)} is longer than the limit of "
+                               f"{format_duration(MAX_DURATION)}"))
     return out
 
 
