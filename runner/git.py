@@ -15,7 +15,7 @@ import re
 import subprocess
 import tempfile
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -85,16 +85,29 @@ def git_env() -> dict[str, str]:
     return env
 
 
+#: Options of every git process: paths are printed as they are, never C-quoted (with ``-z``
+#: formats, which every parse of git output here uses, nothing needs quoting).
+GIT_OPTIONS = ("-c", "core.quotePath=false")
+
+
+def _argv(root: Path, args: Sequence[str]) -> list[str]:
+    return ["git", "-C", str(root), *GIT_OPTIONS, *args]
+
+
 def _spawn(root: Path, args: Sequence[str], input: str | bytes | None, check: bool,
            text: bool) -> subprocess.CompletedProcess:
-    if text and isinstance(input, bytes):
-        input = input.decode()
-    coding = {"encoding": "utf-8", "errors": "replace"} if text else {}
+    if isinstance(input, str):
+        input = input.encode()
     try:
-        proc = subprocess.run(["git", "-C", str(root), *args], env=git_env(),
-                              capture_output=True, input=input, check=False, **coding)
+        proc = subprocess.run(_argv(root, args), env=git_env(),
+                              capture_output=True, input=input, check=False)
     except OSError as e:  # no git program, or it cannot be started
         raise GitError(args, f"cannot run git: {e.strerror or e}") from e
+    if text:
+        # decoded here, not by subprocess: its text mode turns a CR (in a path, a message)
+        # into a line break
+        proc.stdout = proc.stdout.decode("utf-8", "replace")
+        proc.stderr = proc.stderr.decode("utf-8", "replace")
     if check and proc.returncode != 0:
         raise GitError(args, _message(proc.stderr, proc.stdout))
     return proc
@@ -140,7 +153,7 @@ def stream(root: Path, args: Sequence[str], chunk: int = 1 << 20) -> Generator[s
         out = _memfd()
         if out is not None:
             try:
-                proc = subprocess.Popen(["git", "-C", str(root), *args], stdout=out,
+                proc = subprocess.Popen(_argv(root, args), stdout=out,
                                         stderr=err, env=git_env())
             except BaseException:
                 os.close(out)
@@ -193,7 +206,7 @@ def _raise_git_error(args: Sequence[str], err: IO[bytes]) -> None:
 
 def _stream_pipe(root: Path, args: Sequence[str], chunk: int, decoder: codecs.IncrementalDecoder,
                  err: IO[bytes]) -> Iterator[str]:
-    proc = subprocess.Popen(["git", "-C", str(root), *args], stdout=subprocess.PIPE,
+    proc = subprocess.Popen(_argv(root, args), stdout=subprocess.PIPE,
                             stderr=err, env=git_env(), bufsize=0)
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
@@ -216,6 +229,66 @@ def _stream_pipe(root: Path, args: Sequence[str], chunk: int, decoder: codecs.In
         code = proc.wait()
     if code != 0:
         _raise_git_error(args, err)
+
+
+def z_records(chunks: Iterable[str], nfields: int
+              ) -> Iterator[tuple[list[str], list[tuple[str, str]]]]:
+    """(fields, raw changes) per commit of a ``git log -z`` whose ``--format`` is ``nfields``
+    fields joined by ``%x00``, the first one ``%H`` (git ends each commit's fields with a NUL);
+    with ``--raw --no-renames``, each change is ``(":<modes> <old> <new> <status>", path)``.
+
+    Read by position, never by looking into a field: a message may hold any character but
+    NUL, a path any byte but NUL. After a commit's fields come its changes, each two
+    NUL-ended tokens of which the first starts with ``:`` (the first one after a line
+    break); the next commit starts with its ``%H``, which never does."""
+    tokens: list[str] = []
+    pending = ""
+    for chunk in chunks:
+        if "\0" not in chunk:
+            pending += chunk
+            continue
+        *done, pending = (pending + chunk).split("\0")
+        tokens += done
+        pos = 0
+        while (end := _record_end(tokens, pos, nfields)) is not None:
+            yield _record(tokens, pos, end, nfields)
+            pos = end
+        del tokens[:pos]
+    if pending:
+        tokens.append(pending)
+    pos = 0
+    while pos < len(tokens):
+        end = _record_end(tokens, pos, nfields, final=True)
+        assert end is not None
+        yield _record(tokens, pos, end, nfields)
+        pos = end
+
+
+def _record_end(tokens: list[str], pos: int, nfields: int, final: bool = False) -> int | None:
+    """Index after the commit starting at ``pos``; None when its end is not read yet."""
+    i = pos + nfields
+    while True:
+        if i >= len(tokens):
+            return len(tokens) if final else None
+        t = tokens[i]
+        if not (t[:1] == ":" or t[:2] == "\n:"):
+            return i
+        i += 2
+
+
+def _record(tokens: list[str], pos: int, end: int, nfields: int
+            ) -> tuple[list[str], list[tuple[str, str]]]:
+    fields = tokens[pos: min(pos + nfields, end)]
+    fields += [""] * (nfields - len(fields))
+    raw = tokens[pos + nfields: end]
+    return fields, [(raw[i].lstrip("\n"), raw[i + 1] if i + 1 < len(raw) else "")
+                    for i in range(0, len(raw), 2)]
+
+
+def raw_change(meta: str) -> tuple[str, str, str, str]:
+    """``(new mode, old blob, new blob, status)`` of one ``--raw`` change."""
+    parts = meta.lstrip(":").split(" ")
+    return (parts[1], parts[2], parts[3], parts[4][:1]) if len(parts) >= 5 else ("", "", "", "")
 
 
 # --- questions about any repository ----------------------------------------------------------
@@ -353,13 +426,11 @@ class Git:
 
     def commits_between(self, base: str, head: str) -> list[tuple[str, str, str]]:
         """(sha, Rollout-Action, Rollout-Requested-By) of the commits in base..head."""
-        log = self.out("log", f"--format=%H%x1f{trailer_format('Rollout-Action')}%x1f"
-                       f"{trailer_format('Rollout-Requested-By')}%x1e", f"{base}..{head}")
-        rows = []
-        for rec in filter(None, (r.strip() for r in log.split("\x1e"))):
-            sha, action, requested = [*rec.split("\x1f"), "", ""][:3]
-            rows.append((sha, action.strip(), requested.strip()))
-        return rows
+        log = self.run("log", "-z", f"--format=%H%x00{trailer_format('Rollout-Action')}%x00"
+                       f"{trailer_format('Rollout-Requested-By')}", f"{base}..{head}",
+                       "--").stdout
+        return [(sha, action.strip(), requested.strip())
+                for (sha, action, requested), _ in z_records([log], 3)]
 
     def move_to(self, target: str) -> None:
         """Move HEAD, index and changed files to ``target``, keeping local edits elsewhere."""

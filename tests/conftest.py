@@ -23,6 +23,9 @@ def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
         GIT_AUTHOR_NAME="Test Human", GIT_AUTHOR_EMAIL="human@example.com",
         GIT_COMMITTER_NAME="Test Human", GIT_COMMITTER_EMAIL="human@example.com",
         GIT_CONFIG_NOSYSTEM="1", HOME=env.get("HOME", "/tmp"),
+        # the tests act on a simulated clock (--now around 2026-01-15), maybe ahead of the
+        # real one; tests of the refusal of a future --now set it to "0"
+        ROLLOUT_ALLOW_FUTURE_NOW="1",
     )
     env.update(extra or {})
     return env

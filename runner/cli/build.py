@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from runner.cli.common import add_repo_argument, gitops_root
+from runner.safetext import safe_line
 
 SCHEMA_DIR_VAR = "ROLLOUT_FLAGD_SCHEMAS"
 
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     checked = check_repository(root)
     if checked.repository is None:
         for problem in checked.problems:
-            print(problem, file=sys.stderr)
+            print(safe_line(problem), file=sys.stderr)
         n = len(checked.problems)
         print(f"rollout build: {n} problem{'s' * (n != 1)} found; nothing written",
               file=sys.stderr)
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         changed = write_atomic(args.out, data)
     except OSError as e:  # a folder that cannot exist or be written: said, not a crash
-        print(f"rollout build: cannot write {args.out}: {e.strerror or e}", file=sys.stderr)
+        print(safe_line(f"rollout build: cannot write {args.out}: {e.strerror or e}"), file=sys.stderr)
         return 1
     digest = json.loads(data).get("digest") or json.loads(data)["metadata"]["version"]
     print(f"{'wrote' if changed else 'unchanged'} {args.out} ({digest})", file=sys.stderr)

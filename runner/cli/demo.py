@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from runner.safetext import safe_line
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -31,5 +33,5 @@ def run(args: argparse.Namespace) -> int:
     try:
         return demo(keep, out=lambda line: print(line, flush=True))
     except DemoFailed as e:
-        print(f"rollout demo: {e}", file=sys.stderr)
+        print(safe_line(f"rollout demo: {e}"), file=sys.stderr)
         return 1

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.cli.common import add_repo_argument, gitops_root, print_json
+from runner.safetext import safe_line
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -59,19 +60,19 @@ def run(args: argparse.Namespace) -> int:
         try:
             flags = load_artifact(args.file)
         except ArtifactError as e:
-            print(f"rollout eval: {e}", file=sys.stderr)
+            print(safe_line(f"rollout eval: {e}"), file=sys.stderr)
             return 1
     else:
         checked = check_repository(gitops_root(args))
         if checked.repository is None:
             for problem in checked.problems:
-                print(problem, file=sys.stderr)
+                print(safe_line(problem), file=sys.stderr)
             return 1
         flags = FlagSet.from_repository(checked.repository)
     r = FlagClient(flags).evaluate(args.flag, ctx)
     if r.error_code == FLAG_NOT_FOUND:
         known = ", ".join(sorted(flags.flags)) or "none"
-        print(f"rollout eval: no flag {args.flag!r} (flags: {known})", file=sys.stderr)
+        print(safe_line(f"rollout eval: no flag {args.flag!r} (flags: {known})"), file=sys.stderr)
         return 1
     if args.format == "json":
         print_json({"flag": args.flag, "value": r.value, "variant": r.variant,

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterable
 
 from runner.cli.common import add_repo_argument, repo_root
+from runner.safetext import safe_line
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -68,6 +69,6 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(e)) from e
     _write(json_pieces(entries) if args.format == "json" else text_pieces(entries))
     if args.flag and not entries:
-        print(f"rollout history: no commit touches flag {args.flag!r}", file=sys.stderr)
+        print(safe_line(f"rollout history: no commit touches flag {args.flag!r}"), file=sys.stderr)
         return 1
     return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from runner.safetext import safe_line
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -41,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         written = scaffold(root, install)
     except Exists as e:
-        print(f"rollout init: {e}", file=sys.stderr)
+        print(safe_line(f"rollout init: {e}"), file=sys.stderr)
         return 1
     for path in written:
         print(f"created {path}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from runner.safetext import safe_line
+
 
 def publish(root: Path, path: str, head: str | None) -> bool:
     """Render the artifact for the repository at ``head`` and write it when what it serves
@@ -15,7 +17,7 @@ def publish(root: Path, path: str, head: str | None) -> bool:
         from runner.evaluate.artifact import publish_atomic
         from runner.evaluate.render import render_artifact
     except ImportError as e:
-        print(f"rollout advance: --publish needs runner.evaluate ({e})", file=sys.stderr)
+        print(safe_line(f"rollout advance: --publish needs runner.evaluate ({e})"), file=sys.stderr)
         return False
     if head is None:
         from runner.git import Git
@@ -28,10 +30,10 @@ def publish(root: Path, path: str, head: str | None) -> bool:
         data = render_artifact(load_repository(root), source_commit=head)
         changed = publish_atomic(Path(path), data)
     except InvalidRepository as e:
-        print(f"rollout advance: --publish: the repository is not valid: {e}", file=sys.stderr)
+        print(safe_line(f"rollout advance: --publish: the repository is not valid: {e}"), file=sys.stderr)
         return False
     except OSError as e:
-        print(f"rollout advance: --publish {path}: {e.strerror or e}", file=sys.stderr)
+        print(safe_line(f"rollout advance: --publish {path}: {e.strerror or e}"), file=sys.stderr)
         return False
     print(f"published {path}" if changed else f"{path} unchanged")
     return True

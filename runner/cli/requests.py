@@ -33,11 +33,14 @@ def run(args: argparse.Namespace) -> int:
     from runner.git import GitError
     from runner.reconcile.decide import Action, Refused
     from runner.reconcile.runs import Stop, apply_request
+    from runner.safetext import safe_line
 
     opts = runopts.options(args)
+    # recorded in the state, the commit's body and trailers, and printed: one safe line
+    reason = safe_line(args.reason.strip())
     try:
-        rep = apply_request(opts, Action(args.request), args.flag, runopts.requested_by(),
-                            args.reason)
+        rep = apply_request(opts, Action(args.request), args.flag,
+                            safe_line(runopts.requested_by()), reason)
     except (Stop, GitError, Refused) as e:
         return runopts.stopped(e, args.request)
     runopts.report(rep)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runner.cli.common import add_repo_argument, gitops_root
+from runner.safetext import safe_line, safe_lines
 
 if TYPE_CHECKING:  # imported where used: every `rollout` command registers these options,
     # and importing the reconcile layer costs ~150 ms of start-up to commands that never run it
@@ -23,12 +24,17 @@ if TYPE_CHECKING:  # imported where used: every `rollout` command registers thes
     from runner.reconcile.runs import Options, Report
 
 EXIT_ROLLED_BACK = 4
+#: Set to 1 to allow a ``--now`` further ahead in commands that record it: simulations on
+#: a simulated clock (``rollout demo``, the test-suite). Nothing else should set it.
+ALLOW_FUTURE_NOW = "ROLLOUT_ALLOW_FUTURE_NOW"
 
 
 def add_change_arguments(p: argparse.ArgumentParser) -> None:
     add_repo_argument(p)
     p.add_argument("--now", metavar="ISO8601",
-                   help="the time the run acts at (default: the clock); for tests and simulations")
+                   help="the time the run acts at (default: the clock); for tests and "
+                   "simulations. When the run records it, at most 5 minutes ahead of the clock "
+                   f"unless {ALLOW_FUTURE_NOW}=1")
     p.add_argument("--push", action="store_true",
                    help="push the commits; on a rejected push fetch, recompute and retry")
     p.add_argument("--remote", default="origin", metavar="NAME", help="default: origin")
@@ -49,11 +55,30 @@ def parse_now(value: str | None) -> datetime:
     try:
         now = parse_time(value)
     except ValueError as e:
-        raise UsageError(f"--now {value!r}: not an ISO 8601 time ({e})") from None
+        raise UsageError(f"--now {safe_line(repr(value))}: not an ISO 8601 time ({e})") from None
     # waits and deadlines are added to it: keep far from datetime's limits (year 1..9999)
     if not 1970 <= now.year <= 9000:
-        raise UsageError(f"--now {value!r}: out of range (years 1970 to 9000)")
+        raise UsageError(f"--now {safe_line(repr(value))}: out of range (years 1970 to 9000)")
     return now
+
+
+def check_recorded_now(value: str | None, now: datetime, clock: datetime | None = None) -> None:
+    """A ``--now`` that a command records (in states, commit dates) may not lie ahead of the
+    clock by more than ``decide.CLOCK_SKEW`` (5 minutes), unless ``ROLLOUT_ALLOW_FUTURE_NOW=1``
+    says this is a simulation: a typo or a skewed clock would be written into history."""
+    from runner.cli.common import UsageError
+    from runner.reconcile.decide import CLOCK_SKEW
+
+    if value is None or os.environ.get(ALLOW_FUTURE_NOW) == "1":
+        return
+    clock = clock or datetime.now(UTC)
+    ahead = (now - clock).total_seconds()
+    if ahead > CLOCK_SKEW.total_seconds():
+        raise UsageError(
+            f"--now {safe_line(value)}: {ahead:.0f}s ahead of this machine's clock "
+            f"({clock.isoformat(timespec='seconds')}), more than the allowed skew of "
+            f"{CLOCK_SKEW.total_seconds() / 60:g} minutes; nothing was written. Omit --now to act "
+            f"at the clock, or set {ALLOW_FUTURE_NOW}=1 for a simulation on a simulated clock")
 
 
 def options(args: argparse.Namespace, **kw: object) -> Options:
@@ -64,7 +89,10 @@ def options(args: argparse.Namespace, **kw: object) -> Options:
     if args.branch is not None and not args.push:
         # without --push the commits land on the checked out branch, whatever --branch says
         raise UsageError("--branch names the branch to push to: use it with --push")
-    return Options(root=root, now=parse_now(args.now), push=args.push, remote=args.remote,
+    now = parse_now(args.now)
+    if not kw.get("dry_run"):  # a dry run records nothing
+        check_recorded_now(args.now, now)
+    return Options(root=root, now=now, push=args.push, remote=args.remote,
                    branch=args.branch, **kw)  # type: ignore[arg-type]
 
 
@@ -81,9 +109,14 @@ def requested_by() -> str:
 
 
 def line(d: Decision, sha: str | None, dry_run: bool = False) -> str:
+    """What the run says about one rollout: one safe line (reasons hold input-derived text)."""
+    at = f" ({sha[:7]})" if sha else ""
+    return safe_line(_line(d, at, dry_run))
+
+
+def _line(d: Decision, at: str, dry_run: bool) -> str:
     from runner.reconcile.decide import Action, pct
 
-    at = f" ({sha[:7]})" if sha else ""
     if d.action is None:
         return f"{d.flag}: {d.reason}"
     would = "would " if dry_run else ""
@@ -100,27 +133,27 @@ def report(rep: Report, dry_run: bool = False) -> int:
 
     """Print what happened; tell CI about rollbacks; the exit code."""
     for note in rep.notes:
-        print(f"note: {note}", file=sys.stderr)
+        print(safe_line(f"note: {note}"), file=sys.stderr)
     for d in rep.decisions:
         if not d.selected:
             continue
         print(line(d, rep.commits.get(d.flag), dry_run))
     rolled = rep.rolled_back
     for flag in rolled:
-        print(f"ROLLED BACK: {flag}" + (" (dry run, nothing written)" if dry_run else ""))
+        print(safe_line(f"ROLLED BACK: {flag}" + (" (dry run, nothing written)" if dry_run else "")))
     paused = [d.flag for d in rep.decisions if d.action in (Action.PAUSE, Action.HOLD)]
     changed = [d for d in rep.decisions if d.action is not None]
     if rep.pushed:
         print(f"pushed {len(rep.commits)} commit{'s' * (len(rep.commits) != 1)}")
     if gh := os.environ.get("GITHUB_OUTPUT"):
         with open(gh, "a", encoding="utf-8") as f:
-            f.write(f"rolled_back={','.join(rolled)}\n")
-            f.write(f"paused={','.join(paused)}\n")
+            f.write(safe_line(f"rolled_back={','.join(rolled)}") + "\n")
+            f.write(safe_line(f"paused={','.join(paused)}") + "\n")
             f.write(f"changed={len(changed)}\n")
             f.write(f"commits={len(rep.commits)}\n")
     return EXIT_ROLLED_BACK if rolled else 0
 
 
 def stopped(e: Exception, command: str) -> int:
-    print(f"rollout {command}: {e}", file=sys.stderr)
+    print(safe_lines(f"rollout {command}: {e}"), file=sys.stderr)
     return 1

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from runner.cli.common import add_repo_argument, gitops_root, print_json
+from runner.safetext import safe_line
 
 Renderer = Callable[[list[dict[str, Any]]], str]
 
@@ -31,7 +32,8 @@ def _text(rows: list[dict[str, Any]]) -> str:
             out.append(f"  {g['name']} = {value} ({g['threshold']}{dry}): {g['verdict']}")
         if r["reason"]:
             out.append(f"  {r['reason']}")
-    return "\n".join(out) + ("\n" if out else "")
+    # states and gate details are input-derived: each printed line is one safe line
+    return "\n".join(safe_line(line) for line in out) + ("\n" if out else "")
 
 
 def _markdown(rows: list[dict[str, Any]]) -> str:
@@ -67,13 +69,13 @@ def run(args: argparse.Namespace) -> int:
     checked = check_repository(root)
     if checked.repository is None:
         for p in checked.problems:
-            print(p, file=sys.stderr)
+            print(safe_line(p), file=sys.stderr)
         return 1
     rows = records(checked.repository, now)
     if args.flag:
         rows = [r for r in rows if r["flag"] == args.flag]
         if not rows:
-            print(f"rollout status: no rollout for flag {args.flag!r}", file=sys.stderr)
+            print(safe_line(f"rollout status: no rollout for flag {args.flag!r}"), file=sys.stderr)
             return 1
     if args.format == "json":
         print_json(rows[0] if args.flag else rows)

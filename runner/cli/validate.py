@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from runner.cli.common import add_repo_argument, gitops_root, print_json
+from runner.safetext import safe_line
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         from runner.gates.lint import repository_source_problems
 
         wanted = None if only is None else {p.relative_to(top).as_posix() for p in only}
-        problems = [p for p in repository_source_problems(checked.repository, root)
+        problems = [p for p in repository_source_problems(checked)
                     if wanted is None or p.path in wanted]
     if args.format == "json":
         print_json({"valid": not problems, "problems": [p.as_dict() for p in problems]})
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
                   f"title={title}::{_escape(str(p))}")
     else:
         for p in problems:
-            print(p)
+            print(safe_line(p))
         if problems:
             n = len(problems)
             print(f"{n} problem{'s' * (n != 1)} found", file=sys.stderr)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from runner.gates.readings import NoData, Reading, SourceCall, SourceError
 from runner.gates.templates import TemplateProblem
-from runner.gates.verdicts import all_with, judge
+from runner.gates.verdicts import all_with, judge, one_line
 from runner.model import GateResult, RolloutPlan, Verdict
+from runner.safetext import redact
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +49,20 @@ def _source(kind: str) -> Callable[[SourceCall], dict[str, Reading]] | None:
 
 def evaluate(request: GateRequest, *, root: Path, now: datetime,
              env: Mapping[str, str]) -> tuple[GateResult, ...]:
-    """The gate results of one rollout. Never raises for a source's failure: that is ``error``."""
+    """The gate results of one rollout. Never raises for a source's failure: that is ``error``.
+
+    Whatever the source said, no result's detail holds the source's bearer token."""
+    results = _evaluate(request, root=root, now=now, env=env)
+    m = request.plan.metrics
+    token = env.get(m.bearer_token_env) if m is not None and m.bearer_token_env else None
+    if not token or not any(token in r.detail for r in results):
+        return results
+    return tuple(dataclasses.replace(r, detail=one_line(redact(r.detail, [token])))
+                 for r in results)
+
+
+def _evaluate(request: GateRequest, *, root: Path, now: datetime,
+              env: Mapping[str, str]) -> tuple[GateResult, ...]:
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     plan = request.plan
@@ -71,26 +88,60 @@ def evaluate(request: GateRequest, *, root: Path, now: datetime,
     return judge(gates, readings, now)
 
 
+#: How long past its own timeout a source may take before its rollout gets ``error`` without
+#: waiting for it (a source that ignored its deadline: a bug, never expected).
+GRACE_SECONDS = 5.0
+
+
+def _timeout(request: GateRequest) -> float:
+    m = request.plan.metrics
+    return m.timeout if m is not None else 10.0
+
+
 def evaluate_all(requests: Sequence[GateRequest], *, root: Path, now: datetime,
-                 env: Mapping[str, str], max_workers: int = 8) -> dict[str, tuple[GateResult, ...]]:
+                 env: Mapping[str, str], max_workers: int | None = None
+                 ) -> dict[str, tuple[GateResult, ...]]:
     """The gate results of every request, keyed by flag, in the order of ``requests``.
 
-    Sources are read concurrently, at most ``max_workers`` at a time. Each source enforces its
-    own timeout, so a slow one delays nobody else beyond that timeout (and not at all while
-    fewer than ``max_workers`` sources are slow). Never raises for a source's failure.
-    ``now`` is the moment evaluated (a naive datetime is UTC); nothing here reads the clock.
+    Every rollout's source is read at once, each in its own thread (``max_workers`` bounds
+    that, for benchmarks and tests). Each source enforces its own timeout as a deadline for
+    its whole exchange, so a slow, trickling or flooding source delays nobody else beyond that
+    timeout; one that ran over it by :data:`GRACE_SECONDS` gets ``error`` for its rollout and
+    is not waited for. Never raises for a source's failure. ``now`` is the moment evaluated
+    (a naive datetime is UTC); nothing here reads the clock for it.
     """
     flags = [r.flag for r in requests]
     if len(set(flags)) != len(flags):
         dupes = sorted({f for f in flags if flags.count(f) > 1})
         raise ValueError(f"one request per flag; repeated: {', '.join(dupes)}")
-    if max_workers < 1:
+    if max_workers is not None and max_workers < 1:
         raise ValueError("max_workers must be at least 1")
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     if not requests:
         return {}
-    workers = min(max_workers, len(requests))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gates") as pool:
-        futures = [pool.submit(evaluate, r, root=root, now=now, env=env) for r in requests]
-        return {r.flag: f.result() for r, f in zip(requests, futures, strict=True)}
+    workers = len(requests) if max_workers is None else min(max_workers, len(requests))
+    waves = math.ceil(len(requests) / workers)
+    slots = threading.BoundedSemaphore(workers)
+    results: dict[str, tuple[GateResult, ...]] = {}
+
+    def work(request: GateRequest) -> None:
+        with slots:
+            results[request.flag] = evaluate(request, root=root, now=now, env=env)
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=work, args=(r,), name=f"gates-{i}", daemon=True)
+               for i, r in enumerate(requests)]
+    for t in threads:
+        t.start()
+    out: dict[str, tuple[GateResult, ...]] = {}
+    for r, t in zip(requests, threads, strict=True):
+        limit = started + (_timeout(r) + GRACE_SECONDS) * waves
+        t.join(max(limit - time.monotonic(), 0.0))
+        got = results.get(r.flag)
+        if got is None:
+            gates = r.plan.step_gates(r.step)
+            got = all_with(gates, Verdict.ERROR, f"the metric source did not finish within its "
+                           f"timeout ({_timeout(r):g}s); not waited for", now)
+        out[r.flag] = got
+    return out

@@ -7,13 +7,11 @@ them at review time instead. Nothing here reads files, the network or the enviro
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from runner.gates.templates import TemplateProblem, render
 from runner.load.durations import parse_duration
 from runner.load.problems import Problem
-from runner.load.yamlsafe import locate
-from runner.model import Repository, RolloutPlan
+from runner.load.repo import Checked
+from runner.model import RolloutPlan
 
 _TYPES = ("file", "prometheus", "command")
 
@@ -78,26 +76,21 @@ def _field_path(field: str) -> tuple[str | int, ...]:
     return tuple(out)
 
 
-def repository_source_problems(repo: Repository, root: Path) -> list[Problem]:
-    """:func:`source_problems` of every plan, as problems at the line a user would look at.
+def repository_source_problems(checked: Checked) -> list[Problem]:
+    """:func:`source_problems` of every plan of a valid repository, as problems at the line a
+    user would look at (in the texts the load read).
 
     A plan that takes the repository's default source has its problems reported at the plan
     (``metrics`` is where it would override the default).
     """
+    repo = checked.salvaged
     problems: list[Problem] = []
     for flag, plan in sorted(repo.plans.items()):
         ref = repo.sources.get(f"plan:{flag}")
         if ref is None:
             continue
-        found = source_problems(plan)
-        if not found:
-            continue
-        try:
-            text = (root / ref.path).read_text(encoding="utf-8")
-        except OSError:
-            text = ""
-        for message in found:
+        for message in source_problems(plan):
             field, _, detail = message.partition(": ")
-            line, col = locate(text, _field_path(field)) if text else (1, 1)
+            line, col = checked.locate(ref.path, _field_path(field))
             problems.append(Problem(ref.path, line, col, field, detail))
     return problems

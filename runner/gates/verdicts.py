@@ -19,6 +19,7 @@ from datetime import datetime
 
 from runner.gates.readings import Reading
 from runner.model import Gate, GateResult, Verdict
+from runner.safetext import redact_credentials, safe_line
 
 REQUEST_COUNT = "request_count"
 #: Details go into commit messages and state files: one line, bounded.
@@ -26,7 +27,8 @@ MAX_DETAIL = 400
 
 
 def one_line(detail: str) -> str:
-    text = " ".join(detail.split())
+    """One safe line: blanks collapsed, control characters escaped, credentials redacted."""
+    text = safe_line(redact_credentials(" ".join(detail.split())))
     return text if len(text) <= MAX_DETAIL else text[: MAX_DETAIL - 1] + "…"
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from runner.load.assemble import build_flag
 from runner.load.documents import located, read_mapping
-from runner.load.layout import stem, yaml_files
+from runner.load.layout import shown_name, stem, unsafe_name, yaml_files
 from runner.load.problems import Problem
 from runner.load.schema_errors import schema_findings
 from runner.load.semantic import Finding, check_flag, check_key
@@ -31,6 +31,9 @@ def load_flags(folder: Path, prefix: str) -> FlagFiles:
     """Every flag file in ``folder``; ``prefix`` names them relative to the repository root."""
     out = FlagFiles({}, {}, {}, {}, {}, [], [])
     for p in yaml_files(folder):
+        if (bad_name := unsafe_name(p)) is not None:
+            out.problems.append(Problem(f"{prefix}{shown_name(p.name)}", 1, 1, "", bad_name))
+            continue
         rel = f"{prefix}{p.name}"
         name = stem(p)
         got = read_mapping(p, rel)

@@ -7,6 +7,7 @@ Schema code, which would cost such a command ~150 ms of start-up.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -14,6 +15,25 @@ from runner.load.documents import Unreadable, read_bytes, read_mapping
 from runner.load.yamlsafe import YamlError
 
 YAML_SUFFIXES = (".yaml", ".yml")
+
+#: A plan's or flag file's name without its suffix: a letter or digit (of any script), then
+#: letters, digits, ``_``, ``.`` and ``-``. No blank, quote, backslash or control character:
+#: the name becomes the state file's path in the runner's commits and in its messages.
+SAFE_STEM = re.compile(r"[^\W_][\w.-]*")
+
+
+def shown_name(name: str) -> str:
+    """``name`` on one line: control characters, backslashes and the like escaped."""
+    return "".join(c if c.isprintable() and c != "\\" else repr(c)[1:-1] for c in name)
+
+
+def unsafe_name(path: Path) -> str | None:
+    """Why a plan or flag file's name is not allowed (its stem is not :data:`SAFE_STEM`),
+    or None."""
+    if SAFE_STEM.fullmatch(stem(path)):
+        return None
+    return ("file name not allowed: a plan or flag file's name starts with a letter or digit "
+            "and holds only letters, digits, '_', '.' and '-'")
 
 
 def folders(root: Path) -> tuple[str, str]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from runner.load.assemble import build_plan
 from runner.load.documents import located, read_mapping
-from runner.load.layout import stem, yaml_files
+from runner.load.layout import shown_name, stem, unsafe_name, yaml_files
 from runner.load.problems import Problem
 from runner.load.schema_errors import schema_findings
 from runner.load.semantic import Finding, check_plan, check_steps
@@ -50,6 +50,9 @@ def load_plans(folder: Path, prefix: str, config: RepoConfig) -> PlanFiles:
     ``config`` gives the defaults plans inherit (the metric source)."""
     out = PlanFiles({}, {}, {}, [], [])
     for p in yaml_files(folder):
+        if (bad_name := unsafe_name(p)) is not None:
+            out.problems.append(Problem(f"{prefix}{shown_name(p.name)}", 1, 1, "", bad_name))
+            continue
         rel = f"{prefix}{p.name}"
         got = read_mapping(p, rel)
         if isinstance(got, Problem):

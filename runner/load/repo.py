@@ -9,8 +9,8 @@ and puts the repository together.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
@@ -37,13 +37,21 @@ class Checked:
     #: commands that must still work then (an emergency rollback of a valid rollout, the
     #: review of an invalid revision).
     salvaged: Repository
+    #: file -> its text, as read: later checks (the metric-source lint) place their
+    #: problems at a field's line without reading the file again
+    texts: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
+    def locate(self, path: str, field_path: tuple[str | int, ...]) -> tuple[int, int]:
+        """Line and column of a field in a file this check read ((1, 1) when it did not)."""
+        text = self.texts.get(path)
+        return Locator(text).locate(field_path) if text else (1, 1)
 
-def _placed(findings: Iterable[Finding], texts: dict[str, str]) -> list[Problem]:
+
+def _placed(findings: Iterable[Finding], texts: Mapping[str, str]) -> list[Problem]:
     """Semantic findings as problems, at the line and column of their field."""
     out = []
     locators: dict[str, Locator] = {}
@@ -78,11 +86,12 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
     if config_problems and config.metrics is None:
         # pyproject.toml has problems of its own: a missing default source is one of them
         findings = [f for f in findings if f.message != NO_METRICS]
+    texts = MappingProxyType({**flags.texts, **plans.texts})
     odd = [*odd_entries(root / config.flags_dir, prefix(config.flags_dir), YAML_SUFFIXES),
            *odd_entries(root / config.rollouts_dir, prefix(config.rollouts_dir),
                         (*YAML_SUFFIXES, STATE_SUFFIX))]
     problems = [*config_problems, *odd, *flags.problems, *plans.problems, *states.problems,
-                *_placed(findings, {**flags.texts, **plans.texts})]
+                *_placed(findings, texts)]
 
     if only is not None:
         wanted = {relative(root, Path(p) if Path(p).is_absolute() else root / p) for p in only}
@@ -101,7 +110,7 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
         states=MappingProxyType(states.states),
         sources=MappingProxyType({**flags.sources, **plans.sources}),
     )
-    return Checked(None if problems else repo, problems, salvaged=repo)
+    return Checked(None if problems else repo, problems, salvaged=repo, texts=texts)
 
 
 def load_repository(root: Path | str) -> Repository:

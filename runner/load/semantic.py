@@ -145,8 +145,18 @@ def check_plan(plan: RolloutPlan, raw: Mapping[str, Any], path: str) -> list[Fin
     for i, p in enumerate(pcts):
         if not _fine(p):
             bad(("steps", i), f"{p:g} has finer resolution than 0.01")
+    if raw.get("allow_no_gates") is not True:
+        unguarded = _unguarded(plan)
+        if unguarded is not None:
+            where = ("gates",) if "gates" in raw or unguarded == "" else ("steps", int(unguarded))
+            what = ("a single step goes to 100% at once, without a gate" if unguarded == "" else
+                    f"step {int(unguarded) + 1} ({plan.steps[int(unguarded)].percentage:g}%) has no "
+                    "blocking gate, so the rollout would move past it unchecked")
+            bad(where, f"{what}; add gates, or set allow_no_gates: true to accept a rollout "
+                "that no metric guards")
     if plan.metrics is None:
-        bad(("metrics",), NO_METRICS)
+        if any(plan.step_gates(i) for i in range(len(plan.steps))):  # gates need a source
+            bad(("metrics",), NO_METRICS)
     else:
         out.extend(_check_metrics(plan, raw, path))
     return out
@@ -174,6 +184,17 @@ def check_durations(raw: Mapping[str, Any], path: str) -> list[Finding]:
             out.append(Finding(path, field, f"{shown(value, 24)} is longer than the limit of "
                                f"{format_duration(MAX_DURATION)}"))
     return out
+
+
+def _unguarded(plan: RolloutPlan) -> str | None:
+    """The index (as text) of the first step the rollout moves past without a blocking gate,
+    ``""`` for a single-step plan, None when every step is guarded."""
+    if len(plan.steps) == 1:
+        return ""
+    for i in range(len(plan.steps) - 1):
+        if not any(not g.dry_run for g in plan.step_gates(i)):
+            return str(i)
+    return None
 
 
 _jinja = SandboxedEnvironment()

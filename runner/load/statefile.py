@@ -45,6 +45,7 @@ def state_to_dict(s: RolloutState) -> dict[str, Any]:
         "last_evaluated_at": _time(s.last_evaluated_at),
         "plan_digest": s.plan_digest,
         "consecutive_failures": s.consecutive_failures,
+        "failures": s.failures,
         "consecutive_inconclusive": s.consecutive_inconclusive,
         "consecutive_errors": s.consecutive_errors,
         "last_gates": [
@@ -95,4 +96,5 @@ def state_from_dict(d: dict[str, Any]) -> RolloutState:
         ),
         reason=d.get("reason", ""),
         last_evaluated_at=_opt_time(d.get("last_evaluated_at")),
+        failures=d.get("failures", 0),
     )

@@ -26,7 +26,8 @@ from runner.load.yamlsafe import MAX_INT, MAX_NUMBER_CHARS, YamlError, decode, n
 from runner.model import Phase, RolloutPlan, RolloutState
 
 #: Fields the schema types "integer", which JSON Schema lets a float such as 1.0 satisfy.
-_INTEGERS = ("step", "consecutive_failures", "consecutive_inconclusive", "consecutive_errors")
+_INTEGERS = ("step", "failures", "consecutive_failures", "consecutive_inconclusive",
+             "consecutive_errors")
 
 
 @dataclass(frozen=True)

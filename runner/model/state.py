@@ -54,3 +54,6 @@ class RolloutState:
     reason: str = ""
     #: When the last conclusive evaluation happened (for the progress deadline).
     last_evaluated_at: datetime | None = None
+    #: Failed evaluations since the rollout's analysis (re)started — passes and advances in
+    #: between included: ``failure_limit`` counts these, not a streak.
+    failures: int = 0

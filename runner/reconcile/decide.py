@@ -3,15 +3,22 @@
 Pure: no I/O, no clock. The state machine (inspired by Argo Rollouts' steps and analysis):
 
     (no state) --start--> progressing --advance--> progressing ... --complete--> completed
-    progressing --fail x failure_limit--> rolled_back (on_failure rollback) | paused (pause)
+    progressing --failure_limit failed evaluations--> rolled_back (on_failure rollback) |
+        paused (pause); neither a pass in between nor an advance resets the count
     progressing --error x error_limit / no data past the deadline--> paused
     progressing --plan edited--> progressing (replan: analysis of the step restarts)
     any --state changed by someone else (git revert...)--> paused (hold), until `resume`
     paused --resume--> progressing;  rolled_back|paused --retry--> progressing at step 0
 
 One transition per rollout per run. ``observe`` records counters that must survive to the
-next run (a failure streak below ``failure_limit``, source errors below ``error_limit``)
-without changing the phase.
+next run (failures below ``failure_limit``, source errors below ``error_limit``) without
+changing the phase.
+
+Time: ``now`` is whatever the run says. A time recorded by an earlier run that lies after
+``now`` (a run with a ``--now`` in the future) never blinds a later one: only an evaluation
+at exactly the recorded moment counts as already taken, so a failing gate always acts.
+Beyond :data:`CLOCK_SKEW`, such a time cannot be counted from (a wait measured from it would
+never end, or end early), so anything but a failure pauses the rollout for a person.
 """
 
 from __future__ import annotations
@@ -33,6 +40,11 @@ from runner.model import (
     RolloutState,
     Verdict,
 )
+
+#: How much later than a run's ``now`` a recorded time may be and still be counted from:
+#: the clocks of two runners differ a little. The CLI refuses to record a ``--now`` further
+#: ahead of the machine's clock than this.
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 class Action(StrEnum):
@@ -163,7 +175,7 @@ def _restart(state: RolloutState, plan: RolloutPlan, now: datetime, phase: Phase
         state, plan=plan.name, phase=phase, step=step,
         current_percentage=percentage, step_started_at=now,
         plan_digest=plan.digest, consecutive_failures=0, consecutive_inconclusive=0,
-        consecutive_errors=0, last_evaluated_at=None, reason=reason,
+        consecutive_errors=0, failures=0, last_evaluated_at=None, reason=reason,
     )
 
 
@@ -185,7 +197,9 @@ def needs_evaluation(plan: RolloutPlan, state: RolloutState | None,
         return False
     if state.plan_digest != plan.digest:
         return False
-    return state.last_evaluated_at is None or now > state.last_evaluated_at
+    # only the very same moment was already counted: a recorded time after ``now`` (an
+    # earlier run's --now in the future) must not suppress this evaluation
+    return state.last_evaluated_at is None or now != state.last_evaluated_at
 
 
 def hold_reason(change: LastChange) -> str:
@@ -226,7 +240,7 @@ def decide(plan: RolloutPlan, state: RolloutState | None, gates: Sequence[GateRe
         after = _restart(state, plan, now, Phase.PROGRESSING, reason, step)
         return _decision(plan, Action.REPLAN, state, after, reason)
 
-    if gates is None or (state.last_evaluated_at is not None and now <= state.last_evaluated_at):
+    if gates is None or (state.last_evaluated_at is not None and now == state.last_evaluated_at):
         # this moment was already counted (a second run with the same --now): nothing new
         return _decision(plan, None, state, state, state.reason)
     return _progress(plan, state, tuple(gates), now)
@@ -241,7 +255,8 @@ def _human_change(plan: RolloutPlan, state: RolloutState | None, now: datetime,
     else:
         keep = state.phase if state.phase in (Phase.COMPLETED, Phase.ROLLED_BACK) else Phase.PAUSED
         after = dataclasses.replace(state, phase=keep, reason=reason, consecutive_failures=0,
-                                    consecutive_inconclusive=0, consecutive_errors=0)
+                                    consecutive_inconclusive=0, consecutive_errors=0,
+                                    failures=0)
     if change.reverted_sha:
         return _decision(plan, Action.HOLD, state, after, reason,
                          reverted_commit=change.reverted_sha, reverted_by=change.author)
@@ -251,12 +266,18 @@ def _human_change(plan: RolloutPlan, state: RolloutState | None, now: datetime,
 def _progress(plan: RolloutPlan, state: RolloutState, gates: tuple[GateResult, ...],
               now: datetime) -> Decision:
     verdict = aggregate(gates)
-    failures = state.consecutive_failures + 1 if verdict is Verdict.FAIL else (
+    streak = state.consecutive_failures + 1 if verdict is Verdict.FAIL else (
         0 if verdict is Verdict.PASS else state.consecutive_failures)
+    # failures count over the whole rollout, not in a row (as Argo Rollouts counts the failed
+    # measurements of a background analysis run): neither a pass in between nor an advance
+    # forgives one, so a flapping feature cannot complete; a replan, resume or retry (a
+    # reviewed plan change, a person's decision) starts the count again
+    failures = state.failures + (1 if verdict is Verdict.FAIL else 0)
     errors = state.consecutive_errors + 1 if verdict is Verdict.ERROR else 0
     inconclusive = state.consecutive_inconclusive + 1 if verdict is Verdict.INCONCLUSIVE else 0
+    started = state.step_started_at or now
     observed = dataclasses.replace(
-        state, consecutive_failures=failures, consecutive_errors=errors,
+        state, consecutive_failures=streak, consecutive_errors=errors, failures=failures,
         consecutive_inconclusive=inconclusive, last_gates=gates, last_evaluated_at=now,
     )
     at = f"{pct(state.current_percentage)}%"
@@ -264,19 +285,37 @@ def _progress(plan: RolloutPlan, state: RolloutState, gates: tuple[GateResult, .
     if verdict is Verdict.FAIL:
         failing = gate_summary(gates, Verdict.FAIL)
         if failures >= plan.failure_limit:
-            streak = f" ({failures} in a row)" if plan.failure_limit > 1 else ""
+            count = (f" ({failures} failed evaluations in this rollout)"
+                     if plan.failure_limit > 1 else "")
             if plan.on_failure is OnFailure.ROLLBACK:
-                reason = f"rolled back at {at}: gate failed{streak}: {failing}"
+                reason = f"rolled back at {at}: gate failed{count}: {failing}"
                 after = dataclasses.replace(
                     observed, phase=Phase.ROLLED_BACK, step=0, current_percentage=0.0,
                     step_started_at=now, reason=reason)
                 return _decision(plan, Action.ROLLBACK, state, after, reason, gates=gates)
-            reason = f"paused at {at}: gate failed{streak}: {failing}"
+            reason = f"paused at {at}: gate failed{count}: {failing}"
             after = dataclasses.replace(observed, phase=Phase.PAUSED, reason=reason)
             return _decision(plan, Action.PAUSE, state, after, reason, gates=gates)
-        reason = f"gate failed ({failures} of {plan.failure_limit} in a row): {failing}"
+        reason = (f"gate failed ({failures} of {plan.failure_limit} failed evaluations allowed "
+                  f"in this rollout): {failing}")
         after = dataclasses.replace(observed, reason=reason)
         return _decision(plan, Action.OBSERVE, state, after, reason, gates=gates)
+
+    # A time the rollout recorded that lies after now by more than runners' clocks may
+    # differ (an earlier run's --now in the future, a wrong clock, or this run's --now in
+    # the past) cannot be counted from: the step's wait and the progress deadline would
+    # never end, or end early. A failure above still acts; anything else pauses for a
+    # person, whose `rollout resume` restarts the step's analysis at their time.
+    recorded = max(t for t in (state.step_started_at, state.last_evaluated_at, now) if t)
+    if recorded - now > CLOCK_SKEW:
+        reason = (f"paused at {at}: the rollout recorded {recorded.isoformat()}, "
+                  f"{format_duration(int((recorded - now).total_seconds()))} after this run's "
+                  f"time {now.isoformat()}, beyond the allowed clock skew of "
+                  f"{format_duration(int(CLOCK_SKEW.total_seconds()))} (a --now in the future "
+                  "or a wrong clock); a failing gate still acts, `rollout resume` restarts "
+                  "the step's analysis")
+        after = dataclasses.replace(observed, phase=Phase.PAUSED, reason=reason)
+        return _decision(plan, Action.PAUSE, state, after, reason, gates=gates)
 
     if verdict is Verdict.ERROR:
         erring = gate_summary(gates, Verdict.ERROR)
@@ -289,13 +328,14 @@ def _progress(plan: RolloutPlan, state: RolloutState, gates: tuple[GateResult, .
         return _decision(plan, Action.OBSERVE, state, after, reason, gates=gates)
 
     # counters that a previous run recorded and this evaluation resets must be recorded too
-    resets = (state.consecutive_errors and not errors) or (state.consecutive_failures
-                                                           and not failures)
+    resets = ((state.consecutive_errors and not errors)
+              or (state.consecutive_failures and not streak))
 
     if verdict is Verdict.INCONCLUSIVE:
-        since = state.step_started_at or now
-        if state.consecutive_inconclusive == 0 and state.last_evaluated_at is not None:
-            since = max(since, state.last_evaluated_at)  # the last conclusive evaluation
+        since = started
+        last = state.last_evaluated_at
+        if state.consecutive_inconclusive == 0 and last is not None and last <= now:
+            since = max(since, last)  # the last conclusive evaluation
         missing = gate_summary(gates, Verdict.INCONCLUSIVE)
         if now - since >= timedelta(seconds=plan.progress_deadline):
             reason = (f"paused at {at}: no conclusive evaluation for "
@@ -309,19 +349,19 @@ def _progress(plan: RolloutPlan, state: RolloutState, gates: tuple[GateResult, .
             return _decision(plan, Action.OBSERVE, state, after, reason, gates=gates)
         return _decision(plan, None, state, observed, reason, gates=gates)
 
-    # PASS
-    started = state.step_started_at or now
+    # PASS (with no blocking gate at this step only under the plan's allow_no_gates)
+    checked = "gates passed" if any(not g.dry_run for g in gates) else "no gates"
     due = started + timedelta(seconds=plan.step_wait(state.step))
     if now >= due and now > started:
         below = state.current_percentage < plan.steps[state.step].percentage  # see _restart
         if state.step + 1 >= len(plan.steps) and not below:
-            reason = f"completed at {at}: gates passed"
+            reason = f"completed at {at}: {checked}"
             after = dataclasses.replace(observed, phase=Phase.COMPLETED, reason=reason)
             return _decision(plan, Action.COMPLETE, state, after, reason, gates=gates)
         nxt = state.step if below else state.step + 1
         to = plan.steps[nxt].percentage
         last = nxt + 1 >= len(plan.steps)
-        reason = (f"gates passed after {format_duration(plan.step_wait(state.step))} at {at}; "
+        reason = (f"{checked} after {format_duration(plan.step_wait(state.step))} at {at}; "
                   f"step {nxt + 1} of {len(plan.steps)}: {pct(to)}%")
         after = dataclasses.replace(
             observed, step=nxt, current_percentage=to, step_started_at=now,
@@ -332,7 +372,8 @@ def _progress(plan: RolloutPlan, state: RolloutState, gates: tuple[GateResult, .
                          after.reason, gates=gates)
     # whole seconds, rounded up: the clock's microseconds would read "271937ms"
     left = format_duration(math.ceil((due - now).total_seconds())) if now < due else "0s"
-    reason = f"waiting at {at}: gates pass, {left} of the step's wait left"
+    waiting = "gates pass" if checked == "gates passed" else "no gates"
+    reason = f"waiting at {at}: {waiting}, {left} of the step's wait left"
     if resets:
         after = dataclasses.replace(observed, reason=reason)
         return _decision(plan, Action.OBSERVE, state, after, reason, gates=gates)
@@ -360,7 +401,8 @@ def request(action: Action, plan: RolloutPlan, state: RolloutState | None, now: 
         base = state or fresh_state(plan, now, Phase.ROLLED_BACK, 0, text)
         after = dataclasses.replace(base, phase=Phase.ROLLED_BACK, step=0, current_percentage=0.0,
                                     step_started_at=now, reason=text, consecutive_failures=0,
-                                    consecutive_errors=0, consecutive_inconclusive=0)
+                                    consecutive_errors=0, consecutive_inconclusive=0,
+                                    failures=0)
         return _decision(plan, Action.ROLLBACK, state, after, text, **kw)
     if action is Action.PAUSE:
         if phase not in (Phase.PROGRESSING, Phase.PENDING):
@@ -436,6 +478,6 @@ def pause_dependents(decisions: Sequence[Decision], flags: Mapping[str, Flag],
 
 
 __all__ = [
-    "Action", "Decision", "LastChange", "Orphan", "Refused", "aggregate", "cleanup", "decide",
+    "CLOCK_SKEW", "Action", "Decision", "LastChange", "Orphan", "Refused", "aggregate", "cleanup", "decide",
     "needs_evaluation", "next_step_at", "pause_dependents", "request", "step_for_percentage",
 ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from runner.model import GateResult, RolloutPlan
 from runner.reconcile.decide import Action, Decision, pct
+from runner.safetext import redact_credentials, safe_line
 
 
 def subject(d: Decision) -> str:
@@ -52,16 +53,20 @@ def gate_trailer(g: GateResult) -> str:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    """One line: blanks collapsed, control characters escaped, credentials redacted."""
+    return safe_line(redact_credentials(" ".join(text.split())))
 
 
-def message(d: Decision, plan: RolloutPlan | None) -> str:
+def message(d: Decision, plan: RolloutPlan | None, state_before: str | None = None,
+            state_after: str | None = None) -> str:
+    """The commit message of ``d``; ``state_before``/``state_after`` are the digests of the
+    state file the commit starts from and writes (``sha256:<hex>`` or ``none``)."""
     assert d.action is not None
     window = plan.metrics.window if plan and plan.metrics else "5m"
     body = [_one_line(d.reason)]
     if d.gates:
         body.append("")
-        body.extend(evidence_line(g, window) for g in d.gates)
+        body.extend(_one_line(evidence_line(g, window)) for g in d.gates)
     phase = d.after.phase.value if d.after else "removed"
     trailers = [
         f"Rollout-Flag: {d.flag}",
@@ -71,7 +76,9 @@ def message(d: Decision, plan: RolloutPlan | None) -> str:
         f"Rollout-Phase: {phase}",
         f"Rollout-Plan: {d.plan}",
         f"Rollout-Plan-Digest: {d.plan_digest}",
-        *(f"Rollout-Gate: {gate_trailer(g)}" for g in d.gates),
+        *([f"Rollout-State-Before: {state_before}"] if state_before is not None else []),
+        *([f"Rollout-State-After: {state_after}"] if state_after is not None else []),
+        *(f"Rollout-Gate: {_one_line(gate_trailer(g))}" for g in d.gates),
         f"Rollout-Reason: {_one_line(d.reason)}",
     ]
     if d.requested_by:

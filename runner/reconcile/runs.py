@@ -19,7 +19,16 @@ from runner.load import check_repository, load_config
 from runner.load.statefile import STATE_SUFFIX, dump_state
 from runner.model import GateResult, RepoConfig, Repository, RolloutPlan
 from runner.reconcile import last_change
-from runner.reconcile.commit import CommitSpec, FileChange, commit, locked, recover
+from runner.reconcile.commit import (
+    CommitSpec,
+    FileChange,
+    check_identity,
+    commit,
+    index_lock,
+    locked,
+    recover,
+    stale_index_message,
+)
 from runner.reconcile.decide import (
     Action,
     Decision,
@@ -71,8 +80,18 @@ class Report:
 
 
 def author(config: RepoConfig, env: Mapping[str, str]) -> tuple[str, str]:
-    return (env.get("ROLLOUT_AUTHOR_NAME") or config.author_name,
-            env.get("ROLLOUT_AUTHOR_EMAIL") or config.author_email)
+    """The runner's commit identity; Stop when git could read it as more than a name and an
+    address (``<``, ``>``, a line break or another control character), naming where it is
+    set: the variable when it comes from the environment, else the pyproject.toml field."""
+    who = []
+    for var, key, default in (("ROLLOUT_AUTHOR_NAME", "author_name", config.author_name),
+                              ("ROLLOUT_AUTHOR_EMAIL", "author_email", config.author_email)):
+        value = env.get(var) or default
+        where = f"${var}" if env.get(var) else f"[tool.rollout] {key} in pyproject.toml"
+        if (why := check_identity(value, where)) is not None:
+            raise Stop(f"{why}; nothing was written")
+        who.append(value)
+    return who[0], who[1]
 
 
 def state_path(config: RepoConfig, plan_name: str) -> str:
@@ -82,9 +101,10 @@ def state_path(config: RepoConfig, plan_name: str) -> str:
 # --- gate evaluation -------------------------------------------------------------------------
 
 
-def gates_evaluator(root: Path, env: Mapping[str, str], max_workers: int = 8) -> Evaluator:
+def gates_evaluator(root: Path, env: Mapping[str, str], max_workers: int | None = None) -> Evaluator:
     """The real metric sources (layer 4), imported only when a run needs them. Sources of
-    different rollouts are read concurrently, at most ``max_workers`` at a time."""
+    different rollouts are read concurrently, all at once unless ``max_workers`` bounds it:
+    a slow source delays the others' decisions by at most its own timeout."""
 
     def evaluate(requests: Sequence[tuple[str, RolloutPlan, int, float]],
                  now: datetime) -> Mapping[str, Sequence[GateResult]]:
@@ -187,13 +207,21 @@ def decide_all(git: Git, repo: Repository, now: datetime, evaluate: Evaluator,
 
 
 def _commits(repo: Repository, git: Git, decisions: Sequence[Decision]) -> list[CommitSpec]:
+    """One commit per transition. Each records the digest of the state file it starts from
+    (the file at HEAD, or as the run's previous commit left it) and of the one it writes:
+    what ``last_change`` checks to trust a state as the runner's own (docs/runner.md)."""
+    acting = [d for d in decisions if d.action is not None]
+    if not acting:
+        return []
+    paths = [git.rel(state_path(repo.config, d.plan)) for d in acting]
+    current = last_change.head_digests(git, paths)
     specs = []
-    for d in decisions:
-        if d.action is None:
-            continue
-        path = git.rel(state_path(repo.config, d.plan))
+    for d, path in zip(acting, paths, strict=True):
         content = None if d.after is None else dump_state(d.after).encode()
-        specs.append(CommitSpec(message(d, repo.plans.get(d.flag)), (FileChange(path, content),)))
+        after = last_change.digest(content)
+        text = message(d, repo.plans.get(d.flag), state_before=current[path], state_after=after)
+        current[path] = after
+        specs.append(CommitSpec(text, (FileChange(path, content),)))
     return specs
 
 
@@ -227,6 +255,8 @@ def _run(opts: Options, compute: Callable[[Git, Repository], list[Decision]],
     folders = [config.flags_dir, config.rollouts_dir]
     who = author(config, os.environ)
     with locked(git):
+        if not opts.dry_run and (lock := index_lock(git)) is not None:
+            raise Stop(f"{stale_index_message(lock)}; nothing was written")
         note = recover(git, folders)
         if note:
             report.notes.append(note)
@@ -237,6 +267,10 @@ def _run(opts: Options, compute: Callable[[Git, Repository], list[Decision]],
                            + ": " + ", ".join(dirty[:10])
                            + "; commit or stash them first (the runner never overwrites them)")
         branch = opts.branch or git.branch()
+        if not opts.push and not opts.dry_run and git.branch() is None:
+            # commits on no branch are lost at the next checkout, silently
+            raise Stop("HEAD is detached: the commits would be on no branch; check out the "
+                       "branch to commit to, or push them with --push --branch NAME")
         if opts.push and not opts.dry_run:
             if not branch:
                 raise Stop("HEAD is detached; name the branch to push with --branch")

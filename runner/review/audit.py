@@ -2,8 +2,10 @@
 
 One ``git log`` reads every commit that touched the flags and rollouts folders: the raw
 message (``%B``, its trailers found as git finds them, see ``runner/trailers.py``) and the changed
-files from ``--raw``. Static percentages of hand-edited flag files come from one
-``git cat-file --batch`` over the blobs ``--raw`` names. Nothing is read commit by commit.
+files from ``--raw``, NUL-separated (``-z``, read by position with ``runner.git.z_records``:
+no character of a message or a path can shift a field, and paths are never quoted).
+Static percentages of hand-edited flag files come from one ``git cat-file --batch`` over the
+blobs ``--raw`` names. Nothing is read commit by commit.
 """
 
 from __future__ import annotations
@@ -16,21 +18,22 @@ from json.encoder import encode_basestring_ascii as _encode_string
 from pathlib import Path
 from typing import Any
 
-from runner.git import REVERTS, run_bytes, stream
+from runner.git import REVERTS, raw_change, run_bytes, stream, z_records
 from runner.trailers import split_message, trailer_paragraph
-
-# Record and field separators that cannot appear in a commit message git prints back.
-RS, FS = "\x1e", "\x1f"
 
 #: Trailers TRAILERS.md defines.
 TRAILER_KEYS = ("Rollout-Flag", "Rollout-Action", "Rollout-From", "Rollout-To", "Rollout-Phase",
-                "Rollout-Plan", "Rollout-Gate", "Rollout-Reason", "Rollout-Requested-By",
+                "Rollout-Plan", "Rollout-Plan-Digest", "Rollout-State-Before",
+                "Rollout-State-After", "Rollout-Gate", "Rollout-Reason", "Rollout-Requested-By",
                 "Rollout-Reverted-Commit", "Rollout-Reverted-By")
 
 #: The raw message (%B), the very bytes the plain ``git log --format=%B`` prints: git's
 #: ``%(trailers:...)`` made git itself ~25 % slower than that baseline, while finding the
 #: trailer block of a message in Python (runner/trailers.py) costs one regex call.
-LOG_FORMAT = RS + FS.join(["%H", "%aI", "%an", "%ae", "%B"]) + FS
+LOG_FORMAT = "%x00".join(["%H", "%aI", "%an", "%ae", "%B"])
+#: ``(":<modes> <old blob> <new blob> <status>", path)`` per changed file, as ``--raw -z``
+#: prints them.
+RawChanges = Sequence[tuple[str, str]]
 
 _ZERO = re.compile(r"^0+$")
 
@@ -87,7 +90,7 @@ class Entry:
                  runner: bool = False, reverts: str | None = None,
                  reverted_by: list[str] | None = None, held_after_revert_of: str | None = None,
                  reverted_by_person: str | None = None, reconciles: str | None = None,
-                 raw: str = "") -> None:
+                 raw: RawChanges = ()) -> None:
         self.sha, self.time, self.author, self.email = sha, time, author, email
         self.subject, self.flags, self.action = subject, flags, action
         self.before, self.after, self.phase, self.plan = before, after, phase, plan
@@ -100,7 +103,7 @@ class Entry:
         self.reverted_by_person = reverted_by_person
         #: The human revert commit a runner hold reconciled.
         self.reconciles = reconciles
-        #: ``git log --raw`` lines of the commit, parsed on first use (most runner commits'
+        #: ``git log --raw -z`` changes of the commit, parsed on first use (most runner commits'
         #: never are: their flag is in their trailers)
         self.raw = raw
         self._changes: list[Change] | None = None
@@ -160,40 +163,31 @@ def read_log(root: Path, paths: Sequence[str], since: str | None = None,
     commits (nearly all of a long history, and final as read unless a revert links them
     later) are rendered as they are read too: that work then runs while git is still
     writing, on the other core, instead of after it."""
-    args = ["-c", "core.quotePath=false", "log", "--no-color", "--no-renames", "--raw",
-            "--no-abbrev", f"--format={LOG_FORMAT}"]
+    args = ["log", "-z", "--no-color", "--no-renames", "--raw", "--no-abbrev",
+            f"--format={LOG_FORMAT}"]
     if since:
         args.append(f"--since={since}")
     entries: list[Entry] = []
-    pending = ""
-    for text in stream(root, [*args, "--", *paths]):
-        pending += text
-        cut = pending.rfind(RS)
-        if cut > 0:
-            _parse(pending[:cut], entries, only_flag, render)
-            pending = pending[cut:]
-    _parse(pending, entries, only_flag, render)
+    _parse(z_records(stream(root, [*args, "--", *paths]), 5), entries, only_flag, render)
     return entries
 
 
-#: One ``--raw`` line: ``:100644 100644 <old blob> <new blob> M<TAB>path``.
-_RAW_LINE = re.compile(r"^:\S+ \S+ (\S+) (\S+) (\S)\S*\t([^\n]*)", re.M)
-_RAW_STATUS_PATH = re.compile(r"^:\S+ \S+ \S+ \S+ (\S)\S*\t([^\n]*)", re.M)
+def parse_raw(raw: RawChanges) -> list[Change]:
+    changes = []
+    for meta, path in raw:
+        _, old, new, status = raw_change(meta)
+        changes.append(Change(path, status, old, new))
+    return changes
 
 
-def parse_raw(raw: str) -> list[Change]:
-    return [Change(path.strip('"') if path.startswith('"') else path,  # git quotes unusual
-                   status, old, new)                                   # names; ours never are
-            for old, new, status, path in _RAW_LINE.findall(raw)]
+def _status(meta: str) -> str:
+    return meta[meta.rfind(" ") + 1:][:1]
 
 
-def _parse(text: str, entries: list[Entry], only_flag: str | None = None,
-           render: Callable[[Entry], str] | None = None) -> None:
-    for chunk in text.split(RS):
-        if not chunk:
-            continue
-        sha, when, author, email, message, raw = chunk.split(FS, 5)
-        one_file = raw.count("\n:") <= 1
+def _parse(records: Iterable[tuple[list[str], list[tuple[str, str]]]], entries: list[Entry],
+           only_flag: str | None = None, render: Callable[[Entry], str] | None = None) -> None:
+    for (sha, when, author, email, message), raw in records:
+        one_file = len(raw) <= 1
         if (only_flag and one_file and only_flag not in message
                 and (block := trailer_paragraph(message)) is not None
                 and "\nRollout-Action:" in "\n" + block):
@@ -328,7 +322,7 @@ def _history(root: Path, flag: str | None, since: str | None, flags_dir: str,
     flags_prefix, rollouts_prefix = flags_dir + "/", rollouts_dir + "/"
     kept: list[Entry] = []
     for e in entries:
-        if not e.runner or e.raw.count("\n:") > 1:  # a person's commit, or several files
+        if not e.runner or len(e.raw) > 1:  # a person's commit, or several files
             touched = set(e.flags)
             for c in e.changes:
                 if c.path.startswith(flags_prefix):
@@ -419,9 +413,8 @@ def render_json_entry(e: Entry) -> str:
     """One entry as ``json.dumps(e.as_dict())`` writes it."""
     q = _encode_string
     if e._changes is None:  # straight from the --raw lines: no Change objects to build
-        files = ", ".join([
-            f'{{"path": {q(path.strip(chr(34)) if path.startswith(chr(34)) else path)}, '
-            f'"status": {q(status)}}}' for status, path in _RAW_STATUS_PATH.findall(e.raw)])
+        files = ", ".join([f'{{"path": {q(path)}, "status": {q(_status(meta))}}}'
+                           for meta, path in e.raw])
     else:
         files = ", ".join([f'{{"path": {q(c.path)}, "status": {q(c.status)}}}'
                            for c in e._changes])

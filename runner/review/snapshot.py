@@ -37,17 +37,21 @@ def load_dir(root: Path, label: str, sha: str | None) -> Snapshot:
 def _extract(root: Path, sha: str, dest: Path) -> None:
     """Write pyproject.toml and the flags and rollouts folders of ``sha`` under ``dest``."""
     wanted = ["pyproject.toml"]
-    listing = run(root, "ls-tree", "--name-only", sha, "--", "pyproject.toml").stdout.split()
+    listing = run(root, "ls-tree", "-z", "--name-only", sha, "--",
+                  "pyproject.toml").stdout.split("\0")
     if "pyproject.toml" in listing:
         blob = run_bytes(root, "cat-file", "blob", f"{sha}:pyproject.toml").stdout
         (dest / "pyproject.toml").write_bytes(blob)
     # the folders as the revision's own config names them; the validating load_config would
     # call them missing here, before they are extracted, and fall back to the defaults
     wanted = [name.strip("/") for name in folders(dest)]
-    present = run(root, "ls-tree", "--name-only", sha, "--", *wanted).stdout.splitlines()
+    # NUL-separated and taken literally: a name is never quoted, split or read as a pattern
+    present = [n for n in run(root, "--literal-pathspecs", "ls-tree", "-z", "--name-only", sha,
+                              "--", *wanted).stdout.split("\0") if n]
     if not present:
         return
-    tar = run_bytes(root, "archive", "--format=tar", sha, "--", *present).stdout
+    tar = run_bytes(root, "--literal-pathspecs", "archive", "--format=tar", sha, "--",
+                    *present).stdout
     with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
         if hasattr(tarfile, "data_filter"):
             archive.extractall(dest, filter="data")

@@ -40,7 +40,7 @@ class RepoWriter:
 
     def plan(self, flag: str, **fields: Any) -> RepoWriter:
         doc = {"flag": flag, "strategy": "safe", "metrics": {"type": "file", "path": "m.json"},
-               **fields}
+               "gates": {"error_rate": 1.0}, **fields}
         (self.root / "rollouts" / f"{flag}.yaml").write_text(yaml.safe_dump(doc), "utf-8")
         return self
 

@@ -188,7 +188,8 @@ def test_json_lines_are_json_dumps_of_each_entry_across_pieces() -> None:
                   f"rollout(f): {i}% → tab\there\x01", [f"f{i}"], "advance",
                   before=float(i), after=i + 0.5, gates=["g=1 pass (<= 1)"],
                   reason=None if i % 2 else "why\nnot", runner=bool(i % 3),
-                  raw=f"\n:100644 100644 {'a' * 40} {'b' * 40} M\trollouts/f{i}.state.json")
+                  raw=[(f":100644 100644 {'a' * 40} {'b' * 40} M",
+                       f"rollouts/f{i}.state.json")])
         entries.append(e)
     entries[5].after = float("nan")
     entries[6].before = float("inf")

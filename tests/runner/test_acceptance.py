@@ -102,7 +102,8 @@ def _add_rollout(repo: Path, key: str, requires: str | None = None) -> str:
     (repo / "flags" / f"{key}.yaml").write_text(
         f"key: {key}\ndescription: test flag {key}\nowner: test-team\nrisk: low\n"
         f"targeting:\n  users: [canary-{key}]\n{req}")
-    (repo / "rollouts" / f"{key}.yaml").write_text(f"flag: {key}\nstrategy: safe\n")
+    (repo / "rollouts" / f"{key}.yaml").write_text(
+        f"flag: {key}\nstrategy: safe\ngates:\n  error_rate: 1.0\n")
     git(repo, "add", "flags", "rollouts")
     git(repo, "commit", "-q", "-m", f"add {key}")
     return git(repo, "rev-parse", "HEAD")

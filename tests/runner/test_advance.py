@@ -248,4 +248,4 @@ def test_failure_limit_two_records_the_streak_then_rolls_back(example_repo: Path
     assert out.returncode == 4
     s = state(example_repo)
     assert (s["phase"], s["current_percentage"]) == ("rolled_back", 0)
-    assert "2 in a row" in s["reason"]
+    assert "2 failed evaluations" in s["reason"]

@@ -91,18 +91,46 @@ def test_dry_run_gates_never_block() -> None:
     assert d.action is Action.ADVANCE
 
 
-def test_failure_limit_counts_failures_in_a_row_then_on_failure_pause() -> None:
+def test_failure_limit_counts_failures_passes_between_included() -> None:
     p, s = started(plan(failure_limit=3, on_failure="pause"))
     d1 = decide(p, s, gates(Verdict.FAIL, at(1)), at(1))
-    assert d1.action is Action.OBSERVE and d1.after.consecutive_failures == 1
+    assert d1.action is Action.OBSERVE and d1.after.failures == 1
+    assert "1 of 3" in d1.reason
     d2 = decide(p, d1.after, gates(Verdict.PASS, at(2)), at(2))
-    assert d2.action is Action.OBSERVE and d2.after.consecutive_failures == 0  # reset recorded
-    s = d2.after
-    for i, minute in enumerate((3, 4, 5), start=1):
-        d = decide(p, s, gates(Verdict.FAIL, at(minute)), at(minute))
+    # a pass forgives nothing: the failure still counts (the streak reset is recorded)
+    assert d2.action is Action.OBSERVE and d2.after.failures == 1
+    assert d2.after.consecutive_failures == 0
+    d3 = decide(p, d2.after, gates(Verdict.FAIL, at(3)), at(3))
+    assert d3.action is Action.OBSERVE and d3.after.failures == 2
+    d4 = decide(p, d3.after, gates(Verdict.PASS, at(4)), at(4))
+    d5 = decide(p, d4.after, gates(Verdict.FAIL, at(4.5)), at(4.5))
+    assert d5.action is Action.PAUSE and d5.after.phase is Phase.PAUSED
+    assert "3 failed evaluations in this rollout" in d5.reason
+
+
+def test_flapping_gate_never_completes() -> None:
+    """fail, pass, fail, pass...: with failure_limit 3 the rollout stops at its third failure
+    and never advances past the step where it flaps."""
+    p, s = started(plan(failure_limit=3))
+    actions = []
+    for i in range(12):
+        verdict = Verdict.FAIL if i % 2 == 0 else Verdict.PASS
+        d = decide(p, s, gates(verdict, at(6 * (i + 1))), at(6 * (i + 1)))
+        actions.append(d.action)
         s = d.after
-        assert s.consecutive_failures == i
-    assert d.action is Action.PAUSE and s.phase is Phase.PAUSED and s.current_percentage == 0
+        if s.phase is not Phase.PROGRESSING:
+            break
+    assert s.phase is Phase.ROLLED_BACK and Action.COMPLETE not in actions
+    assert actions.count(Action.ADVANCE) == 2  # it advanced on passes, failures kept counting
+    # an advance forgives nothing; a resume (a person's decision) starts the count again
+    p, s = started(plan(failure_limit=2, on_failure="pause"))
+    d = decide(p, s, gates(Verdict.FAIL, at(1)), at(1))
+    d = decide(p, d.after, gates(Verdict.PASS, at(6)), at(6))
+    assert d.action is Action.ADVANCE and d.after.failures == 1
+    d = decide(p, d.after, gates(Verdict.FAIL, at(7)), at(7))
+    assert d.action is Action.PAUSE
+    d = request(Action.RESUME, p, d.after, at(8), "ops")
+    assert d.after is not None and d.after.failures == 0
 
 
 def test_inconclusive_never_advances_and_pauses_at_the_progress_deadline() -> None:
@@ -205,3 +233,43 @@ def test_a_replan_never_raises_the_percentage_without_a_gate() -> None:
     assert (d.after.step, d.after.current_percentage) == (0, 10)
     d = decide(higher, d.after, gates(when=at(11)), at(11))
     assert (d.after.step, d.after.current_percentage) == (1, 50)
+
+
+def test_a_future_evaluation_time_never_blinds_a_later_run() -> None:
+    """One run at a --now far in the future must not mark later evaluations as counted."""
+    p, s = started()
+    future = T0 + timedelta(days=3650)
+    d = decide(p, s, gates(Verdict.PASS, future), future)
+    s = d.after
+    assert s.last_evaluated_at == future
+    later = at(10)  # the real next run, long before that future
+    assert needs_evaluation(p, s, None, later)
+    d = decide(p, s, gates(Verdict.FAIL, later), later)
+    assert d.action is Action.ROLLBACK and d.after.phase is Phase.ROLLED_BACK
+    # the very same moment again is what "already counted" means
+    assert not needs_evaluation(p, s, None, future)
+
+
+def test_a_time_recorded_beyond_the_clock_skew_pauses_unless_a_gate_fails() -> None:
+    """A step started a year after now (an earlier run's --now in the future): its wait and
+    progress deadline cannot be counted from, and a run with --now in the past must not
+    measure a wait from it either. A failing gate still rolls back; anything else pauses for
+    a person, and `rollout resume` restarts the step's analysis at their time."""
+    p, s = started(plan(progress_deadline="10m"))
+    ahead = dataclasses.replace(s, step_started_at=T0 + timedelta(days=365))
+    for verdict in (Verdict.PASS, Verdict.INCONCLUSIVE, Verdict.ERROR):
+        d = decide(p, ahead, gates(verdict, at(1)), at(1))
+        assert d.action is Action.PAUSE, verdict
+        assert "beyond the allowed clock skew of 5m" in d.reason
+    d = decide(p, ahead, gates(Verdict.FAIL, at(1)), at(1))
+    assert d.action is Action.ROLLBACK
+    resumed = request(Action.RESUME, p, decide(p, ahead, gates(Verdict.PASS, at(1)), at(1)).after,
+                      at(2), "Ops <ops@example.com>")
+    assert resumed.after.step_started_at == at(2)
+    # within the skew racing runners' clocks may differ: no pause, the wait simply runs
+    slightly = dataclasses.replace(s, step_started_at=T0 + timedelta(minutes=3))
+    d = decide(p, slightly, gates(Verdict.PASS, at(1)), at(1))
+    assert d.action is None and "waiting" in d.reason
+    # a --now in the past of the last evaluation, by more than the skew: no wait counted
+    evaluated = dataclasses.replace(s, last_evaluated_at=at(30))
+    assert decide(p, evaluated, gates(Verdict.PASS, at(10)), at(10)).action is Action.PAUSE

@@ -6,8 +6,9 @@
   ``ROLLOUT_WINDOW``, ``ROLLOUT_PERCENTAGE`` and ``ROLLOUT_NOW`` (the injected clock, ISO 8601).
 - Standard output is a JSON object read like the metrics file (built-in gates by name, custom
   gates by their ``query`` field, an optional ``timestamp``).
-- Exit status not 0, output that is not a JSON object, or no exit within ``timeout`` (the
-  whole process group is killed) is an error.
+- Exit status not 0, output that is not a JSON object, more than :data:`MAX_OUTPUT` bytes on
+  standard output or error, or no exit within ``timeout`` (a deadline for the whole run of
+  the command, output included) is an error; the whole process group is killed.
 """
 
 from __future__ import annotations
@@ -15,20 +16,63 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import selectors
 import signal
 import subprocess
+import time
 
 from runner.gates.readings import Reading, SourceCall, SourceError, check_fresh, reading_from_document
 from runner.gates.templates import render
 
-#: After a kill, how long to wait for the pipes to close (a grandchild that left the group
-#: may hold them) before giving up on its output.
+#: The most a metrics command may print on standard output (and on standard error).
+MAX_OUTPUT = 1024 * 1024
+#: After a kill, how long to wait for the process to be reaped.
 _REAP_SECONDS = 5.0
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError):  # already gone
         os.killpg(process.pid, signal.SIGKILL)
+
+
+def _collect(process: subprocess.Popen[bytes], timeout: float, shown: str) -> tuple[bytes, bytes]:
+    """Standard output and error, read within ``timeout`` for the whole exchange and at most
+    :data:`MAX_OUTPUT` bytes each; else the process group is killed and this raises."""
+    deadline = time.monotonic() + timeout
+    chunks: dict[int, list[bytes]] = {}
+    sizes: dict[int, int] = {}
+    with selectors.DefaultSelector() as selector:
+        for pipe in (process.stdout, process.stderr):
+            assert pipe is not None
+            os.set_blocking(pipe.fileno(), False)
+            selector.register(pipe.fileno(), selectors.EVENT_READ)
+            chunks[pipe.fileno()], sizes[pipe.fileno()] = [], 0
+        while selector.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise SourceError(f"metrics command {shown}: no answer within {timeout:g}s (killed)")
+            for key, _ in selector.select(left):
+                try:
+                    data = os.read(key.fd, 65536)
+                except BlockingIOError:
+                    continue
+                if not data:
+                    selector.unregister(key.fd)
+                    continue
+                sizes[key.fd] += len(data)
+                if sizes[key.fd] > MAX_OUTPUT:
+                    which = "output" if key.fd == process.stdout.fileno() else "error output"  # type: ignore[union-attr]
+                    raise SourceError(f"metrics command {shown}: printed more than {MAX_OUTPUT} "
+                                      f"bytes of standard {which} (killed): a metrics command "
+                                      "prints one small JSON object")
+                chunks[key.fd].append(data)
+    left = max(deadline - time.monotonic(), 0.0)
+    try:
+        process.wait(timeout=left)
+    except subprocess.TimeoutExpired:  # closed its output but did not exit
+        raise SourceError(f"metrics command {shown}: no answer within {timeout:g}s (killed)") from None
+    out_fd, err_fd = process.stdout.fileno(), process.stderr.fileno()  # type: ignore[union-attr]
+    return b"".join(chunks[out_fd]), b"".join(chunks[err_fd])
 
 
 def read(call: SourceCall) -> dict[str, Reading]:
@@ -48,18 +92,16 @@ def read(call: SourceCall) -> dict[str, Reading]:
     except OSError as e:
         raise SourceError(f"metrics command {shown}: cannot run: {e.strerror or e}") from e
     try:
-        out, err = process.communicate(timeout=m.timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(process)
-        try:
-            process.communicate(timeout=_REAP_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        raise SourceError(f"metrics command {shown}: no answer within {m.timeout:g}s (killed)") from None
+        out, err = _collect(process, m.timeout, shown)
+    except BaseException:
+        _kill_group(process)  # the whole group: grandchildren holding the pipes too
+        raise
     finally:
         if process.poll() is None:
             _kill_group(process)
-            process.wait()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=_REAP_SECONDS)
+        # a grandchild that left the group may still hold the pipes: never wait for it
         for pipe in (process.stdout, process.stderr):
             if pipe is not None:
                 pipe.close()

@@ -6,7 +6,8 @@
 - The path is a sandboxed Jinja2 template (flag, window, percentage), relative to the
   repository root, and must stay inside it.
 - A missing file is no data (inconclusive): nothing has reported yet.
-- An unreadable file or one that is not a JSON object is an error.
+- An unreadable file, one larger than :data:`MAX_SIZE` (1 MiB), or one that is not a JSON
+  object is an error.
 - A ``timestamp`` (ISO 8601, or epoch seconds) older than the window before ``now`` means
   the data is stale: no data (inconclusive). Without a ``timestamp`` the file is taken as
   current: the file's writer is responsible for it. A timestamp after ``now`` is accepted
@@ -27,6 +28,9 @@ from runner.gates.readings import (
 )
 from runner.gates.templates import render
 
+#: The largest metrics file read; a larger one is an error.
+MAX_SIZE = 1024 * 1024
+
 
 def read(call: SourceCall) -> dict[str, Reading]:
     m = call.metrics
@@ -42,7 +46,12 @@ def read(call: SourceCall) -> dict[str, Reading]:
     if path.exists() and not path.is_file():  # a directory, or a FIFO that would block the run
         raise SourceError(f"{shown}: cannot read: not a regular file")
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            raw = f.read(MAX_SIZE + 1)
+        if len(raw) > MAX_SIZE:
+            raise SourceError(f"{shown}: larger than {MAX_SIZE} bytes: a metrics file holds one "
+                              "small JSON object")
+        text = raw.decode("utf-8")
     except FileNotFoundError as e:
         raise NoData(f"{shown} does not exist (nothing reported yet)") from e
     except (OSError, UnicodeDecodeError) as e:

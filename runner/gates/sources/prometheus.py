@@ -5,10 +5,14 @@
   every time.
 - The PromQL is ``metrics.queries[gate]`` for built-in gates and the gate's own ``query`` for
   custom gates, a sandboxed Jinja2 template with ``flag``, ``window`` and ``percentage``.
-- ``timeout`` bounds the whole source (all of its queries together).
+- ``timeout`` bounds the whole source (all of its queries together): it is a deadline for the
+  whole exchange — connecting, the headers and the body — not for each read, so a server that
+  trickles its answer byte by byte is cut off at the deadline.
+- An answer larger than :data:`MAX_BODY` (1 MiB) is an error for its gate.
 - ``bearer_token_env`` names the environment variable holding a bearer token; it is sent as
   ``Authorization: Bearer …``. Redirects are refused, so the token never follows one to
-  another host.
+  another host. The token's value is replaced by ``[redacted]`` in every text the source
+  hands back (a server's error message that echoes the header included).
 
 Answers: one sample → its value; an empty vector → no data (inconclusive); several series →
 error (ambiguous: aggregate in the query with ``sum``/``max``); a scalar → its value; NaN or
@@ -18,7 +22,11 @@ error. An unreachable server, a timeout or a refused token → every gate is an 
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
+import socket
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -29,9 +37,11 @@ from typing import Any
 
 from runner.gates.readings import Reading, SourceCall, SourceError
 from runner.gates.templates import TemplateProblem, render
+from runner.safetext import redact
 
 #: Largest answer read: a gate query returns one number; more is a mistake, not data.
-_MAX_BODY = 8 * 1024 * 1024
+MAX_BODY = 1024 * 1024
+_MAX_ERROR_BODY = 64 * 1024
 _SHOWN_QUERY = 200
 
 
@@ -40,7 +50,69 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None  # urllib then raises HTTPError for the 3xx
 
 
-def _opener(url: str, env: Mapping[str, str]) -> urllib.request.OpenerDirector:
+class _Exchange:
+    """The sockets of one exchange; when its deadline passes they are shut down, so that a
+    read blocked in the middle of the headers or the body returns at once."""
+
+    def __init__(self) -> None:
+        self.sockets: list[socket.socket] = []
+        self.expired = False
+        self.lock = threading.Lock()
+
+    def add(self, sock: socket.socket | None) -> None:
+        if sock is None:
+            return
+        with self.lock:
+            self.sockets.append(sock)
+            if self.expired:
+                self._shut(sock)
+
+    def expire(self) -> None:
+        with self.lock:
+            self.expired = True
+            for sock in self.sockets:
+                self._shut(sock)
+
+    @staticmethod
+    def _shut(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+    @contextlib.contextmanager
+    def deadline(self, seconds: float):  # type: ignore[no-untyped-def]
+        timer = threading.Timer(max(seconds, 0.0), self.expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+
+
+def _handlers(exchange: _Exchange) -> list[urllib.request.BaseHandler]:
+    def watched(base: type[http.client.HTTPConnection]) -> type[http.client.HTTPConnection]:
+        class Connection(base):  # type: ignore[valid-type,misc]
+            def connect(self) -> None:
+                super().connect()
+                exchange.add(self.sock)
+
+        return Connection
+
+    plain, tls = watched(http.client.HTTPConnection), watched(http.client.HTTPSConnection)
+
+    class Plain(urllib.request.HTTPHandler):
+        def http_open(self, req):  # type: ignore[no-untyped-def]
+            return self.do_open(plain, req)
+
+    class Tls(urllib.request.HTTPSHandler):
+        def https_open(self, req):  # type: ignore[no-untyped-def]
+            return self.do_open(tls, req, context=self._context)  # type: ignore[attr-defined]
+
+    return [Plain(), Tls()]
+
+
+def _opener(url: str, env: Mapping[str, str],
+            exchange: _Exchange | None = None) -> urllib.request.OpenerDirector:
     """urllib with the run's proxy settings (``env``, not the process's) and no redirects."""
     proxies = {}
     for scheme in ("http", "https"):
@@ -51,7 +123,8 @@ def _opener(url: str, env: Mapping[str, str]) -> urllib.request.OpenerDirector:
     host = urllib.parse.urlsplit(url).hostname or ""
     if proxies and no_proxy and urllib.request.proxy_bypass_environment(host, {"no": no_proxy}):
         proxies = {}
-    return urllib.request.build_opener(urllib.request.ProxyHandler(proxies), _NoRedirect())
+    extra = _handlers(exchange) if exchange is not None else []
+    return urllib.request.build_opener(urllib.request.ProxyHandler(proxies), _NoRedirect(), *extra)
 
 
 def _shorten(promql: str) -> str:
@@ -94,14 +167,30 @@ def _interpret(body: Any, promql: str) -> Reading:
     return _number(sample["value"][1], promql)
 
 
-def _query(opener: urllib.request.OpenerDirector, url: str, promql: str, now: datetime,
-           headers: Mapping[str, str], timeout: float) -> Reading:
+def _query(url: str, promql: str, now: datetime, headers: Mapping[str, str], timeout: float,
+           env: Mapping[str, str]) -> Reading:
+    exchange = _Exchange()
+    late = SourceError(f"prometheus {url}: no answer within the timeout (the whole exchange)")
+    with exchange.deadline(timeout):
+        try:
+            reading = _exchange(_opener(url, env, exchange), url, promql, now, headers, timeout)
+        except (SourceError, OSError, http.client.HTTPException, ValueError):
+            if exchange.expired:
+                raise late from None
+            raise
+        if exchange.expired:  # cut off: what was read is not the answer
+            raise late
+    return reading
+
+
+def _exchange(opener: urllib.request.OpenerDirector, url: str, promql: str, now: datetime,
+              headers: Mapping[str, str], timeout: float) -> Reading:
     form = urllib.parse.urlencode({"query": promql, "time": f"{now.timestamp():.3f}"}).encode()
     request = urllib.request.Request(f"{url}/api/v1/query", data=form, method="POST",
                                      headers={**headers, "Content-Type": "application/x-www-form-urlencoded"})
     try:
         with opener.open(request, timeout=timeout) as response:
-            raw = response.read(_MAX_BODY + 1)
+            raw = response.read(MAX_BODY + 1)
     except urllib.error.HTTPError as e:
         if e.code in (401, 403):
             raise SourceError(f"prometheus {url}: HTTP {e.code} {e.reason}: the bearer token was "
@@ -111,7 +200,7 @@ def _query(opener: urllib.request.OpenerDirector, url: str, promql: str, now: da
                               "(configure the final URL)") from e
         # 400 bad_data, 422 execution, 503 timeout: Prometheus explains in a JSON body
         try:
-            explained = json.loads(e.read(64 * 1024))
+            explained = json.loads(e.read(_MAX_ERROR_BODY))
             why = f"{explained.get('errorType')}: {explained.get('error')}"
         except Exception:
             why = str(e.reason)
@@ -125,10 +214,10 @@ def _query(opener: urllib.request.OpenerDirector, url: str, promql: str, now: da
             raise SourceError(f"prometheus {url}: no answer within the timeout") from e
         why = getattr(reason, "strerror", None) or reason
         raise SourceError(f"prometheus {url}: unreachable: {why}") from e
-    except OSError as e:  # connection reset mid-answer and the like
+    except (OSError, http.client.HTTPException) as e:  # connection reset mid-answer and the like
         raise SourceError(f"prometheus {url}: {type(e).__name__}: {e}") from e
-    if len(raw) > _MAX_BODY:
-        return Reading(error=f"answer larger than {_MAX_BODY} bytes (promql {_shorten(promql)})")
+    if len(raw) > MAX_BODY:
+        return Reading(error=f"answer larger than {MAX_BODY} bytes (promql {_shorten(promql)})")
     try:
         body = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -148,7 +237,17 @@ def read(call: SourceCall) -> dict[str, Reading]:
             raise SourceError(f"environment variable {m.bearer_token_env} (metrics.bearer_token_env) is "
                               "not set or empty: it must hold the Prometheus bearer token")
         headers["Authorization"] = f"Bearer {token}"
-    opener = _opener(url, call.env)
+    secrets = [token for token in [call.env.get(m.bearer_token_env or "")] if token]
+    try:
+        readings = _read_all(call, url, headers)
+    except SourceError as e:
+        raise SourceError(redact(str(e), secrets)) from None
+    return {name: Reading(r.value, redact(r.error, secrets) if r.error is not None else None,
+                          redact(r.detail, secrets)) for name, r in readings.items()}
+
+
+def _read_all(call: SourceCall, url: str, headers: Mapping[str, str]) -> dict[str, Reading]:
+    m = call.metrics
     deadline = time.monotonic() + m.timeout
     readings: dict[str, Reading] = {}
     for gate in call.gates:
@@ -165,5 +264,5 @@ def read(call: SourceCall) -> dict[str, Reading]:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise SourceError(f"prometheus {url}: no answer within the timeout ({m.timeout:g}s)")
-        readings[gate.name] = _query(opener, url, promql, call.now, headers, remaining)
+        readings[gate.name] = _query(url, promql, call.now, headers, remaining, call.env)
     return readings
