@@ -154,7 +154,9 @@ def report(rep: Report, dry_run: bool = False) -> int:
             f.write(safe_line(f"paused={','.join(paused)}") + "\n")
             f.write(f"changed={len(changed)}\n")
             f.write(f"commits={len(rep.commits)}\n")
-    return EXIT_ROLLED_BACK if rolled else 0
+    # a repository with problems is a failed run even when the rollbacks it could make went
+    # through: CI turns red, and the note says what was not done
+    return EXIT_ROLLED_BACK if rolled else (1 if rep.degraded else 0)
 
 
 def stopped(e: Exception, command: str) -> int:
