@@ -127,18 +127,34 @@ def target_problems(root: Path, target: Target) -> str | None:
 
 
 def render(repo: Any, source_commit: str | None) -> dict[str, bytes]:
-    """The two published files of ``repo`` stamped with ``source_commit``. PublishError
-    when the flagd export breaks flagd's schema (flagd would refuse the file)."""
-    from runner.evaluate.flagd import BUNDLED_SCHEMAS, flagd_problems
+    """The two published files of ``repo`` stamped with ``source_commit``."""
     from runner.evaluate.render import render_artifact
 
-    files = {NATIVE: render_artifact(repo, source_commit=source_commit, fmt="native"),
-             FLAGD: render_artifact(repo, source_commit=source_commit, fmt="flagd")}
-    problems = flagd_problems(json.loads(files[FLAGD]), BUNDLED_SCHEMAS)
-    if problems:
-        raise PublishError(f"the flagd export breaks flagd's schema ({problems[0]}); "
-                           "nothing published")
-    return files
+    return {NATIVE: render_artifact(repo, source_commit=source_commit, fmt="native"),
+            FLAGD: render_artifact(repo, source_commit=source_commit, fmt="flagd")}
+
+
+class _FlagdCheck:
+    """The flagd export checked against flagd's bundled schema (flagd would refuse a file
+    that breaks it) once, and only when it is about to be written: an unchanged
+    publication pays no schema validation."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.problem: str | None = None
+        self.done = False
+
+    def __call__(self, changed: Sequence[str]) -> None:
+        if FLAGD not in changed:
+            return
+        if not self.done:
+            from runner.evaluate.flagd import BUNDLED_SCHEMAS, flagd_problems
+
+            problems = flagd_problems(json.loads(self.data), BUNDLED_SCHEMAS)
+            self.problem, self.done = (problems[0] if problems else None), True
+        if self.problem is not None:
+            raise PublishError(f"the flagd export breaks flagd's schema ({self.problem}); "
+                               "nothing published")
 
 
 def served(name: str, data: bytes | None) -> Any:
@@ -198,21 +214,17 @@ def publish(root: Path, repo: Any, targets: Sequence[Target], *, source_commit: 
     is tried whatever happened to the others. With ``push`` a branch target is pushed to
     ``remote``; without, the branch is moved in ``root``'s repository only."""
     outcomes = [Outcome(t) for t in targets]
-    try:
-        files = render(repo, source_commit)
-    except PublishError as e:
-        for o in outcomes:
-            o.error = str(e)
-        return outcomes
+    files = render(repo, source_commit)
+    check = _FlagdCheck(files[FLAGD])
     for o in outcomes:
         try:
             if o.target.kind == "file":
                 _to_file(Path(o.target.value), files[NATIVE], o)
             elif o.target.kind == "dir":
-                _to_dir(Path(o.target.value), files, o)
+                _to_dir(Path(o.target.value), files, o, check)
             else:
                 _to_branch(Git.open(root), o.target.value, files, source_commit, author,
-                           o, push=push, remote=remote, attempts=attempts)
+                           o, check, push=push, remote=remote, attempts=attempts)
         except PublishError as e:
             o.error = str(e)
         except GitError as e:
@@ -237,11 +249,12 @@ def _read(path: Path) -> bytes | None:
     return None if len(data) > MAX_PUBLISHED_BYTES else data
 
 
-def _to_dir(folder: Path, files: Mapping[str, bytes], out: Outcome) -> None:
+def _to_dir(folder: Path, files: Mapping[str, bytes], out: Outcome, check: _FlagdCheck) -> None:
     if folder.exists() and not folder.is_dir():
         raise PublishError(f"{folder} exists and is not a folder; nothing published")
     old = {name: _read(folder / name) for name in files}
     merged, changed = merge(old, files)
+    check(changed)
     for name in changed:
         write_atomic(folder / name, merged[name], mode=PUBLISHED_MODE)
     out.changed = changed
@@ -315,8 +328,8 @@ def _build_on(git: Git, base: str | None, files: Mapping[str, bytes], changed: S
 
 
 def _to_branch(git: Git, branch: str, files: Mapping[str, bytes], source: str,
-               author: tuple[str, str], out: Outcome, *, push: bool, remote: str,
-               attempts: int) -> None:
+               author: tuple[str, str], out: Outcome, check: _FlagdCheck, *, push: bool,
+               remote: str, attempts: int) -> None:
     for value, what in ((author[0], "the author name"), (author[1], "the author email")):
         if (why := check_identity(value, what)) is not None:
             raise PublishError(f"refused to commit: {why}; nothing published")
@@ -338,6 +351,7 @@ def _to_branch(git: Git, branch: str, files: Mapping[str, bytes], source: str,
                 out.commit = base
                 git.run("update-ref", "-d", PUBLISH_REF, check=False)
                 return
+            check(changed)
             flags = changed_flags(old.get(NATIVE), merged[NATIVE])
             sha = _build_on(git, base, merged, changed, flags, source, ident)
             if not push:

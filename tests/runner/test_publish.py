@@ -322,3 +322,17 @@ def test_the_publish_command_publishes_to_several_targets_at_once(
     assert out.returncode == 0 and "unchanged" in out.stdout
     out = run_cli(["publish"], cwd=example_repo)
     assert out.returncode == 2
+
+
+def test_a_flagd_export_flagd_would_refuse_is_never_published(
+        example_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import runner.evaluate.flagd as flagd
+    from runner.load import load_repository
+    from runner.reconcile.publish import Target, publish
+
+    monkeypatch.setattr(flagd, "flagd_problems", lambda doc, schemas: ["flags: broken"])
+    public = tmp_path / "public"
+    (o,) = publish(example_repo, load_repository(example_repo), [Target("dir", str(public))],
+                   source_commit="0" * 40, author=("Runner", "runner@example.com"))
+    assert o.error is not None and "flagd's schema (flags: broken)" in o.error
+    assert not public.exists()
