@@ -336,3 +336,15 @@ def test_a_flagd_export_flagd_would_refuse_is_never_published(
                    source_commit="0" * 40, author=("Runner", "runner@example.com"))
     assert o.error is not None and "flagd's schema (flags: broken)" in o.error
     assert not public.exists()
+
+
+def test_the_branch_target_in_a_sha256_repository(tmp_path: Path) -> None:
+    from tests.conftest import make_example_repo
+
+    repo = make_example_repo(tmp_path / "repo", init_args=["--object-format=sha256"])
+    out = run_cli(["publish", "--to", "branch:rollout-published"], cwd=repo)
+    assert out.returncode == 0, out.stderr
+    (sha,) = _branch_log(repo)
+    assert len(sha) == 64 and _source(repo, sha) == git(repo, "rev-parse", "HEAD")
+    out = run_cli(["publish", "--to", "branch:rollout-published"], cwd=repo)
+    assert out.returncode == 0 and "unchanged" in out.stdout
