@@ -89,10 +89,11 @@ def read_regular(path: Path | str, limit: int) -> bytes:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes) -> bool:
+def write_atomic(path: Path, data: bytes, mode: int | None = None) -> bool:
     """Replace ``path`` with ``data`` atomically. Returns False, writing nothing, when the
     file already holds exactly these bytes. Raises :class:`NotRegularFile`, writing
-    nothing, when ``path`` is a folder, a FIFO, a device... (symlinks followed)."""
+    nothing, when ``path`` is a folder, a FIFO, a device... (symlinks followed). The file
+    keeps the mode of the one it replaces (0644 when new), or gets ``mode`` when given."""
     path = Path(path)
     try:
         if read_regular(path, len(data)) == data:
@@ -105,12 +106,12 @@ def write_atomic(path: Path, data: bytes) -> bool:
         try:
             st = path.stat()
         except FileNotFoundError:
-            mode = _DEFAULT_MODE
+            kept = _DEFAULT_MODE
         else:
             if not stat.S_ISREG(st.st_mode):  # swapped for something else meanwhile
                 raise _not_regular(path, st.st_mode)
-            mode = st.st_mode & 0o777
-        os.chmod(tmp, mode)
+            kept = st.st_mode & 0o777
+        os.chmod(tmp, kept if mode is None else mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

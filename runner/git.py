@@ -436,6 +436,47 @@ class Git:
         proc = self.run("update-ref", "--stdin", input=instructions, check=False)
         return None if proc.returncode == 0 else (proc.stderr.strip() or "refused")
 
+    def resolve_ref(self, ref: str) -> str | None:
+        """The commit a full ref name (``refs/heads/NAME``) points at, or None when none."""
+        proc = self.run("rev-parse", "-q", "--verify", "--end-of-options", f"{ref}^{{commit}}",
+                        check=False)
+        return proc.stdout.strip() or None if proc.returncode == 0 else None
+
+    def valid_branch_name(self, name: str) -> bool:
+        """Whether ``name`` is a branch name git accepts (``git check-ref-format``)."""
+        if not name or name.startswith("-"):
+            return False
+        return self.run("check-ref-format", f"refs/heads/{name}", check=False).returncode == 0
+
+    def read_blobs(self, rev: str, paths: Sequence[str]) -> dict[str, bytes | None]:
+        """The contents of ``paths`` (no line break in them) in the tree of ``rev``, in one
+        ``git cat-file --batch``; None for a path the tree does not hold as a file."""
+        query = "".join(f"{rev}:{p}\n" for p in paths)
+        data = run_bytes(self.root, "cat-file", "--batch", input=query.encode()).stdout
+        found: dict[str, bytes | None] = {}
+        pos = 0
+        for path in paths:
+            end = data.index(b"\n", pos)
+            header = data[pos:end].split(b" ")
+            pos = end + 1
+            if len(header) == 3 and header[1] in (b"blob", b"tree", b"commit", b"tag"):
+                size = int(header[2])
+                found[path] = data[pos:pos + size] if header[1] == b"blob" else None
+                pos += size + 1
+            else:  # "<name> missing", "ambiguous"...
+                found[path] = None
+        return found
+
+    def tree_entries(self, rev: str) -> dict[str, tuple[str, str, str]]:
+        """``path -> (mode, type, object)`` of the top-level entries of ``rev``'s tree."""
+        listing = self.run("ls-tree", "-z", "--end-of-options", rev).stdout
+        entries = {}
+        for entry in filter(None, listing.split("\0")):
+            meta, _, path = entry.partition("\t")
+            mode, kind, obj = meta.split(" ")
+            entries[path] = (mode, kind, obj)
+        return entries
+
     def update_index(self, paths: Sequence[str]) -> None:
         """Stage ``paths`` (relative to the top level) as they are in the working tree."""
         run(self.toplevel, "update-index", "--add", "--remove", "-z", "--stdin",
@@ -446,6 +487,27 @@ class Git:
     def fetch(self, remote: str, branch: str) -> str:
         self.run("fetch", "-q", remote, f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}")
         return self.out("rev-parse", f"refs/remotes/{remote}/{branch}^{{commit}}")
+
+    def fetch_branch(self, remote: str, branch: str) -> str | None:
+        """``fetch`` of a branch the remote may not have: None (and no stale tracking ref
+        left) when it has none; GitError for any other failure."""
+        tracking = f"refs/remotes/{remote}/{branch}"
+        proc = self.run("fetch", "-q", remote, f"+refs/heads/{branch}:{tracking}", check=False)
+        if proc.returncode == 0:
+            return self.out("rev-parse", f"{tracking}^{{commit}}")
+        if "couldn't find remote ref" not in proc.stderr:
+            raise GitError(("fetch", remote, branch), _message(proc.stderr, proc.stdout))
+        self.run("update-ref", "-d", tracking, check=False)
+        return None
+
+    def push_commit(self, remote: str, commit: str, branch: str,
+                    expect: str | None) -> tuple[bool, str]:
+        """Push ``commit`` to the remote's ``branch`` only if that branch is at ``expect``
+        (None: only if it does not exist), a compare-and-swap on the remote."""
+        ref = f"refs/heads/{branch}"
+        proc = self.run("push", "--porcelain", f"--force-with-lease={ref}:{expect or ''}",
+                        remote, f"{commit}:{ref}", check=False)
+        return proc.returncode == 0, (proc.stderr.strip() or proc.stdout.strip())
 
     def is_ancestor(self, a: str, b: str) -> bool:
         return self.run("merge-base", "--is-ancestor", a, b, check=False).returncode == 0

@@ -22,7 +22,7 @@ EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 #: Subcommand modules under runner.cli, in the order ``rollout --help`` lists them.
 COMMANDS = (
     "validate", "plan", "advance", "status", "history", "rollback", "pause", "resume", "retry",
-    "build", "eval", "init", "demo",
+    "build", "publish", "eval", "init", "demo",
 )
 
 
@@ -35,12 +35,13 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser of every command, or of ``only`` that one (importing and registering all
-    thirteen is ~20 ms of start-up that ``rollout history`` and friends need not pay)."""
+    fourteen is ~20 ms of start-up that ``rollout history`` and friends need not pay)."""
     parser = _Parser(prog="rollout", description="GitOps feature-flag rollouts.",
                      epilog="Exit codes of every command: 0 success, 1 it found a problem, "
                      "2 usage error, 3 internal error (ROLLOUT_DEBUG=1 shows a traceback); "
-                     "advance also 4: a rollout was rolled back. `rollout COMMAND --help` "
-                     "tells each.")
+                     "advance also 4: a rollout was rolled back, and 5: a rollout was rolled "
+                     "back but --publish failed (the rollback is in git, not in production). "
+                     "`rollout COMMAND --help` tells each.")
     parser.add_argument("--version", action="version", version=f"rollout {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in (only,) if only in COMMANDS else COMMANDS:

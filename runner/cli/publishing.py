@@ -1,41 +1,126 @@
-"""``--publish PATH``: write the resolved artifact (runner.evaluate.render, .artifact)."""
+"""``--publish TARGET`` (advance) and ``--to TARGET`` (publish): parse and check targets,
+call runner.reconcile.publish, print what happened, turn a failure into its exit code."""
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runner.safetext import safe_line
 
+if TYPE_CHECKING:
+    from runner.reconcile.publish import Outcome, Target
 
-def publish(root: Path, path: str, head: str | None) -> bool:
-    """Render the artifact for the repository at ``head`` and write it when what it serves
-    changed (a new commit alone, e.g. an observe commit, does not rewrite it).
-    False (after a message) when it could not be written."""
-    try:
-        # imported here so that every other command works without the evaluation layer
-        from runner.evaluate.artifact import publish_atomic
-        from runner.evaluate.render import render_artifact
-    except ImportError as e:
-        print(safe_line(f"rollout advance: --publish needs runner.evaluate ({e})"), file=sys.stderr)
-        return False
-    if head is None:
-        from runner.git import Git
+#: A publication failed after the run rolled something back: the rollback is in git but
+#: not where applications read their flags.
+EXIT_ROLLBACK_NOT_PUBLISHED = 5
 
-        head = Git.open(root).head()
+TARGET_HELP = ("dir:PATH (flags.json and flags.flagd.json in that folder), branch:NAME (a "
+               "commit per served change on a branch of its own history; pushed with --push), "
+               "or PATH.json (the native artifact alone, as before)")
+
+
+def parse_targets(option: str, values: Sequence[str], root: Path,
+                  push_branch: str | None = None) -> list[Target]:
+    """The targets, each checked before anything is done: a usage error names the first
+    that cannot work (empty, a folder where a file goes, an invalid branch name...)."""
+    from runner.cli.common import UsageError
+    from runner.reconcile.publish import parse_target, target_problems
+
+    targets = []
+    for value in values:
+        try:
+            target = parse_target(value)
+        except ValueError as e:
+            raise UsageError(f"{option} {safe_line(repr(value))}: {e}; {TARGET_HELP}") from None
+        problem = target_problems(root, target)
+        if problem is None and target.kind == "branch" and target.value == push_branch:
+            problem = "that is the branch the run pushes to"
+        if problem is not None:
+            raise UsageError(f"{option} {safe_line(value)}: {problem}; {TARGET_HELP}")
+        targets.append(target)
+    return targets
+
+
+def publish(root: Path, targets: Sequence[Target], head: str | None, *, command: str,
+            option: str, push: bool = False, remote: str = "origin",
+            rolled_back: Sequence[str] = ()) -> int | None:
+    """Publish the repository as it is at ``head`` (default: HEAD) to ``targets`` and print
+    one line per target. None when every target is published (or unchanged); else the exit
+    code: 5 after a rollback (with an ``::error`` line on stdout naming the flags), else 1."""
+    from runner.git import Git, GitError
     from runner.load import InvalidRepository, load_repository
+    from runner.reconcile.publish import publish as publish_targets
+    from runner.reconcile.runs import Stop, author
 
+    prefix = f"rollout {command}: {option}"
+    errors: list[str] = []
     try:
+        if head is None:
+            head = Git.open(root).head()
         # the repository as this run left it (its new states), stamped with the commit
-        data = render_artifact(load_repository(root), source_commit=head)
-        changed = publish_atomic(Path(path), data)
+        repo = load_repository(root)
+        who = author(repo.config, os.environ)
     except InvalidRepository as e:
-        print(safe_line(f"rollout advance: --publish: the repository is not valid: {e}",
-                       limit=2000), file=sys.stderr)
-        return False
-    except OSError as e:
-        print(safe_line(f"rollout advance: --publish {path}: {e.strerror or e}"),
-              file=sys.stderr)
-        return False
-    print(safe_line(f"published {path}" if changed else f"{path} unchanged"))
-    return True
+        errors.append(f"the repository is not valid: {e}")
+    except (Stop, GitError) as e:
+        errors.append(str(e))
+    else:
+        if head is None and any(t.kind == "branch" for t in targets):
+            errors.append("the repository has no commit to publish")
+        else:
+            for o in publish_targets(root, repo, targets, source_commit=head or "", author=who,
+                                     push=push, remote=remote):
+                for note in o.notes:
+                    print(safe_line(f"note: {note}"), file=sys.stderr)
+                if o.error is not None:
+                    errors.append(f"{o.target}: {o.error}")
+                    print(safe_line(f"{prefix} {o.target}: {o.error}", limit=2000),
+                          file=sys.stderr)
+                else:
+                    print(safe_line(_done(o)))
+            if not errors:
+                return None
+            return _failed(errors, targets, rolled_back, prefix, printed=True)
+    return _failed(errors, targets, rolled_back, prefix, printed=False)
+
+
+def _done(o: Outcome) -> str:
+    t = o.target
+    if t.kind == "file":  # the words `advance --publish PATH` always printed
+        return f"published {t.value}" if o.changed else f"{t.value} unchanged"
+    at = f" at {o.commit[:12]}" if o.commit else ""
+    if not o.changed:
+        why = ": a racing run had published the same" if o.raced else ""
+        return f"{t} unchanged{at}{why}"
+    where = " (pushed)" if o.pushed else ""
+    return f"published {t}{at}{where}: {', '.join(o.changed)}"
+
+
+def _failed(errors: Sequence[str], targets: Sequence[Target], rolled_back: Sequence[str],
+            prefix: str, *, printed: bool) -> int:
+    if not printed:
+        for e in errors:
+            print(safe_line(f"{prefix}: {e}", limit=2000), file=sys.stderr)
+    if not rolled_back:
+        print(safe_line(f"{prefix}: not published ({len(errors)} target(s) failed); the next "
+                        "run publishes again"), file=sys.stderr)
+        return 1
+    # the loudest failure there is: the rollback is in git, not in production. Only this
+    # fixed prefix may start the line; everything input-derived goes through safe_line
+    detail = safe_line(f"{', '.join(rolled_back)} rolled back in git but NOT published to "
+                       f"{', '.join(map(str, targets))}: {errors[0]}", limit=2000)
+    # a workflow command's data: % and line breaks escaped as GitHub reads them
+    print(f"::error title=rollback not published::{detail.replace('%', '%25')}")
+    print(safe_line(f"ROLLBACK NOT PUBLISHED: {', '.join(rolled_back)}"))
+    return EXIT_ROLLBACK_NOT_PUBLISHED
+
+
+def add_publish_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--publish", metavar="TARGET", action="append", default=[],
+                   help="after the run (and its push), publish the flags there when what they "
+                   f"serve changed; repeatable. TARGET: {TARGET_HELP}")

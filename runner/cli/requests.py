@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from runner.cli import runopts
+from runner.cli import publishing, runopts
 
 HELP = {
     "rollback": ("roll a flag back to 0%% now", "Roll the rollout back to 0 % at once and "
@@ -22,10 +22,14 @@ def register(sub: argparse._SubParsersAction, name: str) -> None:
     short, long = HELP[name]
     module = __import__(f"runner.cli.{name}", fromlist=["run"])
     p = sub.add_parser(name, help=short, description=long + " Exit 0 done, 1 refused or "
-                       "stopped (nothing written), 2 usage, 3 internal error.")
+                       "stopped (nothing written) or --publish failed, 2 usage, 3 internal "
+                       "error" + (", 5 rolled back but --publish failed (the rollback is in "
+                                  "git, not where applications read their flags)"
+                                  if name == "rollback" else "") + ".")
     p.add_argument("flag", metavar="FLAG")
     p.add_argument("--reason", default="", metavar="TEXT", help="why, recorded in the commit")
     runopts.add_change_arguments(p)
+    publishing.add_publish_argument(p)
     p.set_defaults(run=module.run, request=name)
 
 
@@ -36,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
     from runner.safetext import safe_line
 
     opts = runopts.options(args)
+    targets = publishing.parse_targets("--publish", args.publish, opts.root,
+                                       push_branch=args.branch if args.push else None)
     # recorded in the state, the commit's body and trailers, and printed: one safe line
     reason = safe_line(args.reason.strip())
     try:
@@ -44,4 +50,10 @@ def run(args: argparse.Namespace) -> int:
     except (Stop, GitError, Refused) as e:
         return runopts.stopped(e, args.request)
     runopts.report(rep)
+    if targets:
+        failed = publishing.publish(opts.root, targets, rep.head, command=args.request,
+                                    option="--publish", push=opts.push, remote=opts.remote,
+                                    rolled_back=rep.rolled_back)
+        if failed is not None:
+            return failed
     return 0

@@ -3,7 +3,8 @@
 Exit codes of these commands (docs/runner.md):
 0 done (also when nothing needed to change), 1 a problem stopped the run and nothing was
 written (invalid repository, uncommitted changes, a refused request, a push that kept being
-rejected, a git failure), 2 usage, 3 internal error, 4 the run rolled at least one rollout back.
+rejected, a git failure; or, after the run, a --publish failure), 2 usage, 3 internal error,
+4 the run rolled at least one rollout back, 5 it rolled one back and --publish failed.
 """
 
 from __future__ import annotations

@@ -166,31 +166,7 @@ def commit(git: Git, commits: Sequence[CommitSpec], author: tuple[str, str],
         raise GitError(("rev-parse", "--verify", "HEAD"), "",
                        "the repository has no commit yet")
     stamp = f"{int(time.time()) if when is None else when} +0000"
-    ident = f"{author[0]} <{author[1]}> {stamp}"
-    stream = bytearray()
-    for i, c in enumerate(commits, start=1):
-        msg = c.message.encode()
-        stream += f"commit {WORK_REF}\nmark :{i}\nauthor {ident}\ncommitter {ident}\n".encode()
-        stream += f"data {len(msg)}\n".encode() + msg + b"\n"
-        if i == 1:
-            stream += f"from {old}\n".encode()
-        for ch in c.changes:
-            if ch.content is None:
-                stream += b"D " + quote_path(ch.path) + b"\n"
-            else:
-                stream += b"M 100644 inline " + quote_path(ch.path) + b"\n"
-                stream += f"data {len(ch.content)}\n".encode() + ch.content + b"\n"
-        stream += b"\n"
-    with tempfile.NamedTemporaryFile(dir=git.git_dir, prefix="rollout-marks-",
-                                     delete=False) as marks:
-        marks_path = Path(marks.name)
-    try:
-        git.fast_import(bytes(stream), marks_path)
-        marks_text = marks_path.read_text()
-    finally:
-        marks_path.unlink(missing_ok=True)
-    by_mark = dict(line.split(" ", 1) for line in marks_text.split("\n") if line)
-    shas = [by_mark[f":{i}"].strip() for i in range(1, len(commits) + 1)]
+    shas = build(git, WORK_REF, old, commits, f"{author[0]} <{author[1]}> {stamp}")
     problem = _verify(git, old, shas, commits)
     if problem is not None:
         git.run("update-ref", "-d", WORK_REF, check=False)
@@ -224,6 +200,41 @@ def commit(git: Git, commits: Sequence[CommitSpec], author: tuple[str, str],
                          "next run finishes them from its journal") from e
     jpath.unlink(missing_ok=True)
     return shas
+
+
+def build(git: Git, ref: str, parent: str | None, commits: Sequence[CommitSpec], ident: str,
+          *, whole_tree: bool = False) -> list[str]:
+    """Step 1 of the protocol: ``commits``, in order, on ``parent`` (None: the first one is a
+    root commit, sharing no history), built by one ``git fast-import`` on the private
+    ``ref``; objects only, no branch, index or file touched. With ``whole_tree`` each
+    commit's tree is exactly its spec's files (nothing inherited from the parent). Returns
+    the new commit ids; what they are is for the caller to verify before using them."""
+    stream = bytearray(f"reset {ref}\n".encode())
+    for i, c in enumerate(commits, start=1):
+        msg = c.message.encode()
+        stream += f"commit {ref}\nmark :{i}\nauthor {ident}\ncommitter {ident}\n".encode()
+        stream += f"data {len(msg)}\n".encode() + msg + b"\n"
+        if i == 1 and parent is not None:
+            stream += f"from {parent}\n".encode()
+        if whole_tree:
+            stream += b"deleteall\n"
+        for ch in c.changes:
+            if ch.content is None:
+                stream += b"D " + quote_path(ch.path) + b"\n"
+            else:
+                stream += b"M 100644 inline " + quote_path(ch.path) + b"\n"
+                stream += f"data {len(ch.content)}\n".encode() + ch.content + b"\n"
+        stream += b"\n"
+    with tempfile.NamedTemporaryFile(dir=git.git_dir, prefix="rollout-marks-",
+                                     delete=False) as marks:
+        marks_path = Path(marks.name)
+    try:
+        git.fast_import(bytes(stream), marks_path)
+        marks_text = marks_path.read_text()
+    finally:
+        marks_path.unlink(missing_ok=True)
+    by_mark = dict(line.split(" ", 1) for line in marks_text.split("\n") if line)
+    return [by_mark[f":{i}"].strip() for i in range(1, len(commits) + 1)]
 
 
 def blob_id(content: bytes, length: int) -> str:

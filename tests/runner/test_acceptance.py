@@ -165,10 +165,13 @@ def test_a_publish_path_that_cannot_be_a_file_is_refused_before_the_run(
         example_repo: Path, tmp_path: Path) -> None:
     write_metrics(example_repo)
     head = git(example_repo, "rev-parse", "HEAD")
-    for target in ("", str(tmp_path)):
+    for target in ("", "dir:", "branch:", "branch:-x", "branch:main"):
         out = advance(example_repo, 0, "--publish", target)
         assert out.returncode == 2, (target, out.stdout, out.stderr)
-        assert "give the path of the artifact file" in out.stderr
+        assert "--publish" in out.stderr and "branch:NAME" in out.stderr, out.stderr
+    (tmp_path / "not-a-folder").write_text("x")
+    out = advance(example_repo, 0, "--publish", f"dir:{tmp_path / 'not-a-folder'}")
+    assert out.returncode == 2 and "exists and is not a folder" in out.stderr, out.stderr
     assert git(example_repo, "rev-parse", "HEAD") == head  # nothing was committed
 
 

@@ -91,11 +91,19 @@ def test_advance_publish_at_a_non_regular_target_stops_before_the_run(
     write_metrics(example_repo)
     head = git(example_repo, "rev-parse", "HEAD")
     for what, target in _not_regular_targets(tmp_path).items():
-        out = advance(example_repo, 0, "--publish", str(target))
-        assert out.returncode == 2, (what, out.stdout, out.stderr)
-        _one_error_line(out.stderr, "--publish", "not a regular file")
-        assert git(example_repo, "rev-parse", "HEAD") == head, what  # nothing committed
-        assert not (example_repo / STATE).exists()
+        # a bare folder is a folder target (flags.json and flags.flagd.json in it); as the
+        # file of `file:PATH`, or holding a flags.json that is a FIFO, it is refused
+        if what == "a folder":
+            (target / "flags.json").symlink_to(tmp_path / "fifo")
+            cases = [f"file:{target}", str(target)]
+        else:
+            cases = [str(target)]
+        for value in cases:
+            out = advance(example_repo, 0, "--publish", value)
+            assert out.returncode == 2, (what, out.stdout, out.stderr)
+            _one_error_line(out.stderr, "--publish", "not a regular file")
+            assert git(example_repo, "rev-parse", "HEAD") == head, what  # nothing committed
+            assert not (example_repo / STATE).exists()
 
 
 def test_eval_file_at_a_non_regular_file_is_a_usage_error(example_repo: Path,

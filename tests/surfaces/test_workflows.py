@@ -83,7 +83,12 @@ def test_advance_schedule_concurrency_permissions_and_history() -> None:
         runs = " ".join(s.get("run", "") for s in steps(doc))
         assert "rollout advance --push" in runs
         assert "rollout status --format markdown >> \"$GITHUB_STEP_SUMMARY\"" in runs
-        assert any(s.get("uses", "").startswith("actions/upload-artifact@") for s in steps(doc))
+        # the flags are published to a branch applications read, not a workflow artifact
+        assert "rollout advance --push --publish branch:rollout-published" in runs
+        assert not any(s.get("uses", "").startswith("actions/upload-artifact@")
+                       for s in steps(doc))
+        assert ("https://raw.githubusercontent.com/${GITHUB_REPOSITORY}/rollout-published"
+                in runs)
 
 
 def test_control_passes_inputs_through_env_only() -> None:
@@ -175,3 +180,34 @@ def test_a_persons_control_request_is_never_a_pending_run_the_scheduler_can_canc
                   (control, *control["jobs"].values())]
         assert not any(groups), groups
         assert advance["concurrency"]["group"]
+
+
+def test_advance_and_status_scripts_publish_to_the_branch_and_print_its_urls(
+        example_repo: Path, bare_remote: Path, tmp_path: Path) -> None:
+    """advance.yml's Advance and Status steps, run by bash as Actions runs them: the flags
+    land on the remote's rollout-published branch and the summary names their raw URLs."""
+    import json
+    import os
+
+    from tests.conftest import cli_env, git
+
+    (example_repo / "logs").mkdir()
+    (example_repo / "logs/metrics.json").write_text(json.dumps(
+        {"error_rate": 0.1, "p95_latency_ms": 100, "request_count": 500}))
+    doc = load(PROJECT / ".github/workflows/advance.yml")
+    by_name = {s.get("name"): s for s in steps(doc)}
+    output, summary = tmp_path / "output", tmp_path / "summary.md"
+    env = cli_env({"PATH": f"{_shim(tmp_path)}{os.pathsep}{os.environ['PATH']}",
+                   "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary),
+                   "GITHUB_REPOSITORY": "octo/flags"})
+    for name in ("Advance", "Status"):
+        out = subprocess.run(["bash", "-e", "-c", by_name[name]["run"]], cwd=example_repo,
+                             env=env, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, (name, out.stdout + out.stderr)
+    assert "status=0" in output.read_text()
+    files = git(bare_remote, "ls-tree", "--name-only", "rollout-published").splitlines()
+    assert sorted(files) == ["flags.flagd.json", "flags.json"]
+    assert git(bare_remote, "merge-base", "main", "rollout-published", check=False) == ""
+    text = summary.read_text()
+    base = "https://raw.githubusercontent.com/octo/flags/rollout-published"
+    assert f"{base}/flags.json" in text and f"{base}/flags.flagd.json" in text

@@ -1,0 +1,36 @@
+"""``rollout publish``: put the flags as served where applications and flagd read them
+(runner.reconcile.publish)."""
+
+from __future__ import annotations
+
+import argparse
+
+from runner.cli.common import add_repo_argument, gitops_root
+from runner.cli.publishing import TARGET_HELP
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "publish", help="publish the served flags (native and flagd) to a folder or a branch",
+        description="Render the native artifact and the flagd export of the repository at "
+        "HEAD and publish them to each target, only when what they serve changed. Exit 0 "
+        "published (or unchanged), 1 a target could not be published (the repository is "
+        "invalid, a push kept being rejected...), 2 usage, 3 internal error.")
+    add_repo_argument(p)
+    p.add_argument("--to", metavar="TARGET", nargs="+", action="extend", required=True,
+                   help=f"where to publish; one or more of: {TARGET_HELP}")
+    p.add_argument("--push", action="store_true",
+                   help="push a branch target to the remote (compare-and-swap; a rejected push "
+                   "is fetched, rebuilt if it serves something else, and retried)")
+    p.add_argument("--remote", default="origin", metavar="NAME", help="default: origin")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from runner.cli.publishing import parse_targets, publish
+
+    root = gitops_root(args)
+    targets = parse_targets("--to", args.to, root)
+    failed = publish(root, targets, None, command="publish", option="--to", push=args.push,
+                     remote=args.remote)
+    return 0 if failed is None else failed

@@ -1,0 +1,386 @@
+"""Publishing: the flags as served (the native artifact and the flagd export) put where
+applications and flagd fetch them, only when what they serve changed.
+
+A publication is two files rendered from the repository at one source commit:
+``flags.json`` (the native artifact, :mod:`runner.evaluate.artifact`) and
+``flags.flagd.json`` (the flagd export, validated against flagd's bundled schema first).
+Each file is compared with the one in place by what it *serves*: its parsed document
+without the source commit it is stamped with. A commit that changes nothing applications
+see (an unrelated commit, a rollout that only waits) rewrites nothing, so clients never
+reload for nothing; a file in place that is missing, damaged or hand-edited is replaced.
+A file whose served content is unchanged keeps its bytes (and its source commit).
+
+Targets (:func:`parse_target`):
+
+- ``dir:PATH``, or a path that is a folder, or does not exist and does not end in
+  ``.json``: both files in that folder, each written atomically (``runner.files``), mode
+  0644 so a static web server can read them;
+- ``file:PATH``, or any other path (one ending in ``.json``, an existing file): the native
+  artifact alone, as ``advance --publish PATH`` always wrote it;
+- ``branch:NAME``: one commit per served change on a branch of its own history (a root
+  commit first, never sharing history with the branch the flags live on), its tree exactly
+  the two files, its message naming the source commit (``Rollout-Source-Commit:``). Built
+  as the runner's own commits are (:func:`runner.reconcile.commit.build`: ``git
+  fast-import`` on a private ref, the working tree and index untouched), verified, then
+  either moved locally with a compare-and-swap ``update-ref``, or pushed with a
+  compare-and-swap (``--force-with-lease`` at the tip it was built on). A rejected push
+  fetches the branch again: if what it now serves is what this run would publish (a racing
+  runner published it) the publication is done; otherwise the commit is rebuilt on the new
+  tip and pushed again, at most ``attempts`` times, as ``runs`` retries its own pushes.
+
+A branch that exists and whose tip does not carry the ``Rollout-Source-Commit`` trailer is
+no publication branch: it is never written to (a typo such as ``branch:main`` must not
+replace a branch of people's work). Git itself is run by ``runner.git``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner.files import read_regular, target_problem, write_atomic
+from runner.git import Git, GitError
+from runner.reconcile.commit import (
+    CommitSpec,
+    FileChange,
+    blob_id,
+    build,
+    check_identity,
+    locked,
+)
+from runner.safetext import record_line
+from runner.trailers import trailer_format
+
+NATIVE = "flags.json"
+FLAGD = "flags.flagd.json"
+PUBLISHED = (NATIVE, FLAGD)
+#: The private ref a publication commit is built on before it is verified and used.
+PUBLISH_REF = "refs/rollout-runner/publish"
+SOURCE_TRAILER = "Rollout-Source-Commit"
+DIGEST_TRAILER = "Rollout-Digest"
+PUSH_ATTEMPTS = 10
+#: The largest published file read back for comparison (as the artifact reader's limit).
+MAX_PUBLISHED_BYTES = 64 * 1024 * 1024
+#: Mode of the published files: readable by the web server's user.
+PUBLISHED_MODE = 0o644
+
+
+class PublishError(Exception):
+    """A target could not be published; the message says why (and that nothing changed
+    there, or what did)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    kind: str  # "dir" | "file" | "branch"
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+
+def parse_target(text: str) -> Target:
+    """A ``--publish``/``--to`` value as a target; ValueError saying what is wrong."""
+    if not text.strip():
+        raise ValueError("empty")
+    kind, sep, value = text.partition(":")
+    if sep and kind in ("dir", "file", "branch"):
+        if not value.strip():
+            raise ValueError(f"nothing after {kind}:")
+        return Target(kind, value)
+    # a bare path: a folder when it is one, or is new and not named like a file; else
+    # today's single file (whose checks then refuse a FIFO, a device...)
+    if os.path.isdir(text) or (not os.path.lexists(text) and not text.endswith(".json")):
+        return Target("dir", text)
+    return Target("file", text)
+
+
+def target_problems(root: Path, target: Target) -> str | None:
+    """Why ``target`` cannot be published to, known before anything is done, or None."""
+    if target.kind == "file":
+        return target_problem(target.value)
+    if target.kind == "dir":
+        if os.path.exists(target.value) and not os.path.isdir(target.value):
+            return "exists and is not a folder"
+        for name in PUBLISHED:
+            if (why := target_problem(os.path.join(target.value, name))) is not None:
+                return f"{name} there {why}"
+        return None
+    try:
+        git = Git.open(root)
+    except GitError:
+        return "a branch target needs a git repository"
+    if not git.valid_branch_name(target.value):
+        return "not a valid branch name"
+    if git.branch() == target.value:
+        return "that branch is checked out here; the published branch has its own history"
+    return None
+
+
+# --- what is published -------------------------------------------------------------------------
+
+
+def render(repo: Any, source_commit: str | None) -> dict[str, bytes]:
+    """The two published files of ``repo`` stamped with ``source_commit``."""
+    from runner.evaluate.render import render_artifact
+
+    return {NATIVE: render_artifact(repo, source_commit=source_commit, fmt="native"),
+            FLAGD: render_artifact(repo, source_commit=source_commit, fmt="flagd")}
+
+
+class _FlagdCheck:
+    """The flagd export checked against flagd's bundled schema (flagd would refuse a file
+    that breaks it) once, and only when it is about to be written: an unchanged
+    publication pays no schema validation."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.problem: str | None = None
+        self.done = False
+
+    def __call__(self, changed: Sequence[str]) -> None:
+        if FLAGD not in changed:
+            return
+        if not self.done:
+            from runner.evaluate.flagd import BUNDLED_SCHEMAS, flagd_problems
+
+            problems = flagd_problems(json.loads(self.data), BUNDLED_SCHEMAS)
+            self.problem, self.done = (problems[0] if problems else None), True
+        if self.problem is not None:
+            raise PublishError(f"the flagd export breaks flagd's schema ({self.problem}); "
+                               "nothing published")
+
+
+def served(name: str, data: bytes | None) -> Any:
+    """What a published file serves: its document without the commit it is stamped with
+    (None when there is no such file or it is no JSON object)."""
+    if data is None:
+        return None
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(doc, dict):
+        return None
+    if name == FLAGD:
+        meta = doc.get("metadata")
+        if isinstance(meta, dict):
+            doc["metadata"] = {k: v for k, v in meta.items() if k != "sourceCommit"}
+        return doc
+    doc.pop("source_commit", None)
+    return doc
+
+
+def merge(old: Mapping[str, bytes | None], new: Mapping[str, bytes]
+          ) -> tuple[dict[str, bytes], list[str]]:
+    """The files to have in place (each new file, or the old one when it serves the same)
+    and the names of those that change."""
+    result, changed = {}, []
+    for name, data in new.items():
+        before = old.get(name)
+        if before is not None and served(name, before) == served(name, data) is not None:
+            result[name] = before
+        else:
+            result[name] = data
+            changed.append(name)
+    return result, changed
+
+
+@dataclass
+class Outcome:
+    target: Target
+    changed: list[str] = field(default_factory=list)  # files written, or in the new commit
+    commit: str | None = None  # a branch target: the published tip
+    pushed: bool = False
+    raced: bool = False  # a racing run had published the same already
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def publish(root: Path, repo: Any, targets: Sequence[Target], *, source_commit: str,
+            author: tuple[str, str], push: bool = False, remote: str = "origin",
+            attempts: int = PUSH_ATTEMPTS) -> list[Outcome]:
+    """Publish ``repo`` (loaded, valid) at ``source_commit`` to every target; each target
+    is tried whatever happened to the others. With ``push`` a branch target is pushed to
+    ``remote``; without, the branch is moved in ``root``'s repository only."""
+    outcomes = [Outcome(t) for t in targets]
+    files = render(repo, source_commit)
+    check = _FlagdCheck(files[FLAGD])
+    for o in outcomes:
+        try:
+            if o.target.kind == "file":
+                _to_file(Path(o.target.value), files[NATIVE], o)
+            elif o.target.kind == "dir":
+                _to_dir(Path(o.target.value), files, o, check)
+            else:
+                _to_branch(Git.open(root), o.target.value, files, source_commit, author,
+                           o, check, push=push, remote=remote, attempts=attempts)
+        except PublishError as e:
+            o.error = str(e)
+        except GitError as e:
+            o.error = str(e)
+        except OSError as e:
+            o.error = f"{e.filename or o.target.value}: {e.strerror or e}"
+    return outcomes
+
+
+def _to_file(path: Path, data: bytes, out: Outcome) -> None:
+    from runner.evaluate.artifact import publish_atomic
+
+    if publish_atomic(path, data):
+        out.changed.append(path.name)
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        data = read_regular(path, MAX_PUBLISHED_BYTES)
+    except FileNotFoundError:
+        return None
+    return None if len(data) > MAX_PUBLISHED_BYTES else data
+
+
+def _to_dir(folder: Path, files: Mapping[str, bytes], out: Outcome, check: _FlagdCheck) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise PublishError(f"{folder} exists and is not a folder; nothing published")
+    old = {name: _read(folder / name) for name in files}
+    merged, changed = merge(old, files)
+    check(changed)
+    for name in changed:
+        write_atomic(folder / name, merged[name], mode=PUBLISHED_MODE)
+    out.changed = changed
+
+
+# --- the published branch ----------------------------------------------------------------------
+
+
+def _is_publication(git: Git, commit: str) -> bool:
+    fmt = trailer_format(SOURCE_TRAILER)
+    return bool(git.run("log", "-1", f"--format={fmt}", commit, "--").stdout.strip())
+
+
+def changed_flags(old: bytes | None, new: bytes) -> list[str]:
+    """The keys of the flags whose served entry differs between two native artifacts."""
+    before, after = served(NATIVE, old), served(NATIVE, new)
+    flags_before = before.get("flags") if isinstance(before, dict) else None
+    flags_after = after.get("flags") if isinstance(after, dict) else None
+    if not isinstance(flags_before, dict) or not isinstance(flags_after, dict):
+        return sorted(flags_after) if isinstance(flags_after, dict) else []
+    return sorted(k for k in set(flags_before) | set(flags_after)
+                  if flags_before.get(k) != flags_after.get(k))
+
+
+def _message(source: str, changed: Sequence[str], flags: Sequence[str],
+             digest: str | None) -> str:
+    shown = ", ".join(flags[:20]) + (f" and {len(flags) - 20} more" if len(flags) > 20 else "")
+    lines = [f"publish: flags of {source[:12]}", "", f"Files: {', '.join(changed)}."]
+    if flags:
+        lines.append(record_line(f"Flags changed: {shown}."))
+    lines += ["", f"{SOURCE_TRAILER}: {source}"]
+    if digest:
+        lines.append(f"{DIGEST_TRAILER}: {digest}")
+    return "\n".join(lines) + "\n"
+
+
+def _digest(native: bytes) -> str | None:
+    try:
+        value = json.loads(native).get("digest")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _verify(git: Git, sha: str, parent: str | None, files: Mapping[str, bytes]) -> str | None:
+    """Why the commit built is not exactly ``files`` on ``parent`` (or a root), or None."""
+    parents = git.out("log", "-1", "--format=%P", sha, "--").split()
+    if parents != ([parent] if parent else []):
+        return f"commit {sha[:12]} has parents {' '.join(parents) or 'none'}"
+    entries = git.tree_entries(sha)
+    if set(entries) != set(files):
+        return f"commit {sha[:12]} holds {', '.join(sorted(entries))}"
+    for name, data in files.items():
+        mode, kind, obj = entries[name]
+        if (mode, kind) != ("100644", "blob") or obj != blob_id(data, len(obj)):
+            return f"commit {sha[:12]} does not hold {name} as asked"
+    return None
+
+
+def _build_on(git: Git, base: str | None, files: Mapping[str, bytes], changed: Sequence[str],
+              flags: Sequence[str], source: str, ident: str) -> str:
+    spec = CommitSpec(_message(source, changed, flags, _digest(files[NATIVE])),
+                      tuple(FileChange(name, data) for name, data in files.items()))
+    (sha,) = build(git, PUBLISH_REF, base, [spec], ident, whole_tree=True)
+    problem = _verify(git, sha, base, files)
+    if problem is not None:
+        git.run("update-ref", "-d", PUBLISH_REF, check=False)
+        raise PublishError(f"refused to publish: the commit built is not the one asked for "
+                           f"({problem}); nothing published")
+    return sha
+
+
+def _to_branch(git: Git, branch: str, files: Mapping[str, bytes], source: str,
+               author: tuple[str, str], out: Outcome, check: _FlagdCheck, *, push: bool,
+               remote: str, attempts: int) -> None:
+    for value, what in ((author[0], "the author name"), (author[1], "the author email")):
+        if (why := check_identity(value, what)) is not None:
+            raise PublishError(f"refused to commit: {why}; nothing published")
+    if not git.valid_branch_name(branch):
+        raise PublishError(f"branch:{branch}: not a valid branch name; nothing published")
+    ref = f"refs/heads/{branch}"
+    # dated by the clock, not a simulated --now: the publication is a real-world event
+    ident = f"{author[0]} <{author[1]}> {int(time.time())} +0000"
+    with locked(git):
+        base = git.fetch_branch(remote, branch) if push else git.resolve_ref(ref)
+        for attempt in range(1, max(attempts, 1) + 1):
+            if base is not None and not _is_publication(git, base):
+                raise PublishError(f"branch {branch} exists and is not a publication branch (its "
+                                   f"tip {base[:12]} has no {SOURCE_TRAILER} trailer); nothing "
+                                   "published")
+            old = git.read_blobs(base, list(files)) if base else {}
+            merged, changed = merge(old, files)
+            if not changed:
+                out.commit = base
+                git.run("update-ref", "-d", PUBLISH_REF, check=False)
+                return
+            check(changed)
+            flags = changed_flags(old.get(NATIVE), merged[NATIVE])
+            sha = _build_on(git, base, merged, changed, flags, source, ident)
+            if not push:
+                zero = "0" * len(sha)
+                refused = git.update_ref(f"update {ref} {sha} {base or zero}\n"
+                                         f"delete {PUBLISH_REF}\n")
+                if refused is None:
+                    out.changed, out.commit = changed, sha
+                    return
+                out.notes.append(f"{branch} moved meanwhile ({refused}); built again")
+                base = git.resolve_ref(ref)
+                continue
+            ok, detail = git.push_commit(remote, sha, branch, base)
+            if ok:
+                git.run("update-ref", f"refs/remotes/{remote}/{branch}", sha, check=False)
+                git.run("update-ref", "-d", PUBLISH_REF, check=False)
+                out.changed, out.commit, out.pushed = changed, sha, True
+                return
+            last = detail.splitlines()[-1] if detail else ""
+            out.notes.append(f"push attempt {attempt} of {branch} rejected: {last}")
+            new_base = git.fetch_branch(remote, branch)
+            if new_base == base:  # the remote did not move: not a race, a refusal
+                raise PublishError(f"push to {remote}/{branch} failed: {detail}")
+            base = new_base
+            out.raced = True
+            time.sleep(random.uniform(0.02, 0.1) * attempt)
+        raise PublishError(f"push to {remote}/{branch} rejected {attempts} times; nothing "
+                           "published by this run")
+
+
+__all__ = ["FLAGD", "NATIVE", "Outcome", "PublishError", "Target", "parse_target", "publish",
+           "target_problems"]
