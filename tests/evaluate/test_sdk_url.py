@@ -435,3 +435,144 @@ def test_rollout_flags_url_configures_the_default_client(
     out = run({"ROLLOUT_FLAGS_URL": "ftp://example.com/flags.json"}, "none")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.splitlines()[0])[1] == "none" and "http" in out.stderr
+
+
+# --- OpenFeature events ------------------------------------------------------------------
+
+class Events:
+    """Every event an OpenFeature client's handlers receive, in order."""
+
+    def __init__(self, of_client: object):
+        from openfeature.event import ProviderEvent
+
+        self.seen: list[tuple[str, object]] = []
+        self._lock = threading.Lock()
+        for event in ProviderEvent:
+            of_client.add_handler(event, self._handler(event.value))  # type: ignore[attr-defined]
+
+    def _handler(self, name: str) -> Callable[[object], None]:
+        from runner.openfeature import PROVIDER_NAME
+
+        def handle(details: object) -> None:
+            # not the immediate READY of the no-op provider the client had before ours
+            if getattr(details, "provider_name", None) == PROVIDER_NAME:
+                with self._lock:
+                    self.seen.append((name, details))
+        return handle
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return [n for n, _ in self.seen]
+
+    def last(self, name: str) -> object:
+        with self._lock:
+            return next(d for n, d in reversed(self.seen) if n == name)
+
+
+def test_openfeature_events_follow_the_source(
+        make_repo: MakeRepo, published: Published, nginx: StartNginx) -> None:
+    import uuid
+
+    from openfeature import api
+    from openfeature.provider import ProviderStatus
+
+    from runner.openfeature import RolloutProvider
+
+    published.publish(_artifact(make_repo, "v1"))
+    server = nginx(published.root)
+    client = FlagClient.from_url(f"{server.url}/flags.json", poll_interval=POLL, env={},
+                                 max_backoff=0.4)
+    provider = RolloutProvider(client, stale_after=0.8)
+    domain = f"rollout-{uuid.uuid4()}"
+    of = api.get_client(domain)
+    events = Events(of)
+    try:
+        api.set_provider(provider, domain=domain)
+        wait_for(lambda: events.names() == ["PROVIDER_READY"], "READY")
+        assert of.get_provider_status() == ProviderStatus.READY
+        assert of.get_string_value("color", "x", None) == "r"
+
+        published.publish(_artifact(make_repo, "v2", percentage=100))
+        wait_for(lambda: "PROVIDER_CONFIGURATION_CHANGED" in events.names(), "CHANGED")
+        changed = events.last("PROVIDER_CONFIGURATION_CHANGED")
+        assert changed.flags_changed == ["color", "gated"]  # type: ignore[attr-defined]
+        assert of.get_string_value("color", "x", None) == "b"
+
+        server.stop()
+        wait_for(lambda: "PROVIDER_STALE" in events.names(), "STALE")
+        assert of.get_provider_status() == ProviderStatus.STALE
+        assert client.staleness >= 0.8
+        assert of.get_string_value("color", "x", None) == "b"  # the last good flags
+        assert "cannot reach" in str(events.last("PROVIDER_STALE").message)  # type: ignore[attr-defined]
+        server.start()
+        wait_for(lambda: events.names()[-1] == "PROVIDER_READY", "READY again")
+        assert of.get_provider_status() == ProviderStatus.READY
+        assert events.names() == ["PROVIDER_READY", "PROVIDER_CONFIGURATION_CHANGED",
+                                  "PROVIDER_STALE", "PROVIDER_READY"]
+    finally:
+        api.clear_providers()
+    wait_for(lambda: client._thread is not None and not client._thread.is_alive(),
+             "shutdown closing the client")
+
+
+def test_openfeature_error_when_the_first_load_fails_then_ready(
+        make_repo: MakeRepo, published: Published, nginx: StartNginx) -> None:
+    import uuid
+
+    from openfeature import api
+    from openfeature.exception import ErrorCode
+    from openfeature.provider import ProviderStatus
+
+    from runner.openfeature import RolloutProvider
+
+    server = nginx(published.root)
+    client = FlagClient.from_url(f"{server.url}/flags.json", poll_interval=POLL, env={},
+                                 wait=False, max_backoff=0.4)
+    domain = f"rollout-{uuid.uuid4()}"
+    of = api.get_client(domain)
+    events = Events(of)
+    try:
+        api.set_provider(RolloutProvider(client), domain=domain)
+        wait_for(lambda: events.names() == ["PROVIDER_ERROR"], "ERROR")
+        error = events.last("PROVIDER_ERROR")
+        assert error.error_code == ErrorCode.PROVIDER_NOT_READY  # type: ignore[attr-defined]
+        assert "HTTP 404" in str(error.message)  # type: ignore[attr-defined]
+        assert of.get_provider_status() == ProviderStatus.ERROR
+        d = of.get_string_details("color", "fallback", None)
+        assert (d.value, d.error_code) == ("fallback", ErrorCode.PROVIDER_NOT_READY)
+
+        published.publish(_artifact(make_repo, "v1"))
+        wait_for(lambda: events.names() == ["PROVIDER_ERROR", "PROVIDER_READY"], "READY")
+        assert of.get_provider_status() == ProviderStatus.READY
+        assert of.get_string_value("color", "x", None) == "r"
+        # later changes are CONFIGURATION_CHANGED, not READY again
+        published.publish(_artifact(make_repo, "v2", percentage=100))
+        wait_for(lambda: len(events.names()) == 3, "CHANGED")
+        assert events.names()[-1] == "PROVIDER_CONFIGURATION_CHANGED"
+    finally:
+        api.clear_providers()
+
+
+def test_openfeature_configuration_changed_for_a_hot_reloaded_checkout(
+        make_repo: MakeRepo) -> None:
+    import uuid
+
+    from openfeature import api
+
+    from runner.openfeature import RolloutProvider
+
+    w = make_repo().flag("feature", percentage=0)
+    client = FlagClient.from_repo(w.root, env={}, reload_interval=0.05)
+    domain = f"rollout-{uuid.uuid4()}"
+    of = api.get_client(domain)
+    events = Events(of)
+    try:
+        api.set_provider(RolloutProvider(client), domain=domain)
+        wait_for(lambda: events.names() == ["PROVIDER_READY"], "READY")
+        assert of.get_boolean_value("feature", True, None) is False
+        w.flag("feature", percentage=100)
+        wait_for(lambda: "PROVIDER_CONFIGURATION_CHANGED" in events.names(), "CHANGED")
+        assert events.last("PROVIDER_CONFIGURATION_CHANGED").flags_changed == ["feature"]  # type: ignore[attr-defined]
+        assert of.get_boolean_value("feature", False, None) is True
+    finally:
+        api.clear_providers()
