@@ -33,7 +33,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.evaluate.artifact import MAX_ARTIFACT_BYTES
 from runner.evaluate.compile import ArtifactError, FlagSet
@@ -55,7 +55,9 @@ from runner.evaluate.resolver import (
     type_mismatch,
 )
 from runner.files import read_regular
-from runner.remote import FetchError, UrlSource
+
+if TYPE_CHECKING:  # imported when a URL is used: applications on a file never pay for HTTP
+    from runner.remote import UrlSource
 
 log = logging.getLogger("runner.sdk")
 
@@ -180,6 +182,8 @@ class _UrlFeed:
 
     def poll(self) -> FlagSet | None:
         """New flags, or None when the artifact did not change; :class:`SourceError`."""
+        from runner.remote import FetchError
+
         try:
             got = self.http.get()
         except FetchError as e:
@@ -385,6 +389,8 @@ class FlagClient:
         holding a bearer token (read at each request, sent only to the URL's origin,
         never logged). Call :meth:`close` (or use ``with``) to stop the poller.
         """
+        from runner.remote import UrlSource
+
         if not 0 < poll_interval < math.inf:
             raise ValueError(f"poll_interval must be a positive number of seconds, not "
                              f"{poll_interval!r}")
