@@ -10,14 +10,32 @@
 
 Reasons and variants are the client's; errors are raised as OpenFeature's exceptions, which
 the SDK turns into the caller's default with the error code.
+
+Events, as the provider specification has them (``openfeature-sdk`` turns them into the
+provider's status and runs the handlers applications add):
+
+* ``PROVIDER_READY``: ``initialize`` returns once the client has flags (the SDK emits it);
+  emitted by the provider when flags first arrive after a failed first load, and when the
+  source answers again after ``PROVIDER_STALE``.
+* ``PROVIDER_ERROR``: ``initialize`` raises ``ProviderNotReadyError`` when the client has no
+  flags (its first load failed: an unreachable URL, a missing file), so the SDK emits it.
+* ``PROVIDER_CONFIGURATION_CHANGED``: after each reload that changes something, with
+  ``flags_changed`` (the keys, sorted; see ``FlagClient.on_change``).
+* ``PROVIDER_STALE``: a client with a poller (``from_url``, ``from_repo``) whose looks have
+  failed for ``stale_after`` seconds (default three poll intervals), at the first failed
+  look past that; the flags served are the last good ones.
+
+``shutdown`` closes the client (stops its poller).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from openfeature.evaluation_context import EvaluationContext
+from openfeature.event import ProviderEventDetails
 from openfeature.exception import (
     FlagNotFoundError,
     GeneralError,
@@ -38,6 +56,10 @@ from runner.evaluate.resolver import failure_details
 from runner.sdk import FlagClient
 
 PROVIDER_NAME = "rollout-runner"
+#: Poll intervals without a successful look before a poller's provider is STALE.
+STALE_AFTER_INTERVALS = 3
+#: The longest ``initialize`` waits for a poller's first look.
+INIT_TIMEOUT = 30.0
 
 
 def context_mapping(ctx: EvaluationContext | None) -> Mapping[str, Any]:
@@ -71,12 +93,69 @@ def _type_ok(kind: str, value: Any) -> bool:
 class RolloutProvider(AbstractProvider):
     """Resolves OpenFeature evaluations with Rollout Runner's in-process client."""
 
-    def __init__(self, client: FlagClient):
+    def __init__(self, client: FlagClient, *, stale_after: float | None = None):
         super().__init__()
         self.client = client
+        interval = client.poll_interval
+        #: Seconds without a successful look before PROVIDER_STALE (pollers only).
+        self.stale_after = (stale_after if stale_after is not None
+                            else STALE_AFTER_INTERVALS * interval if interval else None)
+        self._lock = threading.Lock()
+        self._state = "NOT_READY"  # as far as events told the SDK: READY, ERROR, STALE
+        client.on_change(self._changed)
+        client._on_check(self._checked)
 
     def get_metadata(self) -> Metadata:
         return Metadata(name=PROVIDER_NAME)
+
+    # --- lifecycle and events ----------------------------------------------------------
+
+    def initialize(self, evaluation_context: EvaluationContext) -> None:
+        """Returns when the client has flags (the SDK then emits PROVIDER_READY); raises
+        ``ProviderNotReadyError`` when its first load failed (the SDK: PROVIDER_ERROR)."""
+        self.client.wait_ready(INIT_TIMEOUT)
+        with self._lock:
+            if self.client.ready:
+                self._state = "READY"
+                return
+            self._state = "ERROR"
+        reason = self.client.last_error or "no valid artifact loaded"
+        raise ProviderNotReadyError(f"first load failed: {reason}")
+
+    def shutdown(self) -> None:
+        self.client.close()
+
+    def _changed(self, keys: frozenset[str]) -> None:
+        with self._lock:
+            first = self._state == "ERROR"
+            if first:
+                self._state = "READY"
+            elif self._state == "NOT_READY":  # not initialized yet: nobody listens
+                return
+        if first:
+            self.emit_provider_ready(ProviderEventDetails(
+                message=f"flags loaded from {self.client.source}"))
+        else:
+            self.emit_provider_configuration_changed(ProviderEventDetails(
+                flags_changed=sorted(keys), message=f"flags reloaded ({self.client.digest})"))
+
+    def _checked(self) -> None:
+        """After each look of the client's poller: STALE past the threshold, READY back."""
+        error = self.client.last_error
+        with self._lock:
+            if error is None and self._state == "STALE":
+                self._state = event = "READY"
+            elif (error is not None and self._state == "READY" and self.stale_after is not None
+                  and self.client.staleness >= self.stale_after):
+                self._state = event = "STALE"
+            else:
+                return
+        if event == "READY":
+            self.emit_provider_ready(ProviderEventDetails(
+                message=f"{self.client.source} answers again"))
+        else:
+            self.emit_provider_stale(ProviderEventDetails(
+                message=f"no successful look for {self.client.staleness:.0f} s: {error}"))
 
     def _resolve(self, kind: str, key: str, default: Any,
                  ctx: EvaluationContext | None) -> FlagResolutionDetails[Any]:
@@ -125,4 +204,5 @@ class RolloutProvider(AbstractProvider):
         return self._resolve("object", flag_key, default_value, evaluation_context)
 
 
-__all__ = ["PROVIDER_NAME", "TYPE_MISMATCH", "RolloutProvider", "context_mapping"]
+__all__ = ["PROVIDER_NAME", "STALE_AFTER_INTERVALS", "TYPE_MISMATCH", "RolloutProvider",
+           "context_mapping"]

@@ -10,19 +10,30 @@ bad file. Reloading swaps one reference, so threads evaluating during a reload s
 the old flags or the new, never a mix. The environment (kill switch, overrides) is re-read
 at the same moments: a change made in-process takes effect within ``reload_interval``.
 
+A client on a URL (:meth:`FlagClient.from_url`) or on a checkout (:meth:`FlagClient.from_repo`)
+has a poller instead: a daemon thread that looks at the source every ``poll_interval``
+seconds (with jitter, and backing off exponentially while the source fails), builds the
+new flags aside and swaps them in. The evaluation path then never does any I/O at all.
+Every client can report ``staleness`` (seconds since its last successful look) and call
+``on_change`` callbacks with the keys a reload changed.
+
 Evaluations never raise: an unknown flag, a value of the wrong type or a broken context
 gives the caller's default with reason ``ERROR`` and an error code.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
 import os
+import random
 import threading
 import time
-from collections.abc import Mapping
+import weakref
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.evaluate.artifact import MAX_ARTIFACT_BYTES
 from runner.evaluate.compile import ArtifactError, FlagSet
@@ -45,6 +56,9 @@ from runner.evaluate.resolver import (
 )
 from runner.files import read_regular
 
+if TYPE_CHECKING:  # imported when a URL is used: applications on a file never pay for HTTP
+    from runner.remote import UrlSource
+
 log = logging.getLogger("runner.sdk")
 
 #: The artifact the module-level functions (``runner.is_enabled``...) read.
@@ -52,6 +66,18 @@ FLAGS_FILE_VAR = "ROLLOUT_FLAGS_FILE"
 #: Seconds between two looks at the artifact file (``ROLLOUT_RELOAD_INTERVAL`` overrides).
 RELOAD_INTERVAL_VAR = "ROLLOUT_RELOAD_INTERVAL"
 DEFAULT_RELOAD_INTERVAL = 1.0
+#: The artifact URL the module-level functions poll; wins over ``ROLLOUT_FLAGS_FILE``.
+FLAGS_URL_VAR = "ROLLOUT_FLAGS_URL"
+#: Seconds between two polls of ``ROLLOUT_FLAGS_URL`` (default 30).
+POLL_INTERVAL_VAR = "ROLLOUT_POLL_INTERVAL"
+#: The variable holding the bearer token the default client sends to ``ROLLOUT_FLAGS_URL``.
+FLAGS_TOKEN_VAR = "ROLLOUT_FLAGS_TOKEN"
+DEFAULT_POLL_INTERVAL = 30.0
+DEFAULT_TIMEOUT = 10.0
+#: Each wait between polls is the interval times a random factor in 1 ± JITTER.
+JITTER = 0.15
+#: While the source fails, the wait doubles, up to this many poll intervals.
+MAX_BACKOFF_INTERVALS = 10
 
 _EMPTY: Mapping[str, Any] = {}
 _monotonic = time.monotonic
@@ -87,8 +113,178 @@ def load_artifact(path: Path) -> FlagSet:
     return FlagSet.from_bytes(data, str(path))
 
 
+# --- what a reload changed -----------------------------------------------------------------
+
+def _plain(value: Any) -> Any:
+    """A compiled object as comparable data: its slots, recursively; functions left out."""
+    if isinstance(value, tuple | list):
+        return tuple(_plain(v) for v in value)
+    slots = getattr(type(value), "__slots__", None)
+    if slots and not isinstance(value, str | bytes):
+        return tuple((name, _plain(getattr(value, name, None))) for name in slots
+                     if not name.startswith("_") and not callable(getattr(value, name, None)))
+    return value
+
+
+def changed_keys(old: FlagSet | None, new: FlagSet) -> frozenset[str]:
+    """The keys whose evaluation may differ between ``old`` and ``new``: added, removed,
+    changed (variants, targeting, split, rollout...), and the flags that require one of
+    those, transitively. A change of the whole set (``emergency_shutdown``...) is every key."""
+    if old is None:
+        return frozenset(new.flags)
+    if old.digest is not None and old.digest == new.digest:
+        return frozenset()
+    everything = frozenset(old.flags) | frozenset(new.flags)
+    for name in FlagSet.__slots__:
+        if name not in ("flags", "digest", "source_commit") and not name.startswith("_") \
+                and _plain(getattr(old, name, None)) != _plain(getattr(new, name, None)):
+            return everything
+    changed = set(everything.symmetric_difference(old.flags.keys() & new.flags.keys()))
+    for key in old.flags.keys() & new.flags.keys():
+        if _plain(old.flags[key]) != _plain(new.flags[key]):
+            changed.add(key)
+    dependents: dict[str, list[str]] = {}
+    for flags in (old.flags, new.flags):
+        for key, f in flags.items():
+            for required, _variant in f.requires:
+                dependents.setdefault(required, []).append(key)
+    todo = list(changed)
+    while todo:
+        for key in dependents.get(todo.pop(), ()):
+            if key not in changed:
+                changed.add(key)
+                todo.append(key)
+    return frozenset(changed)
+
+
+# --- sources a poller reads ----------------------------------------------------------------
+
+class SourceError(Exception):
+    """A look at the source failed; the message is safe to log. ``new``: a different
+    failure worth logging even within a failure streak (a repository's new bad state)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, new: bool = False):
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.new = new
+
+
+class _UrlFeed:
+    """An artifact URL: conditional GETs; a changed body is compiled and its digest checked."""
+
+    backoff = True
+    jitter = JITTER
+
+    def __init__(self, source: UrlSource):
+        self.http = source
+        self.name = source.shown
+        self._body_hash: bytes | None = None
+
+    def poll(self) -> FlagSet | None:
+        """New flags, or None when the artifact did not change; :class:`SourceError`."""
+        from runner.remote import FetchError
+
+        try:
+            got = self.http.get()
+        except FetchError as e:
+            raise SourceError(str(e), retry_after=e.retry_after) from None
+        if got is None:
+            return None
+        body, etag, last_modified = got
+        digest = hashlib.sha256(body).digest()
+        if digest == self._body_hash:  # the same bytes again (no validators, a re-upload)
+            self.http.accept(etag, last_modified)
+            return None
+        try:
+            flags = FlagSet.from_bytes(body, self.name)
+        except ArtifactError as e:
+            raise SourceError(str(e)) from None
+        self._body_hash = digest
+        self.http.accept(etag, last_modified)
+        return flags
+
+
+def _repo_signature(root: Path) -> tuple[Any, ...]:
+    """What changes when a repository's flags may: pyproject.toml, and the names, inodes,
+    sizes and modification times of the flags and rollouts folders' entries. A few stats."""
+    from runner.load.layout import folders
+
+    def sig(path: Path) -> tuple[int, int, int, int] | None:
+        try:
+            return _file_signature(path.stat())
+        except OSError:
+            return None
+
+    out: list[Any] = [sig(root / "pyproject.toml")]
+    for folder in dict.fromkeys(folders(root)):
+        where = root / folder
+        out.append((folder, sig(where)))
+        try:
+            with os.scandir(where) as entries:
+                for entry in sorted(entries, key=lambda e: e.name):
+                    try:
+                        out.append((entry.name, _file_signature(entry.stat())))
+                    except OSError:
+                        out.append((entry.name, None))
+        except OSError:
+            pass
+    return tuple(out)
+
+
+class _RepoFeed:
+    """A GitOps checkout: reloaded (validated, resolved) when its files change."""
+
+    backoff = False
+    jitter = 0.0
+
+    def __init__(self, root: Path, signature: tuple[Any, ...]):
+        self.root = root
+        self.name = str(root)
+        self._signature: tuple[Any, ...] | None = signature
+        self._refused: tuple[Any, ...] | None = None
+        self._refusal = ""
+
+    def poll(self) -> FlagSet | None:
+        from runner.load import InvalidRepository, load_repository
+
+        sig = _repo_signature(self.root)  # before reading: a change meanwhile is seen next time
+        if sig == self._signature:
+            return None
+        if sig == self._refused:
+            raise SourceError(self._refusal)
+        try:
+            flags = FlagSet.from_repository(load_repository(self.root))
+        except InvalidRepository as e:
+            self._refused, self._refusal = sig, f"{self.root}: not a valid repository: {e}"
+            raise SourceError(self._refusal, new=True) from None
+        except (OSError, ArtifactError) as e:
+            self._refused, self._refusal = sig, f"{self.root}: cannot resolve: {e}"
+            raise SourceError(self._refusal, new=True) from None
+        self._signature = sig
+        return flags
+
+
+def _poller_loop(ref: weakref.ref[FlagClient], stop: threading.Event, delay: float) -> None:
+    """The poller thread: holds the client only while polling, so a client nobody holds
+    any more is collected and its thread ends at its next wake."""
+    while not stop.wait(delay):
+        client = ref()
+        if client is None:
+            return
+        try:
+            client._poll()
+            delay = client._next_delay()
+        except Exception:  # never let the poller die
+            log.exception("unexpected error polling %s", client._name)
+            delay = client._poll_interval
+        finally:
+            client._first_done.set()
+        del client
+
+
 class FlagClient:
-    """Evaluates flags in-process from an artifact file (reloaded when it changes) or a checkout."""
+    """Evaluates flags in-process from an artifact file or URL, or a checkout; reloaded when
+    they change."""
 
     def __init__(self, flags: FlagSet | None = None, *, path: Path | str | None = None,
                  env: Mapping[str, str] | None = None,
@@ -107,6 +303,22 @@ class FlagClient:
         if flags is not None:
             self._snapshot = _Snapshot(flags, self._env_for(flags))
         self._next_check = time.monotonic() + reload_interval
+        self._name = str(self._path) if self._path is not None else "flags given in-process"
+        # what a poller (from_url, from_repo) needs; idle for the other clients
+        self._feed: _UrlFeed | _RepoFeed | None = None
+        self._poll_interval = 0.0
+        self._max_backoff = 0.0
+        self._poll_lock = threading.Lock()  # one look at the source at a time
+        self._stop = threading.Event()
+        self._first_done = threading.Event()
+        self._first_done.set()  # cleared by a poller that starts without flags
+        self._thread: threading.Thread | None = None
+        self._failures = 0
+        self._retry_after: float | None = None
+        self._error: str | None = None
+        self._last_ok = time.monotonic()
+        self._listeners: list[Callable[[frozenset[str]], None]] = []
+        self._check_listeners: list[Callable[[], None]] = []
 
     # --- construction ------------------------------------------------------------------
 
@@ -133,14 +345,71 @@ class FlagClient:
 
     @classmethod
     def from_repo(cls, root: Path | str = ".", *,
-                  env: Mapping[str, str] | None = None) -> FlagClient:
-        """A client on a GitOps checkout, resolved now (no reload; see :meth:`reload`).
+                  env: Mapping[str, str] | None = None,
+                  reload_interval: float | None = DEFAULT_RELOAD_INTERVAL) -> FlagClient:
+        """A client on a GitOps checkout, resolved now, then hot-reloaded.
 
         Raises :class:`runner.load.InvalidRepository` when the repository is not valid.
+        A poller thread looks every ``reload_interval`` seconds at the stats of
+        ``pyproject.toml`` and the flags and rollouts folders' files (no reading), and
+        loads and resolves the repository again only when one changed; an invalid new
+        state is logged once and the last good flags stay. ``reload_interval=None``: no
+        reload, no thread. :meth:`close` stops the poller.
         """
         from runner.load import load_repository
 
-        return cls(FlagSet.from_repository(load_repository(root)), env=env)
+        root = Path(root)
+        if reload_interval is not None and not 0 < reload_interval < math.inf:
+            raise ValueError(f"reload_interval must be a positive number of seconds (or "
+                             f"None: no reload), not {reload_interval!r}")
+        signature = _repo_signature(root) if reload_interval is not None else ()
+        client = cls(FlagSet.from_repository(load_repository(root)), env=env)
+        client._name = str(root)
+        if reload_interval is not None:
+            client._start_poller(_RepoFeed(root, signature), reload_interval,
+                                 max_backoff=reload_interval, first_delay=reload_interval)
+        return client
+
+    @classmethod
+    def from_url(cls, url: str, *, poll_interval: float = DEFAULT_POLL_INTERVAL,
+                 timeout: float = DEFAULT_TIMEOUT, bearer_token_env: str | None = None,
+                 env: Mapping[str, str] | None = None, wait: bool = True,
+                 max_backoff: float | None = None) -> FlagClient:
+        """A client on the artifact served at ``url`` (``http://`` or ``https://``).
+
+        A daemon thread fetches it at once, then every ``poll_interval`` seconds (± 15 %
+        jitter) with ``If-None-Match`` / ``If-Modified-Since``: an unchanged artifact is a
+        ``304``. While the source fails the wait doubles, up to ``max_backoff`` (default
+        10 poll intervals); the last good flags stay. ``timeout``: of each request, and
+        how long this call waits for the first fetch. It raises :class:`ArtifactError` when
+        that fetch fails or does not finish in time (and stops the thread), unless
+        ``wait=False``: then the client serves callers' defaults (reason ``ERROR``, code
+        ``PROVIDER_NOT_READY``, :attr:`ready` False) and keeps polling until a good
+        artifact arrives. ``bearer_token_env``: the name of the environment variable
+        holding a bearer token (read at each request, sent only to the URL's origin,
+        never logged). Call :meth:`close` (or use ``with``) to stop the poller.
+        """
+        from runner.remote import UrlSource
+
+        if not 0 < poll_interval < math.inf:
+            raise ValueError(f"poll_interval must be a positive number of seconds, not "
+                             f"{poll_interval!r}")
+        source = UrlSource(url, timeout=timeout, max_bytes=MAX_ARTIFACT_BYTES,
+                           bearer_token_env=bearer_token_env)
+        if source.plain_http_with_token:
+            log.warning("%s: sending the bearer token over plain http", source.shown)
+        client = cls(env=env)
+        client._name = source.shown
+        if max_backoff is None:
+            max_backoff = poll_interval * MAX_BACKOFF_INTERVALS
+        client._start_poller(_UrlFeed(source), poll_interval,
+                             max_backoff=max(max_backoff, poll_interval), first_delay=0.0)
+        client._first_done.wait(timeout + 1.0)
+        if not client._ready and wait:
+            error = client._error or f"{source.shown}: no answer within {timeout:g} s"
+            client.close()
+            raise ArtifactError(error)
+        return client
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any], *,
@@ -194,6 +463,8 @@ class FlagClient:
             return None
         self._missing_logged = False
         if sig == self._signature or sig == self._refused:
+            if sig == self._signature:
+                self._last_ok = time.monotonic()
             self._refresh_env()
             return None
         return sig
@@ -214,14 +485,28 @@ class FlagClient:
         finally:
             self._loading = False
 
-    def _install(self, flags: FlagSet, sig: tuple[int, int, int, int]) -> None:
-        """Swap in new flags: one reference, so readers see old or new, never a mix."""
+    def _install(self, flags: FlagSet, sig: tuple[int, int, int, int] | None) -> None:
+        """Swap in new flags: one reference, so readers see old or new, never a mix. Then
+        tell the ``on_change`` callbacks which keys changed (if any did)."""
         with self._swap_lock:
+            old = self._snapshot.flags if self._ready else None
             self._signature, self._refused = sig, None
             self._snapshot = _Snapshot(flags, self._env_for(flags))
-        if self._ready:
-            log.info("reloaded %s (%s)", self._path, flags.digest)
-        self._ready = True
+            self._last_ok = time.monotonic()
+            was_ready, self._ready = self._ready, True
+        if was_ready:
+            log.info("reloaded %s (%s)", self._name, flags.digest)
+        if self._listeners:
+            changed = changed_keys(old, flags)
+            if changed:
+                self._tell(self._listeners, changed)
+
+    def _tell(self, listeners: Iterable[Callable[..., None]], *args: Any) -> None:
+        for callback in tuple(listeners):
+            try:
+                callback(*args)
+            except Exception:  # a callback's bug must not stop reloads
+                log.exception("callback %r raised; ignored", callback)
 
     def _load(self, *, force: bool) -> bool:
         """Load now, in this thread (first load, :meth:`reload`). True when flags changed."""
@@ -267,6 +552,9 @@ class FlagClient:
         Returns True when new flags were installed. Never raises: a bad file is logged and
         the last good flags stay.
         """
+        if self._feed is not None:
+            self._refresh_env()
+            return self._poll()
         with self._reload_lock:
             self._next_check = time.monotonic() + self._interval
             if self._path is None:
@@ -276,6 +564,144 @@ class FlagClient:
                 return self._load(force=False)
             except ArtifactError:
                 return False
+
+    # --- the poller (from_url, from_repo) ----------------------------------------------
+
+    def _start_poller(self, feed: _UrlFeed | _RepoFeed, interval: float, *,
+                      max_backoff: float, first_delay: float) -> None:
+        self._feed = feed
+        self._poll_interval = float(interval)
+        self._max_backoff = float(max_backoff)
+        if not self._ready:
+            self._first_done.clear()
+        self._thread = threading.Thread(
+            target=_poller_loop, args=(weakref.ref(self), self._stop, first_delay),
+            name=f"rollout-flags-poll {feed.name}", daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> bool:
+        """One look at the source; True when new flags were installed. Never raises."""
+        feed = self._feed
+        if feed is None:
+            return False
+        installed = False
+        with self._poll_lock:
+            try:
+                flags = feed.poll()
+            except SourceError as e:
+                self._failed(str(e), e.retry_after, loud=e.new)
+            except Exception as e:  # a bug, not the source: still never the caller's
+                self._failed(f"{self._name}: unexpected {type(e).__name__}", None,
+                             loud=False, exc_info=True)
+            else:
+                if self._failures:
+                    log.warning("%s: back after %d failed look%s", self._name,
+                                self._failures, "s" if self._failures > 1 else "")
+                self._failures, self._error, self._retry_after = 0, None, None
+                if flags is not None:
+                    self._install(flags, None)
+                    installed = True
+                else:
+                    self._last_ok = time.monotonic()
+        self._tell(self._check_listeners)
+        return installed
+
+    def _failed(self, message: str, retry_after: float | None, *, loud: bool,
+                exc_info: bool = False) -> None:
+        """Keep the last good flags; log once per failure streak (and per new bad state)."""
+        self._failures += 1
+        self._error, self._retry_after = message, retry_after
+        if self._failures == 1 or loud:
+            if self._ready:
+                log.error("%s; keeping the last good flags (%s)", message,
+                          self._snapshot.flags.digest, exc_info=exc_info)
+            else:
+                log.error("%s; serving callers' defaults until a valid artifact arrives",
+                          message, exc_info=exc_info)
+        else:
+            log.debug("%s (failed look %d)", message, self._failures)
+
+    def _next_delay(self) -> float:
+        """Seconds until the next look: the interval, doubled per failure up to the cap,
+        no sooner than a ``Retry-After``; times the jitter."""
+        feed = self._feed
+        delay = self._poll_interval
+        if self._failures and feed is not None and feed.backoff:
+            delay = min(self._max_backoff, delay * 2.0 ** min(self._failures - 1, 32))
+            if self._retry_after is not None:
+                delay = max(delay, min(self._retry_after, self._max_backoff))
+        jitter = feed.jitter if feed is not None else 0.0
+        return delay * random.uniform(1.0 - jitter, 1.0 + jitter) if jitter else delay
+
+    def close(self) -> None:
+        """Stop the poller (a client on a URL or a checkout) and wait for its thread; the
+        flags loaded stay served. Idempotent; a client without a poller has nothing to stop."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            feed = self._feed
+            timeout = feed.http.timeout if isinstance(feed, _UrlFeed) else 0.0
+            thread.join(timeout + 5.0)
+            if thread.is_alive():
+                log.warning("%s: the poller did not stop within %g s (a request hanging)",
+                            self._name, timeout + 5.0)
+
+    def __enter__(self) -> FlagClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- what applications watch -------------------------------------------------------
+
+    def on_change(self, callback: Callable[[frozenset[str]], None]
+                  ) -> Callable[[frozenset[str]], None]:
+        """Call ``callback(keys)`` after each reload that changes something, with the keys
+        added, removed or changed (and those requiring them). Called on the reloading
+        thread (the poller); exceptions are logged, never stop reloads. Returns the
+        callback (usable as a decorator)."""
+        self._listeners.append(callback)
+        return callback
+
+    def _on_check(self, callback: Callable[[], None]) -> None:
+        """``callback()`` after each look of a poller, good or bad (for the provider)."""
+        self._check_listeners.append(callback)
+
+    @property
+    def ready(self) -> bool:
+        """True once flags were loaded (always, for a client that did not raise at creation,
+        except ``wait=False`` ones still waiting for a good artifact)."""
+        return self._ready
+
+    @property
+    def staleness(self) -> float:
+        """Seconds since the last successful look at the source (a ``304`` is one): export
+        it as a gauge. 0 for a client on flags given in-process. A client on a file looks
+        only when evaluations come, at most every ``reload_interval``."""
+        if self._feed is None and self._path is None:
+            return 0.0
+        return max(0.0, time.monotonic() - self._last_ok)
+
+    @property
+    def source(self) -> str:
+        """Where the flags come from, as messages name it (a URL without its query)."""
+        return self._name
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the last look at a poller's source failed; None when it succeeded."""
+        return self._error
+
+    @property
+    def poll_interval(self) -> float | None:
+        """Seconds between a poller's looks; None for a client without one."""
+        return self._poll_interval if self._feed is not None else None
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Wait until the first look of a poller is done (at most ``timeout`` seconds);
+        returns :attr:`ready`."""
+        self._first_done.wait(timeout)
+        return self._ready
 
     # --- evaluation --------------------------------------------------------------------
 
@@ -330,7 +756,7 @@ class FlagClient:
             pass
         if not self._ready:
             return Resolution(default, None, ERROR, PROVIDER_NOT_READY,
-                              f"no valid artifact loaded from {self._path}")
+                              f"no valid artifact loaded from {self._name}")
         return evaluate_compiled(snap.flags, key, context, snap.env, default)
 
     def all_flags(self, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -388,11 +814,48 @@ _default: FlagClient | None = None
 _default_lock = threading.Lock()
 
 
-def default_client() -> FlagClient:
-    """The client the module-level functions use: on ``$ROLLOUT_FLAGS_FILE``, made once.
+def _seconds_var(name: str, default: float, *, positive: bool) -> float:
+    raw = os.environ.get(name)
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        value = math.nan
+    if not (0 < value < 1e9 if positive else 0 <= value < 1e9):  # nan, inf, negative
+        log.warning("%s=%r is not a number of seconds; using %s", name, raw, default)
+        value = default
+    return value
 
-    Never raises: without the variable, or with a missing or bad file, it serves callers'
-    defaults (reason ``ERROR``) and keeps looking for the file.
+
+def _make_default() -> FlagClient:
+    url = os.environ.get(FLAGS_URL_VAR, "")
+    path = os.environ.get(FLAGS_FILE_VAR, "")
+    if url:
+        if path:
+            log.warning("both %s and %s are set: reading %s, ignoring %s", FLAGS_URL_VAR,
+                        FLAGS_FILE_VAR, FLAGS_URL_VAR, FLAGS_FILE_VAR)
+        interval = _seconds_var(POLL_INTERVAL_VAR, DEFAULT_POLL_INTERVAL, positive=True)
+        token_env = FLAGS_TOKEN_VAR if os.environ.get(FLAGS_TOKEN_VAR) else None
+        try:
+            return FlagClient.from_url(url, poll_interval=interval, wait=False,
+                                       bearer_token_env=token_env)
+        except ValueError as e:  # not an http(s) URL
+            log.error("%s: %s; every flag evaluates to the caller's default", FLAGS_URL_VAR, e)
+            return FlagClient(None)
+    if not path:
+        log.warning("neither %s nor %s is set: every flag evaluates to the caller's default",
+                    FLAGS_URL_VAR, FLAGS_FILE_VAR)
+        return FlagClient(None)
+    interval = _seconds_var(RELOAD_INTERVAL_VAR, DEFAULT_RELOAD_INTERVAL, positive=False)
+    return FlagClient.from_file(path, reload_interval=interval, wait=False)
+
+
+def default_client() -> FlagClient:
+    """The client the module-level functions use, made once: on ``$ROLLOUT_FLAGS_URL``
+    (polled every ``$ROLLOUT_POLL_INTERVAL`` seconds, bearer token ``$ROLLOUT_FLAGS_TOKEN``
+    when set), else on ``$ROLLOUT_FLAGS_FILE``. Both set: the URL wins, with a warning.
+
+    Never raises: without the variables, or with an unreachable URL or a missing or bad
+    file, it serves callers' defaults (reason ``ERROR``) and keeps looking.
     """
     global _default
     client = _default
@@ -400,22 +863,7 @@ def default_client() -> FlagClient:
         return client
     with _default_lock:
         if _default is None:
-            path = os.environ.get(FLAGS_FILE_VAR, "")
-            try:
-                interval = float(os.environ.get(RELOAD_INTERVAL_VAR, DEFAULT_RELOAD_INTERVAL))
-            except ValueError:
-                interval = DEFAULT_RELOAD_INTERVAL
-            if not 0 <= interval < 1e9:  # nan, inf (never reloading), negative
-                log.warning("%s=%r is not a number of seconds; using %s",
-                            RELOAD_INTERVAL_VAR, os.environ.get(RELOAD_INTERVAL_VAR),
-                            DEFAULT_RELOAD_INTERVAL)
-                interval = DEFAULT_RELOAD_INTERVAL
-            if not path:
-                log.warning("%s is not set: every flag evaluates to the caller's default",
-                            FLAGS_FILE_VAR)
-                _default = FlagClient(None)
-            else:
-                _default = FlagClient.from_file(path, reload_interval=interval, wait=False)
+            _default = _make_default()
         return _default
 
 
@@ -448,6 +896,7 @@ get_all_flags = all_flags
 __all__ = [
     "DEFAULT",
     "FLAGS_FILE_VAR",
+    "FLAGS_URL_VAR",
     "FLAG_NOT_FOUND",
     "GENERAL",
     "TYPE_MISMATCH",

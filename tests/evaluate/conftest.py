@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.nginx_server import nginx  # noqa: F401  (the fixture)
+
 
 def flagd_schemas() -> Path:
     """flagd's schemas as shipped in the package; a test that needs them FAILS when absent."""
