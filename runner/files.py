@@ -5,12 +5,20 @@ load, the journal of a run, the files ``rollout init`` scaffolds) goes through h
 temporary file in the same folder, flushed to disk, given the target's mode (or 0644, not
 ``mkstemp``'s 0600, which would hide the flags from other users' processes), renamed or
 linked over the target, then the folder fsynced so the rename itself survives a crash.
+
+Only a regular file (or nothing) is ever replaced: a target that exists and is anything
+else once symlinks are resolved (a folder, a FIFO, ``/dev/zero``, ``/dev/full``, a socket)
+is refused with :class:`NotRegularFile` before anything is written, and reading the old
+bytes never blocks on a FIFO nor reads without end from a device (:func:`read_regular`).
+Commands check their targets up front with :func:`target_problem`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -20,12 +28,74 @@ TMP_PREFIX = ".rollout-tmp-"
 _DEFAULT_MODE = 0o644
 
 
+class NotRegularFile(OSError):
+    """The path exists and is not a regular file (after symlinks): never read nor replaced."""
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _not_regular(path: Path, mode: int) -> NotRegularFile:
+    kind = _kind(mode)
+    what = kind if kind.startswith("not ") else f"is {kind}, not a regular file"
+    return NotRegularFile(errno.EINVAL, what, str(path))
+
+
+def target_problem(path: Path | str) -> str | None:
+    """Why ``path`` cannot be a file this product writes, or None when it can: it does not
+    exist yet (nor does a symlink's target), or it is a regular file."""
+    try:
+        st = os.stat(path)
+    except OSError:  # missing, or a folder that cannot be: the write itself will say
+        return None
+    if stat.S_ISREG(st.st_mode):
+        return None
+    return str(_not_regular(Path(path), st.st_mode).strerror)
+
+
+def read_regular(path: Path | str, limit: int) -> bytes:
+    """The bytes of a regular file, at most ``limit`` + 1 of them (a caller knows a longer
+    file by the length). Raises :class:`NotRegularFile` for anything else, without
+    blocking: a FIFO or a device is never opened (and, swapped in between, opened
+    non-blocking and never read)."""
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise _not_regular(Path(path), st.st_mode)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _not_regular(Path(path), st.st_mode)
+        chunks, left = [], limit + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def write_atomic(path: Path, data: bytes) -> bool:
     """Replace ``path`` with ``data`` atomically. Returns False, writing nothing, when the
-    file already holds exactly these bytes."""
+    file already holds exactly these bytes. Raises :class:`NotRegularFile`, writing
+    nothing, when ``path`` is a folder, a FIFO, a device... (symlinks followed)."""
     path = Path(path)
     try:
-        if path.read_bytes() == data:
+        if read_regular(path, len(data)) == data:
             return False
     except FileNotFoundError:
         pass
@@ -33,9 +103,13 @@ def write_atomic(path: Path, data: bytes) -> bool:
     tmp = _flushed_temporary(folder, path, data)
     try:
         try:
-            mode = path.stat().st_mode & 0o777
+            st = path.stat()
         except FileNotFoundError:
             mode = _DEFAULT_MODE
+        else:
+            if not stat.S_ISREG(st.st_mode):  # swapped for something else meanwhile
+                raise _not_regular(path, st.st_mode)
+            mode = st.st_mode & 0o777
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:

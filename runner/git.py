@@ -294,6 +294,32 @@ def raw_change(meta: str) -> tuple[str, str, str, str]:
 # --- questions about any repository ----------------------------------------------------------
 
 
+def is_null_object(object_id: str) -> bool:
+    """The all-zero name git prints for "no object" (an added or deleted file's other side)."""
+    return not object_id.strip("0")
+
+
+def read_blobs(root: Path, ids: Iterable[str]) -> dict[str, bytes]:
+    """Contents of blobs by object name, through one ``git cat-file --batch``. Null names
+    are skipped; a name this repository does not hold (or not a blob) is left out."""
+    wanted = sorted({b for b in ids if b and not is_null_object(b)})
+    if not wanted:
+        return {}
+    out = run_bytes(root, "cat-file", "--batch", input=("\n".join(wanted) + "\n").encode()).stdout
+    result: dict[str, bytes] = {}
+    pos = 0
+    for blob in wanted:
+        nl = out.index(b"\n", pos)
+        header = out[pos:nl].decode().split()
+        pos = nl + 1
+        if len(header) < 3 or header[1] != "blob":
+            continue  # "<name> missing": nothing follows the header
+        size = int(header[2])
+        result[blob] = out[pos: pos + size]
+        pos += size + 1
+    return result
+
+
 def is_repository(root: Path) -> bool:
     return run(root, "rev-parse", "--git-dir", check=False).returncode == 0
 

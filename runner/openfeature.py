@@ -21,6 +21,7 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import (
     FlagNotFoundError,
     GeneralError,
+    InvalidContextError,
     ProviderNotReadyError,
     TypeMismatchError,
 )
@@ -33,17 +34,25 @@ from runner.evaluate.resolution import (
     TYPE_MISMATCH,
     Resolution,
 )
+from runner.evaluate.resolver import failure_details
 from runner.sdk import FlagClient
 
 PROVIDER_NAME = "rollout-runner"
 
 
 def context_mapping(ctx: EvaluationContext | None) -> Mapping[str, Any]:
-    """An OpenFeature context as the client's mapping: attributes plus ``targetingKey``."""
+    """An OpenFeature context as the client's mapping: attributes plus ``targetingKey``.
+
+    Raises :class:`InvalidContextError` (OpenFeature's ``INVALID_CONTEXT``: the caller's
+    default) for anything that is not a context, or whose attributes cannot be read."""
     if ctx is None:
         return {}
-    out = dict(ctx.attributes)
-    out["targetingKey"] = ctx.targeting_key
+    try:
+        out = dict(ctx.attributes)
+        out["targetingKey"] = ctx.targeting_key
+    except Exception as e:
+        raise InvalidContextError(f"not a usable evaluation context: "
+                                  f"{failure_details(e)}") from None
     return out
 
 

@@ -6,7 +6,8 @@ GitHub Actions workflow command (``control.yml`` and ``advance.yml`` run the CLI
 that echoes the ``Authorization`` header leaks the bearer token into commits and logs.
 
 - :func:`safe_line`: one line — control characters (newlines included) are escaped as ``\\n``,
-  ``\\x1f``…, and a line that would start with ``::`` (after blanks) has it escaped to ``\\::``.
+  ``\\x1f``…, a line that would start with ``::`` or ``##[`` (after blanks) has its first
+  character escaped, and the length is capped.
 - :func:`redact`: every occurrence of a secret (and its URL-encoded and JSON-escaped forms)
   replaced by ``[redacted]``; :func:`redact_credentials` does the same for anything that looks
   like a credential (``Authorization: …``, ``Bearer …``), whatever the token.
@@ -24,30 +25,55 @@ REDACTED = "[redacted]"
 #: stand alone (a one-letter test token must not blank out every "t").
 _ANYWHERE = 8
 
-_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-# C0 and C1 controls, DEL, and the Unicode line/paragraph separators some viewers break on
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: What may not reach a terminal, a CI log or a commit raw: C0 and C1 control characters and
+#: DEL (newlines, carriage returns, ESC sequences...), Unicode line and paragraph separators,
+#: and the bidirectional overrides that make a line read differently than it is.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+#: A line GitHub Actions would read as a workflow command (``::error::``, ``::add-mask::``,
+#: the older ``##[error]``), leading whitespace ignored as the runner ignores it.
+_COMMAND = re.compile(r"\s*(::|##\[)")
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _CREDENTIAL = re.compile(r"(?i)(\bauthorization\b[\"']?\s*[:=]\s*[\"']?(?:bearer\s+|basic\s+|token\s+)?+"
                          r"|\bbearer\s+)(?!\[redacted\])[^\s\"',;}\]]+")
+#: The longest input-derived text written in one piece, by default.
+LINE_LIMIT = 2000
 
 
-def _escape(match: re.Match[str]) -> str:
-    ch = match.group()
-    return _ESCAPES.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+def escape_char(m: re.Match[str]) -> str:
+    """The escape of one matched character: ``\\n``, ``\\x1b``, ``\\u2028``."""
+    c = m.group()
+    return _SHORT.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
 
 
-def safe_line(text: object) -> str:
-    """``text`` as one printable line that cannot start a GitHub workflow command."""
-    line = _CONTROL.sub(_escape, str(text))
-    stripped = line.lstrip(" ")
-    if stripped.startswith("::"):
-        line = line[: len(line) - len(stripped)] + "\\" + stripped
-    return line
+def safe_line(text: object, limit: int = LINE_LIMIT) -> str:
+    """``text`` as one harmless line: control characters escaped (``\\n``, ``\\x1b``...),
+    a leading ``::`` or ``##[`` neutralised (``\\x3a:error``) so that GitHub Actions never
+    reads a workflow command from it, and at most ``limit`` characters, a cut one ending
+    with ``… (N more)``. Idempotent: a line it made comes back unchanged."""
+    s = text if isinstance(text, str) else str(text)
+    if _UNSAFE.search(s) is not None:
+        s = _UNSAFE.sub(escape_char, s)
+    m = _COMMAND.match(s)
+    if m is not None:
+        at = m.start(1)
+        s = f"{s[:at]}\\x{ord(s[at]):02x}{s[at + 1:]}"
+    if len(s) > limit:
+        tail = f"… ({len(s) - limit} more)"
+        keep = max(limit - len(tail), 0)
+        s = s[:keep] + f"… ({len(s) - keep} more)"
+    return s
 
 
-def safe_lines(text: object) -> str:
-    """Several lines (a message that is meant to span lines), each made a :func:`safe_line`."""
-    return "\n".join(safe_line(part) for part in str(text).split("\n"))
+def safe_lines(text: object, limit: int = LINE_LIMIT) -> str:
+    """Several lines (a message meant to span lines, such as a list of problems), each made
+    a :func:`safe_line`."""
+    return "\n".join(safe_line(part, limit) for part in str(text).split("\n"))
+
+
+def record_line(text: object, limit: int = LINE_LIMIT) -> str:
+    """What the runner records (a reason, a gate's detail, a trailer): one :func:`safe_line`
+    with blanks collapsed and anything that looks like a credential redacted."""
+    return safe_line(redact_credentials(" ".join(str(text).split())), limit)
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -70,4 +96,5 @@ def redact_credentials(text: str) -> str:
     return _CREDENTIAL.sub(lambda m: m.group(1) + REDACTED, text)
 
 
-__all__ = ["REDACTED", "redact", "redact_credentials", "safe_line", "safe_lines"]
+__all__ = ["LINE_LIMIT", "REDACTED", "escape_char", "record_line", "redact", "redact_credentials",
+           "safe_line", "safe_lines"]

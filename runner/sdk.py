@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from runner.evaluate.artifact import MAX_ARTIFACT_BYTES
 from runner.evaluate.compile import ArtifactError, FlagSet
 from runner.evaluate.environment import EnvState, env_state
 from runner.evaluate.resolution import (
@@ -36,11 +37,13 @@ from runner.evaluate.resolution import (
     Resolution,
 )
 from runner.evaluate.resolver import (
+    as_context,
     evaluate_compiled,
     matches_type,
     targeting_key_of,
     type_mismatch,
 )
+from runner.files import read_regular
 
 log = logging.getLogger("runner.sdk")
 
@@ -71,11 +74,16 @@ def _file_signature(st: os.stat_result) -> tuple[int, int, int, int]:
 
 
 def load_artifact(path: Path) -> FlagSet:
-    """Read and compile an artifact file; :class:`ArtifactError` when it is not usable."""
+    """Read and compile an artifact file; :class:`ArtifactError` when it is not usable:
+    also when it is not a regular file (a folder, a FIFO, a device: never read, so never a
+    hang) or larger than :data:`MAX_ARTIFACT_BYTES`."""
     try:
-        data = path.read_bytes()
+        data = read_regular(path, MAX_ARTIFACT_BYTES)
     except OSError as e:
         raise ArtifactError(f"{path}: cannot read: {e.strerror or e}") from e
+    if len(data) > MAX_ARTIFACT_BYTES:
+        raise ArtifactError(f"{path}: larger than {MAX_ARTIFACT_BYTES // (1024 * 1024)} MiB, "
+                            "the most an artifact may be; not a rollout artifact?")
     return FlagSet.from_bytes(data, str(path))
 
 
@@ -281,18 +289,18 @@ class FlagClient:
         if _monotonic() >= self._next_check:
             self._check()
         snap = self._snapshot
-        f = snap.flags.flags.get(key)
-        if f is None:
-            return False
-        if context is None:
-            context = _EMPTY
-        try:
+        try:  # free when nothing raises; anything odd goes the careful way
+            f = snap.flags.flags.get(key)
+            if f is None:
+                return False
+            if context is None:
+                context = _EMPTY
             tk = context.get("targetingKey")
             if tk is None:
                 tk = context.get("targeting_key")
             return f.resolve(context, tk, snap.outcomes)[0] is True  # .value
         except Exception:
-            return self.evaluate(key, context).value is True
+            return evaluate_compiled(snap.flags, key, context, snap.env).value is True
 
     def value(self, key: str, context: Mapping[str, Any] | None = None,
               default: Any = None) -> Any:
@@ -305,29 +313,42 @@ class FlagClient:
         if _monotonic() >= self._next_check:
             self._check()
         snap = self._snapshot
-        f = snap.flags.flags.get(key)
-        if f is None or context is None:  # the uncommon cases, with their error handling
-            if not self._ready:
-                return Resolution(default, None, ERROR, PROVIDER_NOT_READY,
-                                  f"no valid artifact loaded from {self._path}")
-            return evaluate_compiled(snap.flags, key, context, snap.env, default)
-        # evaluate_compiled, inlined: this is the call applications make most
+        # evaluate_compiled, inlined: this is the call applications make most. The try is
+        # free when nothing raises; the uncommon cases (an unknown or unhashable key, no
+        # context, a context that raises) go the careful way, which never raises.
         try:
-            tk = context.get("targetingKey")
-            if tk is None:
-                tk = context.get("targeting_key")
-            r = f.resolve(context, tk, snap.outcomes)
+            f = snap.flags.flags.get(key)
+            if f is not None and context is not None:
+                tk = context.get("targetingKey")
+                if tk is None:
+                    tk = context.get("targeting_key")
+                r = f.resolve(context, tk, snap.outcomes)
+                if default is not None and not matches_type(r[0], default):
+                    return type_mismatch(f, default)
+                return r
         except Exception:
-            return evaluate_compiled(snap.flags, key, context, snap.env, default)
-        if default is not None and not matches_type(r[0], default):
-            return type_mismatch(f, default)
-        return r
+            pass
+        if not self._ready:
+            return Resolution(default, None, ERROR, PROVIDER_NOT_READY,
+                              f"no valid artifact loaded from {self._path}")
+        return evaluate_compiled(snap.flags, key, context, snap.env, default)
 
     def all_flags(self, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Every flag's value for this context (the reference's ``get_all_flags``)."""
+        """Every flag's value for this context (the reference's ``get_all_flags``).
+
+        Never raises: a flag whose evaluation fails (reason ``ERROR`` from
+        :meth:`evaluate`) is ``None``, the default when none is given; a context that is
+        not a mapping, or whose methods raise, makes every flag ``None``."""
         snap = self._current()
         ctx = context if context is not None else _EMPTY
-        tk = targeting_key_of(ctx)
+        try:
+            tk = targeting_key_of(ctx)
+        except Exception:  # checked only on failure: no cost to the common case
+            try:
+                ctx = as_context(ctx)  # an OpenFeature EvaluationContext, or TypeError
+                tk = targeting_key_of(ctx)
+            except Exception:
+                return dict.fromkeys(snap.flags.flags)
         out = {}
         outcomes = snap.outcomes
         for key, f in snap.flags.flags.items():
@@ -353,7 +374,11 @@ class FlagClient:
         return sorted(self._current().flags.flags)
 
     def flag_type(self, key: str) -> str | None:
-        f = self._current().flags.flags.get(key)
+        """The flag's type (``boolean``, ``string``...), None for an unknown key."""
+        try:
+            f = self._current().flags.flags.get(key)
+        except Exception:  # an unhashable key, or one whose hash raises
+            return None
         return f.type if f is not None else None
 
 
@@ -379,6 +404,11 @@ def default_client() -> FlagClient:
             try:
                 interval = float(os.environ.get(RELOAD_INTERVAL_VAR, DEFAULT_RELOAD_INTERVAL))
             except ValueError:
+                interval = DEFAULT_RELOAD_INTERVAL
+            if not 0 <= interval < 1e9:  # nan, inf (never reloading), negative
+                log.warning("%s=%r is not a number of seconds; using %s",
+                            RELOAD_INTERVAL_VAR, os.environ.get(RELOAD_INTERVAL_VAR),
+                            DEFAULT_RELOAD_INTERVAL)
                 interval = DEFAULT_RELOAD_INTERVAL
             if not path:
                 log.warning("%s is not set: every flag evaluates to the caller's default",

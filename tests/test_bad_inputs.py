@@ -7,7 +7,9 @@ and nothing written (the files and ``git status`` are what the case left them).
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -41,6 +43,21 @@ def apply(case: Case, root: Path) -> None:
             path.write_bytes(content)
         else:
             path.write_text(content, encoding="utf-8")
+    for rel, kind, target in case.special:
+        path = root / rel
+        path.unlink(missing_ok=True)
+        if kind == "fifo":
+            os.mkfifo(path)
+        elif kind == "symlink":
+            path.symlink_to(target)
+        elif kind == "socket":
+            sock = socket.socket(socket.AF_UNIX)
+            try:  # the entry stays when the socket is closed
+                sock.bind(str(path))
+            finally:
+                sock.close()
+        else:
+            raise ValueError(kind)
     for rel, old, new in case.edit:
         path = root / rel
         text = path.read_text(encoding="utf-8")

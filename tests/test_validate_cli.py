@@ -186,3 +186,60 @@ def test_documented_examples_are_valid(example_repo: Path) -> None:
     from runner.load.schema_errors import schema_findings
 
     assert schema_findings(config["tool"]["rollout"], "config") == []
+
+
+#: A value of the wrong type for every key of [tool.rollout], and of its metrics table.
+WRONG_CONFIG = [
+    ('flags_dir = 5', "tool.rollout.flags_dir", "5 is an integer, expected string"),
+    ('rollouts_dir = ["rollouts"]', "tool.rollout.rollouts_dir", "['rollouts'] is an array, expected string"),
+    ('author_name = {first = "x"}', "tool.rollout.author_name", "is an object, expected string"),
+    ('author_email = 1979-05-27', "tool.rollout.author_email", "expected string"),
+    ('emergency_shutdown = "yes"', "tool.rollout.emergency_shutdown", "'yes' is a string, expected boolean"),
+    ('metrics = 5', "tool.rollout.metrics", "5 is an integer, expected object"),
+    ('metrics = {type = 5}', "tool.rollout.metrics.type", "5 is not one of file, prometheus, command"),
+    ('metrics = {type = "file", path = 5}', "tool.rollout.metrics.path", "5 is an integer, expected string"),
+    ('metrics = {type = "prometheus", url = "http://x", queries = 5}', "tool.rollout.metrics.queries",
+     "5 is an integer, expected object"),
+    ('metrics = {type = "prometheus", url = "http://x", timeout = inf}', "tool.rollout.metrics.timeout",
+     "inf: not a finite number"),
+    ('metrics = {type = "command", command = ["x"], timeout = 99999999999999999999}',
+     "tool.rollout.metrics.timeout", "out of range (integers are 64-bit"),
+]
+
+
+def test_every_tool_rollout_key_of_a_wrong_type_is_a_problem(example_repo: Path) -> None:
+    # tomllib hands over any type; each is one line naming the key, never exit 3
+    for line, field, words in WRONG_CONFIG:
+        (example_repo / "pyproject.toml").write_text(f'[tool.rollout]\n{line}\n')
+        out = run_cli(["validate", "--format", "json"], cwd=example_repo)
+        assert out.returncode == 1, (line, out.stderr)
+        problems = json.loads(out.stdout)["problems"]
+        assert [p for p in problems if p["file"] == "pyproject.toml" and p["field"] == field
+                and words in p["message"]], (line, problems)
+    for text, field in (("tool = 5\n", "tool"), ("tool = [1]\n", "tool"),
+                        ("[tool]\nrollout = 5\n", "tool.rollout"),
+                        ('tool.rollout = "x"\n', "tool.rollout")):
+        (example_repo / "pyproject.toml").write_text(text)
+        for args in (["validate"], ["advance", "--dry-run"], ["status"], ["history"]):
+            out = run_cli(args, cwd=example_repo)
+            assert out.returncode in (0, 1), (text, args, out.stderr)  # history reads no config
+            assert "Traceback" not in out.stderr and "internal error" not in out.stderr
+        out = run_cli(["validate"], cwd=example_repo)
+        assert out.stdout.startswith(f"pyproject.toml:{text.count(chr(10))}:1: {field}: "), out.stdout
+
+
+def test_a_huge_echoed_value_stays_one_short_line(example_repo: Path) -> None:
+    # a 900 KB value of the wrong type, a key of 100,000 characters:
+    # each problem is one line of at most a few hundred characters
+    huge = "[" + ", ".join(["'" + "v" * 60 + "'"] * 14_000) + "]"
+    (example_repo / "flags" / "new_flag.yaml").write_text(
+        f"key: new_flag\ndescription: {huge}\nowner: a\nrisk: low\n? {'k' * 100_000}\n: 1\n")
+    out = run_cli(["validate"], cwd=example_repo)
+    assert out.returncode == 1
+    lines = out.stdout.splitlines()
+    assert len(lines) == 2, lines  # the description, the unknown key
+    assert all(len(line) < 600 for line in lines), [len(line) for line in lines]
+    assert lines[0].startswith("flags/new_flag.yaml:2:1: description: ['vvvvvvvvv")
+    assert lines[0].endswith("is an array, expected string")
+    assert lines[1].startswith("flags/new_flag.yaml:5:3: kkkkk")
+    assert "…" in lines[1]

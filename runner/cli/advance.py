@@ -24,15 +24,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from runner.cli.common import UsageError
+    from runner.cli.common import check_target
     from runner.git import GitError
     from runner.reconcile.runs import Stop, advance, gates_evaluator
 
-    # checked before the run: a --publish that cannot work must not stop it after commits
-    if args.publish is not None and (not args.publish.strip() or Path(args.publish).is_dir()):
-        raise UsageError(f"--publish {args.publish!r}: give the path of the artifact file")
+    # checked before the run: a --publish that cannot work (empty, a folder, a FIFO, a
+    # device) must not stop it after commits
+    if args.publish is not None:
+        check_target("--publish", args.publish, "the artifact file")
     opts = runopts.options(args, flags=tuple(args.flags), dry_run=args.dry_run)
     try:
         rep = advance(opts, gates_evaluator(opts.root, dict(os.environ)))

@@ -48,24 +48,27 @@ def head_commit(root: Path) -> str | None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from runner.cli.common import UsageError
+    from runner.cli.common import UsageError, cannot_show, check_target
     from runner.evaluate.render import render_artifact
     from runner.files import write_atomic
     from runner.load import check_repository
 
     root = gitops_root(args)
-    if args.out is not None and args.out.is_dir():
-        raise UsageError(f"--out {args.out}: is a folder, give a file path")
+    if args.out is not None:  # a folder, a FIFO, a device: refused before any work
+        check_target("--out", args.out)
     checked = check_repository(root)
     if checked.repository is None:
         for problem in checked.problems:
-            print(safe_line(problem), file=sys.stderr)
+            print(safe_line(problem, limit=2000), file=sys.stderr)
         n = len(checked.problems)
         print(f"rollout build: {n} problem{'s' * (n != 1)} found; nothing written",
               file=sys.stderr)
         return 1
     commit = args.source_commit or head_commit(root)
-    data = render_artifact(checked.repository, source_commit=commit, fmt=args.format)
+    try:
+        data = render_artifact(checked.repository, source_commit=commit, fmt=args.format)
+    except Exception as e:  # content the checks let through: one line, nothing written
+        return cannot_show("build", "the artifact cannot be rendered; nothing written", e)
     if args.format == "flagd":
         # a document flagd would reject is never written
         from runner.evaluate.flagd import BUNDLED_SCHEMAS, FlagdSchemaMissing, flagd_problems
@@ -76,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(str(e)) from e
         if problems:
             for line in problems:
-                print(f"flagd schema: {line}", file=sys.stderr)
+                print(safe_line(f"flagd schema: {line}", limit=2000), file=sys.stderr)
             print("rollout build: the flagd export breaks flagd's schema; nothing written",
                   file=sys.stderr)
             return 1
@@ -87,8 +90,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         changed = write_atomic(args.out, data)
     except OSError as e:  # a folder that cannot exist or be written: said, not a crash
-        print(safe_line(f"rollout build: cannot write {args.out}: {e.strerror or e}"), file=sys.stderr)
+        print(safe_line(f"rollout build: cannot write {args.out}: {e.strerror or e}"),
+              file=sys.stderr)
         return 1
     digest = json.loads(data).get("digest") or json.loads(data)["metadata"]["version"]
-    print(f"{'wrote' if changed else 'unchanged'} {args.out} ({digest})", file=sys.stderr)
+    print(safe_line(f"{'wrote' if changed else 'unchanged'} {args.out} ({digest})"),
+          file=sys.stderr)
     return 0

@@ -1,12 +1,59 @@
-"""What the subcommands share: the usage error, the repository argument, output formats."""
+"""What the subcommands share: the usage error, the repository argument, output formats.
+
+Anything derived from input reaches the terminal through ``runner.safetext.safe_line``."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
+
+from runner.safetext import escape_char, safe_line
+
+_UNSAFE_IN_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e"
+                             "\u2066-\u2069]")
+_COMMAND_LINE = re.compile(r"^([ \t]*)(::|##\[)", re.MULTILINE)
+
+
+def safe_markdown(text: str) -> str:
+    """A multi-line Markdown document (a pull-request comment) safe to print in a CI log:
+    control characters other than line breaks and tabs escaped, and a line that GitHub
+    Actions would run as a workflow command (``::error``...) escaped with a backslash,
+    which Markdown renders as nothing."""
+    if _UNSAFE_IN_TEXT.search(text) is not None:
+        text = _UNSAFE_IN_TEXT.sub(escape_char, text)
+    return _COMMAND_LINE.sub(lambda m: f"{m.group(1)}\\{m.group(2)}", text)
+
+
+def debug() -> bool:
+    return os.environ.get("ROLLOUT_DEBUG") == "1"
+
+
+def cannot_show(command: str, what: str, e: BaseException) -> int:
+    """A surface (status, history, eval, plan) met repository content it cannot show: one
+    line naming what, exit 1 (never an internal error: the content is the problem)."""
+    if debug():
+        raise e
+    detail = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+    print(safe_line(f"rollout {command}: {what}: {detail} (`rollout validate` may say more; "
+                   "ROLLOUT_DEBUG=1 shows a traceback)", limit=1000), file=sys.stderr)
+    return 1
+
+
+def check_target(option: str, path: Path | str, what: str = "a file") -> None:
+    """A path the command will write a file to: a usage error, before anything is done,
+    when it exists and is not a regular file (symlinks followed), or is empty."""
+    from runner.files import target_problem
+
+    if not str(path).strip():
+        raise UsageError(f"{option} '': give the path of {what}")
+    problem = target_problem(path)
+    if problem is not None:
+        raise UsageError(f"{option} {safe_line(path)}: {problem}; give the path of {what}")
 
 
 def add_repo_argument(p: argparse.ArgumentParser) -> None:

@@ -47,7 +47,7 @@ def _context(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from runner.cli.common import UsageError
+    from runner.cli.common import UsageError, cannot_show
     from runner.evaluate.compile import ArtifactError, FlagSet
     from runner.evaluate.resolution import FLAG_NOT_FOUND
     from runner.load import check_repository
@@ -55,24 +55,30 @@ def run(args: argparse.Namespace) -> int:
 
     ctx = _context(args)
     if args.file is not None:
-        if not args.file.is_file():
-            raise UsageError(f"--file {args.file}: no such file")
+        if not args.file.exists():
+            raise UsageError(f"--file {safe_line(args.file)}: no such file")
+        if not args.file.is_file():  # a folder, a FIFO, a device: never read
+            raise UsageError(f"--file {safe_line(args.file)}: not a regular file")
         try:
             flags = load_artifact(args.file)
         except ArtifactError as e:
-            print(safe_line(f"rollout eval: {e}"), file=sys.stderr)
+            print(safe_line(f"rollout eval: {e}", limit=2000), file=sys.stderr)
             return 1
     else:
         checked = check_repository(gitops_root(args))
         if checked.repository is None:
             for problem in checked.problems:
-                print(safe_line(problem), file=sys.stderr)
+                print(safe_line(problem, limit=2000), file=sys.stderr)
             return 1
-        flags = FlagSet.from_repository(checked.repository)
+        try:
+            flags = FlagSet.from_repository(checked.repository)
+        except Exception as e:  # content the checks let through: one line, exit 1
+            return cannot_show("eval", "the repository's flags cannot be resolved", e)
     r = FlagClient(flags).evaluate(args.flag, ctx)
     if r.error_code == FLAG_NOT_FOUND:
         known = ", ".join(sorted(flags.flags)) or "none"
-        print(safe_line(f"rollout eval: no flag {args.flag!r} (flags: {known})"), file=sys.stderr)
+        print(safe_line(f"rollout eval: no flag {args.flag!r} (flags: {known})", limit=2000),
+              file=sys.stderr)
         return 1
     if args.format == "json":
         print_json({"flag": args.flag, "value": r.value, "variant": r.variant,
@@ -80,6 +86,6 @@ def run(args: argparse.Namespace) -> int:
                     "context": ctx})
     else:
         detail = f" ({r.details})" if r.details else ""
-        print(f"{args.flag} = {json.dumps(r.value)}  variant {r.variant}  reason "
-              f"{r.reason}{detail}")
+        print(safe_line(f"{args.flag} = {json.dumps(r.value)}  variant {r.variant}  reason "
+                       f"{r.reason}{detail}", limit=2000))
     return 0

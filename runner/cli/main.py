@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from runner import __version__
 from runner.cli.common import UsageError
-from runner.safetext import safe_line, safe_lines
+from runner.safetext import safe_line
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -29,7 +29,7 @@ COMMANDS = (
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
-        print(safe_line(f"{self.prog}: error: {message}"), file=sys.stderr)
+        print(safe_line(f"{self.prog}: error: {message}", limit=1000), file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
 
 
@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except UsageError as e:
-        print(safe_lines(f"rollout {args.command}: error: {e}"), file=sys.stderr)
+        print(safe_line(f"rollout {args.command}: error: {e}", limit=1000), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"rollout {args.command}: interrupted", file=sys.stderr)
@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:
         if os.environ.get("ROLLOUT_DEBUG") == "1":
             raise
-        detail = str(e).splitlines()[0] if str(e) else type(e).__name__
-        print(safe_line(f"rollout {args.command}: internal error: {detail} "
-              "(set ROLLOUT_DEBUG=1 for a traceback)"), file=sys.stderr)
+        detail = safe_line(str(e).splitlines()[0], 500) if str(e).strip() else type(e).__name__
+        print(f"rollout {args.command}: internal error: {detail} "
+              "(set ROLLOUT_DEBUG=1 for a traceback)", file=sys.stderr)
         return EXIT_INTERNAL

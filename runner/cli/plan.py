@@ -28,19 +28,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from runner import git
-    from runner.cli.common import UsageError
-    from runner.load.assemble import parse_time
+    from runner.cli.common import UsageError, cannot_show, safe_markdown
+    from runner.cli.runopts import parse_now
     from runner.review.plan import compare
     from runner.review.plan_markdown import plan_markdown
     from runner.review.snapshot import load_revision, load_working_tree
 
     root = repo_root(args)
-    now = None
-    if args.now:
-        try:
-            now = parse_time(args.now)
-        except ValueError as e:
-            raise UsageError(f"--now {args.now!r}: not an ISO 8601 time") from e
+    # the same checks as every --now: an empty one (an unset variable) is an error too
+    now = parse_now(args.now) if args.now is not None else None
     if not git.is_repository(root):
         raise UsageError(f"{root}: not a git repository")
 
@@ -65,12 +61,16 @@ def run(args: argparse.Namespace) -> int:
         base = load_revision(root, base_rev, base_sha)
         head = (load_revision(root, args.head, sha_of(args.head)) if args.head
                 else load_working_tree(root))
+        report = compare(base, head, now or datetime.now().astimezone())
+        # at most one pull-request comment long: cut short, lists say how many were left out
+        text = (None if args.format == "json"
+                else safe_markdown(plan_markdown(json.loads(json.dumps(report)))))
     except git.GitError as e:
         raise UsageError(str(e)) from e
-    report = compare(base, head, now or datetime.now().astimezone())
-    if args.format == "json":
+    except Exception as e:  # content the checks let through: one line, exit 1
+        return cannot_show("plan", "the change cannot be shown", e)
+    if text is None:
         print_json(report)
     else:
-        # at most one pull-request comment long: cut short, lists say how many were left out
-        print(plan_markdown(json.loads(json.dumps(report))), end="")
+        print(text, end="")
     return 1 if head.problems else 0

@@ -30,10 +30,12 @@ def publish(root: Path, path: str, head: str | None) -> bool:
         data = render_artifact(load_repository(root), source_commit=head)
         changed = publish_atomic(Path(path), data)
     except InvalidRepository as e:
-        print(safe_line(f"rollout advance: --publish: the repository is not valid: {e}"), file=sys.stderr)
+        print(safe_line(f"rollout advance: --publish: the repository is not valid: {e}",
+                       limit=2000), file=sys.stderr)
         return False
     except OSError as e:
-        print(safe_line(f"rollout advance: --publish {path}: {e.strerror or e}"), file=sys.stderr)
+        print(safe_line(f"rollout advance: --publish {path}: {e.strerror or e}"),
+              file=sys.stderr)
         return False
-    print(f"published {path}" if changed else f"{path} unchanged")
+    print(safe_line(f"published {path}" if changed else f"{path} unchanged"))
     return True

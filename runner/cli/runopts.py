@@ -13,7 +13,7 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from runner.cli.common import add_repo_argument, gitops_root
 from runner.safetext import safe_line, safe_lines
@@ -52,13 +52,14 @@ def parse_now(value: str | None) -> datetime:
         # an empty --now is more likely an unset variable ("--now $NOW") than a wish for
         # the clock: acting at the real time in a simulation could pause or roll back
         raise UsageError("--now '': empty (omit --now to use the clock)")
+    shown = safe_line(repr(value), 200)
     try:
         now = parse_time(value)
-    except ValueError as e:
-        raise UsageError(f"--now {safe_line(repr(value))}: not an ISO 8601 time ({e})") from None
+    except (ValueError, OverflowError) as e:
+        raise UsageError(f"--now {shown}: not an ISO 8601 time ({e})") from None
     # waits and deadlines are added to it: keep far from datetime's limits (year 1..9999)
     if not 1970 <= now.year <= 9000:
-        raise UsageError(f"--now {safe_line(repr(value))}: out of range (years 1970 to 9000)")
+        raise UsageError(f"--now {shown}: out of range (years 1970 to 9000)")
     return now
 
 
@@ -109,14 +110,14 @@ def requested_by() -> str:
 
 
 def line(d: Decision, sha: str | None, dry_run: bool = False) -> str:
-    """What the run says about one rollout: one safe line (reasons hold input-derived text)."""
-    at = f" ({sha[:7]})" if sha else ""
-    return safe_line(_line(d, at, dry_run))
-
-
-def _line(d: Decision, at: str, dry_run: bool) -> str:
     from runner.reconcile.decide import Action, pct
+    from runner.safetext import safe_line
 
+    return safe_line(_line(d, sha, dry_run, Action, pct), limit=2000)
+
+
+def _line(d: Decision, sha: str | None, dry_run: bool, Action: Any, pct: Any) -> str:
+    at = f" ({sha[:7]})" if sha else ""
     if d.action is None:
         return f"{d.flag}: {d.reason}"
     would = "would " if dry_run else ""
@@ -129,18 +130,20 @@ def _line(d: Decision, at: str, dry_run: bool) -> str:
 
 
 def report(rep: Report, dry_run: bool = False) -> int:
+    """Print what happened (each line through safe_line); tell CI about rollbacks; the
+    exit code."""
     from runner.reconcile.decide import Action
+    from runner.safetext import safe_line
 
-    """Print what happened; tell CI about rollbacks; the exit code."""
     for note in rep.notes:
-        print(safe_line(f"note: {note}"), file=sys.stderr)
+        print(safe_line(f"note: {note}", limit=2000), file=sys.stderr)
     for d in rep.decisions:
         if not d.selected:
             continue
         print(line(d, rep.commits.get(d.flag), dry_run))
     rolled = rep.rolled_back
     for flag in rolled:
-        print(safe_line(f"ROLLED BACK: {flag}" + (" (dry run, nothing written)" if dry_run else "")))
+        print(f"ROLLED BACK: {safe_line(flag)}" + (" (dry run, nothing written)" if dry_run else ""))
     paused = [d.flag for d in rep.decisions if d.action in (Action.PAUSE, Action.HOLD)]
     changed = [d for d in rep.decisions if d.action is not None]
     if rep.pushed:
@@ -151,7 +154,9 @@ def report(rep: Report, dry_run: bool = False) -> int:
             f.write(safe_line(f"paused={','.join(paused)}") + "\n")
             f.write(f"changed={len(changed)}\n")
             f.write(f"commits={len(rep.commits)}\n")
-    return EXIT_ROLLED_BACK if rolled else 0
+    # a repository with problems is a failed run even when the rollbacks it could make went
+    # through: CI turns red, and the note says what was not done
+    return EXIT_ROLLED_BACK if rolled else (1 if rep.degraded else 0)
 
 
 def stopped(e: Exception, command: str) -> int:

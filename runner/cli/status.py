@@ -7,13 +7,15 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from runner.cli.common import add_repo_argument, gitops_root, print_json
+from runner.cli.common import add_repo_argument, cannot_show, gitops_root, print_json
 from runner.safetext import safe_line
 
 Renderer = Callable[[list[dict[str, Any]]], str]
 
 
 def _text(rows: list[dict[str, Any]]) -> str:
+    """One line per fact; every value from a file (names, reasons, thresholds...) goes
+    through ``safe_line``: a hand-edited state or a person's reason never makes two lines."""
     out = []
     for r in rows:
         steps = "/".join(f"{p}" for p in r["steps"])
@@ -23,23 +25,25 @@ def _text(rows: list[dict[str, Any]]) -> str:
             where = f"step {r['step'] + 1} of {len(r['steps'])}; {steps}"
         else:
             where = f"not started; {steps}"
-        out.append(f"{r['flag']}: {r['phase']} at {r['current_percentage']}% ({where})")
+        out.append(safe_line(f"{r['flag']}: {r['phase']} at {r['current_percentage']}% "
+                            f"({where})", limit=1000))
         if r["next_step_at"]:
-            out.append(f"  next step at {r['next_step_at']}")
+            out.append(f"  next step at {safe_line(r['next_step_at'])}")
         for g in r["last_gates"]:
             value = "none" if g["value"] is None else g["value"]
             dry = ", dry run" if g.get("dry_run") else ""
-            out.append(f"  {g['name']} = {value} ({g['threshold']}{dry}): {g['verdict']}")
+            out.append("  " + safe_line(f"{g['name']} = {value} ({g['threshold']}{dry}): "
+                                       f"{g['verdict']}", limit=1000))
         if r["reason"]:
-            out.append(f"  {r['reason']}")
-    # states and gate details are input-derived: each printed line is one safe line
-    return "\n".join(safe_line(line) for line in out) + ("\n" if out else "")
+            out.append(f"  {safe_line(r['reason'], limit=1000)}")
+    return "\n".join(out) + ("\n" if out else "")
 
 
 def _markdown(rows: list[dict[str, Any]]) -> str:
+    from runner.cli.common import safe_markdown
     from runner.review.status_markdown import status_markdown
 
-    return status_markdown(rows)
+    return safe_markdown(status_markdown(rows))
 
 
 #: --format name -> renderer of the status records.
@@ -62,23 +66,45 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from runner.cli.runopts import parse_now
     from runner.load import check_repository
-    from runner.reconcile.view import records
+    from runner.reconcile.view import record
 
     root = gitops_root(args)
     now = parse_now(args.now)
     checked = check_repository(root)
     if checked.repository is None:
         for p in checked.problems:
-            print(safe_line(p), file=sys.stderr)
+            print(safe_line(p, limit=2000), file=sys.stderr)
         return 1
-    rows = records(checked.repository, now)
+    repo = checked.repository
+    flags = sorted(set(repo.plans) | set(repo.states))
     if args.flag:
-        rows = [r for r in rows if r["flag"] == args.flag]
-        if not rows:
-            print(safe_line(f"rollout status: no rollout for flag {args.flag!r}"), file=sys.stderr)
+        flags = [f for f in flags if f == args.flag]
+        if not flags:
+            print(f"rollout status: no rollout for flag {safe_line(repr(args.flag), 200)}",
+                  file=sys.stderr)
             return 1
-    if args.format == "json":
-        print_json(rows[0] if args.flag else rows)
-    else:
-        sys.stdout.write(RENDERERS[args.format](rows))
-    return 0
+    # one rollout whose committed state makes no sense (a hand edit the checks let through)
+    # is reported on its own line; the others are still shown, and the exit code is 1
+    rows, broken = [], 0
+    for flag in flags:
+        try:
+            row = record(flag, repo.plans.get(flag), repo.states.get(flag), now)
+            if args.format != "json":
+                RENDERERS[args.format]([row])  # the renderer must manage it too
+        except Exception as e:
+            state = repo.states.get(flag)
+            where = (f"{repo.config.rollouts_dir}/{state.plan}.state.json" if state is not None
+                     else f"{repo.config.rollouts_dir}/")
+            broken += cannot_show("status", f"{where} (rollout {flag!r}): cannot be shown", e)
+            continue
+        rows.append(row)
+    try:
+        if args.format == "json":
+            if args.flag and not rows:
+                return 1
+            print_json(rows[0] if args.flag else rows)
+        else:
+            sys.stdout.write(RENDERERS[args.format](rows))
+    except Exception as e:
+        return cannot_show("status", "the rollouts cannot be shown", e)
+    return 1 if broken else 0

@@ -66,13 +66,13 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print_json({"valid": not problems, "problems": [p.as_dict() for p in problems]})
     elif args.format == "github":
-        for p in problems:
-            title = _escape(p.field or "rollout validate", prop=True)
-            print(f"::error file={_escape(p.path, True)},line={p.line},col={p.column},"
-                  f"title={title}::{_escape(str(p))}")
+        for p in problems:  # each an annotation: the values in it one line, capped
+            title = _escape(safe_line(p.field or "rollout validate", 200), prop=True)
+            print(f"::error file={_escape(safe_line(p.path, 1000), True)},line={p.line},"
+                  f"col={p.column},title={title}::{_escape(safe_line(str(p), 2000))}")
     else:
         for p in problems:
-            print(safe_line(p))
+            print(safe_line(p, limit=2000))
         if problems:
             n = len(problems)
             print(f"{n} problem{'s' * (n != 1)} found", file=sys.stderr)

@@ -17,12 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from runner.evaluate.bucket import TOTAL_WEIGHT, weight
-from runner.files import write_atomic
+from runner.files import read_regular, write_atomic
 from runner.model import Flag, Phase, Repository
 
 #: Bumped when the document changes incompatibly; readers refuse other versions.
 ARTIFACT_VERSION = 1
 ARTIFACT_KIND = "rollout-runner/resolved-flags"
+#: The largest artifact file read (64 MiB, about 100,000 flags): a bigger file is refused,
+#: so that a wrong path (``/dev/zero``, a log) never fills a process's memory.
+MAX_ARTIFACT_BYTES = 64 * 1024 * 1024
 
 
 def effective_percentage(repo: Repository, key: str) -> float | None:
@@ -171,9 +174,12 @@ def same_content(path: Path, data: bytes) -> bool:
     out: a commit that changes nothing applications see does not make a new artifact.
     """
     try:
-        old = json.loads(Path(path).read_bytes())
+        raw = read_regular(Path(path), MAX_ARTIFACT_BYTES)  # never blocks on a FIFO
+        if len(raw) > MAX_ARTIFACT_BYTES:
+            return False
+        old = json.loads(raw)
         new = json.loads(data)
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return False
     if not (isinstance(old, dict) and isinstance(new, dict)):
         return False

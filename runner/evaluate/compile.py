@@ -308,11 +308,17 @@ class FlagSet:
             doc = json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise ArtifactError(f"{name}: not valid JSON ({e}); truncated or corrupt?") from e
+        except RecursionError as e:  # [[[[... nested deeper than any artifact
+            raise ArtifactError(f"{name}: JSON nested too deeply; not a rollout artifact") from e
         try:
             flags = cls.from_document(doc)
+            digest = content_digest(document_content(doc))
         except ArtifactError as e:
             raise ArtifactError(f"{name}: {e}") from e
-        if doc.get("digest") != content_digest(document_content(doc)):
+        except (TypeError, KeyError, AttributeError, ValueError, RecursionError) as e:
+            # a shape from_document's checks did not foresee: still unusable, not a crash
+            raise ArtifactError(f"{name}: not a usable artifact ({type(e).__name__})") from e
+        if doc.get("digest") != digest:
             raise ArtifactError(f"{name}: content does not match its digest (damaged or edited "
                                 "by hand; rebuild it with `rollout build`)")
         return flags

@@ -255,12 +255,44 @@ def type_mismatch(f: CompiledFlag, default: Any) -> Resolution:
                       f"{value_type(default)}")
 
 
+#: The longest part of an error's ``details`` taken from the caller's input (a key, an
+#: exception's message): a huge or hostile value never makes a huge answer.
+DETAILS_LIMIT = 200
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` for a message, never raising, at most :data:`DETAILS_LIMIT` long."""
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= DETAILS_LIMIT else text[:DETAILS_LIMIT - 1] + "…"
+
+
+def failure_details(e: BaseException) -> str:
+    """``TypeError: message`` of an exception raised by a caller's context, never raising
+    (an exception whose ``str`` raises too), capped."""
+    try:
+        message = str(e)
+    except Exception:
+        message = ""
+    if len(message) > DETAILS_LIMIT:
+        message = message[:DETAILS_LIMIT - 1] + "…"
+    name = type(e).__name__
+    return f"{name}: {message}" if message else name
+
+
 def evaluate_compiled(flags: FlagSet, key: str, context: Mapping[str, Any] | None,
                       env: EnvState, default: Any = None) -> Resolution:
-    """One evaluation on compiled flags and a parsed environment; never raises."""
-    f = flags.flags.get(key)
+    """One evaluation on compiled flags and a parsed environment; never raises: not for an
+    unknown or unhashable key, a context that is no mapping or whose methods raise, nor a
+    value that breaks a comparison (the caller's default, reason ``ERROR``)."""
+    try:
+        f = flags.flags.get(key)
+    except Exception:  # an unhashable key: no flag has it
+        f = None
     if f is None:
-        return Resolution(default, None, ERROR, FLAG_NOT_FOUND, f"no flag {key!r}")
+        return Resolution(default, None, ERROR, FLAG_NOT_FOUND, f"no flag {shown(key)}")
     if context is None:
         context = _EMPTY
     try:
@@ -270,8 +302,8 @@ def evaluate_compiled(flags: FlagSet, key: str, context: Mapping[str, Any] | Non
         if tk is None:
             tk = context.get("targeting_key")
         r = f.resolve(context, tk, env.outcomes)
+        if default is not None and not matches_type(r[0], default):
+            return type_mismatch(f, default)
     except Exception as e:  # a context that breaks a comparison: never the caller's problem
-        return Resolution(default, None, ERROR, GENERAL, f"{type(e).__name__}: {e}")
-    if default is not None and not matches_type(r[0], default):
-        return type_mismatch(f, default)
+        return Resolution(default, None, ERROR, GENERAL, failure_details(e))
     return r

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from runner.gates.readings import NoData, Reading, SourceCall, SourceError
 from runner.gates.templates import TemplateProblem
-from runner.gates.verdicts import all_with, judge, one_line
+from runner.gates.verdicts import MAX_DETAIL, all_with, judge
 from runner.model import GateResult, RolloutPlan, Verdict
-from runner.safetext import redact
+from runner.safetext import record_line, redact
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +57,7 @@ def evaluate(request: GateRequest, *, root: Path, now: datetime,
     token = env.get(m.bearer_token_env) if m is not None and m.bearer_token_env else None
     if not token or not any(token in r.detail for r in results):
         return results
-    return tuple(dataclasses.replace(r, detail=one_line(redact(r.detail, [token])))
+    return tuple(dataclasses.replace(r, detail=record_line(redact(r.detail, [token]), MAX_DETAIL))
                  for r in results)
 
 

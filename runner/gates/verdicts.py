@@ -19,17 +19,11 @@ from datetime import datetime
 
 from runner.gates.readings import Reading
 from runner.model import Gate, GateResult, Verdict
-from runner.safetext import redact_credentials, safe_line
+from runner.safetext import record_line
 
 REQUEST_COUNT = "request_count"
 #: Details go into commit messages and state files: one line, bounded.
 MAX_DETAIL = 400
-
-
-def one_line(detail: str) -> str:
-    """One safe line: blanks collapsed, control characters escaped, credentials redacted."""
-    text = safe_line(redact_credentials(" ".join(detail.split())))
-    return text if len(text) <= MAX_DETAIL else text[: MAX_DETAIL - 1] + "…"
 
 
 def judge_value(gate: Gate, value: float) -> tuple[Verdict, str]:
@@ -61,7 +55,7 @@ def judge(gates: tuple[Gate, ...], readings: Mapping[str, Reading], now: datetim
             if r.detail:
                 why = f"{why} ({r.detail})"
         results[gate.name] = GateResult(gate.name, verdict, value, gate.threshold, gate.dry_run,
-                                         one_line(why), now)
+                                         record_line(why, MAX_DETAIL), now)
 
     too_little = next(
         (results[g.name] for g in gates
@@ -76,11 +70,12 @@ def judge(gates: tuple[Gate, ...], readings: Mapping[str, Reading], now: datetim
                 why = (f"too little traffic to judge ({too_little.value:g} requests, minimum {minimum}); "
                        f"would be {res.verdict}: {res.detail}")
                 results[name] = GateResult(res.name, Verdict.INCONCLUSIVE, res.value, res.threshold,
-                                           res.dry_run, one_line(why), res.evaluated_at)
+                                           res.dry_run, record_line(why, MAX_DETAIL), res.evaluated_at)
     return tuple(results[g.name] for g in gates)
 
 
 def all_with(gates: tuple[Gate, ...], verdict: Verdict, detail: str, now: datetime) -> tuple[GateResult, ...]:
     """The same verdict for every gate: a source that failed or had no data at all."""
-    return tuple(GateResult(g.name, verdict, None, g.threshold, g.dry_run, one_line(detail), now)
+    shown = record_line(detail, MAX_DETAIL)
+    return tuple(GateResult(g.name, verdict, None, g.threshold, g.dry_run, shown, now)
                  for g in gates)

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from runner.load.assemble import build_config
-from runner.load.problems import Problem, field_name
+from runner.load.documents import Unreadable, a_type, number_findings, read_bytes
+from runner.load.problems import Problem, field_name, shown
 from runner.load.schema_errors import schema_findings
-from runner.load.semantic import template_error
+from runner.load.semantic import check_durations, template_error
+from runner.load.yamlsafe import YamlError
 from runner.model import RepoConfig
 
 
@@ -33,26 +35,50 @@ def _toml_line(text: str, field_path: tuple[Any, ...]) -> int:
                 return None
         return None
 
-    if "[tool.rollout]" not in lines:
-        return 1
-    start = lines.index("[tool.rollout]")
     if keys and f"[tool.rollout.{keys[0]}]" in lines:
         sub = lines.index(f"[tool.rollout.{keys[0]}]")
         hit = find(keys[1], sub) if len(keys) > 1 else None
         return (hit if hit is not None else sub) + 1
+    if "[tool.rollout]" not in lines:
+        return 1
+    start = lines.index("[tool.rollout]")
     hit = find(keys[0], start) if keys else None
     return (hit if hit is not None else start) + 1
 
 
+def _first_line(text: str, pattern: str) -> int:
+    """The 1-based line of the first line matching ``pattern`` (1 when none does)."""
+    for i, line in enumerate(text.splitlines(), 1):
+        if re.match(pattern, line.strip()):
+            return i
+    return 1
+
+
+def _section(text: str, doc: dict[str, Any]) -> dict[str, Any] | Problem:
+    """``[tool.rollout]`` of a parsed pyproject.toml, or the problem when it is no table."""
+    rel = "pyproject.toml"
+    tool = doc.get("tool", {})
+    if not isinstance(tool, dict):  # `tool = 5`
+        return Problem(rel, _first_line(text, r"tool\s*="), 1, "tool",
+                       f"{shown(tool)} is {a_type(tool)}, expected a table ([tool.rollout] ...)")
+    section = tool.get("rollout", {})
+    if not isinstance(section, dict):  # [tool] rollout = 5, or tool.rollout = 5
+        return Problem(rel, _first_line(text, r"(tool\.)?rollout\s*="), 1, "tool.rollout",
+                       f"{shown(section)} is {a_type(section)}, expected a table ([tool.rollout])")
+    return section
+
+
 def load_config(root: Path) -> tuple[RepoConfig, list[Problem]]:
     path = root / "pyproject.toml"
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         return RepoConfig(), []
     rel = "pyproject.toml"
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bytes(path, rel).decode("utf-8")
         doc = tomllib.loads(text)
-    except (OSError, UnicodeDecodeError) as e:
+    except (Unreadable, YamlError) as e:
+        return RepoConfig(), [Problem(rel, 1, 1, "", str(e))]
+    except UnicodeDecodeError as e:
         return RepoConfig(), [Problem(rel, 1, 1, "", f"cannot read: {e}")]
     except tomllib.TOMLDecodeError as e:
         m = re.search(r"line (\d+), column (\d+)", str(e))
@@ -63,10 +89,14 @@ def load_config(root: Path) -> tuple[RepoConfig, list[Problem]]:
         else:
             line, col = 1, 1
         return RepoConfig(), [Problem(rel, line, col, "", f"invalid TOML: {str(e).split(' (at')[0]}")]
-    section = doc.get("tool", {}).get("rollout", {})
-    if not isinstance(section, dict):
-        return RepoConfig(), [Problem(rel, 1, 1, "tool.rollout", "must be a table")]
-    found = schema_findings(section, "config")
+    except ValueError as e:  # tomllib converts integers with int(): 5,000 digits fail there
+        why = "a number with too many digits" if "digits" in str(e) else str(e)
+        return RepoConfig(), [Problem(rel, 1, 1, "", f"invalid TOML: {why}")]
+    section = _section(text, doc)
+    if isinstance(section, Problem):
+        return RepoConfig(), [section]
+    # a number YAML would refuse (nan, inf, beyond 64 bits) is refused here too
+    found = number_findings(section) or schema_findings(section, "config")
     metrics = section.get("metrics")
     if not found and Path(section.get("flags_dir", "flags")) == Path(section.get("rollouts_dir", "rollouts")):
         found.append((("rollouts_dir",), "flags and rollout plans need folders of their own"))
@@ -76,10 +106,11 @@ def load_config(root: Path) -> tuple[RepoConfig, list[Problem]]:
             continue
         where = Path(folder)
         if where.is_absolute() or ".." in where.parts:
-            found.append(((key,), f"{folder!r} must be a folder inside the repository"))
+            found.append(((key,), f"{shown(folder)} must be a folder inside the repository"))
         elif not (root / where).is_dir():
-            found.append(((key,), f"the folder {folder!r} does not exist"))
+            found.append(((key,), f"the folder {shown(folder)} does not exist"))
     if not found and isinstance(metrics, dict):
+        found.extend((f.field, f.message) for f in check_durations(section, rel))
         for key in ("path",):
             if isinstance(metrics.get(key), str) and (err := template_error(metrics[key])):
                 found.append((("metrics", key), err))

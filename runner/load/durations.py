@@ -5,6 +5,10 @@ from __future__ import annotations
 import math
 import re
 
+#: The longest duration a plan may give (a step's wait, a deadline, a timeout): beyond a year
+#: a number is a typo, and beyond a few thousand years no clock can add it.
+MAX_DURATION = 366 * 86400.0
+
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d|w)")
 _WHOLE = re.compile(r"^(?:[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h|d|w))+$")

@@ -11,7 +11,8 @@ import re
 import tomllib
 from pathlib import Path
 
-from runner.load.documents import read_mapping
+from runner.load.documents import Unreadable, read_bytes, read_mapping
+from runner.load.yamlsafe import YamlError
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -38,9 +39,9 @@ def unsafe_name(path: Path) -> str | None:
 def folders(root: Path) -> tuple[str, str]:
     """``flags_dir`` and ``rollouts_dir`` of ``[tool.rollout]``, read without validating
     (``rollout validate`` reports a bad config; ``load_config`` is the validating reader)."""
-    try:
-        doc = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+    try:  # never blocks on a FIFO, never reads outside the repository (see read_bytes)
+        doc = tomllib.loads(read_bytes(root / "pyproject.toml", "pyproject.toml").decode("utf-8"))
+    except (Unreadable, YamlError, UnicodeDecodeError, ValueError):  # TOMLDecodeError too
         doc = {}
     tool = doc.get("tool")  # `tool = 5` is a problem load_config reports, not a crash here
     section = tool.get("rollout") if isinstance(tool, dict) else None

@@ -2,8 +2,56 @@
 
 from __future__ import annotations
 
+import re
+import reprlib
 from dataclasses import dataclass
 from typing import Any
+
+#: At most this many characters of a value a problem echoes ("…" marks the cut).
+SHOWN_CHARS = 80
+#: A whole message is cut in the middle beyond this (its start and its advice both kept).
+MESSAGE_CHARS = 400
+FIELD_CHARS = 120
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_repr = reprlib.Repr()
+_repr.maxstring = 24  # inside a list or mapping; a string on its own gets SHOWN_CHARS
+_repr.maxother = SHOWN_CHARS
+_repr.maxlist = _repr.maxdict = _repr.maxtuple = _repr.maxset = 8
+_repr.maxlevel = 3
+
+
+def _escape(text: str) -> str:
+    """Control characters (a newline, an escape sequence) as visible escapes: one line."""
+    return _CONTROL.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
+    """``value`` as a problem echoes it: its repr, on one line, at most ``limit`` characters."""
+    if isinstance(value, str):
+        text = repr(value[: limit + 1])
+        if len(value) > limit:
+            text = text[:-1][: limit] + "…" + text[-1]
+        return _escape(text)
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, int) and value.bit_length() > 4 * limit:  # str() of it is slow
+        return f"a {value.bit_length()}-bit number"
+    return _cut(_escape(_repr.repr(value)), limit)
+
+
+def one_line(message: str, limit: int = MESSAGE_CHARS) -> str:
+    """A message as a problem prints it: control characters escaped, cut in the middle when
+    too long (whatever a value it echoes, the line stays readable and ends with its advice)."""
+    message = _escape(message)
+    if len(message) <= limit:
+        return message
+    half = (limit - 1) // 2
+    return message[:half] + "…" + message[-half:]
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -13,6 +61,12 @@ class Problem:
     column: int
     field: str  # dotted path such as targeting.percentage or steps[2]; "" for the file
     message: str
+
+    def __post_init__(self) -> None:
+        # one problem is one line, whatever the input (a value echoed with a newline, a
+        # megabyte-long key)
+        object.__setattr__(self, "field", one_line(self.field, FIELD_CHARS))
+        object.__setattr__(self, "message", one_line(self.message))
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}:{self.column}"

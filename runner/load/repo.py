@@ -15,12 +15,14 @@ from pathlib import Path
 from types import MappingProxyType
 
 from runner.load.config import load_config
+from runner.load.entries import odd_entries
 from runner.load.flags import load_flags
-from runner.load.layout import prefix, relative
+from runner.load.layout import YAML_SUFFIXES, prefix, relative
 from runner.load.plans import load_plans
-from runner.load.problems import InvalidRepository, Problem, field_name
+from runner.load.problems import FIELD_CHARS, InvalidRepository, Problem, field_name, one_line
 from runner.load.semantic import NO_METRICS, Finding, check_cross
-from runner.load.states import load_states
+from runner.load.statefile import STATE_SUFFIX
+from runner.load.states import check_states, load_states
 from runner.load.yamlsafe import Locator
 from runner.model import Repository
 
@@ -75,7 +77,9 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
     config, config_problems = load_config(root)
     flags = load_flags(root / config.flags_dir, prefix(config.flags_dir))
     plans = load_plans(root / config.rollouts_dir, prefix(config.rollouts_dir), config)
-    states = load_states(root / config.rollouts_dir, prefix(config.rollouts_dir))
+    states = check_states(load_states(root / config.rollouts_dir, prefix(config.rollouts_dir)),
+                          plans.plans, {*plans.texts, *(p.path for p in plans.problems)},
+                          prefix(config.rollouts_dir))
 
     findings = [*flags.findings, *plans.findings,
                 *check_cross(flags.flags, flags.paths, plans.plans, flags.broken)]
@@ -83,13 +87,19 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
         # pyproject.toml has problems of its own: a missing default source is one of them
         findings = [f for f in findings if f.message != NO_METRICS]
     texts = MappingProxyType({**flags.texts, **plans.texts})
-    problems = [*config_problems, *flags.problems, *plans.problems, *states.problems,
+    odd = [*odd_entries(root / config.flags_dir, prefix(config.flags_dir), YAML_SUFFIXES),
+           *odd_entries(root / config.rollouts_dir, prefix(config.rollouts_dir),
+                        (*YAML_SUFFIXES, STATE_SUFFIX))]
+    problems = [*config_problems, *odd, *flags.problems, *plans.problems, *states.problems,
                 *_placed(findings, texts)]
 
     if only is not None:
         wanted = {relative(root, Path(p) if Path(p).is_absolute() else root / p) for p in only}
-        cross = {(f.path, field_name(f.field), f.message) for f in findings if f.cross}
-        problems = [p for p in problems if p.path in wanted
+        # as Problem puts them: on one line, cut
+        cross = {(f.path, one_line(field_name(f.field), FIELD_CHARS), one_line(f.message))
+                 for f in findings if f.cross}
+        between = set(states.cross)
+        problems = [p for p in problems if p.path in wanted or p in between
                     or (p.path, p.field, p.message) in cross or p.path == "pyproject.toml"]
 
     problems = sorted(set(problems))

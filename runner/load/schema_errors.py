@@ -11,7 +11,8 @@ from typing import Any
 from jsonschema.exceptions import ValidationError
 
 from runner.load import schemas
-from runner.load.documents import json_type
+from runner.load.documents import a_type
+from runner.load.problems import shown
 
 _DURATION_PATTERN = "^([0-9]+(\\.[0-9]+)?(ms|s|m|h|d|w))+$"
 _KEY_PATTERN = "^[a-z][a-z0-9_]*$"
@@ -54,7 +55,7 @@ def _alternatives(err: ValidationError) -> tuple[tuple[Any, ...], str] | None:
     if len(by_branch) == len(branches) and all(kinds):  # a discriminator such as metrics.type
         wrong = kinds[0][0]
         allowed = ", ".join(str(k[0].validator_value) for k in kinds)
-        return tuple(wrong.absolute_path), f"{wrong.instance!r} is not one of {allowed}"
+        return tuple(wrong.absolute_path), f"{shown(wrong.instance)} is not one of {allowed}"
     best = min(by_branch.values(), key=unmeant)
     if unmeant(best)[0]:  # no branch has the value's type
         types: list[str] = []
@@ -62,7 +63,7 @@ def _alternatives(err: ValidationError) -> tuple[tuple[Any, ...], str] | None:
             t = b.get("type") or (["object"] if "properties" in b else [])
             types.extend([t] if isinstance(t, str) else t)
         want = " or ".join(dict.fromkeys(types)) or "an allowed value"
-        return tuple(err.absolute_path), f"{err.instance!r} is a {json_type(err.instance)}, expected {want}"
+        return tuple(err.absolute_path), f"{shown(err.instance)} is {a_type(err.instance)}, expected {want}"
     return _describe(min(best, key=lambda e: -len(e.absolute_path)))
 
 
@@ -83,25 +84,40 @@ def _describe(err: ValidationError) -> tuple[tuple[Any, ...], str]:
         missing = err.message.split("'")[1] if "'" in err.message else ""
         return (*path, missing), "required field is missing"
     if v == "enum":
-        return path, f"{err.instance!r} is not one of {', '.join(map(str, err.validator_value))}"
+        return path, f"{shown(err.instance)} is not one of {', '.join(map(str, err.validator_value))}"
     if v == "const":
-        return path, f"{err.instance!r}: expected {err.validator_value!r}"
+        return path, f"{shown(err.instance)}: expected {err.validator_value!r}"
     if v == "pattern" and err.validator_value in _PATTERNS:
-        return path, f"{err.instance!r} {_PATTERNS[err.validator_value]}"
+        return path, f"{shown(err.instance)} {_PATTERNS[err.validator_value]}"
     if v == "type":
         want = err.validator_value
         want = " or ".join(want) if isinstance(want, list) else want
-        return path, f"{err.instance!r} is a {json_type(err.instance)}, expected {want}"
+        return path, f"{shown(err.instance)} is {a_type(err.instance)}, expected {want}"
     if v == "minLength" and err.validator_value == 1:
         return path, "must not be empty"
     if v == "uniqueItems":
         seen: list[Any] = []
         for item in err.instance:
             if item in seen:
-                return path, f"{item!r} is listed more than once"
+                return path, f"{shown(item)} is listed more than once"
             seen.append(item)
     if v == "propertyNames" and err.context:
         return _describe(err.context[0])
+    if v in ("maximum", "minimum", "exclusiveMaximum", "exclusiveMinimum"):
+        word = {"maximum": "greater than the maximum of", "minimum": "less than the minimum of",
+                "exclusiveMaximum": "greater than or equal to the maximum of",
+                "exclusiveMinimum": "less than or equal to the minimum of"}[v]
+        return path, f"{shown(err.instance)} is {word} {err.validator_value}"
+    n = err.validator_value
+    if v in ("minItems", "minProperties") and n == 1:
+        return path, "must not be empty"
+    said = {"maxLength": f"is too long (at most {n} characters)",
+            "minLength": f"is too short (at least {n} characters)",
+            "maxItems": f"has more than {n} items", "minItems": f"has fewer than {n} items",
+            "maxProperties": f"has more than {n} fields",
+            "minProperties": f"has fewer than {n} fields"}.get(v)
+    if said:
+        return path, f"{shown(err.instance)} {said}"
     return path, err.message
 
 

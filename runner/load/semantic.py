@@ -14,6 +14,8 @@ from typing import Any
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
+from runner.load.durations import MAX_DURATION, format_duration, parse_duration
+from runner.load.problems import shown
 from runner.model import STRATEGIES, Flag, Risk, RolloutPlan, Strategy, value_type
 from runner.model.plan import BUILTIN_GATES
 
@@ -60,6 +62,18 @@ def check_steps(pcts: list[float] | tuple[float, ...], path: str) -> list[Findin
     return out
 
 
+class _Sorted:
+    """Names as a message lists them (sorted, capped), built only when a message does."""
+
+    __slots__ = ("names",)
+
+    def __init__(self, names: Mapping[str, Any]) -> None:
+        self.names = names
+
+    def __format__(self, spec: str) -> str:
+        return shown(sorted(self.names))
+
+
 def check_flag(flag: Flag, raw: Mapping[str, Any], path: str, stem: str) -> list[Finding]:
     out: list[Finding] = []
 
@@ -68,32 +82,34 @@ def check_flag(flag: Flag, raw: Mapping[str, Any], path: str, stem: str) -> list
 
     out.extend(check_key(flag.key, stem, path))
     variants = flag.variants
-    names = sorted(variants)
+    names = _Sorted(variants)
     for which, name in (("default_variant", flag.default_variant),
                         ("rollout_variant", flag.rollout_variant)):
         if name not in variants and which in raw:
-            bad((which,), f"variant {name!r} is not one of the flag's variants {names}")
+            bad((which,), f"variant {shown(name)} is not one of the flag's variants {names}")
         elif name not in variants:  # the implicit default does not fit these variants
-            bad(("variants",), f"{which} is not given and its default {name!r} is not one of "
+            bad(("variants",), f"{which} is not given and its default {shown(name)} is not one of "
                 f"the variants {names}: set {which}")
     types = {n: value_type(v) for n, v in variants.items()}
     first = types.get(flag.default_variant) or next(iter(types.values()))
     for n, t in types.items():
         if t != first:
-            bad(("variants", n), f"is a {t} but the flag's variants are {first}s (one type per flag)")
+            article = "an" if t[:1] in "aeiou" else "a"
+            bad(("variants", n), f"is {article} {t} but the flag's variants are {first}s "
+                "(one type per flag)")
             break
     t = flag.targeting
     if t.variant is not None and t.variant not in variants:
-        bad(("targeting", "variant"), f"variant {t.variant!r} is not one of {names}")
+        bad(("targeting", "variant"), f"variant {shown(t.variant)} is not one of {names}")
     for i, r in enumerate(t.rules):
         if r.variant not in variants:
-            bad(("targeting", "rules", i, "variant"), f"variant {r.variant!r} is not one of {names}")
+            bad(("targeting", "rules", i, "variant"), f"variant {shown(r.variant)} is not one of {names}")
     if flag.percentage is not None and not _fine(flag.percentage):
         bad(("percentage",), f"{flag.percentage:g} has finer resolution than 0.01")
     if flag.split is not None:
         for n, share in flag.split.items():
             if n not in variants:
-                bad(("percentage", n), f"variant {n!r} is not one of {names}")
+                bad(("percentage", n), f"variant {shown(n)} is not one of {names}")
             elif not _fine(share):
                 bad(("percentage", n), f"{share:g} has finer resolution than 0.01")
         total = sum(flag.split.values())
@@ -125,6 +141,7 @@ def check_plan(plan: RolloutPlan, raw: Mapping[str, Any], path: str) -> list[Fin
             bad(("steps",), f"the {plan.strategy} strategy's steps are "
                 f"{', '.join(f'{p:g}' for p in expected)}; use strategy: custom for others")
     out.extend(check_steps(pcts, path))
+    out.extend(check_durations(raw, path))
     for i, p in enumerate(pcts):
         if not _fine(p):
             bad(("steps", i), f"{p:g} has finer resolution than 0.01")
@@ -142,6 +159,30 @@ def check_plan(plan: RolloutPlan, raw: Mapping[str, Any], path: str) -> list[Fin
             bad(("metrics",), NO_METRICS)
     else:
         out.extend(_check_metrics(plan, raw, path))
+    return out
+
+
+def check_durations(raw: Mapping[str, Any], path: str) -> list[Finding]:
+    """Every duration of a schema-valid plan (or of ``[tool.rollout]``) within
+    :data:`MAX_DURATION`: a wait of ``1e308`` seconds or ``99999999999999999d`` is a typo that
+    no clock can add to a date."""
+    fields: list[tuple[tuple[Any, ...], Any]] = [
+        ((k,), raw[k]) for k in ("wait", "progress_deadline") if k in raw]
+    for i, s in enumerate(raw.get("steps") or ()):
+        if isinstance(s, dict) and "wait" in s:
+            fields.append((("steps", i, "wait"), s["wait"]))
+    metrics = raw.get("metrics")
+    if isinstance(metrics, dict) and "timeout" in metrics:
+        fields.append((("metrics", "timeout"), metrics["timeout"]))
+    out = []
+    for field, value in fields:
+        try:
+            seconds = parse_duration(value)
+        except ValueError:
+            continue  # the schema said so
+        if seconds > MAX_DURATION:
+            out.append(Finding(path, field, f"{shown(value, 24)} is longer than the limit of "
+                               f"{format_duration(MAX_DURATION)}"))
     return out
 
 
@@ -219,7 +260,7 @@ def check_cross(
                                    f"requires unknown flag {req.flag!r}", True))
             elif req.variant is not None and req.variant not in target.variants:
                 out.append(Finding(flag_paths[key], ("requires", i, "variant"),
-                                   f"{req.flag!r} has no variant {req.variant!r}", True))
+                                   f"{req.flag!r} has no variant {shown(req.variant)}", True))
     env_vars: dict[str, str] = {}
     # flags on their default variable first: the explicit env_override is the one to change
     for key, flag in sorted(flags.items(), key=lambda kv: bool(kv[1].env_override)):

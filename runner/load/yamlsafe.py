@@ -9,6 +9,7 @@
 - Duplicate keys are errors (PyYAML silently keeps the last one).
 - Anchors and aliases are allowed, but a document whose expansion exceeds a node budget is
   rejected before it is constructed (billion laughs), in time linear in its distinct nodes.
+- Numbers are finite, integers 64-bit, and none is written with more than 64 characters.
 - One document per file, a size limit, UTF-8 only, no NUL bytes.
 """
 
@@ -16,10 +17,12 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from runner.load.problems import shown
 
 try:
     from yaml import CSafeLoader as _BaseLoader
@@ -28,6 +31,25 @@ except ImportError:  # pragma: no cover - libyaml is missing on some platforms
 
 MAX_FILE_BYTES = 1 << 20  # 1 MiB: a flag file is a few hundred bytes
 MAX_EXPANDED_NODES = 100_000
+#: Integers are 64-bit (what JSON consumers, flagd and the schemas' bounds can handle).
+MAX_INT = (1 << 63) - 1
+#: A number written with more characters than this is refused before it is converted (a
+#: float needs at most 17 significant digits; 5,000 digits is a mistake or an attack).
+MAX_NUMBER_CHARS = 64
+
+
+def number_error(text: str, value: int | float | None = None) -> str | None:
+    """Why a number written ``text`` (read as ``value`` when it was read) is refused, or None.
+
+    The one rule for every file a repository holds (YAML, JSON state, TOML config)."""
+    if len(text) > MAX_NUMBER_CHARS:
+        return (f"{text[:20]}…: a number of {len(text)} characters, too long "
+                f"(at most {MAX_NUMBER_CHARS})")
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{text}: not a finite number"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        return f"{text}: out of range (integers are 64-bit: at most {MAX_INT} in size)"
+    return None
 
 
 class YamlError(Exception):
@@ -131,14 +153,21 @@ class StrictLoader(_BaseLoader):  # type: ignore[misc,valid-type]
     def construct_mapping(self, node: Node, deep: bool = False) -> dict[Any, Any]:
         if isinstance(node, MappingNode):
             seen: dict[Any, Node] = {}
+            merge: Node | None = None
             for key_node, _ in node.value:
-                if key_node.tag == _MERGE:
-                    continue  # ``<<: *defaults``, flattened by PyYAML
+                if key_node.tag == _MERGE:  # ``<<: *defaults``, flattened by PyYAML
+                    if merge is not None:  # PyYAML would silently keep one of them
+                        m = key_node.start_mark
+                        raise YamlError(f"duplicate merge key << (first at line "
+                                        f"{merge.start_mark.line + 1}); merge several "
+                                        "mappings with one: <<: [*a, *b]", m.line + 1, m.column + 1)
+                    merge = key_node
+                    continue
                 if isinstance(key_node, ScalarNode):
                     m = key_node.start_mark
                     if self.string_keys_only and key_node.tag != _STR:
                         key = self.construct_object(key_node)
-                        raise YamlError(f"{key_node.value!r}: a key must be a name (a string), "
+                        raise YamlError(f"{shown(key_node.value)}: a key must be a name (a string), "
                                         f"this is {_kind(key)}; quote it", m.line + 1, m.column + 1)
                     # compared as written (tag and text), without constructing every key
                     key = (key_node.tag, key_node.value)
@@ -156,17 +185,24 @@ class StrictLoader(_BaseLoader):  # type: ignore[misc,valid-type]
 
     def construct_yaml_int(self, node: ScalarNode) -> int:
         text = self.construct_scalar(node)
+        if len(text) > MAX_NUMBER_CHARS:  # before converting: int("9" * 5000) is slow or fails
+            _bad_number(node, text)
         sign = -1 if text.startswith("-") else 1
         digits = text.lstrip("+-")
         if digits.startswith(("0x", "0o")):
-            return sign * int(digits[2:], 16 if digits[1] == "x" else 8)
-        return sign * int(digits, 10)
+            value = sign * int(digits[2:], 16 if digits[1] == "x" else 8)
+        else:
+            value = sign * int(digits, 10)
+        if abs(value) > MAX_INT:
+            _bad_number(node, text, value)
+        return value
 
     def construct_yaml_float(self, node: ScalarNode) -> float:
+        if len(node.value) > MAX_NUMBER_CHARS:
+            _bad_number(node, node.value)
         value = float(super().construct_yaml_float(node))
         if not math.isfinite(value):
-            m = node.start_mark
-            raise YamlError(f"{node.value}: not a finite number", m.line + 1, m.column + 1)
+            _bad_number(node, node.value, value)
         return value
 
     def get_single_data(self) -> Any:
@@ -194,6 +230,11 @@ class StrictLoader(_BaseLoader):  # type: ignore[misc,valid-type]
                 raise YamlError(text, mark.line + 1, mark.column + 1,
                                 _path_to(node, mark.line, mark.column) or ()) from None
             raise
+
+
+def _bad_number(node: Node, text: str, value: int | float | None = None) -> NoReturn:
+    m = node.start_mark
+    raise YamlError(number_error(text, value) or f"{text}: not a number", m.line + 1, m.column + 1)
 
 
 def _refuse(loader: StrictLoader, node: Node) -> Any:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from runner.git import REVERTS, Git, raw_change, run_bytes, stream, z_records
+from runner.git import REVERTS, Git, is_null_object, raw_change, read_blobs, stream, z_records
 from runner.reconcile.decide import LastChange
 from runner.trailers import trailer_format
 
@@ -46,10 +46,6 @@ _FORMAT = "%x00".join(_FIELDS)
 def digest(content: bytes | None) -> str:
     """``sha256:<hex>`` of a state file's exact bytes, ``none`` for no file."""
     return NONE if content is None else "sha256:" + hashlib.sha256(content).hexdigest()
-
-
-def _zero(blob: str) -> bool:
-    return not blob.strip("0")
 
 
 def _tree_blobs(git: Git, commit: str, paths: Iterable[str]) -> dict[str, str]:
@@ -69,32 +65,11 @@ def _tree_blobs(git: Git, commit: str, paths: Iterable[str]) -> dict[str, str]:
     return found
 
 
-def _blobs(git: Git, ids: Iterable[str]) -> dict[str, bytes]:
-    """Contents of blobs by id, through one ``git cat-file --batch``."""
-    wanted = sorted({b for b in ids if b and not _zero(b)})
-    if not wanted:
-        return {}
-    out = run_bytes(git.root, "cat-file", "--batch",
-                    input=("\n".join(wanted) + "\n").encode()).stdout
-    result: dict[str, bytes] = {}
-    pos = 0
-    for blob in wanted:
-        nl = out.index(b"\n", pos)
-        header = out[pos:nl].decode().split()
-        pos = nl + 1
-        if len(header) < 3 or header[1] != "blob":
-            continue  # missing: no content, so no digest can match
-        size = int(header[2])
-        result[blob] = out[pos: pos + size]
-        pos += size + 1
-    return result
-
-
 def head_digests(git: Git, paths: Sequence[str]) -> dict[str, str]:
     """The digest of each file at HEAD (``none`` when it does not exist there)."""
     head = git.head()
     blobs = _tree_blobs(git, head, paths) if head is not None else {}
-    contents = _blobs(git, blobs.values())
+    contents = read_blobs(git.root, blobs.values())
     return {p: digest(contents.get(blobs[p])) if p in blobs else NONE for p in paths}
 
 
@@ -162,10 +137,10 @@ def last_changes(git: Git, paths: Mapping[str, str]) -> dict[str, LastChange | N
     finally:
         log.close()
     head_blobs = _tree_blobs(git, head, wanted) if runner else {}
-    contents = _blobs(git, [*head_blobs.values(), *(r.old for r in runner.values())])
+    contents = read_blobs(git.root, [*head_blobs.values(), *(r.old for r in runner.values())])
 
     def blob_digest(blob: str | None) -> str:
-        return NONE if blob is None or _zero(blob) else digest(contents.get(blob, b""))
+        return NONE if blob is None or is_null_object(blob) else digest(contents.get(blob, b""))
 
     reverted: dict[str, list[str]] = {}
     for flag, path in paths.items():
@@ -188,7 +163,7 @@ def _trusted(r: _Runner, head_blob: str | None, blob_digest: Callable[[str | Non
     if not r.one_parent:
         return False
     if not r.before and not r.after:  # runner 0.1: the commit's own file must be HEAD's
-        return r.legacy_ok and (r.new == head_blob if head_blob else _zero(r.new))
+        return r.legacy_ok and (r.new == head_blob if head_blob else is_null_object(r.new))
     return r.after == blob_digest(head_blob) and r.before == blob_digest(r.old)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from runner.model import GateResult, RolloutPlan
 from runner.reconcile.decide import Action, Decision, pct
-from runner.safetext import redact_credentials, safe_line
+from runner.safetext import record_line
 
 
 def subject(d: Decision) -> str:
@@ -52,21 +52,16 @@ def gate_trailer(g: GateResult) -> str:
     return f"{g.name}={_value(g)} {g.verdict.value} ({g.threshold}){dry}"
 
 
-def _one_line(text: str) -> str:
-    """One line: blanks collapsed, control characters escaped, credentials redacted."""
-    return safe_line(redact_credentials(" ".join(text.split())))
-
-
 def message(d: Decision, plan: RolloutPlan | None, state_before: str | None = None,
             state_after: str | None = None) -> str:
     """The commit message of ``d``; ``state_before``/``state_after`` are the digests of the
     state file the commit starts from and writes (``sha256:<hex>`` or ``none``)."""
     assert d.action is not None
     window = plan.metrics.window if plan and plan.metrics else "5m"
-    body = [_one_line(d.reason)]
+    body = [record_line(d.reason)]
     if d.gates:
         body.append("")
-        body.extend(_one_line(evidence_line(g, window)) for g in d.gates)
+        body.extend(record_line(evidence_line(g, window)) for g in d.gates)
     phase = d.after.phase.value if d.after else "removed"
     trailers = [
         f"Rollout-Flag: {d.flag}",
@@ -78,13 +73,13 @@ def message(d: Decision, plan: RolloutPlan | None, state_before: str | None = No
         f"Rollout-Plan-Digest: {d.plan_digest}",
         *([f"Rollout-State-Before: {state_before}"] if state_before is not None else []),
         *([f"Rollout-State-After: {state_after}"] if state_after is not None else []),
-        *(f"Rollout-Gate: {_one_line(gate_trailer(g))}" for g in d.gates),
-        f"Rollout-Reason: {_one_line(d.reason)}",
+        *(f"Rollout-Gate: {record_line(gate_trailer(g))}" for g in d.gates),
+        f"Rollout-Reason: {record_line(d.reason)}",
     ]
     if d.requested_by:
-        trailers.append(f"Rollout-Requested-By: {_one_line(d.requested_by)}")
+        trailers.append(f"Rollout-Requested-By: {record_line(d.requested_by)}")
     if d.reverted_commit:
         trailers.append(f"Rollout-Reverted-Commit: {d.reverted_commit}")
     if d.reverted_by:
-        trailers.append(f"Rollout-Reverted-By: {_one_line(d.reverted_by)}")
+        trailers.append(f"Rollout-Reverted-By: {record_line(d.reverted_by)}")
     return f"{subject(d)}\n\n" + "\n".join(body) + "\n\n" + "\n".join(trailers) + "\n"

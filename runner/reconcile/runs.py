@@ -6,6 +6,7 @@ only clock read here is for commit dates and push back-off.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import time
@@ -15,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from runner.git import Git, GitError
-from runner.load import check_repository, load_config
+from runner.load import Problem, check_repository, load_config
 from runner.load.statefile import STATE_SUFFIX, dump_state
 from runner.model import GateResult, RepoConfig, Repository, RolloutPlan
 from runner.reconcile import last_change
@@ -73,6 +74,8 @@ class Report:
     notes: list[str] = field(default_factory=list)
     pushed: bool = False
     head: str | None = None
+    #: The repository had problems: only moves toward safety were committed (exit 1).
+    degraded: bool = False
 
     @property
     def rolled_back(self) -> list[str]:
@@ -139,28 +142,63 @@ class _CachedEvaluator:
 # --- deciding -----------------------------------------------------------------------------------
 
 
-def _load(root: Path, report: Report, stop_only: str | None = None) -> Repository:
-    """The repository, valid. With ``stop_only`` (a flag being rolled back or paused), an
-    invalid repository still serves when every file of that rollout is valid: a broken,
-    unrelated file must not block an emergency stop. The problems are reported as notes."""
+#: What the runner still commits for a rollout while the repository has problems elsewhere:
+#: moves toward safety only. A repository nobody could review whole never raises exposure,
+#: but a broken, unrelated file must not keep a failing rollout from being rolled back.
+SAFE_ACTIONS = frozenset({Action.ROLLBACK, Action.PAUSE, Action.HOLD, Action.OBSERVE})
+
+
+def _own_files_valid(repo: Repository, problems: Sequence[Problem], flag: str) -> bool:
+    """Whether ``flag``'s flag file, plan, state file and ``pyproject.toml`` are free of
+    problems (and loaded), so that its rollout can be judged on its own."""
+    if flag not in repo.flags or flag not in repo.plans:
+        return False
+    own = {repo.sources[k].path for k in (f"flag:{flag}", f"plan:{flag}") if k in repo.sources}
+    own |= {state_path(repo.config, repo.plans[flag].name), "pyproject.toml"}
+    return not any(p.path in own for p in problems)
+
+
+def _load(root: Path, report: Report, stop_only: str | None = None,
+          safety_only: bool = False) -> tuple[Repository, frozenset[str] | None]:
+    """The repository, and None when it is valid. When it is not, the run may still act on
+    the rollouts whose own files are valid (returned as the second item): the one being
+    rolled back or paused with ``stop_only``, or with ``safety_only`` every such rollout,
+    for :data:`SAFE_ACTIONS` alone. The problems are reported as a note; otherwise Stop."""
     checked = check_repository(root)
     if checked.repository is not None:
-        return checked.repository
+        return checked.repository, None
     problems = checked.problems
     repo = checked.salvaged
-    if stop_only is not None and repo is not None and stop_only in repo.plans:
-        plan = repo.plans[stop_only]
-        own = {repo.sources[k].path for k in (f"flag:{stop_only}", f"plan:{stop_only}")
-               if k in repo.sources}
-        own |= {state_path(repo.config, plan.name), "pyproject.toml"}
-        if stop_only in repo.flags and not any(p.path in own for p in problems):
-            note = (f"warning: {len(problems)} problem(s) elsewhere in the repository (first: "
-                    f"{problems[0]}); {stop_only}'s own files are valid, so this goes ahead")
-            if note not in report.notes:  # once, however many push attempts
-                report.notes.append(note)
-            return repo
+    first = f"{len(problems)} problem(s) in the repository (first: {problems[0]})"
+    if stop_only is not None and _own_files_valid(repo, problems, stop_only):
+        note = f"warning: {first}; {stop_only}'s own files are valid, so this goes ahead"
+        if note not in report.notes:  # once, however many push attempts
+            report.notes.append(note)
+        return repo, frozenset({stop_only})
+    sound = frozenset(f for f in repo.plans if _own_files_valid(repo, problems, f))
+    if safety_only and sound:
+        report.degraded = True
+        note = (f"warning: {first}; until they are fixed nothing advances: only rollbacks, "
+                f"pauses and holds of the {len(sound)} rollout(s) whose own files are valid "
+                "are committed")
+        if note not in report.notes:
+            report.notes.append(note)
+        return repo, sound
     lines = "\n".join(str(p) for p in problems[:20])
     raise Stop(f"the repository is not valid; nothing was changed:\n{lines}")
+
+
+def _safety_only(decisions: Sequence[Decision], sound: frozenset[str]) -> list[Decision]:
+    """``decisions`` with every one that is not a move toward safety of a sound rollout
+    turned into "nothing done", saying why."""
+    out = []
+    for d in decisions:
+        if d.action is not None and (d.action not in SAFE_ACTIONS or d.flag not in sound):
+            reason = (f"not {d.action.value}: the repository has problems (`rollout validate`); "
+                      "nothing advances until they are fixed")
+            d = dataclasses.replace(d, action=None, after=d.before, reason=reason, gates=())
+        out.append(d)
+    return out
 
 
 def _last_changes(git: Git, repo: Repository) -> dict[str, LastChange | None]:
@@ -246,8 +284,8 @@ def _align(git: Git, remote: str, branch: str) -> None:
                f"{local[0][0][:7] if local else head[:7]}); push or drop them first")
 
 
-def _run(opts: Options, compute: Callable[[Git, Repository], list[Decision]],
-         report: Report, stop_only: str | None = None) -> Report:
+def _run(opts: Options, compute: Callable[[Git, Repository, frozenset[str] | None], list[Decision]],
+         report: Report, stop_only: str | None = None, safety_only: bool = False) -> Report:
     git = Git.open(opts.root)
     config, problems = load_config(opts.root)
     if problems:
@@ -281,8 +319,8 @@ def _run(opts: Options, compute: Callable[[Git, Repository], list[Decision]],
                            f"{branch} (or run from a detached HEAD) to push to it")
             _align(git, opts.remote, branch)
         for attempt in range(1, max(opts.attempts, 1) + 1):
-            repo = _load(opts.root, report, stop_only)
-            decisions = compute(git, repo)
+            repo, sound = _load(opts.root, report, stop_only, safety_only)
+            decisions = compute(git, repo, sound)
             report.decisions = decisions
             report.commits = {}
             if opts.dry_run:
@@ -327,13 +365,24 @@ def _run(opts: Options, compute: Callable[[Git, Repository], list[Decision]],
 
 def advance(opts: Options, evaluate: Evaluator) -> Report:
     cached = _CachedEvaluator(evaluate)
-    return _run(opts, lambda git, repo: decide_all(git, repo, opts.now, cached, opts.flags),
-                Report())
+
+    def compute(git: Git, repo: Repository, sound: frozenset[str] | None) -> list[Decision]:
+        if sound is None:
+            return decide_all(git, repo, opts.now, cached, opts.flags)
+        unknown = sorted(set(opts.flags) - set(repo.plans) - set(repo.states))
+        if unknown:  # named, but its files have problems: say so rather than "no rollout"
+            raise Stop(f"no valid rollout for {', '.join(unknown)}; see `rollout validate`")
+        only = sorted(sound & set(opts.flags)) if opts.flags else sorted(sound)
+        if not only:
+            raise Stop(f"{', '.join(opts.flags)}: its files have problems; see `rollout validate`")
+        return _safety_only(decide_all(git, repo, opts.now, cached, only), sound)
+
+    return _run(opts, compute, Report(), safety_only=True)
 
 
 def apply_request(opts: Options, action: Action, flag: str, requested_by: str,
                   reason: str = "") -> Report:
-    def compute(git: Git, repo: Repository) -> list[Decision]:
+    def compute(git: Git, repo: Repository, sound: frozenset[str] | None) -> list[Decision]:
         plan = repo.plans.get(flag)
         if plan is None:
             raise Stop(f"no rollout plan for flag {flag!r} in {repo.config.rollouts_dir}/")

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import gc
 import json
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from json.encoder import encode_basestring_ascii as _encode_string
 from pathlib import Path
 from typing import Any
 
-from runner.git import REVERTS, raw_change, run_bytes, stream, z_records
+from runner.git import REVERTS, is_null_object, raw_change, read_blobs, stream, z_records
 from runner.trailers import split_message, trailer_paragraph
 
 #: Trailers TRAILERS.md defines.
@@ -35,7 +34,6 @@ LOG_FORMAT = "%x00".join(["%H", "%aI", "%an", "%ae", "%B"])
 #: prints them.
 RawChanges = Sequence[tuple[str, str]]
 
-_ZERO = re.compile(r"^0+$")
 
 
 # Plain slotted classes rather than dataclasses: generating a dataclass's methods compiles
@@ -231,21 +229,8 @@ def _blob_percentages(root: Path, blobs: Iterable[str]) -> dict[str, float | Non
     """Static serving percentage of flag files by blob id, through one ``cat-file --batch``."""
     from runner.load.yamlsafe import YamlError, load_text
 
-    wanted = sorted({b for b in blobs if not _ZERO.match(b)})
-    if not wanted:
-        return {}
-    out = run_bytes(root, "cat-file", "--batch", input=("\n".join(wanted) + "\n").encode()).stdout
     result: dict[str, float | None] = {}
-    pos = 0
-    for blob in wanted:
-        nl = out.index(b"\n", pos)
-        header = out[pos:nl].decode().split()
-        pos = nl + 1
-        if len(header) < 3 or header[1] != "blob":
-            result[blob] = None
-            continue
-        size = int(header[2])
-        data, pos = out[pos: pos + size], pos + size + 1
+    for blob, data in read_blobs(root, blobs).items():
         try:
             doc = load_text(data.decode("utf-8"))
         except (YamlError, UnicodeDecodeError):
@@ -380,8 +365,8 @@ def _flag_edit_percentages(root: Path, entries: list[Entry], flags_dir: str) -> 
         if len({_stem(x.path) for x in e.changes if x.path.startswith(flags_dir + "/")}) > 1:
             continue  # several flags in one commit: no single before/after
         e.rendered = None
-        e.before = None if _ZERO.match(c.old_blob) else pcts.get(c.old_blob)
-        e.after = None if _ZERO.match(c.new_blob) else pcts.get(c.new_blob)
+        e.before = None if is_null_object(c.old_blob) else pcts.get(c.old_blob)
+        e.after = None if is_null_object(c.new_blob) else pcts.get(c.new_blob)
 
 
 def format_json(entries: list[Entry]) -> str:

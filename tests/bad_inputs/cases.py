@@ -7,7 +7,11 @@ message. ``tests/test_bad_inputs.py`` runs ``rollout validate`` on each.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
 
 #: A minimal valid flag; its own lines are 1-5, a case's extra lines start at line 6.
 HEAD = """\
@@ -50,10 +54,38 @@ class Case:
     #: when set, the expected line is the first line of ``file`` containing this text (for
     #: files such as pyproject.toml whose other lines may change)
     line_of: str = ""
+    #: (file, kind, target): entries that are no text: kind "fifo", "socket" or "symlink"
+    #: (to ``target``)
+    special: tuple[tuple[str, str, str], ...] = ()
 
 
 F = "flags/new_flag.yaml"
 P = "rollouts/new_flag.yaml"
+S = "rollouts/phase_4_deployment.state.json"
+
+
+@cache
+def _digest() -> str:
+    from runner.load import load_repository
+
+    return load_repository(Path(__file__).resolve().parents[2]).plans["phase_4_deployment"].digest
+
+
+def state(**fields: Any) -> str:
+    """A state of the example plan (safe: 0, 5, 10, 25, 50, 75, 100) as the runner writes
+    it, at step 2 (10%) unless ``fields`` say otherwise; a field set to ... is left out."""
+    base: dict[str, Any] = {
+        "flag": "phase_4_deployment", "plan": "phase_4_deployment", "phase": "progressing",
+        "step": 2, "current_percentage": 10, "started_at": "2026-01-15T12:00:00Z",
+        "step_started_at": "2026-01-15T12:10:00Z", "last_evaluated_at": None,
+        "plan_digest": _digest(), "consecutive_failures": 0, "consecutive_inconclusive": 0,
+        "consecutive_errors": 0, "last_gates": [], "reason": "a test state"}
+    base.update(fields)
+    return json.dumps({k: v for k, v in base.items() if v is not ...}, indent=2,
+                      sort_keys=True) + "\n"
+
+
+HEX = "0x" + "f" * 5000
 
 CASES: list[Case] = [
     # --- YAML itself -------------------------------------------------------------------
@@ -87,13 +119,45 @@ CASES: list[Case] = [
     # at the line that nests (PyYAML >= 6.0.4 stops deep nesting itself, older ones recurse)
     Case("nested_too_deeply", {F: flag("bucket_by: " + "[" * 5000 + "]" * 5000 + "\n")}, F, 1, "",
          "nested too deeply", line_of="bucket_by:"),
-    Case("number_too_long", {F: flag("percentage: " + "9" * 5000 + "\n")}, F, 1, "",
-         "a number with too many digits"),
+    Case("number_too_long", {F: flag("percentage: " + "9" * 5000 + "\n")}, F, 6, "percentage",
+         "99999999999999999999…: a number of 5000 characters, too long (at most 64)"),
     Case("top_level_list", {F: "- key: new_flag\n"}, F, 1, "", "expected a YAML mapping"),
     Case("top_level_scalar", {F: "new_flag\n"}, F, 1, "", "expected a YAML mapping"),
     Case("number_as_key", {F: flag("variants:\n  1: true\n  0: false\n")},
          F, 7, "variants.1", "a key must be a name"),
     Case("nan_percentage", {F: flag("percentage: .nan\n")}, F, 6, "percentage", "not a finite number"),
+    # numbers: finite, 64-bit integers, at most 64 characters, in every numeric field of
+    # every kind of file; the line echoes 20 characters of the number, never all of it
+    Case("number_hex_digits", {F: flag(f"percentage: {HEX}\n")}, F, 6, "percentage",
+         "0xffffffffffffffffff…: a number of 5002 characters, too long (at most 64)"),
+    Case("number_inf_percentage", {F: flag("percentage: .inf\n")}, F, 6, "percentage",
+         ".inf: not a finite number"),
+    Case("number_overflowing_float", {F: flag("percentage: 1e999\n")}, F, 6, "percentage",
+         "1e999: not a finite number"),
+    Case("number_long_float", {F: flag("percentage: " + "1" * 100 + ".5\n")}, F, 6, "percentage",
+         "a number of 102 characters, too long (at most 64)"),
+    Case("number_beyond_64_bits", {F: flag("variants: {off: 0, on: 99999999999999999999}\n")},
+         F, 6, "variants.on", "99999999999999999999: out of range (integers are 64-bit"),
+    Case("number_hex_in_a_plan", {F: flag(), P: plan(f"strategy: safe\nfailure_limit: {HEX}\n")},
+         P, 4, "failure_limit", "a number of 5002 characters, too long"),
+    Case("number_overflowing_wait", {F: flag(), P: plan("strategy: safe\nwait: 1e999\n")},
+         P, 4, "wait", "1e999: not a finite number"),
+    Case("duration_of_huge_seconds", {F: flag(), P: plan("strategy: safe\nwait: 1e308\n")},
+         P, 4, "wait", "1e+308 is longer than the limit of 366d"),
+    Case("duration_of_huge_days",
+         {F: flag(), P: plan("strategy: custom\nsteps:\n  - 0\n"
+                             "  - {percentage: 100, wait: 99999999999999999d}\n")},
+         P, 6, "steps[1].wait", "'99999999999999999d' is longer than the limit of 366d"),
+    Case("duplicate_merge_key", {F: flag("targeting:\n  <<: {users: [a]}\n  <<: {regions: [b]}\n")},
+         F, 8, "targeting.<<", "duplicate merge key << (first at line 7)"),
+    # values are echoed capped (80 characters) and escaped: one problem is one short line
+    Case("long_value_is_capped", {F: flag().replace("risk: low", "risk: " + "x" * 100_000)},
+         F, 5, "risk", "'" + "x" * 79 + "…' is not one of low, medium, high"),
+    Case("control_characters_are_escaped",
+         {F: flag().replace("risk: low", 'risk: "low\\n::error::pwned"')},
+         F, 5, "risk", "'low\\n::error::pwned' is not one of"),
+    Case("article_before_a_vowel", {F: flag("variants: [1]\n")}, F, 6, "variants",
+         "[1] is an array, expected object"),
     # --- the flag schema ---------------------------------------------------------------
     Case("missing_owner", {F: flag().replace("owner: test-team\n", "")}, F, 2, "owner",
          "required field is missing"),
@@ -238,7 +302,87 @@ CASES: list[Case] = [
     Case("state_unknown_phase", {"rollouts/phase_4_deployment.state.json":
                                  '{\n  "flag": "phase_4_deployment",\n  "phase": "sideways"\n}\n'},
          "rollouts/phase_4_deployment.state.json", 3, "phase", "'sideways' is not one of"),
+    # one state per rollout, and a state that means what it says (at a step of its plan, at
+    # that step's percentage)
+    Case("state_second_file_for_a_flag",
+         {S: state(), "rollouts/zzz.state.json": state(plan="zzz", current_percentage=75, step=5)},
+         "rollouts/zzz.state.json", 0, "flag",
+         "'phase_4_deployment' is rolled out by rollouts/phase_4_deployment.yaml, whose state is "
+         "rollouts/phase_4_deployment.state.json; this file belongs to no plan: delete this one",
+         line_of='"flag"'),
+    Case("state_of_a_renamed_plan", {"rollouts/old_name.state.json": state(plan="old_name")},
+         "rollouts/old_name.state.json", 0, "flag",
+         "rename it to phase_4_deployment.state.json with \"plan\": 'phase_4_deployment'",
+         line_of='"flag"'),
+    Case("state_step_past_the_plan", {S: state(step=42)}, S, 0, "step",
+         "42 is past the last step of rollouts/phase_4_deployment.yaml (steps[6]; steps are "
+         "counted from 0)", line_of='"step"'),
+    Case("state_step_a_float", {S: state(step=2.0)}, S, 0, "step",
+         "2.0 is a number, expected an integer (2)", line_of='"step"'),
+    Case("state_percentage_not_its_step", {S: state(current_percentage=30)}, S, 0,
+         "current_percentage",
+         "30, but steps[2] of rollouts/phase_4_deployment.yaml is 10%: a rollout is at its "
+         "step's percentage", line_of='"current_percentage"'),
+    Case("state_rolled_back_above_zero",
+         {S: state(phase="rolled_back", step=0, current_percentage=25)}, S, 0,
+         "current_percentage", "25: a rolled back rollout is at 0%", line_of='"current_percentage"'),
+    Case("state_completed_before_the_last_step", {S: state(phase="completed")}, S, 0, "step",
+         "2: a completed rollout is at the last step of rollouts/phase_4_deployment.yaml",
+         line_of='"step"'),
+    Case("state_flag_of_another_flag", {S: state(flag="otel_enabled")}, S, 0, "flag",
+         "the state is of the flag 'otel_enabled' but its plan rollouts/phase_4_deployment.yaml "
+         "rolls out 'phase_4_deployment' (a renamed flag?): delete "
+         "rollouts/phase_4_deployment.state.json to start 'phase_4_deployment' afresh (held at 0% "
+         "until `rollout resume`), or keep the flag's old name", line_of='"flag"'),
+    Case("state_plan_is_a_path", {S: state(plan="../../etc/passwd")}, S, 0, "plan",
+         "'../../etc/passwd' is not this file's plan 'phase_4_deployment'", line_of='"plan"'),
+    Case("state_two_for_a_flag_without_plan",
+         {"rollouts/a.state.json": state(flag="otel_enabled", plan="a"),
+          "rollouts/b.state.json": state(flag="otel_enabled", plan="b")},
+         "rollouts/b.state.json", 0, "flag",
+         "the flag 'otel_enabled' also has the state rollouts/a.state.json: one state per "
+         "rollout", line_of='"flag"'),
+    Case("state_nan", {S: state().replace('"current_percentage": 10', '"current_percentage": NaN')},
+         S, 0, "current_percentage", "NaN: not a finite number", line_of='"current_percentage"'),
+    Case("state_overflowing_float",
+         {S: state().replace('"current_percentage": 10', '"current_percentage": 1e999')},
+         S, 0, "current_percentage", "1e999: not a finite number", line_of='"current_percentage"'),
+    Case("state_long_digits", {S: state(consecutive_errors=int("9" * 400))}, S, 0,
+         "consecutive_errors", "a number of 400 characters, too long", line_of='"consecutive_errors"'),
+    Case("state_duplicate_key", {S: state().replace('"step": 2', '"step": 2,\n  "step": 6')},
+         S, 0, "step", "duplicate key", line_of='"step"'),
+    # entries named like flag files that no loader reads: said, never opened
+    Case("upper_case_suffix", {"flags/new_flag.YAML": flag()}, "flags/new_flag.YAML", 1, "",
+         "the suffix '.YAML' is not read: rename the file new_flag.yaml"),
+    Case("upper_case_state_suffix", {"rollouts/phase_4_deployment.State.Json": state()},
+         "rollouts/phase_4_deployment.State.Json", 1, "", "rename the file "
+         "phase_4_deployment.state.json"),
+    Case("fifo_flag_file", {}, F, 1, "", "a named pipe (FIFO), not a file: not read",
+         special=((F, "fifo", ""),)),
+    Case("socket_state_file", {}, S, 1, "", "a socket, not a file: not read",
+         special=((S, "socket", ""),)),
+    Case("symlink_to_a_device", {}, F, 1, "", "a character device, not a file: not read",
+         special=((F, "symlink", "/dev/zero"),)),
+    Case("symlink_out_of_the_repository", {}, F, 1, "",
+         "a symbolic link to '/etc/hostname', outside the repository: not read",
+         special=((F, "symlink", "/etc/hostname"),)),
+    Case("dangling_symlink", {}, F, 1, "", "a symbolic link to nothing, not a file",
+         special=((F, "symlink", "no_such_file.yaml"),)),
     # --- [tool.rollout] in pyproject.toml ---------------------------------------------------
+    Case("config_tool_not_a_table", {"pyproject.toml": "# the tools\ntool = 5\n[project]\nname = 'x'\n"},
+         "pyproject.toml", 2, "tool", "5 is an integer, expected a table"),
+    Case("config_rollout_not_a_table", {"pyproject.toml": "[tool]\nrollout = 5\n"},
+         "pyproject.toml", 2, "tool.rollout", "5 is an integer, expected a table"),
+    Case("config_duration_too_long", {}, "pyproject.toml", 0, "tool.rollout.metrics.timeout",
+         "'9999999w' is longer than the limit of 366d",
+         edit=(("pyproject.toml", 'type = "file"',
+                'type = "command"\ncommand = ["x"]\ntimeout = "9999999w"'),
+               ("pyproject.toml", 'path = "logs/metrics.json"', "")),
+         line_of='timeout = "9999999w"'),
+    Case("config_nan", {}, "pyproject.toml", 0, "tool.rollout.metrics.timeout",
+         "nan: not a finite number",
+         edit=(("pyproject.toml", 'type = "file"', 'type = "file"\ntimeout = nan'),),
+         line_of="timeout = nan"),
     Case("config_unknown_key", {}, "pyproject.toml", 0, "tool.rollout.flag_dir", "unknown field",
          edit=(("pyproject.toml", 'flags_dir = "flags"', 'flag_dir = "flags"'),), line_of="flag_dir ="),
     Case("config_missing_folder", {}, "pyproject.toml", 0, "tool.rollout.rollouts_dir",

@@ -45,12 +45,16 @@ class RepoWriter:
         return self
 
     def state(self, flag: str, percentage: float, phase: str = "progressing",
-              step: int = 1) -> RepoWriter:
+              step: int | None = None) -> RepoWriter:
+        """A state as the runner writes it; ``step`` defaults to the step at ``percentage``."""
         from runner.load import load_repository
         from runner.load.statefile import dump_state
         from runner.model import Phase, RolloutState
+        from runner.reconcile.decide import step_for_percentage
 
         plan = load_repository(self.root).plans[flag]
+        if step is None:
+            step = step_for_percentage(plan, percentage)
         now = datetime(2026, 1, 1, tzinfo=UTC)
         state = RolloutState(flag=flag, plan=plan.name, phase=Phase(phase), step=step,
                              current_percentage=percentage, started_at=now,

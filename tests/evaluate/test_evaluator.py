@@ -183,8 +183,19 @@ def test_rollout_plan_percentage_comes_from_the_state_file(make_repo: MakeRepo) 
     repo = writer.load()
     in_at_50 = {u for u in users if evaluate(repo, "rolled", {"targetingKey": u}).value}
     assert in_at_25 <= in_at_50 and abs(len(in_at_50) / len(users) - 0.5) < 0.03
-    writer.state("rolled", 50, phase="rolled_back", step=4)
+    writer.state("rolled", 0, phase="rolled_back", step=0)
     assert share(writer.load()) == 0
+    # a rolled back state serves nobody whatever its percentage says (validate refuses such
+    # a file; the evaluator does not rely on it)
+    import dataclasses
+    from types import MappingProxyType
+
+    from runner.model import Phase
+
+    loaded = writer.load()
+    odd = dataclasses.replace(loaded.states["rolled"], phase=Phase.ROLLED_BACK,
+                              current_percentage=50.0, step=4)
+    assert share(dataclasses.replace(loaded, states=MappingProxyType({"rolled": odd}))) == 0
 
 
 def test_cycles_are_refused_before_evaluation(make_repo: MakeRepo) -> None:

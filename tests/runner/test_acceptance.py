@@ -245,9 +245,11 @@ def test_a_broken_unrelated_file_does_not_block_an_emergency_rollback(example_re
     git(example_repo, "commit", "-qam", "break an unrelated flag")
     head = git(example_repo, "rev-parse", "HEAD")
 
-    # moving forward stays blocked: nothing is decided on an invalid repository
+    # moving forward stays blocked: nothing advances on an invalid repository
     out = advance(example_repo, 10)
     assert out.returncode == 1 and "flags/otel_enabled.yaml" in out.stderr
+    assert "nothing advances" in out.stderr and git(example_repo, "rev-parse", "HEAD") == head
+    assert state(example_repo)["current_percentage"] == 5
     out = rollout(example_repo, "resume", "phase_4_deployment", "--now", at(10))
     assert out.returncode == 1 and git(example_repo, "rev-parse", "HEAD") == head
 
@@ -273,3 +275,22 @@ def test_a_broken_file_of_the_rollout_itself_blocks_its_rollback(example_repo: P
     out = rollout(example_repo, "rollback", "phase_4_deployment", "--now", at(1))
     assert out.returncode == 1 and "rollouts/phase_4_deployment.yaml" in out.stderr
     assert git(example_repo, "rev-parse", "HEAD") == head
+
+
+def test_a_broken_unrelated_file_does_not_keep_a_failing_rollout_from_rolling_back(
+        example_repo: Path) -> None:
+    """The runner's own rollback too, not only a person's: while another file is broken a
+    run commits moves toward safety for the rollouts whose own files are valid, nothing else."""
+    write_metrics(example_repo)
+    for minute in (0, 5):
+        assert advance(example_repo, minute).returncode == 0
+    (example_repo / "flags/otel_enabled.yaml").write_text("key: otel_enabled\nrisk: extreme\n")
+    git(example_repo, "commit", "-qam", "break an unrelated flag")
+    head = git(example_repo, "rev-parse", "HEAD")
+    write_metrics(example_repo, error_rate=9.0)
+    out = advance(example_repo, 6)
+    assert out.returncode == 4, out.stdout + out.stderr
+    assert "ROLLED BACK: phase_4_deployment" in out.stdout
+    assert "flags/otel_enabled.yaml" in out.stderr
+    assert subjects(example_repo)[0] == "rollout(phase_4_deployment): rollback 5% → 0%"
+    assert git(example_repo, "diff", "--name-only", head, "HEAD").split() == [STATE]

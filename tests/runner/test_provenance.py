@@ -16,6 +16,7 @@ from tests.conftest import git, make_example_repo
 from tests.runner.helpers import STATE, advance, rollout, state, subjects, write_metrics
 
 FLAG = "phase_4_deployment"
+SAFE_STEPS = (0, 5, 10, 25, 50, 75, 100)
 
 
 def change(repo: Path, path: str = STATE):
@@ -37,7 +38,9 @@ def steps(repo: Path, *minutes: float) -> None:
 def hand_edit(repo: Path, percentage: float, message: str = "hand edit of the state",
               path: str = STATE) -> None:
     doc = json.loads((repo / path).read_text())
+    # a state that means what it says: the step of the example's safe plan at that percentage
     doc["current_percentage"] = percentage
+    doc["step"] = SAFE_STEPS.index(percentage)
     (repo / path).write_text(json.dumps(doc, indent=1) + "\n")
     git(repo, "add", path)
     git(repo, "commit", "-q", "-m", message)
@@ -129,7 +132,7 @@ def test_merge_conflict_resolved_by_hand_holds(repo: Path) -> None:
     git(repo, "checkout", "-q", "main")
     git(repo, "merge", "-q", "--no-ff", "-m", "merge pr", "pr", check=False)  # conflict
     doc = json.loads(git(repo, "show", f"pr:{STATE}"))
-    doc["current_percentage"] = 50
+    doc["current_percentage"], doc["step"] = 50, 4
     (repo / STATE).write_text(json.dumps(doc) + "\n")
     git(repo, "add", STATE)
     git(repo, "commit", "-q", "--no-edit")
@@ -187,7 +190,7 @@ def test_octopus_merges(repo: Path) -> None:
     assert trusted(repo)
     # an octopus whose one branch edits the state
     git(repo, "checkout", "-q", "-b", "c", "main")
-    hand_edit(repo, 60)
+    hand_edit(repo, 50)
     git(repo, "checkout", "-q", "-b", "d", "main")
     (repo / "notes.txt").write_text("d\n")
     git(repo, "add", "notes.txt")
@@ -199,7 +202,7 @@ def test_octopus_merges(repo: Path) -> None:
     git(repo, "merge", "-q", "--no-ff", "-m", "octopus 2", "c", "d")
     assert len(git(repo, "log", "-1", "--format=%P").split()) == 3
     assert not trusted(repo)
-    assert_held(repo, 15, 60)
+    assert_held(repo, 15, 50)
 
 
 # --- cherry-picks, amends, rebases ----------------------------------------------------------
@@ -217,12 +220,15 @@ def test_cherry_pick_of_an_old_runner_commit_after_a_rollback_holds(repo: Path) 
     ch = change(repo)
     assert ch is not None and not ch.by_runner
     assert ch.author == "Test Human <human@example.com>"  # the committer, not the bot
-    out = advance(repo, 15)
-    assert out.returncode == 0, out.stderr
-    # a rolled back rollout stays rolled back (the person's state is kept, not advanced)
-    assert state(repo)["current_percentage"] == 10 and state(repo)["phase"] != "progressing"
-    steps(repo, 20, 25)
-    assert state(repo)["current_percentage"] == 10
+    # the pick changed the step and percentage under a rolled back phase: a state that says
+    # two things is refused with its line, and never advanced (nothing is committed)
+    head = git(repo, "rev-parse", "HEAD")
+    for minute in (15, 20, 25):
+        out = advance(repo, minute)
+        assert out.returncode == 1, out.stderr
+        assert ":3: step: 2: a rolled back rollout is at step 0 (0%)" in out.stderr
+    assert git(repo, "rev-parse", "HEAD") == head
+    assert state(repo)["current_percentage"] == 10 and state(repo)["phase"] == "rolled_back"
 
 
 def test_amends_of_runner_commits(repo: Path) -> None:
@@ -232,7 +238,7 @@ def test_amends_of_runner_commits(repo: Path) -> None:
     assert trusted(repo)
     # the state edited in an amend: a person's change
     doc = json.loads((repo / STATE).read_text())
-    doc["current_percentage"] = 50
+    doc["current_percentage"], doc["step"] = 50, 4
     (repo / STATE).write_text(json.dumps(doc) + "\n")
     git(repo, "add", STATE)
     git(repo, "commit", "-q", "--amend", "--no-edit")

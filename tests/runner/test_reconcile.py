@@ -137,11 +137,29 @@ def test_rollback_pauses_the_rollouts_of_flags_that_require_it(example_repo: Pat
 def test_a_hand_edit_of_the_state_pauses_with_who_did_it(example_repo: Path) -> None:
     _progress(example_repo, (0, 5))
     path = example_repo / STATE
-    path.write_text(path.read_text().replace('"current_percentage": 5', '"current_percentage": 7'))
-    git(example_repo, "commit", "-q", "-am", "nudge the percentage by hand")
+    # a consistent edit: one step further, at that step's percentage
+    path.write_text(path.read_text().replace('"current_percentage": 5', '"current_percentage": 10')
+                    .replace('"step": 1', '"step": 2'))
+    git(example_repo, "commit", "-q", "-am", "skip a step by hand")
     edit = git(example_repo, "rev-parse", "HEAD")
     assert advance(example_repo, 10).returncode == 0
     s = state(example_repo)
-    assert (s["phase"], s["current_percentage"]) == ("paused", 7)
+    assert (s["phase"], s["current_percentage"]) == ("paused", 10)
     assert edit[:7] in s["reason"] and "Test Human" in s["reason"]
     assert trailer(example_repo, "Rollout-Action") == "pause"
+
+
+def test_a_hand_edit_to_a_percentage_that_is_not_its_step_s_is_refused(example_repo: Path) -> None:
+    # 7% at the 5% step means nothing the runner could act on: advance stops, writes nothing
+    _progress(example_repo, (0, 5))
+    path = example_repo / STATE
+    path.write_text(path.read_text().replace('"current_percentage": 5', '"current_percentage": 7'))
+    git(example_repo, "commit", "-q", "-am", "nudge the percentage by hand")
+    head = git(example_repo, "rev-parse", "HEAD")
+    out = advance(example_repo, 10)
+    assert out.returncode == 1, out.stderr
+    assert ("rollouts/phase_4_deployment.state.json:5:3: current_percentage: 7, but steps[1] of "
+            "rollouts/phase_4_deployment.yaml is 5%: a rollout is at its step's percentage"
+            in out.stderr)
+    assert git(example_repo, "rev-parse", "HEAD") == head
+    assert git(example_repo, "status", "--porcelain", "rollouts") == ""
