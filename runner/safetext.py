@@ -45,14 +45,18 @@ def escape_char(m: re.Match[str]) -> str:
     return _SHORT.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
 
 
+def escape_controls(text: str) -> str:
+    """``text`` with every character :func:`safe_line` escapes shown as its escape."""
+    return _UNSAFE.sub(escape_char, text) if _UNSAFE.search(text) is not None else text
+
+
 def safe_line(text: object, limit: int = LINE_LIMIT) -> str:
     """``text`` as one harmless line: control characters escaped (``\\n``, ``\\x1b``...),
     a leading ``::`` or ``##[`` neutralised (``\\x3a:error``) so that GitHub Actions never
     reads a workflow command from it, and at most ``limit`` characters, a cut one ending
     with ``… (N more)``. Idempotent: a line it made comes back unchanged."""
     s = text if isinstance(text, str) else str(text)
-    if _UNSAFE.search(s) is not None:
-        s = _UNSAFE.sub(escape_char, s)
+    s = escape_controls(s)
     m = _COMMAND.match(s)
     if m is not None:
         at = m.start(1)
@@ -96,5 +100,5 @@ def redact_credentials(text: str) -> str:
     return _CREDENTIAL.sub(lambda m: m.group(1) + REDACTED, text)
 
 
-__all__ = ["LINE_LIMIT", "REDACTED", "escape_char", "record_line", "redact", "redact_credentials",
-           "safe_line", "safe_lines"]
+__all__ = ["LINE_LIMIT", "REDACTED", "escape_char", "escape_controls", "record_line", "redact",
+           "redact_credentials", "safe_line", "safe_lines"]

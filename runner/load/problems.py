@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import re
 import reprlib
 from dataclasses import dataclass
 from typing import Any
+
+from runner.safetext import escape_controls
 
 #: At most this many characters of a value a problem echoes ("…" marks the cut).
 SHOWN_CHARS = 80
@@ -13,17 +14,11 @@ SHOWN_CHARS = 80
 MESSAGE_CHARS = 400
 FIELD_CHARS = 120
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _repr = reprlib.Repr()
 _repr.maxstring = 24  # inside a list or mapping; a string on its own gets SHOWN_CHARS
 _repr.maxother = SHOWN_CHARS
 _repr.maxlist = _repr.maxdict = _repr.maxtuple = _repr.maxset = 8
 _repr.maxlevel = 3
-
-
-def _escape(text: str) -> str:
-    """Control characters (a newline, an escape sequence) as visible escapes: one line."""
-    return _CONTROL.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
 
 
 def _cut(text: str, limit: int) -> str:
@@ -36,18 +31,18 @@ def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
         text = repr(value[: limit + 1])
         if len(value) > limit:
             text = text[:-1][: limit] + "…" + text[-1]
-        return _escape(text)
+        return escape_controls(text)
     if isinstance(value, bool) or value is None:
         return repr(value)
     if isinstance(value, int) and value.bit_length() > 4 * limit:  # str() of it is slow
         return f"a {value.bit_length()}-bit number"
-    return _cut(_escape(_repr.repr(value)), limit)
+    return _cut(escape_controls(_repr.repr(value)), limit)
 
 
-def one_line(message: str, limit: int = MESSAGE_CHARS) -> str:
+def problem_text(message: str, limit: int = MESSAGE_CHARS) -> str:
     """A message as a problem prints it: control characters escaped, cut in the middle when
     too long (whatever a value it echoes, the line stays readable and ends with its advice)."""
-    message = _escape(message)
+    message = escape_controls(message)
     if len(message) <= limit:
         return message
     half = (limit - 1) // 2
@@ -65,8 +60,8 @@ class Problem:
     def __post_init__(self) -> None:
         # one problem is one line, whatever the input (a value echoed with a newline, a
         # megabyte-long key)
-        object.__setattr__(self, "field", one_line(self.field, FIELD_CHARS))
-        object.__setattr__(self, "message", one_line(self.message))
+        object.__setattr__(self, "field", problem_text(self.field, FIELD_CHARS))
+        object.__setattr__(self, "message", problem_text(self.message))
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}:{self.column}"

@@ -19,7 +19,7 @@ from runner.load.entries import odd_entries
 from runner.load.flags import load_flags
 from runner.load.layout import YAML_SUFFIXES, prefix, relative
 from runner.load.plans import load_plans
-from runner.load.problems import FIELD_CHARS, InvalidRepository, Problem, field_name, one_line
+from runner.load.problems import FIELD_CHARS, InvalidRepository, Problem, field_name, problem_text
 from runner.load.semantic import NO_METRICS, Finding, check_cross
 from runner.load.statefile import STATE_SUFFIX
 from runner.load.states import check_states, load_states
@@ -44,6 +44,18 @@ class Checked:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    #: flag -> the files its rollout stands on: its flag file, its plan, every state file
+    #: that names it, and pyproject.toml
+    files_of: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def sound(self, flag: str) -> bool:
+        """Whether ``flag``'s rollout can be judged on its own while other files have
+        problems: it loaded, and none of the files it stands on has a problem."""
+        own = self.files_of.get(flag)
+        if own is None or flag not in self.salvaged.flags or flag not in self.salvaged.plans:
+            return False
+        return not any(p.path in own for p in self.problems)
 
     def locate(self, path: str, field_path: tuple[str | int, ...]) -> tuple[int, int]:
         """Line and column of a field in a file this check read ((1, 1) when it did not)."""
@@ -96,7 +108,7 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
     if only is not None:
         wanted = {relative(root, Path(p) if Path(p).is_absolute() else root / p) for p in only}
         # as Problem puts them: on one line, cut
-        cross = {(f.path, one_line(field_name(f.field), FIELD_CHARS), one_line(f.message))
+        cross = {(f.path, problem_text(field_name(f.field), FIELD_CHARS), problem_text(f.message))
                  for f in findings if f.cross}
         between = set(states.cross)
         problems = [p for p in problems if p.path in wanted or p in between
@@ -110,7 +122,16 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
         states=MappingProxyType(states.states),
         sources=MappingProxyType({**flags.sources, **plans.sources}),
     )
-    return Checked(None if problems else repo, problems, salvaged=repo, texts=texts)
+    files_of: dict[str, set[str]] = {}
+    for key, ref in repo.sources.items():
+        files_of.setdefault(key.partition(":")[2], {"pyproject.toml"}).add(ref.path)
+    for flag, plan in repo.plans.items():
+        files_of.setdefault(flag, {"pyproject.toml"}).add(
+            f"{prefix(config.rollouts_dir)}{plan.name}{STATE_SUFFIX}")
+    for f in states.files:
+        files_of.setdefault(f.state.flag, {"pyproject.toml"}).add(f.path)
+    return Checked(None if problems else repo, problems, salvaged=repo, texts=texts,
+                   files_of=MappingProxyType({k: frozenset(v) for k, v in files_of.items()}))
 
 
 def load_repository(root: Path | str) -> Repository:

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from runner.git import Git, GitError
-from runner.load import Problem, check_repository, load_config
+from runner.load import check_repository, load_config
 from runner.load.statefile import STATE_SUFFIX, dump_state
 from runner.model import GateResult, RepoConfig, Repository, RolloutPlan
 from runner.reconcile import last_change
@@ -148,16 +148,6 @@ class _CachedEvaluator:
 SAFE_ACTIONS = frozenset({Action.ROLLBACK, Action.PAUSE, Action.HOLD, Action.OBSERVE})
 
 
-def _own_files_valid(repo: Repository, problems: Sequence[Problem], flag: str) -> bool:
-    """Whether ``flag``'s flag file, plan, state file and ``pyproject.toml`` are free of
-    problems (and loaded), so that its rollout can be judged on its own."""
-    if flag not in repo.flags or flag not in repo.plans:
-        return False
-    own = {repo.sources[k].path for k in (f"flag:{flag}", f"plan:{flag}") if k in repo.sources}
-    own |= {state_path(repo.config, repo.plans[flag].name), "pyproject.toml"}
-    return not any(p.path in own for p in problems)
-
-
 def _load(root: Path, report: Report, stop_only: str | None = None,
           safety_only: bool = False) -> tuple[Repository, frozenset[str] | None]:
     """The repository, and None when it is valid. When it is not, the run may still act on
@@ -170,12 +160,12 @@ def _load(root: Path, report: Report, stop_only: str | None = None,
     problems = checked.problems
     repo = checked.salvaged
     first = f"{len(problems)} problem(s) in the repository (first: {problems[0]})"
-    if stop_only is not None and _own_files_valid(repo, problems, stop_only):
+    if stop_only is not None and checked.sound(stop_only):
         note = f"warning: {first}; {stop_only}'s own files are valid, so this goes ahead"
         if note not in report.notes:  # once, however many push attempts
             report.notes.append(note)
         return repo, frozenset({stop_only})
-    sound = frozenset(f for f in repo.plans if _own_files_valid(repo, problems, f))
+    sound = frozenset(f for f in repo.plans if checked.sound(f))
     if safety_only and sound:
         report.degraded = True
         note = (f"warning: {first}; until they are fixed nothing advances: only rollbacks, "
