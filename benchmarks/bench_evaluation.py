@@ -7,7 +7,12 @@ prerequisites, static flags), same contexts, measured back to back:
 * ``FlagdCore`` (openfeature-flagd-core) resolving the exported flagd file;
 * the OpenFeature API (``openfeature.api``) over ``RolloutProvider`` and over
   ``FlagdProvider`` in file mode, on the same exported files;
-* the bare bucketing hash flagd-core computes (canonical CBOR + MurmurHash3) and ours.
+* the bare bucketing hash flagd-core computes (canonical CBOR + MurmurHash3) and ours,
+  under both schemes (``flagd-v3``: CBOR, ``flagd-v2``: the string).
+
+The repository buckets with ``flagd-v3`` (the scheme openfeature-flagd-core 2.x computes,
+so that its answers can be checked equal to FlagClient's); FlagClient is also timed on the
+same flags under ``flagd-v2``, the default.
 
 Then the memory a client holding 10,000 flags takes. Prints microseconds per evaluation
 and ratios against FlagdCore measured in this same run. Run:
@@ -38,7 +43,7 @@ import yaml
 
 from runner import FlagClient
 from runner.evaluate import render_artifact
-from runner.evaluate.bucket import bucket
+from runner.evaluate.bucket import bucket_v2, bucket_v3
 from runner.load import load_repository
 from runner.model import Flag, RepoConfig, Repository, Risk, Targeting
 
@@ -60,8 +65,9 @@ FLAGS: dict[str, dict[str, Any]] = {
 }
 
 
-def write_repo(root: Path) -> None:
+def write_repo(root: Path, bucketing: str = "flagd-v3") -> None:
     (root / "flags").mkdir(parents=True)
+    (root / "pyproject.toml").write_text(f'[tool.rollout]\nbucketing = "{bucketing}"\n', "utf-8")
     for key, fields in FLAGS.items():
         doc = {"key": key, "description": key, "owner": "bench", "risk": "low", **fields}
         (root / "flags" / f"{key}.yaml").write_text(yaml.safe_dump(doc), "utf-8")
@@ -131,6 +137,12 @@ def main() -> int:
         flagd_file.write_bytes(flagd_bytes)
 
         client = FlagClient.from_file(native, env={})
+        write_repo(tmp / "repo_v2", "flagd-v2")
+        (tmp / "flags_v2.json").write_bytes(
+            render_artifact(load_repository(tmp / "repo_v2"), source_commit=None))
+        client_v2 = FlagClient.from_file(tmp / "flags_v2.json", env={})
+        assert [json.loads(f.read_bytes())["bucketing"] for f in (native, tmp / "flags_v2.json")] \
+            == ["flagd-v3", "flagd-v2"]
         core = FlagdCore()
         core.set_flags(flagd_bytes.decode())
         ctxs = contexts(max(1, args.pairs // len(FLAGS)))
@@ -157,6 +169,12 @@ def main() -> int:
 
         def run_evaluate() -> int:
             evaluate = client.evaluate
+            for k, c in native_ctx:
+                evaluate(k, c)
+            return n
+
+        def run_evaluate_v2() -> int:
+            evaluate = client_v2.evaluate
             for k, c in native_ctx:
                 evaluate(k, c)
             return n
@@ -195,18 +213,25 @@ def main() -> int:
 
         def run_our_hash() -> int:
             for _, tk in cbor_inputs:
-                bucket("phase_4_deployment", tk)
+                bucket_v3("phase_4_deployment", tk)
+            return len(cbor_inputs)
+
+        def run_our_hash_v2() -> int:
+            for _, tk in cbor_inputs:
+                bucket_v2("phase_4_deployment", tk)
             return len(cbor_inputs)
 
         r = args.repeat
         runs: dict[str, tuple[Callable[[], int], int]] = {
             "FlagClient.is_enabled": (run_is_enabled, len(bool_pairs)),
             "FlagClient.evaluate": (run_evaluate, n),
+            "FlagClient.evaluate, flagd-v2": (run_evaluate_v2, n),
             "FlagdCore (flagd-core 2.0)": (run_core, n),
             "OpenFeature API + RolloutProvider": (via_api("bench-rollout"), n),
             "OpenFeature API + FlagdProvider (file)": (via_api("bench-flagd"), n),
             "bare hash, flagd-core (cbor2 + mmh3)": (run_flagd_hash, len(cbor_inputs)),
             "bare hash, ours (runner.evaluate.bucket)": (run_our_hash, len(cbor_inputs)),
+            "bare hash, ours flagd-v2 (bucket_v2)": (run_our_hash_v2, len(cbor_inputs)),
         }
         # Rounds interleave the contenders, so that a busy moment on a shared machine hits
         # all of them rather than skewing one ratio; each keeps its best round.

@@ -136,8 +136,22 @@ def artifact_content(repo: Repository) -> dict[str, Any]:
     return {
         "emergency_shutdown": repo.config.emergency_shutdown,
         "total_weight": TOTAL_WEIGHT,
+        # the flagd fractional scheme every split is bucketed with (runner.evaluate.bucket)
+        "bucketing": repo.config.bucketing,
         "flags": {key: flag_entry(repo, repo.flags[key]) for key in sorted(repo.flags)},
     }
+
+
+def document_content(doc: dict[str, Any]) -> dict[str, Any]:
+    """The part of an artifact document its ``digest`` covers.
+
+    ``bucketing`` only when present: an artifact of 0.1 has none (it bucketed with
+    ``flagd-v3``), and its digest was taken without it.
+    """
+    content = {k: doc.get(k) for k in ("emergency_shutdown", "total_weight", "flags")}
+    if "bucketing" in doc:
+        content["bucketing"] = doc["bucketing"]
+    return content
 
 
 def artifact_document(repo: Repository, *, source_commit: str | None) -> dict[str, Any]:
@@ -172,7 +186,7 @@ def same_content(path: Path, data: bytes) -> bool:
     for doc in (old, new):
         if doc.get("kind") != ARTIFACT_KIND or doc.get("version") != ARTIFACT_VERSION:
             return False
-    content = {k: old.get(k) for k in ("emergency_shutdown", "total_weight", "flags")}
+    content = document_content(old)
     try:
         actual = content_digest(content)
     except (TypeError, ValueError):

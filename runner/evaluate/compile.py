@@ -22,8 +22,15 @@ from runner.evaluate.artifact import (
     ARTIFACT_VERSION,
     artifact_document,
     content_digest,
+    document_content,
 )
-from runner.evaluate.bucket import TOTAL_WEIGHT
+from runner.evaluate.bucket import (
+    BUCKETING_SCHEMES,
+    LEGACY_BUCKETING,
+    TOTAL_WEIGHT,
+    bucket_function,
+    text_function,
+)
 from runner.evaluate.resolution import DEFAULT, DISABLED, SPLIT, Resolution
 from runner.evaluate.resolver import Resolver, attribute_path, lookup, make_resolver
 from runner.model import Repository
@@ -233,14 +240,18 @@ def _check_graph(flags: Mapping[str, CompiledFlag]) -> list[str]:
 class FlagSet:
     """A compiled artifact: what a client evaluates against. Immutable once built."""
 
-    __slots__ = ("_env_index", "digest", "emergency_shutdown", "flags", "source_commit")
+    __slots__ = ("_env_index", "bucketing", "digest", "emergency_shutdown", "flags",
+                 "source_commit")
 
     def __init__(self, flags: dict[str, CompiledFlag], *, emergency_shutdown: bool,
-                 digest: str | None, source_commit: str | None):
+                 digest: str | None, source_commit: str | None,
+                 bucketing: str = LEGACY_BUCKETING):
         self.flags = flags
         self.emergency_shutdown = emergency_shutdown
         self.digest = digest
         self.source_commit = source_commit
+        #: The flagd fractional scheme the splits are bucketed with (``flagd-v2``/``-v3``).
+        self.bucketing = bucketing
         self._env_index: dict[str, list[str]] | None = None
 
     def env_index(self) -> dict[str, list[str]]:
@@ -268,6 +279,13 @@ class FlagSet:
         _require(isinstance(raw_flags, Mapping), "flags", "must be an object")
         kill = doc.get("emergency_shutdown", False)
         _require(isinstance(kill, bool), "emergency_shutdown", "must be true or false")
+        # no field: an artifact of 0.1, which bucketed with flagd-v3
+        scheme = doc.get("bucketing", LEGACY_BUCKETING)
+        _require(isinstance(scheme, str) and scheme in BUCKETING_SCHEMES, "bucketing",
+                 f"{scheme!r} is not a bucketing scheme this SDK knows "
+                 f"({', '.join(BUCKETING_SCHEMES)})")
+        # chosen once here: the evaluation path calls them without looking at the scheme
+        bucket, text = bucket_function(scheme), text_function(scheme)
         flags = {}
         for k, v in raw_flags.items():
             try:
@@ -275,9 +293,9 @@ class FlagSet:
             except (TypeError, AttributeError) as e:  # a shape the checks did not foresee
                 raise ArtifactError(f"flags.{k}: malformed ({e})") from e
         for k in _check_graph(flags):
-            flags[k].resolve = make_resolver(flags[k], flags)
+            flags[k].resolve = make_resolver(flags[k], flags, bucket=bucket, text=text)
         return cls(flags, emergency_shutdown=kill, digest=doc.get("digest"),
-                   source_commit=doc.get("source_commit"))
+                   source_commit=doc.get("source_commit"), bucketing=scheme)
 
     @classmethod
     def from_bytes(cls, data: bytes, name: str = "artifact") -> FlagSet:
@@ -294,8 +312,7 @@ class FlagSet:
             raise ArtifactError(f"{name}: JSON nested too deeply; not a rollout artifact") from e
         try:
             flags = cls.from_document(doc)
-            content = {k: doc.get(k) for k in ("emergency_shutdown", "total_weight", "flags")}
-            digest = content_digest(content)
+            digest = content_digest(document_content(doc))
         except ArtifactError as e:
             raise ArtifactError(f"{name}: {e}") from e
         except (TypeError, KeyError, AttributeError, ValueError, RecursionError) as e:

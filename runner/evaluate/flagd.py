@@ -7,7 +7,13 @@ the SDK's resolver (:mod:`runner.evaluate.resolver`) would choose for it:
   counterparts, in the same first-match order (an ``if`` chain);
 * the split becomes ``fractional`` with integer weights out of 10,000 and an explicit
   bucketing value ``{"cat": ["<flag key>", {"var": "targetingKey"}]}`` (see
-  :mod:`runner.evaluate.bucket` for why not the shorthand);
+  :mod:`runner.evaluate.bucket` for why not the shorthand). The same rule under both
+  bucketing schemes: ``cat`` yields a string, which the Go daemon and the JavaScript core
+  hash as a string (``flagd-v2``) and openfeature-flagd-core 2.x for Python as its CBOR
+  encoding (``flagd-v3``); no JSON Logic expression can turn one into the other (a CBOR
+  header holds the length of a text that is known only at evaluation), so the scheme names
+  the implementations that evaluate the export exactly as FlagClient does, and
+  ``metadata.bucketing`` records it;
 * prerequisites, which flagd lacks, become a test that the prerequisite's own expression,
   inlined, yields the required variant;
 * ``enabled: false``, a rolled back rollout and the repository's kill switch become a flag
@@ -131,7 +137,9 @@ class _Exporter:
 def flagd_document(repo: Repository, *, source_commit: str | None) -> dict[str, Any]:
     content = artifact_content(repo)
     exporter = _Exporter(content)
-    metadata: dict[str, Any] = {"flagSetId": "rollout-runner", "version": content_digest(content)}
+    metadata: dict[str, Any] = {"flagSetId": "rollout-runner", "version": content_digest(content),
+                                # which flagd implementations bucket as FlagClient does
+                                "bucketing": content["bucketing"]}
     if source_commit:
         metadata["sourceCommit"] = source_commit
     return {

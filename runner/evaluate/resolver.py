@@ -27,7 +27,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from runner.evaluate.bucket import bucket, json_logic_text
+from runner.evaluate.bucket import (
+    BucketFunction,
+    TextFunction,
+    bucket_function,
+    text_function,
+)
 from runner.evaluate.resolution import (
     DEFAULT,
     ERROR,
@@ -39,6 +44,7 @@ from runner.evaluate.resolution import (
     TYPE_MISMATCH,
     Resolution,
 )
+from runner.model.config import DEFAULT_BUCKETING
 from runner.model.flag import value_type
 
 if TYPE_CHECKING:
@@ -112,11 +118,20 @@ def _unbucketed(attribute: str | None) -> str:
     return text
 
 
-def make_resolver(f: CompiledFlag, flags: Mapping[str, CompiledFlag]) -> Resolver:
+def make_resolver(f: CompiledFlag, flags: Mapping[str, CompiledFlag], *,
+                  bucket: BucketFunction | None = None,
+                  text: TextFunction | None = None) -> Resolver:
     """Flag ``f`` as one closure over precomputed outcomes: the hot path of every evaluation.
 
+    ``bucket`` and ``text`` are the bucketing scheme's hash and text conversion
+    (:func:`runner.evaluate.bucket.bucket_function`; the default scheme's when not given),
+    bound into the closure so that an evaluation never looks at the scheme.
     Prerequisites must have their resolvers already (compile in dependency order).
     """
+    if bucket is None:
+        bucket = bucket_function(DEFAULT_BUCKETING)
+    if text is None:
+        text = text_function(DEFAULT_BUCKETING)
     key = f.key
     fixed = f.fixed
     if fixed is not None:
@@ -162,7 +177,8 @@ def make_resolver(f: CompiledFlag, flags: Mapping[str, CompiledFlag]) -> Resolve
                      bucket_path: tuple[str, ...] | None = f.bucket_path,
                      unbucketed: Resolution = unbucketed,
                      fallback: Resolution = fallback,
-                     bucket: Callable[[str, str], int] = bucket,
+                     bucket: BucketFunction = bucket,
+                     text: TextFunction = text,
                      ) -> Resolution:
         if outcomes:
             decided = outcomes.get(key)
@@ -191,7 +207,7 @@ def make_resolver(f: CompiledFlag, flags: Mapping[str, CompiledFlag]) -> Resolve
             raw = tk if bucket_attr is None else lookup(ctx, bucket_attr, bucket_path, tk)
             if raw is None:
                 return unbucketed
-            b = bucket(key, raw if raw.__class__ is str else json_logic_text(raw))
+            b = bucket(key, raw if raw.__class__ is str else text(raw))  # type: ignore[arg-type]
             for end, chosen in split:
                 if b < end:
                     return chosen

@@ -6,6 +6,7 @@ source...), so that flags and plans are not blamed for what is wrong here.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from pathlib import Path
@@ -128,7 +129,13 @@ def load_config(root: Path) -> tuple[RepoConfig, list[Problem]]:
             config = RepoConfig() if schema_findings(usable, "config") else build_config(usable)
         except (ValueError, TypeError):
             config = RepoConfig()
-        return config, problems
-    return build_config(section), []
+        return _with_bucketing(config, usable), problems
+    return _with_bucketing(build_config(section), section), []
+
+
+def _with_bucketing(config: RepoConfig, section: dict[str, Any]) -> RepoConfig:
+    """``bucketing`` (already checked against the schema's enum) onto the config."""
+    scheme = section.get("bucketing")
+    return config if scheme is None else dataclasses.replace(config, bucketing=scheme)
 
 

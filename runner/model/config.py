@@ -27,6 +27,13 @@ class MetricsConfig:
     window: str = "5m"
 
 
+#: ``[tool.rollout] bucketing``: which flagd ``fractional`` hash percentage splits use
+#: (see runner.evaluate.bucket and docs/evaluation.md, "Bucketing schemes").
+BUCKETING_SCHEMES = ("flagd-v2", "flagd-v3")
+#: The scheme of a repository that names none: the Go flagd daemon's and the JavaScript core's.
+DEFAULT_BUCKETING = "flagd-v2"
+
+
 @dataclass(frozen=True, slots=True)
 class RepoConfig:
     flags_dir: str = "flags"
@@ -37,3 +44,5 @@ class RepoConfig:
     author_email: str = "rollout-runner@users.noreply.github.com"
     #: Repository-level kill switch: every flag serves its default variant.
     emergency_shutdown: bool = False
+    #: ``flagd-v2`` (hash the bucketing string) or ``flagd-v3`` (hash its canonical CBOR).
+    bucketing: str = DEFAULT_BUCKETING

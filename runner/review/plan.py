@@ -140,6 +140,17 @@ def _serves_off(repo: Repository, key: str, variant: str | None) -> bool:
     return True  # a variant only targeting rules can serve
 
 
+def _is_split(repo: Repository, key: str) -> bool:
+    """Whether users of ``key`` are bucketed now: a share strictly between 0 and 100 %, or a
+    split over several variants."""
+    flag = repo.flags[key]
+    if not flag.enabled or repo.config.emergency_shutdown:
+        return False
+    if flag.split is not None and key not in repo.plans:
+        return sum(1 for share in flag.split.values() if share > 0) > 1
+    return 0 < effective_percentage(repo, key) < 100
+
+
 # --- rollouts --------------------------------------------------------------------------
 
 
@@ -296,6 +307,15 @@ def _risks(b: Repository, h: Repository, added: list[str], removed: list[str],
                            "the repository kill switch (emergency_shutdown) is turned "
                            + ("on: every flag serves its default" if h.config.emergency_shutdown
                               else "off: flags serve their configuration again")))
+    if b.config.bucketing != h.config.bucketing:
+        split = [k for k in sorted(h.flags) if _is_split(h, k)]
+        shown = ", ".join(split[:10]) + (f" and {len(split) - 10} more" if len(split) > 10 else "")
+        risks.append(_risk("high", "bucketing_changed", "*",
+                           f"bucketing changes from {b.config.bucketing} to {h.config.bucketing}: "
+                           "it reshuffles every split, users get new buckets and a share of "
+                           "them a different variant at the same percentage"
+                           + (f" ({len(split)} flag{'s' * (len(split) != 1)} split now: {shown})"
+                              if split else " (no flag is split now)")))
     for key in sorted(set(b.flags) & set(h.flags)):
         if b.flags[key].risk is not Risk.HIGH or h.flags[key].risk is Risk.HIGH:
             continue

@@ -235,6 +235,26 @@ def test_kill_switch_and_an_invalid_base(example_repo: Path) -> None:
             changed["otel_enabled"]["effective_after"]) == (100, 0)
 
 
+def test_changing_the_bucketing_scheme_is_a_risk_call_out(example_repo: Path) -> None:
+    pyproject = example_repo / "pyproject.toml"
+    text = pyproject.read_text()
+    assert "bucketing" not in text  # the default, flagd-v2
+    pyproject.write_text(text.replace('rollouts_dir = "rollouts"',
+                                      'rollouts_dir = "rollouts"\nbucketing = "flagd-v3"'))
+    code, report = plan_json(example_repo)
+    assert code == 0, report
+    risk = next(r for r in report["risks"] if r["kind"] == "bucketing_changed")
+    assert risk["level"] == "high" and risk["flag"] == "*"
+    assert "from flagd-v2 to flagd-v3" in risk["message"]
+    assert "reshuffles every split" in risk["message"]
+    md = run_cli(["plan", "--now", NOW], cwd=example_repo)
+    assert "reshuffles every split" in md.stdout
+    # the same scheme spelled out is no change
+    commit(example_repo, "bucket with flagd-v3")
+    _, report = plan_json(example_repo, "--base", "HEAD")
+    assert all(r["kind"] != "bucketing_changed" for r in report["risks"])
+
+
 def test_a_large_change_still_fits_one_pull_request_comment(example_repo: Path) -> None:
     # GitHub refuses a comment body over 65,536 characters: a change adding 120 rollouts
     # is cut short by whole rollouts and rows, never mid-table or mid-chart
