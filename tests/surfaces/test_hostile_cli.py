@@ -178,10 +178,11 @@ def test_surfaces_never_fail_internally_on_a_state_file(example_repo: Path,
         if args[0] != "plan":  # a Markdown comment is many lines; none a command
             assert not COMMAND_LINE.search(out.stdout + out.stderr), (args, out.stdout)
         assert "\x1b" not in out.stdout + out.stderr, args
-    if edit.get("step") == 1.0:
+    if edit.get("step") == 1.0:  # validation names the file, the line and the field
         out = run_cli(["status"], cwd=example_repo)
         assert out.returncode == 1
-        _one_error_line(out.stderr, "rollouts/phase_4_deployment.state.json", "cannot be shown")
+        _one_error_line(out.stderr, "rollouts/phase_4_deployment.state.json:", "step: 1.0",
+                        "expected an integer")
     assert git(example_repo, "status", "--porcelain") == before
 
 
