@@ -1,0 +1,159 @@
+"""Benchmark: from a pushed revert to every client serving it, with real parts.
+
+A copy of this project's example repository with a bare remote; the runner publishes to a
+folder that a real nginx serves (Debian's ``nginx``, started by ``tests/nginx_server.py`` on
+a loopback port); ``--clients`` (default 50) ``FlagClient.from_url`` clients poll it every
+``--interval`` seconds (default 1; threads in this process). The rollout goes 0 → 5 → 10 %;
+a person reverts the last step and pushes; then one runner run (``rollout advance --push
+--publish dir:…``, a real process) holds the rollout and publishes.
+
+Printed: the runner run (of which: publishing, timed from the moment it started to the
+moment the file was in place), the client pickup (from the file in place to the last client
+serving the revert), each against one poll interval; and the cost of an unchanged poll from
+nginx's access log (bytes per 304, headers included), with requests and bytes per client
+per hour at the SDK's default interval (30 s).
+
+    python benchmarks/bench_delivery.py                  # ~15 s
+    python benchmarks/bench_delivery.py --clients 200 --interval 0.5
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from runner import FlagClient
+from runner.sdk import DEFAULT_POLL_INTERVAL
+from tests.conftest import git, make_example_repo
+from tests.nginx_server import running_nginx
+from tests.runner.helpers import advance, write_metrics
+
+FLAG = "phase_4_deployment"
+
+
+def flipped_user(at10: Path, at5: Path) -> str:
+    """A user on at 10 % (what the clients serve now), off at 5 % (after the revert)."""
+    before, after = FlagClient.from_repo(at10, env={}), FlagClient.from_repo(at5, env={})
+    try:
+        for i in range(100_000):
+            ctx = {"targetingKey": f"user-{i}"}
+            if before.is_enabled(FLAG, ctx) and not after.is_enabled(FLAG, ctx):
+                return f"user-{i}"
+    finally:
+        before.close()
+        after.close()
+    raise SystemExit("no user on at 10 % and off at 5 %")
+
+
+def wait_all(clients: list[FlagClient], cond: object, timeout: float = 120.0) -> list[float]:
+    """Wait until ``cond(client)`` for every client; the time (monotonic) each first did."""
+    seen: dict[int, float] = {}
+    deadline = time.monotonic() + timeout
+    while len(seen) < len(clients):
+        now = time.monotonic()
+        if now > deadline:
+            raise SystemExit(f"only {len(seen)} of {len(clients)} clients caught up")
+        for i, c in enumerate(clients):
+            if i not in seen and cond(c):  # type: ignore[operator]
+                seen[i] = now
+        time.sleep(0.002)
+    return [seen[i] for i in range(len(clients))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--interval", type=float, default=1.0, help="poll interval, seconds")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        repo = make_example_repo(t / "runner")
+        remote = t / "remote.git"
+        git(t, "init", "-q", "--bare", "-b", "main", str(remote))
+        git(repo, "remote", "add", "origin", str(remote))
+        git(repo, "push", "-q", "-u", "origin", "main")
+        write_metrics(repo)
+        public = t / "public"
+        for minutes in (0, 5, 10):
+            out = advance(repo, minutes, "--push", "--publish", f"dir:{public}")
+            if out.returncode != 0:
+                raise SystemExit(out.stdout + out.stderr)
+        with running_nginx(public, t / "nginx") as server:
+            url = f"{server.url}/flags.json"
+            clients = [FlagClient.from_url(url, poll_interval=args.interval, env={})
+                       for _ in range(args.clients)]
+            try:
+                # let the fleet settle into unchanged, conditional polls
+                time.sleep(max(2.5 * args.interval, 1.0))
+                # the file's mtime must move to a new second for nginx's validators
+                while time.time() < int((public / "flags.json").stat().st_mtime) + 1.05:
+                    time.sleep(0.01)
+                person = t / "person"
+                git(t, "clone", "-q", str(remote), str(person))
+                git(person, "revert", "--no-edit", "HEAD")
+                git(person, "push", "-q", "origin", "main")
+                ctx = {"targetingKey": flipped_user(repo, person)}
+                assert all(c.is_enabled(FLAG, ctx) for c in clients)
+                before = (public / "flags.json").stat().st_mtime_ns
+                published_at: list[float] = []
+
+                def watch() -> None:  # when the new file is in place
+                    while (public / "flags.json").stat().st_mtime_ns == before:
+                        time.sleep(0.0005)
+                    published_at.append(time.monotonic())
+
+                watcher = threading.Thread(target=watch, daemon=True)
+                watcher.start()
+                start = time.monotonic()
+                out = advance(repo, 10, "--push", "--publish", f"dir:{public}")
+                run_end = time.monotonic()
+                if out.returncode != 0 or "hold at 5%" not in out.stdout + git(
+                        repo, "log", "-1", "--format=%s"):
+                    raise SystemExit(out.stdout + out.stderr)
+                watcher.join(10)
+                served = wait_all(clients, lambda c: not c.is_enabled(FLAG, ctx))
+                # unchanged polls after the revert
+                time.sleep(max(2.5 * args.interval, 1.0))
+            finally:
+                for c in clients:
+                    c.close()
+            log = [r for r in server.requests() if r.uri == "/flags.json"]
+    run_s = run_end - start
+    publish_at = published_at[0] - start
+    pickup = [s - published_at[0] for s in served]
+    last = max(served) - start
+    i = args.interval
+    print(f"{args.clients} clients polling nginx every {i:g} s; a revert pushed, then one "
+          f"runner run (rollout advance --push --publish dir:…)")
+    print(f"  runner run: {run_s:.2f} s (the published file in place {publish_at:.2f} s "
+          f"after it started)")
+    print(f"  client pickup after publication: median {statistics.median(pickup):.2f} s, "
+          f"last client {max(pickup):.2f} s (ratio last / one poll interval: "
+          f"{max(pickup) / i:.2f}x)")
+    print(f"  revert pushed to every client serving it: {last:.2f} s = runner run + "
+          f"{last - run_s:.2f} s (aim: within one runner run + one poll interval: "
+          f"{'met' if last <= run_s + i else 'NOT met'})")
+    not_modified = [r for r in log if r.status == 304]
+    full = [r for r in log if r.status == 200]
+    if not not_modified:
+        raise SystemExit("no 304 in nginx's access log")
+    per = statistics.mean(r.bytes_sent for r in not_modified)
+    body = statistics.mean(r.bytes_sent for r in full)
+    hourly = 3600 / DEFAULT_POLL_INTERVAL
+    print(f"  unchanged poll: {per:.0f} bytes per 304 response, headers included (aim "
+          f"< 1 KB), {len(not_modified)} of {len(log)} polls; a full 200 response "
+          f"{body:.0f} bytes (ratio full / unchanged: {body / per:.1f}x)")
+    print(f"  at the default {DEFAULT_POLL_INTERVAL:g} s interval: {hourly:.0f} requests per "
+          f"client per hour, {hourly * per / 1024:.0f} KiB per client per hour when nothing "
+          f"changes")
+
+
+if __name__ == "__main__":
+    main()
