@@ -3,7 +3,10 @@
 A new flag with a ``safe`` plan and file metrics (the repository ``rollout init`` writes);
 the runner advances it step by step on a simulated clock (``--now``); a bad metrics window
 rolls it back in a commit; a person's ``git revert`` of that rollback is held by the runner;
-then the audit, from ``git log`` alone. Every step is a real ``rollout`` or ``git`` process,
+the last mile: the runner publishes the flags as served to a folder (``--publish dir:…``)
+that a tiny web server on loopback serves (the standard library's, so the demo stays
+offline), and a ``FlagClient.from_url`` client polling it picks up the rollback and the
+hold; then the audit, from ``git log`` alone. Every step is a real ``rollout`` or ``git`` process,
 printed as a transcript, with the flag's answer for a few users after each stage.
 """
 
@@ -14,11 +17,19 @@ import os
 import shlex
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runner.onboarding.scaffold import scaffold
+
+if TYPE_CHECKING:
+    from runner.sdk import FlagClient
 
 FLAG = "new_checkout"
 T0 = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
@@ -45,7 +56,7 @@ class Story:
         self.env = {k: v for k, v in os.environ.items()
                     if not k.startswith(("GIT_", "ROLLOUT_")) and k != "EMERGENCY_SHUTDOWN"}
         # the package this demo runs from, whatever is installed
-        package_parent = str(Path(__file__).resolve().parent.parent)
+        package_parent = str(Path(__file__).resolve().parent.parent.parent)
         self.env["PYTHONPATH"] = os.pathsep.join(
             filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
         self.env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull)
@@ -121,9 +132,54 @@ class Story:
         self.out(f"== {title} " + "=" * max(0, 70 - len(title)))
 
 
+POLL = 0.2
+
+
+@contextmanager
+def serving(folder: Path) -> Iterator[str]:
+    """Serve ``folder`` over HTTP on a free loopback port (standard library, quiet); yield
+    its URL."""
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def picked_up(s: Story, client: FlagClient, commit: str, what: str) -> None:
+    """Wait (10 s at most) until ``client`` serves the flags published at ``commit``."""
+    start = time.monotonic()
+    while client.source_commit != commit:
+        if time.monotonic() - start > 10:
+            raise DemoFailed(f"the client polling {client.source} did not pick up {what}")
+        time.sleep(0.01)
+    cells = [f"{u}={'ON ' if client.is_enabled(FLAG, {'targetingKey': u}) else 'off'}"
+             for u in USERS[:4]]
+    s.out(f"# a client polling {client.source} every {POLL:g} s now serves {what} "
+          f"(source commit {commit[:7]}): " + " ".join(cells))
+
+
 def run_story(root: Path, out: Callable[[str], None] = print) -> dict[str, str]:
     """Play the story in ``root`` (an empty folder). Returns the key commits by name."""
+    with tempfile.TemporaryDirectory(prefix="rollout-demo-published-") as published:
+        return _story(root, Path(published), out)
+
+
+def _story(root: Path, published: Path, out: Callable[[str], None]) -> dict[str, str]:
+    from runner.sdk import FlagClient
+
     s = Story(root, out)
+    publish = ("--publish", f"dir:{published}")
     commits: dict[str, str] = {}
 
     s.section("1. A pull request adds a flag and a safe rollout plan")
@@ -151,39 +207,60 @@ def run_story(root: Path, out: Callable[[str], None] = print) -> dict[str, str]:
 
     s.section("2. The runner advances it every 5 minutes while the gates pass")
     s.metrics(HEALTHY, "a healthy window")
+    out("# each run publishes the flags as served (flags.json, flags.flagd.json) to a folder "
+        "a web server serves; clients poll it")
     for minute in (0, 5, 10, 15):
-        s.rollout("advance", "--now", at(minute))
+        s.rollout("advance", "--now", at(minute), *publish)
         if minute in (0, 15):
             s.answers(f"advance at T+{minute}m")
     commits["at_25"] = s.git("rev-parse", "HEAD")
     if s.state().get("current_percentage") != 25:
         raise DemoFailed(f"expected 25% after four advances, state says {s.state()}")
+    with serving(published) as url:
+        client = FlagClient.from_url(f"{url}/flags.json", poll_interval=POLL, env={})
+        try:
+            picked_up(s, client, commits["at_25"], "25%")
+            _rollback_and_revert(s, commits, publish, client)
+        finally:
+            client.close()
+    _audit(s)
+    return commits
+
+
+def _rollback_and_revert(s: Story, commits: dict[str, str], publish: tuple[str, str],
+                         client: FlagClient) -> None:
+    out = s.out
 
     s.section("3. A bad metrics window: the runner rolls back, in a commit")
     s.metrics(BAD, "errors spike")
-    proc = s.rollout("advance", "--now", at(17), ok=(4,))
+    proc = s.rollout("advance", "--now", at(17), *publish, ok=(4,))
     out(f"  (exit {proc.returncode}: at least one rollout was rolled back — CI turns red)")
     commits["rollback"] = s.git("rev-parse", "HEAD")
     if s.state().get("phase") != "rolled_back":
         raise DemoFailed(f"expected a rollback, state says {s.state()}")
     s.answers("the automatic rollback")
+    picked_up(s, client, commits["rollback"], "the rollback")
 
     s.section("4. On-call decides the spike was unrelated and reverts the rollback")
     s.minute = 19
     s.git("revert", "--no-edit", commits["rollback"], who=BOB, show=True)
     commits["revert"] = s.git("rev-parse", "HEAD")
     s.metrics(HEALTHY, "healthy again")
-    s.rollout("advance", "--now", at(20))
+    s.rollout("advance", "--now", at(20), *publish)
     commits["hold"] = s.git("rev-parse", "HEAD")
     st = s.state()
     if st.get("phase") != "paused" or commits["hold"] == commits["revert"]:
         raise DemoFailed(f"expected the runner to hold after the revert, state says {st}")
     out("# the runner noticed a person took charge: it holds, and never fights the revert")
-    s.rollout("advance", "--now", at(40))
+    s.rollout("advance", "--now", at(40), *publish)
     if s.git("rev-parse", "HEAD") != commits["hold"]:
         raise DemoFailed("the runner moved a held rollout")
     s.answers("the revert, held by the runner")
+    picked_up(s, client, commits["hold"], "the revert, held at 25%")
 
+
+def _audit(s: Story) -> None:
+    out = s.out
     s.section("5. The audit: git log alone")
     out("$ git log --reverse --format='%h %an %s' + %(trailers:key=Rollout-Gate,valueonly)")
     log = s._run(["git", "log", "--reverse", "--format=%h%x1f%an%x1f%s%x1f"
@@ -195,12 +272,9 @@ def run_story(root: Path, out: Callable[[str], None] = print) -> dict[str, str]:
             out(f"  {'':7} {'':20} gates: {gates}")
     s.rollout("history", FLAG)
     s.rollout("status")
-    return commits
 
 
 def demo(keep: Path | None = None, out: Callable[[str], None] = print) -> int:
-    import tempfile
-
     if keep is not None:
         if keep.exists() and any(keep.iterdir()):
             raise FileExistsError(f"{keep} is not empty")

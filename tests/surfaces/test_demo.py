@@ -42,6 +42,10 @@ def test_demo_runs_the_whole_story(tmp_path: Path) -> None:
     assert "qa-user-1=ON  (TARGETING_MATCH)" in text
     assert "after the automatic rollback [rolled_back at 0%]" in text
     assert "after the revert, held by the runner [paused at 25%]" in text
+    # the last mile: a client polling the published folder over HTTP picks up each change
+    assert "now serves the rollback (source commit " + rollback[:7] in text
+    assert "qa-user-1=off user-1=off" in text.split("now serves the rollback")[1][:120]
+    assert "now serves the revert, held at 25%" in text
     assert f"reverted by {git(keep, 'rev-parse', 'HEAD~1')[:7]}" in text
     # the repository it leaves is valid and clean
     assert run_cli(["validate"], cwd=keep).returncode == 0
