@@ -118,6 +118,12 @@ def test_a_rollout_its_revert_and_an_outage_reach_every_client(
         tmp_path: Path, nginx: StartNginx,  # noqa: F811
         fleet_factory: Callable[[str, Path], Fleet]) -> None:
     runner_clone = make_example_repo(tmp_path / "runner")
+    # the Python flagd core (the in-process provider here) buckets by the "flagd-v3" scheme;
+    # the default, "flagd-v2", is the Go daemon's and the JavaScript core's
+    pyproject = runner_clone / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace(
+        "[tool.rollout]\n", '[tool.rollout]\nbucketing = "flagd-v3"\n', 1))
+    git(runner_clone, "commit", "-qam", "bucket as the Python flagd core does")
     remote = tmp_path / "remote.git"
     git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
     git(runner_clone, "remote", "add", "origin", str(remote))
