@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from runner.onboarding.scaffold import scaffold
 
@@ -143,6 +143,12 @@ def serving(folder: Path) -> Iterator[str]:
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
     class Quiet(SimpleHTTPRequestHandler):
+        def send_head(self) -> Any:
+            # its Last-Modified has a one-second resolution and it sends no ETag: two
+            # publications within a second would look unchanged; answer every poll in full
+            del self.headers["If-Modified-Since"]
+            return super().send_head()
+
         def log_message(self, format: str, *args: object) -> None:
             pass
 
