@@ -74,7 +74,9 @@ POLL_INTERVAL_VAR = "ROLLOUT_POLL_INTERVAL"
 FLAGS_TOKEN_VAR = "ROLLOUT_FLAGS_TOKEN"
 DEFAULT_POLL_INTERVAL = 30.0
 DEFAULT_TIMEOUT = 10.0
-#: Each wait between polls is the interval times a random factor in 1 ± JITTER.
+#: Each wait between polls is the interval times a random factor in [1 - JITTER, 1]: a fleet
+#: started at once does not poll in lockstep, and no wait is ever longer than the interval,
+#: so a published change reaches every process within one poll interval.
 JITTER = 0.15
 #: While the source fails, the wait doubles, up to this many poll intervals.
 MAX_BACKOFF_INTERVALS = 10
@@ -631,7 +633,7 @@ class FlagClient:
             if self._retry_after is not None:
                 delay = max(delay, min(self._retry_after, self._max_backoff))
         jitter = feed.jitter if feed is not None else 0.0
-        return delay * random.uniform(1.0 - jitter, 1.0 + jitter) if jitter else delay
+        return delay * random.uniform(1.0 - jitter, 1.0) if jitter else delay
 
     def close(self) -> None:
         """Stop the poller (a client on a URL or a checkout) and wait for its thread; the
