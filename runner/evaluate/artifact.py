@@ -4,20 +4,18 @@ It holds every flag with its *effective* settings: the rollout plan's current pe
 is already applied as a split in 10,000ths, prerequisite variants are resolved, defaults
 are spelled out. Evaluation needs nothing else. The same repository (and source commit)
 always gives the same bytes (:func:`runner.evaluate.render.render_artifact` turns the
-document into them), so publishing is idempotent: :func:`publish_atomic` writes only when
-what applications see changed, by temporary file and rename, so a reader never sees half
-a file.
+document into them), so publishing is idempotent: ``runner.reconcile.publish`` writes only
+when what applications see changed, by temporary file and rename, so a reader never sees
+half a file.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
 from runner.evaluate.bucket import TOTAL_WEIGHT, weight
-from runner.files import read_regular, write_atomic
 from runner.model import Flag, Phase, Repository
 
 #: Bumped when the document changes incompatibly; readers refuse other versions.
@@ -163,40 +161,3 @@ def artifact_document(repo: Repository, *, source_commit: str | None) -> dict[st
         "digest": content_digest(content),
         **content,
     }
-
-
-def same_content(path: Path, data: bytes) -> bool:
-    """Whether the artifact at ``path`` serves exactly what ``data`` serves.
-
-    True when both are artifacts of this kind and version whose ``digest`` is the same and
-    the file's digest really is that of its own content (a damaged or hand-edited file is
-    not "the same", even with the right digest written in it). The source commit is left
-    out: a commit that changes nothing applications see does not make a new artifact.
-    """
-    try:
-        raw = read_regular(Path(path), MAX_ARTIFACT_BYTES)  # never blocks on a FIFO
-        if len(raw) > MAX_ARTIFACT_BYTES:
-            return False
-        old = json.loads(raw)
-        new = json.loads(data)
-    except (OSError, ValueError, RecursionError):
-        return False
-    if not (isinstance(old, dict) and isinstance(new, dict)):
-        return False
-    for doc in (old, new):
-        if doc.get("kind") != ARTIFACT_KIND or doc.get("version") != ARTIFACT_VERSION:
-            return False
-    content = document_content(old)
-    try:
-        actual = content_digest(content)
-    except (TypeError, ValueError):
-        return False
-    return bool(old.get("digest") == actual == new.get("digest"))
-
-
-def publish_atomic(path: Path, data: bytes) -> bool:
-    """:func:`write_atomic` for a native artifact, skipping a rewrite that would change only
-    its ``source_commit`` (see :func:`same_content`). Returns whether it wrote."""
-    if same_content(path, data):
-        return False
-    return write_atomic(path, data)

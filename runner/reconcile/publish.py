@@ -235,9 +235,11 @@ def publish(root: Path, repo: Any, targets: Sequence[Target], *, source_commit: 
 
 
 def _to_file(path: Path, data: bytes, out: Outcome) -> None:
-    from runner.evaluate.artifact import publish_atomic
-
-    if publish_atomic(path, data):
+    """The native artifact alone, by the same rule as a folder: rewritten only when what it
+    serves changed."""
+    merged, changed = merge({NATIVE: _read(path)}, {NATIVE: data})
+    if changed:
+        write_atomic(path, merged[NATIVE], mode=PUBLISHED_MODE)
         out.changed.append(path.name)
 
 
