@@ -15,22 +15,29 @@ from runner.model.flag import (
     value_type,
 )
 from runner.model.plan import (
+    COMPARED_METRICS,
     STRATEGIES,
+    Comparison,
     Gate,
+    MetricComparison,
     OnFailure,
     RolloutPlan,
     Step,
     Strategy,
 )
 from runner.model.repository import Repository, SourceRef
-from runner.model.state import GateResult, Phase, RolloutState, Verdict
+from runner.model.state import CohortEvidence, GateResult, Phase, RolloutState, Verdict
 
 __all__ = [
     "BOOLEAN_VARIANTS",
+    "COMPARED_METRICS",
     "STRATEGIES",
+    "CohortEvidence",
+    "Comparison",
     "Flag",
     "Gate",
     "GateResult",
+    "MetricComparison",
     "MetricsConfig",
     "OnFailure",
     "Phase",

@@ -68,6 +68,43 @@ class Gate:
         return " and ".join(parts)
 
 
+#: The proportions a comparison gate can compare between treatment and control.
+COMPARED_METRICS = ("error_rate", "slow_rate")
+
+
+@dataclass(frozen=True, slots=True)
+class MetricComparison:
+    """One metric compared between the cohorts: treatment may exceed control by at most
+    ``max_increase`` percentage points (``error_rate``: errors / requests; ``slow_rate``:
+    requests slower than ``objective_ms`` / requests)."""
+
+    metric: str  # one of COMPARED_METRICS
+    max_increase: float  # percentage points
+    #: slow_rate only: the latency objective in milliseconds (a histogram bucket bound).
+    objective_ms: float | None = None
+
+    @property
+    def name(self) -> str:
+        """The gate's name in results, commits and status."""
+        return f"compare.{self.metric}"
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """Treatment (served the rollout variant) against control (served the default variant),
+    with a sequential test that stays valid however often the runner looks."""
+
+    metrics: tuple[MetricComparison, ...]
+    #: 1 - the false-positive rate allowed over the whole rollout, however many looks.
+    confidence: float = 0.95
+    #: Requests each cohort needs before a comparison can be anything but inconclusive.
+    min_requests: int = 500
+    #: The sample-ratio mismatch check's p-value threshold (chi-square).
+    srm_p_value: float = 0.001
+    #: Evaluated and reported, never blocks.
+    dry_run: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class Step:
     percentage: float
@@ -76,6 +113,8 @@ class Step:
     #: Gates of this step; None: the plan's gates. Overrides are merged by the loader,
     #: so when set this is the complete list for the step.
     gates: tuple[Gate, ...] | None = None
+    #: A person must approve (``rollout approve``) before the rollout moves to this step.
+    approval: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +133,12 @@ class RolloutPlan:
     progress_deadline: float = 1800.0
     start_at: datetime | None = None
     accept_risk: bool = False
+    #: Treatment-vs-control comparison gates, evaluated beside ``gates`` on every step.
+    compare: Comparison | None = None
+    #: Seconds the gates keep being evaluated at 100 % before the rollout is completed.
+    bake: float | None = None
+    #: Who may approve a step with ``approval: true`` (empty: anyone who can run it).
+    approvers: tuple[str, ...] = ()
     #: sha256 of the plan's canonical content: the state records which plan it executes.
     digest: str = ""
 

@@ -25,6 +25,23 @@ class Verdict(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class CohortEvidence:
+    """What a comparison gate saw: each cohort's rate and size, and the sequential
+    confidence interval of the difference (treatment - control), all in percent / points."""
+
+    treatment_rate: float | None
+    control_rate: float | None
+    treatment_requests: int
+    control_requests: int
+    #: The always-valid interval of treatment - control, percentage points; None: too few.
+    low: float | None
+    high: float | None
+    #: The allowed increase (percentage points) and the confidence of the interval.
+    margin: float
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True)
 class GateResult:
     name: str
     verdict: Verdict
@@ -34,6 +51,8 @@ class GateResult:
     detail: str = ""
     #: When the metrics were read (the injected ``now``).
     evaluated_at: datetime | None = None
+    #: Comparison gates only: treatment against control.
+    cohorts: CohortEvidence | None = None
 
 
 @dataclass(frozen=True, slots=True)
