@@ -218,12 +218,21 @@ def timelines(root: Path, repo: Any, rows: Sequence[Mapping[str, Any]], now: dat
               limit: int = DETAILS_LIMIT) -> dict[str, dict[str, Any]]:
     """For the first ``limit`` active rollouts (most urgent first) what happened in their
     current run (one bounded ``git log``) and what is planned."""
+    from runner.git import GitError, is_repository
     from runner.review.audit import current_runs
 
     active = [r for p in ACTIVE for r in rows if r.get("phase") == p][:limit]
     runs = {str(r["flag"]): (str(r["plan"]), r.get("started_at")) for r in active}
-    found = current_runs(root, runs, repo.config.rollouts_dir)
-    return {flag: {"happened": happened(found.get(flag, ())),
+    missing = None
+    found: dict[str, list[Any]] = {}
+    if not is_repository(root):
+        missing = "no git history here (not a git repository)"
+    else:
+        try:
+            found = current_runs(root, runs, repo.config.rollouts_dir)
+        except GitError as e:  # an empty repository, a broken object: the rest still shows
+            missing = f"the git history cannot be read: {e}"
+    return {flag: {"happened": happened(found.get(flag, ())), "missing": missing,
                    "planned": planned(repo.plans.get(flag), repo.states.get(flag), now),
                    "now": _iso(now)}
             for flag in runs}
@@ -269,6 +278,6 @@ def _chart(flag: str, t: Mapping[str, Any]) -> dict[str, Any]:
                                   f"{mermaid_time(s['end'])}"})
     times = [_utc(h["time"]) for h in done] + [_utc(s["end"]) for s in todo] + [_utc(now)]
     span = (max(times) - min(times)).total_seconds() if times else 0
-    return {"happened": done, "planned": todo, "tasks": tasks,
+    return {"happened": done, "planned": todo, "tasks": tasks, "missing": t.get("missing"),
             "label": mermaid_label(flag),
             "axis": "%m-%d %H:%M" if span > 86_400 else "%H:%M"}

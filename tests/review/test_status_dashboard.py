@@ -249,3 +249,20 @@ def test_every_mermaid_block_of_the_plan_comment_is_plausible(tmp_path: Path) ->
     assert blocks
     for block in blocks:
         assert_plausible_mermaid(block)
+
+
+def test_markdown_without_git_history_still_shows_everything(dashboard: tuple[Path, str],
+                                                             tmp_path: Path) -> None:
+    import shutil
+
+    root, _ = dashboard
+    copy = tmp_path / "not-git"
+    copy.mkdir()
+    for part in ("flags", "rollouts", "schemas", "metrics"):
+        shutil.copytree(root / part, copy / part)
+    shutil.copy2(root / "pyproject.toml", copy / "pyproject.toml")
+    out = run_cli(["status", "--format", "markdown", "--now", dashboard_repo.NOW], cwd=copy)
+    assert out.returncode == 0, out.stderr
+    assert phase_label("rolled_back") in table_row(out.stdout, "aatc_system_enabled")
+    assert "no git history here" in section(out.stdout, "checkout_v2")
+    assert "| 2026-01-15 12:32:00 | step 6 | 75% | 5m |" in section(out.stdout, "checkout_v2")
