@@ -35,6 +35,8 @@ UNKNOWN_PHASE = ("❓", "unknown phase", "`{}`")
 ACTIVE = ("rolled_back", "paused", "progressing")
 #: At most this many rollouts drawn with their timeline (the table has them all).
 DETAILS_LIMIT = 20
+#: At most this many bars in the chart (active rollouts first): more cannot be read.
+CHART_LIMIT = 30
 
 PHASE_ICONS = {p: v[0] for p, v in PHASES.items()}
 
@@ -156,7 +158,11 @@ def status_markdown(rows: Sequence[Mapping[str, Any]],
     if others:
         summary.append(f"{others} {phase_label('?')}")
     details = [v for p in ACTIVE for v in view if v["phase"] == p]
-    return render("status.md.j2", rows=view, marker=MARKER, summary=summary,
+    chart = [v for v in view if v["phase"] in ACTIVE][:CHART_LIMIT]
+    chart += [v for v in view if v["phase"] not in ACTIVE][:CHART_LIMIT - len(chart)]
+    order = {id(v): i for i, v in enumerate(view)}
+    chart.sort(key=lambda v: order[id(v)])
+    return render("status.md.j2", rows=view, marker=MARKER, summary=summary, chart=chart,
                   attention=[v for v in details if v["phase"] != "progressing"],
                   details=details[:DETAILS_LIMIT],
                   hidden=max(0, len(details) - DETAILS_LIMIT))

@@ -266,3 +266,15 @@ def test_markdown_without_git_history_still_shows_everything(dashboard: tuple[Pa
     assert phase_label("rolled_back") in table_row(out.stdout, "aatc_system_enabled")
     assert "no git history here" in section(out.stdout, "checkout_v2")
     assert "| 2026-01-15 12:32:00 | step 6 | 75% | 5m |" in section(out.stdout, "checkout_v2")
+
+
+def test_the_chart_keeps_to_a_readable_number_of_bars_active_first() -> None:
+    from runner.review.status_markdown import CHART_LIMIT
+
+    rows = [row(f"done_{i:03d}", "completed", 100, 3) for i in range(100)]
+    rows.append(row("zz_rolled", "rolled_back"))
+    chart = mermaid_blocks(status_markdown(rows))[0]
+    labels = re.findall(r'"([^"]+)"', chart.split("x-axis", 1)[1].split("\n", 1)[0])
+    assert len(labels) == CHART_LIMIT and "zz_rolled - rolled back" in labels
+    assert f"{CHART_LIMIT} of 101 rollouts, active first" in chart
+    assert_plausible_mermaid(chart)
