@@ -521,7 +521,7 @@ def current_runs(root: Path, runs: Mapping[str, tuple[str, str | None]],
                 touched = {plan_flag.get(_stem(c.path)) for c in e.changes
                            if c.path.startswith(prefix)}
                 e.flags = sorted(f for f in touched if f)
-                if not e.reverts:
+                if not e.reverts:  # only the rollouts folder is read: no flag file here
                     e.action = _human_action(e.changes, "\0")
             for flag in e.flags:
                 if flag not in open_runs:
