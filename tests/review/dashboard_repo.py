@@ -11,6 +11,10 @@ from pathlib import Path
 
 from tests.conftest import cli_env, git, make_example_repo, run_cli
 
+#: A rollback reason with Markdown, HTML, Mermaid and newline tricks.
+HOSTILE = ('x"]\n  click A href "javascript:alert(1)" <img src=x onerror=alert(1)> '
+           '@everyone | ``` %%{init: {"theme":"dark"}}%% :crit, 2026-01-01, 9d ; # ] end')
+
 #: The time to judge the repository by, after everything below.
 NOW = "2026-01-15T12:32:00Z"
 GOOD = {"error_rate": 0.2, "p95_latency_ms": 120, "request_count": 500}

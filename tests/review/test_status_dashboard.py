@@ -15,8 +15,7 @@ from tests.conftest import run_cli
 from tests.review import dashboard_repo
 from tests.review.mermaid_gantt import gantt_tasks
 
-HOSTILE = ('x"]\n  click A href "javascript:alert(1)" <img src=x onerror=alert(1)> '
-           '@everyone | ``` %%{init: {"theme":"dark"}}%% :crit, 2026-01-01, 9d ; # ] end')
+HOSTILE = dashboard_repo.HOSTILE
 
 
 def row(flag: str, phase: str, pct: float = 0, step: int = 0, **extra: object) -> dict[str, object]:
@@ -171,8 +170,8 @@ def assert_plausible_mermaid(block: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def dashboard(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    root = dashboard_repo.build(tmp_path_factory.mktemp("dash") / "repo", hostile=HOSTILE)
+def dashboard(dashboard_root: Path) -> tuple[Path, str]:
+    root = dashboard_root
     out = run_cli(["status", "--format", "markdown", "--now", dashboard_repo.NOW], cwd=root)
     assert out.returncode == 0, out.stderr
     return root, out.stdout
@@ -238,10 +237,10 @@ def test_real_repo_hostile_reason_is_inert(dashboard: tuple[Path, str]) -> None:
         assert_plausible_mermaid(block)
 
 
-def test_every_mermaid_block_of_the_plan_comment_is_plausible(tmp_path: Path) -> None:
-    root = dashboard_repo.build(tmp_path / "repo")
+def test_every_mermaid_block_of_the_plan_comment_is_plausible(dashboard_root: Path) -> None:
     from tests.conftest import git
 
+    root = dashboard_root
     out = run_cli(["plan", "--base", git(root, "rev-list", "--max-parents=0", "HEAD"),
                    "--format", "markdown", "--now", dashboard_repo.NOW], cwd=root)
     assert out.returncode == 0, out.stderr

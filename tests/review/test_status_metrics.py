@@ -27,8 +27,8 @@ HOSTILE = 'we"ird\\name\nsecond line} {x="1"} # EOF'
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return dashboard_repo.build(tmp_path_factory.mktemp("metrics") / "repo")
+def repo(dashboard_root: Path) -> Path:
+    return dashboard_root
 
 
 @pytest.fixture(scope="module")
