@@ -10,8 +10,12 @@ the same run:
   each active rollout's current run for its timeline) and ``--format openmetrics``, each a
   real CLI process (interpreter start-up included).
 
-Prints each time (best of N, wall and CPU) and the ratio to the baseline.
+Prints each time (best of N, wall and CPU) and the ratio to the baseline. With
+``--before REV`` each command is also timed with the runner of that revision of this
+checkout (``git archive``d to a temporary folder), interleaved, for a before/after ratio
+measured in the same run on the same load.
 Usage: python benchmarks/bench_status.py [--rollouts 200] [--commits-per 100] [--repeat 3]
+       [--before REV]
 """
 
 from __future__ import annotations
@@ -30,11 +34,11 @@ STEPS = (0, 5, 10, 25, 50, 75, 100)
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 
 
-def env() -> dict[str, str]:
+def env(code: Path = PROJECT) -> dict[str, str]:
     e = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     e.update(GIT_AUTHOR_NAME="Bench Human", GIT_AUTHOR_EMAIL="bench@example.com",
              GIT_COMMITTER_NAME="Bench Human", GIT_COMMITTER_EMAIL="bench@example.com",
-             GIT_CONFIG_NOSYSTEM="1", PYTHONPATH=str(PROJECT), ROLLOUT_ALLOW_FUTURE_NOW="1")
+             GIT_CONFIG_NOSYSTEM="1", PYTHONPATH=str(code), ROLLOUT_ALLOW_FUTURE_NOW="1")
     return e
 
 
@@ -123,12 +127,12 @@ def build(root: Path, rollouts: int, per: int) -> int:
     return stamp
 
 
-def best(cmd: list[str], cwd: Path, repeat: int) -> tuple[float, float]:
+def best(cmd: list[str], cwd: Path, repeat: int, code: Path = PROJECT) -> tuple[float, float]:
     walls, cpus = [], []
     for _ in range(repeat):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=cwd, env=env(), stdout=subprocess.DEVNULL,
+        proc = subprocess.run(cmd, cwd=cwd, env=env(code), stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE)
         walls.append(time.perf_counter() - t)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -144,9 +148,17 @@ def main() -> None:
     ap.add_argument("--commits-per", type=int, default=100)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--formats", default="text,markdown,openmetrics")
+    ap.add_argument("--before", metavar="REV", help="also time the runner of REV")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-status-") as tmp:
         root = Path(tmp) / "repo"
+        old = None
+        if args.before:
+            old = Path(tmp) / "before"
+            old.mkdir()
+            archive = subprocess.run(["git", "archive", args.before, "runner", "schemas"],
+                                     cwd=PROJECT, capture_output=True, check=True).stdout
+            subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
         t = time.perf_counter()
         last = build(root, args.rollouts, args.commits_per)
         count = subprocess.run(["git", "rev-list", "--count", "HEAD"], cwd=root, env=env(),
@@ -160,9 +172,21 @@ def main() -> None:
         for fmt in args.formats.split(","):
             cmd = [sys.executable, "-m", "runner", "status", "--format", fmt,
                    "--now", iso(last + 60)]
+            oc = None
+            if old is not None:
+                try:
+                    ow, oc = best(cmd, root, args.repeat, old)
+                except SystemExit:
+                    print(f"{'  before: --format ' + fmt:<34} (not a format of {args.before})")
+                else:
+                    print(f"{'  before: --format ' + fmt:<34} {ow * 1000:7.0f} ms wall "
+                          f"{oc * 1000:7.0f} ms cpu")
             wall, cpu = best(cmd, root, args.repeat)
-            print(f"{'rollout status --format ' + fmt:<34} {wall * 1000:7.0f} ms wall "
-                  f"{cpu * 1000:7.0f} ms cpu   ratio {wall / base_wall:.1f}x wall")
+            line = (f"{'rollout status --format ' + fmt:<34} {wall * 1000:7.0f} ms wall "
+                    f"{cpu * 1000:7.0f} ms cpu   ratio {wall / base_wall:.1f}x wall")
+            if oc:
+                line += f", {cpu / oc:.2f}x the CPU time before"
+            print(line)
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         print(f"load average {load:.2f} on {os.cpu_count()} cores")
 
