@@ -56,7 +56,8 @@ def test_a_pushed_rollback_is_announced_with_links_to_the_pushed_commit(
                "AUDIT_URL": f"{audit.url}/rollouts", "AUDIT_SECRET": SECRET,
                "PAGER_URL": pager.url, "GITHUB_ACTIONS": "true",
                "GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "acme/flags",
-               "GITHUB_RUN_ID": "77", "GITHUB_STEP_SUMMARY": str(summary)}
+               "GITHUB_RUN_ID": "77", "GITHUB_STEP_SUMMARY": str(summary),
+               "GITHUB_OUTPUT": str(tmp_path / "output")}
         write_metrics(example_repo)
         first = advance(example_repo, 0, "--push", env=env)
         assert first.returncode == 0, first.stderr
@@ -72,6 +73,9 @@ def test_a_pushed_rollback_is_announced_with_links_to_the_pushed_commit(
     sha = doc["commit"]["sha"]
     # the link points at a commit that is on the remote already
     assert git(bare_remote, "rev-parse", "main") == sha
+    # the advance step's outputs the issues job reads: the flags and the commit to check out
+    outputs = (tmp_path / "output").read_text().splitlines()
+    assert "rolled_back=phase_4_deployment" in outputs and f"head={sha}" in outputs
     assert doc["commit"] == {"sha": sha, "pushed": True,
                              "url": f"https://github.com/acme/flags/commit/{sha}"}
     assert doc["run_url"] == "https://github.com/acme/flags/actions/runs/77"
