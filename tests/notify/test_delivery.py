@@ -182,3 +182,32 @@ def test_unset_and_malformed_variables_are_reported_by_name_nothing_sent() -> No
 def test_a_target_that_wants_none_of_the_events_is_not_contacted() -> None:
     out = deliver(NotifyConfig(targets=(slack("ops", ("completed",)),)), [change()], {}, SENT)
     assert not out.attempted and not out.undelivered
+
+
+def test_the_documented_receiver_check_accepts_a_delivery_and_refuses_a_replay() -> None:
+    import re
+    import time
+    from pathlib import Path
+
+    import pytest
+
+    doc = (Path(__file__).parents[2] / "docs/notifications.md").read_text(encoding="utf-8")
+    (snippet,) = re.findall(r"```python\n(import hashlib.*?)```", doc, re.S)
+    scope: dict[str, object] = {}
+    exec(snippet, scope)
+    verify = scope["verify"]
+    config = NotifyConfig(targets=(webhook(),))
+    with receiver() as h:
+        env = {"HOOK_URL": h.url, "HOOK_SECRET": SECRET}
+        deliver(config, [change()], env, datetime.fromtimestamp(int(time.time()), UTC))
+        deliver(config, [change()], env, datetime.fromtimestamp(int(time.time()) - 3600, UTC))
+    seen, old = h.seen
+    got: set[str] = set()
+    sig = seen.headers["X-Rollout-Signature-256"]
+    assert verify(seen.body, sig, SECRET.encode(), got)["flag"] == "checkout_v2"  # type: ignore[operator]
+    with pytest.raises(ValueError, match="already received"):
+        verify(seen.body, sig, SECRET.encode(), got)  # type: ignore[operator]
+    with pytest.raises(ValueError, match="bad signature"):
+        verify(seen.body + b" ", sig, SECRET.encode(), set())  # type: ignore[operator]
+    with pytest.raises(ValueError, match="too old"):  # signed, but an hour old: a replay
+        verify(old.body, old.headers["X-Rollout-Signature-256"], SECRET.encode(), set())  # type: ignore[operator]
