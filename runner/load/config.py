@@ -223,8 +223,8 @@ def load_notify(root: Path) -> tuple[NotifyConfig, list[Problem]]:
         return NotifyConfig(), []
     notify = section["notify"]
     targets = notify.get("targets") if isinstance(notify, dict) else None
-    rest = ({k: v for k, v in notify.items() if k != "targets"}
-            | ({"targets": {}} if isinstance(targets, dict) else {})
+    # (targets that are no table stay in: the schema says so)
+    rest = ({k: v for k, v in notify.items() if k != "targets" or not isinstance(v, dict)}
             if isinstance(notify, dict) else notify)
     # the section's own fields, then each target alone: a bad target silences only itself
     found = number_findings(rest, ("notify",)) or schema_findings({"notify": rest}, "config")

@@ -123,3 +123,16 @@ def test_rollout_validate_reports_them_and_fails(tmp_path: Path) -> None:
     assert "5 problems found" in out.stderr
     (root / "pyproject.toml").write_text(BASE + GOOD)
     assert run_cli(["validate"], cwd=root).returncode == 0
+
+
+def test_a_section_or_targets_that_are_no_table(tmp_path: Path) -> None:
+    root = repo(tmp_path, "")
+    for text, expected in (
+            ("notify = 5\n", "pyproject.toml:4:1: tool.rollout.notify: 5 is an integer, "
+                             "expected object"),
+            ("[tool.rollout.notify]\ntargets = 5\n", "pyproject.toml:5:1: "
+             "tool.rollout.notify.targets: 5 is an integer, expected object")):
+        (root / "pyproject.toml").write_text(BASE + text)
+        config, problems = load_notify(root)
+        assert [str(p) for p in problems] == [expected] and config == NotifyConfig()
+        assert load_config(root)[1] == []
