@@ -23,15 +23,19 @@ def _escape(text: str) -> str:
 def after_run(opts: Options, rep: Report) -> None:
     """Announce what ``rep`` committed: after the push with ``--push`` (a run that pushed
     nothing announces nothing), after the local commit without it; not on a dry run."""
-    if opts.dry_run or not rep.commits or (opts.push and not rep.pushed):
+    if opts.dry_run:
         return
     from runner.load.config import load_notify
-    from runner.reconcile.notify import announce
 
     config, problems = load_notify(opts.root)
     if not config.targets and not problems:
         return
-    outcome = announce(config, problems, rep.decisions, rep.commits, dict(os.environ),
+    from runner.reconcile.notify import announce
+
+    # a bad [tool.rollout.notify] is said at every run; changes only once they are where
+    # a link can reach them
+    sent = rep.commits if not opts.push or rep.pushed else {}
+    outcome = announce(config, problems, rep.decisions, sent, dict(os.environ),
                        opts.now, datetime.now(UTC), pushed=rep.pushed)
     github = os.environ.get("GITHUB_ACTIONS") == "true"
     for text in [*(f"notify: {w}" for w in outcome.warnings),

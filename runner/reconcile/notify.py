@@ -17,6 +17,7 @@ printed: every message is passed through :func:`runner.safetext.redact` with the
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import http.client
@@ -36,7 +37,7 @@ from typing import Any
 from runner import __version__
 from runner.model import CohortEvidence, GateResult, NotifyConfig, NotifyTarget
 from runner.reconcile.decide import Action, Decision, pct
-from runner.safetext import redact, safe_line
+from runner.safetext import record_line, redact, safe_line
 
 #: Action -> event; PAUSE is ``stuck`` when its cause is the progress deadline.
 EVENTS = {Action.START: "start", Action.ADVANCE: "advance", Action.COMPLETE: "completed",
@@ -155,12 +156,14 @@ def changes(decisions: Sequence[Decision], commits: Mapping[str, str], config: N
         sha = commits.get(d.flag)
         if event is None or sha is None:
             continue
+        # as the commit records them: one line each, anything like a credential redacted
+        gates = tuple(dataclasses.replace(g, detail=record_line(g.detail)) for g in d.gates)
         out.append(Change(
             event=event, flag=d.flag, plan=d.plan, action=d.action.value if d.action else "",
             from_percentage=d.from_percentage, to_percentage=d.to_percentage,
-            phase=d.after.phase.value if d.after else None, reason=d.reason, commit=sha,
-            commit_url=commit_link(sha, config.commit_url, env), pushed=pushed,
-            decided_at=now, gates=tuple(d.gates), requested_by=d.requested_by,
+            phase=d.after.phase.value if d.after else None, reason=record_line(d.reason),
+            commit=sha, commit_url=commit_link(sha, config.commit_url, env), pushed=pushed,
+            decided_at=now, gates=gates, requested_by=d.requested_by,
             reverted_commit=d.reverted_commit, run_url=run_link(env),
             repository=gh[1] if gh else None))
     return out
@@ -248,7 +251,10 @@ def _mrkdwn(text: str, limit: int = 2900) -> str:
     """Input text made inert in Slack's mrkdwn: one line, ``& < >`` escaped (no mention,
     no link of the input's making), cut to fit a block."""
     text = safe_line(text, limit)
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if len(text) > limit:  # the escapes made it longer: cut, never inside an escape
+        text = re.sub(r"&[a-z]*$", "", text[: limit - 1]) + "…"
+    return text
 
 
 _TITLES = {"start": "started", "advance": "advanced", "completed": "completed",
@@ -451,13 +457,23 @@ def deliver(config: NotifyConfig, found: Sequence[Change], env: Mapping[str, str
     return outcome
 
 
+def left_out(problem: object) -> str:
+    """What a problem of ``[tool.rollout.notify]`` turns off."""
+    field_name = str(getattr(problem, "field", ""))
+    if field_name.startswith("tool.rollout.notify.targets."):
+        return "this target is left out"
+    if field_name == "tool.rollout.notify.commit_url":
+        return "no commit links from it"
+    return "notifications are off"
+
+
 def announce(config: NotifyConfig, problems: Sequence[object], decisions: Sequence[Decision],
              commits: Mapping[str, str], env: Mapping[str, str], now: datetime,
              sent_at: datetime, pushed: bool) -> Outcome:
     """What the commands call after their commits: the committed changes to the targets.
     ``problems`` (of ``[tool.rollout.notify]``) become warnings: a target with a problem
     is left out, never the run."""
-    warnings = [safe_line(f"{p} (this target is left out; `rollout validate` checks it)", 1000)
+    warnings = [safe_line(f"{p} ({left_out(p)}; `rollout validate` checks it)", 1000)
                 for p in problems]
     return deliver(config, changes(decisions, commits, config, env, now, pushed), env,
                    sent_at, warnings)
