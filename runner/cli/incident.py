@@ -1,0 +1,178 @@
+"""``rollout incident``: a report of each rollback of a flag, from git alone."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from runner.cli.common import add_repo_argument, repo_root
+from runner.safetext import safe_line
+
+_FLAG = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return n
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "incident", help="the incident report of each rollback of a flag, from git",
+        description="For each rollback of FLAG: when exposure began, each step, the first "
+        "failing evaluation and its values, the rollback commit (automatic or requested by a "
+        "person), when the artifact was published (with --published-branch), the reverts, "
+        "holds and resumes that followed, time to rollback, the share of users exposed and "
+        "who acted; then the post-rollback checklist of what git cannot answer. Exit 0 (also "
+        "when FLAG has no rollback in range), 1 unknown flag, a report in the way of --write, "
+        "or history that cannot be read; 2 usage errors.")
+    p.add_argument("flag", metavar="FLAG")
+    add_repo_argument(p)
+    p.add_argument("--since", metavar="DATE",
+                   help="only rollbacks at or after DATE (as `rollout history --since`: an ISO "
+                   "8601 date or time, or '2 weeks ago', 3d, yesterday); each report still "
+                   "reads its rollout from the start")
+    p.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    p.add_argument("--published-branch", metavar="NAME",
+                   help="the branch a `--publish branch:NAME` target writes (or origin/NAME): "
+                   "when each rollback was published. Without it the time is 'not recorded' "
+                   "(a dir: or file: target leaves no trace in git)")
+    p.add_argument("--users", type=_positive, metavar="N",
+                   help="the size of the user base, to turn the share exposed into users")
+    p.add_argument("--limit", type=_positive, metavar="N", help="only the N newest rollbacks")
+    p.add_argument("--write", action="store_true",
+                   help="write each report to docs/incidents/<date>-<flag>.md (the date of the "
+                   "rollback, UTC) instead of printing it; nothing is committed")
+    p.add_argument("--force", action="store_true",
+                   help="with --write, replace a report that differs (one edited by hand)")
+    p.set_defaults(run=run)
+
+
+def _since(value: str | None) -> datetime | None:
+    from runner.cli.common import UsageError
+    from runner.cli.history import parse_since
+
+    if value is None:
+        return None
+    try:
+        return parse_since(value, datetime.now(UTC))
+    except ValueError as e:
+        raise UsageError(f"--since {safe_line(repr(value), 200)}: {e}") from None
+
+
+def _fail(message: str) -> int:
+    print(safe_line(f"rollout incident: {message}", limit=1000), file=sys.stderr)
+    return 1
+
+
+def run(args: argparse.Namespace) -> int:
+    from runner import git
+    from runner.cli.common import UsageError, cannot_show, print_json, safe_markdown
+    from runner.load import folders, plans_of
+    from runner.review.incident_markdown import incident_markdown
+    from runner.review.incident_read import UnknownBranch, read_incidents
+
+    if args.force and not args.write:
+        raise UsageError("--force goes with --write")
+    since = _since(args.since)
+    root = repo_root(args)
+    flag = args.flag
+    if not _FLAG.fullmatch(flag):
+        return _fail(f"no flag {flag!r}: a flag key is lowercase letters, digits and _")
+    flags_dir, rollouts_dir = folders(root)
+    names = plans_of(root, rollouts_dir, flag)
+    try:
+        entries, incidents = read_incidents(
+            root, flag, flags_dir=flags_dir, rollouts_dir=rollouts_dir, plan_names=names,
+            published_branch=args.published_branch, users=args.users, since=since)
+    except UnknownBranch as e:
+        raise UsageError(f"--published-branch {safe_line(repr(args.published_branch))}: {e}"
+                         ) from None
+    except git.GitError as e:
+        if not git.is_repository(root):
+            raise UsageError(f"{root}: not a git repository") from e
+        raise UsageError(str(e)) from e
+    except (BrokenPipeError, KeyboardInterrupt):
+        raise
+    except Exception as e:  # a commit the report cannot read: one line, exit 1
+        return cannot_show("incident", "the history cannot be read", e)
+    if not entries and not names and not any(
+            (root / flags_dir / f"{flag}{ext}").is_file() for ext in (".yaml", ".yml")):
+        return _fail(f"no flag or rollout {flag!r} in this repository or its history")
+    if args.limit:
+        incidents = incidents[: args.limit]
+    when = f"since {since.strftime('%Y-%m-%dT%H:%M:%SZ')}" if since else "in its history"
+    if not incidents:
+        message = safe_line(f"no rollback of {flag} {when}")
+        if args.format == "json" and not args.write:
+            print_json({"flag": flag, "since": _iso(since), "incidents": []})
+            print(f"rollout incident: {message}", file=sys.stderr)
+        else:
+            print(message)
+        return 0
+    if args.write:
+        return _write(root, incidents, args.force)
+    if args.format == "json":
+        print_json({"flag": flag, "since": _iso(since),
+                    "incidents": [i.as_dict() for i in incidents]})
+    else:
+        sys.stdout.write(safe_markdown(incident_markdown(incidents)))
+    return 0
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _write(root: Path, incidents: list, force: bool) -> int:  # type: ignore[type-arg]
+    """Every report written, or none: a report in the way (a different file, not --force;
+    something not a file; a folder outside the repository) stops all of them."""
+    from runner.cli.common import safe_markdown
+    from runner.files import read_regular, target_problem, write_atomic, write_new
+    from runner.review.incident_markdown import incident_markdown
+
+    top = root.resolve()
+    plan: list[tuple[str, Path, bytes, bool]] = []
+    problems = []
+    for i in reversed(incidents):  # oldest first
+        rel = i.report_path
+        path = root / rel
+        data = safe_markdown(incident_markdown([i])).encode("utf-8")
+        folder = os.path.realpath(path.parent)
+        if os.path.commonpath([folder, str(top)]) != str(top):
+            problems.append(f"{rel}: its folder is outside the repository; nothing written")
+            continue
+        if (why := target_problem(path)) is not None:
+            problems.append(f"{rel} {why}; nothing written")
+            continue
+        try:
+            old: bytes | None = read_regular(path, len(data) + 1)
+        except FileNotFoundError:
+            old = None
+        if old is not None and old != data and not force:
+            problems.append(f"{rel} exists and differs from this report (edited?); nothing "
+                            "written (--force replaces it)")
+            continue
+        plan.append((rel, path, data, old is None))
+    if problems:
+        for p in problems:
+            print(safe_line(f"rollout incident: {p}", limit=1000), file=sys.stderr)
+        return 1
+    for rel, path, data, new in plan:
+        if new:
+            write_new(path, data)
+            print(f"{rel}: written (not committed: fill in the checklist, then commit it)")
+        elif write_atomic(path, data):
+            print(f"{rel}: replaced (not committed)")
+        else:
+            print(f"{rel}: unchanged")
+    return 0
