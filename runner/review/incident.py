@@ -25,6 +25,7 @@ a publication commit is dated by the clock of the machine that published.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -99,6 +100,8 @@ def parse_gate(trailer: str) -> Gate | None:
         value: float | None = float(m["value"]) if m["value"] != "none" else None
     except ValueError:
         value = None
+    if value is not None and not math.isfinite(value):
+        value = None  # JSON has no NaN or infinity
     return Gate(m["name"], m["verdict"], value, m["threshold"], bool(m["dry"]))
 
 
