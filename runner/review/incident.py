@@ -309,11 +309,14 @@ def build_incidents(flag: str, entries: Sequence[Entry],
                     states: Mapping[str, Mapping[str, Any]] | None = None,
                     published: Mapping[str, Publication | None] | None = None,
                     published_branch: str | None = None, users: int | None = None,
-                    since: datetime | None = None) -> list[Incident]:
+                    since: datetime | None = None,
+                    doubts: Mapping[str, str] | None = None) -> list[Incident]:
     """Every rollback of ``flag`` in ``entries`` (history order: newest first) at or after
     ``since``, newest first. ``published`` maps a rollback commit to the first publication
-    serving it (None: none yet) when ``published_branch`` was read."""
+    serving it (None: none yet) when ``published_branch`` was read; ``doubts`` says why a
+    rollback commit may not be the runner's own (a note in its report)."""
     states = states or {}
+    doubts = doubts or {}
     published = published or {}
     chron = list(reversed(entries))
     rollbacks = [i for i, e in enumerate(chron) if e.runner and e.action == "rollback"]
@@ -329,7 +332,7 @@ def build_incidents(flag: str, entries: Sequence[Entry],
         if since is not None and (t is None or t < since):
             continue
         incidents.append(_incident(flag, number, chron, r, states, published, published_branch,
-                                   users, report_name(flag, date, nth)))
+                                   users, report_name(flag, date, nth), doubts.get(rb.sha)))
     incidents.reverse()
     return incidents
 
@@ -337,7 +340,7 @@ def build_incidents(flag: str, entries: Sequence[Entry],
 def _incident(flag: str, number: int, chron: list[Entry], r: int,
               states: Mapping[str, Mapping[str, Any]],
               published: Mapping[str, Publication | None], branch: str | None,
-              users: int | None, path: str) -> Incident:
+              users: int | None, path: str, doubt: str | None = None) -> Incident:
     rb = chron[r]
     start = next((j for j in range(r - 1, -1, -1) if chron[j].runner
                   and chron[j].action in RUN_STARTS), None)
@@ -404,7 +407,7 @@ def _incident(flag: str, number: int, chron: list[Entry], r: int,
     fail_ev = timeline[indices.index(fail_at)] if fail_at is not None else None
     rb_ev = timeline[indices.index(r)]
     began_ev = timeline[indices.index(began)] if began is not None else None
-    notes = []
+    notes = [] if doubt is None else [_short(doubt)]
     if fail_at is None:
         notes.append("no failing evaluation recorded before this rollback" +
                      (": a person rolled it back" if rb.requested_by else ""))

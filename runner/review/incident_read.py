@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from runner import git
+from runner.reconcile.last_change import digest
 from runner.review.audit import Entry, history
 from runner.review.incident import Incident, Publication, build_incidents, gates_of, iso, parse_time
 from runner.trailers import trailer_format
@@ -101,6 +102,31 @@ def read_states(root: Path, entries: Iterable[Entry]) -> dict[str, Mapping[str, 
     return states
 
 
+def doubts(root: Path, rollbacks: Sequence[Entry]) -> dict[str, str]:
+    """Rollback commits that are not the runner's own as they claim (the provenance rule of
+    runner/reconcile/last_change.py, on the commit alone): the state file written must be
+    the one its ``Rollout-State-After`` trailer names, and the runner writes its commits as
+    both author and committer. One ``git log --no-walk`` and one ``cat-file --batch``."""
+    wanted = {e.sha: _state_blob(e) for e in rollbacks}
+    if not wanted:
+        return {}
+    fmt = "%x00".join(["%H", trailer_format("Rollout-State-After"), "%an <%ae>", "%cn <%ce>"])
+    out = git.run(root, "log", "-z", "--no-walk=unsorted", f"--format={fmt}", *wanted, "--"
+                  ).stdout.split("\0")
+    contents = git.read_blobs(root, [b for b in wanted.values() if b])
+    found: dict[str, str] = {}
+    for i in range(0, len(out) - 3, 4):
+        sha, after, author, committer = (t.strip() for t in out[i: i + 4])
+        blob = wanted.get(sha)
+        if after and (blob is None or digest(contents.get(blob, b"")) != after):
+            found[sha] = ("its state file is not the one its Rollout-State-After trailer "
+                          "names: the rollback commit was edited or written by hand")
+        elif author != committer:
+            found[sha] = (f"committed by {committer}, not by its author {author}: a "
+                          "cherry-pick, amend or rebase of a runner commit")
+    return found
+
+
 def read_incidents(root: Path, flag: str, *, flags_dir: str, rollouts_dir: str,
                    plan_names: Iterable[str] = (), published_branch: str | None = None,
                    users: int | None = None, since: datetime | None = None
@@ -118,4 +144,4 @@ def read_incidents(root: Path, flag: str, *, flags_dir: str, rollouts_dir: str,
             published[e.sha] = first_serving(root, e.sha, pubs)
     states = read_states(root, entries)
     return entries, build_incidents(flag, entries, states, published, published_branch, users,
-                                    since)
+                                    since, doubts(root, rollbacks))

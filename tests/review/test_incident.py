@@ -259,3 +259,20 @@ def test_gate_trailers_parse_and_a_long_history_stays_within_an_issue_body() -> 
     assert len(text) <= LIMIT
     assert "older rollbacks in range are not shown" in text
     assert "more events (`--format json` lists them all)" in text
+
+
+def test_a_rollback_commit_that_is_not_the_runners_own_says_so(repo: Path,
+                                                                tmp_path: Path) -> None:
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    assert report(clone)["incidents"][0]["notes"][0].startswith("no failing evaluation")
+    env = cli_env({"GIT_COMMITTER_NAME": "Mallory", "GIT_COMMITTER_EMAIL": "m@example.com"})
+    subprocess.run(["git", "commit", "-q", "--amend", "--no-edit"], cwd=clone, env=env,
+                   check=True)
+    notes = report(clone)["incidents"][0]["notes"]
+    assert notes[0].startswith("committed by Mallory <m@example.com>, not by its author")
+    state = clone / "rollouts" / f"{FLAG}.state.json"
+    state.write_text(state.read_text().replace('"reason": "', '"reason": "edited '))
+    git(clone, "commit", "-q", "--amend", "--no-edit", "-a")
+    notes = report(clone)["incidents"][0]["notes"]
+    assert "not the one its Rollout-State-After trailer names" in notes[0]
