@@ -8,9 +8,13 @@ import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runner.cli.common import add_repo_argument, repo_root
 from runner.safetext import safe_line
+
+if TYPE_CHECKING:
+    from runner.review.incident import Incident
 
 _FLAG = re.compile(r"[a-z][a-z0-9_]*")
 
@@ -76,7 +80,7 @@ def _fail(message: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from runner import git
-    from runner.cli.common import UsageError, cannot_show, print_json, safe_markdown
+    from runner.cli.common import UsageError, cannot_show, safe_markdown
     from runner.load import folders, plans_of
     from runner.review.incident_markdown import incident_markdown
     from runner.review.incident_read import UnknownBranch, read_incidents
@@ -114,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     if not incidents:
         message = safe_line(f"no rollback of {flag} {when}")
         if args.format == "json" and not args.write:
-            print_json({"flag": flag, "since": _iso(since), "incidents": []})
+            _json({"flag": flag, "since": _iso(since), "incidents": []})
             print(f"rollout incident: {message}", file=sys.stderr)
         else:
             print(message)
@@ -122,18 +126,26 @@ def run(args: argparse.Namespace) -> int:
     if args.write:
         return _write(root, incidents, args.force)
     if args.format == "json":
-        print_json({"flag": flag, "since": _iso(since),
-                    "incidents": [i.as_dict() for i in incidents]})
+        _json({"flag": flag, "since": _iso(since),
+               "incidents": [i.as_dict() for i in incidents]})
     else:
         sys.stdout.write(safe_markdown(incident_markdown(incidents)))
     return 0
+
+
+def _json(doc: dict[str, object]) -> None:
+    """As ``rollout history --format json``: ASCII, so that no character of a commit (a
+    line separator, a bidirectional override) reaches a terminal or a CI log raw."""
+    import json
+
+    sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=True) + "\n")
 
 
 def _iso(t: datetime | None) -> str | None:
     return None if t is None else t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _write(root: Path, incidents: list, force: bool) -> int:  # type: ignore[type-arg]
+def _write(root: Path, incidents: list[Incident], force: bool) -> int:
     """Every report written, or none: a report in the way (a different file, not --force;
     something not a file; a folder outside the repository) stops all of them."""
     from runner.cli.common import safe_markdown

@@ -25,7 +25,7 @@ FLAG = "phase_4_deployment"
 # the simulated clock a little before the real one: publication commits are dated by the
 # machine's clock (the real-world event), so they come after the rollbacks they serve
 T0 = (datetime.now(UTC) - timedelta(hours=3)).replace(second=0, microsecond=0)
-HOSTILE_AUTHOR = "Eve `rm -rf` *bold* &amp; [x](http://e.example) @team"
+HOSTILE_AUTHOR = "Eve \u202e`rm -rf` *bold* &amp; [x](http://e.example) @team"
 HOSTILE_SUBJECT = "Revert <img src=x onerror=alert(1)> `code` | pipe ::error::x"
 REQUESTER = "Alice <script>alert(1)</script>"
 
@@ -80,6 +80,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def report(repo: Path, *args: str) -> dict[str, Any]:
     out = cli(repo, "incident", FLAG, "--format", "json", *args)
+    assert out.stdout.isascii()  # no character of a commit reaches a terminal raw
     return json.loads(out.stdout)
 
 
@@ -189,6 +190,7 @@ def test_markdown_keeps_what_commits_say_inert(repo: Path) -> None:
     assert re.search(r"(?<!\\)<(script|img|b>|/)", text) is None
     assert "](http" not in text and "@team" not in text
     assert not re.search(r"^\s*(::|##\[)", text, re.M)
+    assert "\u202e" not in text and "Eve \\u202e" in text  # the override shown, not obeyed
     # every table row is one line: the hostile newline stayed inside its cell
     rows = [line for line in text.splitlines() if line.startswith("| 20")]
     assert len(rows) == 7 + 7 and all(line.endswith("|") for line in rows)
