@@ -48,6 +48,10 @@ def _event(e: Event) -> dict[str, Any]:
             if show else []}
 
 
+#: People's acts drawn as milestones on the chart, beside the runner's.
+_MILESTONES = {"revert": "git revert", "hold": "held", "resume": "resumed", "pause": "paused"}
+
+
 def _chart(i: Incident) -> dict[str, Any]:
     segments = []
     times = [t for t in (e.time for e in i.timeline) if t]
@@ -71,6 +75,9 @@ def _chart(i: Incident) -> dict[str, Any]:
         milestones.append({"name": "rolled back", "time": rb.time})
     if i.published is not None:
         milestones.append({"name": "published", "time": i.published.time})
+    milestones += [{"name": _MILESTONES[e.kind], "time": e.time} for e in i.timeline
+                   if e.kind in _MILESTONES and e.time][:20]
+    milestones.sort(key=lambda m: m["time"])  # stable: the order above at the same time
     parsed = [t for t in (parse_time(x) for x in times) if t is not None]
     span = (max(parsed) - min(parsed)).total_seconds() if parsed else 0
     return {"segments": segments, "milestones": milestones, "seconds": span}

@@ -206,6 +206,12 @@ def test_markdown_keeps_what_commits_say_inert(repo: Path) -> None:
     assert [t["name"] for t in older if not t["milestone"]] == ["at 5%", "at 10%"]
     assert [t["name"] for t in older if t["milestone"]] == [
         "exposure began", "first failing evaluation", "rolled back", "published"]
+    newer = gantt_tasks(charts[0])
+    assert [t["name"] for t in newer if t["milestone"]] == [
+        "exposure began", "git revert", "held", "resumed", "rolled back"]
+    assert [(t["name"], t["end"] - t["start"]) for t in newer if not t["milestone"]] == [
+        ("at 5%", timedelta(minutes=5)), ("at 10%", timedelta(minutes=1)),
+        ("at 5%", timedelta(minutes=11))]
 
 
 def test_write_puts_reports_in_docs_incidents_and_never_overwrites(
