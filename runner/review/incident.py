@@ -58,9 +58,9 @@ def _short(text: str | None, limit: int = TEXT_LIMIT) -> str:
 def parse_time(iso: str) -> datetime | None:
     try:
         t = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    except ValueError:
+        return (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):  # not a time, or one UTC cannot hold
         return None
-    return (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def iso(t: datetime | None) -> str | None:

@@ -124,17 +124,26 @@ def view(i: Incident, rows: int = ROWS) -> dict[str, Any]:
 
 def incident_markdown(incidents: Sequence[Incident], limit: int = LIMIT) -> str:
     """The report of ``incidents`` (newest first), at most ``limit`` characters when one
-    incident with a shortened timeline fits."""
-    shown = list(incidents)
-    rows = ROWS
-    while True:
-        text = render("incident.md.j2", incidents=[view(i, rows) for i in shown],
-                      marker=MARKER, hidden=len(incidents) - len(shown))
-        if len(text) <= limit:
-            return text
-        if len(shown) > 1:
-            shown.pop()
-        elif rows > 8:
-            rows //= 2
+    incident with a shortened timeline fits: the most incidents that fit (found by
+    halving, each incident's view built once), then fewer timeline rows if need be."""
+    def at(count: int, rows: int) -> str:
+        shown = views[rows][:count]
+        return render("incident.md.j2", incidents=shown, marker=MARKER,
+                      hidden=len(incidents) - count)
+
+    views = {ROWS: [view(i, ROWS) for i in incidents]}
+    text = at(len(incidents), ROWS)
+    if len(text) <= limit:
+        return text
+    lo, hi = 1, len(incidents)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if len(at(mid, ROWS)) <= limit:
+            lo = mid
         else:
-            return text
+            hi = mid - 1
+    rows = ROWS
+    while len(text := at(lo, rows)) > limit and rows > 8:
+        rows //= 2
+        views[rows] = [view(i, rows) for i in incidents[:lo]]
+    return text

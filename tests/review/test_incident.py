@@ -284,3 +284,33 @@ def test_a_rollback_commit_that_is_not_the_runners_own_says_so(repo: Path,
     git(clone, "commit", "-q", "--amend", "--no-edit", "-a")
     notes = report(clone)["incidents"][0]["notes"]
     assert "not the one its Rollout-State-After trailer names" in notes[0]
+
+
+@pytest.mark.parametrize("state", [
+    {"last_gates": "no list"}, {"last_gates": [1, None, "x"]},
+    {"last_gates": [{"name": "error_rate", "verdict": "fail", "detail": 5,
+                     "evaluated_at": "9999-12-31T23:59:59-23:59"}]},
+    {"last_gates": [{"name": "error_rate", "verdict": "fail", "detail": "d" * 10_000,
+                     "evaluated_at": "yesterday"}]},
+])
+def test_a_state_file_of_any_shape_never_breaks_a_report(state: dict[str, Any]) -> None:
+    entries = [_entry("b" * 40, 10, "rollback", 5, 0, ["error_rate=inf fail (<= 1)"]),
+               _entry("a" * 40, 0, "start", 0, 5)]
+    (incident,) = build_incidents(FLAG, entries, {"b" * 40: state})
+    (gate,) = incident.first_failure.gates if incident.first_failure else ()
+    assert gate.value is None and gate.evaluated_at is None and len(gate.detail) <= 300
+    assert json.dumps(incident.as_dict(), allow_nan=False)
+    assert "error_rate=none fail" in incident_markdown([incident])
+
+
+def test_one_incident_with_a_huge_timeline_is_cut_to_fit() -> None:
+    entries = [_entry(f"{k + 2:040x}", k + 1, "observe", 5, 5, [f"g{n}=3 fail (<= 1)"
+                                                                 for n in range(8)], "x" * 300)
+               for k in range(400)]
+    entries = [_entry("b" * 40, 500, "rollback", 5, 0), *reversed(entries),
+               _entry("a" * 40, 0, "start", 0, 5)]
+    (incident,) = build_incidents(FLAG, entries)
+    assert len(incident.timeline) == 402
+    text = incident_markdown([incident], limit=20_000)
+    assert len(text) <= 20_000 and "## Incident:" in text and "- [ ] Root cause" in text
+    assert "more events (`--format json` lists them all)" in text
