@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from datetime import UTC, datetime
@@ -146,45 +145,18 @@ def _iso(t: datetime | None) -> str | None:
 
 
 def _write(root: Path, incidents: list[Incident], force: bool) -> int:
-    """Every report written, or none: a report in the way (a different file, not --force;
-    something not a file; a folder outside the repository) stops all of them."""
     from runner.cli.common import safe_markdown
-    from runner.files import read_regular, target_problem, write_atomic, write_new
+    from runner.review.incident_files import plan_reports, write_reports
     from runner.review.incident_markdown import incident_markdown
 
-    top = root.resolve()
-    plan: list[tuple[str, Path, bytes, bool]] = []
-    problems = []
-    for i in reversed(incidents):  # oldest first
-        rel = i.report_path
-        path = root / rel
-        data = safe_markdown(incident_markdown([i])).encode("utf-8")
-        folder = os.path.realpath(path.parent)
-        if os.path.commonpath([folder, str(top)]) != str(top):
-            problems.append(f"{rel}: its folder is outside the repository; nothing written")
-            continue
-        if (why := target_problem(path)) is not None:
-            problems.append(f"{rel} {why}; nothing written")
-            continue
-        try:
-            old: bytes | None = read_regular(path, len(data) + 1)
-        except FileNotFoundError:
-            old = None
-        if old is not None and old != data and not force:
-            problems.append(f"{rel} exists and differs from this report (edited?); nothing "
-                            "written (--force replaces it)")
-            continue
-        plan.append((rel, path, data, old is None))
+    reports, problems = plan_reports(root, incidents,
+                                     lambda i: safe_markdown(incident_markdown([i])), force)
     if problems:
         for p in problems:
             print(safe_line(f"rollout incident: {p}", limit=1000), file=sys.stderr)
         return 1
-    for rel, path, data, new in plan:
-        if new:
-            write_new(path, data)
-            print(f"{rel}: written (not committed: fill in the checklist, then commit it)")
-        elif write_atomic(path, data):
-            print(f"{rel}: replaced (not committed)")
-        else:
-            print(f"{rel}: unchanged")
+    for path, outcome in write_reports(root, reports):
+        note = {"written": " (not committed: fill in the checklist, then commit it)",
+                "replaced": " (not committed)"}.get(outcome, "")
+        print(f"{path}: {outcome}{note}")
     return 0

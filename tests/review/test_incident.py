@@ -237,6 +237,15 @@ def test_write_puts_reports_in_docs_incidents_and_never_overwrites(
     cli(clone, "incident", FLAG, "--write", "--force", "--published-branch",
         "origin/published")
     assert (clone / paths[1]).read_text() == first
+    # a docs/incidents that leads out of the repository is never written through
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for p in paths:
+        (clone / p).unlink()
+    (clone / "docs" / "incidents").rmdir()
+    (clone / "docs" / "incidents").symlink_to(outside)
+    refused = cli(clone, "incident", FLAG, "--write", ok=(1,))
+    assert "outside the repository" in refused.stderr and list(outside.iterdir()) == []
 
 
 def _entry(sha: str, minute: float, action: str, before: float, after: float,
