@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from runner.cli.common import add_repo_argument, gitops_root
+from runner.cli.common import add_repo_argument, gitops_root, safe_markdown
 from runner.safetext import safe_line
 
 
@@ -31,7 +31,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from runner.cli.common import UsageError
     from runner.git import GitError
-    from runner.reconcile.issues import IssueError, find_rollback, from_environment, record
+    from runner.reconcile.issues import (
+        REPORT_LIMIT,
+        IssueError,
+        find_rollback,
+        from_environment,
+        record,
+    )
+    from runner.review.incident_read import rollback_report
 
     root = gitops_root(args)
     flags = list(dict.fromkeys(f.strip() for arg in args.flags for f in arg.split(",")
@@ -54,8 +61,14 @@ def run(args: argparse.Namespace) -> int:
             if rb is None:
                 print(safe_line(f"{flag}: not rolled back; no issue"))
                 continue
-            print(safe_line(f"{flag}: {record(gh, rb, args.label)}"))
+            report = _safe(rollback_report(root, flag, rb.sha, REPORT_LIMIT))
+            print(safe_line(f"{flag}: {record(gh, rb, args.label, report)}"))
         except (IssueError, GitError) as e:
             print(safe_line(f"rollout issue: {flag}: {e}"), file=sys.stderr)
             code = 1
     return code
+
+
+
+def _safe(report: str | None) -> str | None:
+    return None if report is None else safe_markdown(report)

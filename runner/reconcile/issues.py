@@ -100,8 +100,13 @@ def _fenced(lines: tuple[str, ...]) -> str:
     return f"```text\n{text}\n```"
 
 
-def issue_body(rb: Rollback, first: bool) -> str:
-    """The text of the issue (``first``) or of the comment a later rollback adds."""
+#: Room left in an issue body (GitHub takes 65,536 characters) for the incident report.
+REPORT_LIMIT = 50_000
+
+
+def issue_body(rb: Rollback, first: bool, report: str | None = None) -> str:
+    """The text of the issue (``first``) or of the comment a later rollback adds;
+    ``report``, already safe Markdown (``rollout incident``'s), is folded in below."""
     commit = f"[`{rb.sha[:12]}`]({rb.commit_url})" if rb.commit_url else f"`{rb.sha[:12]}`"
     head = ("The rollout was rolled back." if first
             else "The rollout was rolled back again.")
@@ -118,6 +123,9 @@ def issue_body(rb: Rollback, first: bool) -> str:
         "starts it again once the cause is fixed. Close this issue when it is handled: the "
         "next rollback then opens a new one.",
     ]
+    if report and len(report) <= REPORT_LIMIT:
+        parts += ["", "<details><summary>Incident report (<code>rollout incident</code>)"
+                  "</summary>", "", report.rstrip("\n"), "", "</details>"]
     return "\n".join(parts) + "\n"
 
 
@@ -170,8 +178,9 @@ class GitHub:
         return out
 
 
-def record(gh: GitHub, rb: Rollback, label: str = LABEL) -> str:
-    """Open the issue of ``rb.flag``, or comment on the open one; what was done, in words."""
+def record(gh: GitHub, rb: Rollback, label: str = LABEL, report: str | None = None) -> str:
+    """Open the issue of ``rb.flag``, or comment on the open one; what was done, in words.
+    ``report``: the rollback's incident report, shown in the issue or the comment."""
     wanted = title(rb.flag)
     query = urllib.parse.urlencode({"state": "open", "labels": label})
     found = [i for i in gh.pages(f"/issues?{query}")
@@ -180,14 +189,14 @@ def record(gh: GitHub, rb: Rollback, label: str = LABEL) -> str:
     mark = marker(rb.flag, rb.sha)
     if not found:
         made = gh.call("POST", "/issues", {"title": wanted, "labels": [label],
-                                          "body": issue_body(rb, first=True)})
+                                          "body": issue_body(rb, first=True, report=report)})
         return f"opened issue #{made.get('number')}" if isinstance(made, dict) else "opened"
     issue = min(found, key=lambda i: i["number"])
     number = issue["number"]
     if mark in (issue.get("body") or "") or any(
             mark in (c.get("body") or "") for c in gh.pages(f"/issues/{number}/comments")):
         return f"already recorded on issue #{number}"
-    gh.call("POST", f"/issues/{number}/comments", {"body": issue_body(rb, first=False)})
+    gh.call("POST", f"/issues/{number}/comments", {"body": issue_body(rb, first=False, report=report)})
     return f"commented on issue #{number}"
 
 

@@ -145,3 +145,21 @@ def read_incidents(root: Path, flag: str, *, flags_dir: str, rollouts_dir: str,
     states = read_states(root, entries)
     return entries, build_incidents(flag, entries, states, published, published_branch, users,
                                     since, doubts(root, rollbacks))
+
+
+def rollback_report(root: Path, flag: str, sha: str, limit: int) -> str | None:
+    """The incident report of the rollback commit ``sha`` in Markdown of at most ``limit``
+    characters (the GitHub issue of the rollback shows it), or None when the history cannot
+    be read: the issue then carries the commit's evidence alone."""
+    from runner.git import GitError
+    from runner.load import folders, plans_of
+    from runner.review.incident_markdown import incident_markdown
+
+    try:
+        flags_dir, rollouts_dir = folders(root)
+        _, incidents = read_incidents(root, flag, flags_dir=flags_dir, rollouts_dir=rollouts_dir,
+                                      plan_names=plans_of(root, rollouts_dir, flag))
+    except (GitError, OSError, ValueError):
+        return None
+    mine = [i for i in incidents if i.rollback.sha == sha]
+    return incident_markdown(mine[:1], limit=limit) if mine else None

@@ -40,6 +40,9 @@ def test_one_issue_per_rollout_then_a_comment_at_the_next_rollback(example_repo:
         assert f"https://github.com/acme/flags/commit/{first}" in body
         assert "error_rate = 3.2 (threshold <= 1, window 5m): fail" in body
         assert "rolled back at 0%: gate failed" in body
+        # the rollback's incident report (`rollout incident`) comes with it, folded
+        assert "<!-- rollout-incident -->" in body and "| Time to rollback |" in body
+        assert body.index("<details>") < body.index("<!-- rollout-incident -->")
         # the same rollback again (a re-run job): nothing new
         again = run_cli(["issue", FLAG], cwd=example_repo, env=env)
         assert again.stdout == f"{FLAG}: already recorded on issue #1\n"
