@@ -5,23 +5,25 @@ step, first the sample-ratio check (``compare.sample_ratio``), then one result p
 metric (``compare.error_rate``, ``compare.slow_rate``). The counts are cumulative since the
 current step started.
 
-The verdict of a metric, with ``d = p_treatment - p_control`` in percentage points and
-``[low, high]`` its always-valid interval (:mod:`runner.gates.stats.sequential`):
+The verdict of a metric, with ``d = p_treatment - p_control`` in percentage points, ``low``
+and ``high`` its always-valid lower and upper bounds (each a one-sided bound of
+:mod:`runner.gates.stats.sequential`, as GrowthBook's safe rollouts use):
 
 - ``fail`` when ``low > max_increase``: the data shows treatment worse than control by more
   than the margin;
 - ``pass`` when ``high <= max_increase``: the data shows it is not;
 - ``inconclusive`` while either cohort has fewer than ``min_requests`` requests, or while
-  the interval still straddles the margin;
+  ``[low, high]`` still straddles the margin;
 - ``error`` when the counts are unusable (negative, more errors than requests, not a
   number) or a ``slow_rate`` comparison has no slow count.
 
-The error budget ``1 - confidence`` holds for the whole rollout: the interval of one metric
-at one step is built at ``alpha = (1 - confidence) / (looks x metrics)`` (Bonferroni over the
+The error budget ``1 - confidence`` holds for the whole rollout: each bound of one metric at
+one step is built at ``alpha = (1 - confidence) / (looks x metrics)`` (Bonferroni over the
 steps that compare and the metrics compared). Each step starts a fresh sequence (the split
-changed); within a step the sequence is valid however often it is looked at, so by the union
-bound the chance of any false ``fail`` (or any false ``pass``) over the whole rollout is at
-most ``1 - confidence``.
+changed, the counts restart); within a step the sequence is valid however often it is looked
+at, so by the union bound the chance of any false ``fail`` over the whole rollout — a
+rollback of a feature no worse than the margin — is at most ``1 - confidence``, and so is
+the chance of any false ``pass``.
 
 At 0 % and 100 % there is no split to compare: no result at all; the absolute gates alone
 guard those steps.
@@ -176,11 +178,11 @@ def _metric(spec: Comparison, m: MetricComparison, treatment: CohortCounts, cont
                       f"too few requests: {which}, fewer than the minimum {spec.min_requests}; "
                       f"{counts}; {margin}", value, evidence(None, None))
 
-    iv = sequential.difference(te, tn, ce, cn, alpha=alpha, tuning=n_star)
+    iv = sequential.difference(te, tn, ce, cn, alpha=alpha, tuning=n_star, one_sided=True)
     low, high = 100.0 * iv.low, 100.0 * iv.high
     assert value is not None
     seen = (f"{counts}: {_pp(value)} pp, interval [{_pp(low)}, {_pp(high)}] pp "
-            f"({_pct(100 * (1 - alpha))} % always-valid), {margin}")
+            f"(each bound {_pct(100 * (1 - alpha))} % always-valid), {margin}")
     if low > m.max_increase:
         return result(Verdict.FAIL, f"{seen}: treatment is worse than control by more than the "
                                     "margin", value, evidence(low, high))
