@@ -44,7 +44,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runner.gates.compare import CohortCounts, compare_cohorts
+from runner.gates.compare import CohortCounts, compare_cohorts, comparing_steps
 from runner.gates.readings import Reading
 from runner.gates.verdicts import judge
 from runner.load.durations import parse_duration
@@ -171,7 +171,7 @@ class Outcome:
 
 
 def walk(plan: RolloutPlan, world: World, rng: random.Random) -> Outcome:
-    looks = sum(1 for s in plan.steps if 0 < s.percentage < 100)
+    looks = comparing_steps(plan.percentages)
     decision = decide(plan, None, None, T0)
     state: RolloutState | None = decision.after
     assert state is not None
@@ -313,7 +313,7 @@ def main() -> int:
          f"{BASE_SLOW:.0%})"),
     ):
         print(f"{what}, {n} runs:")
-        rows = [("gates", "rolled back", "at step (runs)", "minutes (median)",
+        rows = [("gates", "rolled back", "at step (runs)", "minutes from start (median)",
                  "users exposed (median, max)", "gate")]
         for label, plan in (("global only", make_plan(None, gates, deadline)),
                             ("global + comparison", make_plan(COMPARE, gates, deadline))):

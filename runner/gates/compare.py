@@ -32,6 +32,7 @@ guard those steps.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -75,9 +76,20 @@ def tuning(spec: Comparison, share: float) -> float:
     return TUNING_FACTOR * max(spec.min_requests, 1) / smaller
 
 
+def comparing_steps(percentages: Iterable[float]) -> int:
+    """The ``looks`` of a plan: its steps that compare (0 < percentage < 100), at least 1."""
+    return max(1, sum(1 for p in percentages if 0 < p < 100))
+
+
 def compare_cohorts(spec: Comparison, treatment: CohortCounts, control: CohortCounts, *,
                     percentage: float, looks: int, now: datetime) -> tuple[GateResult, ...]:
-    """The sample-ratio result, then one result per ``spec.metrics``; () at 0 % or 100 %."""
+    """The sample-ratio result, then one result per ``spec.metrics``; () at 0 % or 100 %.
+
+    ``treatment`` and ``control`` are counted since the current step started; ``percentage``
+    is the rollout's current percentage; ``looks`` is the number of the plan's steps that
+    compare (:func:`comparing_steps`), the same at every evaluation of the rollout — not the
+    number of evaluations, which the sequence absorbs. Raises ValueError only for a bad
+    ``looks`` or ``percentage`` (the caller's mistake); bad counts are ``error`` results."""
     if not math.isfinite(percentage):
         raise ValueError(f"the percentage must be a number, not {percentage!r}")
     if percentage <= 0 or percentage >= 100:
@@ -228,4 +240,4 @@ def _count(x: float) -> str:
     return f"{x:,.0f}" if abs(x - round(x)) < 1e-9 or x >= 100 else f"{x:,.1f}"
 
 
-__all__ = ["SAMPLE_RATIO", "CohortCounts", "compare_cohorts", "look_alpha", "tuning"]
+__all__ = ["SAMPLE_RATIO", "CohortCounts", "compare_cohorts", "comparing_steps", "look_alpha", "tuning"]

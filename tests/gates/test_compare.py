@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from runner.gates.compare import SAMPLE_RATIO, CohortCounts, compare_cohorts, look_alpha, tuning
+from runner.gates.compare import (
+    SAMPLE_RATIO,
+    CohortCounts,
+    compare_cohorts,
+    comparing_steps,
+    look_alpha,
+    tuning,
+)
 from runner.gates.stats.sequential import difference
 from runner.gates.verdicts import MAX_DETAIL
 from runner.model import Comparison, MetricComparison, Verdict
@@ -155,6 +162,13 @@ def test_alpha_is_split_over_the_steps_and_metrics() -> None:
     many = run(t, c, looks=10)["compare.error_rate"].cohorts
     assert one is not None and many is not None
     assert many.low < one.low < one.high < many.high  # type: ignore[operator]
+
+
+def test_the_looks_of_a_plan_are_its_steps_that_compare() -> None:
+    assert comparing_steps((0, 5, 10, 25, 50, 75, 100)) == 5  # safe
+    assert comparing_steps((0, 25, 50, 100)) == 2  # fast
+    assert comparing_steps((0, 100)) == 1  # instant: nothing compares, and never zero
+    assert comparing_steps((1, 1, 5, 100)) == 3  # a repeated percentage is a step of its own
 
 
 @pytest.mark.parametrize("looks", [0, -1, 2.5, True])
