@@ -55,8 +55,9 @@ class CohortCounts:
     errors: float
     #: Requests slower than the objective; None: not measured.
     slow: float | None = None
-    #: Split-assigned requests (OpenFeature reason SPLIT) for the sample-ratio check;
-    #: None: use ``requests``.
+    #: Split assignments (evaluations with OpenFeature reason SPLIT) for the sample-ratio
+    #: check, best counted once per user (a user's requests share one assignment, and the
+    #: chi-square needs independently assigned units); None: use ``requests``.
     assigned: float | None = None
 
 
@@ -110,7 +111,7 @@ def _sample_ratio(spec: Comparison, treatment: CohortCounts, control: CohortCoun
     use_assigned = treatment.assigned is not None and control.assigned is not None
     t = treatment.assigned if use_assigned else treatment.requests
     c = control.assigned if use_assigned else control.requests
-    what = "split-assigned requests" if use_assigned else "requests"
+    what = "split assignments" if use_assigned else "requests"
     threshold = f"p >= {spec.srm_p_value:g} (chi-square)"
 
     def result(verdict: Verdict, detail: str, value: float | None = None) -> GateResult:
@@ -123,7 +124,7 @@ def _sample_ratio(spec: Comparison, treatment: CohortCounts, control: CohortCoun
     except ValueError as e:
         if _is_zero(t) and _is_zero(c):
             return result(Verdict.INCONCLUSIVE, f"no {what} in either cohort yet")
-        return result(Verdict.ERROR, f"unusable {what} counts: {e}")
+        return result(Verdict.ERROR, f"unusable counts of {what}: {e}")
     shares = (f"treatment has {_pct(test.observed_share * 100)} % of {_count(test.total)} {what}, "
               f"expected {_pct(share * 100)} %")
     if not test.enough:

@@ -245,7 +245,7 @@ def test_the_sample_ratio_uses_split_assigned_counts_when_both_cohorts_have_them
     c = CohortCounts(55500, 171, 555, assigned=2850)
     r = run(t, c)[SAMPLE_RATIO]
     assert r.verdict is Verdict.PASS
-    assert r.detail.startswith("treatment has 5 % of 3,000 split-assigned requests, expected 5 %")
+    assert r.detail.startswith("treatment has 5 % of 3,000 split assignments, expected 5 %")
     # only one cohort has them: both fall back to requests
     half = run(t, CohortCounts(55500, 171, 555))[SAMPLE_RATIO]
     assert half.verdict is Verdict.ERROR and "of 60,000 requests" in half.detail
@@ -299,10 +299,10 @@ def test_bad_counts_are_an_error_that_names_them(t: CohortCounts, message: str) 
 def test_bad_counts_in_the_sample_ratio_are_an_error_too() -> None:
     r = run(CohortCounts(-1, 0, 0), CohortCounts(5, 0, 0))[SAMPLE_RATIO]
     assert r.verdict is Verdict.ERROR
-    assert r.detail == "unusable requests counts: treatment: the count is negative (-1)"
+    assert r.detail == "unusable counts of requests: treatment: the count is negative (-1)"
     nan = run(CohortCounts(3000, 9, 30, assigned=math.nan), CohortCounts(57000, 171, 570, assigned=5))
     assert nan[SAMPLE_RATIO].verdict is Verdict.ERROR
-    assert "split-assigned requests counts: treatment: the count must be a finite number, not nan" in (
+    assert "unusable counts of split assignments: treatment: the count must be a finite number, not nan" in (
         nan[SAMPLE_RATIO].detail)
 
 
