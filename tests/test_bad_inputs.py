@@ -52,10 +52,15 @@ def apply(case: Case, root: Path) -> None:
             path.symlink_to(target)
         elif kind == "socket":
             sock = socket.socket(socket.AF_UNIX)
+            here = os.getcwd()
+            # bound by its relative name: a socket's path is limited to 107 bytes, which a
+            # deep temporary folder (a parallel test worker's) can exceed
+            os.chdir(path.parent)
             try:  # the entry stays when the socket is closed
-                sock.bind(str(path))
+                sock.bind(path.name)
             finally:
                 sock.close()
+                os.chdir(here)
         else:
             raise ValueError(kind)
     for rel, old, new in case.edit:
