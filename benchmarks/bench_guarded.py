@@ -44,7 +44,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runner.gates.compare import CohortCounts, compare_cohorts, comparing_steps
+from runner.gates.compare import SAMPLE_RATIO, CohortCounts, compare_cohorts, comparing_steps
 from runner.gates.readings import Reading
 from runner.gates.verdicts import judge
 from runner.load.durations import parse_duration
@@ -201,8 +201,16 @@ def walk(plan: RolloutPlan, world: World, rng: random.Random) -> Outcome:
             step = Cohort(), Cohort()
         if state.phase is not Phase.PROGRESSING:
             failed = [g.name for g in gates if g.verdict.value == "fail" and not g.dry_run]
+            if state.phase is Phase.ROLLED_BACK:
+                by = ", ".join(failed)
+            elif SAMPLE_RATIO in state.reason:
+                by = "sample-ratio mismatch"
+            elif "progress deadline" in state.reason:
+                by = "progress deadline"
+            else:
+                by = state.reason[:60]
             return Outcome(state.phase, before.current_percentage, (now - T0) / timedelta(minutes=1),
-                           exposed, ", ".join(failed) or state.reason[:60])
+                           exposed, by)
     return Outcome(state.phase, state.current_percentage, HORIZON / timedelta(minutes=1), exposed,
                    "horizon")
 
@@ -287,8 +295,9 @@ def main() -> int:
                      f"{share(outs, lambda o: o.phase is Phase.COMPLETED):.1%}",
                      f"{median(done):.0f} min, {max(done, default=float('nan')):.0f} min"))
         paused = [o for o in outs if o.phase is Phase.PAUSED]
-        if paused:
-            rows.append(("  paused at", "", steps_text(paused), "", "no conclusive pass in time"))
+        for why in sorted({o.by for o in paused}):
+            rows.append((f"    paused: {why}", "", steps_text([o for o in paused if o.by == why]),
+                         "", ""))
     table(rows)
     print(f"  false-positive rate (healthy runs rolled back): {rolled:.1%}, allowed "
           f"1 - confidence = {alpha:.0%}")
@@ -328,9 +337,10 @@ def main() -> int:
                          f"{max((o.exposed for o in back), default=0):,}",
                          ", ".join(f"{k} ({v})" for k, v in sorted(by.items(), key=lambda kv: -kv[1]))))
             rest = [o for o in outs if o.phase is not Phase.ROLLED_BACK]
-            if rest:
-                rows.append(("  not rolled back", "", steps_text(rest), "", "",
-                             ", ".join(sorted({o.phase.value for o in rest}))))
+            for why in sorted({f"{o.phase.value}: {o.by}" for o in rest}):
+                rows.append((f"    {why}", "", steps_text([o for o in rest
+                                                            if f"{o.phase.value}: {o.by}" == why]),
+                             "", "", ""))
         table(rows)
         print()
     print(f"({time.monotonic() - started:.1f} s)")
