@@ -109,6 +109,9 @@ def test_a_sample_ratio_mismatch_pauses_at_once_naming_the_shares() -> None:
     assert d.action is Action.PAUSE and d.after.phase is Phase.PAUSED
     assert "compare.sample_ratio" in d.reason
     assert "treatment has 20 %" in d.reason and "expected 5 %" in d.reason
+    # a failure is conclusive and still acts first: rolling back is the safe side
+    d = decide(p, s, results(srm=Verdict.ERROR, error=Verdict.FAIL, when=at(7)), at(7))
+    assert d.action is Action.ROLLBACK
     # a dry-run comparison never pauses
     p2, s2 = at_five(plan(dry_run=True))
     d = decide(p2, s2, results(srm=Verdict.ERROR, dry=True, when=at(7)), at(7))
