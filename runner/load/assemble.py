@@ -166,6 +166,7 @@ def build_plan(name: str, d: dict[str, Any], config: RepoConfig) -> RolloutPlan:
                     tuple({**plan_gates, **build_gates(override)}.values())
                     if override is not None
                     else None,
+                    approval=s.get("approval", False),
                 )
             )
         else:
@@ -185,6 +186,8 @@ def build_plan(name: str, d: dict[str, Any], config: RepoConfig) -> RolloutPlan:
         progress_deadline=parse_duration(d.get("progress_deadline", 1800)),
         start_at=parse_time(d["start_at"]) if "start_at" in d else None,
         accept_risk=d.get("accept_risk", False),
+        bake=parse_duration(d["bake"]) if "bake" in d else None,
+        approvers=tuple(d.get("approvers", ())),
         digest=plan_digest(d, metrics),
     )
 

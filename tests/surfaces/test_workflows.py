@@ -94,7 +94,7 @@ def test_advance_schedule_concurrency_permissions_and_history() -> None:
 def test_control_passes_inputs_through_env_only() -> None:
     doc = load(PROJECT / ".github/workflows/control.yml")
     inputs = doc["on"]["workflow_dispatch"]["inputs"]
-    assert inputs["action"]["options"] == ["pause", "resume", "rollback", "retry"]
+    assert inputs["action"]["options"] == ["pause", "resume", "rollback", "retry", "approve"]
     (apply,) = [s for s in steps(doc) if s.get("name") == "Apply"]
     assert apply["env"]["FLAG"] == "${{ inputs.flag }}"
     assert "$FLAG" in apply["run"] and "inputs." not in apply["run"]
