@@ -509,6 +509,10 @@ def request(action: Action, plan: RolloutPlan, state: RolloutState | None, now: 
     raise ValueError(action)
 
 
+#: The longest ``approved_by`` a state holds (the state schema's bound).
+MAX_APPROVER = 200
+
+
 @dataclass(frozen=True, slots=True)
 class Approver:
     """Who runs ``rollout approve``, as far as the run can tell."""
@@ -527,6 +531,9 @@ def approve(plan: RolloutPlan, state: RolloutState | None, approver: Approver,
     """A person's approval of the next step of the rollout that needs one (``step``, counted
     from 1 as people read it, must name that very step when given). Raises :class:`Refused`
     when there is nothing to approve or ``approver`` may not."""
+    if not approver.name or len(approver.name) > MAX_APPROVER:
+        raise Refused(f"the approver's name is {len(approver.name)} characters long; an "
+                      f"approval records 1 to {MAX_APPROVER}")
     phase = state.phase if state else Phase.PENDING
     if state is None or phase not in (Phase.PROGRESSING, Phase.PAUSED):
         raise Refused(f"{plan.flag} is {phase.value}; only a running or paused rollout has a "

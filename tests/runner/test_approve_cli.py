@@ -28,7 +28,8 @@ wait: 5m
 bake: 1h
 gates: {error_rate: 1.0, request_count: 100}
 """
-ACTIONS = {"GITHUB_ACTIONS": "true", "GITHUB_ACTOR": "octocat"}
+ACTIONS = {"GITHUB_ACTIONS": "true", "GITHUB_ACTOR": "octocat",
+           "GITHUB_TRIGGERING_ACTOR": "octocat"}
 
 
 def _setup(repo: Path, plan: str = PLAN) -> None:
@@ -113,7 +114,8 @@ def test_approvers_are_checked_against_the_actor_and_the_git_identity(
     assert advance(example_repo, 0, "--push").returncode == 0
     head = git(example_repo, "rev-parse", "HEAD")
     stranger = rollout(example_repo, "approve", "phase_4_deployment", "--now", at(1),
-                       env={**ACTIONS, "GITHUB_ACTOR": "mallory"})
+                       env={**ACTIONS, "GITHUB_ACTOR": "mallory",
+                            "GITHUB_TRIGGERING_ACTOR": "mallory"})
     assert stranger.returncode == 1
     assert "mallory (the workflow's actor) is not one of the approvers" in stranger.stderr
     # a re-run by another person would record the first run's actor: refused

@@ -215,6 +215,9 @@ def test_approvers_are_enforced_and_a_git_identity_is_said_unverified() -> None:
     with pytest.raises(Refused, match="git identity"):
         approve(p, s, Approver("Mal <m@x>", False, ("Mal", "m@x")))
     assert approve(p, s, Approver("ALICE", True, ("ALICE",))).after.approved_step == 2
+    # what the state schema could not hold is refused, not written
+    with pytest.raises(Refused, match="201 characters"):
+        approve(plan(), s, Approver("x" * 201, False, ("x" * 201,)))
 
 
 def test_a_plan_edit_drops_the_approval_and_retry_starts_without_one() -> None:
