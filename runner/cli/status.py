@@ -34,8 +34,18 @@ def _text(rows: list[dict[str, Any]]) -> str:
             where = f"not started; {steps}"
         out.append(safe_line(f"{r['flag']}: {r['phase']} at {r['current_percentage']}% "
                             f"({where})", limit=1000))
-        if r["next_step_at"]:
+        if r.get("baking") and r.get("bake_ends_at"):
+            out.append(f"  baking at 100% until {safe_line(r['bake_ends_at'])} (gates still "
+                       "evaluated; completed after it)")
+        elif r["next_step_at"]:
             out.append(f"  next step at {safe_line(r['next_step_at'])}")
+        if r.get("awaiting_approval") is not None:
+            i = r["awaiting_approval"]
+            out.append(safe_line(f"  step {i + 1} ({r['steps'][i]}%) needs approval: "
+                                 f"`rollout approve {r['flag']}`", limit=1000))
+        elif r.get("approved_step") is not None:
+            out.append(safe_line(f"  step {r['approved_step'] + 1} approved by "
+                                 f"{r['approved_by']}", limit=1000))
         for g in r["last_gates"]:
             value = "none" if g["value"] is None else g["value"]
             dry = ", dry run" if g.get("dry_run") else ""
@@ -77,7 +87,8 @@ RENDERERS: dict[str, Renderer] = {"text": _text, "markdown": _markdown,
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("status", help="show where each rollout is",
-                       description="Each rollout's phase, percentage, step, next step time, last "
+                       description="Each rollout's phase, percentage, step, next step time (or "
+                       "the end of the bake at 100 %), the step awaiting approval, last "
                        "gate results and reason, from the committed state. Exit 0, 1 when FLAG "
                        "has no rollout or the repository is invalid, 2 usage.")
     p.add_argument("flag", nargs="?", metavar="FLAG")

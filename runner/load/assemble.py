@@ -188,6 +188,7 @@ def build_plan(name: str, d: dict[str, Any], config: RepoConfig) -> RolloutPlan:
                     tuple({**plan_gates, **build_gates(override)}.values())
                     if override is not None
                     else None,
+                    approval=s.get("approval", False),
                 )
             )
         else:
@@ -208,6 +209,8 @@ def build_plan(name: str, d: dict[str, Any], config: RepoConfig) -> RolloutPlan:
         start_at=parse_time(d["start_at"]) if "start_at" in d else None,
         accept_risk=d.get("accept_risk", False),
         compare=build_compare(d.get("compare")),
+        bake=parse_duration(d["bake"]) if "bake" in d else None,
+        approvers=tuple(d.get("approvers", ())),
         digest=plan_digest(d, metrics),
     )
 

@@ -145,6 +145,7 @@ def check_plan(plan: RolloutPlan, raw: Mapping[str, Any], path: str) -> list[Fin
     for i, p in enumerate(pcts):
         if not _fine(p):
             bad(("steps", i), f"{p:g} has finer resolution than 0.01")
+    out.extend(_check_approvals(plan, raw, path))
     if raw.get("allow_no_gates") is not True:
         unguarded = _unguarded(plan)
         if unguarded is not None:
@@ -164,12 +165,31 @@ def check_plan(plan: RolloutPlan, raw: Mapping[str, Any], path: str) -> list[Fin
     return out
 
 
+def _check_approvals(plan: RolloutPlan, raw: Mapping[str, Any], path: str) -> list[Finding]:
+    """An approval holds the rollout before its step, at the previous one: the first step
+    has none (the rollout starts there; ``start_at`` or a first step at 0 % hold a start).
+    ``approvers`` without a step to approve is a mistake; a bake needs a gate to watch."""
+    out: list[Finding] = []
+    if plan.steps and plan.steps[0].approval:
+        out.append(Finding(path, ("steps", 0, "approval"), "the first step is where the rollout "
+                           "starts, there is no step before it to wait at: begin the plan at 0 "
+                           "and put approval: true on the first step that exposes users"))
+    if plan.approvers and not any(s.approval for s in plan.steps):
+        out.append(Finding(path, ("approvers",), "no step has approval: true, so nobody is ever "
+                           "asked to approve; add approval: true to a step or remove approvers"))
+    if plan.bake and raw.get("allow_no_gates") is not True and not any(
+            not g.dry_run for g in plan.step_gates(len(plan.steps) - 1)):
+        out.append(Finding(path, ("bake",), "the last step has no blocking gate, so the bake "
+                           "would watch nothing; add gates, or set allow_no_gates: true"))
+    return out
+
+
 def check_durations(raw: Mapping[str, Any], path: str) -> list[Finding]:
     """Every duration of a schema-valid plan (or of ``[tool.rollout]``) within
     :data:`MAX_DURATION`: a wait of ``1e308`` seconds or ``99999999999999999d`` is a typo that
     no clock can add to a date."""
     fields: list[tuple[tuple[Any, ...], Any]] = [
-        ((k,), raw[k]) for k in ("wait", "progress_deadline") if k in raw]
+        ((k,), raw[k]) for k in ("wait", "progress_deadline", "bake") if k in raw]
     for i, s in enumerate(raw.get("steps") or ()):
         if isinstance(s, dict) and "wait" in s:
             fields.append((("steps", i, "wait"), s["wait"]))

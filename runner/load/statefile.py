@@ -81,6 +81,8 @@ def state_to_dict(s: RolloutState) -> dict[str, Any]:
             for g in s.last_gates
         ],
         "reason": s.reason,
+        **({"approved_step": s.approved_step, "approved_by": s.approved_by}
+           if s.approved_step is not None else {}),
     }
 
 
@@ -118,4 +120,6 @@ def state_from_dict(d: dict[str, Any]) -> RolloutState:
         reason=d.get("reason", ""),
         last_evaluated_at=_opt_time(d.get("last_evaluated_at")),
         failures=d.get("failures", 0),
+        approved_step=d.get("approved_step"),
+        approved_by=d.get("approved_by") if d.get("approved_step") is not None else None,
     )

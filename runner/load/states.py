@@ -27,7 +27,7 @@ from runner.model import Phase, RolloutPlan, RolloutState
 
 #: Fields the schema types "integer", which JSON Schema lets a float such as 1.0 satisfy.
 _INTEGERS = ("step", "failures", "consecutive_failures", "consecutive_inconclusive",
-             "consecutive_errors")
+             "consecutive_errors", "approved_step")
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,10 @@ def _own_findings(data: Any, name: str) -> list[tuple[tuple[Any, ...], str]]:
         if isinstance(value, float):  # the schema took 1.0 for an integer
             out.append(((key,), f"{shown(value)} is {a_type(value)}, expected an integer"
                         + (f" ({int(value)})" if value.is_integer() else "")))
+    for key, other in (("approved_step", "approved_by"), ("approved_by", "approved_step")):
+        if key in data and other not in data:
+            out.append(((key,), f"given without {other}: an approval records its step and "
+                        "who gave it, both"))
     if data["plan"] != name:
         out.append((("plan",), f"{shown(data['plan'])} is not this file's plan {name!r} "
                     f"(a state file is named after its plan: <plan>{STATE_SUFFIX})"))
@@ -172,6 +176,11 @@ def _against_plan(state: RolloutState, plan: RolloutPlan,
     if state.plan_digest != plan.digest:
         return []
     steps = plan.percentages
+    a = state.approved_step
+    if a is not None and (a >= len(steps) or not plan.steps[a].approval):
+        return [(("approved_step",), f"{a}: steps[{a}] of {plan_path} "
+                 + ("does not exist" if a >= len(steps) else "needs no approval")
+                 + " (an approval is of a step with approval: true)")]
     if step >= len(steps):
         return [(("step",), f"{step} is past the last step of {plan_path} "
                  f"(steps[{len(steps) - 1}]; steps are counted from 0)")]

@@ -76,3 +76,9 @@ class RolloutState:
     #: Failed evaluations since the rollout's analysis (re)started — passes and advances in
     #: between included: ``failure_limit`` counts these, not a streak.
     failures: int = 0
+    #: The index of the step a person approved (``rollout approve``) before the rollout moved
+    #: to it; cleared when the rollout moves there (the approval is used), on a plan edit
+    #: and on retry. None: no approval recorded.
+    approved_step: int | None = None
+    #: Who approved ``approved_step`` (a GitHub login in GitHub Actions, else the git identity).
+    approved_by: str | None = None

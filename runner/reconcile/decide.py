@@ -3,6 +3,9 @@
 Pure: no I/O, no clock. The state machine (inspired by Argo Rollouts' steps and analysis):
 
     (no state) --start--> progressing --advance--> progressing ... --complete--> completed
+    progressing at 100 % with a bake --bake over, gates passing--> completed
+    progressing --next step has approval: true, none recorded--> progressing (waits there)
+    progressing|paused --approve (a person)--> the same, the next approval step approved
     progressing --failure_limit failed evaluations--> rolled_back (on_failure rollback) |
         paused (pause); neither a pass in between nor an advance resets the count
     progressing --error x error_limit / no data past the deadline--> paused
@@ -27,7 +30,7 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from runner.load.durations import format_duration
@@ -58,6 +61,8 @@ class Action(StrEnum):
     HOLD = "hold"
     REPLAN = "replan"
     CLEANUP = "cleanup"
+    #: A person approved the next step that needs approval (``rollout approve``).
+    APPROVE = "approve"
     #: Not a phase change: counters that must persist (failure/error streaks).
     OBSERVE = "observe"
 
@@ -90,6 +95,8 @@ class Decision:
     reverted_commit: str | None = None
     reverted_by: str | None = None
     requested_by: str | None = None
+    #: APPROVE only: who approved (``Rollout-Approved-By``).
+    approved_by: str | None = None
     #: The plan digest the commit records.
     plan_digest: str = ""
     #: False for rollouts outside the run's FLAG selection (kept for the dependents rule).
@@ -162,6 +169,38 @@ def next_step_at(plan: RolloutPlan, state: RolloutState) -> datetime | None:
     return state.step_started_at + timedelta(seconds=plan.step_wait(state.step))
 
 
+def bake_ends_at(plan: RolloutPlan, state: RolloutState) -> datetime | None:
+    """When the bake of a progressing rollout at its last step ends (None: not baking)."""
+    if (not plan.bake or state.phase is not Phase.PROGRESSING or state.step_started_at is None
+            or state.step != len(plan.steps) - 1
+            or state.current_percentage < plan.steps[-1].percentage):
+        return None
+    return state.step_started_at + timedelta(seconds=plan.bake)
+
+
+def awaiting_approval(plan: RolloutPlan, state: RolloutState) -> int | None:
+    """The index of the step the rollout moves to next when that step needs an approval
+    not yet recorded; None when it needs none (or has it)."""
+    if state.phase not in (Phase.PROGRESSING, Phase.PAUSED) or state.step >= len(plan.steps):
+        return None
+    nxt = next_step_index(plan, state)
+    if nxt is None or not plan.steps[nxt].approval or state.approved_step == nxt:
+        return None
+    return nxt
+
+
+def next_step_index(plan: RolloutPlan, state: RolloutState) -> int | None:
+    """The step the rollout moves to next: its own step while below that step's percentage
+    (after a replan, see ``_restart``), else the following one; None at the last."""
+    if state.current_percentage < plan.steps[state.step].percentage:
+        return state.step
+    return state.step + 1 if state.step + 1 < len(plan.steps) else None
+
+
+def _unapproved(state: RolloutState) -> RolloutState:
+    return dataclasses.replace(state, approved_step=None, approved_by=None)
+
+
 def fresh_state(plan: RolloutPlan, now: datetime, phase: Phase, step: int, reason: str,
                 started_at: datetime | None = None) -> RolloutState:
     return RolloutState(
@@ -232,6 +271,9 @@ def decide(plan: RolloutPlan, state: RolloutState | None, gates: Sequence[GateRe
                              f"pending: starts at {plan.start_at.isoformat()}")
         reason = f"started: step 1 of {len(plan.steps)} at {pct(plan.steps[0].percentage)}%"
         after = fresh_state(plan, now, Phase.PROGRESSING, 0, reason)
+        if len(plan.steps) == 1 and plan.bake:
+            after = dataclasses.replace(after, reason=reason + _baking(plan, now))
+            return _decision(plan, Action.START, None, after, after.reason)
         if len(plan.steps) == 1:
             after = dataclasses.replace(after, phase=Phase.COMPLETED,
                                         reason="completed: the plan has a single step")
@@ -245,7 +287,8 @@ def decide(plan: RolloutPlan, state: RolloutState | None, gates: Sequence[GateRe
         step = step_for_percentage(plan, state.current_percentage)
         reason = (f"plan edited: analysis restarts at step {step + 1} of {len(plan.steps)} "
                   f"({pct(min(plan.steps[step].percentage, state.current_percentage))}%)")
-        after = _restart(state, plan, now, Phase.PROGRESSING, reason, step)
+        # an approval was of a step of the old plan: the edited plan's steps need their own
+        after = _unapproved(_restart(state, plan, now, Phase.PROGRESSING, reason, step))
         return _decision(plan, Action.REPLAN, state, after, reason)
 
     if gates is None or (state.last_evaluated_at is not None and now == state.last_evaluated_at):
@@ -309,7 +352,7 @@ def _progress(plan: RolloutPlan, state: RolloutState, gates: tuple[GateResult, .
             if plan.on_failure is OnFailure.ROLLBACK:
                 reason = f"rolled back at {at}: gate failed{count}: {failing}"
                 after = dataclasses.replace(
-                    observed, phase=Phase.ROLLED_BACK, step=0, current_percentage=0.0,
+                    _unapproved(observed), phase=Phase.ROLLED_BACK, step=0, current_percentage=0.0,
                     step_started_at=now, reason=reason)
                 return _decision(plan, Action.ROLLBACK, state, after, reason, gates=gates)
             reason = f"paused at {at}: gate failed{count}: {failing}"
@@ -371,33 +414,66 @@ def _progress(plan: RolloutPlan, state: RolloutState, gates: tuple[GateResult, .
 
     # PASS (with no blocking gate at this step only under the plan's allow_no_gates)
     checked = "gates passed" if any(not g.dry_run for g in gates) else "no gates"
-    due = started + timedelta(seconds=plan.step_wait(state.step))
+    below = state.current_percentage < plan.steps[state.step].percentage  # see _restart
+    at_last = state.step + 1 >= len(plan.steps) and not below
+    baking = at_last and bool(plan.bake)
+    wait = plan.bake if baking and plan.bake else plan.step_wait(state.step)
+    due = started + timedelta(seconds=wait)
     if now >= due and now > started:
-        below = state.current_percentage < plan.steps[state.step].percentage  # see _restart
-        if state.step + 1 >= len(plan.steps) and not below:
-            reason = f"completed at {at}: {checked}"
+        if at_last:
+            baked = f" after a bake of {format_duration(wait)}" if baking else ""
+            reason = f"completed at {at}{baked}: {checked}"
             after = dataclasses.replace(observed, phase=Phase.COMPLETED, reason=reason)
             return _decision(plan, Action.COMPLETE, state, after, reason, gates=gates)
         nxt = state.step if below else state.step + 1
         to = plan.steps[nxt].percentage
+        if plan.steps[nxt].approval and state.approved_step != nxt:
+            # a person's approval is the step's last condition: the rollout waits here, its
+            # gates still watched (a failure above still rolls back, no data still pauses)
+            reason = (f"awaiting approval for step {nxt + 1} ({pct(to)}%): {checked} at {at}, "
+                      f"the step's wait is over; `rollout approve {plan.flag}` lets it advance")
+            after = dataclasses.replace(observed, reason=reason)
+            if resets or state.reason != reason:  # recorded once, so status says it
+                return _decision(plan, Action.OBSERVE, state, after, reason, gates=gates)
+            return _decision(plan, None, state, after, reason, gates=gates)
+        approved = (f" (approved by {state.approved_by})"
+                    if plan.steps[nxt].approval and state.approved_by else "")
         last = nxt + 1 >= len(plan.steps)
-        reason = (f"{checked} after {format_duration(plan.step_wait(state.step))} at {at}; "
-                  f"step {nxt + 1} of {len(plan.steps)}: {pct(to)}%")
+        finish = last and not plan.bake
+        reason = (f"{checked} after {format_duration(wait)} at {at}; "
+                  f"step {nxt + 1} of {len(plan.steps)}: {pct(to)}%{approved}"
+                  + (_baking(plan, now) if last and plan.bake else ""))
+        moved = _unapproved(observed) if state.approved_step == nxt else observed
         after = dataclasses.replace(
-            observed, step=nxt, current_percentage=to, step_started_at=now,
-            phase=Phase.COMPLETED if last else Phase.PROGRESSING,
+            moved, step=nxt, current_percentage=to, step_started_at=now,
+            phase=Phase.COMPLETED if finish else Phase.PROGRESSING,
             consecutive_failures=0, consecutive_errors=0, consecutive_inconclusive=0,
-            reason=("completed: " if last else "") + reason)
-        return _decision(plan, Action.COMPLETE if last else Action.ADVANCE, state, after,
+            reason=("completed: " if finish else "") + reason)
+        return _decision(plan, Action.COMPLETE if finish else Action.ADVANCE, state, after,
                          after.reason, gates=gates)
     # whole seconds, rounded up: the clock's microseconds would read "271937ms"
     left = format_duration(math.ceil((due - now).total_seconds())) if now < due else "0s"
     waiting = "gates pass" if checked == "gates passed" else "no gates"
-    reason = f"waiting at {at}: {waiting}, {left} of the step's wait left"
+    if baking:
+        reason = (f"baking at {at}: {waiting}, {left} of the bake left (until "
+                  f"{_iso(due)}); completed when it is over")
+    else:
+        reason = f"waiting at {at}: {waiting}, {left} of the step's wait left"
     if resets:
         after = dataclasses.replace(observed, reason=reason)
         return _decision(plan, Action.OBSERVE, state, after, reason, gates=gates)
     return _decision(plan, None, state, observed, reason, gates=gates)
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _baking(plan: RolloutPlan, now: datetime) -> str:
+    """What a rollout reaching 100 % with a bake says: when it completes at the earliest."""
+    assert plan.bake
+    end = now + timedelta(seconds=plan.bake)
+    return f"; baking {format_duration(plan.bake)} until {_iso(end)}, gates still evaluated"
 
 
 # --- what people ask for ------------------------------------------------------------------
@@ -422,7 +498,7 @@ def request(action: Action, plan: RolloutPlan, state: RolloutState | None, now: 
         after = dataclasses.replace(base, phase=Phase.ROLLED_BACK, step=0, current_percentage=0.0,
                                     step_started_at=now, reason=text, consecutive_failures=0,
                                     consecutive_errors=0, consecutive_inconclusive=0,
-                                    failures=0)
+                                    failures=0, approved_step=None, approved_by=None)
         return _decision(plan, Action.ROLLBACK, state, after, text, **kw)
     if action is Action.PAUSE:
         if phase not in (Phase.PROGRESSING, Phase.PENDING):
@@ -451,6 +527,82 @@ def request(action: Action, plan: RolloutPlan, state: RolloutState | None, now: 
         after = fresh_state(plan, now, Phase.PROGRESSING, 0, text)
         return _decision(plan, Action.RETRY, state, after, text, **kw)
     raise ValueError(action)
+
+
+#: The longest ``approved_by`` a state holds (the state schema's bound).
+MAX_APPROVER = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Approver:
+    """Who runs ``rollout approve``, as far as the run can tell."""
+
+    #: As recorded (``Rollout-Approved-By``, the state's ``approved_by``).
+    name: str
+    #: The identity GitHub Actions vouches for (the workflow's actor); False: a git
+    #: identity, which anyone can set.
+    verified: bool
+    #: What may match an entry of the plan's ``approvers`` (a login; a name and an email).
+    names: tuple[str, ...] = ()
+
+
+def approve(plan: RolloutPlan, state: RolloutState | None, approver: Approver,
+            reason: str = "", step: int | None = None) -> Decision:
+    """A person's approval of the next step of the rollout that needs one (``step``, counted
+    from 1 as people read it, must name that very step when given). Raises :class:`Refused`
+    when there is nothing to approve or ``approver`` may not."""
+    if not approver.name or len(approver.name) > MAX_APPROVER:
+        raise Refused(f"the approver's name is {len(approver.name)} characters long; an "
+                      f"approval records 1 to {MAX_APPROVER}")
+    phase = state.phase if state else Phase.PENDING
+    if state is None or phase not in (Phase.PROGRESSING, Phase.PAUSED):
+        raise Refused(f"{plan.flag} is {phase.value}; only a running or paused rollout has a "
+                      "step to approve" + (" (approve once it has started)"
+                                          if phase is Phase.PENDING else ""))
+    if state.plan_digest != plan.digest:
+        raise Refused(f"{plan.flag}'s plan was edited since its last run; the next `rollout "
+                      "advance` replans it, approve after that (an approval is of a step of the "
+                      "plan being run)")
+    first = next_step_index(plan, state)
+    ahead = [i for i in range(first, len(plan.steps)) if plan.steps[i].approval] if (
+        first is not None) else []
+    if step is not None:
+        if not 1 <= step <= len(plan.steps):
+            raise Refused(f"{plan.flag}'s plan has no step {step} (steps 1 to {len(plan.steps)})")
+        i = step - 1
+        named = f"step {step} ({pct(plan.steps[i].percentage)}%)"
+        if not plan.steps[i].approval:
+            raise Refused(f"{named} of {plan.flag} needs no approval")
+        if not ahead or i != ahead[0]:
+            nxt = (f"the next step needing approval is step {ahead[0] + 1} "
+                   f"({pct(plan.steps[ahead[0]].percentage)}%)" if ahead else
+                   "no step ahead needs approval")
+            raise Refused(f"{named} of {plan.flag} is not the next step to approve: {nxt}")
+    if not ahead:
+        raise Refused(f"no step ahead of {plan.flag}'s step {state.step + 1} "
+                      f"({pct(state.current_percentage)}%) needs approval")
+    target = ahead[0]
+    named = f"step {target + 1} ({pct(plan.steps[target].percentage)}%)"
+    if state.approved_step == target:
+        raise Refused(f"{named} of {plan.flag} is already approved by {state.approved_by}")
+    if plan.approvers:
+        allowed = {a.casefold() for a in plan.approvers}
+        if not any(n.casefold() in allowed for n in approver.names):
+            how = ("the workflow's actor" if approver.verified else
+                   "the git identity (user.name or user.email; outside GitHub Actions nothing "
+                   "proves who runs the command)")
+            raise Refused(f"{approver.name} ({how}) is not one of the approvers of "
+                          f"{plan.flag}'s plan: {', '.join(plan.approvers)}")
+    how = "" if approver.verified else " (git identity, not verified)"
+    why = f" ({reason})" if reason else ""
+    text = (f"{named} approved by {approver.name}{how}{why}; the rollout moves there when "
+            f"step {state.step + 1}'s wait is over and its gates pass")
+    if phase is Phase.PAUSED:
+        text += " and it is resumed"
+    after = dataclasses.replace(state, approved_step=target, approved_by=approver.name,
+                                reason=state.reason if phase is Phase.PAUSED else text)
+    return _decision(plan, Action.APPROVE, state, after, text, requested_by=approver.name,
+                     approved_by=approver.name)
 
 
 # --- every rollout at once ------------------------------------------------------------------
@@ -498,6 +650,7 @@ def pause_dependents(decisions: Sequence[Decision], flags: Mapping[str, Flag],
 
 
 __all__ = [
-    "CLOCK_SKEW", "Action", "Decision", "LastChange", "Orphan", "Refused", "aggregate", "cleanup", "decide",
+    "CLOCK_SKEW", "Action", "Approver", "Decision", "LastChange", "Orphan", "Refused",
+    "aggregate", "approve", "awaiting_approval", "bake_ends_at", "cleanup", "decide",
     "needs_evaluation", "next_step_at", "pause_dependents", "request", "step_for_percentage",
 ]

@@ -33,6 +33,9 @@ def subject(d: Decision) -> str:
         return f"{head} remove orphaned state"
     if a is Action.OBSERVE:
         return f"{head} observe at {to}%"
+    if a is Action.APPROVE:
+        step = d.after.approved_step if d.after else None
+        return f"{head} approve step {(step or 0) + 1} at {to}%"
     raise ValueError(f"no commit for {a}")
 
 
@@ -113,6 +116,8 @@ def message(d: Decision, plan: RolloutPlan | None, state_before: str | None = No
     ]
     if d.requested_by:
         trailers.append(f"Rollout-Requested-By: {record_line(d.requested_by)}")
+    if d.approved_by:
+        trailers.append(f"Rollout-Approved-By: {record_line(d.approved_by)}")
     if d.reverted_commit:
         trailers.append(f"Rollout-Reverted-Commit: {d.reverted_commit}")
     if d.reverted_by:

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from runner.git import Git, GitError
+from runner.git import Git, GitError, author_ident
 from runner.load import check_repository, load_config
 from runner.load.statefile import STATE_SUFFIX, dump_state
 from runner.model import GateResult, RepoConfig, Repository, RolloutPlan
@@ -33,9 +33,11 @@ from runner.reconcile.commit import (
 )
 from runner.reconcile.decide import (
     Action,
+    Approver,
     Decision,
     LastChange,
     Orphan,
+    approve,
     cleanup,
     decide,
     needs_evaluation,
@@ -409,4 +411,52 @@ def apply_request(opts: Options, action: Action, flag: str, requested_by: str,
     return _run(opts, compute, Report(), stop_only)
 
 
-__all__ = ["GitError", "Options", "Report", "Stop", "advance", "apply_request", "gates_evaluator"]
+def approver(env: Mapping[str, str], root: Path) -> Approver:
+    """Who approves. In GitHub Actions (``GITHUB_ACTIONS=true``) the workflow's actor, which
+    GitHub sets and vouches for; a re-run by another person is refused, since its
+    ``GITHUB_ACTOR`` stays the one who started the first run. Elsewhere the git identity,
+    which proves nothing (``ROLLOUT_REQUESTED_BY`` is not read: an approval is no place for
+    a name anyone can type). Stop when there is none."""
+    if env.get("GITHUB_ACTIONS") == "true":
+        actor = env.get("GITHUB_ACTOR", "").strip()
+        if not actor:
+            raise Stop("GITHUB_ACTIONS is true but GITHUB_ACTOR is not set: nobody to record "
+                       "as the approver; nothing was written")
+        again = env.get("GITHUB_TRIGGERING_ACTOR", "").strip()
+        if again and again != actor:
+            raise Stop(f"this run was started by {actor} and re-run by {again}: an approval "
+                       "is the person's who starts the run; start a new run to approve")
+        return Approver(actor, True, (actor,))
+    ident = author_ident(root)
+    name, _, rest = (ident or "").partition(" <")
+    email = rest.partition(">")[0]
+    if not name.strip() or not email.strip():
+        raise Stop("no git identity to record as the approver (git config user.name and "
+                   "user.email); nothing was written")
+    return Approver(f"{name.strip()} <{email.strip()}>", False, (name.strip(), email.strip()))
+
+
+def apply_approval(opts: Options, flag: str, who: Approver, reason: str = "",
+                   step: int | None = None) -> Report:
+    """``rollout approve``: one commit recording ``who`` approved the rollout's next step
+    that needs approval, in its state (``approved_step``, ``approved_by``)."""
+
+    def compute(git: Git, repo: Repository, sound: frozenset[str] | None) -> list[Decision]:
+        plan = repo.plans.get(flag)
+        if plan is None:
+            raise Stop(f"no rollout plan for flag {flag!r} in {repo.config.rollouts_dir}/")
+        path = git.rel(state_path(repo.config, plan.name))
+        change = last_change.last_changes(git, {flag: path}).get(flag)
+        if change is not None and not change.by_runner:
+            # the approval commit would make a person's change look like the runner's own
+            # state, and the hold it calls for would never come
+            raise Stop(f"{flag}'s state was last changed by {change.author} in "
+                       f"{change.sha[:7]}, not by the runner: the next `rollout advance` holds "
+                       "it; approve after that (and `rollout resume`); nothing was written")
+        return [approve(plan, repo.states.get(flag), who, reason, step)]
+
+    return _run(opts, compute, Report())
+
+
+__all__ = ["GitError", "Options", "Report", "Stop", "advance", "apply_approval", "apply_request",
+           "approver", "gates_evaluator"]

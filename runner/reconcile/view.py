@@ -7,10 +7,11 @@ from typing import Any
 
 from runner.load.statefile import state_to_dict
 from runner.model import Phase, Repository, RolloutPlan, RolloutState
-from runner.reconcile.decide import next_step_at
+from runner.reconcile.decide import awaiting_approval, bake_ends_at, next_step_at
 
 FIELDS = ("flag", "plan", "phase", "current_percentage", "step", "steps", "step_started_at",
-          "next_step_at", "last_gates", "reason", "started_at", "plan_digest", "plan_changed")
+          "next_step_at", "last_gates", "reason", "started_at", "plan_digest", "plan_changed",
+          "baking", "bake_ends_at", "awaiting_approval", "approved_step", "approved_by")
 
 
 def _time(t: datetime | None) -> str | None:
@@ -36,8 +37,12 @@ def record(flag: str, plan: RolloutPlan | None, state: RolloutState | None,
                 "current_percentage": 0, "step": 0, "steps": steps, "step_started_at": None,
                 "next_step_at": _time(plan.start_at) if waiting else None, "last_gates": [],
                 "reason": reason, "started_at": None, "plan_digest": plan.digest,
-                "plan_changed": False}
+                "plan_changed": False, "baking": False, "bake_ends_at": None,
+                "awaiting_approval": None, "approved_step": None, "approved_by": None}
     d = state_to_dict(state)
+    current = plan is not None and plan.digest == state.plan_digest
+    bake_end = bake_ends_at(plan, state) if plan is not None and current else None
+    awaiting = awaiting_approval(plan, state) if plan is not None and current else None
     nxt = next_step_at(plan, state) if plan and state.step + 1 < len(plan.steps) else None
     return {
         "flag": flag, "plan": state.plan, "phase": state.phase.value,
@@ -48,6 +53,11 @@ def record(flag: str, plan: RolloutPlan | None, state: RolloutState | None,
         "`rollout advance` removes this state",
         "started_at": d["started_at"], "plan_digest": state.plan_digest,
         "plan_changed": plan is not None and plan.digest != state.plan_digest,
+        # at 100 % with a bake: the gates are still watched until bake_ends_at
+        "baking": bake_end is not None, "bake_ends_at": _time(bake_end),
+        # the index of the next step when it waits for a person's `rollout approve`
+        "awaiting_approval": awaiting, "approved_step": state.approved_step,
+        "approved_by": state.approved_by,
     }
 
 

@@ -24,7 +24,8 @@ from runner.trailers import split_message, trailer_paragraph
 TRAILER_KEYS = ("Rollout-Flag", "Rollout-Action", "Rollout-From", "Rollout-To", "Rollout-Phase",
                 "Rollout-Plan", "Rollout-Plan-Digest", "Rollout-State-Before",
                 "Rollout-State-After", "Rollout-Gate", "Rollout-Compare", "Rollout-Reason",
-                "Rollout-Requested-By", "Rollout-Reverted-Commit", "Rollout-Reverted-By")
+                "Rollout-Requested-By", "Rollout-Reverted-Commit", "Rollout-Reverted-By",
+                "Rollout-Approved-By")
 
 #: The raw message (%B), the very bytes the plain ``git log --format=%B`` prints: git's
 #: ``%(trailers:...)`` made git itself ~25 % slower than that baseline, while finding the
@@ -472,7 +473,9 @@ def render_text_entry(e: Entry) -> str:
     if e.reason:
         text += f"\n    reason: {e.reason}"
     if e.requested_by:
-        text += f"\n    requested by: {e.requested_by}"
+        # an approval's requester is its approver (Rollout-Approved-By holds the same)
+        who = "approved by" if e.action == "approve" else "requested by"
+        text += f"\n    {who}: {e.requested_by}"
     if e.reverts:
         text += f"\n    reverts {e.reverts[:7]}"
     for sha in e.reverted_by:

@@ -80,11 +80,17 @@ def plan_fields(plan: RolloutPlan) -> dict[str, Any]:
         "start_at": _iso(plan.start_at),
         "accept_risk": plan.accept_risk,
     }
+    if plan.bake:
+        out["bake"] = format_duration(plan.bake)
+    if plan.approvers:
+        out["approvers"] = ", ".join(plan.approvers)
     for g in plan.gates:
         out[f"gates.{g.name}"] = g.threshold + (" (dry run)" if g.dry_run else "")
     for i, s in enumerate(plan.steps):
         if s.wait is not None:
             out[f"steps[{i}].wait"] = format_duration(s.wait)
+        if s.approval:
+            out[f"steps[{i}].approval"] = True
         for g in s.gates or ():
             out[f"steps[{i}].gates.{g.name}"] = g.threshold + (" (dry run)" if g.dry_run else "")
     out.update(compare_fields(plan))
@@ -224,7 +230,8 @@ def timeline(plan: RolloutPlan, state: RolloutState | None, now: datetime) -> di
     t = start
     last = len(plan.steps) - 1
     for i in range(len(plan.steps)):
-        wait = 0.0 if i == last else plan.step_wait(i)
+        # the last step holds only a bake: gates watched for that long before completion
+        wait = (plan.bake or 0.0) if i == last else plan.step_wait(i)
         if i >= first:
             steps.append({
                 "index": i,
@@ -234,6 +241,9 @@ def timeline(plan: RolloutPlan, state: RolloutState | None, now: datetime) -> di
                 "end": _iso(t + timedelta(seconds=wait)),
                 "gates": [f"{g.name} {g.threshold}" + (" (dry run)" if g.dry_run else "")
                           for g in plan.step_gates(i)],
+                # a person's `rollout approve` is needed before the rollout moves here
+                "approval": plan.steps[i].approval,
+                "bake": i == last and bool(plan.bake),
             })
             t += timedelta(seconds=wait)
     return {"basis": basis, "start": _iso(start), "complete_at": _iso(t), "steps": steps,

@@ -114,7 +114,7 @@ def test_rollback_issues_come_from_a_job_of_their_own_that_alone_writes_issues()
 def test_control_passes_inputs_through_env_only() -> None:
     doc = load(PROJECT / ".github/workflows/control.yml")
     inputs = doc["on"]["workflow_dispatch"]["inputs"]
-    assert inputs["action"]["options"] == ["pause", "resume", "rollback", "retry"]
+    assert inputs["action"]["options"] == ["pause", "resume", "rollback", "retry", "approve"]
     (apply,) = [s for s in steps(doc) if s.get("name") == "Apply"]
     assert apply["env"]["FLAG"] == "${{ inputs.flag }}"
     assert "$FLAG" in apply["run"] and "inputs." not in apply["run"]
@@ -231,3 +231,44 @@ def test_advance_and_status_scripts_publish_to_the_branch_and_print_its_urls(
     text = summary.read_text()
     base = "https://raw.githubusercontent.com/octo/flags/rollout-published"
     assert f"{base}/flags.json" in text and f"{base}/flags.flagd.json" in text
+
+
+def test_control_approve_records_the_workflows_actor(
+        example_repo: Path, bare_remote: Path, tmp_path: Path) -> None:
+    """The Apply step's `approve`: the approver is GITHUB_ACTOR as GitHub sets it, never an
+    input, checked against the plan's approvers."""
+    import json
+    import os
+
+    from tests.conftest import cli_env, git, run_cli
+
+    (example_repo / "rollouts/phase_4_deployment.yaml").write_text(
+        "flag: phase_4_deployment\nstrategy: custom\nwait: 5m\napprovers: [octocat]\n"
+        "steps: [0, {percentage: 50, approval: true}, 100]\n"
+        "gates: {error_rate: 1.0, request_count: 100}\n")
+    git(example_repo, "commit", "-q", "-am", "an approval step")
+    git(example_repo, "push", "-q", "origin", "main")
+    (example_repo / "logs").mkdir()
+    (example_repo / "logs/metrics.json").write_text(json.dumps(
+        {"error_rate": 0.1, "p95_latency_ms": 100, "request_count": 500}))
+    assert run_cli(["advance", "--push", "--now", "2026-01-15T12:00:00Z"],
+                   cwd=example_repo).returncode == 0
+    doc = load(PROJECT / ".github/workflows/control.yml")
+    (apply,) = [s for s in steps(doc) if s.get("name") == "Apply"]
+    path = f"{_shim(tmp_path)}{os.pathsep}{os.environ['PATH']}"
+
+    def run(actor: str) -> subprocess.CompletedProcess[str]:
+        env = cli_env({"PATH": path, "FLAG": "phase_4_deployment", "ACTION": "approve",
+                       "REASON": "", "ROLLOUT_REQUESTED_BY": actor, "GITHUB_ACTIONS": "true",
+                       "GITHUB_ACTOR": actor, "GITHUB_TRIGGERING_ACTOR": actor})
+        return subprocess.run(["bash", "-e", "-c", apply["run"]], cwd=example_repo, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    out = run("mallory")
+    assert out.returncode == 1 and "not one of the approvers" in out.stderr
+    out = run("octocat")
+    assert out.returncode == 0, out.stdout + out.stderr
+    pushed = git(bare_remote, "log", "-1", "--format=%s%n%(trailers:key=Rollout-Approved-By,"
+                 "valueonly)", "main")
+    assert pushed.splitlines() == ["rollout(phase_4_deployment): approve step 2 at 0%",
+                                   "octocat"]
