@@ -81,6 +81,49 @@ QUERIES: Mapping[str, str] = MappingProxyType({
 })
 
 
+#: The cohort queries of docs/guarded.md ("Cohort metrics"), over :func:`cohort_traffic`.
+COHORT_QUERIES: Mapping[str, str] = MappingProxyType({
+    "cohort_requests": 'sum(increase(rollout_requests_total{flag="{{ flag }}",variant="{{ variant }}"}'
+                       '[{{ step_window }}]))',
+    "cohort_errors": 'sum(increase(rollout_request_errors_total{flag="{{ flag }}",variant="{{ variant }}"}'
+                     '[{{ step_window }}])) or vector(0)',
+    "cohort_slow": 'sum(increase(rollout_request_duration_seconds_count{flag="{{ flag }}",'
+                   'variant="{{ variant }}"}[{{ step_window }}])) - sum(increase('
+                   'rollout_request_duration_seconds_bucket{flag="{{ flag }}",variant="{{ variant }}",'
+                   'le="{{ objective_seconds }}"}[{{ step_window }}]))',
+    "cohort_assigned": 'sum(increase(rollout_requests_total{flag="{{ flag }}",variant="{{ variant }}",'
+                       'reason="SPLIT"}[{{ step_window }}])) or vector(0)',
+})
+
+
+def cohort_traffic(flag: str, *, start: datetime, end: datetime, variants: Mapping[str, float],
+                   error_percent: Mapping[str, float], slow_percent: Mapping[str, float] | None = None,
+                   objective_le: str = "0.5", interval: timedelta = SAMPLE_INTERVAL) -> list[Series]:
+    """Per-variant counters as the SDK's prometheus_client helper records them (all requests
+    split-assigned): ``variants`` maps variant -> requests per minute, ``error_percent`` and
+    ``slow_percent`` variant -> percent of its requests that fail / are slower than
+    ``objective_le`` seconds."""
+    out: list[Series] = []
+    steps = int((end - start) / interval) + 1
+    for variant, rpm in variants.items():
+        per = rpm * interval.total_seconds() / 60.0
+        err = per * error_percent.get(variant, 0.0) / 100.0
+        slow = per * (slow_percent or {}).get(variant, 0.0) / 100.0
+        times = [start + i * interval for i in range(steps)]
+        labels = {"flag": flag, "variant": variant, "reason": "SPLIT"}
+        out += [
+            Series("rollout_requests_total", labels, [(t, i * per) for i, t in enumerate(times)]),
+            Series("rollout_request_errors_total", labels, [(t, i * err) for i, t in enumerate(times)]),
+            Series("rollout_request_duration_seconds_count", labels,
+                   [(t, i * per) for i, t in enumerate(times)]),
+            Series("rollout_request_duration_seconds_bucket", {**labels, "le": objective_le},
+                   [(t, i * (per - slow)) for i, t in enumerate(times)]),
+            Series("rollout_request_duration_seconds_bucket", {**labels, "le": "+Inf"},
+                   [(t, i * per) for i, t in enumerate(times)]),
+        ]
+    return out
+
+
 def metrics_block(url: str, window: str = "5m", timeout: str = "5s") -> dict[str, object]:
     """A plan's ``metrics:`` for :func:`traffic`'s series on the server at ``url``."""
     return {"type": "prometheus", "url": url, "queries": dict(QUERIES), "window": window,

@@ -34,9 +34,18 @@ def _text(rows: list[dict[str, Any]]) -> str:
             dry = ", dry run" if g.get("dry_run") else ""
             out.append("  " + safe_line(f"{g['name']} = {value} ({g['threshold']}{dry}): "
                                        f"{g['verdict']}", limit=1000))
+            if g.get("cohorts"):  # a comparison gate: treatment against control
+                out.append("    " + safe_line(_cohorts(g["cohorts"]), limit=1000))
         if r["reason"]:
             out.append(f"  {safe_line(r['reason'], limit=1000)}")
     return "\n".join(out) + ("\n" if out else "")
+
+
+def _cohorts(c: dict[str, Any]) -> str:
+    from runner.model import CohortEvidence
+    from runner.reconcile.message import cohort_text
+
+    return cohort_text(CohortEvidence(**c))
 
 
 def _markdown(rows: list[dict[str, Any]]) -> str:

@@ -11,10 +11,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from runner.gates.readings import NoData, Reading, SourceCall, SourceError
+from runner.gates.compare import SAMPLE_RATIO, CohortCounts, compare_cohorts
+from runner.gates.readings import (
+    COHORTS,
+    NoData,
+    Reading,
+    SourceCall,
+    SourceError,
+    cohort_key,
+    counts_needed,
+)
 from runner.gates.templates import TemplateProblem
 from runner.gates.verdicts import MAX_DETAIL, all_with, judge
-from runner.model import GateResult, RolloutPlan, Verdict
+from runner.model import Comparison, GateResult, RolloutPlan, Verdict
 from runner.safetext import record_line, redact
 
 
@@ -28,6 +37,12 @@ class GateRequest:
     step: int
     #: The current percentage (query templates get it).
     percentage: float
+    #: When the current step started (the state's step_started_at): comparison counts are
+    #: cumulative since then.
+    step_started_at: datetime | None = None
+    #: The flag's rollout_variant (treatment) and default_variant (control).
+    treatment_variant: str = "on"
+    control_variant: str = "off"
 
 
 def _source(kind: str) -> Callable[[SourceCall], dict[str, Reading]] | None:
@@ -67,25 +82,118 @@ def _evaluate(request: GateRequest, *, root: Path, now: datetime,
         now = now.replace(tzinfo=UTC)
     plan = request.plan
     gates = plan.step_gates(request.step)
-    if not gates:
+    spec = comparing(plan, request.percentage)
+    if not gates and spec is None:
         return ()
+
+    def failed(verdict: Verdict, detail: str) -> tuple[GateResult, ...]:
+        return all_with(gates, verdict, detail, now) + compare_all_with(spec, verdict, detail, now)
+
     metrics = plan.metrics
     if metrics is None:
-        return all_with(gates, Verdict.ERROR, "no metric source: the plan has no metrics and "
-                        "pyproject.toml has no [tool.rollout.metrics]", now)
+        return failed(Verdict.ERROR, "no metric source: the plan has no metrics and "
+                      "pyproject.toml has no [tool.rollout.metrics]")
     read = _source(metrics.type)
     if read is None:
-        return all_with(gates, Verdict.ERROR, f"unknown metrics type {metrics.type!r}", now)
-    call = SourceCall(request.flag, request.percentage, metrics, gates, root, now, env)
+        return failed(Verdict.ERROR, f"unknown metrics type {metrics.type!r}")
+    call = SourceCall(request.flag, request.percentage, metrics, gates, root, now, env,
+                      spec, request.treatment_variant, request.control_variant,
+                      request.step_started_at)
     try:
         readings = read(call)
     except NoData as e:
-        return all_with(gates, Verdict.INCONCLUSIVE, f"no data: {e}", now)
+        return failed(Verdict.INCONCLUSIVE, f"no data: {e}")
     except (SourceError, TemplateProblem) as e:
-        return all_with(gates, Verdict.ERROR, str(e), now)
+        return failed(Verdict.ERROR, str(e))
     except Exception as e:  # a bug or an unforeseen failure of one source must not stop the run
-        return all_with(gates, Verdict.ERROR, f"{metrics.type} source failed: {type(e).__name__}: {e}", now)
-    return judge(gates, readings, now)
+        return failed(Verdict.ERROR, f"{metrics.type} source failed: {type(e).__name__}: {e}")
+    results = judge(gates, readings, now)
+    if spec is None:
+        return results
+    return results + _compared(spec, plan, readings, request.percentage, now)
+
+
+def comparing(plan: RolloutPlan, percentage: float) -> Comparison | None:
+    """The plan's comparison gates when a step at ``percentage`` compares (0 < p < 100)."""
+    if plan.compare is None or not plan.compare.metrics or not 0 < percentage < 100:
+        return None
+    return plan.compare
+
+
+def compare_all_with(spec: Comparison | None, verdict: Verdict, detail: str,
+                     now: datetime) -> tuple[GateResult, ...]:
+    """The same verdict for every comparison result (sample ratio first): the source failed,
+    had no data, or answered unusable counts."""
+    if spec is None:
+        return ()
+    shown = record_line(detail, MAX_DETAIL)
+    names = [(SAMPLE_RATIO, f"p >= {spec.srm_p_value:g} (chi-square)")]
+    names += [(m.name, f"treatment - control <= {m.max_increase:+.3g} pp "
+               f"({spec.confidence * 100:.4g} %)") for m in spec.metrics]
+    return tuple(GateResult(name, verdict, None, threshold, spec.dry_run, shown, now)
+                 for name, threshold in names)
+
+
+def _compared(spec: Comparison, plan: RolloutPlan, readings: Mapping[str, Reading],
+              percentage: float, now: datetime) -> tuple[GateResult, ...]:
+    looks = sum(1 for p in plan.percentages if 0 < p < 100)
+    got = cohort_counts(spec, readings)
+    if isinstance(got, tuple) and len(got) == 2 and isinstance(got[0], Verdict):
+        return compare_all_with(spec, got[0], got[1], now)
+    treatment, control = got
+    return compare_cohorts(spec, treatment, control, percentage=percentage, looks=max(looks, 1),
+                           now=now)
+
+
+def cohort_counts(spec: Comparison, readings: Mapping[str, Reading]
+                  ) -> tuple[CohortCounts, CohortCounts] | tuple[Verdict, str]:
+    """The treatment and control counts in ``readings``, or why there are none: ``error``
+    for a failed or nonsensical reading (negative, errors above requests), ``inconclusive``
+    for no data."""
+    needed = counts_needed(spec)
+    values: dict[str, dict[str, float | None]] = {}
+    missing: list[str] = []
+    for cohort in COHORTS:
+        values[cohort] = {}
+        for count in (*needed, "assigned"):
+            r = readings.get(cohort_key(cohort, count))
+            if r is None:
+                if count == "assigned":
+                    values[cohort][count] = None
+                    continue
+                return Verdict.ERROR, f"the source returned nothing for the {cohort} {count}"
+            if r.error is not None:
+                return Verdict.ERROR, f"{cohort} {count}: {r.error}"
+            if r.value is None or not math.isfinite(r.value):
+                if count == "assigned":
+                    values[cohort][count] = None
+                    continue
+                why = r.detail or "no data"
+                missing.append(f"{cohort} {count} ({why})" if r.value is None
+                               else f"{cohort} {count} is {r.value}")
+                continue
+            if r.value < 0:
+                return Verdict.ERROR, f"{cohort} {count} is negative ({r.value:g}): {r.detail}"
+            values[cohort][count] = r.value
+    if missing:
+        return Verdict.INCONCLUSIVE, "no cohort data: " + "; ".join(missing)
+    for cohort in COHORTS:
+        v = values[cohort]
+        requests = v["requests"]
+        assert requests is not None
+        for count in ("errors", "slow", "assigned"):
+            x = v.get(count)
+            if x is not None and x > requests * (1 + 1e-9) + 1e-9:
+                return Verdict.ERROR, (f"{cohort} has {x:g} {count} out of only {requests:g} "
+                                       "requests: the cohort counts are inconsistent")
+
+    def counts(cohort: str) -> CohortCounts:
+        v = values[cohort]
+        requests = v["requests"]
+        assert requests is not None
+        return CohortCounts(requests, v.get("errors") or 0.0, v.get("slow"), v.get("assigned"))
+
+    return counts("treatment"), counts("control")
 
 
 #: How long past its own timeout a source may take before its rollout gets ``error`` without
@@ -141,7 +249,9 @@ def evaluate_all(requests: Sequence[GateRequest], *, root: Path, now: datetime,
         got = results.get(r.flag)
         if got is None:
             gates = r.plan.step_gates(r.step)
-            got = all_with(gates, Verdict.ERROR, f"the metric source did not finish within its "
-                           f"timeout ({_timeout(r):g}s); not waited for", now)
+            late = (f"the metric source did not finish within its timeout ({_timeout(r):g}s); "
+                    "not waited for")
+            got = (all_with(gates, Verdict.ERROR, late, now)
+                   + compare_all_with(comparing(r.plan, r.percentage), Verdict.ERROR, late, now))
         out[r.flag] = got
     return out

@@ -7,6 +7,10 @@ them at review time instead. Nothing here reads files, the network or the enviro
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from runner.gates.readings import COHORTS, QUERY_PREFIX, SourceCall, counts_needed, template_vars
 from runner.gates.templates import TemplateProblem, render
 from runner.load.durations import parse_duration
 from runner.load.problems import Problem
@@ -20,10 +24,13 @@ def source_problems(plan: RolloutPlan) -> tuple[str, ...]:
     """Messages such as ``metrics.queries.error_rate: template uses an undefined value: …``."""
     gates = {g.name: g for i in range(len(plan.steps)) for g in plan.step_gates(i)}
     gates.update({g.name: g for g in plan.gates})
-    if not gates:
+    if not gates and plan.compare is None:
         return ()
     m = plan.metrics
     if m is None:
+        if not gates:
+            return ("metrics: the plan has comparison gates but no metric source (no metrics: "
+                    "and no [tool.rollout.metrics] in pyproject.toml)",)
         return ("metrics: the plan has gates but no metric source (no metrics: and no "
                 "[tool.rollout.metrics] in pyproject.toml)",)
     if m.type not in _TYPES:
@@ -54,14 +61,61 @@ def source_problems(plan: RolloutPlan) -> tuple[str, ...]:
             problems.append("metrics.command: required for type command")
         templates.extend((f"metrics.command[{i}]", arg) for i, arg in enumerate(m.command))
     percentages = sorted(set(plan.percentages)) or [0.0]
+    extra = _sample_vars(plan)
     for where, source in templates:
         for pct in percentages:  # a template may branch on the percentage
             try:
-                render(source, what=where, flag=plan.flag, window=m.window, percentage=pct)
+                render(source, what=where, flag=plan.flag, window=m.window, percentage=pct,
+                       extra=extra)
             except TemplateProblem as e:
                 problems.append(str(e))
                 break
+    if plan.compare is not None and m.type == "prometheus":
+        problems.extend(_cohort_query_problems(plan))
     return tuple(problems)
+
+
+def _sample_vars(plan: RolloutPlan, cohort: str | None = None) -> dict[str, object]:
+    """Template variables as a comparison's source call gets them (sample values)."""
+    metrics = plan.metrics
+    assert metrics is not None
+    call = SourceCall(plan.flag, 0.0, metrics, (), Path("."), _SAMPLE_NOW, {}, plan.compare,
+                      "treatment-variant", "control-variant", _SAMPLE_NOW - timedelta(minutes=5))
+    return template_vars(call, cohort)
+
+
+_SAMPLE_NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _cohort_query_problems(plan: RolloutPlan) -> list[str]:
+    """A comparison needs its cohort queries, rendering, and differing between the cohorts."""
+    m, spec = plan.metrics, plan.compare
+    assert m is not None and spec is not None
+    where = {"errors": "compare.error_rate", "slow": "compare.slow_rate"}
+    out: list[str] = []
+    optional = ("assigned",) if f"{QUERY_PREFIX}assigned" in m.queries else ()
+    for count in (*counts_needed(spec), *optional):
+        name = f"{QUERY_PREFIX}{count}"
+        field = where.get(count, "compare")
+        template = m.queries.get(name)
+        if template is None:
+            out.append(f"{field}: the prometheus source has no {name} query (add "
+                       f"metrics.queries.{name}; docs/guarded.md)")
+            continue
+        rendered = []
+        for cohort in COHORTS:
+            try:
+                rendered.append(render(template, what=f"metrics.queries.{name}", flag=plan.flag,
+                                       window=m.window, percentage=5,
+                                       extra=_sample_vars(plan, cohort)))
+            except TemplateProblem as e:
+                out.append(str(e))
+                break
+        else:
+            if rendered[0] == rendered[1]:
+                out.append(f"metrics.queries.{name}: the query is the same for both cohorts: "
+                           "use {{ variant }} (or cohort) to select the cohort's series")
+    return out
 
 
 def _field_path(field: str) -> tuple[str | int, ...]:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from runner.load.durations import format_duration, parse_duration
-from runner.model import Gate, MetricsConfig
+from runner.model import Comparison, Gate, MetricsConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +25,14 @@ class SourceCall:
     now: datetime
     #: The environment of the run (bearer tokens, command environment).
     env: Mapping[str, str]
+    #: The plan's comparison gates, when this step compares the cohorts: the source then
+    #: also reads the cohort counts, under :func:`cohort_key` names.
+    compare: Comparison | None = None
+    #: The flag's rollout_variant (treatment) and default_variant (control).
+    treatment_variant: str = "on"
+    control_variant: str = "off"
+    #: When the current step started: cohort counts are cumulative since then.
+    step_started_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,3 +121,96 @@ def check_fresh(document: Mapping[str, object], now: datetime, window: str, orig
     if age > limit:
         raise NoData(f"{origin} is stale: written {written.isoformat()}, "
                      f"{format_duration(age)} before now, older than the window {window}")
+
+
+# --- cohort counts (comparison gates, docs/guarded.md "Cohort metrics") ----------------------
+
+TREATMENT, CONTROL = "treatment", "control"
+COHORTS = (TREATMENT, CONTROL)
+#: The counts a cohort can have; ``assigned`` is optional (the sample-ratio check).
+COUNTS = ("requests", "errors", "slow", "assigned")
+#: ``metrics.queries`` names of the cohort counts for Prometheus: ``cohort_requests``...
+QUERY_PREFIX = "cohort_"
+
+
+def cohort_key(cohort: str, count: str) -> str:
+    """The readings key of one cohort count (never a gate name: those have no colon)."""
+    return f"cohort:{cohort}:{count}"
+
+
+def counts_needed(spec: Comparison) -> tuple[str, ...]:
+    """The counts every cohort must have for ``spec``'s comparisons (``assigned`` aside)."""
+    names = {m.metric for m in spec.metrics}
+    return ("requests", *(["errors"] if "error_rate" in names else []),
+            *(["slow"] if "slow_rate" in names else []))
+
+
+def objective_ms(spec: Comparison | None) -> float | None:
+    if spec is None:
+        return None
+    return next((m.objective_ms for m in spec.metrics if m.metric == "slow_rate"), None)
+
+
+def step_window(call: SourceCall) -> str:
+    """A Prometheus duration from the step's start to ``now``, whole seconds, at least 1s;
+    the metrics window when the step's start is unknown."""
+    if call.step_started_at is None:
+        return call.metrics.window
+    started = call.step_started_at
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=UTC)
+    return f"{max(1, int((call.now - started).total_seconds()))}s"
+
+
+def _number_text(x: float) -> int | float:
+    return int(x) if float(x).is_integer() else x
+
+
+def template_vars(call: SourceCall, cohort: str | None = None) -> dict[str, object]:
+    """The variables templates get besides flag, window and percentage; with ``cohort``,
+    also ``cohort`` and its ``variant``."""
+    out: dict[str, object] = {"treatment_variant": call.treatment_variant,
+                              "control_variant": call.control_variant,
+                              "step_window": step_window(call)}
+    objective = objective_ms(call.compare)
+    if objective is not None:
+        out["objective_ms"] = _number_text(objective)
+        # as prometheus_client writes a bucket's le: 0.5, 1.0, 2.5
+        out["objective_seconds"] = repr(objective / 1000.0)
+    if cohort is not None:
+        out["cohort"] = cohort
+        out["variant"] = call.treatment_variant if cohort == TREATMENT else call.control_variant
+    return out
+
+
+def cohort_readings_from_document(document: Mapping[str, object], spec: Comparison,
+                                  origin: str) -> dict[str, Reading]:
+    """The cohort counts of a metrics document: ``{"cohorts": {"treatment": {"requests": …,
+    "errors": …, "slow": …, "assigned": …}, "control": {…}}}``. Missing or null: no data;
+    not an object or not a number: an error."""
+    out: dict[str, Reading] = {}
+    cohorts = document.get("cohorts")
+    for cohort in COHORTS:
+        for count in (*counts_needed(spec), "assigned"):
+            where = f"{origin} field cohorts.{cohort}.{count}"
+            key = cohort_key(cohort, count)
+            if cohorts is None:
+                out[key] = Reading(detail=f"{origin}: no cohorts object")
+                continue
+            if not isinstance(cohorts, Mapping):
+                out[key] = Reading(error=f"{origin} field cohorts is not an object: {cohorts!r:.60}",
+                                   detail=where)
+                continue
+            one = cohorts.get(cohort)
+            if one is None:
+                out[key] = Reading(detail=f"{origin} field cohorts.{cohort}: missing")
+            elif not isinstance(one, Mapping):
+                out[key] = Reading(error=f"{origin} field cohorts.{cohort} is not an object: "
+                                   f"{one!r:.60}", detail=where)
+            elif one.get(count) is None:
+                out[key] = Reading(detail=f"{where}: missing")
+            elif isinstance(one[count], bool) or not isinstance(one[count], int | float):
+                out[key] = Reading(error=f"{where} is not a number: {one[count]!r:.60}", detail=where)
+            else:
+                out[key] = Reading(value=float(one[count]), detail=where)
+    return out

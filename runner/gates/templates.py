@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextvars
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -175,8 +175,10 @@ def _compile(source: str) -> jinja2.Template:
     return _ENV.from_string(bounded)
 
 
-def render(source: str, *, what: str, flag: str, window: str, percentage: float) -> str:
-    """Render ``source`` with the variables every template gets: flag, window, percentage.
+def render(source: str, *, what: str, flag: str, window: str, percentage: float,
+           extra: Mapping[str, object] | None = None) -> str:
+    """Render ``source`` with the variables every template gets: flag, window, percentage,
+    and ``extra`` ones (the cohort variables of comparison gates: docs/guarded.md).
 
     ``percentage`` renders as ``25`` rather than ``25.0`` when whole, as people write it.
     Raises :class:`TemplateProblem` (naming ``what``) for a template that does not render,
@@ -187,7 +189,8 @@ def render(source: str, *, what: str, flag: str, window: str, percentage: float)
     try:
         if len(source) > MAX_OUTPUT:
             raise _Limit(f"is longer than {MAX_OUTPUT} characters")
-        out = _compile(source).render(flag=flag, window=window, percentage=pct)
+        out = _compile(source).render({**(extra or {}), "flag": flag, "window": window,
+                                        "percentage": pct})
         if len(out) > MAX_OUTPUT:
             raise _Limit(f"renders to more than {MAX_OUTPUT} characters")
         return out

@@ -13,8 +13,10 @@ from runner.load.durations import parse_duration
 from runner.model import (
     BOOLEAN_VARIANTS,
     STRATEGIES,
+    Comparison,
     Flag,
     Gate,
+    MetricComparison,
     MetricsConfig,
     OnFailure,
     RepoConfig,
@@ -115,6 +117,26 @@ def build_gates(d: dict[str, Any] | None) -> dict[str, Gate]:
     return gates
 
 
+def build_compare(d: dict[str, Any] | None) -> Comparison | None:
+    """The plan's ``compare:`` block (docs/guarded.md, "Configuration")."""
+    if d is None:
+        return None
+    metrics = []
+    if "error_rate" in d:
+        metrics.append(MetricComparison("error_rate", float(d["error_rate"]["max_increase"])))
+    if "slow_rate" in d:
+        slow = d["slow_rate"]
+        metrics.append(MetricComparison("slow_rate", float(slow["max_increase"]),
+                                        float(slow["objective_ms"])))
+    return Comparison(
+        metrics=tuple(metrics),
+        confidence=float(d.get("confidence", 0.95)),
+        min_requests=int(d.get("min_requests", 500)),
+        srm_p_value=float(d.get("srm_p_value", 0.001)),
+        dry_run=bool(d.get("dry_run", False)),
+    )
+
+
 def plan_digest(d: dict[str, Any], metrics: MetricsConfig | None) -> str:
     """Digest of what the plan means, not how it is written: comments and key order don't count."""
     effective = dict(d)
@@ -185,6 +207,7 @@ def build_plan(name: str, d: dict[str, Any], config: RepoConfig) -> RolloutPlan:
         progress_deadline=parse_duration(d.get("progress_deadline", 1800)),
         start_at=parse_time(d["start_at"]) if "start_at" in d else None,
         accept_risk=d.get("accept_risk", False),
+        compare=build_compare(d.get("compare")),
         digest=plan_digest(d, metrics),
     )
 

@@ -157,6 +157,8 @@ def check_plan(plan: RolloutPlan, raw: Mapping[str, Any], path: str) -> list[Fin
     if plan.metrics is None:
         if any(plan.step_gates(i) for i in range(len(plan.steps))):  # gates need a source
             bad(("metrics",), NO_METRICS)
+        elif plan.compare is not None:  # and so do comparisons
+            bad(("compare",), NO_METRICS)
     else:
         out.extend(_check_metrics(plan, raw, path))
     return out
@@ -191,7 +193,10 @@ def _unguarded(plan: RolloutPlan) -> str | None:
     ``""`` for a single-step plan, None when every step is guarded."""
     if len(plan.steps) == 1:
         return ""
+    compares = plan.compare is not None and not plan.compare.dry_run
     for i in range(len(plan.steps) - 1):
+        if compares and 0 < plan.steps[i].percentage < 100:
+            continue  # a blocking comparison guards every step that splits the traffic
         if not any(not g.dry_run for g in plan.step_gates(i)):
             return str(i)
     return None

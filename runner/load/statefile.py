@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runner.load.assemble import parse_time
-from runner.model import GateResult, Phase, RolloutState, Verdict
+from runner.model import CohortEvidence, GateResult, Phase, RolloutState, Verdict
 
 STATE_SUFFIX = ".state.json"
 
@@ -31,6 +31,25 @@ def _number(v: float | None) -> float | int | None:
     if v is None or not math.isfinite(v):
         return None
     return int(v) if float(v).is_integer() else v
+
+
+def _cohorts(c: CohortEvidence) -> dict[str, Any]:
+    return {"treatment_rate": _number(c.treatment_rate), "control_rate": _number(c.control_rate),
+            "treatment_requests": c.treatment_requests, "control_requests": c.control_requests,
+            "low": _number(c.low), "high": _number(c.high), "margin": _number(c.margin),
+            "confidence": _number(c.confidence)}
+
+
+def _float(v: float | None) -> float | None:
+    return None if v is None else float(v)
+
+
+def _evidence(d: dict[str, Any]) -> CohortEvidence:
+    return CohortEvidence(
+        treatment_rate=_float(d.get("treatment_rate")), control_rate=_float(d.get("control_rate")),
+        treatment_requests=int(d["treatment_requests"]), control_requests=int(d["control_requests"]),
+        low=_float(d.get("low")), high=_float(d.get("high")),
+        margin=float(d["margin"]), confidence=float(d["confidence"]))
 
 
 def state_to_dict(s: RolloutState) -> dict[str, Any]:
@@ -57,6 +76,7 @@ def state_to_dict(s: RolloutState) -> dict[str, Any]:
                 "dry_run": g.dry_run,
                 "detail": g.detail,
                 "evaluated_at": _time(g.evaluated_at),
+                **({"cohorts": _cohorts(g.cohorts)} if g.cohorts is not None else {}),
             }
             for g in s.last_gates
         ],
@@ -91,6 +111,7 @@ def state_from_dict(d: dict[str, Any]) -> RolloutState:
                 dry_run=g.get("dry_run", False),
                 detail=g.get("detail", ""),
                 evaluated_at=_opt_time(g.get("evaluated_at")),
+                cohorts=_evidence(g["cohorts"]) if "cohorts" in g else None,
             )
             for g in d.get("last_gates", ())
         ),

@@ -111,6 +111,11 @@ class Decision:
 # --- helpers -------------------------------------------------------------------------------
 
 
+#: The comparison gates' sample-ratio check (runner.gates.compare.SAMPLE_RATIO; named here
+#: so that deciding never imports the gates).
+SAMPLE_RATIO = "compare.sample_ratio"
+
+
 def pct(p: float) -> str:
     return f"{p:g}"
 
@@ -281,6 +286,18 @@ def _progress(plan: RolloutPlan, state: RolloutState, gates: tuple[GateResult, .
         consecutive_inconclusive=inconclusive, last_gates=gates, last_evaluated_at=now,
     )
     at = f"{pct(state.current_percentage)}%"
+
+    # A sample-ratio mismatch: the assignment or the cohort telemetry is broken, and no
+    # comparison over it can be trusted: a person must look now, not after error_limit runs.
+    # A failing absolute gate still acts first.
+    mismatch = next((g for g in gates if g.name == SAMPLE_RATIO and not g.dry_run
+                     and g.verdict is Verdict.ERROR), None)
+    if mismatch is not None and not any(
+            g.verdict is Verdict.FAIL and not g.dry_run and not g.name.startswith("compare.")
+            for g in gates):
+        reason = f"paused at {at}: {SAMPLE_RATIO}: {mismatch.detail}"
+        after = dataclasses.replace(observed, phase=Phase.PAUSED, reason=reason)
+        return _decision(plan, Action.PAUSE, state, after, reason, gates=gates)
 
     if verdict is Verdict.FAIL:
         failing = gate_summary(gates, Verdict.FAIL)

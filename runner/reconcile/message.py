@@ -5,7 +5,7 @@ Subject, a body with the evidence in words, and trailers in the last paragraph.
 
 from __future__ import annotations
 
-from runner.model import GateResult, RolloutPlan
+from runner.model import CohortEvidence, GateResult, RolloutPlan
 from runner.reconcile.decide import Action, Decision, pct
 from runner.safetext import record_line
 
@@ -40,7 +40,40 @@ def _value(g: GateResult) -> str:
     return "none" if g.value is None else f"{g.value:g}"
 
 
+def _rate(x: float | None) -> str:
+    return "none" if x is None else f"{x:.3g}%"
+
+
+def _points(x: float) -> str:
+    return f"{x:+.3g}"
+
+
+def cohort_text(c: CohortEvidence) -> str:
+    """Treatment against control in one bounded line: ``treatment 5.1% (n=1,204) control
+    0.3% (n=22,870) diff +4.8 pp [+3.9, +5.7] margin 0.5 pp``."""
+    parts = [f"treatment {_rate(c.treatment_rate)} (n={c.treatment_requests:,})",
+             f"control {_rate(c.control_rate)} (n={c.control_requests:,})"]
+    if c.treatment_rate is not None and c.control_rate is not None:
+        parts.append(f"diff {_points(c.treatment_rate - c.control_rate)} pp")
+    if c.low is not None and c.high is not None:
+        parts.append(f"[{_points(c.low)}, {_points(c.high)}] at {c.confidence * 100:.4g}%")
+    else:
+        parts.append("no interval yet")
+    parts.append(f"margin {c.margin:g} pp")
+    return " ".join(parts)
+
+
+def compare_trailer(g: GateResult) -> str:
+    """``error_rate treatment 5.1% (n=…) control 0.3% (n=…) diff +4.8 pp [+3.9, +5.7] at
+    99.2% margin 0.5 pp: fail``; only for a result with cohort evidence."""
+    assert g.cohorts is not None
+    dry = " dry-run" if g.dry_run else ""
+    return f"{g.name.removeprefix('compare.')} {cohort_text(g.cohorts)}: {g.verdict.value}{dry}"
+
+
 def evidence_line(g: GateResult, window: str) -> str:
+    if g.name.startswith("compare."):  # cumulative since the step started, not the window
+        window = "since the step started"
     extra = ", dry run" if g.dry_run else ""
     detail = f" — {g.detail}" if g.detail else ""
     return (f"{g.name} = {_value(g)} (threshold {g.threshold or 'none'}, window {window}{extra})"
@@ -74,6 +107,8 @@ def message(d: Decision, plan: RolloutPlan | None, state_before: str | None = No
         *([f"Rollout-State-Before: {state_before}"] if state_before is not None else []),
         *([f"Rollout-State-After: {state_after}"] if state_after is not None else []),
         *(f"Rollout-Gate: {record_line(gate_trailer(g))}" for g in d.gates),
+        *(f"Rollout-Compare: {record_line(compare_trailer(g))}" for g in d.gates
+          if g.cohorts is not None),
         f"Rollout-Reason: {record_line(d.reason)}",
     ]
     if d.requested_by:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from runner.git import Git, GitError
 from runner.load import check_repository, load_config
@@ -43,9 +44,23 @@ from runner.reconcile.decide import (
 )
 from runner.reconcile.message import message
 
-#: Evaluates gates: (flag, plan, step, percentage) requests -> results by flag.
-Evaluator = Callable[[Sequence[tuple[str, RolloutPlan, int, float]], datetime],
-                     Mapping[str, Sequence[GateResult]]]
+
+class EvalRequest(NamedTuple):
+    """One rollout's gates to evaluate: its plan's step ``step`` at ``percentage``."""
+
+    flag: str
+    plan: RolloutPlan
+    step: int
+    percentage: float
+    #: The state's step_started_at: comparison counts are cumulative since then.
+    step_started_at: datetime | None = None
+    #: The flag's rollout_variant and default_variant: the compared cohorts.
+    treatment_variant: str = "on"
+    control_variant: str = "off"
+
+
+#: Evaluates gates: requests -> results by flag.
+Evaluator = Callable[[Sequence[EvalRequest], datetime], Mapping[str, Sequence[GateResult]]]
 
 PUSH_ATTEMPTS = 10
 
@@ -109,14 +124,13 @@ def gates_evaluator(root: Path, env: Mapping[str, str], max_workers: int | None 
     different rollouts are read concurrently, all at once unless ``max_workers`` bounds it:
     a slow source delays the others' decisions by at most its own timeout."""
 
-    def evaluate(requests: Sequence[tuple[str, RolloutPlan, int, float]],
+    def evaluate(requests: Sequence[EvalRequest],
                  now: datetime) -> Mapping[str, Sequence[GateResult]]:
         if not requests:
             return {}
         from runner.gates import GateRequest, evaluate_all
 
-        return evaluate_all([GateRequest(flag=f, plan=p, step=s, percentage=pc)
-                             for f, p, s, pc in requests], root=root, now=now, env=env,
+        return evaluate_all([GateRequest(*r) for r in requests], root=root, now=now, env=env,
                             max_workers=max_workers)
 
     return evaluate
@@ -130,7 +144,7 @@ class _CachedEvaluator:
         self.inner = inner
         self.cache: dict[tuple[str, str, int, float], Sequence[GateResult]] = {}
 
-    def __call__(self, requests: Sequence[tuple[str, RolloutPlan, int, float]],
+    def __call__(self, requests: Sequence[EvalRequest],
                  now: datetime) -> Mapping[str, Sequence[GateResult]]:
         missing = {r[0]: r for r in requests if (r[0], r[1].digest, r[2], r[3]) not in self.cache}
         for flag, results in self.inner(list(missing.values()), now).items():
@@ -215,7 +229,11 @@ def decide_all(git: Git, repo: Repository, now: datetime, evaluate: Evaluator,
         state = repo.states.get(flag)
         if flag in selected and needs_evaluation(plan, state, last.get(flag), now):
             assert state is not None
-            wanted.append((flag, plan, state.step, state.current_percentage))
+            f = repo.flags.get(flag)
+            wanted.append(EvalRequest(flag, plan, state.step, state.current_percentage,
+                                      state.step_started_at,
+                                      f.rollout_variant if f is not None else "on",
+                                      f.default_variant if f is not None else "off"))
     results = evaluate(wanted, now)
     decisions: list[Decision] = []
     for flag, plan in sorted(repo.plans.items()):

@@ -23,8 +23,8 @@ from runner.trailers import split_message, trailer_paragraph
 #: Trailers TRAILERS.md defines.
 TRAILER_KEYS = ("Rollout-Flag", "Rollout-Action", "Rollout-From", "Rollout-To", "Rollout-Phase",
                 "Rollout-Plan", "Rollout-Plan-Digest", "Rollout-State-Before",
-                "Rollout-State-After", "Rollout-Gate", "Rollout-Reason", "Rollout-Requested-By",
-                "Rollout-Reverted-Commit", "Rollout-Reverted-By")
+                "Rollout-State-After", "Rollout-Gate", "Rollout-Compare", "Rollout-Reason",
+                "Rollout-Requested-By", "Rollout-Reverted-Commit", "Rollout-Reverted-By")
 
 #: The raw message (%B), the very bytes the plain ``git log --format=%B`` prints: git's
 #: ``%(trailers:...)`` made git itself ~25 % slower than that baseline, while finding the
@@ -60,6 +60,7 @@ class Entry:
         "after",
         "author",
         "before",
+        "compare",
         "email",
         "flags",
         "gates",
@@ -88,11 +89,13 @@ class Entry:
                  runner: bool = False, reverts: str | None = None,
                  reverted_by: list[str] | None = None, held_after_revert_of: str | None = None,
                  reverted_by_person: str | None = None, reconciles: str | None = None,
-                 raw: RawChanges = ()) -> None:
+                 raw: RawChanges = (), compare: list[str] | None = None) -> None:
         self.sha, self.time, self.author, self.email = sha, time, author, email
         self.subject, self.flags, self.action = subject, flags, action
         self.before, self.after, self.phase, self.plan = before, after, phase, plan
         self.gates = [] if gates is None else gates
+        #: Comparison gates' evidence (Rollout-Compare), one line each.
+        self.compare = [] if compare is None else compare
         self.reason, self.requested_by, self.runner = reason, requested_by, runner
         self.reverts = reverts
         self.reverted_by = [] if reverted_by is None else reverted_by
@@ -126,7 +129,8 @@ class Entry:
             "sha": self.sha, "time": self.time, "author": self.author, "email": self.email,
             "subject": self.subject, "flags": self.flags, "action": self.action,
             "from": num(self.before), "to": num(self.after), "phase": self.phase,
-            "plan": self.plan, "gates": self.gates, "reason": self.reason,
+            "plan": self.plan, "gates": self.gates, "compare": self.compare,
+            "reason": self.reason,
             "requested_by": self.requested_by, "runner": self.runner, "reverts": self.reverts,
             "reverted_by": self.reverted_by, "held_after_revert_of": self.held_after_revert_of,
             "reverted_by_person": self.reverted_by_person, "reconciles": self.reconciles,
@@ -198,9 +202,12 @@ def _parse(records: Iterable[tuple[list[str], list[tuple[str, str]]]], entries: 
         t: dict[str, str] = {}
         gates: list[str] = []
         flags: list[str] = []
+        compare: list[str] = []
         for key, value in trailers:
             if key == "Rollout-Gate":
                 gates.append(value)
+            elif key == "Rollout-Compare":
+                compare.append(value)
             elif key == "Rollout-Flag":
                 flags.append(value)
             elif key not in t:
@@ -214,7 +221,8 @@ def _parse(records: Iterable[tuple[list[str], list[tuple[str, str]]]], entries: 
                 sha, when, author, email, subject, flags, action, _float(get("Rollout-From")),
                 _float(get("Rollout-To")), get("Rollout-Phase"), get("Rollout-Plan"), gates,
                 get("Rollout-Reason"), get("Rollout-Requested-By"), True, None, [],
-                get("Rollout-Reverted-Commit"), get("Rollout-Reverted-By"), None, raw)
+                get("Rollout-Reverted-Commit"), get("Rollout-Reverted-By"), None, raw=raw,
+                compare=compare)
             if render is not None and one_file and action != "hold":
                 e.rendered = (render, render(e))
             entries.append(e)
@@ -412,6 +420,7 @@ def render_json_entry(e: Entry) -> str:
         f'"phase": {"null" if (v := e.phase) is None else q(v)}, '
         f'"plan": {"null" if (v := e.plan) is None else q(v)}, '
         f'"gates": {_json_strings(e.gates)}, '
+        f'"compare": {_json_strings(e.compare)}, '
         f'"reason": {"null" if (v := e.reason) is None else q(v)}, '
         f'"requested_by": {"null" if (v := e.requested_by) is None else q(v)}, '
         f'"runner": {"true" if e.runner else "false"}, '
@@ -458,6 +467,8 @@ def render_text_entry(e: Entry) -> str:
             f"{','.join(e.flags)}  {e.author} <{e.email}>\n    {e.subject}")
     if e.gates:
         text += "\n    gates: " + "; ".join(e.gates)
+    for line in e.compare:
+        text += f"\n    compare: {line}"
     if e.reason:
         text += f"\n    reason: {e.reason}"
     if e.requested_by:

@@ -87,10 +87,66 @@ def plan_fields(plan: RolloutPlan) -> dict[str, Any]:
             out[f"steps[{i}].wait"] = format_duration(s.wait)
         for g in s.gates or ():
             out[f"steps[{i}].gates.{g.name}"] = g.threshold + (" (dry run)" if g.dry_run else "")
+    out.update(compare_fields(plan))
     m = plan.metrics
     if m is not None:
         out["metrics.type"] = m.type
         out["metrics.source"] = m.path or m.url or " ".join(m.command) or None
+    return out
+
+
+def compare_fields(plan: RolloutPlan) -> dict[str, Any]:
+    """The comparison gates as plan fields (``compare.error_rate.max_increase``...)."""
+    c = plan.compare
+    if c is None:
+        return {}
+    out: dict[str, Any] = {}
+    for m in c.metrics:
+        out[f"compare.{m.metric}.max_increase"] = _number(m.max_increase)
+        if m.objective_ms is not None:
+            out[f"compare.{m.metric}.objective_ms"] = _number(m.objective_ms)
+    out.update({"compare.confidence": _number(c.confidence),
+                "compare.min_requests": c.min_requests,
+                "compare.srm_p_value": _number(c.srm_p_value), "compare.dry_run": c.dry_run})
+    return out
+
+
+def compare_summary(plan: RolloutPlan) -> str | None:
+    """The comparison gates in words, for the plan comment; None without them."""
+    c = plan.compare
+    if c is None:
+        return None
+    parts = [f"{m.metric}" + (f" (slower than {m.objective_ms:g} ms)" if m.objective_ms else "")
+             + f" at most +{m.max_increase:g} pp" for m in c.metrics]
+    return (f"treatment vs control: {', '.join(parts)}; confidence {c.confidence * 100:.4g} %, "
+            f"at least {c.min_requests} requests a cohort, sample-ratio check at p < "
+            f"{c.srm_p_value:g}" + ("; dry run (never blocks)" if c.dry_run else ""))
+
+
+def compare_loosened(before: RolloutPlan, after: RolloutPlan) -> list[str]:
+    """How ``after``'s comparison gates guard less than ``before``'s, in words."""
+    b, a = before.compare, after.compare
+    if b is None:
+        return []
+    if a is None:
+        return ["the comparison gates are removed"]
+    out = []
+    if a.dry_run and not b.dry_run:
+        out.append("the comparison gates become dry run (never block)")
+    bm = {m.metric: m for m in b.metrics}
+    am = {m.metric: m for m in a.metrics}
+    for name, m in bm.items():
+        if name not in am:
+            out.append(f"compare.{name} is removed")
+        elif am[name].max_increase > m.max_increase:
+            out.append(f"compare.{name}.max_increase {m.max_increase:g} → {am[name].max_increase:g} pp")
+        elif (m.objective_ms is not None and am[name].objective_ms is not None
+              and am[name].objective_ms > m.objective_ms):
+            out.append(f"compare.{name}.objective_ms {m.objective_ms:g} → {am[name].objective_ms:g}")
+    if a.confidence < b.confidence:
+        out.append(f"compare.confidence {b.confidence:g} → {a.confidence:g}")
+    if a.srm_p_value < b.srm_p_value:
+        out.append(f"compare.srm_p_value {b.srm_p_value:g} → {a.srm_p_value:g}")
     return out
 
 
@@ -228,6 +284,7 @@ def compare(base: Snapshot, head: Snapshot, now: datetime | None = None) -> dict
                      "on_failure": ph.on_failure.value,
                      "state": _state_summary(h.states.get(key)),
                      "timeline": timeline(ph, h.states.get(key), now),
+                     "compare": compare_summary(ph),
                      "changes": field_changes(plan_fields(pb), plan_fields(ph)) if pb else []}
             rollouts["changed" if pb else "started"].append(entry)
         elif pb is not None and ph is None:
@@ -286,6 +343,13 @@ def _risks(b: Repository, h: Repository, added: list[str], removed: list[str],
                                f"strategy instant on high-risk flag {key}: 0 → 100% after "
                                f"{format_duration(plan.step_wait(0))}"
                                + (" (accept_risk: true)" if plan.accept_risk else "")))
+    for key in sorted(plan_touched):
+        pb, ph = b.plans.get(key), h.plans.get(key)
+        loosened = compare_loosened(pb, ph) if pb is not None and ph is not None else []
+        if loosened:
+            risks.append(_risk("warning", "compare_loosened", key,
+                               f"the comparison gates of {key} guard less: "
+                               + "; ".join(loosened)))
     for key in removed:
         users = sorted(f.key for f in h.flags.values() if any(r.flag == key for r in f.requires))
         if users:

@@ -6,6 +6,10 @@
   ``ROLLOUT_WINDOW``, ``ROLLOUT_PERCENTAGE`` and ``ROLLOUT_NOW`` (the injected clock, ISO 8601).
 - Standard output is a JSON object read like the metrics file (built-in gates by name, custom
   gates by their ``query`` field, an optional ``timestamp``).
+- With comparison gates, the output's ``cohorts`` object holds each cohort's counts, and the
+  command also gets ``ROLLOUT_STEP_STARTED_AT``, ``ROLLOUT_STEP_WINDOW``,
+  ``ROLLOUT_TREATMENT_VARIANT``, ``ROLLOUT_CONTROL_VARIANT`` and ``ROLLOUT_OBJECTIVE_MS``
+  (docs/guarded.md, "Cohort metrics").
 - Exit status not 0, output that is not a JSON object, more than :data:`MAX_OUTPUT` bytes on
   standard output or error, or no exit within ``timeout`` (a deadline for the whole run of
   the command, output included) is an error; the whole process group is killed.
@@ -21,7 +25,17 @@ import signal
 import subprocess
 import time
 
-from runner.gates.readings import Reading, SourceCall, SourceError, check_fresh, reading_from_document
+from runner.gates.readings import (
+    Reading,
+    SourceCall,
+    SourceError,
+    check_fresh,
+    cohort_readings_from_document,
+    objective_ms,
+    reading_from_document,
+    step_window,
+    template_vars,
+)
 from runner.gates.templates import render
 
 #: The most a metrics command may print on standard output (and on standard error).
@@ -79,11 +93,19 @@ def read(call: SourceCall) -> dict[str, Reading]:
     m = call.metrics
     if not m.command:
         raise SourceError("metrics type command needs a command (an argument list)")
+    extra = template_vars(call)
     argv = [render(arg, what=f"metrics command argument {i}", flag=call.flag, window=m.window,
-                   percentage=call.percentage) for i, arg in enumerate(m.command)]
+                   percentage=call.percentage, extra=extra) for i, arg in enumerate(m.command)]
     env = dict(call.env)
     env.update(ROLLOUT_FLAG=call.flag, ROLLOUT_WINDOW=m.window, ROLLOUT_PERCENTAGE=f"{call.percentage:g}",
-               ROLLOUT_NOW=call.now.isoformat())
+               ROLLOUT_NOW=call.now.isoformat(),
+               ROLLOUT_STEP_STARTED_AT=call.step_started_at.isoformat() if call.step_started_at else "",
+               ROLLOUT_STEP_WINDOW=step_window(call),
+               ROLLOUT_TREATMENT_VARIANT=call.treatment_variant,
+               ROLLOUT_CONTROL_VARIANT=call.control_variant)
+    objective = objective_ms(call.compare)
+    if objective is not None:
+        env["ROLLOUT_OBJECTIVE_MS"] = f"{objective:g}"
     shown = argv[0]
     try:
         process = subprocess.Popen(argv, cwd=call.root, env=env, stdin=subprocess.DEVNULL,
@@ -118,4 +140,7 @@ def read(call: SourceCall) -> dict[str, Reading]:
                           f"found {type(document).__name__}")
     origin = f"command {shown}"
     check_fresh(document, call.now, m.window, origin)
-    return {g.name: reading_from_document(document, g, origin) for g in call.gates}
+    readings = {g.name: reading_from_document(document, g, origin) for g in call.gates}
+    if call.compare is not None:
+        readings.update(cohort_readings_from_document(document, call.compare, origin))
+    return readings

@@ -8,6 +8,9 @@
 - A missing file is no data (inconclusive): nothing has reported yet.
 - An unreadable file, one larger than :data:`MAX_SIZE` (1 MiB), or one that is not a JSON
   object is an error.
+- With comparison gates, the document's ``cohorts`` object holds each cohort's counts
+  (docs/guarded.md, "Cohort metrics"); the path template also gets ``step_window``,
+  ``treatment_variant`` and ``control_variant``.
 - A ``timestamp`` (ISO 8601, or epoch seconds) older than the window before ``now`` means
   the data is stale: no data (inconclusive). Without a ``timestamp`` the file is taken as
   current: the file's writer is responsible for it. A timestamp after ``now`` is accepted
@@ -24,7 +27,9 @@ from runner.gates.readings import (
     SourceCall,
     SourceError,
     check_fresh,
+    cohort_readings_from_document,
     reading_from_document,
+    template_vars,
 )
 from runner.gates.templates import render
 
@@ -37,7 +42,7 @@ def read(call: SourceCall) -> dict[str, Reading]:
     if not m.path:
         raise SourceError("metrics type file needs a path")
     rendered = render(m.path, what="metrics path", flag=call.flag, window=m.window,
-                      percentage=call.percentage)
+                      percentage=call.percentage, extra=template_vars(call))
     root = call.root.resolve()
     path = (root / rendered).resolve()
     if not path.is_relative_to(root):
@@ -64,4 +69,7 @@ def read(call: SourceCall) -> dict[str, Reading]:
         raise SourceError(f"{shown}: expected a JSON object, found {type(document).__name__}")
 
     check_fresh(document, call.now, m.window, shown)
-    return {g.name: reading_from_document(document, g, shown) for g in call.gates}
+    readings = {g.name: reading_from_document(document, g, shown) for g in call.gates}
+    if call.compare is not None:
+        readings.update(cohort_readings_from_document(document, call.compare, shown))
+    return readings

@@ -14,6 +14,11 @@
   another host. The token's value is replaced by ``[redacted]`` in every text the source
   hands back (a server's error message that echoes the header included).
 
+With comparison gates, the cohort counts come from ``metrics.queries`` ``cohort_requests``,
+``cohort_errors``, ``cohort_slow`` and (optional) ``cohort_assigned``, each rendered once per
+cohort with ``variant``, ``cohort``, ``treatment_variant``, ``control_variant``,
+``step_window``, ``objective_ms`` and ``objective_seconds`` (docs/guarded.md).
+
 Answers: one sample → its value; an empty vector → no data (inconclusive); several series →
 error (ambiguous: aggregate in the query with ``sum``/``max``); a scalar → its value; NaN or
 ±Inf → inconclusive; anything else (a matrix, a string, non-numeric text, an error status) →
@@ -35,7 +40,16 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from runner.gates.readings import Reading, SourceCall, SourceError
+from runner.gates.readings import (
+    COHORTS,
+    QUERY_PREFIX,
+    Reading,
+    SourceCall,
+    SourceError,
+    cohort_key,
+    counts_needed,
+    template_vars,
+)
 from runner.gates.templates import TemplateProblem, render
 from runner.safetext import redact
 
@@ -249,20 +263,34 @@ def read(call: SourceCall) -> dict[str, Reading]:
 def _read_all(call: SourceCall, url: str, headers: Mapping[str, str]) -> dict[str, Reading]:
     m = call.metrics
     deadline = time.monotonic() + m.timeout
-    readings: dict[str, Reading] = {}
+    # (readings key, template or None, what, the template's extra variables)
+    wanted: list[tuple[str, str | None, str, dict[str, object]]] = []
+    shared = template_vars(call)
     for gate in call.gates:
         template = gate.query if gate.query is not None else m.queries.get(gate.name)
+        wanted.append((gate.name, template, f"gate {gate.name}", shared))
+    if call.compare is not None:  # each cohort count: one template rendered once per cohort
+        optional = ("assigned",) if f"{QUERY_PREFIX}assigned" in m.queries else ()
+        for cohort in COHORTS:
+            extra = template_vars(call, cohort)
+            for count in (*counts_needed(call.compare), *optional):
+                name = f"{QUERY_PREFIX}{count}"
+                wanted.append((cohort_key(cohort, count), m.queries.get(name),
+                               f"{name} ({cohort})", extra))
+    readings: dict[str, Reading] = {}
+    for key, template, what, extra in wanted:
         if template is None:
-            readings[gate.name] = Reading(error=f"no PromQL for gate {gate.name}: add it to metrics.queries")
+            fix = "it" if what.startswith("gate ") else what.split(" ")[0]
+            readings[key] = Reading(error=f"no PromQL for {what}: add {fix} to metrics.queries")
             continue
         try:
-            promql = render(template, what=f"query of gate {gate.name}", flag=call.flag,
-                            window=m.window, percentage=call.percentage)
+            promql = render(template, what=f"query of {what}", flag=call.flag,
+                            window=m.window, percentage=call.percentage, extra=extra)
         except TemplateProblem as e:
-            readings[gate.name] = Reading(error=str(e))
+            readings[key] = Reading(error=str(e))
             continue
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise SourceError(f"prometheus {url}: no answer within the timeout ({m.timeout:g}s)")
-        readings[gate.name] = _query(url, promql, call.now, headers, remaining, call.env)
+        readings[key] = _query(url, promql, call.now, headers, remaining, call.env)
     return readings

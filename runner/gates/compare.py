@@ -1,0 +1,229 @@
+"""Comparison gates: treatment (served the rollout variant) against control (the default).
+
+Pure: counts in, gate results out. :func:`compare_cohorts` returns, for one evaluation of a
+step, first the sample-ratio check (``compare.sample_ratio``), then one result per compared
+metric (``compare.error_rate``, ``compare.slow_rate``). The counts are cumulative since the
+current step started.
+
+The verdict of a metric, with ``d = p_treatment - p_control`` in percentage points and
+``[low, high]`` its always-valid interval (:mod:`runner.gates.stats.sequential`):
+
+- ``fail`` when ``low > max_increase``: the data shows treatment worse than control by more
+  than the margin;
+- ``pass`` when ``high <= max_increase``: the data shows it is not;
+- ``inconclusive`` while either cohort has fewer than ``min_requests`` requests, or while
+  the interval still straddles the margin;
+- ``error`` when the counts are unusable (negative, more errors than requests, not a
+  number) or a ``slow_rate`` comparison has no slow count.
+
+The error budget ``1 - confidence`` holds for the whole rollout: the interval of one metric
+at one step is built at ``alpha = (1 - confidence) / (looks x metrics)`` (Bonferroni over the
+steps that compare and the metrics compared). Each step starts a fresh sequence (the split
+changed); within a step the sequence is valid however often it is looked at, so by the union
+bound the chance of any false ``fail`` (or any false ``pass``) over the whole rollout is at
+most ``1 - confidence``.
+
+At 0 % and 100 % there is no split to compare: no result at all; the absolute gates alone
+guard those steps.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+from runner.gates.stats import sequential, srm
+from runner.gates.verdicts import MAX_DETAIL
+from runner.model import CohortEvidence, Comparison, GateResult, MetricComparison, Verdict
+from runner.safetext import record_line
+
+SAMPLE_RATIO = "compare.sample_ratio"
+#: The sequence is made tightest where the smaller cohort has this many times
+#: ``min_requests``: about where a healthy comparison can first pass.
+TUNING_FACTOR = 4.0
+
+
+@dataclass(frozen=True, slots=True)
+class CohortCounts:
+    """One cohort's counts since the step started (fractional counts are fine)."""
+
+    requests: float
+    errors: float
+    #: Requests slower than the objective; None: not measured.
+    slow: float | None = None
+    #: Split-assigned requests (OpenFeature reason SPLIT) for the sample-ratio check;
+    #: None: use ``requests``.
+    assigned: float | None = None
+
+
+def look_alpha(spec: Comparison, looks: int) -> float:
+    """The miscoverage of one metric's interval at one step: ``(1 - confidence)`` split
+    evenly over the ``looks`` steps that compare and the metrics compared."""
+    if isinstance(looks, bool) or not isinstance(looks, int) or looks < 1:
+        raise ValueError(f"looks must be a positive whole number, not {looks!r}")
+    if not (0.0 < spec.confidence < 1.0):
+        raise ValueError(f"confidence must lie strictly between 0 and 1, not {spec.confidence!r}")
+    return (1.0 - spec.confidence) / (looks * max(len(spec.metrics), 1))
+
+
+def tuning(spec: Comparison, share: float) -> float:
+    """N*, the total requests at which the sequence is tightest (see :data:`TUNING_FACTOR`)."""
+    smaller = min(share, 1.0 - share)
+    return TUNING_FACTOR * max(spec.min_requests, 1) / smaller
+
+
+def compare_cohorts(spec: Comparison, treatment: CohortCounts, control: CohortCounts, *,
+                    percentage: float, looks: int, now: datetime) -> tuple[GateResult, ...]:
+    """The sample-ratio result, then one result per ``spec.metrics``; () at 0 % or 100 %."""
+    if not math.isfinite(percentage):
+        raise ValueError(f"the percentage must be a number, not {percentage!r}")
+    if percentage <= 0 or percentage >= 100:
+        return ()
+    alpha = look_alpha(spec, looks)
+    share = percentage / 100.0
+    results = [_sample_ratio(spec, treatment, control, share, now)]
+    for m in spec.metrics:
+        results.append(_metric(spec, m, treatment, control, alpha, tuning(spec, share), now))
+    return tuple(results)
+
+
+# --- the sample ratio ----------------------------------------------------------------------
+
+
+def _sample_ratio(spec: Comparison, treatment: CohortCounts, control: CohortCounts,
+                  share: float, now: datetime) -> GateResult:
+    use_assigned = treatment.assigned is not None and control.assigned is not None
+    t = treatment.assigned if use_assigned else treatment.requests
+    c = control.assigned if use_assigned else control.requests
+    what = "split-assigned requests" if use_assigned else "requests"
+    threshold = f"p >= {spec.srm_p_value:g} (chi-square)"
+
+    def result(verdict: Verdict, detail: str, value: float | None = None) -> GateResult:
+        return GateResult(SAMPLE_RATIO, verdict, value, threshold, spec.dry_run,
+                          record_line(detail, MAX_DETAIL), now)
+
+    assert t is not None and c is not None
+    try:
+        test = srm.sample_ratio(t, c, share)
+    except ValueError as e:
+        if _is_zero(t) and _is_zero(c):
+            return result(Verdict.INCONCLUSIVE, f"no {what} in either cohort yet")
+        return result(Verdict.ERROR, f"unusable {what} counts: {e}")
+    shares = (f"treatment has {_pct(test.observed_share * 100)} % of {_count(test.total)} {what}, "
+              f"expected {_pct(share * 100)} %")
+    if not test.enough:
+        return result(Verdict.INCONCLUSIVE,
+                      f"too little traffic to check the split: {shares}", test.p_value)
+    if test.p_value < spec.srm_p_value:
+        return result(Verdict.ERROR,
+                      f"sample ratio mismatch: {shares} (chi-square {test.statistic:.1f}, "
+                      f"p = {test.p_value:.2g} < {spec.srm_p_value:g}): the assignment or the "
+                      "cohort telemetry is broken", test.p_value)
+    return result(Verdict.PASS, f"{shares} (chi-square {test.statistic:.2f}, p = {test.p_value:.2g})",
+                  test.p_value)
+
+
+# --- one metric ----------------------------------------------------------------------------
+
+
+def _threshold(m: MetricComparison, spec: Comparison) -> str:
+    return f"treatment - control <= {_pp(m.max_increase)} pp ({_pct(spec.confidence * 100)} %)"
+
+
+def _metric(spec: Comparison, m: MetricComparison, treatment: CohortCounts, control: CohortCounts,
+            alpha: float, n_star: float, now: datetime) -> GateResult:
+    threshold = _threshold(m, spec)
+    label = "errors" if m.metric == "error_rate" else "slow"
+
+    def result(verdict: Verdict, detail: str, value: float | None = None,
+               evidence: CohortEvidence | None = None) -> GateResult:
+        return GateResult(m.name, verdict, value, threshold, spec.dry_run,
+                          record_line(detail, MAX_DETAIL), now, evidence)
+
+    if m.metric == "error_rate":
+        te, ce = treatment.errors, control.errors
+    elif m.metric == "slow_rate":
+        te, ce = treatment.slow, control.slow
+        if te is None or ce is None:
+            missing = " and ".join(n for n, x in (("treatment", te), ("control", ce)) if x is None)
+            return result(Verdict.ERROR, f"the source gave no slow count ({missing}) for the "
+                                         f"objective {m.objective_ms:g} ms")
+    else:
+        return result(Verdict.ERROR, f"unknown compared metric {m.metric!r}")
+
+    problem = _bad_counts(treatment.requests, te, "treatment", label) or _bad_counts(
+        control.requests, ce, "control", label)
+    if problem:
+        return result(Verdict.ERROR, f"unusable counts: {problem}")
+    tn, cn = float(treatment.requests), float(control.requests)
+    t_rate = 100.0 * te / tn if tn > 0 else None
+    c_rate = 100.0 * ce / cn if cn > 0 else None
+    value = t_rate - c_rate if t_rate is not None and c_rate is not None else None
+    counts = (f"treatment {_rate(t_rate)} ({_count(te)}/{_count(tn)}) vs control {_rate(c_rate)} "
+              f"({_count(ce)}/{_count(cn)})")
+    margin = f"margin {_pp(m.max_increase)} pp"
+
+    def evidence(low: float | None, high: float | None) -> CohortEvidence:
+        return CohortEvidence(t_rate, c_rate, round(tn), round(cn), low, high, m.max_increase,
+                              1.0 - alpha)
+
+    short = [n for n, x in (("treatment", tn), ("control", cn)) if x < spec.min_requests]
+    if short:
+        which = " and ".join(f"{n} has {_count(x)}" for n, x in (("treatment", tn), ("control", cn))
+                             if n in short)
+        return result(Verdict.INCONCLUSIVE,
+                      f"too few requests: {which}, fewer than the minimum {spec.min_requests}; "
+                      f"{counts}; {margin}", value, evidence(None, None))
+
+    iv = sequential.difference(te, tn, ce, cn, alpha=alpha, tuning=n_star)
+    low, high = 100.0 * iv.low, 100.0 * iv.high
+    assert value is not None
+    seen = (f"{counts}: {_pp(value)} pp, interval [{_pp(low)}, {_pp(high)}] pp "
+            f"({_pct(100 * (1 - alpha))} % always-valid), {margin}")
+    if low > m.max_increase:
+        return result(Verdict.FAIL, f"{seen}: treatment is worse than control by more than the "
+                                    "margin", value, evidence(low, high))
+    if high <= m.max_increase:
+        return result(Verdict.PASS, f"{seen}: treatment is not worse by more than the margin",
+                      value, evidence(low, high))
+    return result(Verdict.INCONCLUSIVE, f"{seen}: the interval still straddles the margin",
+                  value, evidence(low, high))
+
+
+def _bad_counts(requests: float, events: float, cohort: str, label: str) -> str | None:
+    for name, x in (("requests", requests), (label, events)):
+        if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
+            return f"{cohort} {name} is {x!r}, not a number"
+        if x < 0:
+            return f"{cohort} {name} is negative ({x:g})"
+    if events > requests:
+        return f"{cohort} has {events:g} {label} out of only {requests:g} requests"
+    return None
+
+
+def _is_zero(x: float) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and x == 0
+
+
+# --- numbers for people --------------------------------------------------------------------
+
+
+def _pp(x: float) -> str:
+    """A signed difference in points: +0.5, -0.12, +0."""
+    return f"{x:+.3g}" if abs(x) >= 0.001 or x == 0 else f"{x:+.1e}"
+
+
+def _pct(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def _rate(x: float | None) -> str:
+    return "none" if x is None else f"{x:.3g} %"
+
+
+def _count(x: float) -> str:
+    return f"{x:,.0f}" if abs(x - round(x)) < 1e-9 or x >= 100 else f"{x:,.1f}"
+
+
+__all__ = ["SAMPLE_RATIO", "CohortCounts", "compare_cohorts", "look_alpha", "tuning"]

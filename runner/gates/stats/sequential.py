@@ -1,0 +1,116 @@
+"""An always-valid confidence sequence for the difference of two proportions, p_t - p_c.
+
+The method is the *asymptotic confidence sequence* (normal mixture boundary) of
+Waudby-Smith, Arnold, Wu and Ramdas, "Time-uniform central limit theory and asymptotic
+confidence sequences", Annals of Statistics 52(6), 2024 (arXiv:2103.06476): for n
+observations with a consistent estimate of the per-observation variance s², the interval
+
+    estimate ± s · sqrt( 2 (n rho² + 1) / (n² rho²) · ln( sqrt(n rho² + 1) / alpha ) )   (eq. 9)
+
+covers the true value at every n at once with probability tending to 1 - alpha — a peek at any
+time, as often as one likes, keeps the error rate (for large n). rho > 0 is a tuning
+parameter that does not affect validity, only where the boundary is tightest; choosing
+
+    rho = sqrt( (-2 ln alpha + ln(-2 ln alpha + 1)) / N* )   (eq. 161)
+
+makes it tightest near n = N*. This is the boundary GrowthBook's sequential testing and
+safe rollouts use (``gbstats/frequentist/tests.py``: ``sequential_interval_halfwidth`` and
+``sequential_rho``, with N* as "sequential tuning parameter", default 5000).
+
+For two cohorts with n_t and n_c requests and n = n_t + n_c, the per-observation variance is
+s² = n · SE², SE² = p_t (1 - p_t) / n_t + p_c (1 - p_c) / n_c (the inverse-propensity form of
+a difference in means under a fixed split, as GrowthBook computes it), so the radius is
+
+    SE · sqrt( 2 (n rho² + 1) / (n rho²) · ln( sqrt(n rho² + 1) / alpha ) ).
+
+SE uses add-one proportions (x + 1) / (n + 2) per cohort (Agresti & Caffo, 2000): a cohort
+that has seen no error yet still has a positive variance, so the interval never collapses
+to a point at zero on a handful of requests. The estimate itself is the plain difference.
+
+Counts may be fractional (Prometheus ``increase()`` extrapolates). Pure arithmetic, stdlib
+only; bad input raises :class:`ValueError` with a sentence saying which.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+#: GrowthBook's default tuning parameter N* (observations at which the boundary is tightest).
+DEFAULT_TUNING = 5000.0
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """An always-valid interval of p_t - p_c, in proportions (0.01 is one percentage point)."""
+
+    estimate: float
+    low: float
+    high: float
+    #: The half-width: ``estimate ± radius``.
+    radius: float
+    #: The per-look miscoverage the interval was built for.
+    alpha: float
+
+
+def _check_alpha(alpha: float) -> None:
+    if not (isinstance(alpha, int | float) and 0.0 < alpha < 1.0):
+        raise ValueError(f"alpha must be a number strictly between 0 and 1, not {alpha!r}")
+
+
+def mixture_rho(alpha: float, tuning: float = DEFAULT_TUNING) -> float:
+    """The mixture parameter rho that makes the two-sided boundary tightest at ``tuning``
+    observations (eq. 161 of Waudby-Smith et al.)."""
+    _check_alpha(alpha)
+    if not (math.isfinite(tuning) and tuning > 0):
+        raise ValueError(f"the tuning parameter must be a positive number, not {tuning!r}")
+    log_term = -2.0 * math.log(alpha)
+    return math.sqrt((log_term + math.log(log_term + 1.0)) / tuning)
+
+
+def boundary(n: float, alpha: float, rho: float) -> float:
+    """The radius in units of the standard error of the estimate, at n observations:
+    ``sqrt(2 (n rho² + 1) / (n rho²) · ln(sqrt(n rho² + 1) / alpha))``."""
+    _check_alpha(alpha)
+    if not (math.isfinite(n) and n > 0):
+        raise ValueError(f"the number of observations must be positive, not {n!r}")
+    if not (math.isfinite(rho) and rho > 0):
+        raise ValueError(f"rho must be a positive number, not {rho!r}")
+    v = n * rho * rho
+    return math.sqrt(2.0 * (v + 1.0) / v * math.log(math.sqrt(v + 1.0) / alpha))
+
+
+def _check_counts(events: float, total: float, cohort: str) -> None:
+    for name, x in (("events", events), ("total", total)):
+        if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
+            raise ValueError(f"{cohort}: {name} must be a finite number, not {x!r}")
+        if x < 0:
+            raise ValueError(f"{cohort}: {name} is negative ({x:g})")
+    if total <= 0:
+        raise ValueError(f"{cohort}: no observations")
+    if events > total:
+        raise ValueError(f"{cohort}: {events:g} events out of only {total:g} observations")
+
+
+def difference(t_events: float, t_total: float, c_events: float, c_total: float, *,
+               alpha: float, tuning: float = DEFAULT_TUNING) -> Interval:
+    """The (1 - alpha) asymptotic confidence sequence of p_t - p_c at the current counts
+    (cumulative since the sequence started: the same sequence at a later look has larger
+    counts)."""
+    _check_counts(t_events, t_total, "treatment")
+    _check_counts(c_events, c_total, "control")
+    rho = mixture_rho(alpha, tuning)
+    estimate = t_events / t_total - c_events / c_total
+    se = std_error(t_events, t_total, c_events, c_total)
+    r = se * boundary(t_total + c_total, alpha, rho)
+    return Interval(estimate, estimate - r, estimate + r, r, alpha)
+
+
+def std_error(t_events: float, t_total: float, c_events: float, c_total: float) -> float:
+    """The standard error of p_t - p_c, from add-one proportions (never zero)."""
+    pt = (t_events + 1.0) / (t_total + 2.0)
+    pc = (c_events + 1.0) / (c_total + 2.0)
+    return math.sqrt(pt * (1.0 - pt) / t_total + pc * (1.0 - pc) / c_total)
+
+
+__all__ = ["DEFAULT_TUNING", "Interval", "boundary", "difference", "mixture_rho", "std_error"]
