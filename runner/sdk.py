@@ -909,6 +909,14 @@ class FlagClient:
             return None
         return f.type if f is not None else None
 
+    def flag_variants(self, key: str) -> tuple[str, ...] | None:
+        """The names of the flag's variants, sorted; None for an unknown key."""
+        try:
+            f = self._current().flags.flags.get(key)
+        except Exception:  # an unhashable key, or one whose hash raises
+            return None
+        return tuple(sorted(f.variants)) if f is not None else None
+
 
 # --- the module-level default client -------------------------------------------------------
 

@@ -31,6 +31,12 @@ It exports, for every ``(flag, variant, reason)`` a request was labelled with:
 ``variant`` is empty when the evaluation failed (the caller's default was served): such
 requests belong to no cohort.
 
+The first request of a flag creates, at zero, the series of each of its variants with
+reason ``SPLIT`` (:meth:`RequestRecorder.declare`): Prometheus then sees every cohort's
+counters from before its first request, so ``increase()`` over a step counts the first
+requests too, alike for both cohorts. (A series born in the middle of a step loses what
+happened before its first scrape, and would skew the treatment's share of the split.)
+
 Which flag labels a request: the one flag under rollout whose code path the request
 takes, evaluated once at the start of the request (so that the label is what the user
 actually got). A request that takes no flagged path is not recorded here (the
@@ -42,7 +48,7 @@ cohort's errors, which is why concurrent rollouts on one code path are best avoi
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -52,7 +58,7 @@ except ImportError as e:  # pragma: no cover - the message is the point
     raise ImportError("runner.telemetry.prometheus needs prometheus_client: "
                       "pip install 'rollout-runner[prometheus]'") from e
 
-from runner.evaluate.resolution import Resolution
+from runner.evaluate.resolution import SPLIT, Resolution
 
 if TYPE_CHECKING:
     from runner.sdk import FlagClient
@@ -135,13 +141,33 @@ class RequestRecorder:
         self.evaluations = Counter(EVALUATIONS.removesuffix("_total"),
                                    "Flag evaluations (FlagClient.on_evaluation), by variant.",
                                    LABELS, registry=registry)
+        self._declared: set[str] = set()
 
     def request(self, client: FlagClient, flag: str,
                 context: Mapping[str, Any] | None = None, default: Any = None) -> Request:
         """Evaluate ``flag`` for this request's ``context`` and record the request, under
         the variant it was served, when the ``with`` block ends. Use ``r.value`` to choose
-        the code path: the label is then exactly what the user got."""
+        the code path: the label is then exactly what the user got. The first request of
+        a flag declares its variants (:meth:`declare`)."""
+        if flag not in self._declared:
+            variants = client.flag_variants(flag)
+            if variants is not None:
+                self.declare(flag, variants)
         return Request(self, flag, client.evaluate(flag, context, default))
+
+    def declare(self, flag: str, variants: Iterable[str],
+                reasons: Iterable[str] = (SPLIT,)) -> None:
+        """Create the series of ``flag``'s ``variants`` (for each of ``reasons``) at zero,
+        before any request is served them: a cohort's first requests are then counted by
+        ``increase()`` like the later ones."""
+        reasons = tuple(reasons)
+        for variant in variants:
+            for reason in reasons:
+                labels = (flag, variant, reason)
+                self.requests.labels(*labels)
+                self.errors.labels(*labels)
+                self.duration.labels(*labels)
+        self._declared.add(flag)
 
     def observe(self, flag: str, variant: str | None, reason: str, seconds: float, *,
                 error: bool = False) -> None:

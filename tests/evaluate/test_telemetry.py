@@ -157,6 +157,28 @@ def test_requests_are_counted_under_the_variant_each_was_served(make_repo: MakeR
                   reason="TARGETING_MATCH") == 1
 
 
+def test_the_first_request_of_a_flag_creates_every_cohort_at_zero(make_repo: MakeRepo) -> None:
+    registry = CollectorRegistry()
+    recorder = RequestRecorder(registry)
+    client = _client(make_repo)
+    assert client.flag_variants("color") == ("blue", "red") and client.flag_variants("x") is None
+    with recorder.request(client, "color", {"targetingKey": "u"}) as r:  # at 100 %: blue
+        assert r.variant == "blue"
+    red = {"flag": "color", "variant": "red", "reason": "SPLIT"}
+    # control's series exist before anyone is served it: Prometheus sees them grow from 0
+    assert registry.get_sample_value("rollout_requests_total", red) == 0
+    assert registry.get_sample_value("rollout_request_errors_total", red) == 0
+    assert registry.get_sample_value("rollout_request_duration_seconds_count", red) == 0
+    assert _value(registry, "rollout_requests_total", **{**red, "variant": "blue"}) == 1
+    with recorder.request(client, "ghost", {"targetingKey": "u"}):  # unknown: nothing declared
+        pass
+    assert registry.get_sample_value("rollout_requests_total",
+                                     {"flag": "ghost", "variant": "", "reason": "ERROR"}) == 1
+    recorder.declare("later", ["on", "off"], reasons=["SPLIT", "TARGETING_MATCH"])
+    assert registry.get_sample_value("rollout_requests_total", {
+        "flag": "later", "variant": "off", "reason": "TARGETING_MATCH"}) == 0
+
+
 def test_an_exception_or_fail_counts_an_error_and_the_exception_goes_on(
         make_repo: MakeRepo) -> None:
     registry = CollectorRegistry()
