@@ -27,7 +27,7 @@ API
 ``metrics_block(url, window="5m", timeout="5s")``
     The ``metrics:`` mapping of a plan using :data:`QUERIES` against that server (dump it
     into the plan's YAML; JSON is valid YAML).
-``running_prometheus(series, workdir)``
+``running_prometheus(series, workdir, scrape=(), scrape_interval="1s")``
     Context manager yielding a started :class:`PrometheusServer`; stops it on exit.
 ``PrometheusServer``
     ``.url`` (``http://127.0.0.1:PORT``), ``.stop()`` (stop it mid-test: queries then fail
@@ -35,7 +35,9 @@ API
     ``data`` of an instant query, to check a scenario).
 pytest fixture ``prometheus``
     A factory: ``server = prometheus(series)`` starts a server with those series (an empty
-    list: a server with no data); every server is stopped at teardown. Make it visible to
+    list: a server with no data); every server is stopped at teardown.
+    ``prometheus([], scrape=["127.0.0.1:PORT"], scrape_interval="500ms")`` also scrapes
+    those targets' ``/metrics`` (job ``service``), for live data at real time. Make it visible to
     your tests with ``from tests.prometheus_server import prometheus  # noqa: F401`` in a
     ``conftest.py``.
 
@@ -255,9 +257,20 @@ class PrometheusServer:
         return dict(body["data"])
 
 
-def _start(workdir: Path, data_dir: Path) -> PrometheusServer:
+def _config(scrape: Sequence[str], scrape_interval: str) -> str:
+    """The server's configuration: no scraping, or one job scraping ``scrape`` (host:port
+    targets on loopback) every ``scrape_interval``."""
+    if not scrape:
+        return "global:\n  scrape_interval: 1h\nscrape_configs: []\n"
+    job = {"job_name": "service", "scrape_interval": scrape_interval,
+           "scrape_timeout": scrape_interval, "static_configs": [{"targets": list(scrape)}]}
+    return "global:\n  scrape_interval: 1h\nscrape_configs: " + json.dumps([job]) + "\n"
+
+
+def _start(workdir: Path, data_dir: Path, scrape: Sequence[str] = (),
+           scrape_interval: str = "1s") -> PrometheusServer:
     config = workdir / "prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 1h\nscrape_configs: []\n")
+    config.write_text(_config(scrape, scrape_interval))
     log = workdir / "prometheus.log"
     binary = _binary("prometheus")
     last_problem = ""
@@ -304,9 +317,11 @@ def _backfill(series: Iterable[Series], workdir: Path) -> Path:
 
 
 @contextmanager
-def running_prometheus(series: Iterable[Series], workdir: Path) -> Iterator[PrometheusServer]:
-    """Backfill ``series`` into a fresh data dir under ``workdir``, start Prometheus, stop it after."""
-    server = _start(workdir, _backfill(series, workdir))
+def running_prometheus(series: Iterable[Series], workdir: Path, scrape: Sequence[str] = (),
+                       scrape_interval: str = "1s") -> Iterator[PrometheusServer]:
+    """Backfill ``series`` into a fresh data dir under ``workdir``, start Prometheus (scraping
+    ``scrape``, if any), stop it after."""
+    server = _start(workdir, _backfill(series, workdir), scrape, scrape_interval)
     try:
         yield server
     finally:
@@ -314,14 +329,15 @@ def running_prometheus(series: Iterable[Series], workdir: Path) -> Iterator[Prom
 
 
 @pytest.fixture
-def prometheus(tmp_path: Path) -> Iterator[Callable[[Iterable[Series]], PrometheusServer]]:
+def prometheus(tmp_path: Path) -> Iterator[Callable[..., PrometheusServer]]:
     """Factory: ``prometheus(series) -> PrometheusServer``; fails (never skips) without Prometheus."""
     servers: list[PrometheusServer] = []
 
-    def start(series: Iterable[Series]) -> PrometheusServer:
+    def start(series: Iterable[Series], scrape: Sequence[str] = (),
+              scrape_interval: str = "1s") -> PrometheusServer:
         workdir = tmp_path / f"prometheus-{len(servers)}"
         try:
-            server = _start(workdir, _backfill(series, workdir))
+            server = _start(workdir, _backfill(series, workdir), scrape, scrape_interval)
         except PrometheusUnavailable as e:
             problem = str(e)
         else:
