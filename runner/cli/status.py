@@ -45,7 +45,9 @@ def _cohorts(c: dict[str, Any]) -> str:
     from runner.model import CohortEvidence
     from runner.reconcile.message import cohort_text
 
-    return cohort_text(CohortEvidence(**c))
+    fields = ("treatment_rate", "control_rate", "treatment_requests", "control_requests",
+              "low", "high", "margin", "confidence")
+    return cohort_text(CohortEvidence(*(c.get(f) for f in fields)))  # type: ignore[arg-type]
 
 
 def _markdown(rows: list[dict[str, Any]]) -> str:

@@ -5,23 +5,25 @@ step, first the sample-ratio check (``compare.sample_ratio``), then one result p
 metric (``compare.error_rate``, ``compare.slow_rate``). The counts are cumulative since the
 current step started.
 
-The verdict of a metric, with ``d = p_treatment - p_control`` in percentage points and
-``[low, high]`` its always-valid interval (:mod:`runner.gates.stats.sequential`):
+The verdict of a metric, with ``d = p_treatment - p_control`` in percentage points, ``low``
+and ``high`` its always-valid lower and upper bounds (each a one-sided bound of
+:mod:`runner.gates.stats.sequential`, as GrowthBook's safe rollouts use):
 
 - ``fail`` when ``low > max_increase``: the data shows treatment worse than control by more
   than the margin;
 - ``pass`` when ``high <= max_increase``: the data shows it is not;
 - ``inconclusive`` while either cohort has fewer than ``min_requests`` requests, or while
-  the interval still straddles the margin;
+  ``[low, high]`` still straddles the margin;
 - ``error`` when the counts are unusable (negative, more errors than requests, not a
   number) or a ``slow_rate`` comparison has no slow count.
 
-The error budget ``1 - confidence`` holds for the whole rollout: the interval of one metric
-at one step is built at ``alpha = (1 - confidence) / (looks x metrics)`` (Bonferroni over the
+The error budget ``1 - confidence`` holds for the whole rollout: each bound of one metric at
+one step is built at ``alpha = (1 - confidence) / (looks x metrics)`` (Bonferroni over the
 steps that compare and the metrics compared). Each step starts a fresh sequence (the split
-changed); within a step the sequence is valid however often it is looked at, so by the union
-bound the chance of any false ``fail`` (or any false ``pass``) over the whole rollout is at
-most ``1 - confidence``.
+changed, the counts restart); within a step the sequence is valid however often it is looked
+at, so by the union bound the chance of any false ``fail`` over the whole rollout — a
+rollback of a feature no worse than the margin — is at most ``1 - confidence``, and so is
+the chance of any false ``pass``.
 
 At 0 % and 100 % there is no split to compare: no result at all; the absolute gates alone
 guard those steps.
@@ -30,6 +32,7 @@ guard those steps.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -52,8 +55,9 @@ class CohortCounts:
     errors: float
     #: Requests slower than the objective; None: not measured.
     slow: float | None = None
-    #: Split-assigned requests (OpenFeature reason SPLIT) for the sample-ratio check;
-    #: None: use ``requests``.
+    #: Split assignments (evaluations with OpenFeature reason SPLIT) for the sample-ratio
+    #: check, best counted once per user (a user's requests share one assignment, and the
+    #: chi-square needs independently assigned units); None: use ``requests``.
     assigned: float | None = None
 
 
@@ -73,9 +77,20 @@ def tuning(spec: Comparison, share: float) -> float:
     return TUNING_FACTOR * max(spec.min_requests, 1) / smaller
 
 
+def comparing_steps(percentages: Iterable[float]) -> int:
+    """The ``looks`` of a plan: its steps that compare (0 < percentage < 100), at least 1."""
+    return max(1, sum(1 for p in percentages if 0 < p < 100))
+
+
 def compare_cohorts(spec: Comparison, treatment: CohortCounts, control: CohortCounts, *,
                     percentage: float, looks: int, now: datetime) -> tuple[GateResult, ...]:
-    """The sample-ratio result, then one result per ``spec.metrics``; () at 0 % or 100 %."""
+    """The sample-ratio result, then one result per ``spec.metrics``; () at 0 % or 100 %.
+
+    ``treatment`` and ``control`` are counted since the current step started; ``percentage``
+    is the rollout's current percentage; ``looks`` is the number of the plan's steps that
+    compare (:func:`comparing_steps`), the same at every evaluation of the rollout — not the
+    number of evaluations, which the sequence absorbs. Raises ValueError only for a bad
+    ``looks`` or ``percentage`` (the caller's mistake); bad counts are ``error`` results."""
     if not math.isfinite(percentage):
         raise ValueError(f"the percentage must be a number, not {percentage!r}")
     if percentage <= 0 or percentage >= 100:
@@ -96,7 +111,7 @@ def _sample_ratio(spec: Comparison, treatment: CohortCounts, control: CohortCoun
     use_assigned = treatment.assigned is not None and control.assigned is not None
     t = treatment.assigned if use_assigned else treatment.requests
     c = control.assigned if use_assigned else control.requests
-    what = "split-assigned requests" if use_assigned else "requests"
+    what = "split assignments" if use_assigned else "requests"
     threshold = f"p >= {spec.srm_p_value:g} (chi-square)"
 
     def result(verdict: Verdict, detail: str, value: float | None = None) -> GateResult:
@@ -109,7 +124,7 @@ def _sample_ratio(spec: Comparison, treatment: CohortCounts, control: CohortCoun
     except ValueError as e:
         if _is_zero(t) and _is_zero(c):
             return result(Verdict.INCONCLUSIVE, f"no {what} in either cohort yet")
-        return result(Verdict.ERROR, f"unusable {what} counts: {e}")
+        return result(Verdict.ERROR, f"unusable counts of {what}: {e}")
     shares = (f"treatment has {_pct(test.observed_share * 100)} % of {_count(test.total)} {what}, "
               f"expected {_pct(share * 100)} %")
     if not test.enough:
@@ -176,11 +191,11 @@ def _metric(spec: Comparison, m: MetricComparison, treatment: CohortCounts, cont
                       f"too few requests: {which}, fewer than the minimum {spec.min_requests}; "
                       f"{counts}; {margin}", value, evidence(None, None))
 
-    iv = sequential.difference(te, tn, ce, cn, alpha=alpha, tuning=n_star)
+    iv = sequential.difference(te, tn, ce, cn, alpha=alpha, tuning=n_star, one_sided=True)
     low, high = 100.0 * iv.low, 100.0 * iv.high
     assert value is not None
     seen = (f"{counts}: {_pp(value)} pp, interval [{_pp(low)}, {_pp(high)}] pp "
-            f"({_pct(100 * (1 - alpha))} % always-valid), {margin}")
+            f"(each bound {_pct(100 * (1 - alpha))} % always-valid), {margin}")
     if low > m.max_increase:
         return result(Verdict.FAIL, f"{seen}: treatment is worse than control by more than the "
                                     "margin", value, evidence(low, high))
@@ -226,4 +241,4 @@ def _count(x: float) -> str:
     return f"{x:,.0f}" if abs(x - round(x)) < 1e-9 or x >= 100 else f"{x:,.1f}"
 
 
-__all__ = ["SAMPLE_RATIO", "CohortCounts", "compare_cohorts", "look_alpha", "tuning"]
+__all__ = ["SAMPLE_RATIO", "CohortCounts", "compare_cohorts", "comparing_steps", "look_alpha", "tuning"]

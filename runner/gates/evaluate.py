@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from runner.gates.compare import SAMPLE_RATIO, CohortCounts, compare_cohorts
+from runner.gates.compare import SAMPLE_RATIO, CohortCounts, compare_cohorts, comparing_steps
 from runner.gates.readings import (
     COHORTS,
     NoData,
@@ -136,12 +136,12 @@ def compare_all_with(spec: Comparison | None, verdict: Verdict, detail: str,
 
 def _compared(spec: Comparison, plan: RolloutPlan, readings: Mapping[str, Reading],
               percentage: float, now: datetime) -> tuple[GateResult, ...]:
-    looks = sum(1 for p in plan.percentages if 0 < p < 100)
     got = cohort_counts(spec, readings)
     if isinstance(got, tuple) and len(got) == 2 and isinstance(got[0], Verdict):
         return compare_all_with(spec, got[0], got[1], now)
     treatment, control = got
-    return compare_cohorts(spec, treatment, control, percentage=percentage, looks=max(looks, 1),
+    return compare_cohorts(spec, treatment, control, percentage=percentage,
+                           looks=comparing_steps(plan.percentages),
                            now=now)
 
 

@@ -289,12 +289,11 @@ def _progress(plan: RolloutPlan, state: RolloutState, gates: tuple[GateResult, .
 
     # A sample-ratio mismatch: the assignment or the cohort telemetry is broken, and no
     # comparison over it can be trusted: a person must look now, not after error_limit runs.
-    # A failing absolute gate still acts first.
+    # A failure still acts first: it is conclusive, and rolling back is the safe side (a
+    # crash that cuts the treatment's requests shows as both a mismatch and a regression).
     mismatch = next((g for g in gates if g.name == SAMPLE_RATIO and not g.dry_run
                      and g.verdict is Verdict.ERROR), None)
-    if mismatch is not None and not any(
-            g.verdict is Verdict.FAIL and not g.dry_run and not g.name.startswith("compare.")
-            for g in gates):
+    if mismatch is not None and verdict is not Verdict.FAIL:
         reason = f"paused at {at}: {SAMPLE_RATIO}: {mismatch.detail}"
         after = dataclasses.replace(observed, phase=Phase.PAUSED, reason=reason)
         return _decision(plan, Action.PAUSE, state, after, reason, gates=gates)

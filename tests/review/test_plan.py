@@ -293,3 +293,26 @@ def test_plan_reads_a_revision_from_the_folders_its_own_config_names(tmp_path: P
     assert code == 0
     assert report["flags"]["added"] == []
     assert report["problems"] == {"base": [], "head": []}
+
+
+def test_comparison_gates_are_shown_and_loosening_them_is_a_risk(example_repo: Path) -> None:
+    path = example_repo / "rollouts/phase_4_deployment.yaml"
+    path.write_text(path.read_text() + "compare:\n  error_rate: {max_increase: 0.5}\n"
+                    "  confidence: 0.95\n")
+    _, report = plan_json(example_repo)
+    (changed,) = report["rollouts"]["changed"]
+    fields = {c["field"]: (c["before"], c["after"]) for c in changed["changes"]}
+    assert fields["compare.error_rate.max_increase"] == (None, 0.5)
+    assert "error_rate at most +0.5 pp; confidence 95 %" in changed["compare"]
+    assert ("compare_loosened", "phase_4_deployment") not in kinds(report)  # added: stricter
+    md = run_cli(["plan", "--now", NOW], cwd=example_repo).stdout
+    assert "Comparison gates: treatment vs control: error\\_rate at most \\+0.5 pp" in md
+    commit(example_repo, "compare the cohorts")
+
+    path.write_text(path.read_text().replace("max_increase: 0.5", "max_increase: 2")
+                    .replace("confidence: 0.95", "confidence: 0.8"))
+    _, report = plan_json(example_repo)
+    (risk,) = [r for r in report["risks"] if r["kind"] == "compare_loosened"]
+    assert risk["level"] == "warning"
+    assert "compare.error_rate.max_increase 0.5 → 2 pp" in risk["message"]
+    assert "compare.confidence 0.95 → 0.8" in risk["message"]

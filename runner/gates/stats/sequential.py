@@ -13,8 +13,14 @@ parameter that does not affect validity, only where the boundary is tightest; ch
 
     rho = sqrt( (-2 ln alpha + ln(-2 ln alpha + 1)) / N* )   (eq. 161)
 
-makes it tightest near n = N*. This is the boundary GrowthBook's sequential testing and
-safe rollouts use (``gbstats/frequentist/tests.py``: ``sequential_interval_halfwidth`` and
+makes it tightest near n = N*. A one-sided bound (only ``estimate - radius`` or only
+``estimate + radius`` is claimed, each valid at 1 - alpha) is narrower (eq. 134):
+
+    s · sqrt( 2 (n rho² + 1) / (n² rho²) · ln( 1 + sqrt(n rho² + 1) / (2 alpha) ) ),
+
+with rho from eq. 161 at 2 alpha. These are the boundaries of GrowthBook's sequential
+testing; its safe rollouts use the one-sided ones (``gbstats/frequentist/tests.py``:
+``sequential_interval_halfwidth``, ``sequential_interval_halfwidth_one_sided`` and
 ``sequential_rho``, with N* as "sequential tuning parameter", default 5000).
 
 For two cohorts with n_t and n_c requests and n = n_t + n_c, the per-observation variance is
@@ -49,8 +55,10 @@ class Interval:
     high: float
     #: The half-width: ``estimate ± radius``.
     radius: float
-    #: The per-look miscoverage the interval was built for.
+    #: The miscoverage the interval was built for: of the whole interval (two-sided), or
+    #: of each bound on its own (one-sided).
     alpha: float
+    one_sided: bool = False
 
 
 def _check_alpha(alpha: float) -> None:
@@ -58,25 +66,31 @@ def _check_alpha(alpha: float) -> None:
         raise ValueError(f"alpha must be a number strictly between 0 and 1, not {alpha!r}")
 
 
-def mixture_rho(alpha: float, tuning: float = DEFAULT_TUNING) -> float:
-    """The mixture parameter rho that makes the two-sided boundary tightest at ``tuning``
-    observations (eq. 161 of Waudby-Smith et al.)."""
+def mixture_rho(alpha: float, tuning: float = DEFAULT_TUNING, *, one_sided: bool = False) -> float:
+    """The mixture parameter rho that makes the boundary tightest at ``tuning``
+    observations (eq. 161 of Waudby-Smith et al.; at 2 alpha for a one-sided bound)."""
     _check_alpha(alpha)
-    if not (math.isfinite(tuning) and tuning > 0):
+    if isinstance(tuning, bool) or not isinstance(tuning, int | float) or not (
+            math.isfinite(tuning) and tuning > 0):
         raise ValueError(f"the tuning parameter must be a positive number, not {tuning!r}")
-    log_term = -2.0 * math.log(alpha)
+    if one_sided and alpha >= 0.5:
+        raise ValueError(f"a one-sided bound needs alpha below 0.5, not {alpha!r}")
+    log_term = -2.0 * math.log(2.0 * alpha if one_sided else alpha)
     return math.sqrt((log_term + math.log(log_term + 1.0)) / tuning)
 
 
-def boundary(n: float, alpha: float, rho: float) -> float:
+def boundary(n: float, alpha: float, rho: float, *, one_sided: bool = False) -> float:
     """The radius in units of the standard error of the estimate, at n observations:
-    ``sqrt(2 (n rho² + 1) / (n rho²) · ln(sqrt(n rho² + 1) / alpha))``."""
+    ``sqrt(2 (n rho² + 1) / (n rho²) · ln(sqrt(n rho² + 1) / alpha))``, or one-sided
+    ``sqrt(2 (n rho² + 1) / (n rho²) · ln(1 + sqrt(n rho² + 1) / (2 alpha)))``."""
     _check_alpha(alpha)
     if not (math.isfinite(n) and n > 0):
         raise ValueError(f"the number of observations must be positive, not {n!r}")
     if not (math.isfinite(rho) and rho > 0):
         raise ValueError(f"rho must be a positive number, not {rho!r}")
     v = n * rho * rho
+    if one_sided:
+        return math.sqrt(2.0 * (v + 1.0) / v * math.log(1.0 + math.sqrt(v + 1.0) / (2.0 * alpha)))
     return math.sqrt(2.0 * (v + 1.0) / v * math.log(math.sqrt(v + 1.0) / alpha))
 
 
@@ -93,17 +107,18 @@ def _check_counts(events: float, total: float, cohort: str) -> None:
 
 
 def difference(t_events: float, t_total: float, c_events: float, c_total: float, *,
-               alpha: float, tuning: float = DEFAULT_TUNING) -> Interval:
+               alpha: float, tuning: float = DEFAULT_TUNING, one_sided: bool = False) -> Interval:
     """The (1 - alpha) asymptotic confidence sequence of p_t - p_c at the current counts
     (cumulative since the sequence started: the same sequence at a later look has larger
-    counts)."""
+    counts). ``one_sided``: ``low`` and ``high`` are each a (1 - alpha) one-sided bound (the
+    pair is a (1 - 2 alpha) interval)."""
     _check_counts(t_events, t_total, "treatment")
     _check_counts(c_events, c_total, "control")
-    rho = mixture_rho(alpha, tuning)
+    rho = mixture_rho(alpha, tuning, one_sided=one_sided)
     estimate = t_events / t_total - c_events / c_total
     se = std_error(t_events, t_total, c_events, c_total)
-    r = se * boundary(t_total + c_total, alpha, rho)
-    return Interval(estimate, estimate - r, estimate + r, r, alpha)
+    r = se * boundary(t_total + c_total, alpha, rho, one_sided=one_sided)
+    return Interval(estimate, estimate - r, estimate + r, r, alpha, one_sided)
 
 
 def std_error(t_events: float, t_total: float, c_events: float, c_total: float) -> float:
