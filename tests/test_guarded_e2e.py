@@ -58,6 +58,10 @@ GLOBAL_ERROR_RATE = (
     '100 * (sum(increase(rollout_request_errors_total{flag="{{ flag }}"}[{{ window }}]))'
     ' or vector(0)) / sum(increase(rollout_requests_total{flag="{{ flag }}"}[{{ window }}]))')
 
+#: The sample-ratio check on users (each counted once), as docs/guarded.md recommends.
+ASSIGNED = ('sum(increase(rollout_assignments_total{flag="{{ flag }}",variant="{{ variant }}",'
+            'reason="SPLIT"}[{{ step_window }}])) or vector(0)')
+
 
 class Service:
     """The application: a FlagClient on the checkout (hot-reloaded, so it serves what the
@@ -112,9 +116,10 @@ class Service:
 
 
 def _plan(flag: str, url: str) -> str:
+    queries = {"error_rate": GLOBAL_ERROR_RATE, **COHORT_QUERIES, "cohort_assigned": ASSIGNED}
+    queries.pop("cohort_slow")
     metrics = {"type": "prometheus", "url": url, "window": "10s", "timeout": "5s",
-               "queries": {"error_rate": GLOBAL_ERROR_RATE, **COHORT_QUERIES}}
-    metrics["queries"].pop("cohort_slow")
+               "queries": queries}
     return (f"flag: {flag}\nstrategy: custom\nsteps: [0, 5, 25, 100]\nwait: 1s\n"
             "gates:\n  error_rate: 1.0\n"
             "compare:\n  error_rate: {max_increase: 0.5}\n  confidence: 0.95\n"

@@ -23,7 +23,10 @@ It exports, for every ``(flag, variant, reason)`` a request was labelled with:
   block, or :meth:`Request.fail` was called: a 5xx answered without raising);
 * ``rollout_request_duration_seconds``: a histogram of their latency (buckets
   :data:`DEFAULT_BUCKETS`, which include 0.5 s; a ``slow_rate`` comparison's
-  ``objective_ms`` must be one of the bucket bounds).
+  ``objective_ms`` must be one of the bucket bounds);
+* ``rollout_assignments_total``: users, each counted once, at their first request since the
+  flag last changed (a new step assigns anew): what the sample-ratio check should count when
+  users make many requests each (its chi-square needs independently assigned units).
 
 ``reason`` is the evaluation's (``SPLIT``: assigned by the percentage split,
 ``TARGETING_MATCH``, ``DEFAULT``, ``DISABLED``, ``ERROR``...): the sample-ratio check counts
@@ -47,7 +50,9 @@ cohort's errors, which is why concurrent rollouts on one code path are best avoi
 
 from __future__ import annotations
 
+import threading
 import time
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -71,6 +76,9 @@ REQUESTS = "rollout_requests_total"
 ERRORS = "rollout_request_errors_total"
 DURATION = "rollout_request_duration_seconds"
 EVALUATIONS = "rollout_evaluations_total"
+ASSIGNMENTS = "rollout_assignments_total"
+#: Targeting keys a flag's assignment count remembers before it forgets them all.
+DEFAULT_MAX_USERS = 100_000  # about 10 MB of keys a flag at most
 
 _clock = time.perf_counter
 
@@ -126,10 +134,12 @@ class RequestRecorder:
     ``registry``: where the metrics are registered (prometheus_client's default
     ``REGISTRY``: what ``start_http_server`` and ``make_wsgi_app`` expose). A registry holds
     one recorder: make one per process. ``buckets``: the latency histogram's bounds in
-    seconds (default :data:`DEFAULT_BUCKETS`)."""
+    seconds (default :data:`DEFAULT_BUCKETS`). ``max_users``: how many targeting keys a
+    flag's assignment count remembers (beyond, it forgets them all and starts again)."""
 
     def __init__(self, registry: CollectorRegistry | None = REGISTRY, *,
-                 buckets: Sequence[float] = DEFAULT_BUCKETS):
+                 buckets: Sequence[float] = DEFAULT_BUCKETS,
+                 max_users: int = DEFAULT_MAX_USERS):
         self.requests = Counter(REQUESTS.removesuffix("_total"),
                                 "Requests, by the flag variant they were served.", LABELS,
                                 registry=registry)
@@ -141,7 +151,15 @@ class RequestRecorder:
         self.evaluations = Counter(EVALUATIONS.removesuffix("_total"),
                                    "Flag evaluations (FlagClient.on_evaluation), by variant.",
                                    LABELS, registry=registry)
+        self.assignments = Counter(ASSIGNMENTS.removesuffix("_total"),
+                                   "Users assigned a variant: the first request of each "
+                                   "targeting key since the flag last changed.", LABELS,
+                                   registry=registry)
         self._declared: set[str] = set()
+        self.max_users = max_users
+        self._seen: dict[str, set[str]] = {}  # flag -> targeting keys counted
+        self._seen_lock = threading.Lock()
+        self._watched: weakref.WeakSet[FlagClient] = weakref.WeakSet()
 
     def request(self, client: FlagClient, flag: str,
                 context: Mapping[str, Any] | None = None, default: Any = None) -> Request:
@@ -153,7 +171,40 @@ class RequestRecorder:
             variants = client.flag_variants(flag)
             if variants is not None:
                 self.declare(flag, variants)
-        return Request(self, flag, client.evaluate(flag, context, default))
+        if client not in self._watched:
+            self._watched.add(client)
+            client.on_change(self.forget)
+        r = client.evaluate(flag, context, default)
+        if r.variant is not None:
+            self._assigned(flag, context, r)
+        return Request(self, flag, r)
+
+    def _assigned(self, flag: str, context: Mapping[str, Any] | None, r: Resolution) -> None:
+        """Count the user once: the first request of a targeting key since the flag changed."""
+        try:
+            tk = context.get("targetingKey") if context is not None else None
+            if tk is None and context is not None:
+                tk = context.get("targeting_key")
+        except Exception:  # a context that raises: no user to count
+            return
+        if not isinstance(tk, str):
+            return
+        with self._seen_lock:
+            seen = self._seen.setdefault(flag, set())
+            if tk in seen:
+                return
+            if len(seen) >= self.max_users:
+                seen.clear()
+            seen.add(tk)
+        self.assignments.labels(flag, r.variant or "", r.reason).inc()
+
+    def forget(self, flags: Iterable[str]) -> None:
+        """Count every user of ``flags`` again from their next request: called (an
+        ``on_change`` callback) when a reload changes those flags, since a new step's split
+        assigns anew."""
+        with self._seen_lock:
+            for flag in flags:
+                self._seen.pop(flag, None)
 
     def declare(self, flag: str, variants: Iterable[str],
                 reasons: Iterable[str] = (SPLIT,)) -> None:
@@ -167,6 +218,7 @@ class RequestRecorder:
                 self.requests.labels(*labels)
                 self.errors.labels(*labels)
                 self.duration.labels(*labels)
+                self.assignments.labels(*labels)
         self._declared.add(flag)
 
     def observe(self, flag: str, variant: str | None, reason: str, seconds: float, *,
@@ -192,5 +244,5 @@ class RequestRecorder:
         self.evaluations.labels(key, r.variant or "", r.reason).inc()
 
 
-__all__ = ["DEFAULT_BUCKETS", "DURATION", "ERRORS", "EVALUATIONS", "LABELS", "REQUESTS",
-           "Request", "RequestRecorder"]
+__all__ = ["ASSIGNMENTS", "DEFAULT_BUCKETS", "DEFAULT_MAX_USERS", "DURATION", "ERRORS",
+           "EVALUATIONS", "LABELS", "REQUESTS", "Request", "RequestRecorder"]

@@ -179,6 +179,50 @@ def test_the_first_request_of_a_flag_creates_every_cohort_at_zero(make_repo: Mak
         "flag": "later", "variant": "off", "reason": "TARGETING_MATCH"}) == 0
 
 
+def test_each_user_is_assigned_once_until_the_flag_changes(make_repo: MakeRepo,
+                                                           tmp_path: Any) -> None:
+    from runner.evaluate import render_artifact, write_atomic
+
+    w = make_repo().flag("checkout", percentage=50)
+    path = tmp_path / "flags.json"
+    write_atomic(path, render_artifact(w.load(), source_commit="v1"))
+    client = FlagClient.from_file(path, env={}, reload_interval=3600)
+    registry = CollectorRegistry()
+    recorder = RequestRecorder(registry, max_users=21)
+    users = [f"user-{i}" for i in range(20)]
+    served = {}
+    for _round in range(3):  # three requests a user
+        for user in users:
+            with recorder.request(client, "checkout", {"targetingKey": user}) as r:
+                served[user] = r.variant
+
+    def count(name: str, variant: str) -> float:
+        return _value(registry, name, flag="checkout", variant=variant, reason="SPLIT")
+
+    on = sum(v == "on" for v in served.values())
+    assert 0 < on < 20
+    assigned = (count("rollout_assignments_total", "on"),
+                count("rollout_assignments_total", "off"))
+    assert assigned == (on, 20 - on)
+    assert count("rollout_requests_total", "on") == 3 * on
+    # the next step: every user is assigned anew, under the variant the new split gives
+    write_atomic(path, render_artifact(make_repo("v2").flag("checkout", percentage=100).load(),
+                                       source_commit="v2"))
+    assert client.reload() is True
+    for user in users[:2] * 2:
+        with recorder.request(client, "checkout", {"targetingKey": user}):
+            pass
+    assert count("rollout_assignments_total", "on") == on + 2
+    # past max_users keys it forgets them all, and counts from there
+    for user in [*users[2:], "new-1", "new-2", users[0]]:
+        with recorder.request(client, "checkout", {"targetingKey": user}):
+            pass
+    assert count("rollout_assignments_total", "on") == on + 2 + 18 + 2 + 1
+    with recorder.request(client, "checkout", None):  # no targeting key: no user to count
+        pass
+    assert count("rollout_assignments_total", "on") == on + 23
+
+
 def test_an_exception_or_fail_counts_an_error_and_the_exception_goes_on(
         make_repo: MakeRepo) -> None:
     registry = CollectorRegistry()
