@@ -41,6 +41,10 @@ ALIAS_BOMB = "\n".join(
 ) + "\n"
 
 
+#: A plan whose gates pass review, opening a compare: block at line 7.
+COMPARE = "strategy: safe\ngates:\n  error_rate: 1.0\n  request_count: 100\ncompare:\n"
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -243,6 +247,23 @@ CASES: list[Case] = [
          "required field is missing"),
     Case("plan_unknown_strategy", {F: flag(), P: plan("strategy: yolo\n")}, P, 3, "strategy",
          "'yolo' is not one of safe, fast, instant, custom"),
+    Case("compare_confidence_of_one_or_more", {F: flag(), P: plan(COMPARE + "  error_rate: "
+         "{max_increase: 0.5}\n  confidence: 1.5\n")}, P, 9, "compare.confidence",
+         "1.5 is greater than or equal to the maximum of 1"),
+    Case("compare_slow_rate_without_objective", {F: flag(), P: plan(COMPARE + "  slow_rate: "
+         "{max_increase: 1}\n")}, P, 8, "compare.slow_rate.objective_ms",
+         "required field is missing"),
+    Case("compare_margin_not_a_number", {F: flag(), P: plan(COMPARE + "  error_rate: "
+         "{max_increase: lots}\n")}, P, 8, "compare.error_rate.max_increase",
+         "'lots' is a string, expected number"),
+    Case("compare_without_a_metric", {F: flag(), P: plan(COMPARE + "  confidence: 0.9\n")},
+         P, 7, "compare", "needs one of error_rate, slow_rate"),
+    Case("compare_with_prometheus_but_no_cohort_query",
+         {F: flag(), P: plan(COMPARE + "  error_rate: {max_increase: 0.5}\nmetrics:\n"
+                             "  type: prometheus\n  url: http://127.0.0.1:9\n  queries:\n"
+                             "    error_rate: 'vector(0)'\n    request_count: 'vector(1000)'\n"
+                             "    cohort_requests: 'sum(x{variant=\"{{ variant }}\"})'\n")},
+         P, 8, "compare.error_rate", "no cohort_errors query"),
     Case("steps_not_increasing", {F: flag(), P: plan("strategy: custom\nsteps: [0, 10, 50, 25, 100]\n")},
          P, 4, "steps[3]", "25 does not come after 50"),
     Case("steps_unordered_with_schema_error",

@@ -73,3 +73,46 @@ def test_prometheus_healthy_advances_errors_roll_back_no_series_holds_outage_pau
     assert "failed 2 times in a row" in healthy["reason"]
     assert trailer(example_repo, "Rollout-Action") == "pause"
     assert "error_rate=none error" in trailer(example_repo, "Rollout-Gate")
+
+
+def test_prometheus_comparison_rolls_back_at_five_percent_while_the_global_gate_passes(
+        example_repo: Path, prometheus) -> None:
+    from tests.prometheus_server import COHORT_QUERIES, cohort_traffic
+
+    flag = "guarded_feature"
+    end = START + timedelta(minutes=60)
+    # 5 % of 6000 requests a minute fail 5 % of the time, the rest 0.3 %: 0.54 % overall
+    series = [*traffic(flag, start=START, end=end, requests_per_minute=6000, error_percent=0.54,
+                       p95_ms=180),
+              *cohort_traffic(flag, start=START, end=end, variants={"on": 300, "off": 5700},
+                              error_percent={"on": 5.0, "off": 0.3})]
+    server = prometheus(series)
+    write_flag(example_repo, flag)
+    metrics = {"type": "prometheus", "url": server.url, "window": "5m", "timeout": "5s",
+               "queries": {**QUERIES, **COHORT_QUERIES}}
+    (example_repo / "rollouts" / f"{flag}.yaml").write_text(
+        f"flag: {flag}\nstrategy: custom\nsteps: [0, 5, 100]\nwait: 5m\n"
+        "gates:\n  error_rate: 1.0\n  request_count: 100\n"
+        "compare:\n  error_rate: {max_increase: 0.5}\n"
+        f"metrics: {json.dumps(metrics)}\n")
+    (example_repo / "rollouts/phase_4_deployment.yaml").unlink()
+    git(example_repo, "add", "-A", "flags", "rollouts")
+    git(example_repo, "commit", "-q", "-m", "a comparison-gated plan")
+    assert rollout(example_repo, "validate").returncode == 0
+
+    assert rollout(example_repo, "advance", "--now", _now(10)).returncode == 0
+    assert rollout(example_repo, "advance", "--now", _now(16)).returncode == 0
+    assert state(example_repo, f"rollouts/{flag}.state.json")["current_percentage"] == 5
+    out = rollout(example_repo, "advance", "--now", _now(17))  # 300 treatment requests: too few
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "holding at 5%: inconclusive" in out.stdout and "compare.error_rate" in out.stdout
+
+    out = rollout(example_repo, "advance", "--now", _now(20))  # 4 minutes at 5 %: 1,200
+    assert out.returncode == 4, out.stdout + out.stderr
+    st = state(example_repo, f"rollouts/{flag}.state.json")
+    assert (st["phase"], st["current_percentage"]) == ("rolled_back", 0)
+    gates = {g["name"]: g for g in st["last_gates"]}
+    assert gates["error_rate"]["verdict"] == "pass"
+    assert gates["compare.error_rate"]["verdict"] == "fail"
+    assert 1150 <= gates["compare.error_rate"]["cohorts"]["treatment_requests"] <= 1250
+    assert trailer(example_repo, "Rollout-Compare").startswith("error_rate treatment 5% (n=")
