@@ -49,6 +49,7 @@ ERRORS = {BROKEN: (5.0, 0.3), HEALTHY: (0.3, 0.3)}
 #: more traffic (about 34,000 requests at 5 %) before its comparison can *pass*.
 TRAFFIC = {BROKEN: 1, HEALTHY: 3}
 RATE = 40_000  # simulated requests per second at most, all flags
+REQUESTS_A_USER = 4  # of the broken flag's path; three times as many of the healthy one's
 #: Requests served the rollout variant of the healthy flag since the 5 % step started before
 #: the first look at 5 %: about where its comparison can first pass (later looks, with more
 #: requests, pass the rest of the time); the broken one's is then certain.
@@ -97,7 +98,10 @@ class Service:
             while not self._stop.is_set():
                 for _ in range(batch):
                     self.served += 1
-                    self.handle(paths[self.served % len(paths)], f"user-{self.served}", rng)
+                    # each user makes a few requests of each flag in a row (the
+                    # sample-ratio check counts users, once each: rollout_assignments_total)
+                    user = f"user-{self.served // (REQUESTS_A_USER * len(paths))}"
+                    self.handle(paths[self.served % len(paths)], user, rng)
                 due += batch / RATE
                 pause = due - time.monotonic()
                 if pause > 0:
