@@ -6,7 +6,8 @@ prerequisites, static flags), same contexts, measured back to back:
 * ``FlagClient.is_enabled`` / ``FlagClient.evaluate`` (this project, native artifact);
   also with one evaluation hook that does nothing (``on_evaluation``: the cost of hooks
   themselves; a client without hooks pays nothing) and inside ``RequestRecorder.request``
-  (``runner.telemetry.prometheus``: the evaluation plus three metric updates per request);
+  (``runner.telemetry.prometheus``: the evaluation, three metric updates and the
+  once-a-user assignment count per request);
 * ``FlagdCore`` (openfeature-flagd-core) resolving the exported flagd file;
 * the OpenFeature API (``openfeature.api``) over ``RolloutProvider`` and over
   ``FlagdProvider`` in file mode, on the same exported files;
