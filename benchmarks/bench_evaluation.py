@@ -4,6 +4,10 @@ Same flags (a mix: canaries, rollout percentages, multi-variant splits, rules,
 prerequisites, static flags), same contexts, measured back to back:
 
 * ``FlagClient.is_enabled`` / ``FlagClient.evaluate`` (this project, native artifact);
+  also with one evaluation hook that does nothing (``on_evaluation``: the cost of hooks
+  themselves; a client without hooks pays nothing) and inside ``RequestRecorder.request``
+  (``runner.telemetry.prometheus``: the evaluation, three metric updates and the
+  once-a-user assignment count per request);
 * ``FlagdCore`` (openfeature-flagd-core) resolving the exported flagd file;
 * the OpenFeature API (``openfeature.api``) over ``RolloutProvider`` and over
   ``FlagdProvider`` in file mode, on the same exported files;
@@ -173,6 +177,27 @@ def main() -> int:
                 evaluate(k, c)
             return n
 
+        hooked = FlagClient.from_file(native, env={}, on_evaluation=lambda k, c, r: None)
+
+        def run_evaluate_hooked() -> int:
+            evaluate = hooked.evaluate
+            for k, c in native_ctx:
+                evaluate(k, c)
+            return n
+
+        from prometheus_client import CollectorRegistry
+
+        from runner.telemetry.prometheus import RequestRecorder
+
+        recorder = RequestRecorder(CollectorRegistry())
+
+        def run_recorded() -> int:
+            request = recorder.request
+            for k, c in native_ctx:
+                with request(client, k, c):
+                    pass
+            return n
+
         def run_evaluate_v2() -> int:
             evaluate = client_v2.evaluate
             for k, c in native_ctx:
@@ -226,6 +251,8 @@ def main() -> int:
             "FlagClient.is_enabled": (run_is_enabled, len(bool_pairs)),
             "FlagClient.evaluate": (run_evaluate, n),
             "FlagClient.evaluate, flagd-v2": (run_evaluate_v2, n),
+            "FlagClient.evaluate, one no-op hook": (run_evaluate_hooked, n),
+            "RequestRecorder.request (prometheus)": (run_recorded, n),
             "FlagdCore (flagd-core 2.0)": (run_core, n),
             "OpenFeature API + RolloutProvider": (via_api("bench-rollout"), n),
             "OpenFeature API + FlagdProvider (file)": (via_api("bench-flagd"), n),

@@ -19,6 +19,12 @@ Every client can report ``staleness`` (seconds since its last successful look) a
 
 Evaluations never raise: an unknown flag, a value of the wrong type or a broken context
 gives the caller's default with reason ``ERROR`` and an error code.
+
+Evaluation hooks (``on_evaluation``) see each evaluation an application makes: the flag key,
+the context and the :class:`Resolution` (value, variant, reason). They are how an
+application labels its own telemetry with the variant it served (``runner.telemetry``).
+A client without hooks pays nothing for them: adding the first hook replaces the
+evaluation methods on that one instance; removing the last restores the plain ones.
 """
 
 from __future__ import annotations
@@ -83,6 +89,12 @@ MAX_BACKOFF_INTERVALS = 10
 
 _EMPTY: Mapping[str, Any] = {}
 _monotonic = time.monotonic
+
+#: ``hook(key, context, resolution)``: called after each evaluation, on the caller's thread.
+#: ``context`` is the one the caller passed (None when none was).
+EvaluationHook = Callable[[str, Mapping[str, Any] | None, Resolution], None]
+#: The evaluation methods an instance with hooks replaces (see ``FlagClient.on_evaluation``).
+_HOOKED_METHODS = ("evaluate", "is_enabled")
 _EMPTY_FLAGS = FlagSet({}, emergency_shutdown=False, digest=None, source_commit=None)
 
 
@@ -290,7 +302,8 @@ class FlagClient:
 
     def __init__(self, flags: FlagSet | None = None, *, path: Path | str | None = None,
                  env: Mapping[str, str] | None = None,
-                 reload_interval: float = DEFAULT_RELOAD_INTERVAL):
+                 reload_interval: float = DEFAULT_RELOAD_INTERVAL,
+                 on_evaluation: EvaluationHook | Iterable[EvaluationHook] | None = None):
         self._path = Path(path) if path is not None else None
         self._fixed_env = env
         self._interval = reload_interval
@@ -321,13 +334,22 @@ class FlagClient:
         self._last_ok = time.monotonic()
         self._listeners: list[Callable[[frozenset[str]], None]] = []
         self._check_listeners: list[Callable[[], None]] = []
+        self._hooks: tuple[EvaluationHook, ...] = ()
+        self._hooks_lock = threading.Lock()
+        self._hook_errors = 0
+        self._hooks_logged: set[int] = set()  # ids of the hooks whose failure was logged
+        if on_evaluation is not None:
+            for hook in (on_evaluation,) if callable(on_evaluation) else on_evaluation:
+                self.on_evaluation(hook)
 
     # --- construction ------------------------------------------------------------------
 
     @classmethod
     def from_file(cls, path: Path | str, *, env: Mapping[str, str] | None = None,
                   reload_interval: float = DEFAULT_RELOAD_INTERVAL,
-                  wait: bool = True) -> FlagClient:
+                  wait: bool = True,
+                  on_evaluation: EvaluationHook | Iterable[EvaluationHook] | None = None,
+                  ) -> FlagClient:
         """A client on the artifact at ``path`` (``rollout build``'s output).
 
         ``env``: the environment to read the kill switch and overrides from (default: the
@@ -335,7 +357,8 @@ class FlagClient:
         not raise when the file is missing or bad: it serves callers' defaults (reason
         ``ERROR``, ``PROVIDER_NOT_READY``) until a good file appears.
         """
-        client = cls(path=path, env=env, reload_interval=reload_interval)
+        client = cls(path=path, env=env, reload_interval=reload_interval,
+                     on_evaluation=on_evaluation)
         try:
             client._load(force=True)
         except ArtifactError as e:
@@ -348,7 +371,9 @@ class FlagClient:
     @classmethod
     def from_repo(cls, root: Path | str = ".", *,
                   env: Mapping[str, str] | None = None,
-                  reload_interval: float | None = DEFAULT_RELOAD_INTERVAL) -> FlagClient:
+                  reload_interval: float | None = DEFAULT_RELOAD_INTERVAL,
+                  on_evaluation: EvaluationHook | Iterable[EvaluationHook] | None = None,
+                  ) -> FlagClient:
         """A client on a GitOps checkout, resolved now, then hot-reloaded.
 
         Raises :class:`runner.load.InvalidRepository` when the repository is not valid.
@@ -365,7 +390,8 @@ class FlagClient:
             raise ValueError(f"reload_interval must be a positive number of seconds (or "
                              f"None: no reload), not {reload_interval!r}")
         signature = _repo_signature(root) if reload_interval is not None else ()
-        client = cls(FlagSet.from_repository(load_repository(root)), env=env)
+        client = cls(FlagSet.from_repository(load_repository(root)), env=env,
+                     on_evaluation=on_evaluation)
         client._name = str(root)
         if reload_interval is not None:
             client._start_poller(_RepoFeed(root, signature), reload_interval,
@@ -376,7 +402,9 @@ class FlagClient:
     def from_url(cls, url: str, *, poll_interval: float = DEFAULT_POLL_INTERVAL,
                  timeout: float = DEFAULT_TIMEOUT, bearer_token_env: str | None = None,
                  env: Mapping[str, str] | None = None, wait: bool = True,
-                 max_backoff: float | None = None) -> FlagClient:
+                 max_backoff: float | None = None,
+                 on_evaluation: EvaluationHook | Iterable[EvaluationHook] | None = None,
+                 ) -> FlagClient:
         """A client on the artifact served at ``url`` (``http://`` or ``https://``).
 
         A daemon thread fetches it at once, then every ``poll_interval`` seconds (± 15 %
@@ -400,7 +428,7 @@ class FlagClient:
                            bearer_token_env=bearer_token_env)
         if source.plain_http_with_token:
             log.warning("%s: sending the bearer token over plain http", source.shown)
-        client = cls(env=env)
+        client = cls(env=env, on_evaluation=on_evaluation)
         client._name = source.shown
         if max_backoff is None:
             max_backoff = poll_interval * MAX_BACKOFF_INTERVALS
@@ -415,8 +443,10 @@ class FlagClient:
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any], *,
-                      env: Mapping[str, str] | None = None) -> FlagClient:
-        return cls(FlagSet.from_document(doc), env=env)
+                      env: Mapping[str, str] | None = None,
+                      on_evaluation: EvaluationHook | Iterable[EvaluationHook] | None = None,
+                      ) -> FlagClient:
+        return cls(FlagSet.from_document(doc), env=env, on_evaluation=on_evaluation)
 
     # --- reload ------------------------------------------------------------------------
 
@@ -669,6 +699,76 @@ class FlagClient:
         """``callback()`` after each look of a poller, good or bad (for the provider)."""
         self._check_listeners.append(callback)
 
+    def on_evaluation(self, hook: EvaluationHook) -> EvaluationHook:
+        """Call ``hook(key, context, resolution)`` after each :meth:`evaluate`,
+        :meth:`value` and :meth:`is_enabled` (and each OpenFeature evaluation through
+        :class:`runner.openfeature.RolloutProvider`), on the caller's thread, in the order
+        the hooks were added. ``context`` is what the caller passed; ``resolution`` is
+        what the caller gets (for ``is_enabled``, the evaluation whose value it tests).
+        :meth:`all_flags` calls no hook: it serves every flag, not the one a request uses.
+
+        A hook that raises never changes the evaluation: the first failure of each hook is
+        logged with its traceback, later ones at debug level; :attr:`hook_errors` counts
+        them all. Hooks run inline, so keep them cheap (a counter, an event). Returns the
+        hook (usable as a decorator)."""
+        if not callable(hook):
+            raise TypeError(f"an evaluation hook must be callable, not {hook!r}")
+        with self._hooks_lock:
+            self._hooks = (*self._hooks, hook)
+            # The plain methods check nothing: a client without hooks pays nothing. This
+            # instance gets the hooked ones instead (instance attributes shadow the class's).
+            self.__dict__.update(evaluate=self._hooked_evaluate,
+                                 is_enabled=self._hooked_is_enabled)
+        return hook
+
+    def remove_evaluation_hook(self, hook: EvaluationHook) -> bool:
+        """Stop calling ``hook`` (its first registration); False when it was not added.
+        Without hooks left, the plain evaluation methods are back."""
+        with self._hooks_lock:
+            hooks = list(self._hooks)
+            if hook not in hooks:
+                return False
+            hooks.remove(hook)
+            self._hooks = tuple(hooks)
+            if not hooks:
+                for name in _HOOKED_METHODS:
+                    self.__dict__.pop(name, None)
+        return True
+
+    @property
+    def evaluation_hooks(self) -> tuple[EvaluationHook, ...]:
+        """The hooks called after each evaluation, in order."""
+        return self._hooks
+
+    @property
+    def hook_errors(self) -> int:
+        """How many times an evaluation hook raised (each ignored; export it as a counter)."""
+        return self._hook_errors
+
+    def _run_hooks(self, key: str, context: Mapping[str, Any] | None, r: Resolution) -> None:
+        for hook in self._hooks:
+            try:
+                hook(key, context, r)
+            except Exception:  # a hook's bug must never reach the caller's evaluation
+                self._hook_errors += 1
+                first = id(hook) not in self._hooks_logged
+                if first:
+                    self._hooks_logged.add(id(hook))
+                log.log(logging.ERROR if first else logging.DEBUG,
+                        "evaluation hook %r raised on %r; ignored%s", hook, key,
+                        "" if first else " (again)", exc_info=first)
+
+    def _hooked_evaluate(self, key: str, context: Mapping[str, Any] | None = None,
+                         default: Any = None) -> Resolution:
+        r = FlagClient.evaluate(self, key, context, default)
+        self._run_hooks(key, context, r)
+        return r
+
+    def _hooked_is_enabled(self, key: str, context: Mapping[str, Any] | None = None) -> bool:
+        r = FlagClient.evaluate(self, key, context)
+        self._run_hooks(key, context, r)
+        return r.value is True
+
     @property
     def ready(self) -> bool:
         """True once flags were loaded (always, for a client that did not raise at creation,
@@ -808,6 +908,14 @@ class FlagClient:
         except Exception:  # an unhashable key, or one whose hash raises
             return None
         return f.type if f is not None else None
+
+    def flag_variants(self, key: str) -> tuple[str, ...] | None:
+        """The names of the flag's variants, sorted; None for an unknown key."""
+        try:
+            f = self._current().flags.flags.get(key)
+        except Exception:  # an unhashable key, or one whose hash raises
+            return None
+        return tuple(sorted(f.variants)) if f is not None else None
 
 
 # --- the module-level default client -------------------------------------------------------

@@ -27,7 +27,7 @@ API
 ``metrics_block(url, window="5m", timeout="5s")``
     The ``metrics:`` mapping of a plan using :data:`QUERIES` against that server (dump it
     into the plan's YAML; JSON is valid YAML).
-``running_prometheus(series, workdir)``
+``running_prometheus(series, workdir, scrape=(), scrape_interval="1s")``
     Context manager yielding a started :class:`PrometheusServer`; stops it on exit.
 ``scraping_prometheus(targets, workdir, interval="1s")``
     Context manager yielding a Prometheus without data that scrapes ``targets`` (job
@@ -38,7 +38,9 @@ API
     ``data`` of an instant query, to check a scenario).
 pytest fixture ``prometheus``
     A factory: ``server = prometheus(series)`` starts a server with those series (an empty
-    list: a server with no data); every server is stopped at teardown. Make it visible to
+    list: a server with no data); every server is stopped at teardown.
+    ``prometheus([], scrape=["127.0.0.1:PORT"], scrape_interval="500ms")`` also scrapes
+    those targets' ``/metrics`` (job ``service``), for live data at real time. Make it visible to
     your tests with ``from tests.prometheus_server import prometheus  # noqa: F401`` in a
     ``conftest.py``.
 
@@ -258,10 +260,20 @@ class PrometheusServer:
         return dict(body["data"])
 
 
-def _start(workdir: Path, data_dir: Path, scrape: str = "scrape_configs: []\n",
-           interval: str = "1h") -> PrometheusServer:
+def _config(scrape: Sequence[str], scrape_interval: str) -> str:
+    """The server's configuration: no scraping, or one job scraping ``scrape`` (host:port
+    targets on loopback) every ``scrape_interval``."""
+    if not scrape:
+        return "global:\n  scrape_interval: 1h\nscrape_configs: []\n"
+    job = {"job_name": "service", "scrape_interval": scrape_interval,
+           "scrape_timeout": scrape_interval, "static_configs": [{"targets": list(scrape)}]}
+    return "global:\n  scrape_interval: 1h\nscrape_configs: " + json.dumps([job]) + "\n"
+
+
+def _start(workdir: Path, data_dir: Path,
+           config_text: str = _config((), "1s")) -> PrometheusServer:
     config = workdir / "prometheus.yml"
-    config.write_text(f"global:\n  scrape_interval: {interval}\n{scrape}")
+    config.write_text(config_text)
     log = workdir / "prometheus.log"
     binary = _binary("prometheus")
     last_problem = ""
@@ -321,7 +333,8 @@ def scraping_prometheus(targets: Mapping[str, str], workdir: Path,
         parts = urllib.parse.urlsplit(url)
         jobs.append(f"  - job_name: {json.dumps(job)}\n    metrics_path: {json.dumps(parts.path)}\n"
                     f"    static_configs:\n      - targets: [{json.dumps(parts.netloc)}]\n")
-    server = _start(workdir, data_dir, "scrape_configs:\n" + "".join(jobs), interval)
+    server = _start(workdir, data_dir,
+                    f"global:\n  scrape_interval: {interval}\nscrape_configs:\n" + "".join(jobs))
     try:
         yield server
     finally:
@@ -329,9 +342,11 @@ def scraping_prometheus(targets: Mapping[str, str], workdir: Path,
 
 
 @contextmanager
-def running_prometheus(series: Iterable[Series], workdir: Path) -> Iterator[PrometheusServer]:
-    """Backfill ``series`` into a fresh data dir under ``workdir``, start Prometheus, stop it after."""
-    server = _start(workdir, _backfill(series, workdir))
+def running_prometheus(series: Iterable[Series], workdir: Path, scrape: Sequence[str] = (),
+                       scrape_interval: str = "1s") -> Iterator[PrometheusServer]:
+    """Backfill ``series`` into a fresh data dir under ``workdir``, start Prometheus (scraping
+    ``scrape``, if any), stop it after."""
+    server = _start(workdir, _backfill(series, workdir), _config(scrape, scrape_interval))
     try:
         yield server
     finally:
@@ -339,14 +354,15 @@ def running_prometheus(series: Iterable[Series], workdir: Path) -> Iterator[Prom
 
 
 @pytest.fixture
-def prometheus(tmp_path: Path) -> Iterator[Callable[[Iterable[Series]], PrometheusServer]]:
+def prometheus(tmp_path: Path) -> Iterator[Callable[..., PrometheusServer]]:
     """Factory: ``prometheus(series) -> PrometheusServer``; fails (never skips) without Prometheus."""
     servers: list[PrometheusServer] = []
 
-    def start(series: Iterable[Series]) -> PrometheusServer:
+    def start(series: Iterable[Series], scrape: Sequence[str] = (),
+              scrape_interval: str = "1s") -> PrometheusServer:
         workdir = tmp_path / f"prometheus-{len(servers)}"
         try:
-            server = _start(workdir, _backfill(series, workdir))
+            server = _start(workdir, _backfill(series, workdir), _config(scrape, scrape_interval))
         except PrometheusUnavailable as e:
             problem = str(e)
         else:

@@ -6,8 +6,11 @@ rolls it back in a commit; a person's ``git revert`` of that rollback is held by
 the last mile: the runner publishes the flags as served to a folder (``--publish dir:…``)
 that a tiny web server on loopback serves (the standard library's, so the demo stays
 offline), and a ``FlagClient.from_url`` client polling it picks up the rollback and the
-hold; then the audit, from ``git log`` alone. Every step is a real ``rollout`` or ``git`` process,
-printed as a transcript, with the flag's answer for a few users after each stage.
+hold; then a gate that sees the flag: a second feature, failing 5 % of its own requests, passes
+the global error-rate gate at 5 % and is rolled back there by its comparison gate (treatment
+against control, from a cohort metrics document); then the audit, from ``git log`` alone.
+Every step is a real ``rollout`` or ``git`` process, printed as a transcript, with the flag's
+answer for a few users after each stage.
 """
 
 from __future__ import annotations
@@ -37,6 +40,32 @@ USERS = ("qa-user-1", "user-1", "user-2", "user-3", "user-4", "user-5", "user-6"
 HEALTHY = {"error_rate": 0.3, "p95_latency_ms": 180.0, "p99_latency_ms": 260.0,
            "request_count": 1200, "error_count": 4}
 BAD = {**HEALTHY, "error_rate": 4.2, "error_count": 50}
+#: The guarded stage's feature: 5 % of the requests served its new variant fail, 0.3 % of the
+#: others (about 6,000 users an hour: 12,000 requests since its 5 % step started).
+GUARDED = "new_pricing"
+GUARDED_FLAG = f"""\
+key: {GUARDED}
+description: The new pricing page.
+owner: your-team
+risk: medium
+default_variant: off
+"""
+GUARDED_PLAN = f"""\
+flag: {GUARDED}
+strategy: safe
+wait: 5m
+gates:
+  error_rate: 1.0       # the whole service: cannot see 5 % of 5 % of the traffic
+  request_count: 100
+compare:                # the users served the new variant against the others
+  error_rate: {{max_increase: 0.5}}
+  confidence: 0.95
+  min_requests: 500
+on_failure: rollback
+"""
+GUARDED_HEALTHY = {"error_rate": 0.3, "request_count": 1200}
+GUARDED_COHORTS = {"treatment": {"requests": 600, "errors": 32, "assigned": 600},
+                   "control": {"requests": 11400, "errors": 34, "assigned": 11400}}
 ALICE = ("Alice Engineer", "alice@example.com")
 BOB = ("Bob Oncall", "bob@example.com")
 
@@ -101,28 +130,30 @@ class Story:
 
     # --- what the story looks at --------------------------------------------------------
 
-    def metrics(self, values: dict[str, float], note: str) -> None:
-        path = self.root / "metrics" / f"{FLAG}.json"
+    def metrics(self, values: dict[str, Any], note: str, flag: str = FLAG) -> None:
+        path = self.root / "metrics" / f"{flag}.json"
         path.parent.mkdir(exist_ok=True)
         path.write_text(json.dumps(values, indent=2) + "\n", encoding="utf-8")
-        self.out(f"# metrics/{FLAG}.json: {note} (error_rate {values['error_rate']}%, "
-                 f"p95 {values['p95_latency_ms']:g} ms, {values['request_count']} requests)")
+        latency = (f", p95 {values['p95_latency_ms']:g} ms" if "p95_latency_ms" in values
+                   else "")
+        self.out(f"# metrics/{flag}.json: {note} (error_rate {values['error_rate']}%"
+                 f"{latency}, {values['request_count']} requests)")
 
-    def state(self) -> dict[str, object]:
-        path = self.root / "rollouts" / f"{FLAG}.state.json"
+    def state(self, flag: str = FLAG) -> dict[str, object]:
+        path = self.root / "rollouts" / f"{flag}.state.json"
         return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
-    def answers(self, stage: str) -> None:
+    def answers(self, stage: str, flag: str = FLAG) -> None:
         from runner.sdk import FlagClient
 
         client = FlagClient.from_repo(self.root, env={})
         cells = []
         for user in USERS:
-            r = client.evaluate(FLAG, {"targetingKey": user}, False)
+            r = client.evaluate(flag, {"targetingKey": user}, False)
             cells.append(f"{user}={'ON ' if r.value is True else 'off'} ({r.reason})")
-        s = self.state()
+        s = self.state(flag)
         where = f"{s.get('phase')} at {s.get('current_percentage')}%" if s else "no rollout yet"
-        self.out(f"  ┌ {FLAG} after {stage} [{where}]")
+        self.out(f"  ┌ {flag} after {stage} [{where}]")
         for i in range(0, len(cells), 4):
             self.out("  │ " + "   ".join(cells[i:i + 4]))
         self.out("  └")
@@ -229,6 +260,7 @@ def _story(root: Path, published: Path, out: Callable[[str], None]) -> dict[str,
             _rollback_and_revert(s, commits, publish, client)
         finally:
             client.close()
+    _guarded(s, commits)
     _audit(s)
     return commits
 
@@ -265,9 +297,52 @@ def _rollback_and_revert(s: Story, commits: dict[str, str], publish: tuple[str, 
     picked_up(s, client, commits["hold"], "the revert, held at 25%")
 
 
+def _guarded(s: Story, commits: dict[str, str]) -> None:
+    out = s.out
+    s.section("5. A gate that sees the flag: treatment against control")
+    out(f"# another pull request: {GUARDED}, a feature that fails 5 % of the requests it "
+        "serves (0.3 % for everyone else); its plan compares the users served the new "
+        "variant (treatment) with the others (control)")
+    (s.root / "flags" / f"{GUARDED}.yaml").write_text(GUARDED_FLAG, encoding="utf-8")
+    (s.root / "rollouts" / f"{GUARDED}.yaml").write_text(GUARDED_PLAN, encoding="utf-8")
+    for line in GUARDED_PLAN.splitlines()[3:10]:
+        out(f"  | {line}")
+    s.minute = 44
+    s.git("add", "-A", "flags", "rollouts")
+    s.git("commit", "-q", "-m", f"Add {GUARDED} with a guarded rollout plan", show=True)
+    s.metrics(GUARDED_HEALTHY, "before the step: no one has the feature yet", GUARDED)
+    s.rollout("advance", "--now", at(45), GUARDED)
+    s.rollout("advance", "--now", at(50), GUARDED)
+    if s.state(GUARDED).get("current_percentage") != 5:
+        raise DemoFailed(f"expected {GUARDED} at 5%, state says {s.state(GUARDED)}")
+    t, c = GUARDED_COHORTS["treatment"], GUARDED_COHORTS["control"]
+    requests, errors = t["requests"] + c["requests"], t["errors"] + c["errors"]
+    window = {"error_rate": round(100 * errors / requests, 2), "request_count": requests,
+              "cohorts": GUARDED_COHORTS}
+    s.metrics(window, "5 minutes at 5 %, with a count per cohort", GUARDED)
+    out(f"#   treatment (served on): {t['errors']} errors in {t['requests']} requests; "
+        f"control (served off): {c['errors']} in {c['requests']:,}")
+    proc = s.rollout("advance", "--now", at(55), GUARDED, ok=(4,))
+    out(f"  (exit {proc.returncode}: rolled back at the first step, 5 %)")
+    commits["guarded_rollback"] = rollback = s.git("rev-parse", "HEAD")
+    if s.state(GUARDED).get("phase") != "rolled_back":
+        raise DemoFailed(f"expected the comparison to roll {GUARDED} back, state says "
+                         f"{s.state(GUARDED)}")
+    gates = s.git("log", "-1", "--format=%(trailers:key=Rollout-Gate,valueonly)", rollback)
+    compare = s.git("log", "-1", "--format=%(trailers:key=Rollout-Compare,valueonly)", rollback)
+    out("# the evidence, from the rollback commit's trailers:")
+    for line in gates.splitlines():
+        note = ("  <- the global gate passes: alone, it would have let the feature reach "
+                "25 % of the users" if line.startswith("error_rate=") else "")
+        out(f"  Rollout-Gate: {line}{note}")
+    for line in compare.splitlines():
+        out(f"  Rollout-Compare: {line}")
+    s.answers("the comparison's rollback", GUARDED)
+
+
 def _audit(s: Story) -> None:
     out = s.out
-    s.section("5. The audit: git log alone")
+    s.section("6. The audit: git log alone")
     out("$ git log --reverse --format='%h %an %s' + %(trailers:key=Rollout-Gate,valueonly)")
     log = s._run(["git", "log", "--reverse", "--format=%h%x1f%an%x1f%s%x1f"
                   "%(trailers:key=Rollout-Gate,valueonly,separator=%x2C )%x1e"], echo=False).stdout

@@ -19,15 +19,16 @@ def test_demo_runs_the_whole_story(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     # the runner's transitions, in order, from the commits' own trailers
     assert trailers(keep, "Rollout-Action") == [
-        "start", "advance", "advance", "advance", "rollback", "hold"]
+        "start", "advance", "advance", "advance", "rollback", "hold",  # new_checkout
+        "start", "advance", "rollback"]  # new_pricing, stopped by its comparison gate
     subjects = git(keep, "log", "--reverse", "--format=%s").splitlines()
-    rollback = git(keep, "rev-parse", "HEAD~2")  # then the revert, then the hold
+    rollback = git(keep, "rev-parse", "HEAD~6")  # then the revert, the hold, new_pricing's 4
     assert subjects[:2] == ["Set up Rollout Runner", "Add new_checkout with a safe rollout plan"]
-    assert subjects[-3] == "rollout(new_checkout): rollback 25% → 0%"
+    assert subjects[-7] == "rollout(new_checkout): rollback 25% → 0%"
     # a person reverted the automatic rollback, and the runner held instead of fighting it
-    assert subjects[-2] == 'Revert "rollout(new_checkout): rollback 25% → 0%"'
-    assert git(keep, "log", "-1", "--skip=1", "--format=%an") == "Bob Oncall"
-    assert subjects[-1] == f"rollout(new_checkout): hold at 25% after revert of {rollback[:7]}"
+    assert subjects[-6] == 'Revert "rollout(new_checkout): rollback 25% → 0%"'
+    assert git(keep, "log", "-1", "--format=%an", "HEAD~5") == "Bob Oncall"
+    assert subjects[-5] == f"rollout(new_checkout): hold at 25% after revert of {rollback[:7]}"
     assert trailers(keep, "Rollout-Reverted-Commit") == [rollback]
     state = json.loads((keep / "rollouts/new_checkout.state.json").read_text())
     assert (state["phase"], state["current_percentage"]) == ("paused", 25)
@@ -46,7 +47,24 @@ def test_demo_runs_the_whole_story(tmp_path: Path) -> None:
     assert "now serves the rollback (source commit " + rollback[:7] in text
     assert "qa-user-1=off user-1=off" in text.split("now serves the rollback")[1][:120]
     assert "now serves the revert, held at 25%" in text
-    assert f"reverted by {git(keep, 'rev-parse', 'HEAD~1')[:7]}" in text
+    assert f"reverted by {git(keep, 'rev-parse', 'HEAD~5')[:7]}" in text
+    # the gate that sees the flag: at 5 % the global error rate (0.55 %) passes its 1 % gate,
+    # and the comparison of treatment with control rolls the feature back there
+    assert subjects[-4:] == ["Add new_pricing with a guarded rollout plan",
+                             "rollout(new_pricing): start at 0%", "rollout(new_pricing): 0% → 5%",
+                             "rollout(new_pricing): rollback 5% → 0%"]
+    guarded = json.loads((keep / "rollouts/new_pricing.state.json").read_text())
+    assert (guarded["phase"], guarded["current_percentage"]) == ("rolled_back", 0)
+    gates = git(keep, "log", "-1", "--format=%(trailers:key=Rollout-Gate,valueonly)").splitlines()
+    assert "error_rate=0.55 pass (<= 1)" in gates
+    assert any(g.startswith("compare.error_rate=") and " fail " in g for g in gates), gates
+    assert any(g.startswith("compare.sample_ratio=") and " pass " in g for g in gates), gates
+    compare = git(keep, "log", "-1", "--format=%(trailers:key=Rollout-Compare,valueonly)")
+    assert compare.startswith("error_rate treatment 5.33% (n=600) control 0.298% (n=11,400)")
+    assert compare.endswith(": fail")
+    assert "== 5. A gate that sees the flag: treatment against control" in text
+    assert "Rollout-Gate: error_rate=0.55 pass (<= 1)  <- the global gate passes" in text
+    assert "new_pricing after the comparison's rollback [rolled_back at 0%]" in text
     # the repository it leaves is valid and clean
     assert run_cli(["validate"], cwd=keep).returncode == 0
     assert git(keep, "status", "--porcelain", "--", "flags", "rollouts") == ""

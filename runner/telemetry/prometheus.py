@@ -1,0 +1,248 @@
+"""Requests, errors and latency per flag variant, for ``prometheus_client`` applications.
+
+An application labels *its own* request outcome with the variant the request was served,
+so that the runner can compare the users who got the rollout variant (treatment) with those
+who did not (control). One recorder per process::
+
+    from runner import FlagClient
+    from runner.telemetry.prometheus import RequestRecorder
+
+    flags = FlagClient.from_file("flags.resolved.json")
+    recorder = RequestRecorder()            # registers on prometheus_client's REGISTRY
+
+    def handle(request):
+        with recorder.request(flags, "checkout_v2", {"targetingKey": request.user_id}) as r:
+            if r.value:
+                return new_checkout(request)   # an exception counts as an error, re-raised
+            return old_checkout(request)
+
+It exports, for every ``(flag, variant, reason)`` a request was labelled with:
+
+* ``rollout_requests_total``: requests;
+* ``rollout_request_errors_total``: those that failed (an exception left the ``with``
+  block, or :meth:`Request.fail` was called: a 5xx answered without raising);
+* ``rollout_request_duration_seconds``: a histogram of their latency (buckets
+  :data:`DEFAULT_BUCKETS`, which include 0.5 s; a ``slow_rate`` comparison's
+  ``objective_ms`` must be one of the bucket bounds);
+* ``rollout_assignments_total``: users, each counted once, at their first request since the
+  flag last changed (a new step assigns anew): what the sample-ratio check should count when
+  users make many requests each (its chi-square needs independently assigned units).
+
+``reason`` is the evaluation's (``SPLIT``: assigned by the percentage split,
+``TARGETING_MATCH``, ``DEFAULT``, ``DISABLED``, ``ERROR``...): the sample-ratio check counts
+``SPLIT`` requests only, since users placed by targeting rules are not part of the split.
+``variant`` is empty when the evaluation failed (the caller's default was served): such
+requests belong to no cohort.
+
+The first request of a flag creates, at zero, the series of each of its variants with
+reason ``SPLIT`` (:meth:`RequestRecorder.declare`): Prometheus then sees every cohort's
+counters from before its first request, so ``increase()`` over a step counts the first
+requests too, alike for both cohorts. (A series born in the middle of a step loses what
+happened before its first scrape, and would skew the treatment's share of the split.)
+
+Which flag labels a request: the one flag under rollout whose code path the request
+takes, evaluated once at the start of the request (so that the label is what the user
+actually got). A request that takes no flagged path is not recorded here (the
+application's usual request metrics count it). A request touching two flags under rollout
+at once is labelled with one of them; the other's comparison then sees it in neither
+cohort's errors, which is why concurrent rollouts on one code path are best avoided.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+try:
+    from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+except ImportError as e:  # pragma: no cover - the message is the point
+    raise ImportError("runner.telemetry.prometheus needs prometheus_client: "
+                      "pip install 'rollout-runner[prometheus]'") from e
+
+from runner.evaluate.resolution import SPLIT, Resolution
+
+if TYPE_CHECKING:
+    from runner.sdk import FlagClient
+
+#: Request latency buckets, seconds: prometheus_client's defaults, which include 0.5 s.
+DEFAULT_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5,
+                                      0.75, 1.0, 2.5, 5.0, 7.5, 10.0, float("inf"))
+LABELS = ("flag", "variant", "reason")
+REQUESTS = "rollout_requests_total"
+ERRORS = "rollout_request_errors_total"
+DURATION = "rollout_request_duration_seconds"
+EVALUATIONS = "rollout_evaluations_total"
+ASSIGNMENTS = "rollout_assignments_total"
+#: Targeting keys a flag's assignment count remembers before it forgets them all.
+DEFAULT_MAX_USERS = 100_000  # about 10 MB of keys a flag at most
+
+_clock = time.perf_counter
+
+
+class Request:
+    """One request being recorded: the evaluation it was served, and whether it failed.
+
+    Made by :meth:`RequestRecorder.request`; a context manager that records the request
+    when the block ends (its duration from entering it)."""
+
+    __slots__ = ("_recorder", "_start", "failed", "flag", "resolution")
+
+    def __init__(self, recorder: RequestRecorder, flag: str, resolution: Resolution):
+        self._recorder = recorder
+        self.flag = flag
+        #: The evaluation the request was served (value, variant, reason).
+        self.resolution = resolution
+        #: True once :meth:`fail` was called or an exception left the block.
+        self.failed = False
+        self._start = _clock()
+
+    @property
+    def value(self) -> Any:
+        return self.resolution.value
+
+    @property
+    def variant(self) -> str | None:
+        return self.resolution.variant
+
+    @property
+    def reason(self) -> str:
+        return self.resolution.reason
+
+    def fail(self) -> None:
+        """Count this request as an error although no exception is raised (a 5xx page)."""
+        self.failed = True
+
+    def __enter__(self) -> Request:
+        self._start = _clock()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is not None and issubclass(exc_type, Exception):
+            self.failed = True
+        self._recorder.observe_resolution(self.flag, self.resolution, _clock() - self._start,
+                                          error=self.failed)
+
+
+class RequestRecorder:
+    """Counts requests, errors and latency per ``flag``, ``variant`` and ``reason``.
+
+    ``registry``: where the metrics are registered (prometheus_client's default
+    ``REGISTRY``: what ``start_http_server`` and ``make_wsgi_app`` expose). A registry holds
+    one recorder: make one per process. ``buckets``: the latency histogram's bounds in
+    seconds (default :data:`DEFAULT_BUCKETS`). ``max_users``: how many targeting keys a
+    flag's assignment count remembers (beyond, it forgets them all and starts again)."""
+
+    def __init__(self, registry: CollectorRegistry | None = REGISTRY, *,
+                 buckets: Sequence[float] = DEFAULT_BUCKETS,
+                 max_users: int = DEFAULT_MAX_USERS):
+        self.requests = Counter(REQUESTS.removesuffix("_total"),
+                                "Requests, by the flag variant they were served.", LABELS,
+                                registry=registry)
+        self.errors = Counter(ERRORS.removesuffix("_total"),
+                              "Failed requests, by the flag variant they were served.",
+                              LABELS, registry=registry)
+        self.duration = Histogram(DURATION, "Request latency, by the flag variant served.",
+                                  LABELS, registry=registry, buckets=tuple(buckets))
+        self.evaluations = Counter(EVALUATIONS.removesuffix("_total"),
+                                   "Flag evaluations (FlagClient.on_evaluation), by variant.",
+                                   LABELS, registry=registry)
+        self.assignments = Counter(ASSIGNMENTS.removesuffix("_total"),
+                                   "Users assigned a variant: the first request of each "
+                                   "targeting key since the flag last changed.", LABELS,
+                                   registry=registry)
+        self._declared: set[str] = set()
+        self.max_users = max_users
+        self._seen: dict[str, set[str]] = {}  # flag -> targeting keys counted
+        self._seen_lock = threading.Lock()
+        self._watched: weakref.WeakSet[FlagClient] = weakref.WeakSet()
+
+    def request(self, client: FlagClient, flag: str,
+                context: Mapping[str, Any] | None = None, default: Any = None) -> Request:
+        """Evaluate ``flag`` for this request's ``context`` and record the request, under
+        the variant it was served, when the ``with`` block ends. Use ``r.value`` to choose
+        the code path: the label is then exactly what the user got. The first request of
+        a flag declares its variants (:meth:`declare`)."""
+        if flag not in self._declared:
+            variants = client.flag_variants(flag)
+            if variants is not None:
+                self.declare(flag, variants)
+        if client not in self._watched:
+            self._watched.add(client)
+            client.on_change(self.forget)
+        r = client.evaluate(flag, context, default)
+        if r.variant is not None:
+            self._assigned(flag, context, r)
+        return Request(self, flag, r)
+
+    def _assigned(self, flag: str, context: Mapping[str, Any] | None, r: Resolution) -> None:
+        """Count the user once: the first request of a targeting key since the flag changed."""
+        try:
+            tk = context.get("targetingKey") if context is not None else None
+            if tk is None and context is not None:
+                tk = context.get("targeting_key")
+        except Exception:  # a context that raises: no user to count
+            return
+        if not isinstance(tk, str):
+            return
+        with self._seen_lock:
+            seen = self._seen.setdefault(flag, set())
+            if tk in seen:
+                return
+            if len(seen) >= self.max_users:
+                seen.clear()
+            seen.add(tk)
+        self.assignments.labels(flag, r.variant or "", r.reason).inc()
+
+    def forget(self, flags: Iterable[str]) -> None:
+        """Count every user of ``flags`` again from their next request: called (an
+        ``on_change`` callback) when a reload changes those flags, since a new step's split
+        assigns anew."""
+        with self._seen_lock:
+            for flag in flags:
+                self._seen.pop(flag, None)
+
+    def declare(self, flag: str, variants: Iterable[str],
+                reasons: Iterable[str] = (SPLIT,)) -> None:
+        """Create the series of ``flag``'s ``variants`` (for each of ``reasons``) at zero,
+        before any request is served them: a cohort's first requests are then counted by
+        ``increase()`` like the later ones."""
+        reasons = tuple(reasons)
+        for variant in variants:
+            for reason in reasons:
+                labels = (flag, variant, reason)
+                self.requests.labels(*labels)
+                self.errors.labels(*labels)
+                self.duration.labels(*labels)
+                self.assignments.labels(*labels)
+        self._declared.add(flag)
+
+    def observe(self, flag: str, variant: str | None, reason: str, seconds: float, *,
+                error: bool = False) -> None:
+        """Record one finished request (for middleware that times requests itself)."""
+        labels = (flag, variant or "", reason)
+        self.requests.labels(*labels).inc()
+        if error:
+            self.errors.labels(*labels).inc()
+        self.duration.labels(*labels).observe(seconds)
+
+    def observe_resolution(self, flag: str, resolution: Resolution, seconds: float, *,
+                           error: bool = False) -> None:
+        """:meth:`observe` with the variant and reason of an evaluation."""
+        self.observe(flag, resolution.variant, resolution.reason, seconds, error=error)
+
+    def count_evaluations(self, client: FlagClient) -> None:
+        """Count every evaluation ``client`` makes in ``rollout_evaluations_total`` (an
+        evaluation hook): how often each variant is served, requests or not."""
+        client.on_evaluation(self._count)
+
+    def _count(self, key: str, context: Mapping[str, Any] | None, r: Resolution) -> None:
+        self.evaluations.labels(key, r.variant or "", r.reason).inc()
+
+
+__all__ = ["ASSIGNMENTS", "DEFAULT_BUCKETS", "DEFAULT_MAX_USERS", "DURATION", "ERRORS",
+           "EVALUATIONS", "LABELS", "REQUESTS", "Request", "RequestRecorder"]
