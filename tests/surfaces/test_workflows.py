@@ -33,7 +33,7 @@ def steps(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_the_expected_workflows_exist() -> None:
     assert {p.name for p in PROJECT_WORKFLOWS} == {"validate.yml", "advance.yml", "control.yml",
-                                                    "ci.yml"}
+                                                    "ci.yml", "release.yml"}
     assert {p.name for p in INIT_WORKFLOWS} == {"validate.yml", "advance.yml", "control.yml"}
 
 
