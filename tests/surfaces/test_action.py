@@ -217,6 +217,20 @@ def test_ok_exit_codes_let_a_rollback_through_and_the_outputs_say_so(
         assert m[1] == "install" or m[2] in out, name
 
 
+def test_a_requested_rollback_says_so_in_the_outputs(
+        repo: Path, bare_remote: Path, installed: str, tmp_path: Path) -> None:
+    assert run_step("Run rollout", {"command": "advance", "args": "--push"}, repo, tmp_path,
+                    installed)[0].returncode == 0  # type: ignore[union-attr]
+    done, out = run_step("Run rollout", {"command": "rollback", "args": "--push",
+                                         "flag": "phase_4_deployment", "reason": "bad canary"},
+                         repo, tmp_path, installed, extra_env={"GITHUB_ACTOR": "octocat"})
+    assert done is not None and done.returncode == 0, done.stdout + done.stderr
+    assert out["exit-code"] == "0" and out["rolled-back"] == "true"
+    assert out["rolled_back"] == "phase_4_deployment"  # the action's rolled-back-flags
+    assert git(bare_remote, "log", "-1", "--format=%(trailers:key=Rollout-Requested-By,"
+               "valueonly)", "main") == "octocat"
+
+
 def test_ok_exit_codes_are_numbers_only(repo: Path, installed: str, tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     for bad in (f"4; touch {marker}", "$(id)", "4\n5", "-1"):

@@ -274,3 +274,22 @@ def test_advance_and_status_scripts_publish_to_the_branch_and_print_its_urls(
     text = summary.read_text()
     base = "https://raw.githubusercontent.com/octo/flags/rollout-published"
     assert f"{base}/flags.json" in text and f"{base}/flags.flagd.json" in text
+
+
+def test_the_documented_example_of_the_action_passes_the_same_checks(tmp_path: Path) -> None:
+    """docs/workflows.md's full example workflow for another repository: zizmor's pedantic
+    persona, GitHub's schema, and it uses inputs and outputs action.yml has."""
+    text = (PROJECT / "docs/workflows.md").read_text(encoding="utf-8")
+    start = text.index("A full example, the advance workflow")
+    block = re.search(r"```yaml\n(.*?)```", text[start:], re.S)
+    assert block
+    example = tmp_path / "advance.yml"
+    example.write_text(block[1])
+    out = zizmor(example)
+    assert out.returncode == 0 and "No findings" in out.stdout, out.stdout + out.stderr
+    assert check_jsonschema("vendor.github-workflows", example).returncode == 0
+    action = load(ACTION)
+    (step,) = [s for s in steps(load(example)) if s.get("uses", "").startswith("rollout-runner/")]
+    assert set(step["with"]) <= set(action["inputs"])
+    used = set(re.findall(r"steps\.advance\.outputs\.([\w-]+)", block[1]))
+    assert used and used <= set(action["outputs"])
