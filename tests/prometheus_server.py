@@ -29,6 +29,9 @@ API
     into the plan's YAML; JSON is valid YAML).
 ``running_prometheus(series, workdir)``
     Context manager yielding a started :class:`PrometheusServer`; stops it on exit.
+``scraping_prometheus(targets, workdir, interval="1s")``
+    Context manager yielding a Prometheus without data that scrapes ``targets`` (job
+    name -> metrics URL, a loopback server of the test) every ``interval``.
 ``PrometheusServer``
     ``.url`` (``http://127.0.0.1:PORT``), ``.stop()`` (stop it mid-test: queries then fail
     with connection refused), ``.running``, ``.query(promql, at)`` (the parsed JSON
@@ -212,9 +215,10 @@ class PrometheusServer:
         return dict(body["data"])
 
 
-def _start(workdir: Path, data_dir: Path) -> PrometheusServer:
+def _start(workdir: Path, data_dir: Path, scrape: str = "scrape_configs: []\n",
+           interval: str = "1h") -> PrometheusServer:
     config = workdir / "prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 1h\nscrape_configs: []\n")
+    config.write_text(f"global:\n  scrape_interval: {interval}\n{scrape}")
     log = workdir / "prometheus.log"
     binary = _binary("prometheus")
     last_problem = ""
@@ -258,6 +262,27 @@ def _backfill(series: Iterable[Series], workdir: Path) -> Path:
         if done.returncode != 0:
             raise PrometheusUnavailable(f"promtool backfill failed: {done.stderr or done.stdout}")
     return data_dir
+
+
+@contextmanager
+def scraping_prometheus(targets: Mapping[str, str], workdir: Path,
+                        interval: str = "1s") -> Iterator[PrometheusServer]:
+    """A Prometheus with no data that scrapes ``targets`` (job name -> URL of a metrics
+    endpoint, e.g. a loopback HTTP server of the test) every ``interval``; stopped after.
+    Query what it scraped with :meth:`PrometheusServer.query` at the current time."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    data_dir = workdir / "data"
+    data_dir.mkdir()
+    jobs = []
+    for job, url in targets.items():
+        parts = urllib.parse.urlsplit(url)
+        jobs.append(f"  - job_name: {json.dumps(job)}\n    metrics_path: {json.dumps(parts.path)}\n"
+                    f"    static_configs:\n      - targets: [{json.dumps(parts.netloc)}]\n")
+    server = _start(workdir, data_dir, "scrape_configs:\n" + "".join(jobs), interval)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @contextmanager

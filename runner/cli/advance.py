@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from runner.cli import publishing, runopts
+from runner.cli import notifying, publishing, runopts
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,10 +39,10 @@ def run(args: argparse.Namespace) -> int:
     except (Stop, GitError) as e:
         return runopts.stopped(e, "advance")
     code = runopts.report(rep, dry_run=args.dry_run)
+    failed = None
     if targets and not args.dry_run:
         failed = publishing.publish(opts.root, targets, rep.head, command="advance",
                                     option="--publish", push=opts.push, remote=opts.remote,
                                     rolled_back=rep.rolled_back)
-        if failed is not None:
-            return failed
-    return code
+    notifying.after_run(opts, rep)  # never fails the run
+    return failed if failed is not None else code

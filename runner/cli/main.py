@@ -22,7 +22,7 @@ EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 #: Subcommand modules under runner.cli, in the order ``rollout --help`` lists them.
 COMMANDS = (
     "validate", "plan", "advance", "status", "history", "rollback", "pause", "resume", "retry",
-    "build", "publish", "eval", "init", "demo",
+    "build", "publish", "eval", "init", "demo", "issue",
 )
 
 

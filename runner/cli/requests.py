@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from runner.cli import publishing, runopts
+from runner.cli import notifying, publishing, runopts
 
 HELP = {
     "rollback": ("roll a flag back to 0%% now", "Roll the rollout back to 0 % at once and "
@@ -50,10 +50,10 @@ def run(args: argparse.Namespace) -> int:
     except (Stop, GitError, Refused) as e:
         return runopts.stopped(e, args.request)
     runopts.report(rep)
+    failed = None
     if targets:
         failed = publishing.publish(opts.root, targets, rep.head, command=args.request,
                                     option="--publish", push=opts.push, remote=opts.remote,
                                     rolled_back=rep.rolled_back)
-        if failed is not None:
-            return failed
-    return 0
+    notifying.after_run(opts, rep)  # never fails the command
+    return failed if failed is not None else 0

@@ -155,6 +155,8 @@ def report(rep: Report, dry_run: bool = False) -> int:
             f.write(safe_line(f"paused={','.join(paused)}") + "\n")
             f.write(f"changed={len(changed)}\n")
             f.write(f"commits={len(rep.commits)}\n")
+            # the commit the run left (a job that reads the rollbacks checks it out)
+            f.write(f"head={rep.head or ''}\n")
     # a repository with problems is a failed run even when the rollbacks it could make went
     # through: CI turns red, and the note says what was not done
     return EXIT_ROLLED_BACK if rolled else (1 if rep.degraded else 0)

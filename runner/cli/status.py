@@ -5,9 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from runner.cli.common import add_repo_argument, cannot_show, gitops_root, print_json
+from runner.cli.common import (
+    add_repo_argument,
+    cannot_show,
+    check_target,
+    gitops_root,
+    print_json,
+)
 from runner.safetext import safe_line
 
 Renderer = Callable[[list[dict[str, Any]]], str]
@@ -39,15 +46,22 @@ def _text(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out) + ("\n" if out else "")
 
 
-def _markdown(rows: list[dict[str, Any]]) -> str:
+def _markdown(rows: list[dict[str, Any]], timelines: dict[str, Any] | None = None) -> str:
     from runner.cli.common import safe_markdown
     from runner.review.status_markdown import status_markdown
 
-    return safe_markdown(status_markdown(rows))
+    return safe_markdown(status_markdown(rows, timelines))
+
+
+def _openmetrics(rows: list[dict[str, Any]], states: dict[str, Any] | None = None) -> str:
+    from runner.review.status_metrics import status_openmetrics
+
+    return status_openmetrics(rows, states or {})
 
 
 #: --format name -> renderer of the status records.
-RENDERERS: dict[str, Renderer] = {"text": _text, "markdown": _markdown}
+RENDERERS: dict[str, Renderer] = {"text": _text, "markdown": _markdown,
+                                  "openmetrics": _openmetrics}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -58,7 +72,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("flag", nargs="?", metavar="FLAG")
     add_repo_argument(p)
     p.add_argument("--format", choices=(*RENDERERS, "json"), default="text",
-                   help="json: a list, or one object when FLAG is given")
+                   help="json: a list, or one object when FLAG is given; markdown: the "
+                   "dashboard, with a timeline of each active rollout's current run (from "
+                   "git history); openmetrics: gauges for a node-exporter textfile or a "
+                   "Pushgateway")
+    p.add_argument("--output", type=Path, metavar="FILE",
+                   help="write to FILE atomically (a temporary file renamed over it, as "
+                   "node-exporter's textfile collector needs) instead of standard output")
     p.add_argument("--now", metavar="ISO8601", help="the time to judge pending plans by")
     p.set_defaults(run=run)
 
@@ -70,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
 
     root = gitops_root(args)
     now = parse_now(args.now)
+    if args.output is not None:
+        check_target("--output", args.output)
     checked = check_repository(root)
     if checked.repository is None:
         for p in checked.problems:
@@ -98,13 +120,36 @@ def run(args: argparse.Namespace) -> int:
             broken += cannot_show("status", f"{where} (rollout {flag!r}): cannot be shown", e)
             continue
         rows.append(row)
+    if args.format == "json" and args.flag and not rows:
+        return 1
     try:
         if args.format == "json":
-            if args.flag and not rows:
-                return 1
-            print_json(rows[0] if args.flag else rows)
+            if args.output is None:
+                print_json(rows[0] if args.flag else rows)
+                return 1 if broken else 0
+            import json
+
+            text = json.dumps(rows[0] if args.flag else rows, indent=2, sort_keys=True,
+                              ensure_ascii=False) + "\n"
+        elif args.format == "markdown":
+            from runner.review.status_markdown import timelines
+
+            text = _markdown(rows, timelines(root, repo, rows, now))
+        elif args.format == "openmetrics":
+            text = _openmetrics(rows, dict(repo.states))
         else:
-            sys.stdout.write(RENDERERS[args.format](rows))
+            text = RENDERERS[args.format](rows)
     except Exception as e:
         return cannot_show("status", "the rollouts cannot be shown", e)
+    if args.output is None:
+        sys.stdout.write(text)
+        return 1 if broken else 0
+    from runner.files import write_atomic
+
+    try:
+        write_atomic(args.output, text.encode("utf-8"))
+    except OSError as e:
+        print(f"rollout status: --output {safe_line(args.output)}: cannot write: "
+              f"{safe_line(e.strerror or str(e))} (nothing written)", file=sys.stderr)
+        return 1
     return 1 if broken else 0

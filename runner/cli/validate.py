@@ -63,6 +63,11 @@ def run(args: argparse.Namespace) -> int:
         wanted = None if only is None else {p.relative_to(top).as_posix() for p in only}
         problems = [p for p in repository_source_problems(checked)
                     if wanted is None or p.path in wanted]
+    # [tool.rollout.notify]: checked here, not by the runner's check (a problem there only
+    # silences a notification target; it never stops a run)
+    from runner.load.config import load_notify
+
+    problems = sorted({*problems, *load_notify(root)[1]})
     if args.format == "json":
         print_json({"valid": not problems, "problems": [p.as_dict() for p in problems]})
     elif args.format == "github":

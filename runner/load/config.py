@@ -14,11 +14,13 @@ from typing import Any
 
 from runner.load.assemble import build_config
 from runner.load.documents import Unreadable, a_type, number_findings, read_bytes
+from runner.load.durations import parse_duration
 from runner.load.problems import Problem, field_name, shown
 from runner.load.schema_errors import schema_findings
 from runner.load.semantic import check_durations, template_error
 from runner.load.yamlsafe import YamlError
-from runner.model import RepoConfig
+from runner.model import NotifyConfig, NotifyTarget, RepoConfig
+from runner.model.config import DEFAULT_NOTIFY_TIMEOUT
 
 
 def _toml_line(text: str, field_path: tuple[Any, ...]) -> int:
@@ -95,6 +97,9 @@ def load_config(root: Path) -> tuple[RepoConfig, list[Problem]]:
     section = _section(text, doc)
     if isinstance(section, Problem):
         return RepoConfig(), [section]
+    # [tool.rollout.notify] is checked on its own (load_notify): a problem there never
+    # stops a run, it only silences the target it is about
+    section = {k: v for k, v in section.items() if k != "notify"}
     # a number YAML would refuse (nan, inf, beyond 64 bits) is refused here too
     found = number_findings(section) or schema_findings(section, "config")
     metrics = section.get("metrics")
@@ -139,3 +144,109 @@ def _with_bucketing(config: RepoConfig, section: dict[str, Any]) -> RepoConfig:
     return config if scheme is None else dataclasses.replace(config, bucketing=scheme)
 
 
+
+
+#: The longest a notification target may wait for its receiver, seconds.
+MAX_NOTIFY_TIMEOUT = 60.0
+
+
+def _notify_line(text: str, field_path: tuple[Any, ...]) -> int:
+    """Best-effort line of a field under ``[tool.rollout.notify]``: the key in the deepest
+    table header that holds it (``[tool.rollout.notify.targets.NAME]``), else that header."""
+    lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    keys = [str(p) for p in field_path if not isinstance(p, int)]
+    for depth in range(len(keys), 0, -1):
+        headers = {"[tool.rollout." + ".".join(keys[:depth]) + "]",
+                   "[tool.rollout." + ".".join([*keys[:depth - 1], f'"{keys[depth - 1]}"']) + "]"}
+        at = next((i for i, line in enumerate(lines) if line in headers), None)
+        if at is None:
+            continue
+        if depth < len(keys):
+            for i in range(at + 1, len(lines)):
+                if lines[i].startswith("["):
+                    break
+                if re.match(rf"{re.escape(keys[depth])}\s*=", lines[i]):
+                    return i + 1
+        return at + 1
+    return _toml_line(text, field_path)
+
+
+_TARGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def _target_findings(name: str, t: Any) -> list[tuple[tuple[Any, ...], str]]:
+    """The problems of one target (schema first, then what the schema cannot say)."""
+    where = ("notify", "targets", name)
+    if not isinstance(name, str) or not _TARGET_NAME.fullmatch(name):
+        return [(where, f"{shown(name)} is not a target name (letters, digits, _ and -, "
+                        "starting with a letter or digit, at most 64)")]
+    found = (number_findings(t, where)
+             or schema_findings({"notify": {"targets": {name: t}}}, "config"))
+    if found:
+        return found
+    kind = t.get("type")
+    if kind == "webhook" and "secret_env" not in t:
+        found.append(((*where, "secret_env"), "required for a webhook: the environment "
+                      "variable holding the key its body is signed with"))
+    if kind == "slack" and "secret_env" in t:
+        found.append(((*where, "secret_env"),
+                      "a Slack webhook is not signed (its URL is the secret): remove it"))
+    if t.get("secret_env") is not None and t.get("secret_env") == t.get("url_env"):
+        found.append(((*where, "secret_env"),
+                      "the same variable as url_env: the key would travel in the URL"))
+    if "timeout" in t:
+        try:
+            seconds = parse_duration(t["timeout"])
+        except ValueError as e:
+            found.append(((*where, "timeout"), str(e)))
+        else:
+            if not 0 < seconds <= MAX_NOTIFY_TIMEOUT:
+                found.append(((*where, "timeout"),
+                              f"{shown(t['timeout'])} must be more than 0s and at most "
+                              f"{MAX_NOTIFY_TIMEOUT:g}s (a run waits for it)"))
+    return found
+
+
+def load_notify(root: Path) -> tuple[NotifyConfig, list[Problem]]:
+    """``[tool.rollout.notify]``: the targets that are valid, and the problems of the others
+    (each names the target's file, line and field). A target with a problem is left out;
+    the others still work. An unreadable or invalid pyproject.toml gives no targets and no
+    problems here (``load_config`` reports those)."""
+    path = root / "pyproject.toml"
+    try:
+        text = read_bytes(path, "pyproject.toml").decode("utf-8")
+        doc = tomllib.loads(text)
+    except (OSError, Unreadable, YamlError, UnicodeDecodeError, ValueError):
+        return NotifyConfig(), []
+    section = _section(text, doc)
+    if isinstance(section, Problem) or "notify" not in section:
+        return NotifyConfig(), []
+    notify = section["notify"]
+    targets = notify.get("targets") if isinstance(notify, dict) else None
+    # (targets that are no table stay in: the schema says so)
+    rest = ({k: v for k, v in notify.items() if k != "targets" or not isinstance(v, dict)}
+            if isinstance(notify, dict) else notify)
+    # the section's own fields, then each target alone: a bad target silences only itself
+    found = number_findings(rest, ("notify",)) or schema_findings({"notify": rest}, "config")
+    url = rest.get("commit_url") if isinstance(rest, dict) else None
+    if not found and isinstance(url, str) and (
+            not re.fullmatch(r"https?://[^\s{}]+/\S*", url) or "{sha}" not in url):
+        found.append((("notify", "commit_url"), f"{shown(url)} is not an http:// or https:// "
+                      "URL holding {sha} (where the commit id goes)"))
+    per_target = {name: _target_findings(name, t)
+                  for name, t in (targets.items() if isinstance(targets, dict) else ())}
+    every = [*found, *(f for fs in per_target.values() for f in fs)]
+    problems = [Problem("pyproject.toml", _notify_line(text, p), 1,
+                        field_name(("tool", "rollout", *p)), msg) for p, msg in every]
+    if not isinstance(notify, dict) or any(p[1:2] != ("commit_url",) for p, _ in found):
+        return NotifyConfig(), problems  # the section itself is wrong: nothing is sure
+    commit_url = notify.get("commit_url") if not found else None
+    built = []
+    for name, t in (targets.items() if isinstance(targets, dict) else ()):
+        if per_target[name]:
+            continue
+        built.append(NotifyTarget(
+            name=name, type=t["type"], url_env=t["url_env"], events=tuple(t["events"]),
+            secret_env=t.get("secret_env"),
+            timeout=parse_duration(t["timeout"]) if "timeout" in t else DEFAULT_NOTIFY_TIMEOUT))
+    return NotifyConfig(targets=tuple(built), commit_url=commit_url), problems

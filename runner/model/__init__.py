@@ -3,7 +3,14 @@
 No I/O here. Everything that reads files lives in :mod:`runner.load`.
 """
 
-from runner.model.config import MetricsConfig, RepoConfig
+from runner.model.config import (
+    NOTIFY_EVENTS,
+    NOTIFY_TYPES,
+    MetricsConfig,
+    NotifyConfig,
+    NotifyTarget,
+    RepoConfig,
+)
 from runner.model.flag import (
     BOOLEAN_VARIANTS,
     Flag,
@@ -31,6 +38,8 @@ from runner.model.state import CohortEvidence, GateResult, Phase, RolloutState, 
 __all__ = [
     "BOOLEAN_VARIANTS",
     "COMPARED_METRICS",
+    "NOTIFY_EVENTS",
+    "NOTIFY_TYPES",
     "STRATEGIES",
     "CohortEvidence",
     "Comparison",
@@ -39,6 +48,8 @@ __all__ = [
     "GateResult",
     "MetricComparison",
     "MetricsConfig",
+    "NotifyConfig",
+    "NotifyTarget",
     "OnFailure",
     "Phase",
     "RepoConfig",

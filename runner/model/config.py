@@ -46,3 +46,40 @@ class RepoConfig:
     emergency_shutdown: bool = False
     #: ``flagd-v2`` (hash the bucketing string) or ``flagd-v3`` (hash its canonical CBOR).
     bucketing: str = DEFAULT_BUCKETING
+
+
+#: The events a notification target may ask for (``[tool.rollout.notify.targets.NAME]
+#: events``): each change a run commits is at most one of them. ``stuck`` is the pause of a
+#: rollout whose progress deadline passed with no conclusive evaluation (not also ``pause``).
+NOTIFY_EVENTS = ("start", "advance", "completed", "rollback", "pause", "stuck", "hold",
+                 "resume", "retry")
+#: The kinds of target: a Slack incoming webhook, or a JSON webhook signed with HMAC-SHA256.
+NOTIFY_TYPES = ("slack", "webhook")
+#: How long one delivery may take when a target names no ``timeout``, seconds.
+DEFAULT_NOTIFY_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyTarget:
+    """One receiver of notifications. Its URL and secret are in environment variables the
+    config names; the model never holds either."""
+
+    name: str
+    type: str
+    #: The environment variable holding the URL (for Slack, the webhook URL is the secret).
+    url_env: str
+    events: tuple[str, ...]
+    #: webhook: the environment variable holding the HMAC-SHA256 key.
+    secret_env: str | None = None
+    #: Seconds one delivery may take, connecting included.
+    timeout: float = DEFAULT_NOTIFY_TIMEOUT
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyConfig:
+    """``[tool.rollout.notify]``: where the changes a run commits are announced."""
+
+    targets: tuple[NotifyTarget, ...] = ()
+    #: A link to a commit, ``{sha}`` standing for its id; None: from GitHub Actions'
+    #: ``GITHUB_SERVER_URL``/``GITHUB_REPOSITORY``, else no link.
+    commit_url: str | None = None

@@ -94,6 +94,9 @@ class Decision:
     plan_digest: str = ""
     #: False for rollouts outside the run's FLAG selection (kept for the dependents rule).
     selected: bool = True
+    #: Why, for machines (notifications): ``progress_deadline`` for the pause of a rollout
+    #: that had no conclusive evaluation in time; "" otherwise.
+    cause: str = ""
 
     @property
     def changes(self) -> bool:
@@ -342,7 +345,8 @@ def _progress(plan: RolloutPlan, state: RolloutState, gates: tuple[GateResult, .
                       f"{format_duration(int((now - since).total_seconds()))} (progress deadline "
                       f"{format_duration(plan.progress_deadline)}): {missing}")
             after = dataclasses.replace(observed, phase=Phase.PAUSED, reason=reason)
-            return _decision(plan, Action.PAUSE, state, after, reason, gates=gates)
+            return _decision(plan, Action.PAUSE, state, after, reason, gates=gates,
+                             cause="progress_deadline")
         reason = f"holding at {at}: inconclusive, never an advance: {missing}"
         if resets:
             after = dataclasses.replace(observed, reason=reason)

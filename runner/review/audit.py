@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from json.encoder import encode_basestring_ascii as _encode_string
 from pathlib import Path
 from typing import Any
@@ -471,3 +471,69 @@ def render_text_entry(e: Entry) -> str:
         by = f" ({e.reconciles[:7]})" if e.reconciles else ""
         text += f"\n    holds after revert{who}{by} of {e.held_after_revert_of[:7]}"
     return text
+
+
+#: At most this many commits of one rollout's current run ``current_runs`` returns.
+RUN_LIMIT = 20
+
+
+def current_runs(root: Path, runs: Mapping[str, tuple[str, str | None]],
+                 rollouts_dir: str = "rollouts", limit: int = RUN_LIMIT,
+                 slack: float = 86_400.0) -> dict[str, list[Entry]]:
+    """What happened in the current run of each rollout, for ``rollout status``: its last
+    ``limit`` commits, oldest first, back to (and with) the run's ``start`` or ``retry``.
+
+    ``runs``: flag -> (plan name, the state's ``started_at``, ISO 8601 or None). Bounded:
+    ONE ``git log`` of the rollouts folder, newest first, from ``slack`` seconds before the
+    earliest ``started_at`` (a commit's date and the runner's ``--now`` may differ a little),
+    stopped (git with it) as soon as every rollout has its run or ``limit`` commits.
+    Runner commits count by their ``Rollout-Flag``; a person's commit by the state or plan
+    file it changes (a revert, a hand edit); ``observe`` commits (counters only) do not."""
+    from datetime import datetime, timedelta
+
+    if not runs:
+        return {}
+    rollouts_dir = rollouts_dir.strip("/")
+    plan_flag = {plan: flag for flag, (plan, _) in runs.items()}
+    starts = [s for _, s in runs.values()]
+    since = None
+    if all(starts):
+        earliest = min(datetime.fromisoformat(str(s).replace("Z", "+00:00")) for s in starts)
+        since = (earliest - timedelta(seconds=slack)).isoformat()
+    args = ["log", "-z", "--no-color", "--no-renames", "--raw", "--no-abbrev",
+            f"--format={LOG_FORMAT}"]
+    if since:
+        args.append(f"--since={since}")
+    found: dict[str, list[Entry]] = {flag: [] for flag in runs}
+    open_runs = set(runs)
+    prefix = rollouts_dir + "/"
+    chunks = stream(root, [*args, "--", rollouts_dir])
+    try:
+        for record in z_records(chunks, 5):
+            parsed: list[Entry] = []
+            _parse([record], parsed)
+            if not parsed:
+                continue
+            e = parsed[0]
+            if e.action == "observe":
+                continue
+            if not e.runner or not e.flags:
+                touched = {plan_flag.get(_stem(c.path)) for c in e.changes
+                           if c.path.startswith(prefix)}
+                e.flags = sorted(f for f in touched if f)
+                if not e.reverts:  # only the rollouts folder is read: no flag file here
+                    e.action = _human_action(e.changes, "\0")
+            for flag in e.flags:
+                if flag not in open_runs:
+                    continue
+                found[flag].append(e)
+                if e.action in ("start", "retry") or len(found[flag]) >= limit:
+                    open_runs.discard(flag)
+            if not open_runs:
+                break
+    finally:
+        chunks.close()
+    for entries in found.values():
+        _link(entries)
+        entries.reverse()
+    return found

@@ -46,9 +46,17 @@ def code(value: Any) -> str:
     return f"{fence}{pad}{s.replace('|', chr(92) + '|')}{pad}{fence}"
 
 
+MAX_LABEL = 60
+
+
 def mermaid_label(value: Any) -> str:
-    """Text for a Mermaid label: no characters that Mermaid's gantt/xychart syntax reads."""
-    return re.sub(r"[^A-Za-z0-9_ .%+\-/→]", " ", str(value)).strip() or "-"
+    """Text for a Mermaid label: no characters that Mermaid's gantt/xychart syntax reads
+    (``%%`` starts a comment or a directive: one ``%`` at a time), one line, bounded."""
+    s = " ".join(re.sub(r"[^A-Za-z0-9_ .%+\-/→]", " ", str(value)).split())
+    s = re.sub(r"%+", "%", s)
+    if len(s) > MAX_LABEL:
+        s = s[: MAX_LABEL - 1].rstrip() + "…"
+    return s or "-"
 
 
 def pct(value: Any) -> str:

@@ -24,12 +24,15 @@ _RULES: list[tuple[str, re.Pattern[str]]] = [(name, re.compile(p, re.I)) for nam
     ("gantt", r"gantt\b"),
     ("dateFormat", r"dateFormat\s[^#\n;]+"),
     ("axisFormat", r"axisFormat\s[^#\n;]+"),
+    ("todayMarker", r"todayMarker\s[^\n;]+"),
     ("title", r"title\s[^\n]+"),
     ("section", r"section\s[^\n]+"),
     ("taskTxt", r"[^:\n]+"),
     ("taskData", r":[^#\n;]+"),
 ]]
 
+#: The tags a task's data may start with (Mermaid's ganttDb.parseTags).
+_TAGS = ("active", "done", "crit", "milestone")
 _FORMATS = {"YYYY-MM-DD HH:mm:ss": "%Y-%m-%d %H:%M:%S", "YYYY-MM-DD": "%Y-%m-%d"}
 
 
@@ -60,12 +63,15 @@ def gantt_tasks(chart: str) -> list[dict[str, object]]:
             assert i + 1 < len(meaningful) and meaningful[i + 1][0] == "taskData", \
                 f"task {value!r} has no data"
             data = [d.strip() for d in meaningful[i + 1][1][1:].split(",")]
-            milestone = data[0] == "milestone"
-            if milestone:
-                data = data[1:]
+            tags = []
+            while data and data[0] in _TAGS:
+                tags.append(data.pop(0))
+            milestone = "milestone" in tags
             fmt = _FORMATS[date_format]
             start = datetime.strptime(data[-2], fmt)
-            end = start if milestone else datetime.strptime(data[-1], fmt)
+            end = start if milestone or re.fullmatch(r"\d+[dhms]", data[-1]) else \
+                datetime.strptime(data[-1], fmt)
             tasks.append({"section": section, "name": value.strip(), "start": start,
-                          "end": end, "milestone": milestone})
+                          "end": end, "milestone": milestone, "tags": tags,
+                          "id": data[0] if len(data) == 3 else None})
     return tasks

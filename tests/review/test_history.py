@@ -228,3 +228,29 @@ def test_git_output_read_through_memory_file_and_through_pipe_alike(
     assert read() == via_memfd == git(example_repo, *args) + "\n"
     with pytest.raises(gateway.GitError, match="unknown revision"):
         read("no-such-rev")
+
+
+def test_current_runs_stop_at_the_runs_start_and_at_the_limit(example_repo: Path) -> None:
+    from runner.review.audit import current_runs
+
+    def at(minute: int) -> str:
+        return f"2026-01-15T12:{minute:02d}:00Z"
+
+    steps = [("start", 0, 0, 0, "progressing"), ("advance", 0, 5, 1, "progressing"),
+             ("rollback", 5, 0, 0, "rolled_back"), ("retry", 0, 0, 0, "progressing"),
+             ("observe", 0, 0, 9, "progressing"), ("advance", 0, 5, 1, "progressing"),
+             ("advance", 5, 10, 2, "progressing")]
+    for i, (action, before, after, step, phase) in enumerate(steps):
+        runner_commit(example_repo, "phase_4_deployment", action, before, after, step, phase,
+                      date=at(i))
+        runner_commit(example_repo, "other_flag", "advance", 0, i, i, date=at(i))
+    runs = {"phase_4_deployment": ("phase_4_deployment", at(3)),
+            "other_flag": ("other_flag", at(0))}
+    found = current_runs(example_repo, runs)
+    # the run since the retry, oldest first; the observe commit (counters only) left out
+    assert [(e.action, e.after) for e in found["phase_4_deployment"]] == [
+        ("retry", 0), ("advance", 5), ("advance", 10)]
+    assert len(found["other_flag"]) == 7  # no start in sight: everything since the bound
+    limited = current_runs(example_repo, runs, limit=2)
+    assert [e.after for e in limited["phase_4_deployment"]] == [5, 10]
+    assert current_runs(example_repo, {}) == {}

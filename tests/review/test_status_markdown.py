@@ -30,20 +30,22 @@ def test_table_has_one_row_per_rollout_with_gates_and_next_step() -> None:
     rows = [line for line in lines if line.startswith("| `")]
     assert len(rows) == 2
     first = rows[0]
-    assert "🚀 progressing" in first and "25%" in first and "| 4 of 7 |" in first
+    assert "🚀 **progressing**" in first and " 25% |" in first and "| step 4 of 7 |" in first
     assert "2026-11-27 05:05:00" in first
-    assert "✅ `error_rate=0.42 <= 1`" in first and "❔ `request_count=none >= 100`" in first
+    assert "`error_rate = 0.42 (<= 1)` ✅ pass" in first
+    assert "`request_count = none (>= 100)` ❔ inconclusive" in first
     # the reason is user text: its | does not add a cell and its HTML and mention are inert
     assert len(re.findall(r"(?<!\\)\|", first)) == 8
     assert "<b>" not in first and "@ops" not in first
-    assert "❌ `error_rate=3.2 <= 1`" in rows[1] and "⏪ rolled_back" in rows[1]
+    assert "`error_rate = 3.2 (<= 1)` ❌ fail" in rows[1]
+    assert "⛔ **~~ROLLED BACK~~**" in rows[1] and "0%, rolled back" in rows[1]
 
 
 def test_mermaid_chart_plots_every_rollout() -> None:
     md = status_markdown(ROWS)
     chart = md.split("```mermaid\n", 1)[1].split("```", 1)[0]
     assert chart.startswith("xychart-beta")
-    assert 'x-axis ["phase_4_deployment", "checkout_v2"]' in chart
+    assert 'x-axis ["phase_4_deployment - progressing", "checkout_v2 - rolled back"]' in chart
     assert "bar [25.0, 0.0]" in chart
 
 
@@ -63,7 +65,7 @@ def test_status_command_renders_markdown_of_a_real_rollout(example_repo: Path) -
                   cwd=example_repo)
     assert out.returncode == 0, out.stderr
     row = next(line for line in out.stdout.splitlines() if line.startswith("| `phase_4"))
-    assert "🚀 progressing" in row and "5%" in row and "| 2 of 7 |" in row
+    assert "🚀 **progressing**" in row and " 5% |" in row and "| step 2 of 7 |" in row
     assert "2026-01-15 12:10:00" in row  # the next step: 5 minutes after this one started
-    assert "✅ `error_rate=0.2 <= 1`" in row
-    assert 'x-axis ["phase_4_deployment"]' in out.stdout
+    assert "`error_rate = 0.2 (<= 1)` ✅ pass" in row
+    assert 'x-axis ["phase_4_deployment - progressing"]' in out.stdout

@@ -133,7 +133,7 @@ def test_advance_schedule_concurrency_permissions_and_history() -> None:
         assert "workflow_dispatch" in doc["on"] and "push" in doc["on"]
         assert doc["concurrency"]["cancel-in-progress"] is False
         assert doc["permissions"] == {}
-        (job,) = doc["jobs"].values()
+        job = doc["jobs"]["advance"]
         assert job["permissions"] == {"contents": "write"}
         checkout = steps(doc)[0]
         assert checkout["with"]["fetch-depth"] == 0
@@ -146,6 +146,26 @@ def test_advance_schedule_concurrency_permissions_and_history() -> None:
                        for s in steps(doc))
         assert ("https://raw.githubusercontent.com/${GITHUB_REPOSITORY}/rollout-published"
                 in runs)
+
+
+def test_rollback_issues_come_from_a_job_of_their_own_that_alone_writes_issues() -> None:
+    for path in (PROJECT / ".github/workflows/advance.yml",
+                 PROJECT / "runner/templates/init/workflows/advance.yml"):
+        doc = load(path)
+        assert set(doc["jobs"]) == {"advance", "issues"}
+        advance, issues = doc["jobs"]["advance"], doc["jobs"]["issues"]
+        assert "issues" not in advance["permissions"]
+        assert issues["permissions"] == {"contents": "read", "issues": "write"}
+        assert issues["needs"] == "advance"
+        # it runs when the advance job failed because of a rollback (exit 4), and only then
+        assert issues["if"] == "${{ !cancelled() && needs.advance.outputs.rolled_back != '' }}"
+        assert advance["outputs"]["rolled_back"] == "${{ steps.advance.outputs.rolled_back }}"
+        checkout = issues["steps"][0]
+        assert checkout["with"]["persist-credentials"] is False
+        assert checkout["with"]["ref"] == "${{ needs.advance.outputs.head }}"
+        (run,) = [s for s in issues["steps"] if s.get("name") == "Open or update the issues"]
+        assert run["env"]["ROLLED_BACK"] == "${{ needs.advance.outputs.rolled_back }}"
+        assert run["run"] == 'rollout issue "$ROLLED_BACK"'
 
 
 def test_control_passes_inputs_through_env_only() -> None:

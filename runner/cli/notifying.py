@@ -1,0 +1,60 @@
+"""After a command's commits: the notifications of ``[tool.rollout.notify]``, and the
+warnings about what was not delivered (``::warning`` lines in GitHub Actions), never a
+failure. The behaviour is in ``runner/reconcile/notify.py``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from runner.safetext import safe_line
+
+if TYPE_CHECKING:
+    from runner.reconcile.runs import Options, Report
+
+
+def _escape(text: str) -> str:
+    """A workflow command's message: ``%``, CR and LF escaped as the runner reads them."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def after_run(opts: Options, rep: Report) -> None:
+    """Announce what ``rep`` committed: after the push with ``--push`` (a run that pushed
+    nothing announces nothing), after the local commit without it; not on a dry run."""
+    if opts.dry_run:
+        return
+    from runner.load.config import load_notify
+
+    config, problems = load_notify(opts.root)
+    if not config.targets and not problems:
+        return
+    from runner.reconcile.notify import announce
+
+    # a bad [tool.rollout.notify] is said at every run; changes only once they are where
+    # a link can reach them
+    sent = rep.commits if not opts.push or rep.pushed else {}
+    outcome = announce(config, problems, rep.decisions, sent, dict(os.environ),
+                       opts.now, datetime.now(UTC), pushed=rep.pushed)
+    github = os.environ.get("GITHUB_ACTIONS") == "true"
+    for text in [*(f"notify: {w}" for w in outcome.warnings),
+                 *(f"notification not delivered: {u}" for u in outcome.undelivered)]:
+        line = safe_line(text, 1000)
+        print(f"::warning title=rollout notify::{_escape(line)}" if github
+              else f"warning: {line}", file=sys.stderr)
+    if outcome.attempted:
+        failed = outcome.undelivered
+        print(f"notifications: {len(outcome.delivered)} delivered"
+              + (f", {len(failed)} not delivered ("
+                 + "; ".join(safe_line(f"{u.target}: {u.event} of {u.flag}", 200)
+                             for u in failed[:10]) + ")" if failed else ""))
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary and outcome.undelivered:
+        try:
+            with open(summary, "a", encoding="utf-8") as f:
+                f.write("\n### Notifications not delivered\n\n")
+                f.writelines(f"- {safe_line(str(u), 500).replace('<', '&lt;')}\n"
+                             for u in outcome.undelivered)
+        except OSError as e:
+            print(safe_line(f"warning: cannot write the step summary: {e}"), file=sys.stderr)
