@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+#: The one place of the version: the package metadata reads it (pyproject.toml's
+#: [tool.hatch.version]); `rollout init` pins the action's major tag and the pre-commit hook's
+#: rev from it; the release workflow refuses a tag that is not ``v`` + this.
+__version__ = "0.2.0"
+
+#: The project's home on GitHub (owner/name): where the action (``uses: REPOSITORY@v0``) and
+#: the pre-commit hook (``repo: https://github.com/REPOSITORY``) that ``rollout init``
+#: writes are fetched from. pyproject.toml's [project.urls] say the same (a test checks).
+REPOSITORY = "rollout-runner/rollout-runner"
 
 _SDK = {"FlagClient", "is_enabled", "value", "all_flags", "get_all_flags"}
 

