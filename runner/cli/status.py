@@ -47,7 +47,7 @@ def _text(rows: list[dict[str, Any]]) -> str:
             out.append(safe_line(f"  step {r['approved_step'] + 1} approved by "
                                  f"{r['approved_by']}", limit=1000))
         for g in r["last_gates"]:
-            value = "none" if g["value"] is None else g["value"]
+            value = _shown(g["value"])
             dry = ", dry run" if g.get("dry_run") else ""
             out.append("  " + safe_line(f"{g['name']} = {value} ({g['threshold']}{dry}): "
                                        f"{g['verdict']}", limit=1000))
@@ -56,6 +56,16 @@ def _text(rows: list[dict[str, Any]]) -> str:
         if r["reason"]:
             out.append(f"  {safe_line(r['reason'], limit=1000)}")
     return "\n".join(out) + ("\n" if out else "")
+
+
+def _shown(value: object) -> str:
+    """A gate's value as the commits write it: whole numbers whole, others to 6 digits
+    (a comparison's difference is 5.03509, not 5.035087719298246)."""
+    if value is None:
+        return "none"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(int(value)) if float(value).is_integer() else f"{value:.6g}"
+    return str(value)
 
 
 def _cohorts(c: dict[str, Any]) -> str:

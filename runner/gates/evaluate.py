@@ -136,20 +136,29 @@ def compare_all_with(spec: Comparison | None, verdict: Verdict, detail: str,
 
 def _compared(spec: Comparison, plan: RolloutPlan, readings: Mapping[str, Reading],
               percentage: float, now: datetime) -> tuple[GateResult, ...]:
-    got = cohort_counts(spec, readings)
-    if isinstance(got, tuple) and len(got) == 2 and isinstance(got[0], Verdict):
-        return compare_all_with(spec, got[0], got[1], now)
-    treatment, control = got
+    try:
+        treatment, control = cohort_counts(spec, readings)
+    except UnusableCounts as e:
+        return compare_all_with(spec, e.verdict, e.detail, now)
     return compare_cohorts(spec, treatment, control, percentage=percentage,
                            looks=comparing_steps(plan.percentages),
                            now=now)
 
 
+class UnusableCounts(Exception):
+    """Why the readings give no cohort counts: ``error`` for a failed or nonsensical reading
+    (negative, errors above requests), ``inconclusive`` for no data."""
+
+    def __init__(self, verdict: Verdict, detail: str) -> None:
+        super().__init__(detail)
+        self.verdict = verdict
+        self.detail = detail
+
+
 def cohort_counts(spec: Comparison, readings: Mapping[str, Reading]
-                  ) -> tuple[CohortCounts, CohortCounts] | tuple[Verdict, str]:
-    """The treatment and control counts in ``readings``, or why there are none: ``error``
-    for a failed or nonsensical reading (negative, errors above requests), ``inconclusive``
-    for no data."""
+                  ) -> tuple[CohortCounts, CohortCounts]:
+    """The treatment and control counts in ``readings``; :class:`UnusableCounts` when there
+    are none to compare."""
     needed = counts_needed(spec)
     values: dict[str, dict[str, float | None]] = {}
     missing: list[str] = []
@@ -161,9 +170,10 @@ def cohort_counts(spec: Comparison, readings: Mapping[str, Reading]
                 if count == "assigned":
                     values[cohort][count] = None
                     continue
-                return Verdict.ERROR, f"the source returned nothing for the {cohort} {count}"
+                raise UnusableCounts(Verdict.ERROR,
+                                     f"the source returned nothing for the {cohort} {count}")
             if r.error is not None:
-                return Verdict.ERROR, f"{cohort} {count}: {r.error}"
+                raise UnusableCounts(Verdict.ERROR, f"{cohort} {count}: {r.error}")
             if r.value is None or not math.isfinite(r.value):
                 if count == "assigned":
                     values[cohort][count] = None
@@ -173,10 +183,11 @@ def cohort_counts(spec: Comparison, readings: Mapping[str, Reading]
                                else f"{cohort} {count} is {r.value}")
                 continue
             if r.value < 0:
-                return Verdict.ERROR, f"{cohort} {count} is negative ({r.value:g}): {r.detail}"
+                raise UnusableCounts(Verdict.ERROR,
+                                     f"{cohort} {count} is negative ({r.value:g}): {r.detail}")
             values[cohort][count] = r.value
     if missing:
-        return Verdict.INCONCLUSIVE, "no cohort data: " + "; ".join(missing)
+        raise UnusableCounts(Verdict.INCONCLUSIVE, "no cohort data: " + "; ".join(missing))
     for cohort in COHORTS:
         v = values[cohort]
         requests = v["requests"]
@@ -184,8 +195,8 @@ def cohort_counts(spec: Comparison, readings: Mapping[str, Reading]
         for count in ("errors", "slow", "assigned"):
             x = v.get(count)
             if x is not None and x > requests * (1 + 1e-9) + 1e-9:
-                return Verdict.ERROR, (f"{cohort} has {x:g} {count} out of only {requests:g} "
-                                       "requests: the cohort counts are inconsistent")
+                raise UnusableCounts(Verdict.ERROR, f"{cohort} has {x:g} {count} out of only "
+                                     f"{requests:g} requests: the cohort counts are inconsistent")
 
     def counts(cohort: str) -> CohortCounts:
         v = values[cohort]

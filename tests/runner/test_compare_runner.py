@@ -183,7 +183,7 @@ def test_a_broken_feature_the_global_gate_misses_is_rolled_back_at_five_percent(
     assert compare.splitlines()[0].endswith("margin 0.5 pp: fail")
 
     text = rollout(example_repo, "status").stdout
-    assert "compare.error_rate = 4.7" in text
+    assert "compare.error_rate = 4.7 (" in text  # as the commit writes it, not 4.70000…1
     assert "    treatment 5% (n=6,000) control 0.3% (n=114,000) diff +4.7 pp [" in text
     js = json.loads(rollout(example_repo, "status", "phase_4_deployment", "--format", "json").stdout)
     assert {g["name"]: g for g in js["last_gates"]}["compare.error_rate"]["cohorts"] == c
