@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from runner.trailers import trailer_format
 
@@ -99,8 +99,8 @@ def _spawn(root: Path, args: Sequence[str], input: str | bytes | None, check: bo
     if isinstance(input, str):
         input = input.encode()
     try:
-        proc = subprocess.run(_argv(root, args), env=git_env(),
-                              capture_output=True, input=input, check=False)
+        proc: subprocess.CompletedProcess[Any] = subprocess.run(  # bytes, or text decoded below
+            _argv(root, args), env=git_env(), capture_output=True, input=input, check=False)
     except OSError as e:  # no git program, or it cannot be started
         raise GitError(args, f"cannot run git: {e.strerror or e}") from e
     if text:
@@ -194,9 +194,10 @@ def _memfd() -> int | None:
     if memfd_create is None:
         return None
     try:
-        return memfd_create("git-output", getattr(os, "MFD_CLOEXEC", 1))
+        fd: int = memfd_create("git-output", getattr(os, "MFD_CLOEXEC", 1))
     except OSError:
         return None
+    return fd
 
 
 def _raise_git_error(args: Sequence[str], err: IO[bytes]) -> None:
