@@ -160,6 +160,8 @@ class FlagdSchemaMissing(RuntimeError):
 
 def flagd_validator(schema_dir: Path) -> Any:
     """A draft-07 validator for flagd files, from the vendored ``flags.json``/``targeting.json``."""
+    # inline for start-up time: the SDK imports this module (through runner.evaluate) and
+    # never validates; jsonschema and referencing would make its import several times slower
     from jsonschema import Draft7Validator
     from referencing import Registry, Resource
 
