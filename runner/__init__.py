@@ -25,7 +25,7 @@ _SDK = {"FlagClient", "is_enabled", "value", "all_flags", "get_all_flags"}
 
 def __getattr__(name: str) -> Any:
     if name in _SDK:
-        from runner import sdk
+        from runner import sdk  # lazy: the CLI imports this package, never the SDK
 
         return getattr(sdk, name)
     raise AttributeError(f"module 'runner' has no attribute {name!r}")

@@ -10,6 +10,7 @@ crash-safe commit protocol built on it is ``runner.reconcile.commit``.
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import subprocess
@@ -17,12 +18,9 @@ import tempfile
 import time
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, Any
 
 from runner.trailers import trailer_format
-
-if TYPE_CHECKING:
-    import codecs
 
 #: ``git revert``'s own line in the message of a revert: SHA-1 (40 hex digits) and SHA-256
 #: (64) object names, abbreviated or not. Word-bounded: a longer run of hex is no name.
@@ -99,8 +97,8 @@ def _spawn(root: Path, args: Sequence[str], input: str | bytes | None, check: bo
     if isinstance(input, str):
         input = input.encode()
     try:
-        proc = subprocess.run(_argv(root, args), env=git_env(),
-                              capture_output=True, input=input, check=False)
+        proc: subprocess.CompletedProcess[Any] = subprocess.run(  # bytes, or text decoded below
+            _argv(root, args), env=git_env(), capture_output=True, input=input, check=False)
     except OSError as e:  # no git program, or it cannot be started
         raise GitError(args, f"cannot run git: {e.strerror or e}") from e
     if text:
@@ -146,8 +144,6 @@ def stream(root: Path, args: Sequence[str], chunk: int = 1 << 20) -> Generator[s
     parsing of what it wrote so far overlap on two cores, without a thread. Elsewhere a
     pipe, enlarged where the system allows it.
     """
-    import codecs
-
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     with tempfile.TemporaryFile() as err:
         out = _memfd()
@@ -194,9 +190,10 @@ def _memfd() -> int | None:
     if memfd_create is None:
         return None
     try:
-        return memfd_create("git-output", getattr(os, "MFD_CLOEXEC", 1))
+        fd: int = memfd_create("git-output", getattr(os, "MFD_CLOEXEC", 1))
     except OSError:
         return None
+    return fd
 
 
 def _raise_git_error(args: Sequence[str], err: IO[bytes]) -> None:

@@ -89,8 +89,8 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         self._origin = origin
         self._authorization = authorization
 
-    def redirect_request(self, req: urllib.request.Request, fp: IO[bytes], code: int,
-                         msg: str, headers: Message, newurl: str) -> urllib.request.Request | None:
+    def redirect_request(self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str,
+                         headers: http.client.HTTPMessage, newurl: str) -> urllib.request.Request | None:
         if urllib.parse.urlsplit(newurl).scheme.lower() not in ("http", "https"):
             raise urllib.error.HTTPError(req.full_url, code, "redirect to a URL that is "
                                          "neither http nor https refused", headers, fp)

@@ -57,14 +57,16 @@ def _rule_condition(rule: dict[str, Any]) -> dict[str, Any]:
 
 def _split_expr(key: str, entry: dict[str, Any]) -> Expr:
     split = entry["split"]
+    default: str = entry["default_variant"]
     if not split:
-        return entry["default_variant"]
+        return default
     if len(split) == 1:
-        return split[0]["variant"]
+        only: str = split[0]["variant"]
+        return only
     value = _var(entry["bucket_by"] or "targetingKey")
     fractional = [{"cat": [key, value]}, *([s["variant"], s["weight"]] for s in split)]
     # no bucketing value: the default variant, as FlagClient does (flagd would hash "null")
-    return {"if": [{"!==": [value, None]}, {"fractional": fractional}, entry["default_variant"]]}
+    return {"if": [{"!==": [value, None]}, {"fractional": fractional}, default]}
 
 
 def _targeting_expr(key: str, entry: dict[str, Any]) -> Expr:
@@ -158,6 +160,8 @@ class FlagdSchemaMissing(RuntimeError):
 
 def flagd_validator(schema_dir: Path) -> Any:
     """A draft-07 validator for flagd files, from the vendored ``flags.json``/``targeting.json``."""
+    # inline for start-up time: the SDK imports this module (through runner.evaluate) and
+    # never validates; jsonschema and referencing would make its import several times slower
     from jsonschema import Draft7Validator
     from referencing import Registry, Resource
 

@@ -156,6 +156,8 @@ def _metric(spec: Comparison, m: MetricComparison, treatment: CohortCounts, cont
         return GateResult(m.name, verdict, value, threshold, spec.dry_run,
                           record_line(detail, MAX_DETAIL), now, evidence)
 
+    te: float | None  # the cohorts' events: errors, or requests slower than the objective
+    ce: float | None
     if m.metric == "error_rate":
         te, ce = treatment.errors, control.errors
     elif m.metric == "slow_rate":

@@ -3,6 +3,7 @@ of a repository's files)."""
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -31,8 +32,6 @@ def __getattr__(name: str) -> Any:
     # Lazy (PEP 562): importing runner.load.yamlsafe alone must not pay for jsonschema,
     # which costs ~150 ms of start-up in commands that never validate (rollout history).
     if name in _WHERE:
-        import importlib
-
         value = getattr(importlib.import_module(f"runner.load.{_WHERE[name]}"), name)
         globals()[name] = value
         return value

@@ -6,7 +6,8 @@ schemas"); these name the field and say what would be right.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 from jsonschema.exceptions import ValidationError
 
@@ -29,7 +30,7 @@ _PATTERNS = {
 
 def _alternatives(err: ValidationError) -> tuple[tuple[Any, ...], str] | None:
     """A oneOf/anyOf error in words: the branch the author meant, or what the choices are."""
-    branches: list[dict[str, Any]] = err.validator_value
+    branches = cast("list[dict[str, Any]]", err.validator_value)  # the oneOf/anyOf list
     if all(set(b) == {"required"} for b in branches):  # "exactly one of these fields"
         names = [n for b in branches for n in b["required"]]
         present = [n for n in names if isinstance(err.instance, dict) and n in err.instance]
@@ -37,7 +38,7 @@ def _alternatives(err: ValidationError) -> tuple[tuple[Any, ...], str] | None:
         if len(present) > 1:
             return path, f"give only one of {', '.join(present)}"
         return path, f"needs one of {', '.join(names)}"
-    by_branch: dict[int, list[ValidationError]] = {}
+    by_branch: dict[str | int, list[ValidationError]] = {}
     for e in err.context or ():
         by_branch.setdefault(e.relative_schema_path[0], []).append(e)
     if not by_branch:
@@ -70,34 +71,39 @@ def _alternatives(err: ValidationError) -> tuple[tuple[Any, ...], str] | None:
 def _describe(err: ValidationError) -> tuple[tuple[Any, ...], str]:
     """One schema error as (field path, message) a person can act on."""
     path = tuple(err.absolute_path)
-    v = err.validator
+    # A validator sets these on every error it yields (the stubs also allow a hand-made
+    # error, where they are unset).
+    v = cast(str, err.validator)
+    instance: Any = err.instance
+    value: Any = err.validator_value
     if v in ("oneOf", "anyOf"):
         said = _alternatives(err)
         if said is not None:
             return said
     if v == "additionalProperties":
-        extra = sorted(set(map(str, err.instance)) - set(err.schema.get("properties", {})))
-        if extra and err.schema.get("properties"):
-            allowed = ", ".join(sorted(err.schema["properties"]))
+        properties = err.schema.get("properties", {}) if isinstance(err.schema, Mapping) else {}
+        extra = sorted(set(map(str, instance)) - set(properties))
+        if extra and properties:
+            allowed = ", ".join(sorted(properties))
             return (*path, extra[0]), f"unknown field (allowed: {allowed})"
     if v == "required":
         missing = err.message.split("'")[1] if "'" in err.message else ""
         return (*path, missing), "required field is missing"
     if v == "enum":
-        return path, f"{shown(err.instance)} is not one of {', '.join(map(str, err.validator_value))}"
+        return path, f"{shown(instance)} is not one of {', '.join(map(str, value))}"
     if v == "const":
-        return path, f"{shown(err.instance)}: expected {err.validator_value!r}"
-    if v == "pattern" and err.validator_value in _PATTERNS:
-        return path, f"{shown(err.instance)} {_PATTERNS[err.validator_value]}"
+        return path, f"{shown(instance)}: expected {value!r}"
+    if v == "pattern" and value in _PATTERNS:
+        return path, f"{shown(instance)} {_PATTERNS[value]}"
     if v == "type":
-        want = err.validator_value
+        want = value
         want = " or ".join(want) if isinstance(want, list) else want
-        return path, f"{shown(err.instance)} is {a_type(err.instance)}, expected {want}"
-    if v == "minLength" and err.validator_value == 1:
+        return path, f"{shown(instance)} is {a_type(instance)}, expected {want}"
+    if v == "minLength" and value == 1:
         return path, "must not be empty"
     if v == "uniqueItems":
         seen: list[Any] = []
-        for item in err.instance:
+        for item in instance:
             if item in seen:
                 return path, f"{shown(item)} is listed more than once"
             seen.append(item)
@@ -107,17 +113,17 @@ def _describe(err: ValidationError) -> tuple[tuple[Any, ...], str]:
         word = {"maximum": "greater than the maximum of", "minimum": "less than the minimum of",
                 "exclusiveMaximum": "greater than or equal to the maximum of",
                 "exclusiveMinimum": "less than or equal to the minimum of"}[v]
-        return path, f"{shown(err.instance)} is {word} {err.validator_value}"
-    n = err.validator_value
+        return path, f"{shown(instance)} is {word} {value}"
+    n = value
     if v in ("minItems", "minProperties") and n == 1:
         return path, "must not be empty"
-    said = {"maxLength": f"is too long (at most {n} characters)",
-            "minLength": f"is too short (at least {n} characters)",
-            "maxItems": f"has more than {n} items", "minItems": f"has fewer than {n} items",
-            "maxProperties": f"has more than {n} fields",
-            "minProperties": f"has fewer than {n} fields"}.get(v)
-    if said:
-        return path, f"{shown(err.instance)} {said}"
+    words = {"maxLength": f"is too long (at most {n} characters)",
+             "minLength": f"is too short (at least {n} characters)",
+             "maxItems": f"has more than {n} items", "minItems": f"has fewer than {n} items",
+             "maxProperties": f"has more than {n} fields",
+             "minProperties": f"has fewer than {n} fields"}.get(v)
+    if words:
+        return path, f"{shown(instance)} {words}"
     return path, err.message
 
 

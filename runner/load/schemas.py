@@ -13,7 +13,9 @@ from referencing import Registry, Resource
 try:  # compiled (Rust) validation: ~40x faster on valid documents, the common case
     import jsonschema_rs
 except ImportError:  # pragma: no cover - then jsonschema alone does the work
-    jsonschema_rs = None
+    _HAVE_RS = False
+else:
+    _HAVE_RS = True
 
 SCHEMA_FILES = {
     "flag": "flag.schema.json",
@@ -47,7 +49,8 @@ def _registry() -> Registry:
 
 @cache
 def schema(kind: str) -> dict[str, Any]:
-    return json.loads((schema_dir() / SCHEMA_FILES[kind]).read_text(encoding="utf-8"))
+    doc: dict[str, Any] = json.loads((schema_dir() / SCHEMA_FILES[kind]).read_text(encoding="utf-8"))
+    return doc
 
 
 @cache
@@ -58,8 +61,8 @@ def validator(kind: str) -> Draft202012Validator:
 
 
 @cache
-def _fast(kind: str) -> Any:
-    if jsonschema_rs is None or kind not in _SELF_CONTAINED:
+def _fast(kind: str) -> jsonschema_rs.Validator | None:
+    if not _HAVE_RS or kind not in _SELF_CONTAINED:
         return None
     try:
         return jsonschema_rs.validator_for(schema(kind))

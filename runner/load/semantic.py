@@ -98,10 +98,10 @@ def check_flag(flag: Flag, raw: Mapping[str, Any], path: str, stem: str) -> list
             bad(("variants", n), f"is {article} {t} but the flag's variants are {first}s "
                 "(one type per flag)")
             break
-    t = flag.targeting
-    if t.variant is not None and t.variant not in variants:
-        bad(("targeting", "variant"), f"variant {shown(t.variant)} is not one of {names}")
-    for i, r in enumerate(t.rules):
+    targeting = flag.targeting
+    if targeting.variant is not None and targeting.variant not in variants:
+        bad(("targeting", "variant"), f"variant {shown(targeting.variant)} is not one of {names}")
+    for i, r in enumerate(targeting.rules):
         if r.variant not in variants:
             bad(("targeting", "rules", i, "variant"), f"variant {shown(r.variant)} is not one of {names}")
     if flag.percentage is not None and not _fine(flag.percentage):
@@ -303,10 +303,10 @@ def check_cross(
                            "dependency cycle: " + " -> ".join(cycle), True))
     for flag_key, entries in plans.items():
         for plan, path in entries:
-            flag = flags.get(flag_key)
-            if flag is None and flag_key in broken:
+            planned = flags.get(flag_key)
+            if planned is None and flag_key in broken:
                 break
-            if flag is None:
+            if planned is None:
                 out.append(Finding(path, ("flag",), f"no flag {flag_key!r} in the flags folder",
                                    True))
                 continue
@@ -314,15 +314,15 @@ def check_cross(
                 others = ", ".join(p for _, p in entries if p != path)
                 out.append(Finding(path, ("flag",), f"{flag_key!r} also has the rollout plan "
                                    f"{others}; one plan per flag", True))
-            if flag.percentage is not None or flag.split is not None:
+            if planned.percentage is not None or planned.split is not None:
                 out.append(Finding(flag_paths[flag_key], ("percentage",),
                                    f"the flag is driven by the rollout plan {path}; "
                                    "remove its static percentage", True))
-            if flag.rollout_variant == flag.default_variant:
+            if planned.rollout_variant == planned.default_variant:
                 out.append(Finding(path, ("flag",), f"{flag_key!r} has the same rollout_variant and "
-                                   f"default_variant ({flag.default_variant!r}): the rollout would "
+                                   f"default_variant ({planned.default_variant!r}): the rollout would "
                                    "change nothing", True))
-            if (plan.strategy is Strategy.INSTANT and flag.risk is Risk.HIGH
+            if (plan.strategy is Strategy.INSTANT and planned.risk is Risk.HIGH
                     and not plan.accept_risk):
                 out.append(Finding(path, ("strategy",), f"instant on the high-risk flag "
                                    f"{flag_key!r} is refused; set accept_risk: true to accept "

@@ -27,6 +27,7 @@ from runner.load.problems import shown
 try:
     from yaml import CSafeLoader as _BaseLoader
 except ImportError:  # pragma: no cover - libyaml is missing on some platforms
+    # the pure-Python loader: another class, with the interface StrictLoader uses
     from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
 
 MAX_FILE_BYTES = 1 << 20  # 1 MiB: a flag file is a few hundred bytes
@@ -123,7 +124,7 @@ def _path_to(root: Node, line: int, column: int) -> tuple[Any, ...] | None:
     return best
 
 
-class StrictLoader(_BaseLoader):  # type: ignore[misc,valid-type]
+class StrictLoader(_BaseLoader):
     yaml_implicit_resolvers = _yaml12_resolvers()
     #: Reject mapping keys that are not strings (``1: x``, ``null: x``): formats whose keys
     #: are names set this; plain data may have other keys.
@@ -181,7 +182,9 @@ class StrictLoader(_BaseLoader):  # type: ignore[misc,valid-type]
                 elif self.string_keys_only:
                     m = key_node.start_mark
                     raise YamlError("a key must be a name (a string)", m.line + 1, m.column + 1)
-        return super().construct_mapping(node, deep=deep)
+        # PyYAML's own check refuses a node that is no mapping (``!!map [a]``); its stub
+        # types the argument as the mapping node that check lets through
+        return super().construct_mapping(node, deep=deep)  # type: ignore[arg-type]
 
     def construct_yaml_int(self, node: ScalarNode) -> int:
         text = self.construct_scalar(node)
@@ -231,6 +234,52 @@ class StrictLoader(_BaseLoader):  # type: ignore[misc,valid-type]
                                 _path_to(node, mark.line, mark.column) or ()) from None
             raise
 
+    def _construct_plain(self, root: Node) -> Any:
+        """Build the data of a plain document: string keys, core scalars, no merge keys.
+
+        Flag and plan files are such documents; building them directly is several times faster
+        than PyYAML's general constructor. Anything else (including every error case, so that
+        messages are PyYAML's and ours as above) raises _NotPlain and takes the general path.
+        """
+        built: dict[int, Any] = {}  # by node: an alias yields the same object, as in PyYAML
+
+        def build(node: Node) -> Any:
+            known = built.get(id(node), built)
+            if known is not built:
+                return known
+            tag = node.tag
+            value: Any
+            if isinstance(node, ScalarNode):
+                if tag == _STR:
+                    value = node.value
+                elif tag == _INT:
+                    value = self.construct_yaml_int(node)
+                elif tag == _FLOAT:
+                    value = self.construct_yaml_float(node)
+                elif tag == _BOOL:
+                    value = node.value[0] in "tT"
+                elif tag == _NULL:
+                    value = None
+                else:
+                    raise _NotPlain
+            elif isinstance(node, SequenceNode) and tag == _SEQ:
+                value = [build(child) for child in node.value]
+            elif isinstance(node, MappingNode) and tag == _MAP:
+                value = {}
+                for key_node, value_node in node.value:
+                    if not isinstance(key_node, ScalarNode) or key_node.tag != _STR:
+                        raise _NotPlain
+                    key = key_node.value
+                    if key in value:
+                        raise _NotPlain  # a duplicate key: reported by construct_mapping
+                    value[key] = build(value_node)
+            else:
+                raise _NotPlain
+            built[id(node)] = value
+            return value
+
+        return build(root)
+
 
 def _bad_number(node: Node, text: str, value: int | float | None = None) -> NoReturn:
     m = node.start_mark
@@ -247,54 +296,6 @@ class _NotPlain(Exception):
     """The document needs PyYAML's full constructor (merge keys, tags, odd keys...)."""
 
 
-def _construct_plain(self: StrictLoader, root: Node) -> Any:
-    """Build the data of a plain document: string keys, core scalars, no merge keys.
-
-    Flag and plan files are such documents; building them directly is several times faster
-    than PyYAML's general constructor. Anything else (including every error case, so that
-    messages are PyYAML's and ours as above) raises _NotPlain and takes the general path.
-    """
-    built: dict[int, Any] = {}  # by node: an alias yields the same object, as in PyYAML
-
-    def build(node: Node) -> Any:
-        known = built.get(id(node), built)
-        if known is not built:
-            return known
-        tag = node.tag
-        value: Any
-        if isinstance(node, ScalarNode):
-            if tag == _STR:
-                value = node.value
-            elif tag == _INT:
-                value = self.construct_yaml_int(node)
-            elif tag == _FLOAT:
-                value = self.construct_yaml_float(node)
-            elif tag == _BOOL:
-                value = node.value[0] in "tT"
-            elif tag == _NULL:
-                value = None
-            else:
-                raise _NotPlain
-        elif isinstance(node, SequenceNode) and tag == _SEQ:
-            value = [build(child) for child in node.value]
-        elif isinstance(node, MappingNode) and tag == _MAP:
-            value = {}
-            for key_node, value_node in node.value:
-                if not isinstance(key_node, ScalarNode) or key_node.tag != _STR:
-                    raise _NotPlain
-                key = key_node.value
-                if key in value:
-                    raise _NotPlain  # a duplicate key: reported by construct_mapping
-                value[key] = build(value_node)
-        else:
-            raise _NotPlain
-        built[id(node)] = value
-        return value
-
-    return build(root)
-
-
-StrictLoader._construct_plain = _construct_plain  # type: ignore[attr-defined]
 StrictLoader.add_constructor(_INT, StrictLoader.construct_yaml_int)
 StrictLoader.add_constructor(_FLOAT, StrictLoader.construct_yaml_float)
 # JSON-compatible data only: no bytes, sets, ordered pairs or datetimes

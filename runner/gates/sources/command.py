@@ -53,14 +53,15 @@ def _collect(process: subprocess.Popen[bytes], timeout: float, shown: str) -> tu
     """Standard output and error, read within ``timeout`` for the whole exchange and at most
     :data:`MAX_OUTPUT` bytes each; else the process group is killed and this raises."""
     deadline = time.monotonic() + timeout
+    assert process.stdout is not None and process.stderr is not None  # started with two pipes
+    out_fd, err_fd = process.stdout.fileno(), process.stderr.fileno()
     chunks: dict[int, list[bytes]] = {}
     sizes: dict[int, int] = {}
     with selectors.DefaultSelector() as selector:
-        for pipe in (process.stdout, process.stderr):
-            assert pipe is not None
-            os.set_blocking(pipe.fileno(), False)
-            selector.register(pipe.fileno(), selectors.EVENT_READ)
-            chunks[pipe.fileno()], sizes[pipe.fileno()] = [], 0
+        for fd in (out_fd, err_fd):
+            os.set_blocking(fd, False)
+            selector.register(fd, selectors.EVENT_READ)
+            chunks[fd], sizes[fd] = [], 0
         while selector.get_map():
             left = deadline - time.monotonic()
             if left <= 0:
@@ -75,7 +76,7 @@ def _collect(process: subprocess.Popen[bytes], timeout: float, shown: str) -> tu
                     continue
                 sizes[key.fd] += len(data)
                 if sizes[key.fd] > MAX_OUTPUT:
-                    which = "output" if key.fd == process.stdout.fileno() else "error output"  # type: ignore[union-attr]
+                    which = "output" if key.fd == out_fd else "error output"
                     raise SourceError(f"metrics command {shown}: printed more than {MAX_OUTPUT} "
                                       f"bytes of standard {which} (killed): a metrics command "
                                       "prints one small JSON object")
@@ -85,7 +86,6 @@ def _collect(process: subprocess.Popen[bytes], timeout: float, shown: str) -> tu
         process.wait(timeout=left)
     except subprocess.TimeoutExpired:  # closed its output but did not exit
         raise SourceError(f"metrics command {shown}: no answer within {timeout:g}s (killed)") from None
-    out_fd, err_fd = process.stdout.fileno(), process.stderr.fileno()  # type: ignore[union-attr]
     return b"".join(chunks[out_fd]), b"".join(chunks[err_fd])
 
 

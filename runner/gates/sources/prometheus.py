@@ -36,9 +36,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
 from runner.gates.readings import (
     COHORTS,
@@ -60,7 +60,8 @@ _SHOWN_QUERY = 200
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+    def redirect_request(self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str,
+                         headers: http.client.HTTPMessage, newurl: str) -> urllib.request.Request | None:
         return None  # urllib then raises HTTPError for the 3xx
 
 
@@ -93,7 +94,7 @@ class _Exchange:
             sock.shutdown(socket.SHUT_RDWR)
 
     @contextlib.contextmanager
-    def deadline(self, seconds: float):  # type: ignore[no-untyped-def]
+    def deadline(self, seconds: float) -> Iterator[None]:
         timer = threading.Timer(max(seconds, 0.0), self.expire)
         timer.daemon = True
         timer.start()
@@ -104,23 +105,26 @@ class _Exchange:
 
 
 def _handlers(exchange: _Exchange) -> list[urllib.request.BaseHandler]:
-    def watched(base: type[http.client.HTTPConnection]) -> type[http.client.HTTPConnection]:
-        class Connection(base):  # type: ignore[valid-type,misc]
-            def connect(self) -> None:
-                super().connect()
-                exchange.add(self.sock)
+    """urllib's HTTP and HTTPS handlers, their connections handing each socket to ``exchange``."""
 
-        return Connection
+    class Connection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            super().connect()
+            exchange.add(self.sock)
 
-    plain, tls = watched(http.client.HTTPConnection), watched(http.client.HTTPSConnection)
+    class TlsConnection(http.client.HTTPSConnection):
+        def connect(self) -> None:
+            super().connect()
+            exchange.add(self.sock)
 
     class Plain(urllib.request.HTTPHandler):
-        def http_open(self, req):  # type: ignore[no-untyped-def]
-            return self.do_open(plain, req)
+        def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+            return self.do_open(Connection, req)
 
     class Tls(urllib.request.HTTPSHandler):
-        def https_open(self, req):  # type: ignore[no-untyped-def]
-            return self.do_open(tls, req, context=self._context)  # type: ignore[attr-defined]
+        def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+            # the context HTTPSHandler made (undocumented, so not in typeshed's stub)
+            return self.do_open(TlsConnection, req, context=self._context)  # type: ignore[attr-defined]
 
     return [Plain(), Tls()]
 
@@ -135,7 +139,9 @@ def _opener(url: str, env: Mapping[str, str],
             proxies[scheme] = value
     no_proxy = env.get("no_proxy") or env.get("NO_PROXY")
     host = urllib.parse.urlsplit(url).hostname or ""
-    if proxies and no_proxy and urllib.request.proxy_bypass_environment(host, {"no": no_proxy}):
+    # proxy_bypass_environment: urllib's own no_proxy rule (undocumented, not in typeshed)
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    if proxies and no_proxy and bypass(host, {"no": no_proxy}):
         proxies = {}
     extra = _handlers(exchange) if exchange is not None else []
     return urllib.request.build_opener(urllib.request.ProxyHandler(proxies), _NoRedirect(), *extra)
@@ -226,8 +232,8 @@ def _exchange(opener: urllib.request.OpenerDirector, url: str, promql: str, now:
         reason = e.reason
         if isinstance(reason, TimeoutError):
             raise SourceError(f"prometheus {url}: no answer within the timeout") from e
-        why = getattr(reason, "strerror", None) or reason
-        raise SourceError(f"prometheus {url}: unreachable: {why}") from e
+        cause = getattr(reason, "strerror", None) or reason
+        raise SourceError(f"prometheus {url}: unreachable: {cause}") from e
     except (OSError, http.client.HTTPException) as e:  # connection reset mid-answer and the like
         raise SourceError(f"prometheus {url}: {type(e).__name__}: {e}") from e
     if len(raw) > MAX_BODY:
