@@ -252,19 +252,19 @@ def test_cli_eval_reports_value_variant_reason(make_repo: MakeRepo, tmp_path: Pa
 
 def test_reload_reads_and_compiles_off_the_callers_thread(
         make_repo: MakeRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import runner.sdk as sdk
+    import runner.sdk.sources as sources
 
     path = tmp_path / "flags.json"
     write_atomic(path, _artifact(make_repo, "v1"))
     client = FlagClient.from_file(path, env={}, reload_interval=0.01)
     loaded_in: list[str] = []
-    real_load = sdk.load_artifact
+    real_load = sources.load_artifact
 
     def observed_load(p: Path) -> object:
         loaded_in.append(threading.current_thread().name)
         return real_load(p)
 
-    monkeypatch.setattr(sdk, "load_artifact", observed_load)
+    monkeypatch.setattr(sources, "load_artifact", observed_load)
     write_atomic(path, _artifact(make_repo, "v2", percentage=100))
     deadline = time.monotonic() + 5
     while client.value("color", {"targetingKey": "u"}) != "b":
