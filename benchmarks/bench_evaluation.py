@@ -5,7 +5,7 @@ prerequisites, static flags), same contexts, measured back to back:
 
 * ``FlagClient.is_enabled`` / ``FlagClient.evaluate`` (this project, native artifact);
   also with one evaluation hook that does nothing (``on_evaluation``: the cost of hooks
-  themselves; a client without hooks pays nothing) and inside ``RequestRecorder.request``
+  themselves; a client without hooks pays one test of an empty list) and inside ``RequestRecorder.request``
   (``runner.telemetry.prometheus``: the evaluation, three metric updates and the
   once-a-user assignment count per request);
 * ``FlagdCore`` (openfeature-flagd-core) resolving the exported flagd file;

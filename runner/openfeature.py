@@ -70,9 +70,9 @@ def context_mapping(ctx: EvaluationContext | None) -> Mapping[str, Any]:
     if ctx is None:
         return {}
     try:
-        out = dict(ctx.attributes)
+        out: dict[str, Any] = dict(ctx.attributes)
         out["targetingKey"] = ctx.targeting_key
-    except Exception as e:
+    except Exception as e:  # a hostile context (its attributes raise anything): the caller's default
         raise InvalidContextError(f"not a usable evaluation context: "
                                   f"{failure_details(e)}") from None
     return out

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from runner import FlagClient
-from runner.evaluate import ArtifactError, render_artifact, write_atomic
+from runner.evaluate import ArtifactError, Resolution, render_artifact, write_atomic
 from tests.conftest import PROJECT, run_cli
 from tests.evaluate.conftest import RepoWriter
 
@@ -252,19 +252,19 @@ def test_cli_eval_reports_value_variant_reason(make_repo: MakeRepo, tmp_path: Pa
 
 def test_reload_reads_and_compiles_off_the_callers_thread(
         make_repo: MakeRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import runner.sdk as sdk
+    import runner.sdk.sources as sources
 
     path = tmp_path / "flags.json"
     write_atomic(path, _artifact(make_repo, "v1"))
     client = FlagClient.from_file(path, env={}, reload_interval=0.01)
     loaded_in: list[str] = []
-    real_load = sdk.load_artifact
+    real_load = sources.load_artifact
 
     def observed_load(p: Path) -> object:
         loaded_in.append(threading.current_thread().name)
         return real_load(p)
 
-    monkeypatch.setattr(sdk, "load_artifact", observed_load)
+    monkeypatch.setattr(sources, "load_artifact", observed_load)
     write_atomic(path, _artifact(make_repo, "v2", percentage=100))
     deadline = time.monotonic() + 5
     while client.value("color", {"targetingKey": "u"}) != "b":
@@ -272,3 +272,46 @@ def test_reload_reads_and_compiles_off_the_callers_thread(
         time.sleep(0.005)
     assert loaded_in and threading.current_thread().name not in loaded_in
     assert set(loaded_in) == {"rollout-flags-reload"}
+
+
+def test_runner_sdk_keeps_every_name_applications_import() -> None:
+    """The SDK is a package of one module per job; what applications, the CLI, the
+    telemetry modules and the benchmarks import from ``runner.sdk`` stays there."""
+    import runner.sdk as sdk
+
+    names = {
+        "ArtifactError", "DEFAULT", "DEFAULT_POLL_INTERVAL", "DEFAULT_RELOAD_INTERVAL",
+        "DEFAULT_TIMEOUT", "ERROR", "EvaluationHook", "FLAGS_FILE_VAR", "FLAGS_TOKEN_VAR",
+        "FLAGS_URL_VAR", "FLAG_NOT_FOUND", "FlagClient", "FlagSet", "GENERAL", "JITTER",
+        "MAX_ARTIFACT_BYTES", "MAX_BACKOFF_INTERVALS", "POLL_INTERVAL_VAR",
+        "PROVIDER_NOT_READY", "RELOAD_INTERVAL_VAR", "Resolution", "TYPE_MISMATCH",
+        "all_flags", "changed_keys", "default_client", "evaluate", "get_all_flags",
+        "is_enabled", "load_artifact", "set_default_client", "value",
+    }
+    assert names <= set(dir(sdk)) and set(sdk.__all__) <= set(dir(sdk))
+    assert sdk.FLAGS_FILE_VAR == "ROLLOUT_FLAGS_FILE" and sdk.FLAGS_URL_VAR == "ROLLOUT_FLAGS_URL"
+    import runner
+
+    assert runner.FlagClient is sdk.FlagClient and runner.is_enabled is sdk.is_enabled
+
+
+def test_hooks_are_a_list_the_client_calls_and_stop_with_the_last_removed(
+        make_repo: MakeRepo) -> None:
+    """Every evaluation path calls the hooks while there are some, and none after."""
+    client = FlagClient.from_document(
+        json.loads(render_artifact(make_repo("h").flag("feature", percentage=100).load(),
+                                   source_commit=None)), env={})
+    seen: list[tuple[str, object]] = []
+
+    def hook(key: str, context: object, r: Resolution) -> None:
+        seen.append((key, r.value))
+
+    client.on_evaluation(hook)
+    assert client.is_enabled("feature", {"targetingKey": "u"}) is True
+    assert client.value("ghost", {"targetingKey": "u"}, "d") == "d"
+    assert client.evaluate("feature", None).value is True
+    assert seen == [("feature", True), ("ghost", "d"), ("feature", True)]
+    assert client.remove_evaluation_hook(hook) and not client.remove_evaluation_hook(hook)
+    client.is_enabled("feature", {"targetingKey": "u"})
+    client.evaluate("feature", {"targetingKey": "u"})
+    assert len(seen) == 3 and client.evaluation_hooks == ()

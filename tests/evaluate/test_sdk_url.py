@@ -5,6 +5,7 @@ that must be long enough."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-import runner.sdk as sdk
+import runner.sdk.sources as sources
 from runner import FlagClient
 from runner.evaluate import ArtifactError, render_artifact, write_atomic
 from runner.sdk import changed_keys
@@ -110,7 +111,7 @@ def test_nginx_down_keeps_the_last_good_flags_staleness_grows_and_restart_catche
     try:
         with caplog.at_level(logging.DEBUG, logger="runner.sdk"):
             server.stop()
-            wait_for(lambda: client.staleness > 1.5 and client._failures >= 3,
+            wait_for(lambda: client.staleness > 1.5 and client._poller.failures >= 3,
                      "failed polls while nginx is down")
             assert client.value("color", U) == "r" and client.ready
             assert client.last_error is not None and "cannot reach" in client.last_error
@@ -139,7 +140,7 @@ def test_a_corrupt_or_oversized_body_keeps_the_last_good_flags(
     try:
         with caplog.at_level(logging.WARNING, logger="runner.sdk"):
             published.corrupt(v1[: len(v1) // 2])
-            wait_for(lambda: client._failures >= 3, "polls of the corrupt body")
+            wait_for(lambda: client._poller.failures >= 3, "polls of the corrupt body")
             assert client.value("color", U) == "r" and "not valid JSON" in str(client.last_error)
             # a refused body's validators are not kept: it is fetched again, never a 304
             bodies = [r for r in server.requests()[1:] if r.body_bytes]
@@ -150,7 +151,7 @@ def test_a_corrupt_or_oversized_body_keeps_the_last_good_flags(
             wait_for(lambda: client.value("color", U) == "b", "the good artifact after the bad")
     finally:
         client.close()
-    monkeypatch.setattr(sdk, "MAX_ARTIFACT_BYTES", 1000)
+    monkeypatch.setattr(sources, "MAX_ARTIFACT_BYTES", 1000)
     with pytest.raises(ArtifactError, match="larger than 1000 bytes"):
         FlagClient.from_url(f"{server.url}/flags.json", poll_interval=POLL)
 
@@ -247,7 +248,8 @@ def test_close_stops_polling_and_is_idempotent(
     server = nginx(published.root)
     client = FlagClient.from_url(f"{server.url}/flags.json", poll_interval=0.05, env={})
     wait_for(lambda: len(server.requests()) >= 3, "polls")
-    thread = client._thread
+    assert client._poller is not None
+    thread = client._poller.thread
     assert thread is not None and thread.is_alive() and thread.daemon
     client.close()
     assert not thread.is_alive()
@@ -285,14 +287,13 @@ def test_no_io_on_the_evaluation_path_and_jittered_backed_off_schedule(
         client.close()
     # the schedule: the interval less up to 15 % (never more: pickup within one interval),
     # doubled per failure, capped, Retry-After honoured
-    client._poll_interval, client._max_backoff = 30.0, 300.0
-    delays = [client._next_delay() for _ in range(50)]
+    assert client._poller is not None
+    schedule = dataclasses.replace(client._poller.schedule, interval=30.0, max_backoff=300.0)
+    delays = [schedule.next_delay(0, None) for _ in range(50)]
     assert all(25.5 <= d <= 30.0 for d in delays) and len(set(delays)) > 40
     for failures, base in ((1, 30), (2, 60), (3, 120), (4, 240), (5, 300), (40, 300)):
-        client._failures = failures
-        assert all(base * 0.85 <= client._next_delay() <= base for _ in range(20))
-    client._failures, client._retry_after = 1, 200.0
-    assert client._next_delay() >= 170
+        assert all(base * 0.85 <= schedule.next_delay(failures, None) <= base for _ in range(20))
+    assert schedule.next_delay(1, 200.0) >= 170
 
 
 def test_bearer_token_goes_to_its_origin_only_and_is_never_logged(
@@ -384,7 +385,7 @@ def test_from_repo_hot_reloads_and_keeps_the_last_good_state(
     finally:
         client.close()
     static = FlagClient.from_repo(w.root, env={}, reload_interval=None)
-    assert static._thread is None and static.is_enabled("extra", U)
+    assert static._poller is None and static.is_enabled("extra", U)
 
 
 # --- the module-level default client -----------------------------------------------------
@@ -512,7 +513,8 @@ def test_openfeature_events_follow_the_source(
                                   "PROVIDER_STALE", "PROVIDER_READY"]
     finally:
         api.clear_providers()
-    wait_for(lambda: client._thread is not None and not client._thread.is_alive(),
+    wait_for(lambda: client._poller is not None and client._poller.thread is not None
+             and not client._poller.thread.is_alive(),
              "shutdown closing the client")
 
 

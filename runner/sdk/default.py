@@ -1,0 +1,109 @@
+"""The module-level default client (``runner.is_enabled``...), made from the ``ROLLOUT_*`` variables."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from runner.evaluate.resolution import Resolution
+from runner.sdk.client import DEFAULT_POLL_INTERVAL, DEFAULT_RELOAD_INTERVAL, FlagClient
+
+log = logging.getLogger("runner.sdk")
+
+#: The artifact the module-level functions (``runner.is_enabled``...) read.
+FLAGS_FILE_VAR = "ROLLOUT_FLAGS_FILE"
+#: Seconds between two looks at the artifact file (``ROLLOUT_RELOAD_INTERVAL`` overrides).
+RELOAD_INTERVAL_VAR = "ROLLOUT_RELOAD_INTERVAL"
+#: The artifact URL the module-level functions poll; wins over ``ROLLOUT_FLAGS_FILE``.
+FLAGS_URL_VAR = "ROLLOUT_FLAGS_URL"
+#: Seconds between two polls of ``ROLLOUT_FLAGS_URL`` (default 30).
+POLL_INTERVAL_VAR = "ROLLOUT_POLL_INTERVAL"
+#: The variable holding the bearer token the default client sends to ``ROLLOUT_FLAGS_URL``.
+FLAGS_TOKEN_VAR = "ROLLOUT_FLAGS_TOKEN"
+
+_default: FlagClient | None = None
+_default_lock = threading.Lock()
+
+
+def _seconds_var(name: str, default: float, *, positive: bool) -> float:
+    raw = os.environ.get(name)
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        value = math.nan
+    if not (0 < value < 1e9 if positive else 0 <= value < 1e9):  # nan, inf, negative
+        log.warning("%s=%r is not a number of seconds; using %s", name, raw, default)
+        value = default
+    return value
+
+
+def _make_default() -> FlagClient:
+    url = os.environ.get(FLAGS_URL_VAR, "")
+    path = os.environ.get(FLAGS_FILE_VAR, "")
+    if url:
+        if path:
+            log.warning("both %s and %s are set: reading %s, ignoring %s", FLAGS_URL_VAR,
+                        FLAGS_FILE_VAR, FLAGS_URL_VAR, FLAGS_FILE_VAR)
+        interval = _seconds_var(POLL_INTERVAL_VAR, DEFAULT_POLL_INTERVAL, positive=True)
+        token_env = FLAGS_TOKEN_VAR if os.environ.get(FLAGS_TOKEN_VAR) else None
+        try:
+            return FlagClient.from_url(url, poll_interval=interval, wait=False,
+                                       bearer_token_env=token_env)
+        except ValueError as e:  # not an http(s) URL
+            log.error("%s: %s; every flag evaluates to the caller's default", FLAGS_URL_VAR, e)
+            return FlagClient(None)
+    if not path:
+        log.warning("neither %s nor %s is set: every flag evaluates to the caller's default",
+                    FLAGS_URL_VAR, FLAGS_FILE_VAR)
+        return FlagClient(None)
+    interval = _seconds_var(RELOAD_INTERVAL_VAR, DEFAULT_RELOAD_INTERVAL, positive=False)
+    return FlagClient.from_file(path, reload_interval=interval, wait=False)
+
+
+def default_client() -> FlagClient:
+    """The client the module-level functions use, made once: on ``$ROLLOUT_FLAGS_URL``
+    (polled every ``$ROLLOUT_POLL_INTERVAL`` seconds, bearer token ``$ROLLOUT_FLAGS_TOKEN``
+    when set), else on ``$ROLLOUT_FLAGS_FILE``. Both set: the URL wins, with a warning.
+
+    Never raises: without the variables, or with an unreachable URL or a missing or bad
+    file, it serves callers' defaults (reason ``ERROR``) and keeps looking.
+    """
+    global _default
+    client = _default
+    if client is not None:
+        return client
+    with _default_lock:
+        if _default is None:
+            _default = _make_default()
+        return _default
+
+
+def set_default_client(client: FlagClient | None) -> None:
+    """Use ``client`` for the module-level functions (None: rebuild from the environment)."""
+    global _default
+    with _default_lock:
+        _default = client
+
+
+def is_enabled(key: str, context: Mapping[str, Any] | None = None) -> bool:
+    return default_client().is_enabled(key, context)
+
+
+def value(key: str, context: Mapping[str, Any] | None = None, default: Any = None) -> Any:
+    return default_client().value(key, context, default)
+
+
+def evaluate(key: str, context: Mapping[str, Any] | None = None,
+             default: Any = None) -> Resolution:
+    return default_client().evaluate(key, context, default)
+
+
+def all_flags(context: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    return default_client().all_flags(context)
+
+
+get_all_flags = all_flags

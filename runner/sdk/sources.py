@@ -1,0 +1,245 @@
+"""Where a client's flags come from: an artifact file, an artifact URL, a checkout, behind one interface.
+
+A source is looked at (:meth:`FlagSource.load`) and answers with the compiled flags
+(:class:`FlagSet`) when they changed since its last good look, ``None`` when they did not,
+or raises :class:`FlagSourceError` when the look failed (the client keeps its last good
+flags). Each source remembers what it last loaded and what it last refused, so a source
+that keeps failing the same way says so once (:attr:`FlagSourceError.new`), and an
+unchanged source costs a few stats or a ``304``. When and on which thread a source is
+looked at is the client's business (``client.py``: the evaluation path for a file,
+``poller.py`` for a URL or a checkout); a source only reads and compiles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from runner.evaluate.artifact import MAX_ARTIFACT_BYTES
+from runner.evaluate.compile import ArtifactError, FlagSet
+from runner.files import read_regular
+
+if TYPE_CHECKING:  # imported when a URL is used: applications on a file never pay for HTTP
+    from runner.remote import UrlSource
+
+#: What a file looks like to a stat: device, inode, size, modification time.
+Signature = tuple[int, int, int, int]
+
+
+class FlagSourceError(Exception):
+    """A look at a flag source failed; the message is safe to log.
+
+    ``retry_after``: seconds the source asked for before the next look (HTTP ``429``/``503``).
+    ``new``: a failure worth logging even within a failure streak (a new bad file or
+    repository state, a file that just went missing). ``missing``: the source is absent
+    rather than broken (a deleted file), said as a warning."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, new: bool = False,
+                 missing: bool = False):
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.new = new
+        self.missing = missing
+
+
+class FlagSource(Protocol):
+    """Where a client's flags come from."""
+
+    #: The source as messages name it (a URL without its query).
+    name: str
+
+    def load(self) -> FlagSet | None:
+        """One look: the flags when they changed since the last good look, None when they
+        did not. Raises :class:`FlagSourceError` when the look failed."""
+        ...
+
+
+def file_signature(st: os.stat_result) -> Signature:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def load_artifact(path: Path) -> FlagSet:
+    """Read and compile an artifact file; :class:`ArtifactError` when it is not usable:
+    also when it is not a regular file (a folder, a FIFO, a device: never read, so never a
+    hang) or larger than :data:`MAX_ARTIFACT_BYTES`."""
+    try:
+        data = read_regular(path, MAX_ARTIFACT_BYTES)
+    except OSError as e:
+        raise ArtifactError(f"{path}: cannot read: {e.strerror or e}") from e
+    if len(data) > MAX_ARTIFACT_BYTES:
+        raise ArtifactError(f"{path}: larger than {MAX_ARTIFACT_BYTES // (1024 * 1024)} MiB, "
+                            "the most an artifact may be; not a rollout artifact?")
+    return FlagSet.from_bytes(data, str(path))
+
+
+class FileSource:
+    """An artifact file (``rollout build``'s output): read again only when a stat says it
+    changed (inode, size or modification time); a bad file is refused once, not per look.
+
+    :meth:`changed` is the cheap half of :meth:`load` (one stat, no read), for the
+    evaluation path: the read and the compile happen on another thread."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.name = str(path)
+        self._signature: Signature | None = None  # of the file last loaded
+        self._refused: Signature | None = None  # of the file last refused
+        self._refusal = ""
+        self._missing = False  # the file was missing at the last look (said once)
+
+    def load_first(self) -> FlagSet:
+        """The first load: the flags, or :class:`ArtifactError` (a client's constructor
+        raises it, or says it once and serves defaults)."""
+        self._missing = True  # until it loads: a missing file was said by that caller
+        try:
+            sig = file_signature(self.path.stat())
+        except OSError as e:
+            raise ArtifactError(f"{self.path}: cannot read: {e.strerror or e}") from e
+        flags = load_artifact(self.path)
+        self._signature, self._refused, self._missing = sig, None, False
+        return flags
+
+    def _look(self) -> Signature | None:
+        """The file's signature when it is not the one last loaded; None when it is.
+        :class:`FlagSourceError` when it is missing or the one last refused."""
+        try:
+            sig = file_signature(self.path.stat())
+        except OSError as e:
+            new, self._missing = not self._missing, True
+            raise FlagSourceError(f"{self.path}: {e.strerror or e}", new=new,
+                                  missing=True) from None
+        self._missing = False
+        if sig == self._signature:
+            return None
+        if sig == self._refused:
+            raise FlagSourceError(self._refusal)
+        return sig
+
+    def changed(self) -> bool:
+        """One stat: True when the file is neither the one last loaded nor the one last
+        refused (then :meth:`load` reads it); :class:`FlagSourceError` as :meth:`load`."""
+        return self._look() is not None
+
+    def load(self) -> FlagSet | None:
+        sig = self._look()  # before reading: a change meanwhile is seen at the next look
+        if sig is None:
+            return None
+        try:
+            flags = load_artifact(self.path)
+        except ArtifactError as e:  # a new bad file (the one last refused did not get here)
+            self._refused, self._refusal = sig, str(e)
+            raise FlagSourceError(self._refusal, new=True) from None
+        self._signature, self._refused = sig, None
+        return flags
+
+
+class HttpSource:
+    """An artifact URL: conditional GETs (``runner/remote.py``); a changed body is compiled,
+    and the same bytes again (no validators, a re-upload) are no change."""
+
+    def __init__(self, http: UrlSource):
+        self.http = http
+        self.name = http.shown
+        self._body_hash: bytes | None = None
+
+    @classmethod
+    def open(cls, url: str, *, timeout: float, bearer_token_env: str | None) -> HttpSource:
+        """A source on ``url``; ``ValueError`` when it is not an http(s) URL with a host."""
+        from runner.remote import UrlSource  # here: applications on a file never pay for HTTP
+
+        return cls(UrlSource(url, timeout=timeout, max_bytes=MAX_ARTIFACT_BYTES,
+                             bearer_token_env=bearer_token_env))
+
+    @property
+    def timeout(self) -> float:
+        """The most one look may take (a request's timeout)."""
+        return self.http.timeout
+
+    def load(self) -> FlagSet | None:
+        from runner.remote import FetchError  # loaded already by open()
+
+        try:
+            got = self.http.get()
+        except FetchError as e:
+            raise FlagSourceError(str(e), retry_after=e.retry_after) from None
+        if got is None:
+            return None
+        body, etag, last_modified = got
+        digest = hashlib.sha256(body).digest()
+        if digest == self._body_hash:  # the same bytes again (no validators, a re-upload)
+            self.http.accept(etag, last_modified)
+            return None
+        try:
+            flags = FlagSet.from_bytes(body, self.name)
+        except ArtifactError as e:
+            raise FlagSourceError(str(e)) from None
+        self._body_hash = digest
+        self.http.accept(etag, last_modified)
+        return flags
+
+
+def repo_signature(root: Path) -> tuple[Any, ...]:
+    """What changes when a repository's flags may: pyproject.toml, and the names, inodes,
+    sizes and modification times of the flags and rollouts folders' entries. A few stats."""
+    from runner.load.layout import folders  # here: applications on a file never load YAML
+
+    def sig(path: Path) -> Signature | None:
+        try:
+            return file_signature(path.stat())
+        except OSError:
+            return None
+
+    out: list[Any] = [sig(root / "pyproject.toml")]
+    for folder in dict.fromkeys(folders(root)):
+        where = root / folder
+        out.append((folder, sig(where)))
+        try:
+            with os.scandir(where) as entries:
+                for entry in sorted(entries, key=lambda e: e.name):
+                    try:
+                        out.append((entry.name, file_signature(entry.stat())))
+                    except OSError:
+                        out.append((entry.name, None))
+        except OSError:
+            pass
+    return tuple(out)
+
+
+def load_checkout(root: Path) -> FlagSet:
+    """A checkout's flags, validated and resolved; :class:`runner.load.InvalidRepository`
+    when it is not a valid repository."""
+    from runner.load import load_repository  # here: applications on a file never load YAML
+
+    return FlagSet.from_repository(load_repository(root))
+
+
+class RepoSource:
+    """A GitOps checkout: loaded (validated, resolved) again when its files change."""
+
+    def __init__(self, root: Path, signature: tuple[Any, ...]):
+        self.root = root
+        self.name = str(root)
+        self._signature: tuple[Any, ...] | None = signature  # of the state last loaded
+        self._refused: tuple[Any, ...] | None = None
+        self._refusal = ""
+
+    def load(self) -> FlagSet | None:
+        from runner.load import InvalidRepository  # loaded already by load_checkout
+
+        sig = repo_signature(self.root)  # before reading: a change meanwhile is seen next time
+        if sig == self._signature:
+            return None
+        if sig == self._refused:
+            raise FlagSourceError(self._refusal)
+        try:
+            flags = load_checkout(self.root)
+        except InvalidRepository as e:
+            self._refused, self._refusal = sig, f"{self.root}: not a valid repository: {e}"
+            raise FlagSourceError(self._refusal, new=True) from None
+        except (OSError, ArtifactError) as e:
+            self._refused, self._refusal = sig, f"{self.root}: cannot resolve: {e}"
+            raise FlagSourceError(self._refusal, new=True) from None
+        self._signature = sig
+        return flags
