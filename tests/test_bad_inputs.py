@@ -17,6 +17,9 @@ import pytest
 from tests.bad_inputs.cases import CASES, Case
 from tests.conftest import git, run_cli
 
+#: rollout runs in this process (tests/conftest.py run_cli_inprocess): no start-up per call
+pytestmark = pytest.mark.cli_inprocess
+
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -2,7 +2,12 @@
 
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import PROJECT, run_cli
+
+#: rollout runs in this process (tests/conftest.py run_cli_inprocess): no start-up per call
+pytestmark = pytest.mark.cli_inprocess
 
 
 def test_own_example_repository_is_valid() -> None:

@@ -6,10 +6,15 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from runner.evaluate import render_artifact, write_atomic
 from runner.load import load_repository
 from tests.conftest import git, run_cli
 from tests.evaluate.conftest import RepoWriter
+
+#: rollout runs in this process (tests/conftest.py run_cli_inprocess): no start-up per call
+pytestmark = pytest.mark.cli_inprocess
 
 
 def test_same_repository_same_bytes_and_a_digest_of_the_content(example_repo: Path) -> None:

@@ -17,6 +17,9 @@ from runner.evaluate.compile import ArtifactError, FlagSet
 from tests.conftest import run_cli
 from tests.evaluate.conftest import RepoWriter
 
+#: rollout runs in this process (tests/conftest.py run_cli_inprocess): no start-up per call
+pytestmark = pytest.mark.cli_inprocess
+
 
 def _repo(make_repo: Callable[..., RepoWriter], bucketing: str | None) -> RepoWriter:
     w = make_repo().flag("half", percentage=50).flag("acct", percentage=30, bucket_by="account")

@@ -14,6 +14,10 @@ from runner import FlagClient
 from tests.conftest import run_cli
 from tests.evaluate.conftest import RepoWriter
 
+#: rollout runs in this process (tests/conftest.py run_cli_inprocess): no start-up per call
+pytestmark = pytest.mark.cli_inprocess
+
+
 CANARY = {"targetingKey": "canary-user-1"}
 CANARY_REGION = {"targetingKey": "someone", "region": "us-west-2"}
 

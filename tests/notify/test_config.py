@@ -5,9 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from runner.load.config import load_config, load_notify
 from runner.model import NotifyConfig, NotifyTarget
 from tests.conftest import run_cli
+
+#: rollout runs in this process (tests/conftest.py run_cli_inprocess): no start-up per call
+pytestmark = pytest.mark.cli_inprocess
+
 
 BASE = '[tool.rollout]\nflags_dir = "flags"\nrollouts_dir = "rollouts"\n'
 GOOD = '''

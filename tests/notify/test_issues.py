@@ -5,9 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import git, run_cli
 from tests.notify.receivers import fake_github
 from tests.runner.helpers import advance, at, write_metrics
+
+#: rollout runs in this process (tests/conftest.py run_cli_inprocess): no start-up per call
+pytestmark = pytest.mark.cli_inprocess
+
 
 TOKEN = "ghs_faketoken0123456789abcdefABCDEF"
 FLAG = "phase_4_deployment"

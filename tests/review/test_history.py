@@ -10,6 +10,10 @@ import pytest
 from tests.conftest import git, run_cli
 from tests.review.helpers import commit, runner_commit
 
+#: rollout runs in this process (tests/conftest.py run_cli_inprocess): no start-up per call
+pytestmark = pytest.mark.cli_inprocess
+
+
 FLAG = "phase_4_deployment"
 GATES = ("error_rate=0.42 pass (<= 1)", "p95_latency_ms=310 pass (<= 500)",
          "request_count=1200 pass (>= 100)")

@@ -21,6 +21,10 @@ from tests.conftest import cli_env, git, make_example_repo, run_cli
 from tests.review.mermaid_gantt import gantt_tasks
 from tests.runner.helpers import write_metrics
 
+#: rollout runs in this process (tests/conftest.py run_cli_inprocess): no start-up per call
+pytestmark = pytest.mark.cli_inprocess
+
+
 FLAG = "phase_4_deployment"
 # the simulated clock a little before the real one: publication commits are dated by the
 # machine's clock (the real-world event), so they come after the rollbacks they serve

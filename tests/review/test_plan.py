@@ -8,9 +8,15 @@ from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import git, run_cli
 from tests.review.helpers import commit, state_json, write
 from tests.review.mermaid_gantt import gantt_tasks
+
+#: rollout runs in this process (tests/conftest.py run_cli_inprocess): no start-up per call
+pytestmark = pytest.mark.cli_inprocess
+
 
 NOW = "2026-11-27T05:00:00Z"
 

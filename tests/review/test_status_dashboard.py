@@ -15,6 +15,10 @@ from tests.conftest import run_cli
 from tests.review import dashboard_repo
 from tests.review.mermaid_gantt import gantt_tasks
 
+#: rollout runs in this process (tests/conftest.py run_cli_inprocess): no start-up per call
+pytestmark = pytest.mark.cli_inprocess
+
+
 HOSTILE = dashboard_repo.HOSTILE
 
 

@@ -6,8 +6,14 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from runner.review.status_markdown import status_markdown
 from tests.conftest import run_cli
+
+#: rollout runs in this process (tests/conftest.py run_cli_inprocess): no start-up per call
+pytestmark = pytest.mark.cli_inprocess
+
 
 ROWS = [
     {"flag": "phase_4_deployment", "phase": "progressing", "current_percentage": 25, "step": 3,

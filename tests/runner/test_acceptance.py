@@ -6,8 +6,13 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import git
 from tests.runner.helpers import STATE, advance, at, rollout, state, subjects, write_metrics
+
+#: rollout runs in this process (tests/conftest.py run_cli_inprocess): no start-up per call
+pytestmark = pytest.mark.cli_inprocess
 
 
 def test_an_empty_now_is_a_usage_error_not_the_clock(example_repo: Path) -> None:

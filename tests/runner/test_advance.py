@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import git
 from tests.runner.helpers import (
     STATE,
@@ -20,6 +22,9 @@ from tests.runner.helpers import (
     write_metrics,
     write_plan,
 )
+
+#: rollout runs in this process (tests/conftest.py run_cli_inprocess): no start-up per call
+pytestmark = pytest.mark.cli_inprocess
 
 
 def test_full_safe_rollout_through_every_step(example_repo: Path) -> None:

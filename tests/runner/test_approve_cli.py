@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import git, run_cli
 from tests.runner.helpers import (
     STATE,
@@ -20,6 +22,10 @@ from tests.runner.helpers import (
     write_metrics,
     write_plan,
 )
+
+#: rollout runs in this process (tests/conftest.py run_cli_inprocess): no start-up per call
+pytestmark = pytest.mark.cli_inprocess
+
 
 PLAN = """flag: phase_4_deployment
 strategy: custom

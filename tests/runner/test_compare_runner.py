@@ -7,6 +7,8 @@ import dataclasses
 import json
 from pathlib import Path
 
+import pytest
+
 from runner.load.assemble import build_plan
 from runner.load.statefile import dump_state, state_from_dict
 from runner.model import CohortEvidence, GateResult, Phase, RepoConfig, Verdict
@@ -14,6 +16,10 @@ from runner.reconcile.decide import Action, decide
 from runner.reconcile.message import message
 from tests.runner.helpers import HEALTHY, advance, commit_all, rollout, state, trailer, write_plan
 from tests.runner.test_decide import T0, at, started
+
+#: rollout runs in this process (tests/conftest.py run_cli_inprocess): no start-up per call
+pytestmark = pytest.mark.cli_inprocess
+
 
 COMPARE = {"error_rate": {"max_increase": 0.5},
            "slow_rate": {"objective_ms": 500, "max_increase": 1.0},

@@ -15,6 +15,10 @@ from runner.reconcile.last_change import last_changes
 from tests.conftest import git, make_example_repo
 from tests.runner.helpers import STATE, advance, rollout, state, subjects, write_metrics
 
+#: rollout runs in this process (tests/conftest.py run_cli_inprocess): no start-up per call
+pytestmark = pytest.mark.cli_inprocess
+
+
 FLAG = "phase_4_deployment"
 SAFE_STEPS = (0, 5, 10, 25, 50, 75, 100)
 

@@ -16,6 +16,9 @@ import pytest
 from tests.conftest import cli_env, git, run_cli
 from tests.runner.helpers import advance, at, rollout, write_metrics
 
+#: rollout runs in this process (tests/conftest.py run_cli_inprocess): no start-up per call
+pytestmark = pytest.mark.cli_inprocess
+
 
 def test_publish_writes_the_artifact_when_it_changed_and_a_revert_reaches_it(
         example_repo: Path, tmp_path: Path) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import git
 from tests.runner.helpers import (
     STATE,
@@ -15,6 +17,9 @@ from tests.runner.helpers import (
     trailer,
     write_metrics,
 )
+
+#: rollout runs in this process (tests/conftest.py run_cli_inprocess): no start-up per call
+pytestmark = pytest.mark.cli_inprocess
 
 
 def _progress(repo: Path, minutes: tuple[int, ...] = (0, 5, 10, 15)) -> None:

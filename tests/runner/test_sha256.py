@@ -13,6 +13,10 @@ from runner.git import REVERTS
 from tests.conftest import cli_env, git, make_example_repo
 from tests.runner.helpers import advance, rollout, state, trailer, write_metrics
 
+#: rollout runs in this process (tests/conftest.py run_cli_inprocess): no start-up per call
+pytestmark = pytest.mark.cli_inprocess
+
+
 FLAG = "phase_4_deployment"
 
 

@@ -6,8 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import git, run_cli
 from tests.runner.helpers import STATE, advance, commit_all, state, subjects, write_metrics
+
+#: rollout runs in this process (tests/conftest.py run_cli_inprocess): no start-up per call
+pytestmark = pytest.mark.cli_inprocess
 
 
 def _progress(repo: Path, minutes: tuple[int, ...]) -> None:

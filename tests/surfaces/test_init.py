@@ -6,10 +6,15 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from runner import REPOSITORY, __version__
 from runner.load.yamlsafe import load_text
 from tests.conftest import PROJECT, cli_env, git, run_cli
 from tests.surfaces.test_workflows import check_jsonschema, check_uses, zizmor
+
+#: rollout runs in this process (tests/conftest.py run_cli_inprocess): no start-up per call
+pytestmark = pytest.mark.cli_inprocess
 
 
 def check_workflows(workflows: list[Path]) -> None:
