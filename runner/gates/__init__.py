@@ -5,7 +5,7 @@ from their sources (``file``, ``prometheus``, ``command``). See ``docs/metrics.m
 sources, their configuration and the verdict rules.
 """
 
-from runner.gates.evaluate import GateRequest, evaluate, evaluate_all
+from runner.gates.assess import GateRequest, evaluate, evaluate_all
 from runner.gates.lint import source_problems
 
 __all__ = ["GateRequest", "evaluate", "evaluate_all", "source_problems"]
