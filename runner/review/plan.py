@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from runner.evaluate.artifact import rollout_percentage
 from runner.load.durations import format_duration
 from runner.model import Flag, Repository, Risk, RolloutPlan, RolloutState, Strategy
 from runner.model.state import Phase
@@ -165,24 +166,24 @@ def field_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[d
 # --- what a flag serves ----------------------------------------------------------------
 
 
-def effective_percentage(repo: Repository, key: str) -> float:
+def served_percentage(repo: Repository, key: str) -> float:
     """The share (0-100) of users served the flag's rollout variant, targeting aside.
 
-    A rollout's state wins (the runner's current percentage); then a static percentage or
-    split; otherwise everyone gets the default variant. A disabled flag, or a repository
-    with its kill switch on, serves nobody.
+    A split gives the rollout variant its share. Otherwise the artifact's rule
+    (:func:`~runner.evaluate.artifact.rollout_percentage`: a rollout's state, then a static
+    percentage) splits the rollout variant off the default, so a rollout variant that is the
+    default is everyone's whatever the percentage; without a percentage everyone gets the
+    default. A disabled flag, or a repository with its kill switch on, serves nobody.
     """
     flag = repo.flags[key]
     if not flag.enabled or repo.config.emergency_shutdown:
         return 0.0
-    state = repo.states.get(key)
-    if state is not None and key in repo.plans:
-        return state.current_percentage
-    if flag.percentage is not None:
-        return flag.percentage
     if flag.split is not None:
         return flag.split.get(flag.rollout_variant, 0.0)
-    return 100.0 if flag.default_variant == flag.rollout_variant else 0.0
+    if flag.default_variant == flag.rollout_variant:
+        return 100.0
+    share = rollout_percentage(repo, key)
+    return share if share is not None else 0.0
 
 
 def _serves_off(repo: Repository, key: str, variant: str | None) -> bool:
@@ -192,7 +193,7 @@ def _serves_off(repo: Repository, key: str, variant: str | None) -> bool:
     wanted = variant or flag.rollout_variant
     if not flag.enabled or repo.config.emergency_shutdown:
         return wanted != flag.default_variant
-    served = effective_percentage(repo, key)
+    served = served_percentage(repo, key)
     if wanted == flag.rollout_variant:
         return served <= 0 and flag.default_variant != wanted
     if flag.split is not None:
@@ -210,7 +211,7 @@ def _is_split(repo: Repository, key: str) -> bool:
         return False
     if flag.split is not None and key not in repo.plans:
         return sum(1 for share in flag.split.values() if share > 0) > 1
-    return 0 < effective_percentage(repo, key) < 100
+    return 0 < served_percentage(repo, key) < 100
 
 
 # --- rollouts --------------------------------------------------------------------------
@@ -273,7 +274,7 @@ def compare(base: Snapshot, head: Snapshot, now: datetime | None = None) -> dict
     changed: list[dict[str, Any]] = []
     for key in sorted(set(b.flags) & set(h.flags)):
         changes = field_changes(flag_fields(b.flags[key]), flag_fields(h.flags[key]))
-        before, after = effective_percentage(b, key), effective_percentage(h, key)
+        before, after = served_percentage(b, key), served_percentage(h, key)
         if changes or before != after:
             changed.append({"key": key, "risk": h.flags[key].risk.value, "changes": changes,
                             "effective_before": _number(before), "effective_after": _number(after),
@@ -283,7 +284,7 @@ def compare(base: Snapshot, head: Snapshot, now: datetime | None = None) -> dict
     def flag_entry(repo: Repository, key: str) -> dict[str, Any]:
         f = repo.flags[key]
         return {"key": key, "risk": f.risk.value, "owner": f.owner, "description": f.description,
-                "effective": _number(effective_percentage(repo, key)),
+                "effective": _number(served_percentage(repo, key)),
                 "has_plan": key in repo.plans}
 
     rollouts: dict[str, list[dict[str, Any]]] = {"started": [], "changed": [], "stopped": []}
@@ -302,7 +303,7 @@ def compare(base: Snapshot, head: Snapshot, now: datetime | None = None) -> dict
             rollouts["stopped"].append({
                 "flag": key, "plan": pb.name, "strategy": pb.strategy.value,
                 "state": _state_summary(state),
-                "falls_back_to": _number(effective_percentage(h, key)) if key in h.flags else None,
+                "falls_back_to": _number(served_percentage(h, key)) if key in h.flags else None,
             })
 
     risks = _risks(b, h, added, removed, changed, rollouts)
@@ -340,8 +341,8 @@ def _risks(b: Repository, h: Repository, added: list[str], removed: list[str],
     for key in sorted(serving):
         flag = h.flags[key]
         if flag.risk is Risk.HIGH and key not in h.plans:
-            before = effective_percentage(b, key) if key in b.flags else None
-            after = effective_percentage(h, key)
+            before = served_percentage(b, key) if key in b.flags else None
+            after = served_percentage(h, key)
             moved = "" if before is None else f" ({before:g}% → {after:g}%)"
             risks.append(_risk("high", "high_risk_without_plan", key,
                                f"high-risk flag {key} changes what it serves{moved} "
