@@ -16,7 +16,9 @@ from runner.evaluate.artifact import rollout_percentage
 from runner.load.durations import format_duration
 from runner.model import Flag, Repository, Risk, RolloutPlan, RolloutState, Strategy
 from runner.model.state import Phase
+from runner.percent import percent
 from runner.review.snapshot import Snapshot
+from runner.timefmt import utc_iso
 
 #: Fields that change only how a flag is described, not what it serves.
 DESCRIPTIVE_FIELDS = ("description", "owner")
@@ -26,10 +28,6 @@ def _number(v: float | None) -> float | int | None:
     if v is None:
         return None
     return int(v) if float(v).is_integer() else round(v, 4)
-
-
-def _iso(t: datetime | None) -> str | None:
-    return t.astimezone(UTC).isoformat().replace("+00:00", "Z") if t else None
 
 
 # --- flattening: one dotted field -> one comparable JSON value -------------------------
@@ -78,7 +76,7 @@ def plan_fields(plan: RolloutPlan) -> dict[str, Any]:
         "failure_limit": plan.failure_limit,
         "error_limit": plan.error_limit,
         "progress_deadline": format_duration(plan.progress_deadline),
-        "start_at": _iso(plan.start_at),
+        "start_at": utc_iso(plan.start_at),
         "accept_risk": plan.accept_risk,
     }
     if plan.bake:
@@ -238,8 +236,8 @@ def timeline(plan: RolloutPlan, state: RolloutState | None, now: datetime) -> di
                 "index": i,
                 "percentage": _number(plan.steps[i].percentage),
                 "wait": format_duration(wait),
-                "start": _iso(t),
-                "end": _iso(t + timedelta(seconds=wait)),
+                "start": utc_iso(t),
+                "end": utc_iso(t + timedelta(seconds=wait)),
                 "gates": [f"{g.name} {g.threshold}" + (" (dry run)" if g.dry_run else "")
                           for g in plan.step_gates(i)],
                 # a person's `rollout approve` is needed before the rollout moves here
@@ -247,7 +245,7 @@ def timeline(plan: RolloutPlan, state: RolloutState | None, now: datetime) -> di
                 "bake": i == last and bool(plan.bake),
             })
             t += timedelta(seconds=wait)
-    return {"basis": basis, "start": _iso(start), "complete_at": _iso(t), "steps": steps,
+    return {"basis": basis, "start": utc_iso(start), "complete_at": utc_iso(t), "steps": steps,
             "total": format_duration((t - start).total_seconds()),
             "seconds": (t - start).total_seconds()}
 
@@ -312,7 +310,7 @@ def compare(base: Snapshot, head: Snapshot, now: datetime | None = None) -> dict
     return {
         "base": {"rev": base.label, "sha": base.sha},
         "head": {"rev": head.label, "sha": head.sha},
-        "generated_at": _iso(now),
+        "generated_at": utc_iso(now),
         "problems": {"base": [p.as_dict() for p in base.problems],
                      "head": [p.as_dict() for p in head.problems]},
         "flags": {"added": [flag_entry(h, k) for k in added],
@@ -343,7 +341,7 @@ def _risks(b: Repository, h: Repository, added: list[str], removed: list[str],
         if flag.risk is Risk.HIGH and key not in h.plans:
             before = served_percentage(b, key) if key in b.flags else None
             after = served_percentage(h, key)
-            moved = "" if before is None else f" ({before:g}% → {after:g}%)"
+            moved = "" if before is None else f" ({percent(before)} → {percent(after)})"
             risks.append(_risk("high", "high_risk_without_plan", key,
                                f"high-risk flag {key} changes what it serves{moved} "
                                "without a rollout plan: no gates, no automatic rollback"))
