@@ -13,6 +13,7 @@ from typing import Any
 
 from runner.cli.common import add_repo_argument, repo_root
 from runner.safetext import safe_line
+from runner.timefmt import utc_iso_seconds
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -80,7 +81,7 @@ def _git_since(value: str | None) -> str | None:
         raise UsageError(f"--since {safe_line(repr(value), 200)}: {e}") from None
     if t.year < 1970:  # before git's epoch: every commit
         return None
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_iso_seconds(t)
 
 
 #: Text fields of an entry (commit messages, names, reasons: what people wrote) and the list

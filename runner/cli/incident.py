@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from runner.cli.common import add_repo_argument, repo_root
 from runner.safetext import safe_line
+from runner.timefmt import utc_iso_seconds
 
 if TYPE_CHECKING:
     from runner.review.incident import Incident
@@ -113,11 +114,11 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"no flag or rollout {flag!r} in this repository or its history")
     if args.limit:
         incidents = incidents[: args.limit]
-    when = f"since {since.strftime('%Y-%m-%dT%H:%M:%SZ')}" if since else "in its history"
+    when = f"since {utc_iso_seconds(since)}" if since else "in its history"
     if not incidents:
         message = safe_line(f"no rollback of {flag} {when}")
         if args.format == "json" and not args.write:
-            _json({"flag": flag, "since": _iso(since), "incidents": []})
+            _json({"flag": flag, "since": utc_iso_seconds(since), "incidents": []})
             print(f"rollout incident: {message}", file=sys.stderr)
         else:
             print(message)
@@ -125,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     if args.write:
         return _write(root, incidents, args.force)
     if args.format == "json":
-        _json({"flag": flag, "since": _iso(since),
+        _json({"flag": flag, "since": utc_iso_seconds(since),
                "incidents": [i.as_dict() for i in incidents]})
     else:
         sys.stdout.write(safe_markdown(incident_markdown(incidents)))
@@ -138,10 +139,6 @@ def _json(doc: dict[str, object]) -> None:
     import json
 
     sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=True) + "\n")
-
-
-def _iso(t: datetime | None) -> str | None:
-    return None if t is None else t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _write(root: Path, incidents: list[Incident], force: bool) -> int:

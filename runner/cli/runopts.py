@@ -111,7 +111,8 @@ def requested_by() -> str:
 
 
 def line(d: Decision, sha: str | None, dry_run: bool = False) -> str:
-    from runner.reconcile.decide import Action, pct
+    from runner.percent import pct
+    from runner.reconcile.decide import Action
     from runner.safetext import safe_line
 
     return safe_line(_line(d, sha, dry_run, Action, pct), limit=2000)

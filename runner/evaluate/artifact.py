@@ -26,11 +26,14 @@ ARTIFACT_KIND = "rollout-runner/resolved-flags"
 MAX_ARTIFACT_BYTES = 64 * 1024 * 1024
 
 
-def effective_percentage(repo: Repository, key: str) -> float | None:
-    """The share of a flag's rollout variant now: the plan's state, or its static percentage.
+def rollout_percentage(repo: Repository, key: str) -> float | None:
+    """The percentage the artifact splits off to a flag's rollout variant: the plan's state,
+    or its static percentage; None when it has neither (a split over variants, or none).
 
     A flag driven by a rollout plan has no static percentage; before its first step (no
-    state yet) and after a rollback it serves nobody (0).
+    state yet) and after a rollback it is at 0. Whether the flag is enabled, the kill switch,
+    and a rollout variant that is also the default are applied at evaluation, not here (the
+    share users are served, all of that applied, is ``runner.review.plan.served_percentage``).
     """
     flag = repo.flags[key]
     if key in repo.plans:
@@ -51,7 +54,7 @@ def _split(repo: Repository, flag: Flag) -> list[dict[str, Any]]:
             last_variant, last_weight = weights[-1]
             weights[-1] = (last_variant, last_weight + drift)
     else:
-        pct = effective_percentage(repo, flag.key)
+        pct = rollout_percentage(repo, flag.key)
         if pct is None:
             return []
         w = weight(pct)
@@ -69,7 +72,7 @@ def _rollout(repo: Repository, key: str) -> dict[str, Any] | None:
     if plan is None:
         return None
     state = repo.states.get(key)
-    pct = effective_percentage(repo, key)
+    pct = rollout_percentage(repo, key)
     return {
         "plan": plan.name,
         "phase": state.phase.value if state else Phase.PENDING.value,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from runner.load.durations import format_duration, parse_duration
 from runner.model import Comparison, Gate, MetricsConfig
+from runner.timefmt import parse_iso
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +97,7 @@ def parse_timestamp(value: object) -> datetime:
             raise ValueError(f"timestamp {value!r} is not finite")
         return datetime.fromtimestamp(value, tz=UTC)
     if isinstance(value, str):
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return t if t.tzinfo else t.replace(tzinfo=UTC)
+        return parse_iso(value)
     raise ValueError(f"timestamp {value!r:.60} is neither ISO 8601 nor epoch seconds")
 
 

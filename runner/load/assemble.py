@@ -29,6 +29,7 @@ from runner.model import (
     Targeting,
 )
 from runner.model.plan import BUILTIN_GATES
+from runner.timefmt import parse_iso
 
 RULE_OPS = ("in", "not_in", "equals", "starts_with", "ends_with")
 
@@ -157,9 +158,7 @@ def parse_time(value: str) -> datetime:
     ValueError also for a time that UTC cannot hold (``9999-12-31T23:59:59-23:59``) or so
     late that adding a wait or a deadline to it would overflow (after the year 9000).
     """
-    t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
+    t = parse_iso(value)
     try:
         t = t.astimezone(UTC)
     except OverflowError:

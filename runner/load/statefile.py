@@ -8,19 +8,14 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from runner.load.assemble import parse_time
 from runner.model import CohortEvidence, GateResult, Phase, RolloutState, Verdict
+from runner.timefmt import utc_iso
 
 STATE_SUFFIX = ".state.json"
-
-
-def _time(t: datetime | None) -> str | None:
-    if t is None:
-        return None
-    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _opt_time(v: str | None) -> datetime | None:
@@ -59,9 +54,9 @@ def state_to_dict(s: RolloutState) -> dict[str, Any]:
         "phase": s.phase.value,
         "step": s.step,
         "current_percentage": _number(s.current_percentage),
-        "started_at": _time(s.started_at),
-        "step_started_at": _time(s.step_started_at),
-        "last_evaluated_at": _time(s.last_evaluated_at),
+        "started_at": utc_iso(s.started_at),
+        "step_started_at": utc_iso(s.step_started_at),
+        "last_evaluated_at": utc_iso(s.last_evaluated_at),
         "plan_digest": s.plan_digest,
         "consecutive_failures": s.consecutive_failures,
         "failures": s.failures,
@@ -75,7 +70,7 @@ def state_to_dict(s: RolloutState) -> dict[str, Any]:
                 "threshold": g.threshold,
                 "dry_run": g.dry_run,
                 "detail": g.detail,
-                "evaluated_at": _time(g.evaluated_at),
+                "evaluated_at": utc_iso(g.evaluated_at),
                 **({"cohorts": _cohorts(g.cohorts)} if g.cohorts is not None else {}),
             }
             for g in s.last_gates

@@ -24,6 +24,7 @@ from runner.load.schema_errors import schema_findings
 from runner.load.statefile import STATE_SUFFIX, state_from_dict
 from runner.load.yamlsafe import MAX_INT, MAX_NUMBER_CHARS, YamlError, decode, number_error
 from runner.model import Phase, RolloutPlan, RolloutState
+from runner.percent import percent
 
 #: Fields the schema types "integer", which JSON Schema lets a float such as 1.0 satisfy.
 _INTEGERS = ("step", "failures", "consecutive_failures", "consecutive_inconclusive",
@@ -150,10 +151,6 @@ def load_states(folder: Path, prefix: str) -> StateFiles:
     return out
 
 
-def _pct(p: float) -> str:
-    return f"{p:g}%"
-
-
 def _against_plan(state: RolloutState, plan: RolloutPlan,
                   plan_path: str) -> list[tuple[tuple[Any, ...], str]]:
     """Whether ``state`` is a state the runner could have written for ``plan``.
@@ -191,7 +188,7 @@ def _against_plan(state: RolloutState, plan: RolloutPlan,
     if math.isclose(pct, at, abs_tol=1e-9) or (step == 0 and pct < at):
         return []
     return [(("current_percentage",), f"{pct:g}, but steps[{step}] of {plan_path} is "
-             f"{_pct(at)}: a rollout is at its step's percentage")]
+             f"{percent(at)}: a rollout is at its step's percentage")]
 
 
 def check_states(found: StateFiles, plans: Mapping[str, list[tuple[RolloutPlan, str]]],

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.onboarding.scaffold import scaffold
+from runner.timefmt import utc_iso
 
 if TYPE_CHECKING:
     from runner.sdk import FlagClient
@@ -75,7 +76,7 @@ class DemoFailed(Exception):
 
 
 def at(minutes: float) -> str:
-    return (T0 + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
+    return utc_iso(T0 + timedelta(minutes=minutes))
 
 
 class Story:

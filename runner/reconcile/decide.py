@@ -30,7 +30,7 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from runner.load.durations import format_duration
@@ -43,6 +43,8 @@ from runner.model import (
     RolloutState,
     Verdict,
 )
+from runner.percent import pct
+from runner.timefmt import utc_iso as _iso  # the reasons' times: as state files write them
 
 #: How much later than a run's ``now`` a recorded time may be and still be counted from:
 #: the clocks of two runners differ a little. The CLI refuses to record a ``--now`` further
@@ -124,10 +126,6 @@ class Decision:
 #: The comparison gates' sample-ratio check (runner.gates.compare.SAMPLE_RATIO; named here
 #: so that deciding never imports the gates).
 SAMPLE_RATIO = "compare.sample_ratio"
-
-
-def pct(p: float) -> str:
-    return f"{p:g}"
 
 
 def aggregate(gates: Sequence[GateResult]) -> Verdict:
@@ -463,10 +461,6 @@ def _progress(plan: RolloutPlan, state: RolloutState, gates: tuple[GateResult, .
         after = dataclasses.replace(observed, reason=reason)
         return _decision(plan, Action.OBSERVE, state, after, reason, gates=gates)
     return _decision(plan, None, state, observed, reason, gates=gates)
-
-
-def _iso(t: datetime) -> str:
-    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _baking(plan: RolloutPlan, now: datetime) -> str:

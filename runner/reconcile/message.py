@@ -6,7 +6,8 @@ Subject, a body with the evidence in words, and trailers in the last paragraph.
 from __future__ import annotations
 
 from runner.model import CohortEvidence, GateResult, RolloutPlan
-from runner.reconcile.decide import Action, Decision, pct
+from runner.percent import pct
+from runner.reconcile.decide import Action, Decision
 from runner.safetext import record_line
 
 

@@ -31,13 +31,15 @@ import urllib.request
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from runner import __version__
 from runner.model import CohortEvidence, GateResult, NotifyConfig, NotifyTarget
-from runner.reconcile.decide import Action, Decision, pct
+from runner.percent import pct
+from runner.reconcile.decide import Action, Decision
 from runner.safetext import record_line, redact, safe_line
+from runner.timefmt import utc_iso
 
 #: Action -> event; PAUSE is ``stuck`` when its cause is the progress deadline.
 EVENTS = {Action.START: "start", Action.ADVANCE: "advance", Action.COMPLETE: "completed",
@@ -172,10 +174,6 @@ def changes(decisions: Sequence[Decision], commits: Mapping[str, str], config: N
 # --- what is sent ------------------------------------------------------------------------------
 
 
-def _time(t: datetime | None) -> str | None:
-    return None if t is None else t.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def _num(x: float | None) -> float | int | None:
     if x is None or x != x or x in (float("inf"), float("-inf")):
         return None
@@ -213,7 +211,7 @@ def _gate_dict(g: GateResult) -> dict[str, Any]:
     return {
         "name": g.name, "verdict": g.verdict.value, "value": _num(g.value),
         "threshold": g.threshold, "dry_run": g.dry_run, "detail": g.detail,
-        "evaluated_at": _time(g.evaluated_at),
+        "evaluated_at": utc_iso(g.evaluated_at),
         "cohorts": None if c is None else {
             "treatment_rate": _num(c.treatment_rate), "control_rate": _num(c.control_rate),
             "treatment_requests": c.treatment_requests, "control_requests": c.control_requests,
@@ -234,7 +232,7 @@ def webhook_document(change: Change, delivery: str, sent_at: datetime) -> dict[s
         "timestamp": int(sent_at.timestamp()), "flag": change.flag, "plan": change.plan,
         "action": change.action, "from_percentage": _num(change.from_percentage),
         "to_percentage": _num(change.to_percentage), "phase": change.phase,
-        "reason": change.reason, "decided_at": _time(change.decided_at),
+        "reason": change.reason, "decided_at": utc_iso(change.decided_at),
         "requested_by": change.requested_by, "reverted_commit": change.reverted_commit,
         "commit": {"sha": change.commit, "url": change.commit_url, "pushed": change.pushed},
         "repository": change.repository, "run_url": change.run_url,

@@ -14,12 +14,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import NamedTuple
 
+from runner.gates.request import GateRequest
 from runner.git import Git, GitError, author_ident
 from runner.load import check_repository, load_config
 from runner.load.statefile import STATE_SUFFIX, dump_state
-from runner.model import GateResult, RepoConfig, Repository, RolloutPlan
+from runner.model import GateResult, RepoConfig, Repository
 from runner.reconcile import last_change
 from runner.reconcile.commit import (
     CommitSpec,
@@ -46,23 +46,8 @@ from runner.reconcile.decide import (
 )
 from runner.reconcile.message import message
 
-
-class EvalRequest(NamedTuple):
-    """One rollout's gates to evaluate: its plan's step ``step`` at ``percentage``."""
-
-    flag: str
-    plan: RolloutPlan
-    step: int
-    percentage: float
-    #: The state's step_started_at: comparison counts are cumulative since then.
-    step_started_at: datetime | None = None
-    #: The flag's rollout_variant and default_variant: the compared cohorts.
-    treatment_variant: str = "on"
-    control_variant: str = "off"
-
-
 #: Evaluates gates: requests -> results by flag.
-Evaluator = Callable[[Sequence[EvalRequest], datetime], Mapping[str, Sequence[GateResult]]]
+Evaluator = Callable[[Sequence[GateRequest], datetime], Mapping[str, Sequence[GateResult]]]
 
 PUSH_ATTEMPTS = 10
 
@@ -126,14 +111,13 @@ def gates_evaluator(root: Path, env: Mapping[str, str], max_workers: int | None 
     different rollouts are read concurrently, all at once unless ``max_workers`` bounds it:
     a slow source delays the others' decisions by at most its own timeout."""
 
-    def evaluate(requests: Sequence[EvalRequest],
+    def evaluate(requests: Sequence[GateRequest],
                  now: datetime) -> Mapping[str, Sequence[GateResult]]:
         if not requests:
             return {}
-        from runner.gates import GateRequest, evaluate_all
+        from runner.gates.assess import evaluate_all  # start-up time: sources, templates, stats
 
-        return evaluate_all([GateRequest(*r) for r in requests], root=root, now=now, env=env,
-                            max_workers=max_workers)
+        return evaluate_all(requests, root=root, now=now, env=env, max_workers=max_workers)
 
     return evaluate
 
@@ -146,13 +130,16 @@ class _CachedEvaluator:
         self.inner = inner
         self.cache: dict[tuple[str, str, int, float], Sequence[GateResult]] = {}
 
-    def __call__(self, requests: Sequence[EvalRequest],
+    @staticmethod
+    def _key(r: GateRequest) -> tuple[str, str, int, float]:
+        return (r.flag, r.plan.digest, r.step, r.percentage)
+
+    def __call__(self, requests: Sequence[GateRequest],
                  now: datetime) -> Mapping[str, Sequence[GateResult]]:
-        missing = {r[0]: r for r in requests if (r[0], r[1].digest, r[2], r[3]) not in self.cache}
+        missing = {r.flag: r for r in requests if self._key(r) not in self.cache}
         for flag, results in self.inner(list(missing.values()), now).items():
-            req = missing[flag]
-            self.cache[(flag, req[1].digest, req[2], req[3])] = tuple(results)
-        return {r[0]: self.cache.get((r[0], r[1].digest, r[2], r[3]), ()) for r in requests}
+            self.cache[self._key(missing[flag])] = tuple(results)
+        return {r.flag: self.cache.get(self._key(r), ()) for r in requests}
 
 
 # --- deciding -----------------------------------------------------------------------------------
@@ -232,7 +219,7 @@ def decide_all(git: Git, repo: Repository, now: datetime, evaluate: Evaluator,
         if flag in selected and needs_evaluation(plan, state, last.get(flag), now):
             assert state is not None
             f = repo.flags.get(flag)
-            wanted.append(EvalRequest(flag, plan, state.step, state.current_percentage,
+            wanted.append(GateRequest(flag, plan, state.step, state.current_percentage,
                                       state.step_started_at,
                                       f.rollout_variant if f is not None else "on",
                                       f.default_variant if f is not None else "off"))
@@ -244,7 +231,7 @@ def decide_all(git: Git, repo: Repository, now: datetime, evaluate: Evaluator,
             decisions.append(Decision(flag, plan.name, None, state, state, "not selected",
                                       plan_digest=plan.digest, selected=False))
             continue
-        gates = results.get(flag) if any(w[0] == flag for w in wanted) else None
+        gates = results.get(flag) if any(w.flag == flag for w in wanted) else None
         decisions.append(decide(plan, state, gates, now, last.get(flag)))
     for flag, state in sorted(repo.states.items()):
         if flag not in repo.plans and flag in selected:

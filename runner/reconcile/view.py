@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from runner.load.statefile import state_to_dict
 from runner.model import Phase, Repository, RolloutPlan, RolloutState
 from runner.reconcile.decide import awaiting_approval, bake_ends_at, next_step_at
+from runner.timefmt import utc_iso
 
 FIELDS = ("flag", "plan", "phase", "current_percentage", "step", "steps", "step_started_at",
           "next_step_at", "last_gates", "reason", "started_at", "plan_digest", "plan_changed",
           "baking", "bake_ends_at", "awaiting_approval", "approved_step", "approved_by")
-
-
-def _time(t: datetime | None) -> str | None:
-    """As the state file writes times: UTC, ``Z``."""
-    return t.astimezone(UTC).isoformat().replace("+00:00", "Z") if t else None
 
 
 def _num(p: float) -> float | int:
@@ -31,11 +27,11 @@ def record(flag: str, plan: RolloutPlan | None, state: RolloutState | None,
     if state is None:
         assert plan is not None
         waiting = plan.start_at is not None and now < plan.start_at
-        reason = (f"starts at {_time(plan.start_at)}" if waiting
+        reason = (f"starts at {utc_iso(plan.start_at)}" if waiting
                   else "not started; the next `rollout advance` starts it")
         return {"flag": flag, "plan": plan.name, "phase": Phase.PENDING.value,
                 "current_percentage": 0, "step": 0, "steps": steps, "step_started_at": None,
-                "next_step_at": _time(plan.start_at) if waiting else None, "last_gates": [],
+                "next_step_at": utc_iso(plan.start_at) if waiting else None, "last_gates": [],
                 "reason": reason, "started_at": None, "plan_digest": plan.digest,
                 "plan_changed": False, "baking": False, "bake_ends_at": None,
                 "awaiting_approval": None, "approved_step": None, "approved_by": None}
@@ -47,14 +43,14 @@ def record(flag: str, plan: RolloutPlan | None, state: RolloutState | None,
     return {
         "flag": flag, "plan": state.plan, "phase": state.phase.value,
         "current_percentage": d["current_percentage"], "step": state.step, "steps": steps,
-        "step_started_at": d["step_started_at"], "next_step_at": _time(nxt),
+        "step_started_at": d["step_started_at"], "next_step_at": utc_iso(nxt),
         "last_gates": d["last_gates"],
         "reason": state.reason if plan else "orphaned: the plan was removed; the next "
         "`rollout advance` removes this state",
         "started_at": d["started_at"], "plan_digest": state.plan_digest,
         "plan_changed": plan is not None and plan.digest != state.plan_digest,
         # at 100 % with a bake: the gates are still watched until bake_ends_at
-        "baking": bake_end is not None, "bake_ends_at": _time(bake_end),
+        "baking": bake_end is not None, "bake_ends_at": utc_iso(bake_end),
         # the index of the next step when it waits for a person's `rollout approve`
         "awaiting_approval": awaiting, "approved_step": state.approved_step,
         "approved_by": state.approved_by,

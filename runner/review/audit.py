@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.git import REVERTS, is_null_object, raw_change, read_blobs, stream, z_records
+from runner.percent import percent
 from runner.trailers import split_message, trailer_paragraph
 
 #: Trailers TRAILERS.md defines.
@@ -456,14 +457,10 @@ def text_pieces(entries: list[Entry], batch: int = 2000) -> Iterator[str]:
         yield "\n".join(lines[i: i + batch]) + "\n"
 
 
-def _pct(v: float | None) -> str:
-    return "—" if v is None else f"{v:g}%"
-
-
 def render_text_entry(e: Entry) -> str:
     """One entry's lines of the text format (no final line break)."""
     before, after = e.before, e.after
-    moved = "" if before is None and after is None else f"{_pct(before)} → {_pct(after)}"
+    moved = "" if before is None and after is None else f"{percent(before)} → {percent(after)}"
     text = (f"{e.time}  {e.sha[:7]}  {e.action:<11} {moved:<14} "
             f"{','.join(e.flags)}  {e.author} <{e.email}>\n    {e.subject}")
     if e.gates:

@@ -32,7 +32,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from runner.percent import percent
 from runner.review.audit import Entry
+from runner.timefmt import parse_iso, utc_iso_seconds
 
 #: Actions after which the failure count starts again (decide.py: a start, retry, replan,
 #: resume, or a person's change that the runner held on).
@@ -57,14 +59,9 @@ def _short(text: str | None, limit: int = TEXT_LIMIT) -> str:
 
 def parse_time(iso: str) -> datetime | None:
     try:
-        t = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-        return (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(UTC)
+        return parse_iso(iso).astimezone(UTC)
     except (ValueError, OverflowError):  # not a time, or one UTC cannot hold
         return None
-
-
-def iso(t: datetime | None) -> str | None:
-    return None if t is None else t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _num(v: float | None) -> float | int | None:
@@ -120,7 +117,7 @@ def gates_of(entry: Entry, state: Mapping[str, Any] | None = None) -> list[Gate]
             detail = r.get("detail") if isinstance(r.get("detail"), str) else ""
             at = r.get("evaluated_at") if isinstance(r.get("evaluated_at"), str) else None
             g = Gate(g.name, g.verdict, g.value, g.threshold, g.dry_run, _short(detail),
-                     iso(parse_time(at)) if at else None)
+                     utc_iso_seconds(parse_time(at)) if at else None)
         out.append(g)
     return out
 
@@ -230,10 +227,6 @@ class Incident:
         }
 
 
-def _pct(v: float | None) -> str:
-    return "?" if v is None else f"{v:g}%"
-
-
 _HUMAN = {"flag-add": "flag file added", "flag-edit": "flag file edited",
           "flag-remove": "flag file removed", "plan-add": "plan added", "plan-edit": "plan edited",
           "plan-remove": "plan removed", "state-add": "state file added by a person",
@@ -243,7 +236,8 @@ _HUMAN = {"flag-add": "flag file added", "flag-edit": "flag file edited",
 
 
 def _label(e: Entry) -> str:
-    a, frm, to = e.action, _pct(e.before), _pct(e.after)
+    # "?" for an unknown percentage: as the labels in the JSON reports have always said
+    a, frm, to = e.action, percent(e.before, "?"), percent(e.after, "?")
     if a == "start":
         return f"rollout started at {to}"
     if a in ("advance", "complete"):
@@ -285,7 +279,7 @@ def _event(e: Entry, states: Mapping[str, Mapping[str, Any]], marks: tuple[str, 
     detail = e.reason if e.runner else e.subject
     if e.action == "revert" and e.reverts:
         detail = f"reverts {e.reverts[:12]}: {e.subject}"
-    return Event(iso(parse_time(e.time)), e.action or "commit", _label(e), e.sha, _who(e),
+    return Event(utc_iso_seconds(parse_time(e.time)), e.action or "commit", _label(e), e.sha, _who(e),
                  _short(detail), e.before, e.after,
                  tuple(gates_of(e, states.get(e.sha))[:GATES_LIMIT]) if e.runner else (),
                  marks)
@@ -324,7 +318,7 @@ def build_incidents(flag: str, entries: Sequence[Entry],
     per_day: dict[str, int] = {}
     for number, r in enumerate(rollbacks, 1):
         rb = chron[r]
-        rb_time = iso(parse_time(rb.time))
+        rb_time = utc_iso_seconds(parse_time(rb.time))
         date = (rb_time or "0000-00-00")[:10]
         per_day[date] = per_day.get(date, 0) + 1
         nth = per_day[date]
@@ -365,8 +359,8 @@ def _incident(flag: str, number: int, chron: list[Entry], r: int,
         if (e.runner or e.action == "revert") and e.after is not None:
             if began is None and e.after > 0:
                 began = j
-            segments.append((e.after, iso(parse_time(e.time))))
-    rb_time = iso(parse_time(rb.time))
+            segments.append((e.after, utc_iso_seconds(parse_time(e.time))))
+    rb_time = utc_iso_seconds(parse_time(rb.time))
     peak = max([p for p, _ in segments] + [rb.before or 0.0])
     peak_since = next((t for p, t in segments if p == peak), None) if peak > 0 else None
     peak_seconds: float | None = 0.0 if peak > 0 else None

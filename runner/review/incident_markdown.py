@@ -16,6 +16,7 @@ from typing import Any
 from runner.load.durations import format_duration
 from runner.review.incident import Event, Gate, Incident, parse_time
 from runner.review.render import render
+from runner.timefmt import shown_time
 
 MARKER = "<!-- rollout-incident -->"
 LIMIT = 65_000
@@ -24,7 +25,7 @@ ROWS = 60
 
 
 def _when(iso: str | None) -> str:
-    return "—" if not iso else iso.replace("T", " ").removesuffix("Z")
+    return "—" if not iso else shown_time(iso)
 
 
 def _for(seconds: float | None) -> str:

@@ -23,7 +23,8 @@ from typing import Any
 from runner import git
 from runner.reconcile.last_change import digest
 from runner.review.audit import Entry, history
-from runner.review.incident import Incident, Publication, build_incidents, gates_of, iso, parse_time
+from runner.review.incident import Incident, Publication, build_incidents, gates_of, parse_time
+from runner.timefmt import utc_iso_seconds
 from runner.trailers import trailer_format
 
 SOURCE_TRAILER = "Rollout-Source-Commit"  # runner/reconcile/publish.py's
@@ -56,7 +57,7 @@ def publications(root: Path, tip: str, branch: str) -> list[Publication]:
         sha, when, author, source = (t.strip() for t in tokens[i: i + 4])
         t = parse_time(when)
         if sha and source and t is not None:
-            found.append(Publication(sha, iso(t) or when, author, source.split()[0], branch))
+            found.append(Publication(sha, utc_iso_seconds(t) or when, author, source.split()[0], branch))
     found.reverse()
     return found
 

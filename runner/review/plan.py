@@ -12,10 +12,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from runner.evaluate.artifact import rollout_percentage
 from runner.load.durations import format_duration
 from runner.model import Flag, Repository, Risk, RolloutPlan, RolloutState, Strategy
 from runner.model.state import Phase
+from runner.percent import percent
 from runner.review.snapshot import Snapshot
+from runner.timefmt import utc_iso
 
 #: Fields that change only how a flag is described, not what it serves.
 DESCRIPTIVE_FIELDS = ("description", "owner")
@@ -25,10 +28,6 @@ def _number(v: float | None) -> float | int | None:
     if v is None:
         return None
     return int(v) if float(v).is_integer() else round(v, 4)
-
-
-def _iso(t: datetime | None) -> str | None:
-    return t.astimezone(UTC).isoformat().replace("+00:00", "Z") if t else None
 
 
 # --- flattening: one dotted field -> one comparable JSON value -------------------------
@@ -77,7 +76,7 @@ def plan_fields(plan: RolloutPlan) -> dict[str, Any]:
         "failure_limit": plan.failure_limit,
         "error_limit": plan.error_limit,
         "progress_deadline": format_duration(plan.progress_deadline),
-        "start_at": _iso(plan.start_at),
+        "start_at": utc_iso(plan.start_at),
         "accept_risk": plan.accept_risk,
     }
     if plan.bake:
@@ -165,24 +164,24 @@ def field_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[d
 # --- what a flag serves ----------------------------------------------------------------
 
 
-def effective_percentage(repo: Repository, key: str) -> float:
+def served_percentage(repo: Repository, key: str) -> float:
     """The share (0-100) of users served the flag's rollout variant, targeting aside.
 
-    A rollout's state wins (the runner's current percentage); then a static percentage or
-    split; otherwise everyone gets the default variant. A disabled flag, or a repository
-    with its kill switch on, serves nobody.
+    A split gives the rollout variant its share. Otherwise the artifact's rule
+    (:func:`~runner.evaluate.artifact.rollout_percentage`: a rollout's state, then a static
+    percentage) splits the rollout variant off the default, so a rollout variant that is the
+    default is everyone's whatever the percentage; without a percentage everyone gets the
+    default. A disabled flag, or a repository with its kill switch on, serves nobody.
     """
     flag = repo.flags[key]
     if not flag.enabled or repo.config.emergency_shutdown:
         return 0.0
-    state = repo.states.get(key)
-    if state is not None and key in repo.plans:
-        return state.current_percentage
-    if flag.percentage is not None:
-        return flag.percentage
     if flag.split is not None:
         return flag.split.get(flag.rollout_variant, 0.0)
-    return 100.0 if flag.default_variant == flag.rollout_variant else 0.0
+    if flag.default_variant == flag.rollout_variant:
+        return 100.0
+    share = rollout_percentage(repo, key)
+    return share if share is not None else 0.0
 
 
 def _serves_off(repo: Repository, key: str, variant: str | None) -> bool:
@@ -192,7 +191,7 @@ def _serves_off(repo: Repository, key: str, variant: str | None) -> bool:
     wanted = variant or flag.rollout_variant
     if not flag.enabled or repo.config.emergency_shutdown:
         return wanted != flag.default_variant
-    served = effective_percentage(repo, key)
+    served = served_percentage(repo, key)
     if wanted == flag.rollout_variant:
         return served <= 0 and flag.default_variant != wanted
     if flag.split is not None:
@@ -210,7 +209,7 @@ def _is_split(repo: Repository, key: str) -> bool:
         return False
     if flag.split is not None and key not in repo.plans:
         return sum(1 for share in flag.split.values() if share > 0) > 1
-    return 0 < effective_percentage(repo, key) < 100
+    return 0 < served_percentage(repo, key) < 100
 
 
 # --- rollouts --------------------------------------------------------------------------
@@ -237,8 +236,8 @@ def timeline(plan: RolloutPlan, state: RolloutState | None, now: datetime) -> di
                 "index": i,
                 "percentage": _number(plan.steps[i].percentage),
                 "wait": format_duration(wait),
-                "start": _iso(t),
-                "end": _iso(t + timedelta(seconds=wait)),
+                "start": utc_iso(t),
+                "end": utc_iso(t + timedelta(seconds=wait)),
                 "gates": [f"{g.name} {g.threshold}" + (" (dry run)" if g.dry_run else "")
                           for g in plan.step_gates(i)],
                 # a person's `rollout approve` is needed before the rollout moves here
@@ -246,7 +245,7 @@ def timeline(plan: RolloutPlan, state: RolloutState | None, now: datetime) -> di
                 "bake": i == last and bool(plan.bake),
             })
             t += timedelta(seconds=wait)
-    return {"basis": basis, "start": _iso(start), "complete_at": _iso(t), "steps": steps,
+    return {"basis": basis, "start": utc_iso(start), "complete_at": utc_iso(t), "steps": steps,
             "total": format_duration((t - start).total_seconds()),
             "seconds": (t - start).total_seconds()}
 
@@ -273,7 +272,7 @@ def compare(base: Snapshot, head: Snapshot, now: datetime | None = None) -> dict
     changed: list[dict[str, Any]] = []
     for key in sorted(set(b.flags) & set(h.flags)):
         changes = field_changes(flag_fields(b.flags[key]), flag_fields(h.flags[key]))
-        before, after = effective_percentage(b, key), effective_percentage(h, key)
+        before, after = served_percentage(b, key), served_percentage(h, key)
         if changes or before != after:
             changed.append({"key": key, "risk": h.flags[key].risk.value, "changes": changes,
                             "effective_before": _number(before), "effective_after": _number(after),
@@ -283,7 +282,7 @@ def compare(base: Snapshot, head: Snapshot, now: datetime | None = None) -> dict
     def flag_entry(repo: Repository, key: str) -> dict[str, Any]:
         f = repo.flags[key]
         return {"key": key, "risk": f.risk.value, "owner": f.owner, "description": f.description,
-                "effective": _number(effective_percentage(repo, key)),
+                "effective": _number(served_percentage(repo, key)),
                 "has_plan": key in repo.plans}
 
     rollouts: dict[str, list[dict[str, Any]]] = {"started": [], "changed": [], "stopped": []}
@@ -302,7 +301,7 @@ def compare(base: Snapshot, head: Snapshot, now: datetime | None = None) -> dict
             rollouts["stopped"].append({
                 "flag": key, "plan": pb.name, "strategy": pb.strategy.value,
                 "state": _state_summary(state),
-                "falls_back_to": _number(effective_percentage(h, key)) if key in h.flags else None,
+                "falls_back_to": _number(served_percentage(h, key)) if key in h.flags else None,
             })
 
     risks = _risks(b, h, added, removed, changed, rollouts)
@@ -311,7 +310,7 @@ def compare(base: Snapshot, head: Snapshot, now: datetime | None = None) -> dict
     return {
         "base": {"rev": base.label, "sha": base.sha},
         "head": {"rev": head.label, "sha": head.sha},
-        "generated_at": _iso(now),
+        "generated_at": utc_iso(now),
         "problems": {"base": [p.as_dict() for p in base.problems],
                      "head": [p.as_dict() for p in head.problems]},
         "flags": {"added": [flag_entry(h, k) for k in added],
@@ -340,9 +339,9 @@ def _risks(b: Repository, h: Repository, added: list[str], removed: list[str],
     for key in sorted(serving):
         flag = h.flags[key]
         if flag.risk is Risk.HIGH and key not in h.plans:
-            before = effective_percentage(b, key) if key in b.flags else None
-            after = effective_percentage(h, key)
-            moved = "" if before is None else f" ({before:g}% → {after:g}%)"
+            before = served_percentage(b, key) if key in b.flags else None
+            after = served_percentage(h, key)
+            moved = "" if before is None else f" ({percent(before)} → {percent(after)})"
             risks.append(_risk("high", "high_risk_without_plan", key,
                                f"high-risk flag {key} changes what it serves{moved} "
                                "without a rollout plan: no gates, no automatic rollback"))

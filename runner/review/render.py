@@ -16,6 +16,9 @@ from typing import Any
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
+from runner.percent import percent
+from runner.timefmt import shown_time
+
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~>])")
@@ -60,15 +63,7 @@ def mermaid_label(value: Any) -> str:
 
 
 def pct(value: Any) -> str:
-    if value is None:
-        return "—"
-    v = float(value)
-    return f"{int(v)}%" if v.is_integer() else f"{v:g}%"
-
-
-def mermaid_time(iso: str) -> str:
-    """``2026-11-27T05:00:00Z`` -> ``2026-11-27 05:00:00`` (the charts' dateFormat)."""
-    return iso.replace("T", " ").removesuffix("Z")[:19]
+    return percent(None if value is None else float(value))
 
 
 @cache
@@ -82,7 +77,7 @@ def environment() -> SandboxedEnvironment:
         keep_trailing_newline=True,
     )
     env.filters.update(md=md, code=code, mermaid_label=mermaid_label, pct=pct,
-                       mermaid_time=mermaid_time)
+                       mermaid_time=shown_time)
     return env
 
 

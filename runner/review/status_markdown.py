@@ -18,7 +18,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from runner.percent import percent
 from runner.review.render import render
+from runner.timefmt import parse_iso, shown_time, utc_iso_seconds
 
 MARKER = "<!-- rollout-status -->"
 
@@ -52,7 +54,7 @@ def phase_label(phase: str) -> str:
 def _serving(pct: float, phase: str, width: int = 10) -> str:
     """The share served, as a bar whose look says the phase too (no bar at all for a
     rollout that has not started or was rolled back: 0 % means different things)."""
-    p = f"{pct:g}%"
+    p = percent(pct)
     if phase == "pending":
         return f"{p}, not started"
     if phase == "rolled_back":
@@ -100,7 +102,7 @@ def _cohorts(c: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _time(iso: Any) -> str | None:
-    return None if not iso else str(iso).replace("T", " ").removesuffix("Z")[:19]
+    return None if not iso else shown_time(str(iso))
 
 
 def _row(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -172,16 +174,9 @@ def status_markdown(rows: Sequence[Mapping[str, Any]],
 
 
 def _utc(iso: str) -> datetime:
-    t = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    return t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC)
+    return parse_iso(iso).astimezone(UTC)
 
 
-def _iso(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _p(v: float | None) -> str:
-    return "—" if v is None else f"{v:g}%"
 
 
 #: action -> (what it did, in words; drawn as a marker on the chart, with Mermaid tags)
@@ -193,7 +188,7 @@ def happened(entries: Sequence[Any]) -> list[dict[str, Any]]:
     out = []
     for e in entries:
         out.append({
-            "time": _iso(_utc(e.time)), "action": e.action or "edit",
+            "time": utc_iso_seconds(_utc(e.time)), "action": e.action or "edit",
             "from": e.before, "to": e.after, "phase": e.phase,
             "by": e.requested_by or e.reverted_by_person or e.author,
             "sha": e.sha[:7], "reason": e.reason or e.subject,
@@ -216,7 +211,7 @@ def planned(plan: Any, state: Any, now: datetime) -> list[dict[str, Any]]:
         return []
     late = max(timedelta(0), now - _utc(steps[0]["start"]))
     return [{"index": s["index"], "percentage": s["percentage"], "wait": s["wait"],
-             "start": _iso(_utc(s["start"]) + late), "end": _iso(_utc(s["end"]) + late)}
+             "start": utc_iso_seconds(_utc(s["start"]) + late), "end": utc_iso_seconds(_utc(s["end"]) + late)}
             for s in steps]
 
 
@@ -240,18 +235,18 @@ def timelines(root: Path, repo: Any, rows: Sequence[Mapping[str, Any]], now: dat
             missing = f"the git history cannot be read: {e}"
     return {flag: {"happened": happened(found.get(flag, ())), "missing": missing,
                    "planned": planned(repo.plans.get(flag), repo.states.get(flag), now),
-                   "now": _iso(now)}
+                   "now": utc_iso_seconds(now)}
             for flag in runs}
 
 
 def _chart(flag: str, t: Mapping[str, Any]) -> dict[str, Any]:
     """The timeline's table rows and its Mermaid gantt tasks (every label ours or passed
     through ``mermaid_label``; every date ours)."""
-    from runner.review.render import mermaid_label, mermaid_time
+    from runner.review.render import mermaid_label
 
     done = list(t.get("happened") or ())
     todo = list(t.get("planned") or ())
-    now = str(t.get("now") or (done[-1]["time"] if done else _iso(datetime.now(UTC))))
+    now = str(t.get("now") or (done[-1]["time"] if done else utc_iso_seconds(datetime.now(UTC))))
     tasks: list[dict[str, str]] = []
     for i, h in enumerate(done):
         nxt = done[i + 1]["time"] if i + 1 < len(done) else now
@@ -259,29 +254,29 @@ def _chart(flag: str, t: Mapping[str, Any]) -> dict[str, Any]:
             nxt = h["time"]
         a = h["action"]
         if a in _MARKERS or a == "complete" or h["phase"] == "rolled_back":
-            what = {"rollback": f"rollback {_p(h['from'])} to {_p(h['to'])}",
-                    "hold": f"hold at {_p(h['to'])}", "revert": f"revert {h['sha']}",
-                    "pause": f"paused at {_p(h['to'])}",
-                    "complete": f"completed at {_p(h['to'])}"}.get(a, f"{a} {_p(h['to'])}")
+            what = {"rollback": f"rollback {percent(h['from'])} to {percent(h['to'])}",
+                    "hold": f"hold at {percent(h['to'])}", "revert": f"revert {h['sha']}",
+                    "pause": f"paused at {percent(h['to'])}",
+                    "complete": f"completed at {percent(h['to'])}"}.get(a, f"{a} {percent(h['to'])}")
             tag = _MARKERS.get(a, "crit" if h["phase"] == "rolled_back" else "done")
             tasks.append({"section": "happened", "name": what,
-                          "data": f"{tag}, milestone, h{i}, {mermaid_time(h['time'])}, 0d"})
+                          "data": f"{tag}, milestone, h{i}, {shown_time(h['time'])}, 0d"})
         if h["to"] is not None and h["phase"] in ("progressing", "paused") and a != "revert":
             style = "active" if h["phase"] == "paused" else "done"
             word = "paused at" if h["phase"] == "paused" else "at"
-            tasks.append({"section": "happened", "name": f"{word} {_p(h['to'])}",
-                          "data": f"{style}, h{i}s, {mermaid_time(h['time'])}, "
-                                  f"{mermaid_time(nxt)}"})
+            tasks.append({"section": "happened", "name": f"{word} {percent(h['to'])}",
+                          "data": f"{style}, h{i}s, {shown_time(h['time'])}, "
+                                  f"{shown_time(nxt)}"})
     for s in todo:
         last = s is todo[-1]
-        pct = _p(float(s["percentage"]))
+        pct = percent(float(s["percentage"]))
         if last:
             tasks.append({"section": "planned", "name": f"reach {pct}",
-                          "data": f"milestone, p{s['index']}, {mermaid_time(s['start'])}, 0d"})
+                          "data": f"milestone, p{s['index']}, {shown_time(s['start'])}, 0d"})
         else:
             tasks.append({"section": "planned", "name": f"at {pct}",
-                          "data": f"p{s['index']}, {mermaid_time(s['start'])}, "
-                                  f"{mermaid_time(s['end'])}"})
+                          "data": f"p{s['index']}, {shown_time(s['start'])}, "
+                                  f"{shown_time(s['end'])}"})
     times = [_utc(h["time"]) for h in done] + [_utc(s["end"]) for s in todo] + [_utc(now)]
     span = (max(times) - min(times)).total_seconds() if times else 0
     return {"happened": done, "planned": todo, "tasks": tasks, "missing": t.get("missing"),

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from runner.model import Phase, RolloutState, Verdict
+from runner.timefmt import parse_iso
 
 CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
@@ -81,7 +82,7 @@ def _seconds(iso: Any) -> float | None:
     if isinstance(iso, datetime):
         return iso.timestamp()
     try:
-        return datetime.fromisoformat(str(iso).replace("Z", "+00:00")).timestamp()
+        return parse_iso(str(iso)).timestamp()
     except ValueError:
         return None
 

@@ -88,6 +88,24 @@ def test_high_risk_flag_changed_without_plan_is_called_out(example_repo: Path) -
     assert (changed["effective_before"], changed["effective_after"]) == (100, 40)
 
 
+def test_a_percentage_of_a_rollout_variant_that_is_the_default_serves_everyone(
+        example_repo: Path) -> None:
+    # security_hardening_enabled serves `on`, its default and rollout variant, to everyone; a
+    # percentage splits the rollout variant off the default, the same variant: still everyone
+    # (the plan said 40 % here, while the artifact and `rollout eval` served `on` to all)
+    path = example_repo / "flags/security_hardening_enabled.yaml"
+    write(example_repo, "flags/security_hardening_enabled.yaml", path.read_text() + "percentage: 40\n")
+    code, report = plan_json(example_repo)
+    assert code == 0
+    changed = {c["key"]: c for c in report["flags"]["changed"]}["security_hardening_enabled"]
+    assert (changed["effective_before"], changed["effective_after"]) == (100, 100)
+    for user in ("u1", "u2", "u3", "u4", "u5", "u6"):
+        out = run_cli(["eval", "security_hardening_enabled", "--key", user, "--format", "json"],
+                      cwd=example_repo)
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout)["variant"] == "on"
+
+
 def test_instant_on_high_risk_flag_is_called_out(example_repo: Path) -> None:
     write(example_repo, "flags/checkout_v2.yaml", NEW_FLAG)
     write(example_repo, "rollouts/checkout_v2.yaml",

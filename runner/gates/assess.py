@@ -1,4 +1,4 @@
-"""Evaluate the gates of many rollouts concurrently, each against its own metric source."""
+"""Assess the gates of many rollouts concurrently: each one's source read, judged, compared."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,28 +20,11 @@ from runner.gates.readings import (
     cohort_key,
     counts_needed,
 )
+from runner.gates.request import GateRequest
 from runner.gates.templates import TemplateProblem
 from runner.gates.verdicts import MAX_DETAIL, all_with, judge
 from runner.model import Comparison, GateResult, RolloutPlan, Verdict
 from runner.safetext import record_line, redact
-
-
-@dataclass(frozen=True, slots=True)
-class GateRequest:
-    """Evaluate the gates of ``plan``'s step ``step`` for ``flag`` at ``percentage``."""
-
-    flag: str
-    plan: RolloutPlan
-    #: Index into ``plan.steps``; the gates are ``plan.step_gates(step)``.
-    step: int
-    #: The current percentage (query templates get it).
-    percentage: float
-    #: When the current step started (the state's step_started_at): comparison counts are
-    #: cumulative since then.
-    step_started_at: datetime | None = None
-    #: The flag's rollout_variant (treatment) and default_variant (control).
-    treatment_variant: str = "on"
-    control_variant: str = "off"
 
 
 def _source(kind: str) -> Callable[[SourceCall], dict[str, Reading]] | None:
