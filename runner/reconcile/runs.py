@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
+from runner.errors import Declined
 from runner.git import Git, GitError, author_ident
 from runner.load import check_repository, load_config
 from runner.load.statefile import STATE_SUFFIX, dump_state
@@ -67,7 +68,7 @@ Evaluator = Callable[[Sequence[EvalRequest], datetime], Mapping[str, Sequence[Ga
 PUSH_ATTEMPTS = 10
 
 
-class Stop(Exception):
+class Stop(Declined):
     """The run cannot go on safely; the message says why (exit 1, nothing written)."""
 
 
