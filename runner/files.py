@@ -22,13 +22,15 @@ import stat
 import tempfile
 from pathlib import Path
 
+from runner.errors import Declined
+
 #: Prefix of the temporary files; a killed writer may leave one, and the runner's recovery
 #: removes those it finds in the folders it writes (``*.tmp`` with this prefix).
 TMP_PREFIX = ".rollout-tmp-"
 _DEFAULT_MODE = 0o644
 
 
-class NotRegularFile(OSError):
+class NotRegularFile(Declined, OSError):
     """The path exists and is not a regular file (after symlinks): never read nor replaced."""
 
 

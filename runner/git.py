@@ -20,6 +20,7 @@ from collections.abc import Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from runner.errors import ExternalError
 from runner.trailers import trailer_format
 
 #: ``git revert``'s own line in the message of a revert: SHA-1 (40 hex digits) and SHA-256
@@ -46,7 +47,7 @@ PASSED_GIT_VARS = frozenset({
 PASSED_GIT_PREFIXES = ("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_")
 
 
-class GitError(Exception):
+class GitError(ExternalError):
     """A git command failed: the command (``git`` and ``-C`` left out) and git's own message.
     ``what`` says what the failure means where the caller knows it better than the command."""
 

@@ -26,13 +26,14 @@ from email.message import Message
 from typing import IO, Any
 
 from runner import __version__
+from runner.errors import ExternalError
 
 USER_AGENT = f"rollout-runner-sdk/{__version__}"
 MAX_REDIRECTS = 5
 _CHUNK = 1 << 16
 
 
-class FetchError(Exception):
+class FetchError(ExternalError):
     """The source could not be read. The message is safe to log: no token, no query."""
 
     def __init__(self, message: str, *, retry_after: float | None = None):

@@ -1,6 +1,8 @@
-"""What the subcommands share: the usage error, the repository argument, output formats.
+"""What the subcommands share: the repository argument, output formats, one-line failures.
 
-Anything derived from input reaches the terminal through ``runner.safetext.safe_line``."""
+``UsageError`` lives in :mod:`runner.errors` (imported here too, where commands have always
+found it). Anything derived from input reaches the terminal through
+``runner.safetext.safe_line``."""
 
 from __future__ import annotations
 
@@ -12,7 +14,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from runner.errors import RolloutError, UsageError
 from runner.safetext import escape_char, safe_line
+
+__all__ = ["UsageError", "add_repo_argument", "cannot_show", "check_target", "debug",
+           "gitops_root", "print_json", "repo_root", "safe_markdown"]
 
 _UNSAFE_IN_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e"
                              "\u2066-\u2069]")
@@ -33,9 +39,10 @@ def debug() -> bool:
     return os.environ.get("ROLLOUT_DEBUG") == "1"
 
 
-def cannot_show(command: str, what: str, e: BaseException) -> int:
-    """A surface (status, history, eval, plan) met repository content it cannot show: one
-    line naming what, exit 1 (never an internal error: the content is the problem)."""
+def cannot_show(command: str, what: str, e: RolloutError) -> int:
+    """A surface (status, history, eval, incident) met repository content it cannot show
+    (a :class:`RolloutError` the code raised on purpose): one line naming what, exit 1. Any
+    other exception is a bug and reaches ``main``'s boundary as one."""
     if debug():
         raise e
     detail = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
@@ -59,10 +66,6 @@ def check_target(option: str, path: Path | str, what: str = "a file") -> None:
 def add_repo_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repo", type=Path, default=Path("."), metavar="DIR",
                    help="the GitOps repository (default: the current folder)")
-
-
-class UsageError(Exception):
-    """A mistake in how the command was called: exit 2 with the message."""
 
 
 def repo_root(args: argparse.Namespace) -> Path:

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
             return 1
         try:
             flags = FlagSet.from_repository(checked.repository)
-        except Exception as e:  # content the checks let through: one line, exit 1
+        except ArtifactError as e:  # flags the checks let through that cannot be compiled
             return cannot_show("eval", "the repository's flags cannot be resolved", e)
     r = FlagClient(flags).evaluate(args.flag, ctx)
     if r.error_code == FLAG_NOT_FOUND:

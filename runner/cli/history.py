@@ -156,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
 
     from runner import git
     from runner.cli.common import UsageError, cannot_show
+    from runner.errors import ContentError
     from runner.load import folders, plans_of
     from runner.review.audit import (
         history,
@@ -181,9 +182,7 @@ def run(args: argparse.Namespace) -> int:
         if not git.is_repository(root):
             raise UsageError(f"{root}: not a git repository") from e
         raise UsageError(str(e)) from e
-    except (BrokenPipeError, KeyboardInterrupt):
-        raise
-    except Exception as e:  # a commit or file the audit cannot read: one line, exit 1
+    except ContentError as e:  # a commit or file the audit cannot read: one line, exit 1
         return cannot_show("history", "the history cannot be shown", e)
     if args.flag and not entries:
         print(safe_line(f"rollout history: no commit touches flag {args.flag!r}"), file=sys.stderr)

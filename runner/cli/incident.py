@@ -81,6 +81,7 @@ def _fail(message: str) -> int:
 def run(args: argparse.Namespace) -> int:
     from runner import git
     from runner.cli.common import UsageError, cannot_show, safe_markdown
+    from runner.errors import ContentError
     from runner.load import folders, plans_of
     from runner.review.incident_markdown import incident_markdown
     from runner.review.incident_read import UnknownBranch, read_incidents
@@ -105,9 +106,7 @@ def run(args: argparse.Namespace) -> int:
         if not git.is_repository(root):
             raise UsageError(f"{root}: not a git repository") from e
         raise UsageError(str(e)) from e
-    except (BrokenPipeError, KeyboardInterrupt):
-        raise
-    except Exception as e:  # a commit the report cannot read: one line, exit 1
+    except ContentError as e:  # a commit the report cannot read: one line, exit 1
         return cannot_show("incident", "the history cannot be read", e)
     if not entries and not names and not any(
             (root / flags_dir / f"{flag}{ext}").is_file() for ext in (".yaml", ".yml")):

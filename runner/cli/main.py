@@ -3,6 +3,9 @@
 Exit codes shared by every command: 0 success, 1 the command did its job and found a
 problem (invalid files, a failed gate...), 2 usage error, 3 unexpected internal error.
 No Python traceback reaches a user unless ``ROLLOUT_DEBUG=1``.
+
+:func:`run_command` is the one boundary: a :class:`runner.errors.RolloutError` becomes one
+line and its kind's exit code, anything else exit 3 (see :mod:`runner.errors`).
 """
 
 from __future__ import annotations
@@ -14,10 +17,14 @@ import sys
 from collections.abc import Sequence
 
 from runner import __version__
-from runner.cli.common import UsageError
+from runner.errors import EXIT_INTERNAL, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, RolloutError, UsageError
 from runner.safetext import safe_line
 
-EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+__all__ = ["EXIT_INTERNAL", "EXIT_OK", "EXIT_PROBLEM", "EXIT_USAGE", "build_parser", "main",
+           "run_command"]
+
+#: The exit code of a command stopped by Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
 
 #: Subcommand modules under runner.cli, in the order ``rollout --help`` lists them.
 COMMANDS = (
@@ -60,22 +67,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    return run_command(args)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run the parsed command: the one place an exception becomes an exit code.
+
+    A :class:`RolloutError` (a failure the code foresaw) prints one line and exits with its
+    kind's code (2 for a usage error, 1 for the others); anything else is a bug: exit 3,
+    "internal error" and its first line, with ``ROLLOUT_DEBUG=1`` re-raising it for the
+    traceback (a usage error never has one). Ctrl-C exits 130, a closed pipe quietly 0."""
+    prefix = f"rollout {args.command}"
     try:
         return int(args.run(args))
-    except UsageError as e:
-        print(safe_line(f"rollout {args.command}: error: {e}", limit=1000), file=sys.stderr)
-        return EXIT_USAGE
+    except RolloutError as e:
+        if os.environ.get("ROLLOUT_DEBUG") == "1" and not isinstance(e, UsageError):
+            raise
+        detail = str(e) or type(e).__name__
+        print(safe_line(f"{prefix}: error: {detail}", limit=1000), file=sys.stderr)
+        return e.exit_code
     except KeyboardInterrupt:
-        print(f"rollout {args.command}: interrupted", file=sys.stderr)
-        return 130
+        print(f"{prefix}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # `rollout status | head`: the reader left; not an error worth a message
         sys.stderr.close()
         return EXIT_OK
-    except Exception as e:
+    except Exception as e:  # the boundary: whatever a bug raises ends here, as exit 3
         if os.environ.get("ROLLOUT_DEBUG") == "1":
             raise
         detail = safe_line(str(e).splitlines()[0], 500) if str(e).strip() else type(e).__name__
-        print(f"rollout {args.command}: internal error: {detail} "
-              "(set ROLLOUT_DEBUG=1 for a traceback)", file=sys.stderr)
+        print(f"{prefix}: internal error: {detail} (set ROLLOUT_DEBUG=1 for a traceback)",
+              file=sys.stderr)
         return EXIT_INTERNAL

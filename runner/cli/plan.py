@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from runner import git
-    from runner.cli.common import UsageError, cannot_show, safe_markdown
+    from runner.cli.common import UsageError, safe_markdown
     from runner.cli.runopts import parse_now
     from runner.review.plan import compare
     from runner.review.plan_markdown import plan_markdown
@@ -65,10 +65,8 @@ def run(args: argparse.Namespace) -> int:
         # at most one pull-request comment long: cut short, lists say how many were left out
         text = (None if args.format == "json"
                 else safe_markdown(plan_markdown(json.loads(json.dumps(report)))))
-    except git.GitError as e:
+    except git.GitError as e:  # a revision git cannot read (a missing or damaged object)
         raise UsageError(str(e)) from e
-    except Exception as e:  # content the checks let through: one line, exit 1
-        return cannot_show("plan", "the change cannot be shown", e)
     if text is None:
         print_json(report)
     else:

@@ -15,6 +15,7 @@ from runner.cli.common import (
     gitops_root,
     print_json,
 )
+from runner.errors import RolloutError
 from runner.safetext import safe_line
 
 Renderer = Callable[[list[dict[str, Any]]], str]
@@ -145,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
             row = record(flag, repo.plans.get(flag), repo.states.get(flag), now)
             if args.format != "json":
                 RENDERERS[args.format]([row])  # the renderer must manage it too
-        except Exception as e:
+        except RolloutError as e:
             state = repo.states.get(flag)
             where = (f"{repo.config.rollouts_dir}/{state.plan}.state.json" if state is not None
                      else f"{repo.config.rollouts_dir}/")
@@ -171,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
             text = _openmetrics(rows, dict(repo.states))
         else:
             text = RENDERERS[args.format](rows)
-    except Exception as e:
+    except RolloutError as e:
         return cannot_show("status", "the rollouts cannot be shown", e)
     if args.output is None:
         sys.stdout.write(text)

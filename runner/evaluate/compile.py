@@ -17,6 +17,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from runner.errors import ContentError
 from runner.evaluate.artifact import (
     ARTIFACT_KIND,
     ARTIFACT_VERSION,
@@ -42,7 +43,7 @@ ROLLED_BACK_PHASE = Phase.ROLLED_BACK.value
 RULE_OPS = ("in", "not_in", "equals", "starts_with", "ends_with")
 
 
-class ArtifactError(ValueError):
+class ArtifactError(ContentError, ValueError):
     """The artifact cannot be used: not JSON, wrong version, inconsistent content."""
 
 

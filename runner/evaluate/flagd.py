@@ -30,6 +30,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from runner.errors import UsageError
 from runner.evaluate.artifact import artifact_content, content_digest
 from runner.model import Phase, Repository
 
@@ -154,7 +155,7 @@ def flagd_document(repo: Repository, *, source_commit: str | None) -> dict[str, 
 # --- validation against flagd's own schema -----------------------------------------------
 
 
-class FlagdSchemaMissing(RuntimeError):
+class FlagdSchemaMissing(UsageError, RuntimeError):
     """flagd's schemas are not where they were expected."""
 
 

@@ -264,7 +264,7 @@ def shown(value: Any) -> str:
     """``repr(value)`` for a message, never raising, at most :data:`DETAILS_LIMIT` long."""
     try:
         text = repr(value)
-    except Exception:
+    except Exception:  # a caller's object whose __repr__ raises: its type still names it
         text = f"<{type(value).__name__}>"
     return text if len(text) <= DETAILS_LIMIT else text[:DETAILS_LIMIT - 1] + "…"
 
@@ -274,7 +274,7 @@ def failure_details(e: BaseException) -> str:
     (an exception whose ``str`` raises too), capped."""
     try:
         message = str(e)
-    except Exception:
+    except Exception:  # a caller's exception whose __str__ raises: its name still says it
         message = ""
     if len(message) > DETAILS_LIMIT:
         message = message[:DETAILS_LIMIT - 1] + "…"

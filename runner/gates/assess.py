@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from runner.errors import ExternalError
 from runner.gates.compare import SAMPLE_RATIO, CohortCounts, compare_cohorts, comparing_steps
 from runner.gates.readings import (
     COHORTS,
@@ -127,7 +128,7 @@ def _compared(spec: Comparison, plan: RolloutPlan, readings: Mapping[str, Readin
                            now=now)
 
 
-class UnusableCounts(Exception):
+class UnusableCounts(ExternalError):
     """Why the readings give no cohort counts: ``error`` for a failed or nonsensical reading
     (negative, errors above requests), ``inconclusive`` for no data."""
 

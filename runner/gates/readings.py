@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from runner.errors import ExternalError
 from runner.load.durations import format_duration, parse_duration
 from runner.model import Comparison, Gate, MetricsConfig
 from runner.timefmt import parse_iso
@@ -50,11 +51,11 @@ class Reading:
     detail: str = ""
 
 
-class SourceError(Exception):
+class SourceError(ExternalError):
     """The whole source failed: every gate of the call gets verdict ``error``."""
 
 
-class NoData(Exception):
+class NoData(ExternalError):
     """The source answered, but has nothing for this moment: every gate is ``inconclusive``."""
 
 

@@ -34,6 +34,8 @@ from jinja2 import nodes
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.visitor import NodeTransformer
 
+from runner.errors import ContentError
+
 #: Largest rendered template, and largest string or list any step of the rendering may build.
 MAX_OUTPUT = 64 * 1024
 #: Largest integer a template may compute.
@@ -70,12 +72,15 @@ _deadline: contextvars.ContextVar[float] = contextvars.ContextVar("template_dead
                                                                   default=float("inf"))
 
 
-class TemplateProblem(Exception):
+class TemplateProblem(ContentError):
     """A template that does not render; the message names the template's purpose."""
 
 
 class _Limit(Exception):
-    """A bound of the rendering was reached (the message says which)."""
+    """A bound of the rendering was reached (the message says which).
+
+    Private (no :class:`runner.errors.RolloutError`): it unwinds a rendering and is caught in
+    this module, where it becomes a :class:`TemplateProblem`; it never leaves it."""
 
 
 def _check(value: Any) -> Any:

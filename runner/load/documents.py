@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from runner.errors import ContentError
 from runner.load.problems import Problem, field_name, shown
 from runner.load.yamlsafe import MAX_FILE_BYTES, Locator, YamlError, decode, load_text, number_error
 
@@ -59,7 +60,7 @@ def kind_of(mode: int) -> str:
     return "not a regular file"
 
 
-class Unreadable(Exception):
+class Unreadable(ContentError):
     """A file the loaders must not or cannot read; the message says why."""
 
 

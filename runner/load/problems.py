@@ -6,6 +6,7 @@ import reprlib
 from dataclasses import dataclass
 from typing import Any
 
+from runner.errors import ContentError
 from runner.safetext import escape_controls
 
 #: At most this many characters of a value a problem echoes ("…" marks the cut).
@@ -87,7 +88,7 @@ def field_name(path: tuple[Any, ...]) -> str:
     return out
 
 
-class InvalidRepository(Exception):
+class InvalidRepository(ContentError):
     """Raised by loaders that need a valid repository; carries every problem found."""
 
     def __init__(self, problems: list[Problem]) -> None:

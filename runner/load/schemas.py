@@ -81,6 +81,6 @@ def is_valid(data: Any, kind: str) -> bool:
     if fast is not None:
         try:
             return bool(fast.is_valid(data))
-        except Exception:
+        except Exception:  # jsonschema-rs (third party) cannot take this data: jsonschema can
             pass
     return validator(kind).is_valid(data)

@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from runner.errors import ContentError
 from runner.load.problems import shown
 
 try:
@@ -53,7 +54,7 @@ def number_error(text: str, value: int | float | None = None) -> str | None:
     return None
 
 
-class YamlError(Exception):
+class YamlError(ContentError):
     """A file that is not acceptable YAML. ``line``/``column`` are 1-based."""
 
     def __init__(self, message: str, line: int = 1, column: int = 1,
@@ -293,7 +294,10 @@ def _refuse(loader: StrictLoader, node: Node) -> Any:
 
 
 class _NotPlain(Exception):
-    """The document needs PyYAML's full constructor (merge keys, tags, odd keys...)."""
+    """The document needs PyYAML's full constructor (merge keys, tags, odd keys...).
+
+    Control flow, not an error (so no :class:`runner.errors.RolloutError`): raised and caught
+    inside this module to take the general path; it never leaves it."""
 
 
 StrictLoader.add_constructor(_INT, StrictLoader.construct_yaml_int)

@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runner.errors import RolloutError
 from runner.onboarding.scaffold import scaffold
 from runner.timefmt import utc_iso
 
@@ -71,7 +72,7 @@ ALICE = ("Alice Engineer", "alice@example.com")
 BOB = ("Bob Oncall", "bob@example.com")
 
 
-class DemoFailed(Exception):
+class DemoFailed(RolloutError):
     """A step of the story did not do what it must: the demo stops and says which."""
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runner import REPOSITORY, __version__
+from runner.errors import Declined
 from runner.files import write_new
 from runner.load.schemas import SCHEMA_FILES, schema_dir
 
@@ -32,7 +33,7 @@ FILES: dict[str, str] = {
 }
 
 
-class Exists(Exception):
+class Exists(Declined):
     """A file the scaffold would write is already there: nothing was written."""
 
     def __init__(self, path: Path) -> None:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from runner.errors import Declined
 from runner.load.durations import format_duration
 from runner.model import (
     Flag,
@@ -473,7 +474,7 @@ def _baking(plan: RolloutPlan, now: datetime) -> str:
 # --- what people ask for ------------------------------------------------------------------
 
 
-class Refused(Exception):
+class Refused(Declined):
     """The request makes no sense in the rollout's current phase (exit 1, nothing written)."""
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from runner import __version__
+from runner.errors import ExternalError
 from runner.git import Git
 from runner.load.statefile import STATE_SUFFIX
 from runner.model import Phase
@@ -37,7 +38,7 @@ MAX_PAGES = 10
 _TIMEOUT = 20.0
 
 
-class IssueError(Exception):
+class IssueError(ExternalError):
     """The issue could not be opened or updated; the message says why (no token in it)."""
 
 

@@ -309,7 +309,9 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 class _Failed(Exception):
-    pass
+    """One delivery failed (the message says how). Private (no
+    :class:`runner.errors.RolloutError`): caught in this module and recorded as undelivered;
+    a receiver never fails a run."""
 
 
 def _post(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> None:

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runner.errors import ExternalError
 from runner.files import read_regular, target_problem, write_atomic
 from runner.git import Git, GitError
 from runner.reconcile.commit import (
@@ -71,7 +72,7 @@ MAX_PUBLISHED_BYTES = 64 * 1024 * 1024
 PUBLISHED_MODE = 0o644
 
 
-class PublishError(Exception):
+class PublishError(ExternalError):
     """A target could not be published; the message says why (and that nothing changed
     there, or what did)."""
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from runner.errors import Declined
 from runner.gates.request import GateRequest
 from runner.git import Git, GitError, author_ident
 from runner.load import check_repository, load_config
@@ -52,7 +53,7 @@ Evaluator = Callable[[Sequence[GateRequest], datetime], Mapping[str, Sequence[Ga
 PUSH_ATTEMPTS = 10
 
 
-class Stop(Exception):
+class Stop(Declined):
     """The run cannot go on safely; the message says why (exit 1, nothing written)."""
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from runner import git
+from runner.errors import UsageError
 from runner.reconcile.last_change import digest
 from runner.review.audit import Entry, history
 from runner.review.incident import Incident, Publication, build_incidents, gates_of, parse_time
@@ -32,7 +33,7 @@ SOURCE_TRAILER = "Rollout-Source-Commit"  # runner/reconcile/publish.py's
 MAX_STATE_BYTES = 1 << 20
 
 
-class UnknownBranch(ValueError):
+class UnknownBranch(UsageError, ValueError):
     """The publication branch named does not exist here."""
 
 

@@ -66,8 +66,10 @@ def load_revision(root: Path, label: str, sha: str) -> Snapshot:
         dest = Path(tmp)
         try:
             _extract(root, sha, dest)
-        except (GitError, tarfile.TarError) as e:
-            raise GitError(f"cannot read {label}: {e}") from e
+        except GitError as e:  # an object missing or damaged: git says which
+            raise GitError(e.command, str(e), what=f"cannot read {label}") from e
+        except tarfile.TarError as e:  # git archive wrote something tarfile cannot read
+            raise GitError(("archive",), str(e), what=f"cannot read {label}") from e
         return load_dir(dest, label, sha)
 
 

@@ -222,6 +222,22 @@ def test_usage_errors(example_repo: Path, tmp_path: Path) -> None:
     assert out.returncode == 2 and "not a git repository" in out.stderr
 
 
+def test_a_revision_git_cannot_read_is_one_line_and_a_usage_error(example_repo: Path) -> None:
+    # the base's tree lists a file whose object is gone (a damaged clone): ls-tree still
+    # works, git archive fails. Once a TypeError (GitError built with one argument) that
+    # the command printed as "the change cannot be shown"; now git's own words, exit 2.
+    write(example_repo, "flags/checkout_v2.yaml", NEW_FLAG)
+    base = commit(example_repo, "a new flag")
+    blob = git(example_repo, "rev-parse", "HEAD:flags/checkout_v2.yaml")
+    (example_repo / ".git" / "objects" / blob[:2] / blob[2:]).unlink()  # a new blob: loose
+    out = run_cli(["plan", "--base", base], cwd=example_repo)
+    assert out.returncode == 2, out.stderr
+    (line,) = out.stderr.splitlines()
+    assert line.startswith(f"rollout plan: error: cannot read {base}: git archive: "), line
+    assert blob in line
+    assert "TypeError" not in line and "cannot be shown" not in line and out.stdout == ""
+
+
 def test_timeline_of_a_rollout_in_progress_starts_from_its_current_step(
         example_repo: Path) -> None:
     write(example_repo, "rollouts/phase_4_deployment.state.json",

@@ -222,7 +222,8 @@ def _exchange(opener: urllib.request.OpenerDirector, url: str, promql: str, now:
         try:
             explained = json.loads(e.read(_MAX_ERROR_BODY))
             why = f"{explained.get('errorType')}: {explained.get('error')}"
-        except Exception:
+        except (OSError, http.client.HTTPException, ValueError, AttributeError, RecursionError):
+            # no body, not JSON (or nested too deep), not an object: the status line says it
             why = str(e.reason)
         where = f"promql {_shorten(promql)}"
         return Reading(error=f"prometheus answered HTTP {e.code}: {why} ({where})", detail=where)
