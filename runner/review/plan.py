@@ -145,9 +145,10 @@ def compare_loosened(before: RolloutPlan, after: RolloutPlan) -> list[str]:
             out.append(f"compare.{name} is removed")
         elif am[name].max_increase > m.max_increase:
             out.append(f"compare.{name}.max_increase {m.max_increase:g} → {am[name].max_increase:g} pp")
-        elif (m.objective_ms is not None and am[name].objective_ms is not None
-              and am[name].objective_ms > m.objective_ms):
-            out.append(f"compare.{name}.objective_ms {m.objective_ms:g} → {am[name].objective_ms:g}")
+        else:
+            before_ms, after_ms = m.objective_ms, am[name].objective_ms
+            if before_ms is not None and after_ms is not None and after_ms > before_ms:
+                out.append(f"compare.{name}.objective_ms {before_ms:g} → {after_ms:g}")
     if a.confidence < b.confidence:
         out.append(f"compare.confidence {b.confidence:g} → {a.confidence:g}")
     if a.srm_p_value < b.srm_p_value:
@@ -346,8 +347,8 @@ def _risks(b: Repository, h: Repository, added: list[str], removed: list[str],
                                f"high-risk flag {key} changes what it serves{moved} "
                                "without a rollout plan: no gates, no automatic rollback"))
     for key in sorted(plan_touched | {k for k in serving if k in h.plans}):
-        plan, flag = h.plans.get(key), h.flags.get(key)
-        if plan and flag and plan.strategy is Strategy.INSTANT and flag.risk is Risk.HIGH:
+        plan, planned_flag = h.plans.get(key), h.flags.get(key)
+        if plan and planned_flag and plan.strategy is Strategy.INSTANT and planned_flag.risk is Risk.HIGH:
             risks.append(_risk("high", "instant_on_high_risk", key,
                                f"strategy instant on high-risk flag {key}: 0 → 100% after "
                                f"{format_duration(plan.step_wait(0))}"

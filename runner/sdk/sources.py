@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from runner.errors import ExternalError
 from runner.evaluate.artifact import MAX_ARTIFACT_BYTES
 from runner.evaluate.compile import ArtifactError, FlagSet
 from runner.files import read_regular
@@ -28,7 +29,7 @@ if TYPE_CHECKING:  # imported when a URL is used: applications on a file never p
 Signature = tuple[int, int, int, int]
 
 
-class FlagSourceError(Exception):
+class FlagSourceError(ExternalError):
     """A look at a flag source failed; the message is safe to log.
 
     ``retry_after``: seconds the source asked for before the next look (HTTP ``429``/``503``).
