@@ -1,6 +1,6 @@
 """After a command's commits: the notifications of ``[tool.rollout.notify]``, and the
 warnings about what was not delivered (``::warning`` lines in GitHub Actions), never a
-failure. The behaviour is in ``runner/reconcile/notify.py``."""
+failure. The behaviour is in ``runner/integrations/notify.py``."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def after_run(opts: Options, rep: Report) -> None:
     config, problems = load_notify(opts.root)
     if not config.targets and not problems:
         return
-    from runner.reconcile.notify import announce
+    from runner.integrations.notify import announce
 
     # a bad [tool.rollout.notify] is said at every run; changes only once they are where
     # a link can reach them

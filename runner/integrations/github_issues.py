@@ -24,9 +24,9 @@ from typing import Any
 
 from runner import __version__
 from runner.git import Git
+from runner.integrations.notify import commit_link, github_repository
 from runner.load.statefile import STATE_SUFFIX
 from runner.model import Phase
-from runner.reconcile.notify import commit_link, github_repository
 from runner.safetext import redact, safe_line
 from runner.trailers import split_message
 
