@@ -24,7 +24,7 @@ from typing import Any
 
 from runner import __version__
 from runner.git import Git
-from runner.integrations.notify import commit_link, github_repository
+from runner.integrations.links import commit_link, github_repository
 from runner.load.statefile import STATE_SUFFIX
 from runner.model import Phase
 from runner.safetext import redact, safe_line
