@@ -2,6 +2,7 @@
 
 ``notify`` announces a run's committed changes to Slack and signed JSON webhooks;
 ``github_issues`` opens or comments on the GitHub issue of a rolled-back rollout through the
-REST API. Both are fed by what reconcile returns (its decisions and commits, the state and
-history in git); reconcile never imports them.
+REST API; ``links`` makes the commit and workflow-run links both show. They are fed by what
+reconcile returns (a run's ``Report``; the state and history in git), and by the environment
+the command read; reconcile never imports them.
 """
