@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 from runner.cli import notifying, publishing, runopts
 
@@ -35,13 +34,13 @@ def run(args: argparse.Namespace) -> int:
     targets = publishing.parse_targets("--publish", args.publish, opts.root,
                                        push_branch=args.branch if args.push else None)
     try:
-        rep = advance(opts, gates_evaluator(opts.root, dict(os.environ)))
+        rep = advance(opts, gates_evaluator(opts.root, opts.env))
     except (Stop, GitError) as e:
         return runopts.stopped(e, "advance")
-    code = runopts.report(rep, dry_run=args.dry_run)
+    code = runopts.report(rep, opts)
     failed = None
     if targets and not args.dry_run:
-        failed = publishing.publish(opts.root, targets, rep.head, command="advance",
+        failed = publishing.publish(opts.root, targets, rep.head, opts.env, command="advance",
                                     option="--publish", push=opts.push, remote=opts.remote,
                                     rolled_back=rep.rolled_back)
     notifying.after_run(opts, rep)  # never fails the run

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 from runner.cli import runopts
 
@@ -40,10 +39,10 @@ def run(args: argparse.Namespace) -> int:
     opts = runopts.options(args)
     reason = safe_line(args.reason.strip())
     try:
-        who = approver(os.environ, opts.root)
+        who = approver(opts.env, opts.root)
         who = type(who)(safe_line(who.name), who.verified, who.names)
         rep = apply_approval(opts, args.flag, who, reason, args.step)
     except (Stop, GitError, Refused) as e:
         return runopts.stopped(e, "approve")
     # an approval changes no served percentage: nothing to publish
-    return runopts.report(rep)
+    return runopts.report(rep, opts)

@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from runner.cli.common import UsageError
     from runner.git import GitError
-    from runner.reconcile.issues import (
+    from runner.integrations.github_issues import (
         REPORT_LIMIT,
         IssueError,
         find_rollback,

@@ -1,10 +1,9 @@
 """After a command's commits: the notifications of ``[tool.rollout.notify]``, and the
 warnings about what was not delivered (``::warning`` lines in GitHub Actions), never a
-failure. The behaviour is in ``runner/reconcile/notify.py``."""
+failure. The behaviour is in ``runner/integrations/notify.py``."""
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -21,8 +20,8 @@ def _escape(text: str) -> str:
 
 
 def after_run(opts: Options, rep: Report) -> None:
-    """Announce what ``rep`` committed: after the push with ``--push`` (a run that pushed
-    nothing announces nothing), after the local commit without it; not on a dry run."""
+    """Announce what ``rep`` committed (``runner.integrations.notify.announce``) and warn
+    about what was not delivered; not on a dry run."""
     if opts.dry_run:
         return
     from runner.load.config import load_notify
@@ -30,14 +29,14 @@ def after_run(opts: Options, rep: Report) -> None:
     config, problems = load_notify(opts.root)
     if not config.targets and not problems:
         return
-    from runner.reconcile.notify import announce
+    # imported only when something is configured: urllib and http.client are start-up
+    # that a run notifying no one need not pay
+    from runner.integrations.notify import announce
 
-    # a bad [tool.rollout.notify] is said at every run; changes only once they are where
-    # a link can reach them
-    sent = rep.commits if not opts.push or rep.pushed else {}
-    outcome = announce(config, problems, rep.decisions, sent, dict(os.environ),
-                       opts.now, datetime.now(UTC), pushed=rep.pushed)
-    github = os.environ.get("GITHUB_ACTIONS") == "true"
+    # a bad [tool.rollout.notify] is said at every run
+    outcome = announce(config, problems, rep, opts.env, opts.now, datetime.now(UTC),
+                       push=opts.push)
+    github = opts.env.get("GITHUB_ACTIONS") == "true"
     for text in [*(f"notify: {w}" for w in outcome.warnings),
                  *(f"notification not delivered: {u}" for u in outcome.undelivered)]:
         line = safe_line(text, 1000)
@@ -49,7 +48,7 @@ def after_run(opts: Options, rep: Report) -> None:
               + (f", {len(failed)} not delivered ("
                  + "; ".join(safe_line(f"{u.target}: {u.event} of {u.flag}", 200)
                              for u in failed[:10]) + ")" if failed else ""))
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    summary = opts.env.get("GITHUB_STEP_SUMMARY")
     if summary and outcome.undelivered:
         try:
             with open(summary, "a", encoding="utf-8") as f:

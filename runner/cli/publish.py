@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from runner.cli.common import add_repo_argument, gitops_root
 from runner.cli.publishing import TARGET_HELP
@@ -31,6 +32,6 @@ def run(args: argparse.Namespace) -> int:
 
     root = gitops_root(args)
     targets = parse_targets("--to", args.to, root)
-    failed = publish(root, targets, None, command="publish", option="--to", push=args.push,
-                     remote=args.remote)
+    failed = publish(root, targets, None, dict(os.environ), command="publish", option="--to",
+                     push=args.push, remote=args.remote)
     return 0 if failed is None else failed

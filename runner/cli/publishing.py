@@ -4,9 +4,8 @@ call runner.reconcile.publish, print what happened, turn a failure into its exit
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,47 +45,32 @@ def parse_targets(option: str, values: Sequence[str], root: Path,
     return targets
 
 
-def publish(root: Path, targets: Sequence[Target], head: str | None, *, command: str,
-            option: str, push: bool = False, remote: str = "origin",
-            rolled_back: Sequence[str] = ()) -> int | None:
-    """Publish the repository as it is at ``head`` (default: HEAD) to ``targets`` and print
-    one line per target. None when every target is published (or unchanged); else the exit
+def publish(root: Path, targets: Sequence[Target], head: str | None,
+            env: Mapping[str, str], *, command: str, option: str, push: bool = False,
+            remote: str = "origin", rolled_back: Sequence[str] = ()) -> int | None:
+    """Publish the repository as it is at ``head`` (default: HEAD) to ``targets`` (the
+    commits by the runner's identity, ``ROLLOUT_AUTHOR_*`` in ``env``) and print one line
+    per target. None when every target is published (or unchanged); else the exit
     code: 5 after a rollback (with an ``::error`` line on stdout naming the flags), else 1."""
-    from runner.git import Git, GitError
-    from runner.load import InvalidRepository, load_repository
-    from runner.reconcile.publish import publish as publish_targets
-    from runner.reconcile.runs import Stop, author
+    from runner.reconcile.publish import PublishError, publish_at
 
     prefix = f"rollout {command}: {option}"
-    errors: list[str] = []
     try:
-        if head is None:
-            head = Git.open(root).head()
-        # the repository as this run left it (its new states), stamped with the commit
-        repo = load_repository(root)
-        who = author(repo.config, os.environ)
-    except InvalidRepository as e:
-        errors.append(f"the repository is not valid: {e}")
-    except (Stop, GitError) as e:
-        errors.append(str(e))
-    else:
-        if head is None and any(t.kind == "branch" for t in targets):
-            errors.append("the repository has no commit to publish")
+        outcomes = publish_at(root, targets, head, env, push=push, remote=remote)
+    except PublishError as e:
+        return _failed([str(e)], targets, rolled_back, prefix, printed=False)
+    errors: list[str] = []
+    for o in outcomes:
+        for note in o.notes:
+            print(safe_line(f"note: {note}"), file=sys.stderr)
+        if o.error is not None:
+            errors.append(f"{o.target}: {o.error}")
+            print(safe_line(f"{prefix} {o.target}: {o.error}", limit=2000), file=sys.stderr)
         else:
-            for o in publish_targets(root, repo, targets, source_commit=head or "", author=who,
-                                     push=push, remote=remote):
-                for note in o.notes:
-                    print(safe_line(f"note: {note}"), file=sys.stderr)
-                if o.error is not None:
-                    errors.append(f"{o.target}: {o.error}")
-                    print(safe_line(f"{prefix} {o.target}: {o.error}", limit=2000),
-                          file=sys.stderr)
-                else:
-                    print(safe_line(_done(o)))
-            if not errors:
-                return None
-            return _failed(errors, targets, rolled_back, prefix, printed=True)
-    return _failed(errors, targets, rolled_back, prefix, printed=False)
+            print(safe_line(_done(o)))
+    if not errors:
+        return None
+    return _failed(errors, targets, rolled_back, prefix, printed=True)
 
 
 def _done(o: Outcome) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from runner.cli import notifying, publishing, runopts
 
@@ -36,7 +37,7 @@ def register(sub: argparse._SubParsersAction, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from runner.git import GitError
     from runner.reconcile.decide import Action, Refused
-    from runner.reconcile.runs import Stop, apply_request
+    from runner.reconcile.runs import Stop, apply_request, requester
     from runner.safetext import safe_line
 
     opts = runopts.options(args)
@@ -46,13 +47,13 @@ def run(args: argparse.Namespace) -> int:
     reason = safe_line(args.reason.strip())
     try:
         rep = apply_request(opts, Action(args.request), args.flag,
-                            safe_line(runopts.requested_by()), reason)
+                            safe_line(requester(opts.env, Path.cwd())), reason)
     except (Stop, GitError, Refused) as e:
         return runopts.stopped(e, args.request)
-    runopts.report(rep)
+    runopts.report(rep, opts)
     failed = None
     if targets:
-        failed = publishing.publish(opts.root, targets, rep.head, command=args.request,
+        failed = publishing.publish(opts.root, targets, rep.head, opts.env, command=args.request,
                                     option="--publish", push=opts.push, remote=opts.remote,
                                     rolled_back=rep.rolled_back)
     notifying.after_run(opts, rep)  # never fails the command

@@ -12,16 +12,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from runner.cli.common import add_repo_argument, gitops_root
 from runner.safetext import safe_line, safe_lines
 
 if TYPE_CHECKING:  # imported where used: every `rollout` command registers these options,
     # and importing the reconcile layer costs ~150 ms of start-up to commands that never run it
-    from runner.reconcile.decide import Decision
     from runner.reconcile.runs import Options, Report
 
 EXIT_ROLLED_BACK = 4
@@ -64,14 +64,15 @@ def parse_now(value: str | None) -> datetime:
     return now
 
 
-def check_recorded_now(value: str | None, now: datetime, clock: datetime | None = None) -> None:
+def check_recorded_now(value: str | None, now: datetime, env: Mapping[str, str],
+                       clock: datetime | None = None) -> None:
     """A ``--now`` that a command records (in states, commit dates) may not lie ahead of the
     clock by more than ``decide.CLOCK_SKEW`` (5 minutes), unless ``ROLLOUT_ALLOW_FUTURE_NOW=1``
     says this is a simulation: a typo or a skewed clock would be written into history."""
     from runner.cli.common import UsageError
     from runner.reconcile.decide import CLOCK_SKEW
 
-    if value is None or os.environ.get(ALLOW_FUTURE_NOW) == "1":
+    if value is None or env.get(ALLOW_FUTURE_NOW) == "1":
         return
     clock = clock or datetime.now(UTC)
     ahead = (now - clock).total_seconds()
@@ -84,83 +85,39 @@ def check_recorded_now(value: str | None, now: datetime, clock: datetime | None 
 
 
 def options(args: argparse.Namespace, **kw: object) -> Options:
+    """The run's options from the arguments, and the environment: read here, once, and
+    passed down (``Options.env``)."""
     from runner.cli.common import UsageError
     from runner.reconcile.runs import Options
 
+    env = dict(os.environ)
     root: Path = gitops_root(args)
     if args.branch is not None and not args.push:
         # without --push the commits land on the checked out branch, whatever --branch says
         raise UsageError("--branch names the branch to push to: use it with --push")
     now = parse_now(args.now)
     if not kw.get("dry_run"):  # a dry run records nothing
-        check_recorded_now(args.now, now)
+        check_recorded_now(args.now, now, env)
     return Options(root=root, now=now, push=args.push, remote=args.remote,
-                   branch=args.branch, **kw)  # type: ignore[arg-type]
+                   branch=args.branch, env=env, **kw)  # type: ignore[arg-type]
 
 
-def requested_by() -> str:
-    """Who asked: ROLLOUT_REQUESTED_BY, GitHub's actor, else the git identity."""
-    if who := os.environ.get("ROLLOUT_REQUESTED_BY"):
-        return who
-    if actor := os.environ.get("GITHUB_ACTOR"):
-        return actor
-    from runner.git import author_ident
+def report(rep: Report, opts: Options) -> int:
+    """Print what happened (``runner.review.run_text``); tell CI about rollbacks
+    (``$GITHUB_OUTPUT``); the exit code."""
+    from runner.review.run_text import github_outputs, run_text
 
-    ident = author_ident(Path.cwd())
-    return ident.rsplit(" ", 2)[0] if ident else os.environ.get("USER", "someone")
-
-
-def line(d: Decision, sha: str | None, dry_run: bool = False) -> str:
-    from runner.percent import pct
-    from runner.reconcile.decide import Action
-    from runner.safetext import safe_line
-
-    return safe_line(_line(d, sha, dry_run, Action, pct), limit=2000)
-
-
-def _line(d: Decision, sha: str | None, dry_run: bool, Action: Any, pct: Any) -> str:
-    at = f" ({sha[:7]})" if sha else ""
-    if d.action is None:
-        return f"{d.flag}: {d.reason}"
-    would = "would " if dry_run else ""
-    if d.action is Action.START:  # as its commit says: "start at 0%", not "0% → 0%"
-        return f"{d.flag}: {would}start at {pct(d.to_percentage)}%{at}: {d.reason}"
-    if d.action in (Action.ADVANCE, Action.COMPLETE, Action.ROLLBACK):
-        move = f"{pct(d.from_percentage)}% → {pct(d.to_percentage)}%"
-        return f"{d.flag}: {would}{d.action.value} {move}{at}: {d.reason}"
-    return f"{d.flag}: {would}{d.action.value}{at}: {d.reason}"
-
-
-def report(rep: Report, dry_run: bool = False) -> int:
-    """Print what happened (each line through safe_line); tell CI about rollbacks; the
-    exit code."""
-    from runner.reconcile.decide import Action
-    from runner.safetext import safe_line
-
-    for note in rep.notes:
-        print(safe_line(f"note: {note}", limit=2000), file=sys.stderr)
-    for d in rep.decisions:
-        if not d.selected:
-            continue
-        print(line(d, rep.commits.get(d.flag), dry_run))
-    rolled = rep.rolled_back
-    for flag in rolled:
-        print(f"ROLLED BACK: {safe_line(flag)}" + (" (dry run, nothing written)" if dry_run else ""))
-    paused = [d.flag for d in rep.decisions if d.action in (Action.PAUSE, Action.HOLD)]
-    changed = [d for d in rep.decisions if d.action is not None]
-    if rep.pushed:
-        print(f"pushed {len(rep.commits)} commit{'s' * (len(rep.commits) != 1)}")
-    if gh := os.environ.get("GITHUB_OUTPUT"):
+    text = run_text(rep, opts.dry_run)
+    for note in text.notes:
+        print(note, file=sys.stderr)
+    for line in text.lines:
+        print(line)
+    if gh := opts.env.get("GITHUB_OUTPUT"):
         with open(gh, "a", encoding="utf-8") as f:
-            f.write(safe_line(f"rolled_back={','.join(rolled)}") + "\n")
-            f.write(safe_line(f"paused={','.join(paused)}") + "\n")
-            f.write(f"changed={len(changed)}\n")
-            f.write(f"commits={len(rep.commits)}\n")
-            # the commit the run left (a job that reads the rollbacks checks it out)
-            f.write(f"head={rep.head or ''}\n")
+            f.write(github_outputs(rep))
     # a repository with problems is a failed run even when the rollbacks it could make went
     # through: CI turns red, and the note says what was not done
-    return EXIT_ROLLED_BACK if rolled else (1 if rep.degraded else 0)
+    return EXIT_ROLLED_BACK if rep.rolled_back else (1 if rep.degraded else 0)
 
 
 def stopped(e: Exception, command: str) -> int:

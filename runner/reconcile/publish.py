@@ -47,6 +47,7 @@ from typing import Any
 from runner.errors import ExternalError
 from runner.files import read_regular, target_problem, write_atomic
 from runner.git import Git, GitError
+from runner.load import InvalidRepository, load_repository
 from runner.reconcile.commit import (
     CommitSpec,
     FileChange,
@@ -55,6 +56,7 @@ from runner.reconcile.commit import (
     check_identity,
     locked,
 )
+from runner.reconcile.runs import Stop, author
 from runner.safetext import record_line
 from runner.trailers import trailer_format
 
@@ -385,5 +387,27 @@ def _to_branch(git: Git, branch: str, files: Mapping[str, bytes], source: str,
                            "published by this run")
 
 
+def publish_at(root: Path, targets: Sequence[Target], head: str | None,
+               env: Mapping[str, str], *, push: bool = False,
+               remote: str = "origin") -> list[Outcome]:
+    """Publish the repository as a run left it (its new states), stamped with ``head``
+    (default: HEAD), committed to a branch target by the runner's identity (``env``'s
+    ``ROLLOUT_AUTHOR_*``, else the config's). PublishError when nothing can be published:
+    an invalid repository, an unusable identity, no commit for a branch target."""
+    try:
+        if head is None:
+            head = Git.open(root).head()
+        repo = load_repository(root)
+        who = author(repo.config, env)
+    except InvalidRepository as e:
+        raise PublishError(f"the repository is not valid: {e}") from None
+    except (Stop, GitError) as e:
+        raise PublishError(str(e)) from None
+    if head is None and any(t.kind == "branch" for t in targets):
+        raise PublishError("the repository has no commit to publish")
+    return publish(root, repo, targets, source_commit=head or "", author=who, push=push,
+                   remote=remote)
+
+
 __all__ = ["FLAGD", "NATIVE", "Outcome", "PublishError", "Target", "parse_target", "publish",
-           "target_problems"]
+           "publish_at", "target_problems"]

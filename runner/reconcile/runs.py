@@ -7,7 +7,6 @@ only clock read here is for commit dates and push back-off.
 from __future__ import annotations
 
 import dataclasses
-import os
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -67,6 +66,9 @@ class Options:
     remote: str = "origin"
     branch: str | None = None
     attempts: int = PUSH_ATTEMPTS
+    #: The environment as the command read it, once (ROLLOUT_AUTHOR_NAME and _EMAIL here);
+    #: nothing below the command reads the process's own.
+    env: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -289,7 +291,7 @@ def _run(opts: Options, compute: Callable[[Git, Repository, frozenset[str] | Non
     if problems:
         raise Stop("\n".join(str(p) for p in problems))
     folders = [config.flags_dir, config.rollouts_dir]
-    who = author(config, os.environ)
+    who = author(config, opts.env)
     with locked(git):
         if not opts.dry_run and (lock := index_lock(git)) is not None:
             raise Stop(f"{stale_index_message(lock)}; nothing was written")
@@ -399,6 +401,17 @@ def apply_request(opts: Options, action: Action, flag: str, requested_by: str,
     return _run(opts, compute, Report(), stop_only)
 
 
+def requester(env: Mapping[str, str], cwd: Path) -> str:
+    """Who asks for a rollback, pause, resume or retry: ``ROLLOUT_REQUESTED_BY``, GitHub's
+    actor, else the name and address of the git identity (of ``cwd``), else ``$USER``."""
+    if who := env.get("ROLLOUT_REQUESTED_BY"):
+        return who
+    if actor := env.get("GITHUB_ACTOR"):
+        return actor
+    ident = author_ident(cwd)
+    return ident.rsplit(" ", 2)[0] if ident else env.get("USER", "someone")
+
+
 def approver(env: Mapping[str, str], root: Path) -> Approver:
     """Who approves. In GitHub Actions (``GITHUB_ACTIONS=true``) the workflow's actor, which
     GitHub sets and vouches for; a re-run by another person is refused, since its
@@ -447,4 +460,4 @@ def apply_approval(opts: Options, flag: str, who: Approver, reason: str = "",
 
 
 __all__ = ["GitError", "Options", "Report", "Stop", "advance", "apply_approval", "apply_request",
-           "approver", "gates_evaluator"]
+           "approver", "gates_evaluator", "requester"]

@@ -9,8 +9,8 @@ import hmac
 import json
 from datetime import UTC, datetime
 
+from runner.integrations.notify import Change, deliver, delivery_id, slack_message
 from runner.model import CohortEvidence, GateResult, NotifyConfig, NotifyTarget, Verdict
-from runner.reconcile.notify import Change, deliver, delivery_id, slack_message
 from tests.notify.receivers import closed_port_url, receiver, silent_receiver
 
 NOW = datetime(2026, 1, 15, 12, 30, tzinfo=UTC)

@@ -25,9 +25,9 @@ from typing import Any
 from runner import __version__
 from runner.errors import ExternalError
 from runner.git import Git
+from runner.integrations.links import commit_link, github_repository
 from runner.load.statefile import STATE_SUFFIX
 from runner.model import Phase
-from runner.reconcile.notify import commit_link, github_repository
 from runner.safetext import redact, safe_line
 from runner.trailers import split_message
 
@@ -131,7 +131,7 @@ def issue_body(rb: Rollback, first: bool, report: str | None = None) -> str:
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None
 
 

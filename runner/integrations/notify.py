@@ -35,9 +35,11 @@ from datetime import datetime
 from typing import Any
 
 from runner import __version__
+from runner.integrations.links import commit_link, github_repository, run_link
 from runner.model import CohortEvidence, GateResult, NotifyConfig, NotifyTarget
 from runner.percent import pct
 from runner.reconcile.decide import Action, Decision
+from runner.reconcile.runs import Report
 from runner.safetext import record_line, redact, safe_line
 from runner.timefmt import utc_iso
 
@@ -58,9 +60,6 @@ _SHOWN_ANSWER = 200
 #: Deliveries ids are UUIDs derived from the change: the same change to the same target
 #: always has the same id, so a receiver can drop a duplicate whatever its origin.
 _DELIVERY_NAMESPACE = uuid.UUID("3c1f5b52-8f7e-4c1a-9a55-6f1f0d0b6a10")
-_REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
-_SERVER = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]+)?")
-_URL = re.compile(r"https?://[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]+")
 
 
 def event_of(d: Decision) -> str | None:
@@ -118,34 +117,7 @@ class Outcome:
         return bool(self.delivered or self.undelivered)
 
 
-# --- links ---------------------------------------------------------------------------------
-
-
-def github_repository(env: Mapping[str, str]) -> tuple[str, str] | None:
-    """(server URL, owner/name) of GitHub Actions' repository, when both look right."""
-    server = env.get("GITHUB_SERVER_URL", "").rstrip("/")
-    repo = env.get("GITHUB_REPOSITORY", "")
-    if _SERVER.fullmatch(server) and _REPOSITORY.fullmatch(repo):
-        return server, repo
-    return None
-
-
-def commit_link(sha: str, template: str | None, env: Mapping[str, str]) -> str | None:
-    """The URL of a commit: the config's ``commit_url``, else GitHub's, else None."""
-    if not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", sha):
-        return None
-    if template:
-        url = template.replace("{sha}", sha)
-        # only characters a URL may hold as they are: none that ends a Slack link (| >)
-        return url if _URL.fullmatch(url) else None
-    gh = github_repository(env)
-    return f"{gh[0]}/{gh[1]}/commit/{sha}" if gh else None
-
-
-def run_link(env: Mapping[str, str]) -> str | None:
-    gh = github_repository(env)
-    run_id = env.get("GITHUB_RUN_ID", "")
-    return f"{gh[0]}/{gh[1]}/actions/runs/{run_id}" if gh and run_id.isdigit() else None
+# --- what changed ------------------------------------------------------------------------
 
 
 def changes(decisions: Sequence[Decision], commits: Mapping[str, str], config: NotifyConfig,
@@ -304,7 +276,7 @@ def slack_message(change: Change) -> dict[str, Any]:
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     """A redirect is an answer, not a new place to post the body (and its signature) to."""
 
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None
 
 
@@ -467,19 +439,21 @@ def left_out(problem: object) -> str:
     return "notifications are off"
 
 
-def announce(config: NotifyConfig, problems: Sequence[object], decisions: Sequence[Decision],
-             commits: Mapping[str, str], env: Mapping[str, str], now: datetime,
-             sent_at: datetime, pushed: bool) -> Outcome:
-    """What the commands call after their commits: the committed changes to the targets.
-    ``problems`` (of ``[tool.rollout.notify]``) become warnings: a target with a problem
-    is left out, never the run."""
+def announce(config: NotifyConfig, problems: Sequence[object], run: Report,
+             env: Mapping[str, str], now: datetime, sent_at: datetime, *, push: bool) -> Outcome:
+    """What the commands call after a run (never a dry run): what ``run`` committed, to the
+    targets. With ``push`` only once the commits were pushed (a run that pushed nothing
+    announces nothing): a change is announced when a link can reach it. ``problems`` (of
+    ``[tool.rollout.notify]``) become warnings: a target with a problem is left out, never
+    the run."""
     warnings = [safe_line(f"{p} ({left_out(p)}; `rollout validate` checks it)", 1000)
                 for p in problems]
-    return deliver(config, changes(decisions, commits, config, env, now, pushed), env,
+    sent = run.commits if not push or run.pushed else {}
+    return deliver(config, changes(run.decisions, sent, config, env, now, run.pushed), env,
                    sent_at, warnings)
 
 
 __all__ = ["DELIVERY_HEADER", "EVENTS", "EVENT_HEADER", "SIGNATURE_HEADER", "TIMESTAMP_HEADER",
            "Change", "Outcome", "Undelivered", "announce", "changes", "cohort_words",
-           "commit_link", "deliver", "delivery_id", "event_of", "gate_words",
-           "github_repository", "signature", "slack_message", "webhook_document"]
+           "deliver", "delivery_id", "event_of", "gate_words", "signature", "slack_message",
+           "webhook_document"]

@@ -1,0 +1,91 @@
+"""``rollout status``: the rollouts' records from the committed state, rendered in one format.
+
+The records are ``runner.reconcile.view.record``'s; the renderers are ``status_text``,
+``status_markdown`` (the dashboard, with timelines from git history) and ``status_metrics``
+(OpenMetrics), and JSON. No metric is read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from runner.errors import RolloutError
+from runner.model import Repository
+from runner.reconcile.view import record
+from runner.review.status_metrics import status_openmetrics
+from runner.review.status_text import status_text
+
+
+def _markdown(rows: Sequence[Mapping[str, Any]]) -> str:
+    # imported here: Jinja2 costs the default text status ~30 ms of start-up
+    from runner.review.status_markdown import status_markdown
+
+    return status_markdown(rows)
+
+
+#: The formats a row is checked against before it is shown (JSON shows any record).
+RENDERERS: dict[str, Callable[[Sequence[Mapping[str, Any]]], str]] = {
+    "text": status_text,
+    "markdown": _markdown,
+    "openmetrics": lambda rows: status_openmetrics(rows, {}),
+}
+FORMATS = (*RENDERERS, "json")
+
+
+@dataclass(frozen=True, slots=True)
+class Unshowable:
+    """A rollout whose committed state makes no sense (a hand edit the checks let through):
+    ``what`` names its file; ``error`` is what its record or renderer raised."""
+
+    flag: str
+    what: str
+    error: RolloutError
+
+
+def selected(repo: Repository, flag: str | None = None) -> list[str]:
+    """The flags shown: every rollout's (a plan or a state), sorted, or ``flag``'s alone
+    (none when it has no rollout)."""
+    flags = sorted(set(repo.plans) | set(repo.states))
+    return flags if flag is None else [f for f in flags if f == flag]
+
+
+def status_rows(repo: Repository, flags: Sequence[str], now: datetime,
+                fmt: str) -> tuple[list[dict[str, Any]], list[Unshowable]]:
+    """The record of each of ``flags``, and the rollouts that cannot be shown in ``fmt``:
+    one broken rollout is reported on its own, the others are still shown."""
+    rows: list[dict[str, Any]] = []
+    broken: list[Unshowable] = []
+    for flag in flags:
+        try:
+            row = record(flag, repo.plans.get(flag), repo.states.get(flag), now)
+            if fmt in RENDERERS:
+                RENDERERS[fmt]([row])  # the renderer must manage it too
+        except RolloutError as e:  # the content is the problem: reported, the others still shown
+            state = repo.states.get(flag)
+            where = (f"{repo.config.rollouts_dir}/{state.plan}.state.json" if state is not None
+                     else f"{repo.config.rollouts_dir}/")
+            broken.append(Unshowable(flag, f"{where} (rollout {flag!r}): cannot be shown", e))
+            continue
+        rows.append(row)
+    return rows, broken
+
+
+def render_status(fmt: str, rows: list[dict[str, Any]], root: Path, repo: Repository,
+                  now: datetime, one: bool = False) -> str:
+    """The document of ``rows`` in ``fmt``; ``one``: a single rollout was asked for (JSON
+    is then its object, not a list). Markdown is raw: the caller makes it safe to print."""
+    if fmt == "json":
+        return json.dumps(rows[0] if one else rows, indent=2, sort_keys=True,
+                          ensure_ascii=False) + "\n"
+    if fmt == "markdown":
+        from runner.review.status_markdown import status_markdown, timelines  # Jinja2: above
+
+        return status_markdown(rows, timelines(root, repo, rows, now))
+    if fmt == "openmetrics":
+        return status_openmetrics(rows, dict(repo.states))
+    return status_text(rows)
