@@ -659,6 +659,26 @@ def approve(plan: RolloutPlan, state: RolloutState | None, approver: Approver,
         raise Refused(f"{plan.flag}'s plan was edited since its last run; the next `rollout "
                       "advance` replans it, approve after that (an approval is of a step of the "
                       "plan being run)")
+    target = _step_to_approve(plan, state, step)
+    named = f"step {target + 1} ({pct(plan.steps[target].percentage)}%)"
+    if state.approved_step == target:
+        raise Refused(f"{named} of {plan.flag} is already approved by {state.approved_by}")
+    _check_approver(plan, approver)
+    how = "" if approver.verified else " (git identity, not verified)"
+    why = f" ({reason})" if reason else ""
+    text = (f"{named} approved by {approver.name}{how}{why}; the rollout moves there when "
+            f"step {state.step + 1}'s wait is over and its gates pass")
+    if phase is Phase.PAUSED:
+        text += " and it is resumed"
+    after = dataclasses.replace(state, approved_step=target, approved_by=approver.name,
+                                reason=state.reason if phase is Phase.PAUSED else text)
+    return _decision(plan, Action.APPROVE, state, after, text, requested_by=approver.name,
+                     approved_by=approver.name)
+
+
+def _step_to_approve(plan: RolloutPlan, state: RolloutState, step: int | None) -> int:
+    """The index of the next step ahead that needs approval, which ``step`` (counted from 1),
+    when given, must name. Raises :class:`Refused` otherwise."""
     first = next_step_index(plan, state)
     ahead = [i for i in range(first, len(plan.steps)) if plan.steps[i].approval] if (
         first is not None) else []
@@ -677,28 +697,20 @@ def approve(plan: RolloutPlan, state: RolloutState | None, approver: Approver,
     if not ahead:
         raise Refused(f"no step ahead of {plan.flag}'s step {state.step + 1} "
                       f"({pct(state.current_percentage)}%) needs approval")
-    target = ahead[0]
-    named = f"step {target + 1} ({pct(plan.steps[target].percentage)}%)"
-    if state.approved_step == target:
-        raise Refused(f"{named} of {plan.flag} is already approved by {state.approved_by}")
-    if plan.approvers:
-        allowed = {a.casefold() for a in plan.approvers}
-        if not any(n.casefold() in allowed for n in approver.names):
-            how = ("the workflow's actor" if approver.verified else
-                   "the git identity (user.name or user.email; outside GitHub Actions nothing "
-                   "proves who runs the command)")
-            raise Refused(f"{approver.name} ({how}) is not one of the approvers of "
-                          f"{plan.flag}'s plan: {', '.join(plan.approvers)}")
-    how = "" if approver.verified else " (git identity, not verified)"
-    why = f" ({reason})" if reason else ""
-    text = (f"{named} approved by {approver.name}{how}{why}; the rollout moves there when "
-            f"step {state.step + 1}'s wait is over and its gates pass")
-    if phase is Phase.PAUSED:
-        text += " and it is resumed"
-    after = dataclasses.replace(state, approved_step=target, approved_by=approver.name,
-                                reason=state.reason if phase is Phase.PAUSED else text)
-    return _decision(plan, Action.APPROVE, state, after, text, requested_by=approver.name,
-                     approved_by=approver.name)
+    return ahead[0]
+
+
+def _check_approver(plan: RolloutPlan, approver: Approver) -> None:
+    """Refuses an approver the plan's ``approvers`` do not name (any, when it names none)."""
+    if not plan.approvers:
+        return
+    allowed = {a.casefold() for a in plan.approvers}
+    if not any(n.casefold() in allowed for n in approver.names):
+        how = ("the workflow's actor" if approver.verified else
+               "the git identity (user.name or user.email; outside GitHub Actions nothing "
+               "proves who runs the command)")
+        raise Refused(f"{approver.name} ({how}) is not one of the approvers of "
+                      f"{plan.flag}'s plan: {', '.join(plan.approvers)}")
 
 
 # --- every rollout at once ------------------------------------------------------------------
