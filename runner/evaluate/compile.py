@@ -114,23 +114,48 @@ def _require(cond: bool, where: str, message: str) -> None:
 
 
 def _compile_flag(key: str, d: Any) -> CompiledFlag:
+    """One flag of the artifact, checked and compiled. The checks run in one fixed order
+    (variants, switches, prerequisites, targeting, split, bucketing), so the problem an
+    artifact is refused for is always the same one."""
     where = f"flags.{key}"
     _require(isinstance(d, Mapping), where, "must be an object")
     f = CompiledFlag()
     f.key = key
-    variants = d.get("variants")
+    _compile_variants(f, where, d)
+    _compile_switches(f, where, d)
+    f.requires = _compile_requires(where, d.get("requires"))
+    _compile_targeting(f, where, d.get("targeting") or {})
+    f.split = _compile_split(where, d.get("split"), f.variants)
+    f.split_all = f.split[0][1] if len(f.split) == 1 else None
+    f.fixed = _fixed_outcome(f)
+    bucket_by = d.get("bucket_by")
+    _require(bucket_by is None or isinstance(bucket_by, str), f"{where}.bucket_by",
+             "must be a string")
+    f.bucket_attribute = bucket_by
+    f.bucket_path = None if bucket_by is None else attribute_path(bucket_by)
+    return f
+
+
+def _compile_variants(f: CompiledFlag, where: str, d: Mapping[str, Any]) -> None:
+    """The variants, the default and rollout ones, and the type the default's value has."""
+    variants: Any = d.get("variants")
     _require(isinstance(variants, Mapping) and len(variants) > 0, f"{where}.variants",
              "must be a non-empty object")
     f.variants = dict(variants)
-    f.default_variant = d.get("default_variant")  # type: ignore[assignment]
-    _require(f.default_variant in f.variants, f"{where}.default_variant",
-             f"{f.default_variant!r} is not a variant")
+    default: Any = d.get("default_variant")
+    _require(default in f.variants, f"{where}.default_variant", f"{default!r} is not a variant")
+    f.default_variant = default
     f.rollout_variant = d.get("rollout_variant", f.default_variant)
     _require(f.rollout_variant in f.variants, f"{where}.rollout_variant",
              f"{f.rollout_variant!r} is not a variant")
     f.type = value_type(f.variants[f.default_variant])
     _require(d.get("type", f.type) == f.type, f"{where}.type",
              f"{d.get('type')!r} does not match the default variant's {f.type}")
+
+
+def _compile_switches(f: CompiledFlag, where: str, d: Mapping[str, Any]) -> None:
+    """What turns the flag to its default for everyone (``enabled``, a rolled back rollout)
+    and the environment variable that overrides it."""
     f.enabled = d.get("enabled", True)
     _require(isinstance(f.enabled, bool), f"{where}.enabled", "must be true or false")
     rollout = d.get("rollout")
@@ -138,40 +163,54 @@ def _compile_flag(key: str, d: Any) -> CompiledFlag:
              "must be an object or null")
     f.rolled_back = None
     if rollout is not None and rollout.get("phase") == ROLLED_BACK_PHASE:
-        f.rolled_back = str(rollout.get("plan") or key)
-    f.env_var = d.get("env_var") or key.upper()
+        f.rolled_back = str(rollout.get("plan") or f.key)
+    f.env_var = d.get("env_var") or f.key.upper()
     _require(isinstance(f.env_var, str), f"{where}.env_var", "must be a string")
+
+
+def _compile_requires(where: str, raw: Any) -> tuple[tuple[str, str], ...]:
+    """The prerequisites: (flag, the variant it must serve)."""
     reqs = []
-    for i, r in enumerate(d.get("requires") or ()):
+    for i, r in enumerate(raw or ()):
         _require(isinstance(r, Mapping) and isinstance(r.get("flag"), str)
                  and isinstance(r.get("variant"), str), f"{where}.requires[{i}]",
                  "must be {flag, variant}")
         reqs.append((r["flag"], r["variant"]))
-    f.requires = tuple(reqs)
-    t = d.get("targeting") or {}
+    return tuple(reqs)
+
+
+def _compile_targeting(f: CompiledFlag, where: str, t: Any) -> None:
+    """Canary users and regions, the variant they get, and the attribute rules."""
     _require(isinstance(t, Mapping), f"{where}.targeting", "must be an object")
     f.users = frozenset(t.get("users") or ())
     f.regions = frozenset(t.get("regions") or ())
     f.targeting_variant = t.get("variant") or f.rollout_variant
     _require(f.targeting_variant in f.variants, f"{where}.targeting.variant",
              f"{f.targeting_variant!r} is not a variant")
-    rules = []
-    for i, r in enumerate(t.get("rules") or ()):
-        rw = f"{where}.targeting.rules[{i}]"
-        _require(isinstance(r, Mapping) and r.get("op") in RULE_OPS
-                 and isinstance(r.get("attribute"), str), rw, "needs attribute and a known op")
-        values = tuple(r.get("values") or ())
-        _require(len(values) > 0, rw, "needs values")
-        if r["op"] in ("starts_with", "ends_with"):
-            _require(isinstance(values[0], str), rw, "starts_with/ends_with take a string")
-        _require(r.get("variant") in f.variants, rw, f"{r.get('variant')!r} is not a variant")
-        rules.append(CompiledRule(r["attribute"], r["op"], values, r["variant"]))
-    f.rules = tuple(rules)
+    f.rules = tuple(_compile_rule(f"{where}.targeting.rules[{i}]", r, f.variants)
+                    for i, r in enumerate(t.get("rules") or ()))
+
+
+def _compile_rule(where: str, r: Any, variants: Mapping[str, Any]) -> CompiledRule:
+    _require(isinstance(r, Mapping) and r.get("op") in RULE_OPS
+             and isinstance(r.get("attribute"), str), where, "needs attribute and a known op")
+    values = tuple(r.get("values") or ())
+    _require(len(values) > 0, where, "needs values")
+    if r["op"] in ("starts_with", "ends_with"):
+        _require(isinstance(values[0], str), where, "starts_with/ends_with take a string")
+    _require(r.get("variant") in variants, where, f"{r.get('variant')!r} is not a variant")
+    return CompiledRule(r["attribute"], r["op"], values, r["variant"])
+
+
+def _compile_split(where: str, raw: Any,
+                   variants: Mapping[str, Any]) -> tuple[tuple[int, str], ...]:
+    """The percentage split as (cumulative end, variant), weights of 0 left out; the weights
+    add up to nothing or to :data:`TOTAL_WEIGHT`."""
     split = []
     end = 0
-    for i, s in enumerate(d.get("split") or ()):
+    for i, s in enumerate(raw or ()):
         sw = f"{where}.split[{i}]"
-        _require(isinstance(s, Mapping) and s.get("variant") in f.variants, sw,
+        _require(isinstance(s, Mapping) and s.get("variant") in variants, sw,
                  "names no variant of the flag")
         w = s.get("weight")
         _require(isinstance(w, int) and not isinstance(w, bool) and w >= 0, sw,
@@ -181,25 +220,22 @@ def _compile_flag(key: str, d: Any) -> CompiledFlag:
             split.append((end, s["variant"]))
     _require(end in (0, TOTAL_WEIGHT), f"{where}.split",
              f"weights add up to {end}, not {TOTAL_WEIGHT}")
-    f.split = tuple(split)
-    f.split_all = split[0][1] if len(split) == 1 else None
+    return tuple(split)
+
+
+def _fixed_outcome(f: CompiledFlag) -> Resolution | None:
+    """The outcome when it depends on no context: disabled, rolled back, or nothing dynamic
+    (no prerequisite, no targeting, a split to one variant or none)."""
     if not f.enabled:
-        f.fixed = f.outcome(f.default_variant, DISABLED, "flag disabled")
-    elif f.rolled_back is not None:
-        f.fixed = f.outcome(f.default_variant, DISABLED,
-                            f"rolled back in rollout plan {f.rolled_back!r}")
-    elif not (f.requires or f.users or f.regions or f.rules or f.split):
-        f.fixed = f.outcome(f.default_variant, DEFAULT, "")
-    elif not (f.requires or f.users or f.regions or f.rules) and f.split_all is not None:
-        f.fixed = f.outcome(f.split_all, SPLIT, "")
-    else:
-        f.fixed = None
-    bucket_by = d.get("bucket_by")
-    _require(bucket_by is None or isinstance(bucket_by, str), f"{where}.bucket_by",
-             "must be a string")
-    f.bucket_attribute = bucket_by
-    f.bucket_path = None if bucket_by is None else attribute_path(bucket_by)
-    return f
+        return f.outcome(f.default_variant, DISABLED, "flag disabled")
+    if f.rolled_back is not None:
+        return f.outcome(f.default_variant, DISABLED,
+                         f"rolled back in rollout plan {f.rolled_back!r}")
+    if not (f.requires or f.users or f.regions or f.rules or f.split):
+        return f.outcome(f.default_variant, DEFAULT, "")
+    if not (f.requires or f.users or f.regions or f.rules) and f.split_all is not None:
+        return f.outcome(f.split_all, SPLIT, "")
+    return None
 
 
 def _check_graph(flags: Mapping[str, CompiledFlag]) -> list[str]:

@@ -128,22 +128,32 @@ def make_resolver(f: CompiledFlag, flags: Mapping[str, CompiledFlag], *,
     bound into the closure so that an evaluation never looks at the scheme.
     Prerequisites must have their resolvers already (compile in dependency order).
     """
-    if bucket is None:
-        bucket = bucket_function(DEFAULT_BUCKETING)
-    if text is None:
-        text = text_function(DEFAULT_BUCKETING)
-    key = f.key
-    fixed = f.fixed
-    if fixed is not None:
-        def resolve_fixed(ctx: Mapping[str, Any], tk: Any,
-                          outcomes: Mapping[str, Resolution]) -> Resolution:
-            if outcomes:
-                decided = outcomes.get(key)
-                if decided is not None:
-                    return decided
-            return fixed
-        return resolve_fixed
+    if f.fixed is not None:
+        return _fixed_resolver(f.key, f.fixed)
+    return _dynamic_resolver(f, flags,
+                             bucket_function(DEFAULT_BUCKETING) if bucket is None else bucket,
+                             text_function(DEFAULT_BUCKETING) if text is None else text)
 
+
+def _fixed_resolver(key: str, fixed: Resolution) -> Resolver:
+    """A flag whose outcome depends on no context: the environment's outcome, else ``fixed``."""
+    def resolve_fixed(ctx: Mapping[str, Any], tk: Any,
+                      outcomes: Mapping[str, Resolution]) -> Resolution:
+        if outcomes:
+            decided = outcomes.get(key)
+            if decided is not None:
+                return decided
+        return fixed
+    return resolve_fixed
+
+
+def _dynamic_resolver(f: CompiledFlag, flags: Mapping[str, CompiledFlag],
+                      bucket: BucketFunction, text: TextFunction) -> Resolver:
+    """A flag whose outcome depends on the context, in the order of this module's docstring.
+
+    Its outcomes are made here, once; ``resolve_flag`` stays one function (about 50 lines):
+    a call per step would cost the hot path more than a step itself does."""
+    key = f.key
     default = f.default_variant
     reqs = tuple(
         (flags[rk].resolve, rv, {got: f.outcome(default, PREREQUISITE_FAILED,

@@ -226,9 +226,14 @@ def _restart(state: RolloutState, plan: RolloutPlan, now: datetime, phase: Phase
 
 
 def _decision(plan: RolloutPlan, action: Action | None, before: RolloutState | None,
-              after: RolloutState | None, reason: str, **kw: object) -> Decision:
+              after: RolloutState | None, reason: str, *, gates: tuple[GateResult, ...] = (),
+              reverted_commit: str | None = None, reverted_by: str | None = None,
+              requested_by: str | None = None, approved_by: str | None = None,
+              cause: str = "") -> Decision:
     return Decision(flag=plan.flag, plan=plan.name, action=action, before=before, after=after,
-                    reason=reason, plan_digest=plan.digest, **kw)  # type: ignore[arg-type]
+                    reason=reason, gates=gates, reverted_commit=reverted_commit,
+                    reverted_by=reverted_by, requested_by=requested_by, approved_by=approved_by,
+                    plan_digest=plan.digest, cause=cause)
 
 
 # --- the automatic decision ----------------------------------------------------------------
@@ -313,8 +318,37 @@ def _human_change(plan: RolloutPlan, state: RolloutState | None, now: datetime,
     return _decision(plan, Action.PAUSE, state, after, reason)
 
 
-def _progress(plan: RolloutPlan, state: RolloutState, gates: tuple[GateResult, ...],
-              now: datetime) -> Decision:
+# --- one evaluation of a progressing rollout: small assessors -----------------------------
+#
+# As Argo Rollouts assesses an analysis run: each assessor looks at one kind of outcome and
+# returns the decision it calls for, or None when the outcome is not its own; ``_progress``
+# asks them in order and the first answer wins. Every pause goes through ``_pause``.
+
+
+@dataclass(frozen=True, slots=True)
+class _Evaluation:
+    """One evaluation of a progressing rollout, with what every assessor reads."""
+
+    plan: RolloutPlan
+    #: The state as the previous run left it.
+    state: RolloutState
+    gates: tuple[GateResult, ...]
+    now: datetime
+    verdict: Verdict
+    #: ``state`` with this evaluation counted: its counters, gates and time.
+    observed: RolloutState
+    #: When the step's analysis started (``now`` when the state does not say).
+    started: datetime
+    #: Counters a previous run recorded that this evaluation resets (so it must be recorded).
+    resets: bool
+    #: Where the rollout stands, as reasons say it ("5%").
+    at: str
+    #: What the blocking gates did, as reasons say it: "gates passed" or "no gates".
+    checked: str
+
+
+def _evaluation(plan: RolloutPlan, state: RolloutState, gates: tuple[GateResult, ...],
+                now: datetime) -> _Evaluation:
     verdict = aggregate(gates)
     streak = state.consecutive_failures + 1 if verdict is Verdict.FAIL else (
         0 if verdict is Verdict.PASS else state.consecutive_failures)
@@ -325,143 +359,207 @@ def _progress(plan: RolloutPlan, state: RolloutState, gates: tuple[GateResult, .
     failures = state.failures + (1 if verdict is Verdict.FAIL else 0)
     errors = state.consecutive_errors + 1 if verdict is Verdict.ERROR else 0
     inconclusive = state.consecutive_inconclusive + 1 if verdict is Verdict.INCONCLUSIVE else 0
-    started = state.step_started_at or now
     observed = dataclasses.replace(
         state, consecutive_failures=streak, consecutive_errors=errors, failures=failures,
         consecutive_inconclusive=inconclusive, last_gates=gates, last_evaluated_at=now,
     )
-    at = f"{pct(state.current_percentage)}%"
+    resets = ((state.consecutive_errors != 0 and errors == 0)
+              or (state.consecutive_failures != 0 and streak == 0))
+    return _Evaluation(
+        plan=plan, state=state, gates=gates, now=now, verdict=verdict, observed=observed,
+        started=state.step_started_at or now, resets=resets,
+        at=f"{pct(state.current_percentage)}%",
+        checked="gates passed" if any(not g.dry_run for g in gates) else "no gates",
+    )
 
-    # A sample-ratio mismatch: the assignment or the cohort telemetry is broken, and no
-    # comparison over it can be trusted: a person must look now, not after error_limit runs.
-    # A failure still acts first: it is conclusive, and rolling back is the safe side (a
-    # crash that cuts the treatment's requests shows as both a mismatch and a regression).
-    mismatch = next((g for g in gates if g.name == SAMPLE_RATIO and not g.dry_run
+
+def _progress(plan: RolloutPlan, state: RolloutState, gates: tuple[GateResult, ...],
+              now: datetime) -> Decision:
+    """The decision an evaluation of a progressing rollout calls for. The order is the rule:
+    a sample-ratio mismatch and a failure first (a failure is conclusive, and rolling back is
+    the safe side), a clock that cannot be counted from before anything that counts time."""
+    evaluation = _evaluation(plan, state, gates, now)
+    for assess in (_on_sample_ratio_mismatch, _on_fail, _on_clock_skew, _on_error,
+                   _on_inconclusive):
+        decision = assess(evaluation)
+        if decision is not None:
+            return decision
+    return _on_pass(evaluation)
+
+
+def _pause(plan: RolloutPlan, before: RolloutState | None, base: RolloutState, reason: str, *,
+           gates: tuple[GateResult, ...] = (), cause: str = "",
+           requested_by: str | None = None) -> Decision:
+    """The one way a rollout pauses, on an evaluation or at a person's request: ``base``
+    (the state as it stands, this evaluation's counters included) paused, saying ``reason``.
+    (``pause_dependents`` turns a decision already made into a pause, keeping its record.)"""
+    after = dataclasses.replace(base, phase=Phase.PAUSED, reason=reason)
+    return _decision(plan, Action.PAUSE, before, after, reason, gates=gates, cause=cause,
+                     requested_by=requested_by)
+
+
+def _observe(ev: _Evaluation, reason: str, record: bool = True) -> Decision:
+    """No phase change: the counters recorded with ``reason`` (``record``), else nothing to
+    record (the evaluation is not worth a commit)."""
+    if record:
+        after = dataclasses.replace(ev.observed, reason=reason)
+        return _decision(ev.plan, Action.OBSERVE, ev.state, after, reason, gates=ev.gates)
+    return _decision(ev.plan, None, ev.state, ev.observed, reason, gates=ev.gates)
+
+
+def _on_sample_ratio_mismatch(ev: _Evaluation) -> Decision | None:
+    """A sample-ratio mismatch: the assignment or the cohort telemetry is broken, and no
+    comparison over it can be trusted: a person must look now, not after error_limit runs.
+    A failure still acts first: it is conclusive, and rolling back is the safe side (a
+    crash that cuts the treatment's requests shows as both a mismatch and a regression)."""
+    mismatch = next((g for g in ev.gates if g.name == SAMPLE_RATIO and not g.dry_run
                      and g.verdict is Verdict.ERROR), None)
-    if mismatch is not None and verdict is not Verdict.FAIL:
-        reason = f"paused at {at}: {SAMPLE_RATIO}: {mismatch.detail}"
-        after = dataclasses.replace(observed, phase=Phase.PAUSED, reason=reason)
-        return _decision(plan, Action.PAUSE, state, after, reason, gates=gates)
+    if mismatch is None or ev.verdict is Verdict.FAIL:
+        return None
+    reason = f"paused at {ev.at}: {SAMPLE_RATIO}: {mismatch.detail}"
+    return _pause(ev.plan, ev.state, ev.observed, reason, gates=ev.gates)
 
-    if verdict is Verdict.FAIL:
-        failing = gate_summary(gates, Verdict.FAIL)
-        if failures >= plan.failure_limit:
-            count = (f" ({failures} failed evaluations in this rollout)"
-                     if plan.failure_limit > 1 else "")
-            if plan.on_failure is OnFailure.ROLLBACK:
-                reason = f"rolled back at {at}: gate failed{count}: {failing}"
-                after = dataclasses.replace(
-                    _unapproved(observed), phase=Phase.ROLLED_BACK, step=0, current_percentage=0.0,
-                    step_started_at=now, reason=reason)
-                return _decision(plan, Action.ROLLBACK, state, after, reason, gates=gates)
-            reason = f"paused at {at}: gate failed{count}: {failing}"
-            after = dataclasses.replace(observed, phase=Phase.PAUSED, reason=reason)
-            return _decision(plan, Action.PAUSE, state, after, reason, gates=gates)
-        reason = (f"gate failed ({failures} of {plan.failure_limit} failed evaluations allowed "
-                  f"in this rollout): {failing}")
-        after = dataclasses.replace(observed, reason=reason)
-        return _decision(plan, Action.OBSERVE, state, after, reason, gates=gates)
 
-    # A time the rollout recorded that lies after now by more than runners' clocks may
-    # differ (an earlier run's --now in the future, a wrong clock, or this run's --now in
-    # the past) cannot be counted from: the step's wait and the progress deadline would
-    # never end, or end early. A failure above still acts; anything else pauses for a
-    # person, whose `rollout resume` restarts the step's analysis at their time.
+def _on_fail(ev: _Evaluation) -> Decision | None:
+    """A failed evaluation: counted, and at ``failure_limit`` the plan's ``on_failure``."""
+    if ev.verdict is not Verdict.FAIL:
+        return None
+    plan, failures = ev.plan, ev.observed.failures
+    failing = gate_summary(ev.gates, Verdict.FAIL)
+    if failures < plan.failure_limit:
+        return _observe(ev, f"gate failed ({failures} of {plan.failure_limit} failed "
+                            f"evaluations allowed in this rollout): {failing}")
+    count = f" ({failures} failed evaluations in this rollout)" if plan.failure_limit > 1 else ""
+    if plan.on_failure is not OnFailure.ROLLBACK:
+        reason = f"paused at {ev.at}: gate failed{count}: {failing}"
+        return _pause(plan, ev.state, ev.observed, reason, gates=ev.gates)
+    reason = f"rolled back at {ev.at}: gate failed{count}: {failing}"
+    after = dataclasses.replace(_unapproved(ev.observed), phase=Phase.ROLLED_BACK, step=0,
+                                current_percentage=0.0, step_started_at=ev.now, reason=reason)
+    return _decision(plan, Action.ROLLBACK, ev.state, after, reason, gates=ev.gates)
+
+
+def _on_clock_skew(ev: _Evaluation) -> Decision | None:
+    """A time the rollout recorded that lies after now by more than runners' clocks may
+    differ (an earlier run's --now in the future, a wrong clock, or this run's --now in the
+    past) cannot be counted from: the step's wait and the progress deadline would never end,
+    or end early. A failure (asked first) still acts; anything else pauses for a person,
+    whose `rollout resume` restarts the step's analysis at their time."""
+    state, now = ev.state, ev.now
     recorded = max(t for t in (state.step_started_at, state.last_evaluated_at, now) if t)
-    if recorded - now > CLOCK_SKEW:
-        reason = (f"paused at {at}: the rollout recorded {recorded.isoformat()}, "
-                  f"{format_duration(int((recorded - now).total_seconds()))} after this run's "
-                  f"time {now.isoformat()}, beyond the allowed clock skew of "
-                  f"{format_duration(int(CLOCK_SKEW.total_seconds()))} (a --now in the future "
-                  "or a wrong clock); a failing gate still acts, `rollout resume` restarts "
-                  "the step's analysis")
-        after = dataclasses.replace(observed, phase=Phase.PAUSED, reason=reason)
-        return _decision(plan, Action.PAUSE, state, after, reason, gates=gates)
+    if recorded - now <= CLOCK_SKEW:
+        return None
+    reason = (f"paused at {ev.at}: the rollout recorded {recorded.isoformat()}, "
+              f"{format_duration(int((recorded - now).total_seconds()))} after this run's "
+              f"time {now.isoformat()}, beyond the allowed clock skew of "
+              f"{format_duration(int(CLOCK_SKEW.total_seconds()))} (a --now in the future "
+              "or a wrong clock); a failing gate still acts, `rollout resume` restarts "
+              "the step's analysis")
+    return _pause(ev.plan, state, ev.observed, reason, gates=ev.gates)
 
-    if verdict is Verdict.ERROR:
-        erring = gate_summary(gates, Verdict.ERROR)
-        if errors >= plan.error_limit:
-            reason = f"paused at {at}: the metric source failed {errors} times in a row: {erring}"
-            after = dataclasses.replace(observed, phase=Phase.PAUSED, reason=reason)
-            return _decision(plan, Action.PAUSE, state, after, reason, gates=gates)
-        reason = f"metric source error ({errors} of {plan.error_limit} in a row): {erring}"
-        after = dataclasses.replace(observed, reason=reason)
-        return _decision(plan, Action.OBSERVE, state, after, reason, gates=gates)
 
-    # counters that a previous run recorded and this evaluation resets must be recorded too
-    resets = ((state.consecutive_errors and not errors)
-              or (state.consecutive_failures and not streak))
+def _on_error(ev: _Evaluation) -> Decision | None:
+    """A metric source failed: counted in a row, and at ``error_limit`` a pause."""
+    if ev.verdict is not Verdict.ERROR:
+        return None
+    errors, limit = ev.observed.consecutive_errors, ev.plan.error_limit
+    erring = gate_summary(ev.gates, Verdict.ERROR)
+    if errors >= limit:
+        reason = f"paused at {ev.at}: the metric source failed {errors} times in a row: {erring}"
+        return _pause(ev.plan, ev.state, ev.observed, reason, gates=ev.gates)
+    return _observe(ev, f"metric source error ({errors} of {limit} in a row): {erring}")
 
-    if verdict is Verdict.INCONCLUSIVE:
-        since = started
-        last = state.last_evaluated_at
-        if state.consecutive_inconclusive == 0 and last is not None and last <= now:
-            since = max(since, last)  # the last conclusive evaluation
-        missing = gate_summary(gates, Verdict.INCONCLUSIVE)
-        if now - since >= timedelta(seconds=plan.progress_deadline):
-            reason = (f"paused at {at}: no conclusive evaluation for "
-                      f"{format_duration(int((now - since).total_seconds()))} (progress deadline "
-                      f"{format_duration(plan.progress_deadline)}): {missing}")
-            after = dataclasses.replace(observed, phase=Phase.PAUSED, reason=reason)
-            return _decision(plan, Action.PAUSE, state, after, reason, gates=gates,
-                             cause="progress_deadline")
-        reason = f"holding at {at}: inconclusive, never an advance: {missing}"
-        if resets:
-            after = dataclasses.replace(observed, reason=reason)
-            return _decision(plan, Action.OBSERVE, state, after, reason, gates=gates)
-        return _decision(plan, None, state, observed, reason, gates=gates)
 
-    # PASS (with no blocking gate at this step only under the plan's allow_no_gates)
-    checked = "gates passed" if any(not g.dry_run for g in gates) else "no gates"
+def _on_inconclusive(ev: _Evaluation) -> Decision | None:
+    """No data: never an advance; past the progress deadline (counted from the step's start
+    or the last conclusive evaluation), a pause."""
+    if ev.verdict is not Verdict.INCONCLUSIVE:
+        return None
+    state, now = ev.state, ev.now
+    since = ev.started
+    last_evaluated = state.last_evaluated_at
+    if state.consecutive_inconclusive == 0 and last_evaluated is not None and last_evaluated <= now:
+        since = max(since, last_evaluated)  # the last conclusive evaluation
+    missing = gate_summary(ev.gates, Verdict.INCONCLUSIVE)
+    deadline = ev.plan.progress_deadline
+    if now - since >= timedelta(seconds=deadline):
+        reason = (f"paused at {ev.at}: no conclusive evaluation for "
+                  f"{format_duration(int((now - since).total_seconds()))} (progress deadline "
+                  f"{format_duration(deadline)}): {missing}")
+        return _pause(ev.plan, state, ev.observed, reason, gates=ev.gates,
+                      cause="progress_deadline")
+    return _observe(ev, f"holding at {ev.at}: inconclusive, never an advance: {missing}",
+                    record=ev.resets)
+
+
+def _on_pass(ev: _Evaluation) -> Decision:
+    """The gates pass (with no blocking gate at this step only under the plan's
+    allow_no_gates): once the step's wait (or the bake) is over, the next step, an approval
+    awaited, or the end."""
+    plan, state = ev.plan, ev.state
     below = state.current_percentage < plan.steps[state.step].percentage  # see _restart
     at_last = state.step + 1 >= len(plan.steps) and not below
-    baking = at_last and bool(plan.bake)
-    wait = plan.bake if baking and plan.bake else plan.step_wait(state.step)
-    due = started + timedelta(seconds=wait)
-    if now >= due and now > started:
-        if at_last:
-            baked = f" after a bake of {format_duration(wait)}" if baking else ""
-            reason = f"completed at {at}{baked}: {checked}"
-            after = dataclasses.replace(observed, phase=Phase.COMPLETED, reason=reason)
-            return _decision(plan, Action.COMPLETE, state, after, reason, gates=gates)
-        nxt = state.step if below else state.step + 1
-        to = plan.steps[nxt].percentage
-        if plan.steps[nxt].approval and state.approved_step != nxt:
-            # a person's approval is the step's last condition: the rollout waits here, its
-            # gates still watched (a failure above still rolls back, no data still pauses)
-            reason = (f"awaiting approval for step {nxt + 1} ({pct(to)}%): {checked} at {at}, "
-                      f"the step's wait is over; `rollout approve {plan.flag}` lets it advance")
-            after = dataclasses.replace(observed, reason=reason)
-            if resets or state.reason != reason:  # recorded once, so status says it
-                return _decision(plan, Action.OBSERVE, state, after, reason, gates=gates)
-            return _decision(plan, None, state, after, reason, gates=gates)
-        approved = (f" (approved by {state.approved_by})"
-                    if plan.steps[nxt].approval and state.approved_by else "")
-        last = nxt + 1 >= len(plan.steps)
-        finish = last and not plan.bake
-        reason = (f"{checked} after {format_duration(wait)} at {at}; "
-                  f"step {nxt + 1} of {len(plan.steps)}: {pct(to)}%{approved}"
-                  + (_baking(plan, now) if last and plan.bake else ""))
-        moved = _unapproved(observed) if state.approved_step == nxt else observed
-        after = dataclasses.replace(
-            moved, step=nxt, current_percentage=to, step_started_at=now,
-            phase=Phase.COMPLETED if finish else Phase.PROGRESSING,
-            consecutive_failures=0, consecutive_errors=0, consecutive_inconclusive=0,
-            reason=("completed: " if finish else "") + reason)
-        return _decision(plan, Action.COMPLETE if finish else Action.ADVANCE, state, after,
-                         after.reason, gates=gates)
+    bake = plan.bake if at_last else None  # the bake's seconds, at the last step
+    wait = bake or plan.step_wait(state.step)
+    due = ev.started + timedelta(seconds=wait)
+    if ev.now < due or ev.now <= ev.started:
+        return _waiting(ev, due, baking=bool(bake))
+    if at_last:
+        baked = f" after a bake of {format_duration(wait)}" if bake else ""
+        reason = f"completed at {ev.at}{baked}: {ev.checked}"
+        after = dataclasses.replace(ev.observed, phase=Phase.COMPLETED, reason=reason)
+        return _decision(plan, Action.COMPLETE, state, after, reason, gates=ev.gates)
+    nxt = state.step if below else state.step + 1
+    awaiting = _awaiting_approval(ev, nxt)
+    return awaiting if awaiting is not None else _advance(ev, nxt, wait)
+
+
+def _waiting(ev: _Evaluation, due: datetime, baking: bool) -> Decision:
+    """The gates pass, the step's wait (or the bake) is not over."""
     # whole seconds, rounded up: the clock's microseconds would read "271937ms"
-    left = format_duration(math.ceil((due - now).total_seconds())) if now < due else "0s"
-    waiting = "gates pass" if checked == "gates passed" else "no gates"
+    left = format_duration(math.ceil((due - ev.now).total_seconds())) if ev.now < due else "0s"
+    waiting = "gates pass" if ev.checked == "gates passed" else "no gates"
     if baking:
-        reason = (f"baking at {at}: {waiting}, {left} of the bake left (until "
+        reason = (f"baking at {ev.at}: {waiting}, {left} of the bake left (until "
                   f"{_iso(due)}); completed when it is over")
     else:
-        reason = f"waiting at {at}: {waiting}, {left} of the step's wait left"
-    if resets:
-        after = dataclasses.replace(observed, reason=reason)
-        return _decision(plan, Action.OBSERVE, state, after, reason, gates=gates)
-    return _decision(plan, None, state, observed, reason, gates=gates)
+        reason = f"waiting at {ev.at}: {waiting}, {left} of the step's wait left"
+    return _observe(ev, reason, record=ev.resets)
+
+
+def _awaiting_approval(ev: _Evaluation, nxt: int) -> Decision | None:
+    """A person's approval is the step's last condition: the rollout waits here, its gates
+    still watched (a failure still rolls back, no data still pauses). None: step ``nxt``
+    needs no approval or has it."""
+    plan, state = ev.plan, ev.state
+    if not plan.steps[nxt].approval or state.approved_step == nxt:
+        return None
+    reason = (f"awaiting approval for step {nxt + 1} ({pct(plan.steps[nxt].percentage)}%): "
+              f"{ev.checked} at {ev.at}, the step's wait is over; "
+              f"`rollout approve {plan.flag}` lets it advance")
+    # recorded once, so status says it
+    return _observe(ev, reason, record=ev.resets or state.reason != reason)
+
+
+def _advance(ev: _Evaluation, nxt: int, wait: float) -> Decision:
+    """The move to step ``nxt``: the completion when it is the last and there is no bake."""
+    plan, state = ev.plan, ev.state
+    to = plan.steps[nxt].percentage
+    approved = (f" (approved by {state.approved_by})"
+                if plan.steps[nxt].approval and state.approved_by else "")
+    last = nxt + 1 >= len(plan.steps)
+    finish = last and not plan.bake
+    reason = (f"{ev.checked} after {format_duration(wait)} at {ev.at}; "
+              f"step {nxt + 1} of {len(plan.steps)}: {pct(to)}%{approved}"
+              + (_baking(plan, ev.now) if last and plan.bake else ""))
+    moved = _unapproved(ev.observed) if state.approved_step == nxt else ev.observed
+    after = dataclasses.replace(
+        moved, step=nxt, current_percentage=to, step_started_at=ev.now,
+        phase=Phase.COMPLETED if finish else Phase.PROGRESSING,
+        consecutive_failures=0, consecutive_errors=0, consecutive_inconclusive=0,
+        reason=("completed: " if finish else "") + reason)
+    return _decision(plan, Action.COMPLETE if finish else Action.ADVANCE, state, after,
+                     after.reason, gates=ev.gates)
 
 
 def _baking(plan: RolloutPlan, now: datetime) -> str:
@@ -484,7 +582,6 @@ def request(action: Action, plan: RolloutPlan, state: RolloutState | None, now: 
     phase = state.phase if state else Phase.PENDING
     at = f"{pct(state.current_percentage if state else 0)}%"
     why = f" ({reason})" if reason else ""
-    kw = {"requested_by": requested_by}
     if action is Action.ROLLBACK:
         if phase is Phase.ROLLED_BACK:
             raise Refused(f"{plan.flag} is already rolled back; `rollout retry` starts it again")
@@ -494,15 +591,14 @@ def request(action: Action, plan: RolloutPlan, state: RolloutState | None, now: 
                                     step_started_at=now, reason=text, consecutive_failures=0,
                                     consecutive_errors=0, consecutive_inconclusive=0,
                                     failures=0, approved_step=None, approved_by=None)
-        return _decision(plan, Action.ROLLBACK, state, after, text, **kw)
+        return _decision(plan, Action.ROLLBACK, state, after, text, requested_by=requested_by)
     if action is Action.PAUSE:
         if phase not in (Phase.PROGRESSING, Phase.PENDING):
             raise Refused(f"{plan.flag} is {phase.value}; only a running or pending rollout "
                           "can be paused")
         text = f"paused at {at} by {requested_by}{why}"
         base = state or fresh_state(plan, now, Phase.PAUSED, 0, text)
-        after = dataclasses.replace(base, phase=Phase.PAUSED, reason=text)
-        return _decision(plan, Action.PAUSE, state, after, text, **kw)
+        return _pause(plan, state, base, text, requested_by=requested_by)
     if action is Action.RESUME:
         if state is None or phase is not Phase.PAUSED:
             raise Refused(f"{plan.flag} is {phase.value}, not paused"
@@ -513,14 +609,14 @@ def request(action: Action, plan: RolloutPlan, state: RolloutState | None, now: 
         if after.current_percentage != state.current_percentage:
             text += f" (the plan changed: step {after.step + 1}, {pct(after.current_percentage)}%)"
             after = dataclasses.replace(after, reason=text)
-        return _decision(plan, Action.RESUME, state, after, text, **kw)
+        return _decision(plan, Action.RESUME, state, after, text, requested_by=requested_by)
     if action is Action.RETRY:
         if phase not in (Phase.ROLLED_BACK, Phase.PAUSED):
             raise Refused(f"{plan.flag} is {phase.value}; retry starts a rolled back or paused "
                           "rollout again from its first step")
         text = f"retry from step 1 ({pct(plan.steps[0].percentage)}%) by {requested_by}{why}"
         after = fresh_state(plan, now, Phase.PROGRESSING, 0, text)
-        return _decision(plan, Action.RETRY, state, after, text, **kw)
+        return _decision(plan, Action.RETRY, state, after, text, requested_by=requested_by)
     raise ValueError(action)
 
 
@@ -558,6 +654,26 @@ def approve(plan: RolloutPlan, state: RolloutState | None, approver: Approver,
         raise Refused(f"{plan.flag}'s plan was edited since its last run; the next `rollout "
                       "advance` replans it, approve after that (an approval is of a step of the "
                       "plan being run)")
+    target = _step_to_approve(plan, state, step)
+    named = f"step {target + 1} ({pct(plan.steps[target].percentage)}%)"
+    if state.approved_step == target:
+        raise Refused(f"{named} of {plan.flag} is already approved by {state.approved_by}")
+    _check_approver(plan, approver)
+    how = "" if approver.verified else " (git identity, not verified)"
+    why = f" ({reason})" if reason else ""
+    text = (f"{named} approved by {approver.name}{how}{why}; the rollout moves there when "
+            f"step {state.step + 1}'s wait is over and its gates pass")
+    if phase is Phase.PAUSED:
+        text += " and it is resumed"
+    after = dataclasses.replace(state, approved_step=target, approved_by=approver.name,
+                                reason=state.reason if phase is Phase.PAUSED else text)
+    return _decision(plan, Action.APPROVE, state, after, text, requested_by=approver.name,
+                     approved_by=approver.name)
+
+
+def _step_to_approve(plan: RolloutPlan, state: RolloutState, step: int | None) -> int:
+    """The index of the next step ahead that needs approval, which ``step`` (counted from 1),
+    when given, must name. Raises :class:`Refused` otherwise."""
     first = next_step_index(plan, state)
     ahead = [i for i in range(first, len(plan.steps)) if plan.steps[i].approval] if (
         first is not None) else []
@@ -576,28 +692,20 @@ def approve(plan: RolloutPlan, state: RolloutState | None, approver: Approver,
     if not ahead:
         raise Refused(f"no step ahead of {plan.flag}'s step {state.step + 1} "
                       f"({pct(state.current_percentage)}%) needs approval")
-    target = ahead[0]
-    named = f"step {target + 1} ({pct(plan.steps[target].percentage)}%)"
-    if state.approved_step == target:
-        raise Refused(f"{named} of {plan.flag} is already approved by {state.approved_by}")
-    if plan.approvers:
-        allowed = {a.casefold() for a in plan.approvers}
-        if not any(n.casefold() in allowed for n in approver.names):
-            how = ("the workflow's actor" if approver.verified else
-                   "the git identity (user.name or user.email; outside GitHub Actions nothing "
-                   "proves who runs the command)")
-            raise Refused(f"{approver.name} ({how}) is not one of the approvers of "
-                          f"{plan.flag}'s plan: {', '.join(plan.approvers)}")
-    how = "" if approver.verified else " (git identity, not verified)"
-    why = f" ({reason})" if reason else ""
-    text = (f"{named} approved by {approver.name}{how}{why}; the rollout moves there when "
-            f"step {state.step + 1}'s wait is over and its gates pass")
-    if phase is Phase.PAUSED:
-        text += " and it is resumed"
-    after = dataclasses.replace(state, approved_step=target, approved_by=approver.name,
-                                reason=state.reason if phase is Phase.PAUSED else text)
-    return _decision(plan, Action.APPROVE, state, after, text, requested_by=approver.name,
-                     approved_by=approver.name)
+    return ahead[0]
+
+
+def _check_approver(plan: RolloutPlan, approver: Approver) -> None:
+    """Refuses an approver the plan's ``approvers`` do not name (any, when it names none)."""
+    if not plan.approvers:
+        return
+    allowed = {a.casefold() for a in plan.approvers}
+    if not any(n.casefold() in allowed for n in approver.names):
+        how = ("the workflow's actor" if approver.verified else
+               "the git identity (user.name or user.email; outside GitHub Actions nothing "
+               "proves who runs the command)")
+        raise Refused(f"{approver.name} ({how}) is not one of the approvers of "
+                      f"{plan.flag}'s plan: {', '.join(plan.approvers)}")
 
 
 # --- every rollout at once ------------------------------------------------------------------
