@@ -26,7 +26,6 @@ from runner.evaluate.artifact import (
     document_content,
 )
 from runner.evaluate.bucket import (
-    BUCKETING_SCHEMES,
     LEGACY_BUCKETING,
     TOTAL_WEIGHT,
     bucket_function,
@@ -35,6 +34,7 @@ from runner.evaluate.bucket import (
 from runner.evaluate.resolution import DEFAULT, DISABLED, SPLIT, Resolution
 from runner.evaluate.resolver import Resolver, attribute_path, lookup, make_resolver
 from runner.model import Repository
+from runner.model.config import BUCKETING_SCHEMES
 from runner.model.flag import value_type
 from runner.model.state import Phase
 

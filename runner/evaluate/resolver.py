@@ -292,7 +292,7 @@ def failure_details(e: BaseException) -> str:
     return f"{name}: {message}" if message else name
 
 
-def evaluate_compiled(flags: FlagSet, key: str, context: Mapping[str, Any] | None,
+def evaluate_compiled(flags: FlagSet, key: str, context: object,
                       env: EnvState, default: Any = None) -> Resolution:
     """One evaluation on compiled flags and a parsed environment; never raises: not for an
     unknown or unhashable key, a context that is no mapping or whose methods raise, nor a

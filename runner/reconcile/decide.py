@@ -45,7 +45,7 @@ from runner.model import (
     Verdict,
 )
 from runner.percent import pct
-from runner.timefmt import utc_iso as _iso  # the reasons' times: as state files write them
+from runner.timefmt import utc_iso
 
 #: How much later than a run's ``now`` a recorded time may be and still be counted from:
 #: the clocks of two runners differ a little. The CLI refuses to record a ``--now`` further
@@ -521,7 +521,7 @@ def _waiting(ev: _Evaluation, due: datetime, baking: bool) -> Decision:
     waiting = "gates pass" if ev.checked == "gates passed" else "no gates"
     if baking:
         reason = (f"baking at {ev.at}: {waiting}, {left} of the bake left (until "
-                  f"{_iso(due)}); completed when it is over")
+                  f"{utc_iso(due)}); completed when it is over")
     else:
         reason = f"waiting at {ev.at}: {waiting}, {left} of the step's wait left"
     return _observe(ev, reason, record=ev.resets)
@@ -566,7 +566,7 @@ def _baking(plan: RolloutPlan, now: datetime) -> str:
     """What a rollout reaching 100 % with a bake says: when it completes at the earliest."""
     assert plan.bake
     end = now + timedelta(seconds=plan.bake)
-    return f"; baking {format_duration(plan.bake)} until {_iso(end)}, gates still evaluated"
+    return f"; baking {format_duration(plan.bake)} until {utc_iso(end)}, gates still evaluated"
 
 
 # --- what people ask for ------------------------------------------------------------------
