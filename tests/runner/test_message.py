@@ -61,6 +61,7 @@ CASES = [
 
 @pytest.mark.parametrize("d", CASES, ids=lambda d: f"{d.action.value}")
 def test_every_action_round_trips(d: Decision) -> None:
+    assert d.action is not None
     record = from_decision(d, None, state_before="none", state_after=DIGEST)
     text = format_message(record)
     assert text == message(d, None, state_before="none", state_after=DIGEST)
