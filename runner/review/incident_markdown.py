@@ -54,7 +54,7 @@ _MILESTONES = {"revert": "git revert", "hold": "held", "resume": "resumed", "pau
 
 
 def _chart(i: Incident) -> dict[str, Any]:
-    segments = []
+    segments: list[dict[str, Any]] = []
     times = [t for t in (e.time for e in i.timeline) if t]
     shares = [e for e in i.timeline if e.kind not in ("published",) and e.after is not None
               and (e.sha, e.kind) != (i.rollback.sha, "rollback")]
