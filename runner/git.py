@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import IO, Any
 
 from runner.errors import ExternalError
-from runner.trailers import trailer_format
 
 #: ``git revert``'s own line in the message of a revert: SHA-1 (40 hex digits) and SHA-256
 #: (64) object names, abbreviated or not. Word-bounded: a longer run of hex is no name.
@@ -510,13 +509,10 @@ class Git:
     def is_ancestor(self, a: str, b: str) -> bool:
         return self.run("merge-base", "--is-ancestor", a, b, check=False).returncode == 0
 
-    def commits_between(self, base: str, head: str) -> list[tuple[str, str, str]]:
-        """(sha, Rollout-Action, Rollout-Requested-By) of the commits in base..head."""
-        log = self.run("log", "-z", f"--format=%H%x00{trailer_format('Rollout-Action')}%x00"
-                       f"{trailer_format('Rollout-Requested-By')}", f"{base}..{head}",
-                       "--").stdout
-        return [(sha, action.strip(), requested.strip())
-                for (sha, action, requested), _ in z_records([log], 3)]
+    def commits_between(self, base: str, head: str) -> list[tuple[str, str]]:
+        """(sha, raw message) of the commits in base..head, newest first."""
+        log = self.run("log", "-z", "--format=%H%x00%B", f"{base}..{head}", "--").stdout
+        return [(sha, text) for (sha, text), _ in z_records([log], 2)]
 
     def move_to(self, target: str) -> None:
         """Move HEAD, index and changed files to ``target``, keeping local edits elsewhere."""

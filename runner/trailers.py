@@ -1,14 +1,15 @@
-"""Commit trailers (``Key: value`` lines closing a message), the one place they are read.
+"""Commit trailers (``Key: value`` lines closing a message), the one place they are found.
 
-Two ways, one contract (TRAILERS.md):
+The low level under ``runner/reconcile/message.py`` (which reads runner commits through
+:func:`split_message`). Two ways, one contract (TRAILERS.md):
 
-- asked of git, with the ``%(trailers:...)`` placeholder :func:`trailer_format` writes, where
-  git formats a few commits or a walk that stops early (the runner's reads of who last
-  changed a state, of its own local commits);
-- found in a raw message (``%B``) by :func:`split_message`, as git finds them, for the long
-  log behind ``rollout history``: asking git for ``%(trailers:...)`` made git ~25 % slower
-  than the plain log it is measured against, while here a message whose last paragraph is
-  all trailers (every runner commit) costs one regex call.
+- found in a raw message (``%B``) by :func:`split_message`, as git finds them: every read
+  of a runner commit (``rollout history``'s long log, who last changed a state, the local
+  commits a run drops): asking git for ``%(trailers:...)`` made git ~25 % slower than the
+  plain log it is measured against, while here a message whose last paragraph is all
+  trailers (every runner commit) costs one regex call;
+- asked of git, with the ``%(trailers:...)`` placeholder :func:`trailer_format` writes, for
+  the one trailer of a publication branch's commits (``Rollout-Source-Commit``).
 
 Anything less regular (continuation lines, comments, a ``Signed-off-by`` among prose,
 blank lines holding spaces) goes through a line-by-line port of git's ``trailer.c`` rules:

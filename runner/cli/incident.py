@@ -63,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _since(value: str | None) -> datetime | None:
     from runner.cli.common import UsageError
-    from runner.cli.history import parse_since
+    from runner.review.since import parse_since
 
     if value is None:
         return None

@@ -28,8 +28,8 @@ from runner.git import Git
 from runner.integrations.links import commit_link, github_repository
 from runner.load.statefile import STATE_SUFFIX
 from runner.model import Phase
+from runner.reconcile.message import parse_message
 from runner.safetext import redact, safe_line
-from runner.trailers import split_message
 
 LABEL = "rollout-rollback"
 DEFAULT_API = "https://api.github.com"
@@ -81,16 +81,12 @@ def find_rollback(root: Path, flag: str, env: Mapping[str, str]) -> Rollback | N
         if not record.strip():
             continue
         sha, date, author, message = record.strip("\n").split("\x1f", 3)
-        subject, body_start, trailers = split_message(message)
-        found = dict(trailers)
-        if found.get("Rollout-Action") != "rollback" or found.get("Rollout-Flag") != flag:
+        m = parse_message(message)
+        if m is None or m.action != "rollback" or m.flag != flag:
             continue
-        body = message[body_start:] if body_start >= 0 else ""
-        paragraphs = body.split("\n\n")
-        text = "\n\n".join(paragraphs[:-1]) if len(paragraphs) > 1 else ""
-        lines = tuple(safe_line(x, 600) for x in text.splitlines() if x.strip())[:30]
+        lines = tuple(safe_line(x, 600) for x in m.body if x.strip())[:30]
         return Rollback(flag=flag, plan=state.plan, sha=sha,
-                        commit_url=commit_link(sha, None, env), subject=safe_line(subject, 300),
+                        commit_url=commit_link(sha, None, env), subject=safe_line(m.subject, 300),
                         evidence=lines, date=date, author=safe_line(author, 200))
     return None
 

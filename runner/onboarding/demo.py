@@ -30,7 +30,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import RolloutError
+from runner.git import z_records
 from runner.onboarding.scaffold import scaffold
+from runner.reconcile.message import parse_message
 from runner.timefmt import utc_iso
 
 if TYPE_CHECKING:
@@ -330,14 +332,15 @@ def _guarded(s: Story, commits: dict[str, str]) -> None:
     if s.state(GUARDED).get("phase") != "rolled_back":
         raise DemoFailed(f"expected the comparison to roll {GUARDED} back, state says "
                          f"{s.state(GUARDED)}")
-    gates = s.git("log", "-1", "--format=%(trailers:key=Rollout-Gate,valueonly)", rollback)
-    compare = s.git("log", "-1", "--format=%(trailers:key=Rollout-Compare,valueonly)", rollback)
+    evidence = parse_message(s.git("log", "-1", "--format=%B", rollback))
+    if evidence is None:
+        raise DemoFailed(f"the rollback commit {rollback[:7]} is not the runner's")
     out("# the evidence, from the rollback commit's trailers:")
-    for line in gates.splitlines():
+    for line in evidence.gate_lines:
         note = ("  <- the global gate passes: alone, it would have let the feature reach "
                 "25 % of the users" if line.startswith("error_rate=") else "")
         out(f"  Rollout-Gate: {line}{note}")
-    for line in compare.splitlines():
+    for line in evidence.compare_lines:
         out(f"  Rollout-Compare: {line}")
     s.answers("the comparison's rollback", GUARDED)
 
@@ -346,13 +349,13 @@ def _audit(s: Story) -> None:
     out = s.out
     s.section("6. The audit: git log alone")
     out("$ git log --reverse --format='%h %an %s' + %(trailers:key=Rollout-Gate,valueonly)")
-    log = s._run(["git", "log", "--reverse", "--format=%h%x1f%an%x1f%s%x1f"
-                  "%(trailers:key=Rollout-Gate,valueonly,separator=%x2C )%x1e"], echo=False).stdout
-    for record in filter(None, (r.strip("\n") for r in log.split("\x1e"))):
-        sha, author, subject, gates = record.split("\x1f")
+    log = s._run(["git", "log", "-z", "--reverse", "--format=%h%x00%an%x00%s%x00%B"],
+                 echo=False).stdout
+    for (sha, author, subject, text), _ in z_records([log], 4):
         out(f"  {sha} {author[:20]:<20} {subject}")
-        if gates:
-            out(f"  {'':7} {'':20} gates: {gates}")
+        m = parse_message(text)
+        if m is not None and m.gate_lines:
+            out(f"  {'':7} {'':20} gates: {', '.join(m.gate_lines)}")
     s.rollout("history", FLAG)
     s.rollout("status")
 

@@ -31,15 +31,15 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from runner.git import REVERTS, Git, is_null_object, raw_change, read_blobs, stream, z_records
+from runner.reconcile import message
 from runner.reconcile.decide import LastChange
-from runner.trailers import trailer_format
+from runner.trailers import split_message
 
 #: The digest of no file (the state file does not exist).
 NONE = "none"
 
-_FIELDS = ("%H", "%P", "%an <%ae>", "%cn <%ce>", "%at %ct", trailer_format("Rollout-Flag", "%x2C"),
-           trailer_format("Rollout-Action", "%x2C"), trailer_format("Rollout-State-Before"),
-           trailer_format("Rollout-State-After"), "%s", "%b")
+#: The raw message (%B) last: its trailers are read by runner/reconcile/message.py.
+_FIELDS = ("%H", "%P", "%an <%ae>", "%cn <%ce>", "%at %ct", "%B")
 _FORMAT = "%x00".join(_FIELDS)
 
 
@@ -109,11 +109,15 @@ def last_changes(git: Git, paths: Mapping[str, str]) -> dict[str, LastChange | N
         *(f":(top,glob){f + '/' if f else ''}*.state.json" for f in folders)])
     try:  # the walk stops once every runner commit is found: closing the log stops git
         for fields, changes in z_records(log, len(_FIELDS)):
-            sha, parents, author, committer, stamps, flags_t, actions_t, before, after, \
-                subject, body = fields
+            sha, parents, author, committer, stamps, text = fields
             if sha in boundary:
                 continue
-            flags = {f.strip() for f in flags_t.split(",")} if actions_t.strip() else set()
+            subject, body_start, trailers = split_message(text)
+            body = text[body_start:] if body_start >= 0 else ""
+            ours_msg = message.parse_trailers(trailers, subject)
+            flags = set(ours_msg.flags) if ours_msg is not None else set()
+            before = (ours_msg.state_before or "") if ours_msg is not None else ""
+            after = (ours_msg.state_after or "") if ours_msg is not None else ""
             for meta, path in changes:
                 flag = wanted.get(path)
                 if flag is None or flag in runner:
@@ -171,15 +175,16 @@ def _resolve_reverted(git: Git, reverted: Mapping[str, list[str]],
                       found: dict[str, LastChange | None]) -> None:
     """Full ids of reverted commits, and whether each was the runner's."""
     for short in reverted:
-        out = git.run("show", "-s", "-z", f"--format=%H%x00{trailer_format('Rollout-Action')}",
-                      f"{short}^{{commit}}", "--", check=False)
-        full, _, action = out.stdout.partition("\0")
+        out = git.run("show", "-s", "-z", "--format=%H%x00%B", f"{short}^{{commit}}", "--",
+                      check=False)
+        full, _, text = out.stdout.partition("\0")
         full = full.strip()
+        by_runner = message.parse_message(text.rstrip("\0")) is not None
         if out.returncode != 0 or not full:
-            full, action = short, ""  # a commit this clone does not have
+            full, by_runner = short, False  # a commit this clone does not have
         for flag in reverted[short]:
             ch = found[flag]
             if ch is not None:
                 found[flag] = LastChange(
                     sha=ch.sha, author=ch.author, by_runner=False, reverted_sha=full,
-                    reverted_by_runner=bool(action.strip("\0\n ")), subject=ch.subject)
+                    reverted_by_runner=by_runner, subject=ch.subject)

@@ -48,6 +48,7 @@ from runner.errors import ExternalError
 from runner.files import read_regular, target_problem, write_atomic
 from runner.git import Git, GitError
 from runner.load import InvalidRepository, load_repository
+from runner.reconcile import message
 from runner.reconcile.commit import (
     CommitSpec,
     FileChange,
@@ -65,8 +66,9 @@ FLAGD = "flags.flagd.json"
 PUBLISHED = (NATIVE, FLAGD)
 #: The private ref a publication commit is built on before it is verified and used.
 PUBLISH_REF = "refs/rollout-runner/publish"
-SOURCE_TRAILER = "Rollout-Source-Commit"
-DIGEST_TRAILER = "Rollout-Digest"
+#: The publication commit's trailers (named with the runner's in runner/reconcile/message.py).
+SOURCE_TRAILER = message.SOURCE_COMMIT
+DIGEST_TRAILER = message.DIGEST
 PUSH_ATTEMPTS = 10
 #: The largest published file read back for comparison (as the artifact reader's limit).
 MAX_PUBLISHED_BYTES = 64 * 1024 * 1024

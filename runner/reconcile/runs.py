@@ -44,7 +44,7 @@ from runner.reconcile.decide import (
     pause_dependents,
     request,
 )
-from runner.reconcile.message import message
+from runner.reconcile.message import message, parse_message
 
 #: Evaluates gates: requests -> results by flag.
 Evaluator = Callable[[Sequence[GateRequest], datetime], Mapping[str, Sequence[GateResult]]]
@@ -277,7 +277,8 @@ def _align(git: Git, remote: str, branch: str) -> None:
         git.move_to(remote_head)
         return
     local = git.commits_between(remote_head, head)
-    if local and all(action and not requested for _, action, requested in local):
+    if local and all((m := parse_message(text)) is not None and not m.requested_by
+                     for _, text in local):
         git.move_to(remote_head)
         return
     raise Stop(f"the local branch has commits that are not on {remote}/{branch} (for example "

@@ -25,16 +25,19 @@ a publication commit is dated by the clock of the machine that published.
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from runner.model import GateResult, Verdict
 from runner.percent import percent
+from runner.reconcile.message import parse_gate
 from runner.review.audit import Entry
 from runner.timefmt import parse_iso, utc_iso_seconds
+
+__all__ = ["Actor", "Event", "Incident", "Publication", "build_incidents", "failing",
+           "gate_dict", "gates_of", "parse_gate", "parse_time", "report_name"]
 
 #: Actions after which the failure count starts again (decide.py: a start, retry, replan,
 #: resume, or a person's change that the runner held on).
@@ -45,10 +48,6 @@ RUN_STARTS = frozenset({"start", "retry"})
 TEXT_LIMIT = 300
 #: Gates shown per timeline event.
 GATES_LIMIT = 8
-
-_GATE = re.compile(r"(?P<name>[^=\s]+)=(?P<value>\S+) (?P<verdict>pass|fail|inconclusive|error)"
-                   r" \((?P<threshold>.*)\)(?P<dry> dry-run)?")
-
 
 def _short(text: str | None, limit: int = TEXT_LIMIT) -> str:
     if not text:
@@ -68,44 +67,23 @@ def _num(v: float | None) -> float | int | None:
     return None if v is None else int(v) if float(v).is_integer() else v
 
 
-@dataclass(frozen=True, slots=True)
-class Gate:
-    name: str
-    verdict: str
-    value: float | None
-    threshold: str
-    dry_run: bool = False
-    detail: str = ""
-    evaluated_at: str | None = None
-
-    @property
-    def failing(self) -> bool:
-        return self.verdict == "fail" and not self.dry_run
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "verdict": self.verdict, "value": _num(self.value),
-                "threshold": self.threshold, "dry_run": self.dry_run, "detail": self.detail,
-                "evaluated_at": self.evaluated_at}
+def failing(g: GateResult) -> bool:
+    """A blocking gate that failed (a dry-run gate never blocks)."""
+    return g.verdict is Verdict.FAIL and not g.dry_run
 
 
-def parse_gate(trailer: str) -> Gate | None:
-    """A ``Rollout-Gate`` trailer (``name=value verdict (threshold)[ dry-run]``)."""
-    m = _GATE.fullmatch(trailer.strip())
-    if m is None:
-        return None
-    try:
-        value: float | None = float(m["value"]) if m["value"] != "none" else None
-    except ValueError:
-        value = None
-    if value is not None and not math.isfinite(value):
-        value = None  # JSON has no NaN or infinity
-    return Gate(m["name"], m["verdict"], value, m["threshold"], bool(m["dry"]))
+def gate_dict(g: GateResult) -> dict[str, Any]:
+    """A gate of a timeline event in the JSON report."""
+    return {"name": g.name, "verdict": g.verdict.value, "value": _num(g.value),
+            "threshold": g.threshold, "dry_run": g.dry_run, "detail": g.detail,
+            "evaluated_at": utc_iso_seconds(g.evaluated_at)}
 
 
-def gates_of(entry: Entry, state: Mapping[str, Any] | None = None) -> list[Gate]:
-    """The gates a runner commit records, completed by the ``last_gates`` of the state file
-    it wrote (the detail and the evaluation time) when they are the same evaluation."""
-    gates = [g for g in (parse_gate(t) for t in entry.gates) if g is not None]
+def gates_of(entry: Entry, state: Mapping[str, Any] | None = None) -> list[GateResult]:
+    """The gates a runner commit records (its ``Rollout-Gate`` trailers, read by
+    ``runner.reconcile.message``), completed by the ``last_gates`` of the state file it
+    wrote (the detail and the evaluation time) when they are the same evaluation."""
+    gates = [g for g in map(parse_gate, entry.gates) if g is not None]
     recorded = state.get("last_gates") if isinstance(state, Mapping) else None
     if not isinstance(recorded, list):
         return gates
@@ -113,11 +91,10 @@ def gates_of(entry: Entry, state: Mapping[str, Any] | None = None) -> list[Gate]
     out = []
     for g in gates:
         r = by_name.get(g.name)
-        if isinstance(r, Mapping) and r.get("verdict") == g.verdict:
+        if isinstance(r, Mapping) and r.get("verdict") == g.verdict.value:
             detail = r.get("detail") if isinstance(r.get("detail"), str) else ""
             at = r.get("evaluated_at") if isinstance(r.get("evaluated_at"), str) else None
-            g = Gate(g.name, g.verdict, g.value, g.threshold, g.dry_run, _short(detail),
-                     utc_iso_seconds(parse_time(at)) if at else None)
+            g = replace(g, detail=_short(detail), evaluated_at=parse_time(at) if at else None)
         out.append(g)
     return out
 
@@ -150,13 +127,13 @@ class Event:
     detail: str = ""
     before: float | None = None
     after: float | None = None
-    gates: tuple[Gate, ...] = ()
+    gates: tuple[GateResult, ...] = ()
     marks: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {"time": self.time, "kind": self.kind, "label": self.label, "sha": self.sha,
                 "who": self.who, "detail": self.detail, "from": _num(self.before),
-                "to": _num(self.after), "gates": [g.as_dict() for g in self.gates],
+                "to": _num(self.after), "gates": [gate_dict(g) for g in self.gates],
                 "marks": list(self.marks)}
 
 
@@ -331,27 +308,35 @@ def build_incidents(flag: str, entries: Sequence[Entry],
     return incidents
 
 
-def _incident(flag: str, number: int, chron: list[Entry], r: int,
-              states: Mapping[str, Mapping[str, Any]],
-              published: Mapping[str, Publication | None], branch: str | None,
-              users: int | None, path: str, doubt: str | None = None) -> Incident:
-    rb = chron[r]
-    start = next((j for j in range(r - 1, -1, -1) if chron[j].runner
-                  and chron[j].action in RUN_STARTS), None)
-    analysis = next((j for j in range(r - 1, -1, -1) if chron[j].runner
-                     and chron[j].action in RESETS), start)
-    first = start if start is not None else 0
-    fail_at = None
-    for j in range(analysis if analysis is not None else first, r + 1):
-        e = chron[j]
-        if e.runner and any(g.failing for g in gates_of(e)):
-            fail_at = j
-            break
+def _run_bounds(chron: Sequence[Entry], r: int) -> tuple[int | None, int, int, bool]:
+    """Around the rollback ``chron[r]``: the run's ``start``/``retry`` (None: before the
+    history), where its failing evaluations count from (the last reset), the end of what
+    followed (the next run or rollback, or the history's end) and whether a new run closes it."""
+    def last_before(actions: frozenset[str] | tuple[str, ...]) -> int | None:
+        return next((j for j in range(r - 1, -1, -1) if chron[j].runner
+                     and chron[j].action in actions), None)
+
+    start = last_before(RUN_STARTS)
+    analysis = last_before(RESETS)
+    counted_from = analysis if analysis is not None else (start if start is not None else 0)
     end = next((j for j in range(r + 1, len(chron)) if chron[j].runner
                 and chron[j].action in (*RUN_STARTS, "rollback")), len(chron))
     closing = end < len(chron) and chron[end].action in RUN_STARTS
+    return start, counted_from, end, closing
 
-    # the share served along the run, and when it first went above 0 %
+
+def _first_failure(chron: Sequence[Entry], counted_from: int, r: int) -> int | None:
+    """The first runner commit from ``counted_from`` to the rollback with a failing
+    blocking gate."""
+    return next((j for j in range(counted_from, r + 1)
+                 if chron[j].runner and any(map(failing, gates_of(chron[j])))), None)
+
+
+def _exposure(chron: Sequence[Entry], first: int, r: int
+              ) -> tuple[int | None, float, str | None, float | None]:
+    """The share served along the run: when it first went above 0 % (an index), the peak,
+    since when, and for how long until the rollback (None: unknown)."""
+    rb = chron[r]
     began: int | None = None
     segments: list[tuple[float, str | None]] = []
     for j in range(first, r):
@@ -370,50 +355,73 @@ def _incident(flag: str, number: int, chron: list[Entry], r: int,
         nxt = segments[k + 1][1] if k + 1 < len(segments) else rb_time
         d = _seconds(t, nxt)
         peak_seconds = None if d is None else peak_seconds + d
+    return began, peak, peak_since, peak_seconds
 
-    def mark(j: int) -> tuple[str, ...]:
-        m = []
-        if j == began:
-            m.append("exposure began")
-        if j == fail_at:
-            m.append("first failing evaluation")
-        if j == r:
-            m.append("rollback")
-        return tuple(m)
 
-    indices = list(range(first, r + 1)) + list(range(r + 1, end)) + ([end] if closing else [])
-    timeline = [_event(chron[j], states, mark(j)) for j in indices]
-    pub = published.get(rb.sha)
-    if pub is not None:
-        pos = next((k for k, e in enumerate(timeline)
-                    if k > indices.index(r) and e.time and e.time > pub.time), len(timeline))
-        timeline.insert(pos, Event(pub.time, "published", "rollback published", pub.sha,
-                                   _short(pub.author, 200), f"branch {pub.branch}",
-                                   marks=("published",)))
+def _with_publication(timeline: list[Event], after: int, pub: Publication | None) -> None:
+    """The publication that first served the rollback, placed in ``timeline`` by its time
+    after position ``after`` (the rollback's)."""
+    if pub is None:
+        return
+    pos = next((k for k, e in enumerate(timeline)
+                if k > after and e.time and e.time > pub.time), len(timeline))
+    timeline.insert(pos, Event(pub.time, "published", "rollback published", pub.sha,
+                               _short(pub.author, 200), f"branch {pub.branch}",
+                               marks=("published",)))
+
+
+def _published_note(branch: str | None, pub: Publication | None) -> str:
     if branch is None:
-        note = ("not recorded: a dir: or file: publication leaves no trace in git (give "
+        return ("not recorded: a dir: or file: publication leaves no trace in git (give "
                 "--published-branch NAME when the artifact is published to branch:NAME)")
-    elif pub is None:
-        note = f"not yet: no commit of branch {branch} serves this rollback"
-    else:
-        note = f"branch {branch}"
+    if pub is None:
+        return f"not yet: no commit of branch {branch} serves this rollback"
+    return f"branch {branch}"
 
-    fail_ev = timeline[indices.index(fail_at)] if fail_at is not None else None
-    rb_ev = timeline[indices.index(r)]
-    began_ev = timeline[indices.index(began)] if began is not None else None
+
+def _notes(doubt: str | None, rb: Entry, failure_found: bool, timeline: Sequence[Event],
+           pub: Publication | None, rb_time: str | None) -> tuple[str, ...]:
     notes = [] if doubt is None else [_short(doubt)]
-    if fail_at is None:
+    if not failure_found:
         notes.append("no failing evaluation recorded before this rollback" +
                      (": a person rolled it back" if rb.requested_by else ""))
     times = [e.time for e in timeline if e.kind != "published" and e.time]
     if times != sorted(times) or (pub is not None and rb_time and pub.time < rb_time):
         notes.append("commit dates out of history order (clocks disagree): durations "
                      "computed from them may be wrong or unknown")
+    return tuple(notes)
+
+
+def _incident(flag: str, number: int, chron: list[Entry], r: int,
+              states: Mapping[str, Mapping[str, Any]],
+              published: Mapping[str, Publication | None], branch: str | None,
+              users: int | None, path: str, doubt: str | None = None) -> Incident:
+    """The report of the rollback ``chron[r]``: the run it ends, what followed, and the
+    times and shares measured on them."""
+    rb = chron[r]
+    start, counted_from, end, closing = _run_bounds(chron, r)
+    first = start if start is not None else 0
+    fail_at = _first_failure(chron, counted_from, r)
+    began, peak, peak_since, peak_seconds = _exposure(chron, first, r)
+    rb_time = utc_iso_seconds(parse_time(rb.time))
+    marks = ((began, "exposure began"), (fail_at, "first failing evaluation"), (r, "rollback"))
+
+    def mark(j: int) -> tuple[str, ...]:
+        # in this order when one commit is several of them
+        return tuple(m for k, m in marks if k == j)
+
+    indices = list(range(first, end)) + ([end] if closing else [])
+    timeline = [_event(chron[j], states, mark(j)) for j in indices]
+    pub = published.get(rb.sha)
+    _with_publication(timeline, indices.index(r), pub)
+    fail_ev = timeline[indices.index(fail_at)] if fail_at is not None else None
+    rb_ev = timeline[indices.index(r)]
+    began_ev = timeline[indices.index(began)] if began is not None else None
     return Incident(
         flag=flag, number=number, rollback=rb_ev, automatic=not rb.requested_by,
         requested_by=_short(rb.requested_by, 200) or None, reason=_short(rb.reason),
         run_started=timeline[0] if start is not None else None, exposure_began=began_ev,
-        first_failure=fail_ev, published=pub, published_note=note,
+        first_failure=fail_ev, published=pub, published_note=_published_note(branch, pub),
         peak_percentage=peak, peak_since=peak_since, peak_seconds=peak_seconds,
         exposed_seconds=_seconds(began_ev.time, rb_time) if began_ev else None,
         failure_to_rollback_seconds=_seconds(fail_ev.time, rb_time) if fail_ev else None,
@@ -422,7 +430,7 @@ def _incident(flag: str, number: int, chron: list[Entry], r: int,
                                       if fail_ev and pub else None),
         users=users, users_at_peak=None if users is None else round(users * peak / 100),
         timeline=tuple(timeline), actors=tuple(_actors([chron[j] for j in indices], pub)),
-        report_path=path, notes=tuple(notes))
+        report_path=path, notes=_notes(doubt, rb, fail_at is not None, timeline, pub, rb_time))
 
 
 def _actors(entries: Sequence[Entry], pub: Publication | None) -> list[Actor]:

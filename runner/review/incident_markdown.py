@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from runner.load.durations import format_duration
-from runner.review.incident import Event, Gate, Incident, parse_time
+from runner.model import GateResult
+from runner.reconcile.message import gate_trailer
+from runner.review.incident import Event, Incident, failing, parse_time
 from runner.review.render import render
 from runner.timefmt import shown_time
 
@@ -34,18 +36,17 @@ def _for(seconds: float | None) -> str:
     return format_duration(round(seconds)) if seconds >= 1 else "0s"
 
 
-def _gate(g: Gate) -> str:
-    value = "none" if g.value is None else f"{g.value:g}"
-    dry = " dry-run" if g.dry_run else ""
-    detail = f" — {g.detail}" if g.detail and g.failing else ""
-    return f"{g.name}={value} {g.verdict} ({g.threshold}){dry}{detail}"
+def _gate(g: GateResult) -> str:
+    """As the commit's ``Rollout-Gate`` writes it, and a failing gate's detail."""
+    detail = f" — {g.detail}" if g.detail and failing(g) else ""
+    return f"{gate_trailer(g)}{detail}"
 
 
 def _event(e: Event) -> dict[str, Any]:
-    show = any(g.failing for g in e.gates)
+    show = any(map(failing, e.gates))
     return {"gap": 0, "when": _when(e.time), "marks": list(e.marks), "label": e.label,
             "after": e.after, "sha": (e.sha or "")[:10], "who": e.who, "detail": e.detail,
-            "gates": [_gate(g) for g in e.gates if g.failing or g.verdict != "pass"]
+            "gates": [_gate(g) for g in e.gates if failing(g) or g.verdict != "pass"]
             if show else []}
 
 
@@ -54,7 +55,7 @@ _MILESTONES = {"revert": "git revert", "hold": "held", "resume": "resumed", "pau
 
 
 def _chart(i: Incident) -> dict[str, Any]:
-    segments = []
+    segments: list[dict[str, Any]] = []
     times = [t for t in (e.time for e in i.timeline) if t]
     shares = [e for e in i.timeline if e.kind not in ("published",) and e.after is not None
               and (e.sha, e.kind) != (i.rollback.sha, "rollback")]
@@ -102,7 +103,7 @@ def view(i: Incident, rows: int = ROWS) -> dict[str, Any]:
         "ordinal": _ordinal(i.number), "reason": i.reason,
         "failure": None if fail is None else {
             "when": _when(fail.time), "sha": (fail.sha or "")[:10],
-            "gates": [_gate(g) for g in fail.gates if g.failing]},
+            "gates": [_gate(g) for g in fail.gates if failing(g)]},
         "began": None if i.exposure_began is None else {
             "when": _when(i.exposure_began.time), "pct": i.exposure_began.after,
             "sha": (i.exposure_began.sha or "")[:10]},

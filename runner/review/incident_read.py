@@ -22,13 +22,21 @@ from typing import Any
 
 from runner import git
 from runner.errors import UsageError
+from runner.reconcile import message
 from runner.reconcile.last_change import digest
 from runner.review.audit import Entry, history
-from runner.review.incident import Incident, Publication, build_incidents, gates_of, parse_time
+from runner.review.incident import (
+    Incident,
+    Publication,
+    build_incidents,
+    failing,
+    gates_of,
+    parse_time,
+)
 from runner.timefmt import utc_iso_seconds
 from runner.trailers import trailer_format
 
-SOURCE_TRAILER = "Rollout-Source-Commit"  # runner/reconcile/publish.py's
+SOURCE_TRAILER = message.SOURCE_COMMIT  # runner/reconcile/publish.py's
 #: The largest state file read back (they are a few kilobytes).
 MAX_STATE_BYTES = 1 << 20
 
@@ -86,7 +94,7 @@ def read_states(root: Path, entries: Iterable[Entry]) -> dict[str, Mapping[str, 
     """The state file each runner commit that failed a gate (or rolled back) wrote."""
     blobs: dict[str, str] = {}
     for e in entries:
-        if (e.runner and (e.action == "rollback" or any(g.failing for g in gates_of(e)))
+        if (e.runner and (e.action == "rollback" or any(map(failing, gates_of(e))))
                 and (blob := _state_blob(e)) is not None):
             blobs[e.sha] = blob
     contents = git.read_blobs(root, blobs.values())
@@ -112,13 +120,15 @@ def doubts(root: Path, rollbacks: Sequence[Entry]) -> dict[str, str]:
     wanted = {e.sha: _state_blob(e) for e in rollbacks}
     if not wanted:
         return {}
-    fmt = "%x00".join(["%H", trailer_format("Rollout-State-After"), "%an <%ae>", "%cn <%ce>"])
+    fmt = "%x00".join(["%H", "%an <%ae>", "%cn <%ce>", "%B"])
     out = git.run(root, "log", "-z", "--no-walk=unsorted", f"--format={fmt}", *wanted, "--"
-                  ).stdout.split("\0")
+                  ).stdout
     contents = git.read_blobs(root, [b for b in wanted.values() if b])
     found: dict[str, str] = {}
-    for i in range(0, len(out) - 3, 4):
-        sha, after, author, committer = (t.strip() for t in out[i: i + 4])
+    for fields, _ in git.z_records([out], 4):
+        sha, author, committer = (t.strip() for t in fields[:3])
+        m = message.parse_message(fields[3])
+        after = (m.state_after or "") if m is not None else ""
         blob = wanted.get(sha)
         if after and (blob is None or digest(contents.get(blob, b"")) != after):
             found[sha] = ("its state file is not the one its Rollout-State-After trailer "

@@ -258,3 +258,17 @@ def test_current_runs_stop_at_the_runs_start_and_at_the_limit(example_repo: Path
     limited = current_runs(example_repo, runs, limit=2)
     assert [e.after for e in limited["phase_4_deployment"]] == [5, 10]
     assert current_runs(example_repo, {}) == {}
+
+
+def test_text_lines_are_counted_from_what_is_printed_compare_lines_included(
+        example_repo: Path) -> None:
+    """The text format's safety check once counted an entry's lines apart from the renderer
+    and left out the Rollout-Compare lines: every entry with one was rendered again through
+    a view that did not make compare lines safe, so a control character a person put in a
+    Rollout-Compare trailer reached the terminal raw."""
+    runner_commit(example_repo, FLAG, "pause", 5, 5, 1,
+                  extra=("Rollout-Compare: error_rate \x1b]0;owned\x07 treatment: fail",))
+    out = run_cli(["history", FLAG], cwd=example_repo)
+    assert out.returncode == 0, out.stderr
+    assert "\x1b" not in out.stdout and "\x07" not in out.stdout
+    assert "    compare: error_rate \\x1b]0;owned\\x07 treatment: fail" in out.stdout
