@@ -208,7 +208,7 @@ def _stream_pipe(root: Path, args: Sequence[str], chunk: int, decoder: codecs.In
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
     try:
-        import fcntl
+        import fcntl  # POSIX only (the ImportError below): an optional module, not Windows
 
         fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
     except (ImportError, OSError):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from runner.cli import notifying, publishing, runopts
+from runner.git import GitError
+from runner.reconcile.runs import Stop, advance, gates_evaluator
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,9 +27,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runner.git import GitError
-    from runner.reconcile.runs import Stop, advance, gates_evaluator
-
     opts = runopts.options(args, flags=tuple(args.flags), dry_run=args.dry_run)
     # checked before the run: a --publish that cannot work (empty, a folder, a FIFO, a
     # device, a bad branch name) must not stop it after commits

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 
 from runner.cli import runopts
+from runner.git import GitError
+from runner.reconcile.decide import Refused
+from runner.reconcile.runs import Stop, apply_approval, approver
+from runner.safetext import safe_line
 
 DESCRIPTION = (
     "Approve the next step of the rollout that has approval: true; the rollout moves there "
@@ -31,11 +35,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runner.git import GitError
-    from runner.reconcile.decide import Refused
-    from runner.reconcile.runs import Stop, apply_approval, approver
-    from runner.safetext import safe_line
-
     opts = runopts.options(args)
     reason = safe_line(args.reason.strip())
     try:

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
 
-from runner.cli.common import add_repo_argument, gitops_root
+from runner.cli.common import add_repo_argument, check_target, gitops_root
+from runner.evaluate.flagd import BUNDLED_SCHEMAS, flagd_problems
+from runner.evaluate.render import render_artifact
+from runner.files import write_atomic
+from runner.git import GitError, resolve_commit
+from runner.load import check_repository
 from runner.safetext import safe_line
 
 SCHEMA_DIR_VAR = "ROLLOUT_FLAGD_SCHEMAS"
@@ -37,8 +43,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def head_commit(root: Path) -> str | None:
     """The checked-out commit, or None outside a git repository (or without git)."""
-    from runner.git import GitError, resolve_commit
-
     try:
         return resolve_commit(root, "HEAD")
     except GitError:  # no git program
@@ -46,13 +50,6 @@ def head_commit(root: Path) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
-    from runner.cli.common import check_target
-    from runner.evaluate.render import render_artifact
-    from runner.files import write_atomic
-    from runner.load import check_repository
-
     root = gitops_root(args)
     if args.out is not None:  # a folder, a FIFO, a device: refused before any work
         check_target("--out", args.out)
@@ -69,10 +66,8 @@ def run(args: argparse.Namespace) -> int:
     # cannot hold, NaN and infinities); a failure here is a bug, for main's boundary
     data = render_artifact(checked.repository, source_commit=commit, fmt=args.format)
     if args.format == "flagd":
-        # a document flagd would reject is never written
-        from runner.evaluate.flagd import BUNDLED_SCHEMAS, flagd_problems
-
-        # no schema in --flagd-schemas DIR: FlagdSchemaMissing, a usage error
+        # a document flagd would reject is never written (no schema in --flagd-schemas DIR:
+        # FlagdSchemaMissing, a usage error)
         problems = flagd_problems(json.loads(data), args.flagd_schemas or BUNDLED_SCHEMAS)
         if problems:
             for line in problems:

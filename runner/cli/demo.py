@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+from runner.cli.common import UsageError
+from runner.onboarding.demo import DemoFailed, demo
 from runner.safetext import safe_line
 
 
@@ -22,11 +25,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
-    from runner.cli.common import UsageError
-    from runner.onboarding.demo import DemoFailed, demo
-
     keep: Path | None = args.keep
     if keep is not None and keep.exists() and (not keep.is_dir() or any(keep.iterdir())):
         raise UsageError(f"--keep {keep}: must be a new or empty folder")

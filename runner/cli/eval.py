@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
-from runner.cli.common import add_repo_argument, gitops_root, print_json
+from runner.cli.common import UsageError, add_repo_argument, cannot_show, gitops_root, print_json
+from runner.evaluate.compile import ArtifactError, FlagSet
+from runner.evaluate.resolution import FLAG_NOT_FOUND
+from runner.load import check_repository
 from runner.safetext import safe_line
+from runner.sdk import FlagClient, load_artifact
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,8 +36,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _context(args: argparse.Namespace) -> dict[str, Any]:
-    from runner.cli.common import UsageError
-
     ctx: dict[str, Any] = {}
     for item in args.attr:
         name, sep, value = item.partition("=")
@@ -45,14 +48,6 @@ def _context(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
-    from runner.cli.common import UsageError, cannot_show
-    from runner.evaluate.compile import ArtifactError, FlagSet
-    from runner.evaluate.resolution import FLAG_NOT_FOUND
-    from runner.load import check_repository
-    from runner.sdk import FlagClient, load_artifact
-
     ctx = _context(args)
     if args.file is not None:
         if not args.file.exists():

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from runner.cli.common import UsageError, add_repo_argument, repo_root
+from runner import git
+from runner.cli.common import UsageError, add_repo_argument, cannot_show, repo_root
+from runner.errors import ContentError
+from runner.load.layout import folders, plans_of
+from runner.review.audit import history, json_pieces, render_json_entry, render_text_entry, text_pieces
 from runner.review.since import HELP as SINCE_HELP
 from runner.review.since import git_since, parse_since
 from runner.safetext import safe_line
@@ -55,14 +60,6 @@ def _write(pieces: Iterable[str]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import gc
-
-    from runner import git
-    from runner.cli.common import UsageError, cannot_show
-    from runner.errors import ContentError
-    from runner.load import folders, plans_of
-    from runner.review.audit import history, json_pieces, render_json_entry, render_text_entry, text_pieces
-
     # a short-lived process building tens of thousands of objects without cycles: the
     # collector would only rescan them (about 10 % of the run on 20,000 commits)
     gc.disable()

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from runner.cli.common import add_repo_argument, repo_root
+from runner import git
+from runner.cli.common import UsageError, add_repo_argument, cannot_show, repo_root, safe_markdown
+from runner.errors import ContentError
+from runner.load.layout import folders, plans_of
+from runner.review.incident import Incident
+from runner.review.incident_files import plan_reports, write_reports
+from runner.review.incident_markdown import incident_markdown
+from runner.review.incident_read import UnknownBranch, read_incidents
+from runner.review.since import parse_since
 from runner.safetext import safe_line
 from runner.timefmt import utc_iso_seconds
-
-if TYPE_CHECKING:
-    from runner.review.incident import Incident
 
 _FLAG = re.compile(r"[a-z][a-z0-9_]*")
 
@@ -62,9 +67,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _since(value: str | None) -> datetime | None:
-    from runner.cli.common import UsageError
-    from runner.review.since import parse_since
-
     if value is None:
         return None
     try:
@@ -79,13 +81,6 @@ def _fail(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runner import git
-    from runner.cli.common import UsageError, cannot_show, safe_markdown
-    from runner.errors import ContentError
-    from runner.load import folders, plans_of
-    from runner.review.incident_markdown import incident_markdown
-    from runner.review.incident_read import UnknownBranch, read_incidents
-
     if args.force and not args.write:
         raise UsageError("--force goes with --write")
     since = _since(args.since)
@@ -135,16 +130,10 @@ def run(args: argparse.Namespace) -> int:
 def _json(doc: dict[str, object]) -> None:
     """As ``rollout history --format json``: ASCII, so that no character of a commit (a
     line separator, a bidirectional override) reaches a terminal or a CI log raw."""
-    import json
-
     sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=True) + "\n")
 
 
 def _write(root: Path, incidents: list[Incident], force: bool) -> int:
-    from runner.cli.common import safe_markdown
-    from runner.review.incident_files import plan_reports, write_reports
-    from runner.review.incident_markdown import incident_markdown
-
     reports, problems = plan_reports(root, incidents,
                                      lambda i: safe_markdown(incident_markdown([i])), force)
     if problems:

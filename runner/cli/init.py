@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import re
+import sys
 from pathlib import Path
 
 from runner import REPOSITORY, __version__
+from runner.cli.common import UsageError
+from runner.onboarding.scaffold import Exists, scaffold
 from runner.safetext import safe_line
 
 
@@ -29,12 +33,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import re
-    import sys
-
-    from runner.cli.common import UsageError
-    from runner.onboarding.scaffold import Exists, scaffold
-
     root: Path = args.dir
     if root.exists() and not root.is_dir():
         raise UsageError(f"{root}: not a folder")

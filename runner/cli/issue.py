@@ -6,7 +6,16 @@ import argparse
 import os
 import sys
 
-from runner.cli.common import add_repo_argument, gitops_root, safe_markdown
+from runner.cli.common import UsageError, add_repo_argument, gitops_root, safe_markdown
+from runner.git import GitError
+from runner.integrations.github_issues import (
+    REPORT_LIMIT,
+    IssueError,
+    find_rollback,
+    from_environment,
+    record,
+)
+from runner.review.incident_read import rollback_report
 from runner.safetext import safe_line
 
 
@@ -29,17 +38,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runner.cli.common import UsageError
-    from runner.git import GitError
-    from runner.integrations.github_issues import (
-        REPORT_LIMIT,
-        IssueError,
-        find_rollback,
-        from_environment,
-        record,
-    )
-    from runner.review.incident_read import rollback_report
-
     root = gitops_root(args)
     flags = list(dict.fromkeys(f.strip() for arg in args.flags for f in arg.split(",")
                                if f.strip()))
@@ -67,7 +65,6 @@ def run(args: argparse.Namespace) -> int:
             print(safe_line(f"rollout issue: {flag}: {e}"), file=sys.stderr)
             code = 1
     return code
-
 
 
 def _safe(report: str | None) -> str | None:

@@ -8,6 +8,7 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from runner.load.config import load_notify
 from runner.safetext import safe_line
 
 if TYPE_CHECKING:
@@ -24,13 +25,11 @@ def after_run(opts: Options, rep: Report) -> None:
     about what was not delivered; not on a dry run."""
     if opts.dry_run:
         return
-    from runner.load.config import load_notify
-
     config, problems = load_notify(opts.root)
     if not config.targets and not problems:
         return
     # imported only when something is configured: urllib and http.client are start-up
-    # that a run notifying no one need not pay
+    # (~15 ms) that a run notifying no one need not pay
     from runner.integrations.notify import announce
 
     # a bad [tool.rollout.notify] is said at every run

@@ -6,7 +6,12 @@ import argparse
 import json
 from datetime import datetime
 
-from runner.cli.common import add_repo_argument, print_json, repo_root
+from runner import git
+from runner.cli.common import UsageError, add_repo_argument, print_json, repo_root, safe_markdown
+from runner.cli.runopts import parse_now
+from runner.review.plan import compare
+from runner.review.plan_markdown import plan_markdown
+from runner.review.snapshot import load_revision, load_working_tree
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,13 +32,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runner import git
-    from runner.cli.common import UsageError, safe_markdown
-    from runner.cli.runopts import parse_now
-    from runner.review.plan import compare
-    from runner.review.plan_markdown import plan_markdown
-    from runner.review.snapshot import load_revision, load_working_tree
-
     root = repo_root(args)
     # the same checks as every --now: an empty one (an unset variable) is an error too
     now = parse_now(args.now) if args.now is not None else None

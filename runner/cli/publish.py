@@ -7,7 +7,7 @@ import argparse
 import os
 
 from runner.cli.common import add_repo_argument, gitops_root
-from runner.cli.publishing import TARGET_HELP
+from runner.cli.publishing import TARGET_HELP, parse_targets, publish
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,8 +28,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runner.cli.publishing import parse_targets, publish
-
     root = gitops_root(args)
     targets = parse_targets("--to", args.to, root)
     failed = publish(root, targets, None, dict(os.environ), command="publish", option="--to",

@@ -7,12 +7,17 @@ import argparse
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from runner.errors import UsageError
+from runner.reconcile.publish import (
+    Outcome,
+    PublishError,
+    Target,
+    parse_target,
+    publish_at,
+    target_problems,
+)
 from runner.safetext import safe_line
-
-if TYPE_CHECKING:
-    from runner.reconcile.publish import Outcome, Target
 
 #: A publication failed after the run rolled something back: the rollback is in git but
 #: not where applications read their flags.
@@ -27,9 +32,6 @@ def parse_targets(option: str, values: Sequence[str], root: Path,
                   push_branch: str | None = None) -> list[Target]:
     """The targets, each checked before anything is done: a usage error names the first
     that cannot work (empty, a folder where a file goes, an invalid branch name...)."""
-    from runner.cli.common import UsageError
-    from runner.reconcile.publish import parse_target, target_problems
-
     targets = []
     for value in values:
         try:
@@ -52,8 +54,6 @@ def publish(root: Path, targets: Sequence[Target], head: str | None,
     commits by the runner's identity, ``ROLLOUT_AUTHOR_*`` in ``env``) and print one line
     per target. None when every target is published (or unchanged); else the exit
     code: 5 after a rollback (with an ``::error`` line on stdout naming the flags), else 1."""
-    from runner.reconcile.publish import PublishError, publish_at
-
     prefix = f"rollout {command}: {option}"
     try:
         outcomes = publish_at(root, targets, head, env, push=push, remote=remote)

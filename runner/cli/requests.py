@@ -6,6 +6,10 @@ import argparse
 from pathlib import Path
 
 from runner.cli import notifying, publishing, runopts
+from runner.git import GitError
+from runner.reconcile.decide import Action, Refused
+from runner.reconcile.runs import Stop, apply_request, requester
+from runner.safetext import safe_line
 
 HELP = {
     "rollback": ("roll a flag back to 0%% now", "Roll the rollout back to 0 % at once and "
@@ -35,11 +39,6 @@ def register(sub: argparse._SubParsersAction, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runner.git import GitError
-    from runner.reconcile.decide import Action, Refused
-    from runner.reconcile.runs import Stop, apply_request, requester
-    from runner.safetext import safe_line
-
     opts = runopts.options(args)
     targets = publishing.parse_targets("--publish", args.publish, opts.root,
                                        push_branch=args.branch if args.push else None)

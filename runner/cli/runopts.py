@@ -17,11 +17,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runner.cli.common import add_repo_argument, gitops_root
+from runner.cli.common import UsageError, add_repo_argument, gitops_root
+from runner.load.assemble import parse_time
+from runner.reconcile.decide import CLOCK_SKEW
 from runner.safetext import safe_line, safe_lines
 
-if TYPE_CHECKING:  # imported where used: every `rollout` command registers these options,
-    # and importing the reconcile layer costs ~150 ms of start-up to commands that never run it
+if TYPE_CHECKING:  # imported where used: see options() and report()
     from runner.reconcile.runs import Options, Report
 
 EXIT_ROLLED_BACK = 4
@@ -44,9 +45,6 @@ def add_change_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def parse_now(value: str | None) -> datetime:
-    from runner.cli.common import UsageError
-    from runner.load.assemble import parse_time
-
     if value is None:
         return datetime.now(UTC)
     if not value.strip():
@@ -69,9 +67,6 @@ def check_recorded_now(value: str | None, now: datetime, env: Mapping[str, str],
     """A ``--now`` that a command records (in states, commit dates) may not lie ahead of the
     clock by more than ``decide.CLOCK_SKEW`` (5 minutes), unless ``ROLLOUT_ALLOW_FUTURE_NOW=1``
     says this is a simulation: a typo or a skewed clock would be written into history."""
-    from runner.cli.common import UsageError
-    from runner.reconcile.decide import CLOCK_SKEW
-
     if value is None or env.get(ALLOW_FUTURE_NOW) == "1":
         return
     clock = clock or datetime.now(UTC)
@@ -87,7 +82,8 @@ def check_recorded_now(value: str | None, now: datetime, env: Mapping[str, str],
 def options(args: argparse.Namespace, **kw: object) -> Options:
     """The run's options from the arguments, and the environment: read here, once, and
     passed down (``Options.env``)."""
-    from runner.cli.common import UsageError
+    # start-up: `rollout status` and `rollout plan` import this module for parse_now alone;
+    # the run (reconcile.runs, and review.run_text on it) would cost them ~18 ms
     from runner.reconcile.runs import Options
 
     env = dict(os.environ)
@@ -105,7 +101,7 @@ def options(args: argparse.Namespace, **kw: object) -> Options:
 def report(rep: Report, opts: Options) -> int:
     """Print what happened (``runner.review.run_text``); tell CI about rollbacks
     (``$GITHUB_OUTPUT``); the exit code."""
-    from runner.review.run_text import github_outputs, run_text
+    from runner.review.run_text import github_outputs, run_text  # start-up: see options()
 
     text = run_text(rep, opts.dry_run)
     for note in text.notes:

@@ -6,7 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from runner.cli.common import add_repo_argument, gitops_root, print_json
+from runner.cli.common import UsageError, add_repo_argument, gitops_root, print_json
+from runner.gates.lint import repository_source_problems
+from runner.load import check_repository
+from runner.load.config import load_notify
 from runner.safetext import safe_line
 
 
@@ -30,9 +33,6 @@ def _escape(s: str, prop: bool = False) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runner.cli.common import UsageError
-    from runner.load import check_repository
-
     root = gitops_root(args)
     top = root.resolve()
     paths: list[Path] = []
@@ -58,15 +58,11 @@ def run(args: argparse.Namespace) -> int:
     if checked.repository is not None:
         # metric-source mistakes (a misspelt template variable, a gate without a query)
         # would make every evaluation an error at run time: report them at review time
-        from runner.gates.lint import repository_source_problems
-
         wanted = None if only is None else {p.relative_to(top).as_posix() for p in only}
         problems = [p for p in repository_source_problems(checked)
                     if wanted is None or p.path in wanted]
     # [tool.rollout.notify]: checked here, not by the runner's check (a problem there only
     # silences a notification target; it never stops a run)
-    from runner.load.config import load_notify
-
     problems = sorted({*problems, *load_notify(root)[1]})
     if args.format == "json":
         print_json({"valid": not problems, "problems": [p.as_dict() for p in problems]})

@@ -29,7 +29,8 @@ from runner.safetext import record_line, redact
 
 
 def _source(kind: str) -> Callable[[SourceCall], dict[str, Reading]] | None:
-    # imported here so that a file-only repository never loads urllib or subprocess code
+    # start-up of `rollout advance`: a file-only repository never loads urllib or subprocess
+    # code (the prometheus source is ~12 ms)
     if kind == "file":
         from runner.gates.sources import file
 

@@ -26,6 +26,7 @@ from runner import __version__
 from runner.errors import ExternalError
 from runner.git import Git
 from runner.integrations.links import commit_link, github_repository
+from runner.load import check_repository
 from runner.load.statefile import STATE_SUFFIX
 from runner.model import Phase
 from runner.reconcile.message import parse_message
@@ -68,8 +69,6 @@ class Rollback:
 def find_rollback(root: Path, flag: str, env: Mapping[str, str]) -> Rollback | None:
     """The rollback ``flag``'s rollout is in, from its state and the runner's commit; None
     when it is not rolled back."""
-    from runner.load import check_repository
-
     repo = check_repository(root).salvaged
     state = repo.states.get(flag)
     if state is None or state.phase is not Phase.ROLLED_BACK:

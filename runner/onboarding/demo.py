@@ -26,17 +26,17 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from runner.errors import RolloutError
 from runner.git import z_records
 from runner.onboarding.scaffold import scaffold
 from runner.reconcile.message import parse_message
+from runner.sdk import FlagClient
 from runner.timefmt import utc_iso
-
-if TYPE_CHECKING:
-    from runner.sdk import FlagClient
 
 FLAG = "new_checkout"
 T0 = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
@@ -148,8 +148,6 @@ class Story:
         return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
     def answers(self, stage: str, flag: str = FLAG) -> None:
-        from runner.sdk import FlagClient
-
         client = FlagClient.from_repo(self.root, env={})
         cells = []
         for user in USERS:
@@ -174,9 +172,6 @@ POLL = 0.2
 def serving(folder: Path) -> Iterator[str]:
     """Serve ``folder`` over HTTP on a free loopback port (standard library, quiet); yield
     its URL."""
-    from functools import partial
-    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-
     class Quiet(SimpleHTTPRequestHandler):
         def send_head(self) -> Any:
             # its Last-Modified has a one-second resolution and it sends no ETag: two
@@ -217,8 +212,6 @@ def run_story(root: Path, out: Callable[[str], None] = print) -> dict[str, str]:
 
 
 def _story(root: Path, published: Path, out: Callable[[str], None]) -> dict[str, str]:
-    from runner.sdk import FlagClient
-
     s = Story(root, out)
     publish = ("--publish", f"dir:{published}")
     commits: dict[str, str] = {}

@@ -15,7 +15,8 @@ recorded through :func:`runner.safetext.record_line`: one line, so that nothing 
 end the trailer paragraph early or start a trailer of its own.
 
 Start-up: ``rollout history`` reads messages through this module on every run, so it imports
-no layer at module level; the model types it returns are imported where they are built.
+no layer at module level; the model types it returns (~15 ms of its start-up) are imported
+where they are built.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.git import REVERTS, is_null_object, raw_change, read_blobs, stream, z_records
+from runner.load.yamlsafe import YamlError, load_text
 from runner.percent import percent
 from runner.reconcile import message
 from runner.safetext import safe_line
@@ -236,8 +237,6 @@ def _entry(record: RawRecord, only_flag: str | None = None) -> Entry | None:
 
 def _blob_percentages(root: Path, blobs: Iterable[str]) -> dict[str, float | None]:
     """Static serving percentage of flag files by blob id, through one ``cat-file --batch``."""
-    from runner.load.yamlsafe import YamlError, load_text
-
     result: dict[str, float | None] = {}
     for blob, data in read_blobs(root, blobs).items():
         try:

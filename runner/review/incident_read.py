@@ -22,6 +22,7 @@ from typing import Any
 
 from runner import git
 from runner.errors import UsageError
+from runner.load.layout import folders, plans_of
 from runner.reconcile import message
 from runner.reconcile.last_change import digest
 from runner.review.audit import Entry, history
@@ -33,6 +34,7 @@ from runner.review.incident import (
     gates_of,
     parse_time,
 )
+from runner.review.incident_markdown import incident_markdown
 from runner.timefmt import utc_iso_seconds
 from runner.trailers import trailer_format
 
@@ -163,15 +165,11 @@ def rollback_report(root: Path, flag: str, sha: str, limit: int) -> str | None:
     """The incident report of the rollback commit ``sha`` in Markdown of at most ``limit``
     characters (the GitHub issue of the rollback shows it), or None when the history cannot
     be read: the issue then carries the commit's evidence alone."""
-    from runner.git import GitError
-    from runner.load import folders, plans_of
-    from runner.review.incident_markdown import incident_markdown
-
     try:
         flags_dir, rollouts_dir = folders(root)
         _, incidents = read_incidents(root, flag, flags_dir=flags_dir, rollouts_dir=rollouts_dir,
                                       plan_names=plans_of(root, rollouts_dir, flag))
-    except (GitError, OSError, ValueError):
+    except (git.GitError, OSError, ValueError):
         return None
     mine = [i for i in incidents if i.rollback.sha == sha]
     return incident_markdown(mine[:1], limit=limit) if mine else None

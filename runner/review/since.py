@@ -38,7 +38,7 @@ def parse_since(value: str, now: datetime) -> datetime:
             return now - timedelta(**{unit: n})
         except (OverflowError, ValueError):
             raise ValueError("too long ago") from None
-    # imported here: the loader's module costs ~0.1 s of start-up, needed only for a date
+    # start-up: the loader's module costs `rollout history` ~20 ms, needed only for a date
     from runner.load.assemble import parse_time
 
     try:

@@ -22,7 +22,8 @@ from runner.review.status_text import status_text
 
 
 def _markdown(rows: Sequence[Mapping[str, Any]]) -> str:
-    # imported here: Jinja2 costs the default text status ~30 ms of start-up
+    # start-up: the dashboard and its timelines (review.plan, review.audit) cost the default
+    # text status ~34 ms
     from runner.review.status_markdown import status_markdown
 
     return status_markdown(rows)
@@ -83,7 +84,7 @@ def render_status(fmt: str, rows: list[dict[str, Any]], root: Path, repo: Reposi
         return json.dumps(rows[0] if one else rows, indent=2, sort_keys=True,
                           ensure_ascii=False) + "\n"
     if fmt == "markdown":
-        from runner.review.status_markdown import status_markdown, timelines  # Jinja2: above
+        from runner.review.status_markdown import status_markdown, timelines  # start-up: above
 
         return status_markdown(rows, timelines(root, repo, rows, now))
     if fmt == "openmetrics":

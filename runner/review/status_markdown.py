@@ -18,8 +18,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from runner.git import GitError, is_repository
+from runner.model import Phase
 from runner.percent import percent
-from runner.review.render import render
+from runner.review.audit import current_runs
+from runner.review.plan import timeline as plan_timeline
+from runner.review.render import mermaid_label, render
 from runner.timefmt import parse_iso, shown_time, utc_iso_seconds
 
 MARKER = "<!-- rollout-status -->"
@@ -201,9 +205,6 @@ def planned(plan: Any, state: Any, now: datetime) -> list[dict[str, Any]]:
     """The plan's remaining steps with their earliest start, for a progressing rollout:
     ``runner.review.plan.timeline`` from the current step, never earlier than ``now``
     (a step also needs an advance run after its wait)."""
-    from runner.model import Phase
-    from runner.review.plan import timeline as plan_timeline
-
     if plan is None or state is None or state.phase is not Phase.PROGRESSING:
         return []
     steps = [s for s in plan_timeline(plan, state, now)["steps"] if s["index"] > state.step]
@@ -219,9 +220,6 @@ def timelines(root: Path, repo: Any, rows: Sequence[Mapping[str, Any]], now: dat
               limit: int = DETAILS_LIMIT) -> dict[str, dict[str, Any]]:
     """For the first ``limit`` active rollouts (most urgent first) what happened in their
     current run (one bounded ``git log``) and what is planned."""
-    from runner.git import GitError, is_repository
-    from runner.review.audit import current_runs
-
     active = [r for p in ACTIVE for r in rows if r.get("phase") == p][:limit]
     runs = {str(r["flag"]): (str(r["plan"]), r.get("started_at")) for r in active}
     missing = None
@@ -242,8 +240,6 @@ def timelines(root: Path, repo: Any, rows: Sequence[Mapping[str, Any]], now: dat
 def _chart(flag: str, t: Mapping[str, Any]) -> dict[str, Any]:
     """The timeline's table rows and its Mermaid gantt tasks (every label ours or passed
     through ``mermaid_label``; every date ours)."""
-    from runner.review.render import mermaid_label
-
     done = list(t.get("happened") or ())
     todo = list(t.get("planned") or ())
     now = str(t.get("now") or (done[-1]["time"] if done else utc_iso_seconds(datetime.now(UTC))))
