@@ -28,7 +28,7 @@ from types import MappingProxyType
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runner.gates import GateRequest, evaluate_all
+from runner.gates import GateRequest, assess_all
 from runner.model import Gate, MetricsConfig, RolloutPlan, Step, Strategy, Verdict
 
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
@@ -77,7 +77,7 @@ def requests_for(source: MetricsConfig, gates: tuple[Gate, ...], n: int) -> list
 
 def measure(requests: list[GateRequest], root: Path, workers: int) -> float:
     start = time.perf_counter()
-    out = evaluate_all(requests, root=root, now=NOW, env={}, max_workers=workers)
+    out = assess_all(requests, root=root, now=NOW, env={}, max_workers=workers)
     elapsed = time.perf_counter() - start
     bad = [f for f, results in out.items() if any(r.verdict is not Verdict.PASS for r in results)]
     if bad:

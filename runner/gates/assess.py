@@ -46,12 +46,12 @@ def _source(kind: str) -> Callable[[SourceCall], dict[str, Reading]] | None:
     return None
 
 
-def evaluate(request: GateRequest, *, root: Path, now: datetime,
+def assess_rollout(request: GateRequest, *, root: Path, now: datetime,
              env: Mapping[str, str]) -> tuple[GateResult, ...]:
     """The gate results of one rollout. Never raises for a source's failure: that is ``error``.
 
     Whatever the source said, no result's detail holds the source's bearer token."""
-    results = _evaluate(request, root=root, now=now, env=env)
+    results = _assess(request, root=root, now=now, env=env)
     m = request.plan.metrics
     token = env.get(m.bearer_token_env) if m is not None and m.bearer_token_env else None
     if not token or not any(token in r.detail for r in results):
@@ -60,7 +60,7 @@ def evaluate(request: GateRequest, *, root: Path, now: datetime,
                  for r in results)
 
 
-def _evaluate(request: GateRequest, *, root: Path, now: datetime,
+def _assess(request: GateRequest, *, root: Path, now: datetime,
               env: Mapping[str, str]) -> tuple[GateResult, ...]:
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
@@ -201,7 +201,7 @@ def _timeout(request: GateRequest) -> float:
     return m.timeout if m is not None else 10.0
 
 
-def evaluate_all(requests: Sequence[GateRequest], *, root: Path, now: datetime,
+def assess_all(requests: Sequence[GateRequest], *, root: Path, now: datetime,
                  env: Mapping[str, str], max_workers: int | None = None
                  ) -> dict[str, tuple[GateResult, ...]]:
     """The gate results of every request, keyed by flag, in the order of ``requests``.
@@ -230,7 +230,7 @@ def evaluate_all(requests: Sequence[GateRequest], *, root: Path, now: datetime,
 
     def work(request: GateRequest) -> None:
         with slots:
-            results[request.flag] = evaluate(request, root=root, now=now, env=env)
+            results[request.flag] = assess_rollout(request, root=root, now=now, env=env)
 
     started = time.monotonic()
     threads = [threading.Thread(target=work, args=(r,), name=f"gates-{i}", daemon=True)

@@ -118,9 +118,9 @@ def gates_evaluator(root: Path, env: Mapping[str, str], max_workers: int | None 
                  now: datetime) -> Mapping[str, Sequence[GateResult]]:
         if not requests:
             return {}
-        from runner.gates.assess import evaluate_all  # start-up: sources, templates, stats (~13 ms)
+        from runner.gates.assess import assess_all  # start-up: sources, templates, stats (~13 ms)
 
-        return evaluate_all(requests, root=root, now=now, env=env, max_workers=max_workers)
+        return assess_all(requests, root=root, now=now, env=env, max_workers=max_workers)
 
     return evaluate
 

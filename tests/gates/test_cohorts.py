@@ -8,7 +8,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from runner.gates import GateRequest, evaluate_all, source_problems
+from runner.gates import GateRequest, assess_all, source_problems
 from runner.model import Comparison, MetricComparison, Verdict
 from tests.prometheus_server import COHORT_QUERIES, QUERIES, cohort_traffic
 
@@ -26,7 +26,7 @@ def request(flag: str, source, *, spec=SPEC, step: int = 1, gates=(), started=ST
 
 
 def run(req: GateRequest, root: Path | str = ".", env=None):
-    return by_name(evaluate_all([req], root=root, now=NOW, env=env or {})[req.flag])
+    return by_name(assess_all([req], root=root, now=NOW, env=env or {})[req.flag])
 
 
 def document(treatment: dict, control: dict, **extra) -> dict:

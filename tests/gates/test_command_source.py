@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from runner.gates import evaluate_all
+from runner.gates import assess_all
 from runner.model import Gate, Verdict
 
 from .helpers import NOW, by_name, metrics, request
@@ -26,7 +26,7 @@ print(json.dumps({"error_rate": 0.3, "p95_latency_ms": 120, "request_count": 900
 
 
 def run(root: Path, req, env=None):
-    return evaluate_all([req], root=root, now=NOW, env=env if env is not None else dict(os.environ))[req.flag]
+    return assess_all([req], root=root, now=NOW, env=env if env is not None else dict(os.environ))[req.flag]
 
 
 def test_command_output_is_judged(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from runner.gates import evaluate_all
+from runner.gates import assess_all
 from runner.model import Gate, Verdict
 
 from .helpers import NOW, SAFE_GATES, by_name, metrics, request
@@ -23,7 +23,7 @@ def write(root: Path, rel: str, doc: object) -> None:
 
 
 def run(root: Path, req, env=None):
-    return evaluate_all([req], root=root, now=NOW, env=env or {})[req.flag]
+    return assess_all([req], root=root, now=NOW, env=env or {})[req.flag]
 
 
 def test_healthy_reference_file_passes_every_gate(tmp_path: Path) -> None:
@@ -48,7 +48,7 @@ def test_path_template_reads_each_flags_own_file(tmp_path: Path) -> None:
     write(tmp_path, "metrics/good.json", HEALTHY)
     write(tmp_path, "metrics/bad.json", {**HEALTHY, "p95_latency_ms": 900})
     source = metrics("file", path="metrics/{{ flag }}.json")
-    out = evaluate_all([request("good", source), request("bad", source)], root=tmp_path, now=NOW, env={})
+    out = assess_all([request("good", source), request("bad", source)], root=tmp_path, now=NOW, env={})
     assert {r.verdict for r in out["good"]} == {Verdict.PASS}
     assert by_name(out["bad"])["p95_latency_ms"].verdict is Verdict.FAIL
 
@@ -131,7 +131,7 @@ def test_fresh_timestamps_iso_and_epoch_are_used(tmp_path: Path) -> None:
         write(tmp_path, "logs/metrics.json", {**HEALTHY, "timestamp": stamp})
         assert {r.verdict for r in run(tmp_path, request("f", source))} == {Verdict.PASS}
     # the injected clock decides: the same file read 2 minutes later is stale
-    later = evaluate_all([request("f", source)], root=tmp_path, now=NOW + timedelta(minutes=2), env={})
+    later = assess_all([request("f", source)], root=tmp_path, now=NOW + timedelta(minutes=2), env={})
     assert {r.verdict for r in later["f"]} == {Verdict.INCONCLUSIVE}
 
 
@@ -177,7 +177,7 @@ def test_the_example_repository_reads_its_default_metrics_file(example_repo: Pat
     write(example_repo, "logs/metrics.json", {"error_rate": 0.0, "p95_latency_ms": 100.0,
                                               "p99_latency_ms": 150.0, "request_count": 0,
                                               "error_count": 0})
-    out = evaluate_all([GateRequest(plan.flag, plan, 1, 5.0)], root=example_repo, now=NOW, env={})
+    out = assess_all([GateRequest(plan.flag, plan, 1, 5.0)], root=example_repo, now=NOW, env={})
     results = by_name(out[plan.flag])
     # the reference's placeholder file: zero requests, so nothing can be judged
     assert {r.verdict for r in results.values()} == {Verdict.INCONCLUSIVE}

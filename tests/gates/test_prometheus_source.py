@@ -5,7 +5,7 @@ from __future__ import annotations
 import urllib.parse
 from datetime import UTC, datetime, timedelta
 
-from runner.gates import evaluate_all
+from runner.gates import assess_all
 from runner.model import Gate, Verdict
 from tests.prometheus_server import QUERIES, traffic
 
@@ -22,7 +22,7 @@ def source(url: str, **kw: object):
 
 
 def run(req, now=AT, env=None):
-    return evaluate_all([req], root=".", now=now, env=env or {})[req.flag]
+    return assess_all([req], root=".", now=now, env=env or {})[req.flag]
 
 
 def spike(at: datetime):
@@ -38,7 +38,7 @@ def test_healthy_traffic_passes_and_bad_traffic_fails_and_no_series_is_inconclus
         + traffic("spiky", start=START, end=END, requests_per_minute=600, error_percent=errors,
                   p95_ms=latency))
     s = source(server.url)
-    out = evaluate_all([request(f, s) for f in ("healthy", "broken", "absent", "spiky")],
+    out = assess_all([request(f, s) for f in ("healthy", "broken", "absent", "spiky")],
                        root=".", now=AT, env={})
     healthy = by_name(out["healthy"])
     assert {r.verdict for r in healthy.values()} == {Verdict.PASS}
@@ -195,7 +195,7 @@ def test_a_plan_written_in_yaml_evaluates_against_prometheus(prometheus, example
     checked = check_repository(example_repo)
     assert not checked.problems, checked.problems
     plan = checked.repository.plans["phase_4_deployment"]
-    out = evaluate_all([GateRequest(plan.flag, plan, 2, 10.0)], root=example_repo, now=AT, env={})
+    out = assess_all([GateRequest(plan.flag, plan, 2, 10.0)], root=example_repo, now=AT, env={})
     results = by_name(out[plan.flag])
     assert results["error_rate"].verdict is Verdict.FAIL
     assert abs(results["error_rate"].value - 1.5) < 1e-9

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.gates import evaluate_all
+from runner.gates import assess_all
 from runner.model import Gate, Verdict
 
 from .helpers import NOW, SAFE_GATES, by_name, metrics, request
@@ -21,7 +21,7 @@ def write(root: Path, rel: str, doc: object) -> None:
 
 
 def one(root: Path, req):
-    return by_name(evaluate_all([req], root=root, now=NOW, env={})[req.flag])
+    return by_name(assess_all([req], root=root, now=NOW, env={})[req.flag])
 
 
 def test_dry_run_gate_is_evaluated_and_reported_as_dry_run(tmp_path: Path) -> None:
@@ -59,7 +59,7 @@ def test_request_count_minimum(tmp_path: Path) -> None:
 
 
 def test_plan_without_metrics_or_with_unknown_type_is_an_error(tmp_path: Path) -> None:
-    out = evaluate_all([request("a", None), request("b", metrics("carrier-pigeon"))],
+    out = assess_all([request("a", None), request("b", metrics("carrier-pigeon"))],
                        root=tmp_path, now=NOW, env={})
     assert {r.verdict for r in out["a"]} == {Verdict.ERROR}
     assert "no metric source" in out["a"][0].detail
@@ -67,14 +67,14 @@ def test_plan_without_metrics_or_with_unknown_type_is_an_error(tmp_path: Path) -
 
 
 def test_a_step_without_gates_has_no_results(tmp_path: Path) -> None:
-    assert evaluate_all([request("f", metrics("file", path="m.json"), gates=())],
+    assert assess_all([request("f", metrics("file", path="m.json"), gates=())],
                         root=tmp_path, now=NOW, env={}) == {"f": ()}
 
 
 def test_one_request_per_flag() -> None:
     req = request("f", metrics("file", path="m.json"))
     with pytest.raises(ValueError, match="repeated: f"):
-        evaluate_all([req, req], root=Path("."), now=NOW, env={})
+        assess_all([req, req], root=Path("."), now=NOW, env={})
 
 
 def test_many_rollouts_each_get_their_own_sources_verdicts(tmp_path: Path) -> None:
@@ -92,7 +92,7 @@ def test_many_rollouts_each_get_their_own_sources_verdicts(tmp_path: Path) -> No
             requests.append(request(flag, metrics("command", command=["printf", "%s", doc])))
         else:
             requests.append(request(flag, metrics("command", command=["false"])))
-    out = evaluate_all(requests, root=tmp_path, now=NOW, env={}, max_workers=6)
+    out = assess_all(requests, root=tmp_path, now=NOW, env={}, max_workers=6)
     assert list(out) == [r.flag for r in requests]  # keyed by flag, in request order
     expected = {0: Verdict.FAIL, 1: Verdict.INCONCLUSIVE, 2: Verdict.PASS, 3: Verdict.ERROR}
     for i, req in enumerate(requests):
@@ -116,7 +116,7 @@ def test_a_slow_source_does_not_hold_up_the_others(tmp_path: Path) -> None:
         "print(json.dumps({'error_rate': 0.1, 'p95_latency_ms': 10, 'request_count': 1000}))\n"
     )
     slow = request("slow", metrics("command", command=[sys.executable, "-c", waiter], timeout=60))
-    out = evaluate_all([slow, *fast], root=tmp_path, now=NOW, env={}, max_workers=3)
+    out = assess_all([slow, *fast], root=tmp_path, now=NOW, env={}, max_workers=3)
     assert {r.verdict for r in out["slow"]} == {Verdict.PASS}, out["slow"][0].detail
     assert all({r.verdict for r in out[f.flag]} == {Verdict.PASS} for f in fast)
 
@@ -125,7 +125,7 @@ def test_a_hanging_source_costs_only_its_timeout_and_an_error(tmp_path: Path) ->
     hang = request("hang", metrics("command", command=["sleep", "600"], timeout=1.0))
     doc = json.dumps({"error_rate": 0.1, "p95_latency_ms": 10, "request_count": 1000})
     ok = [request(f"ok_{i}", metrics("command", command=["printf", "%s", doc])) for i in range(5)]
-    out = evaluate_all([hang, *ok], root=tmp_path, now=NOW, env={}, max_workers=2)
+    out = assess_all([hang, *ok], root=tmp_path, now=NOW, env={}, max_workers=2)
     assert {r.verdict for r in out["hang"]} == {Verdict.ERROR}
     assert "no answer within 1s" in out["hang"][0].detail
     assert all({r.verdict for r in out[o.flag]} == {Verdict.PASS} for o in ok)
@@ -138,7 +138,7 @@ def test_concurrency_is_bounded_by_max_workers(tmp_path: Path) -> None:
     reqs = [request(f"f{i}", metrics("command", command=[
         "sh", "-c", f"echo start >> {log}; sleep 0.5; echo end >> {log}; printf '%s' '{doc}'"]))
         for i in range(6)]
-    out = evaluate_all(reqs, root=tmp_path, now=NOW, env={}, max_workers=2)
+    out = assess_all(reqs, root=tmp_path, now=NOW, env={}, max_workers=2)
     assert all({r.verdict for r in v} == {Verdict.PASS} for v in out.values())
     open_now = peak = 0
     for event in log.read_text().split():
