@@ -1,7 +1,7 @@
 """Commit trailers (``Key: value`` lines closing a message), the one place they are found.
 
 The low level under ``runner/reconcile/message.py`` (which reads runner commits through
-:func:`split_message`). Two ways, one contract (TRAILERS.md):
+:func:`split_message`). Two ways, one contract (docs/runner.md):
 
 - found in a raw message (``%B``) by :func:`split_message`, as git finds them: every read
   of a runner commit (``rollout history``'s long log, who last changed a state, the local

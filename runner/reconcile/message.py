@@ -52,7 +52,7 @@ REQUESTED_BY = "Rollout-Requested-By"
 APPROVED_BY = "Rollout-Approved-By"
 REVERTED_COMMIT = "Rollout-Reverted-Commit"
 REVERTED_BY = "Rollout-Reverted-By"
-#: Every trailer of a runner commit, in the order the runner writes them (TRAILERS.md).
+#: Every trailer of a runner commit, in the order the runner writes them (docs/runner.md, "Commit format").
 TRAILER_KEYS = (FLAG, ACTION, FROM, TO, PHASE, PLAN, PLAN_DIGEST, STATE_BEFORE, STATE_AFTER,
                 GATE, COMPARE, REASON, REQUESTED_BY, APPROVED_BY, REVERTED_COMMIT, REVERTED_BY)
 

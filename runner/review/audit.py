@@ -28,7 +28,7 @@ from runner.reconcile import message
 from runner.safetext import safe_line
 from runner.trailers import split_message, trailer_paragraph
 
-#: Trailers TRAILERS.md defines (runner/reconcile/message.py writes and reads them).
+#: The trailers of the contract in docs/runner.md (runner/reconcile/message.py writes and reads them).
 TRAILER_KEYS = message.TRAILER_KEYS
 
 #: The raw message (%B), the very bytes the plain ``git log --format=%B`` prints: git's
