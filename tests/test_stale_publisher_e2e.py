@@ -18,9 +18,19 @@ from tests.runner.helpers import advance, at, write_metrics
 #: A gate source that reads the metrics file; in a run given ``GATE_WAIT=FOLDER`` it first
 #: says it started (``FOLDER/started``) and waits for the test's go (``FOLDER/go``, at most
 #: 60 s): the slow gate source of the issue.
+GATE_SCRIPT = """import os, sys, time
+wait = os.environ.get("GATE_WAIT")
+if wait:
+    open(os.path.join(wait, "started"), "w").close()
+    for _ in range(1200):
+        if os.path.exists(os.path.join(wait, "go")):
+            break
+        time.sleep(0.05)
+sys.stdout.write(open("logs/metrics.json").read())
+"""
 SLOW_SOURCE = """[tool.rollout.metrics]
 type = "command"
-command = ["python3", "-c", "import os, sys, time; w = os.environ.get('GATE_WAIT'); w and open(os.path.join(w, 'started'), 'w').close(); [time.sleep(0.05) for _ in range(1200) if w and not os.path.exists(os.path.join(w, 'go'))]; sys.stdout.write(open('logs/metrics.json').read())"]
+command = ["python3", "gate.py"]
 timeout = "90s"
 """
 
@@ -30,6 +40,8 @@ def _slow_gates(repo: Path) -> None:
     start = text.index("[tool.rollout.metrics]")
     end = text.index("\n\n", start)
     (repo / "pyproject.toml").write_text(text[:start] + SLOW_SOURCE.strip() + text[end:])
+    (repo / "gate.py").write_text(GATE_SCRIPT)
+    git(repo, "add", "gate.py")
     git(repo, "commit", "-qam", "gates from a command")
     git(repo, "push", "-q", "origin", "main")
 
