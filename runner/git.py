@@ -445,6 +445,27 @@ class Git:
             return False
         return self.run("check-ref-format", f"refs/heads/{name}", check=False).returncode == 0
 
+    def branch_name_problem(self, name: str) -> str | None:
+        """Why ``name`` cannot name a branch the runner writes, or None. As git checks a
+        branch name (``git check-ref-format --branch``), and besides what git 2.39 still
+        lets through there but reads as something else in every other command: ``HEAD``
+        and ``@`` (this checkout's commit), a full ref (``refs/heads/x`` would be the branch
+        ``refs/heads/refs/heads/x``), a remote's branch (``origin/main``)."""
+        if not name or name.startswith("-"):
+            return "not a valid branch name"
+        if self.run("check-ref-format", "--branch", name, check=False).returncode != 0 \
+                or not self.valid_branch_name(name):
+            return "not a valid branch name"
+        first = name.split("/", 1)[0]
+        if name in ("HEAD", "@") or first == "HEAD" or "@{" in name:
+            return "names this checkout's HEAD, not a branch"
+        if first == "refs":
+            return "a full ref name; give the branch's short name"
+        remotes = set(self.run("remote", check=False).stdout.split()) | {"origin"}
+        if "/" in name and first in remotes:
+            return f"names a branch of the remote {first}, not a branch of its own"
+        return None
+
     def read_blobs(self, rev: str, paths: Sequence[str]) -> dict[str, bytes | None]:
         """The contents of ``paths`` (no line break in them) in the tree of ``rev``, in one
         ``git cat-file --batch``; None for a path the tree does not hold as a file."""
@@ -508,6 +529,31 @@ class Git:
 
     def is_ancestor(self, a: str, b: str) -> bool:
         return self.run("merge-base", "--is-ancestor", a, b, check=False).returncode == 0
+
+    def ancestry(self, a: str, b: str) -> bool | None:
+        """Whether commit ``a`` is an ancestor of (or is) commit ``b``; None when git cannot
+        tell: one of them is not a commit this repository holds."""
+        proc = self.run("merge-base", "--is-ancestor", "--end-of-options", a, b, check=False)
+        return {0: True, 1: False}.get(proc.returncode)
+
+    def has_commit(self, rev: str) -> bool:
+        return resolve_commit(self.root, rev) is not None
+
+    def fetch_commit(self, remote: str, commit: str) -> bool:
+        """Fetch one commit (and its history) by name from ``remote``, without moving any
+        ref; False when the remote does not give it (unknown there, a server that allows no
+        fetch by name, no such remote). Then the remote's branches are fetched, which hold
+        any commit a runner pushed."""
+        for args in (("fetch", "-q", "--no-tags", remote, commit),
+                     ("fetch", "-q", "--no-tags", remote)):
+            if self.run(*args, check=False).returncode == 0 and self.has_commit(commit):
+                return True
+        return False
+
+    def generation(self, commit: str) -> int:
+        """The number of commits on ``commit``'s first-parent chain (itself included): a
+        number that only grows along a branch, the generation a publication carries."""
+        return int(self.out("rev-list", "--count", "--first-parent", "--end-of-options", commit))
 
     def commits_between(self, base: str, head: str) -> list[tuple[str, str]]:
         """(sha, raw message) of the commits in base..head, newest first."""

@@ -204,22 +204,47 @@ class Player:
         path.write_text(text)
 
     def result(self) -> dict[str, Any]:
-        """Everything the two players must agree on, byte for byte."""
+        """Everything the two players must agree on, byte for byte; the publications (which
+        issue 17 lets gain ``generation``) without it, their generations aside."""
         files = {p.relative_to(self.home).as_posix(): p.read_bytes()
                  for p in sorted(self.home.rglob("*"))
                  if p.is_file() and "/.git/" not in p.as_posix()}
+        generations: dict[str, int | None] = {}
+        for name in ("public/flags.json", "public/flags.flagd.json"):
+            if name in files:
+                files[name], generations[name] = without_generation(name, files[name])
         branches = self.git("for-each-ref", "--format=%(refname) %(objectname)").splitlines()
+        published_files = []
+        for commit in self.git("rev-list", "rollout-published", "--").split():
+            for name in self.git("ls-tree", "--name-only", commit).split():
+                data, gen = without_generation(name, self.git("show", f"{commit}:{name}").encode())
+                published_files.append((name, data))
+                generations[f"{commit}:{name}"] = gen
         return {
             "transcript": self.transcript,
             "files": files,
             # the names cover trees, parents and messages; the rest says which one differs
             "log": self.git("log", "--format=%H %T%n%B%x00", "HEAD").split("\x00"),
-            # publish has no --now: its commit's date, and so its name, are the clock's
-            "published": self.git("log", "--format=%T %an %ae%n%B%x00", "rollout-published",
+            # publish has no --now: its commit's date, and so its name, are the clock's; its
+            # tree holds the generation, so its files are compared without it
+            "published": self.git("log", "--format=%an %ae%n%B%x00", "rollout-published",
                                   "--").split("\x00"),
+            "published_files": published_files,
+            "generations": generations,
+            "head_generation": int(self.git("rev-list", "--count", "--first-parent", "HEAD")),
             "branches": [b for b in branches if "/rollout-published " not in b],
             "index": self.git("ls-files", "-s"),
         }
+
+
+def without_generation(name: str, data: bytes) -> tuple[bytes, int | None]:
+    """A published file without the ``generation`` issue 17 added (rendered back as the
+    runner renders, so the rest compares byte for byte), and that generation."""
+    doc = json.loads(data)
+    holder = doc["metadata"] if name.endswith("flags.flagd.json") else doc
+    generation = holder.pop("generation", None)
+    text = json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
+    return (text + "\n").encode("utf-8"), generation
 
 
 Scenario = Callable[[Player], None]
@@ -341,6 +366,12 @@ def test_the_code_writes_what_0_2_wrote(release_code: Path, tmp_path: Path,
         assert now == was, f"`rollout {was[0]}` differs from 0.2"
     assert after["log"] == before["log"]
     assert after["published"] == before["published"]
+    assert after["published_files"] == before["published_files"]
+    # 0.2 published no generation; today every publication carries its source commit's
+    # first-parent count (the scenario publishes once, at HEAD)
+    assert set(before["generations"].values()) == {None}
+    assert set(after["generations"].values()) == {after["head_generation"]}
+    assert after["head_generation"] == before["head_generation"]
     assert after["branches"] == before["branches"]
     assert after["index"] == before["index"]
     assert sorted(after["files"]) == sorted(before["files"])

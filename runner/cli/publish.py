@@ -14,9 +14,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "publish", help="publish the served flags (native and flagd) to a folder or a branch",
         description="Render the native artifact and the flagd export of the repository at "
-        "HEAD and publish them to each target, only when what they serve changed. Exit 0 "
-        "published (or unchanged), 1 a target could not be published (the repository is "
-        "invalid, a push kept being rejected...), 2 usage, 3 internal error.")
+        "HEAD and publish them to each target, only when what they serve changed, and never "
+        "over a newer publication (one made at a commit HEAD is an ancestor of). Exit 0 "
+        "published, unchanged, or a newer one in place (a warning line), 1 a target could "
+        "not be published (the repository is invalid, a push kept being rejected, the "
+        "publication in place is from a diverged history...), 2 usage, 3 internal error.")
     add_repo_argument(p)
     p.add_argument("--to", metavar="TARGET", nargs="+", action="extend", required=True,
                    help=f"where to publish; one or more of: {TARGET_HELP}")

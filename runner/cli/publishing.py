@@ -52,8 +52,11 @@ def publish(root: Path, targets: Sequence[Target], head: str | None,
             remote: str = "origin", rolled_back: Sequence[str] = ()) -> int | None:
     """Publish the repository as it is at ``head`` (default: HEAD) to ``targets`` (the
     commits by the runner's identity, ``ROLLOUT_AUTHOR_*`` in ``env``) and print one line
-    per target. None when every target is published (or unchanged); else the exit
-    code: 5 after a rollback (with an ``::error`` line on stdout naming the flags), else 1."""
+    per target. None when every target is published, unchanged, or holds a newer
+    publication already (a warning line, ``::warning`` under GitHub Actions: this run's
+    flags are older, and never replace it); else the exit code: 5 after a rollback (with
+    an ``::error`` line on stdout naming the flags), else 1 (a diverged history among
+    them)."""
     prefix = f"rollout {command}: {option}"
     try:
         outcomes = publish_at(root, targets, head, env, push=push, remote=remote)
@@ -66,11 +69,24 @@ def publish(root: Path, targets: Sequence[Target], head: str | None,
         if o.error is not None:
             errors.append(f"{o.target}: {o.error}")
             print(safe_line(f"{prefix} {o.target}: {o.error}", limit=2000), file=sys.stderr)
+        elif o.newer is not None:
+            # not a failure (exit 0): a newer publication is where it should be; but never
+            # a plain "published" either: this run's flags are not what is served
+            print(_warning(o.newer, env))
         else:
             print(safe_line(_done(o)))
     if not errors:
         return None
     return _failed(errors, targets, rolled_back, prefix, printed=True)
+
+
+def _warning(text: str, env: Mapping[str, str]) -> str:
+    """One warning line: a workflow command under GitHub Actions (only its fixed prefix
+    from the runner, the rest one safe line with ``%`` escaped), else plain."""
+    line = safe_line(text, limit=2000)
+    if env.get("GITHUB_ACTIONS") == "true":
+        return f"::warning title=not published::{line.replace('%', '%25')}"
+    return f"warning: {line}"
 
 
 def _done(o: Outcome) -> str:

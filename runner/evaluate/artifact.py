@@ -155,12 +155,19 @@ def document_content(doc: dict[str, Any]) -> dict[str, Any]:
     return content
 
 
-def artifact_document(repo: Repository, *, source_commit: str | None) -> dict[str, Any]:
+def artifact_document(repo: Repository, *, source_commit: str | None,
+                      generation: int | None = None) -> dict[str, Any]:
+    """The native artifact. ``generation`` (a publication's order along the published
+    branch: the first-parent commit count of its source commit) only when given, beside
+    ``source_commit``; like the source commit it is not part of ``digest``."""
     content = artifact_content(repo)
+    stamp: dict[str, Any] = {"source_commit": source_commit}
+    if generation is not None:
+        stamp["generation"] = generation
     return {
         "kind": ARTIFACT_KIND,
         "version": ARTIFACT_VERSION,
-        "source_commit": source_commit,
+        **stamp,
         "digest": content_digest(content),
         **content,
     }

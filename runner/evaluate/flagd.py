@@ -137,7 +137,10 @@ class _Exporter:
         return out
 
 
-def flagd_document(repo: Repository, *, source_commit: str | None) -> dict[str, Any]:
+def flagd_document(repo: Repository, *, source_commit: str | None,
+                   generation: int | None = None) -> dict[str, Any]:
+    """The flagd export; ``metadata.sourceCommit`` and ``metadata.generation`` (a
+    publication's, see ``artifact_document``) when given."""
     content = artifact_content(repo)
     exporter = _Exporter(content)
     metadata: dict[str, Any] = {"flagSetId": "rollout-runner", "version": content_digest(content),
@@ -145,6 +148,8 @@ def flagd_document(repo: Repository, *, source_commit: str | None) -> dict[str, 
                                 "bucketing": content["bucketing"]}
     if source_commit:
         metadata["sourceCommit"] = source_commit
+    if generation is not None:
+        metadata["generation"] = generation
     return {
         "$schema": FLAGD_SCHEMA_ID,
         "metadata": metadata,

@@ -16,12 +16,15 @@ from runner.model import Repository
 FORMATS = ("native", "flagd")
 
 
-def render_artifact(repo: Repository, *, source_commit: str | None, fmt: str = "native") -> bytes:
-    """The artifact as bytes: deterministic, so unchanged input gives unchanged bytes."""
+def render_artifact(repo: Repository, *, source_commit: str | None, fmt: str = "native",
+                    generation: int | None = None) -> bytes:
+    """The artifact as bytes: deterministic, so unchanged input gives unchanged bytes.
+    ``generation`` (a publication's: see :mod:`runner.reconcile.publish`) is stamped in
+    beside the source commit when given; ``rollout build`` gives none."""
     if fmt == "native":
-        doc = artifact_document(repo, source_commit=source_commit)
+        doc = artifact_document(repo, source_commit=source_commit, generation=generation)
     elif fmt == "flagd":
-        doc = flagd_document(repo, source_commit=source_commit)
+        doc = flagd_document(repo, source_commit=source_commit, generation=generation)
     else:
         raise ValueError(f"unknown artifact format {fmt!r} (expected one of {', '.join(FORMATS)})")
     text = json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)

@@ -35,19 +35,24 @@ replace a branch of people's work). Git itself is run by ``runner.git``.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import random
+import re
+import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from runner.errors import ExternalError
-from runner.files import read_regular, target_problem, write_atomic
+from runner.files import TMP_PREFIX, read_regular, target_problem, write_atomic
 from runner.git import Git, GitError
 from runner.load import InvalidRepository, load_repository
+from runner.load.layout import folders
 from runner.reconcile import message
 from runner.reconcile.commit import (
     CommitSpec,
@@ -64,6 +69,15 @@ from runner.trailers import trailer_format
 NATIVE = "flags.json"
 FLAGD = "flags.flagd.json"
 PUBLISHED = (NATIVE, FLAGD)
+#: The order in which a folder's files are renamed into place, one unit under the folder's
+#: lock: the flagd export first, the native artifact last (a reader between the two renames
+#: sees a newer flagd file beside an older native one, never the other way round). A third
+#: file of the unit (``flags.sig`` when signing is on) is not named here: files not in this
+#: tuple are renamed after these, in name order, so a signature lands last, once the files
+#: it covers are in place.
+UNIT_ORDER = (FLAGD, NATIVE)
+#: A commit name as a publication records it (SHA-1 or SHA-256, full length).
+COMMIT_NAME = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 #: The private ref a publication commit is built on before it is verified and used.
 PUBLISH_REF = "refs/rollout-runner/publish"
 #: The publication commit's trailers (named with the runner's in runner/reconcile/message.py).
@@ -109,36 +123,94 @@ def parse_target(text: str) -> Target:
 def target_problems(root: Path, target: Target) -> str | None:
     """Why ``target`` cannot be published to, known before anything is done, or None."""
     if target.kind == "file":
-        return target_problem(target.value)
+        return target_problem(target.value) or _inside_repository(root, [Path(target.value)])
     if target.kind == "dir":
         if os.path.exists(target.value) and not os.path.isdir(target.value):
             return "exists and is not a folder"
         for name in PUBLISHED:
             if (why := target_problem(os.path.join(target.value, name))) is not None:
                 return f"{name} there {why}"
-        return None
+        folder = Path(target.value)
+        return _inside_repository(root, [folder, *(folder / name for name in PUBLISHED)])
     try:
         git = Git.open(root)
     except GitError:
         return "a branch target needs a git repository"
-    if not git.valid_branch_name(target.value):
-        return "not a valid branch name"
+    if (why := git.branch_name_problem(target.value)) is not None:
+        return why
     if git.branch() == target.value:
         return "that branch is checked out here; the published branch has its own history"
+    return None
+
+
+def _within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _inside_repository(root: Path, paths: Sequence[Path]) -> str | None:
+    """Why writing ``paths`` would write into the repository's own files, or None: inside
+    a ``.git`` folder (this repository's, or any), inside the flags or rollouts folders (the
+    runner's input), or over a file the repository tracks. Paths are compared once
+    symlinks are resolved, so a link into one of those places is refused as well."""
+    flags_dir, rollouts_dir = folders(root)
+    resolved = [Path(os.path.realpath(p)) for p in paths]
+    git_dirs: list[Path] = []
+    git: Git | None
+    try:
+        git = Git.open(root)
+    except GitError:
+        git = None
+    else:
+        common = git.out("rev-parse", "--path-format=absolute", "--git-common-dir")
+        git_dirs = [Path(os.path.realpath(git.git_dir)), Path(os.path.realpath(common))]
+    for given, path in zip(paths, resolved, strict=True):
+        if ".git" in path.parts or ".git" in Path(os.path.abspath(given)).parts \
+                or any(_within(path, d) for d in git_dirs):
+            return f"{given} is inside a .git folder"
+        for what, folder in (("flags", flags_dir), ("rollouts", rollouts_dir)):
+            if _within(path, Path(os.path.realpath(root / folder))):
+                return f"{given} is inside the repository's {what} folder ({folder})"
+    if git is None:
+        return None
+    top = Path(os.path.realpath(git.toplevel))
+    inside = [(g, p) for g, p in zip(paths, resolved, strict=True) if _within(p, top) and p != top]
+    if not inside:
+        return None
+    specs = [f":(top,literal){p.relative_to(top).as_posix()}" for _, p in inside]
+    tracked = set(git.run("ls-files", "-z", "--full-name", "--", *specs).stdout.split("\0"))
+    for given, path in inside:
+        if path.relative_to(top).as_posix() in tracked:
+            return f"{given} is a file the repository tracks"
     return None
 
 
 # --- what is published -------------------------------------------------------------------------
 
 
-def render(repo: Any, source_commit: str | None) -> dict[str, bytes]:
-    """The two published files of ``repo`` stamped with ``source_commit``."""
+def render(repo: Any, source_commit: str | None, generation: int | None = None
+           ) -> dict[str, bytes]:
+    """The two published files of ``repo`` stamped with ``source_commit`` and its
+    ``generation`` (see :func:`generation_of`)."""
     # start-up: advance and the person commands import this module for their --publish
     # checks; rendering (~13 ms) is paid only when there is a target
     from runner.evaluate.render import render_artifact
 
-    return {NATIVE: render_artifact(repo, source_commit=source_commit, fmt="native"),
-            FLAGD: render_artifact(repo, source_commit=source_commit, fmt="flagd")}
+    return {NATIVE: render_artifact(repo, source_commit=source_commit, fmt="native",
+                                    generation=generation),
+            FLAGD: render_artifact(repo, source_commit=source_commit, fmt="flagd",
+                                   generation=generation)}
+
+
+def generation_of(git: Git, commit: str) -> int:
+    """A publication's generation: the number of commits on its source commit's
+    first-parent chain. It only grows along the branch the runner commits to (each commit
+    there has the previous tip as first parent), so a client can refuse an older artifact
+    without git. A shallow clone cannot count it: refused."""
+    if git.is_shallow():
+        raise PublishError("a shallow clone cannot count the publication's generation (the "
+                           "history is cut off); check out with fetch-depth: 0, or git fetch "
+                           "--unshallow; nothing published")
+    return git.generation(commit)
 
 
 class _FlagdCheck:
@@ -178,10 +250,37 @@ def served(name: str, data: bytes | None) -> Any:
     if name == FLAGD:
         meta = doc.get("metadata")
         if isinstance(meta, dict):
-            doc["metadata"] = {k: v for k, v in meta.items() if k != "sourceCommit"}
+            doc["metadata"] = {k: v for k, v in meta.items()
+                               if k not in ("sourceCommit", "generation")}
         return doc
     doc.pop("source_commit", None)
+    doc.pop("generation", None)
     return doc
+
+
+def stamp(name: str, data: bytes | None) -> tuple[str, int] | None:
+    """The (source commit, generation) a published file carries, or None when it carries
+    no generation (hand-written, built by ``rollout build``, published by 0.2): such a file
+    is replaced as before, ordering starts with the first publication that has one."""
+    try:
+        doc = json.loads(data) if data is not None else None
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(doc, dict):
+        return None
+    if name == FLAGD:
+        meta = doc.get("metadata")
+        if not isinstance(meta, dict):
+            return None
+        source, gen = meta.get("sourceCommit"), meta.get("generation")
+    elif name == NATIVE:
+        source, gen = doc.get("source_commit"), doc.get("generation")
+    else:
+        return None
+    if not isinstance(source, str) or not COMMIT_NAME.fullmatch(source) \
+            or not isinstance(gen, int) or isinstance(gen, bool):
+        return None
+    return source, gen
 
 
 def merge(old: Mapping[str, bytes | None], new: Mapping[str, bytes]
@@ -208,10 +307,65 @@ class Outcome:
     raced: bool = False  # a racing run had published the same already
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    #: a newer publication is in place (this run's source commit is its ancestor): nothing
+    #: written, and why, for a warning; not an error
+    newer: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+@dataclass(frozen=True, slots=True)
+class _Ours:
+    """What this run publishes: the files rendered, at which commit, in which repository
+    (None: no repository, or no commit: nothing to order by) and where to fetch from."""
+    files: Mapping[str, bytes]
+    source: str
+    git: Git | None
+    remote: str
+
+
+def _order(ours: _Ours, in_place: Mapping[str, tuple[str, int]], where: str) -> str | None:
+    """May ``ours`` replace the publication in place whose files carry ``in_place``
+    (name -> (source commit, generation))? None: yes, every one of them was made at an
+    ancestor of our source commit (or at it). A text for a warning when one is newer (our
+    source commit is an ancestor of its). PublishError when the histories diverged, or
+    when it cannot be told: never overwrite what cannot be shown to be older.
+
+    A commit the repository does not hold (a stale run that fetched before a rollback was
+    pushed) cannot be an ancestor of ours, whose history is all here; it is fetched from
+    the remote to tell newer from diverged, and if it cannot be fetched, nothing is
+    written (an error: the publisher cannot say which it is)."""
+    for name, (theirs, gen) in in_place.items():
+        if theirs == ours.source:
+            continue
+        if ours.git is None or not ours.source:
+            raise PublishError(f"{where}: {name} in place was published at {theirs[:12]} "
+                               "(with a generation) and this publication has no commit to "
+                               "order it by; nothing written")
+        git = ours.git
+        if not git.has_commit(theirs) and not git.fetch_commit(ours.remote, theirs):
+            raise PublishError(f"{where}: {name} in place was published at {theirs[:12]} "
+                               f"(generation {gen}), a commit this repository does not hold "
+                               f"and {ours.remote} did not give: cannot tell whether it is "
+                               "newer; nothing written (git fetch, then publish again)")
+        if git.ancestry(theirs, ours.source):
+            continue
+        if git.ancestry(ours.source, theirs):
+            return (f"{where}: not replaced: a newer publication is in place ({name} of "
+                    f"{theirs[:12]}, generation {gen}; this run's {ours.source[:12]} is "
+                    "older)")
+        raise PublishError(f"{where}: {name} in place was published at {theirs[:12]} "
+                           f"(generation {gen}), which is neither an ancestor nor a "
+                           f"descendant of {ours.source[:12]}: the histories diverged; "
+                           "nothing written (a rebuilt history: remove the publication in "
+                           "place, and see allow_generation_reset for the clients)")
+    return None
+
+
+def _stamps(files: Mapping[str, bytes | None]) -> dict[str, tuple[str, int]]:
+    return {name: st for name, data in files.items() if (st := stamp(name, data)) is not None}
 
 
 def publish(root: Path, repo: Any, targets: Sequence[Target], *, source_commit: str,
@@ -219,18 +373,33 @@ def publish(root: Path, repo: Any, targets: Sequence[Target], *, source_commit: 
             attempts: int = PUSH_ATTEMPTS) -> list[Outcome]:
     """Publish ``repo`` (loaded, valid) at ``source_commit`` to every target; each target
     is tried whatever happened to the others. With ``push`` a branch target is pushed to
-    ``remote``; without, the branch is moved in ``root``'s repository only."""
+    ``remote``; without, the branch is moved in ``root``'s repository only. No target is
+    ever given a publication older than the one it holds (:func:`_order`)."""
     outcomes = [Outcome(t) for t in targets]
-    files = render(repo, source_commit)
+    git: Git | None
+    try:
+        git = Git.open(root)
+    except GitError:
+        git = None
+    generation = None
+    if git is not None and source_commit and git.has_commit(source_commit):
+        try:
+            generation = generation_of(git, source_commit)
+        except (PublishError, GitError) as e:
+            for o in outcomes:
+                o.error = str(e)
+            return outcomes
+    files = render(repo, source_commit, generation)
+    ours = _Ours(files, source_commit, git, remote)
     check = _FlagdCheck(files[FLAGD])
     for o in outcomes:
         try:
             if o.target.kind == "file":
-                _to_file(Path(o.target.value), files[NATIVE], o)
+                _to_file(Path(o.target.value), ours, o)
             elif o.target.kind == "dir":
-                _to_dir(Path(o.target.value), files, o, check)
+                _to_dir(Path(o.target.value), ours, o, check)
             else:
-                _to_branch(Git.open(root), o.target.value, files, source_commit, author,
+                _to_branch(Git.open(root), o.target.value, ours, author,
                            o, check, push=push, remote=remote, attempts=attempts)
         except PublishError as e:
             o.error = str(e)
@@ -241,13 +410,34 @@ def publish(root: Path, repo: Any, targets: Sequence[Target], *, source_commit: 
     return outcomes
 
 
-def _to_file(path: Path, data: bytes, out: Outcome) -> None:
-    """The native artifact alone, by the same rule as a folder: rewritten only when what it
-    serves changed."""
-    merged, changed = merge({NATIVE: _read(path)}, {NATIVE: data})
-    if changed:
-        write_atomic(path, merged[NATIVE], mode=PUBLISHED_MODE)
-        out.changed.append(path.name)
+@contextlib.contextmanager
+def _folder_locked(folder: Path) -> Iterator[None]:
+    """The folder's lock (``flock`` on the folder itself), held across read, compare and
+    write, so that two publishers to one folder take turns: the second reads what the
+    first wrote. On the folder, not on a lock file in it: a served folder holds the
+    published files only (a web server would serve a lock file too)."""
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # and so the lock
+
+
+def _to_file(path: Path, ours: _Ours, out: Outcome) -> None:
+    """The native artifact alone, by the same rules as a folder: only forward, under the
+    folder's lock, rewritten only when what it serves changed."""
+    folder = path.parent if str(path.parent) else Path(".")
+    folder.mkdir(parents=True, exist_ok=True)
+    with _folder_locked(folder):
+        old = {NATIVE: _read(path)}
+        if (newer := _order(ours, _stamps(old), str(out.target))) is not None:
+            out.newer = newer
+            return
+        merged, changed = merge(old, {NATIVE: ours.files[NATIVE]})
+        if changed:
+            write_atomic(path, merged[NATIVE], mode=PUBLISHED_MODE)
+            out.changed.append(path.name)
 
 
 def _read(path: Path) -> bytes | None:
@@ -258,15 +448,60 @@ def _read(path: Path) -> bytes | None:
     return None if len(data) > MAX_PUBLISHED_BYTES else data
 
 
-def _to_dir(folder: Path, files: Mapping[str, bytes], out: Outcome, check: _FlagdCheck) -> None:
+def _to_dir(folder: Path, ours: _Ours, out: Outcome, check: _FlagdCheck) -> None:
+    """Both files (the unit) in ``folder``: under the folder's lock, ordered against what
+    is in place, the changed ones renamed into place in ``UNIT_ORDER``."""
     if folder.exists() and not folder.is_dir():
         raise PublishError(f"{folder} exists and is not a folder; nothing published")
-    old = {name: _read(folder / name) for name in files}
-    merged, changed = merge(old, files)
-    check(changed)
-    for name in changed:
-        write_atomic(folder / name, merged[name], mode=PUBLISHED_MODE)
-    out.changed = changed
+    if not folder.exists():
+        check(list(ours.files))  # a folder is created only for files that will be written
+        folder.mkdir(parents=True, exist_ok=True)
+    with _folder_locked(folder):
+        old = {name: _read(folder / name) for name in ours.files}
+        if (newer := _order(ours, _stamps(old), str(out.target))) is not None:
+            out.newer = newer
+            return
+        merged, changed = merge(old, ours.files)
+        check(changed)
+        _replace_unit(folder, {name: merged[name] for name in changed})
+        out.changed = changed
+
+
+def _unit_order(name: str) -> tuple[int, str]:
+    return (UNIT_ORDER.index(name) if name in UNIT_ORDER else len(UNIT_ORDER), name)
+
+
+def _replace_unit(folder: Path, files: Mapping[str, bytes]) -> None:
+    """Every file of ``files`` written to a flushed temporary file in ``folder`` first,
+    then all renamed into place one after the other (``UNIT_ORDER``), then the folder
+    fsynced: a reader sees a mixed unit at most between two renames, a crash before the
+    first rename leaves the old unit whole. Only a regular file is ever replaced."""
+    if not files:
+        return
+    temporary: dict[str, str] = {}
+    try:
+        for name, data in files.items():
+            if (why := target_problem(folder / name)) is not None:
+                raise PublishError(f"{folder / name} {why}; nothing published")
+            fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{name}.", suffix=".tmp", dir=folder)
+            temporary[name] = tmp
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, PUBLISHED_MODE)
+        for name in sorted(temporary, key=_unit_order):
+            os.replace(temporary.pop(name), folder / name)
+    finally:
+        for tmp in temporary.values():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        with contextlib.suppress(OSError):  # a file system that cannot: only durability lost
+            os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 # --- the published branch ----------------------------------------------------------------------
@@ -336,14 +571,28 @@ def _build_on(git: Git, base: str | None, files: Mapping[str, bytes], changed: S
     return sha
 
 
-def _to_branch(git: Git, branch: str, files: Mapping[str, bytes], source: str,
-               author: tuple[str, str], out: Outcome, check: _FlagdCheck, *, push: bool,
-               remote: str, attempts: int) -> None:
+def _tip_stamps(git: Git, tip: str, old: Mapping[str, bytes | None]
+                ) -> dict[str, tuple[str, int]]:
+    """What the branch's tip was published at: its files' stamps, and the source commit
+    its message names (the newest: a file whose served content did not change keeps an
+    older stamp) when its files carry a generation."""
+    stamps = _stamps(old)
+    if stamps:
+        source = git.run("log", "-1", f"--format={trailer_format(SOURCE_TRAILER)}", tip,
+                         "--").stdout.strip()
+        if COMMIT_NAME.fullmatch(source):
+            stamps[f"the tip {tip[:12]}"] = (source, max(g for _, g in stamps.values()))
+    return stamps
+
+
+def _to_branch(git: Git, branch: str, ours: _Ours, author: tuple[str, str], out: Outcome,
+               check: _FlagdCheck, *, push: bool, remote: str, attempts: int) -> None:
+    files, source = ours.files, ours.source
     for value, what in ((author[0], "the author name"), (author[1], "the author email")):
         if (why := check_identity(value, what)) is not None:
             raise PublishError(f"refused to commit: {why}; nothing published")
-    if not git.valid_branch_name(branch):
-        raise PublishError(f"branch:{branch}: not a valid branch name; nothing published")
+    if (problem := git.branch_name_problem(branch)) is not None:
+        raise PublishError(f"branch:{branch}: {problem}; nothing published")
     ref = f"refs/heads/{branch}"
     # dated by the clock, not a simulated --now: the publication is a real-world event
     ident = f"{author[0]} <{author[1]}> {int(time.time())} +0000"
@@ -355,6 +604,11 @@ def _to_branch(git: Git, branch: str, files: Mapping[str, bytes], source: str,
                                    f"tip {base[:12]} has no {SOURCE_TRAILER} trailer); nothing "
                                    "published")
             old = git.read_blobs(base, list(files)) if base else {}
+            if base is not None and (newer := _order(ours, _tip_stamps(git, base, old),
+                                                     str(out.target))) is not None:
+                out.newer, out.commit = newer, base
+                git.run("update-ref", "-d", PUBLISH_REF, check=False)
+                return
             merged, changed = merge(old, files)
             if not changed:
                 out.commit = base

@@ -254,13 +254,17 @@ def test_a_rejected_push_is_fetched_and_rebuilt_only_when_the_content_differs(
     assert o.ok and o.raced and not o.changed, o
     assert any("rejected" in n for n in o.notes)
     assert len(_branch_log(bare_remote)) == 1
-    # other content: the racer publishes its own change, this run's next step is rebuilt on
-    # the racer's commit (each serves what its source commit holds)
+    # other content: the racer publishes its own change (pushed, so an ancestor of this
+    # run's next step), this run's step is rebuilt on the racer's commit (each serves what
+    # its source commit holds)
     raced.clear()
     flag = other / "flags/otel_enabled.yaml"
     flag.write_text(flag.read_text().replace("enabled: true", "enabled: false"))
-    git(other, "commit", "-qam", "otel off, in the other clone only")
+    git(other, "commit", "-qam", "otel off, in the other clone")
+    git(other, "push", "-q", "origin", "main")
     assert advance(example_repo, 5, "--push").returncode == 0
+    assert git(example_repo, "merge-base", "--is-ancestor", git(other, "rev-parse", "HEAD"),
+               "HEAD") == ""
     (o,) = publish(example_repo, load_repository(example_repo),
                    [Target("branch", "rollout-published")],
                    source_commit=git(example_repo, "rev-parse", "HEAD"),
