@@ -163,8 +163,12 @@ class HttpSource:
 
     @property
     def timeout(self) -> float:
-        """The most one look may take (a request's timeout)."""
+        """The most one look may take (the whole request's deadline)."""
         return self.http.timeout
+
+    def abort(self) -> None:
+        """Cut a look in flight now (the client is being closed)."""
+        self.http.abort()
 
     def load(self) -> FlagSet | None:
         from runner.remote import FetchError  # loaded already by open()
