@@ -389,8 +389,9 @@ class FlagClient:
             return True
 
     def close(self) -> None:
-        """Stop the poller (a client on a URL or a checkout) and wait for its thread; the
-        flags loaded stay served. Idempotent; a client without a poller has nothing to stop."""
+        """Stop the poller (a client on a URL or a checkout) and wait for its thread (a
+        request in flight is cut, not waited out); the flags loaded stay served.
+        Idempotent; a client without a poller has nothing to stop."""
         if self._poller is not None:
             self._poller.stop()
 

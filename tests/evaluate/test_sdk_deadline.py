@@ -122,7 +122,8 @@ def test_a_trickling_or_silent_answer_is_cut_at_the_timeout(trickle: TrickleServ
     with pytest.raises(FetchError) as e:
         source.get()
     elapsed = time.monotonic() - start
-    assert 1.4 <= elapsed < 3.0, elapsed  # one second per byte: never a per-read timeout
+    # a byte a second: without the deadline, no read would ever time out (20 s and more)
+    assert 1.4 <= elapsed < 4.5, elapsed
     assert str(e.value) == (f"{trickle.url}: timed out after 1.5 s (the whole request: "
                             "connecting, the headers and the body)")
     trickle.mode = "ok"
@@ -148,7 +149,7 @@ def test_a_client_keeps_its_flags_says_why_and_the_provider_goes_stale(
         trickle.mode = "body"
         start = time.monotonic()
         wait_for(lambda: client.last_error is not None, "the cut", timeout=10)
-        assert time.monotonic() - start < 3.0
+        assert time.monotonic() - start < 5.0
         assert "timed out after 1 s (the whole request" in client.last_error  # type: ignore[operator]
         assert client.is_enabled("feature", {"targetingKey": "u"})  # the last good flags
         wait_for(lambda: "PROVIDER_STALE" in events.names(), "STALE", timeout=15)
@@ -171,7 +172,7 @@ def test_close_returns_at_once_while_a_poll_is_in_flight(trickle: TrickleServer,
     start = time.monotonic()
     client.close()
     elapsed = time.monotonic() - start
-    assert elapsed < 2.0, elapsed  # far within the 8 s timeout: the request was cut
+    assert elapsed < 3.0, elapsed  # far within the 8 s timeout: the request was cut
     poller = client._poller
     assert poller is not None and poller.thread is not None and not poller.thread.is_alive()
     assert client.last_error is None  # a cut by close() is not a failure of the source
@@ -183,7 +184,7 @@ def test_a_trickled_first_load_raises_within_the_timeout(trickle: TrickleServer)
     start = time.monotonic()
     with pytest.raises(ArtifactError, match=r"timed out after 1\.5 s"):
         FlagClient.from_url(trickle.url, timeout=1.5, env={})
-    assert time.monotonic() - start < 3.5
+    assert time.monotonic() - start < 5.0
 
 
 def test_a_body_cut_short_is_refused_not_taken_as_it_is(trickle: TrickleServer) -> None:
