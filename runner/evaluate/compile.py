@@ -356,6 +356,9 @@ class FlagSet:
             raise ArtifactError(f"{name}: not valid JSON ({e}); truncated or corrupt?") from e
         except RecursionError as e:  # [[[[... nested deeper than any artifact
             raise ArtifactError(f"{name}: JSON nested too deeply; not a rollout artifact") from e
+        except ValueError as e:  # a number longer than Python converts (4,300 digits)
+            raise ArtifactError(f"{name}: a number too long to read; not a rollout "
+                                "artifact") from e
         try:
             flags = cls.from_document(doc)
             digest = content_digest(document_content(doc))

@@ -72,6 +72,12 @@ def test_compiled_flags_carry_the_generation_and_refuse_a_bad_one(make_repo: Mak
         doc["generation"] = bad
         with pytest.raises(ArtifactError, match="generation"):
             FlagSet.from_bytes(json.dumps(doc).encode(), "flags.json")
+    text = publication(w, 7, "c7").replace(b'"generation": 7', b'"generation": ' + b"9" * 5000)
+    with pytest.raises(ArtifactError, match="too long"):  # never a bare ValueError
+        FlagSet.from_bytes(text, "flags.json")
+    big = 10**4000  # a whole number nonetheless: compared, and named in one line
+    doc["generation"] = big
+    assert FlagSet.from_bytes(json.dumps(doc).encode()).generation == big
 
 
 def test_generation_refusal_table(make_repo: MakeRepo) -> None:
