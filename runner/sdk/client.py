@@ -16,6 +16,7 @@ import math
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,18 @@ def generation_refusal(serving: FlagSet, new: FlagSet) -> str | None:
     return None
 
 
+def _admitting(client: FlagClient) -> Callable[[FlagSet], None]:
+    """``client._admit`` for its source, holding the client weakly: a poller's thread holds
+    the source, and must not keep a client nobody references any more alive."""
+    ref = weakref.ref(client)
+
+    def admit(flags: FlagSet) -> None:
+        target = ref()
+        if target is not None:
+            target._admit(flags)
+    return admit
+
+
 class _Snapshot:
     """What one evaluation reads: flags and environment, swapped together."""
 
@@ -108,7 +121,7 @@ class FlagClient:
         #: The artifact file looked at from the evaluation path (None: no file).
         self._file = FileSource(Path(path)) if path is not None else None
         if self._file is not None:
-            self._file.admit = self._admit
+            self._file.admit = _admitting(self)
         self._file_error: str | None = None  # why the last look at the file failed
         self._fixed_env = env
         self._interval = reload_interval
@@ -225,7 +238,7 @@ class FlagClient:
         client = cls(env=env, on_evaluation=on_evaluation,
                      allow_generation_reset=allow_generation_reset)
         client._name = source.name
-        source.admit = client._admit
+        source.admit = _admitting(client)
         if max_backoff is None:
             max_backoff = poll_interval * MAX_BACKOFF_INTERVALS
         schedule = Schedule(float(poll_interval), float(max(max_backoff, poll_interval)),

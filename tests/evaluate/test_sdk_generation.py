@@ -296,3 +296,24 @@ def test_the_provider_can_allow_a_generation_reset(make_repo: MakeRepo, tmp_path
     RolloutProvider(client, allow_generation_reset=True)
     write_atomic(path, rollout_at_5(w))
     assert client.reload() is True and client.generation == 6
+
+
+def test_a_url_client_nobody_holds_is_still_collected(make_repo: MakeRepo, tmp_path: Path,
+                                                      nginx: StartNginx) -> None:
+    """The source's say on each artifact (the client's rule) holds the client weakly: the
+    poller's thread must not keep it alive."""
+    import gc
+    import weakref
+
+    w = checkout_repo(make_repo)
+    published = Published(tmp_path / "public")
+    published.publish(rolled_back(w))
+    server = nginx(published.root)
+    client = FlagClient.from_url(f"{server.url}/flags.json", poll_interval=POLL, env={})
+    poller = client._poller
+    assert poller is not None and poller.thread is not None
+    ref = weakref.ref(client)
+    del client
+    gc.collect()
+    wait_for(lambda: ref() is None, "the client collected", timeout=5)
+    wait_for(lambda: not poller.thread.is_alive(), "its thread ended")  # type: ignore[union-attr]
