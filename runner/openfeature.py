@@ -23,7 +23,8 @@ provider's status and runs the handlers applications add):
   ``flags_changed`` (the keys, sorted; see ``FlagClient.on_change``).
 * ``PROVIDER_STALE``: a client with a poller (``from_url``, ``from_repo``) whose looks have
   failed for ``stale_after`` seconds (default three poll intervals), at the first failed
-  look past that; the flags served are the last good ones.
+  look past that; the flags served are the last good ones. An artifact older than the one
+  served (a lower generation: a stale copy, a replay) is such a failed look.
 
 ``shutdown`` closes the client (stops its poller).
 """
@@ -93,9 +94,15 @@ def _type_ok(kind: str, value: Any) -> bool:
 class RolloutProvider(AbstractProvider):
     """Resolves OpenFeature evaluations with Rollout Runner's in-process client."""
 
-    def __init__(self, client: FlagClient, *, stale_after: float | None = None):
+    def __init__(self, client: FlagClient, *, stale_after: float | None = None,
+                 allow_generation_reset: bool = False):
+        """``allow_generation_reset=True`` lets ``client`` accept an artifact of any
+        generation (as if it was built with it: a deliberately rebuilt history); False
+        leaves the client's own setting."""
         super().__init__()
         self.client = client
+        if allow_generation_reset:
+            client.allow_generation_reset = True
         interval = client.poll_interval
         #: Seconds without a successful look before PROVIDER_STALE (pollers only).
         self.stale_after = (stale_after if stale_after is not None

@@ -12,16 +12,27 @@ past it is ever read (or inflated, for a gzip-encoded body). A bearer token is r
 named environment variable at each request (so a rotated token is picked up), sent only to
 the URL's own origin (scheme, host, port: never across a redirect to another one), and
 never appears in a message: failures name the URL without its query string or user info.
+
+``timeout`` bounds the whole request — connecting, the headers and the body, across
+redirects — not each read: a server that trickles its answer a byte at a time is cut off
+at the deadline (:class:`_Exchange` shuts its sockets down, so a read blocked anywhere
+returns at once), as ``runner/gates/sources/prometheus.py`` does for a metrics query.
+:meth:`UrlSource.abort` cuts a request in flight the same way (a client being closed).
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
+import socket
+import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import zlib
+from collections.abc import Iterator
 from email.message import Message
 from typing import IO, Any
 
@@ -80,6 +91,82 @@ def _retry_after(headers: Message | None) -> float | None:
     return None  # an HTTP date, or nothing: the client's own backoff decides
 
 
+class _Exchange:
+    """The sockets of one request and its deadline. When the deadline passes (or the
+    request is aborted) they are shut down, so that a read blocked in the middle of the
+    headers or a trickling body returns at once; a connection opened later (a redirect)
+    gets only the time left."""
+
+    def __init__(self, timeout: float):
+        self.deadline = time.monotonic() + timeout
+        self.sockets: list[socket.socket] = []
+        self.expired = False  # the deadline passed, or abort()
+        self.aborted = False
+        self._lock = threading.Lock()
+
+    def remaining(self) -> float:
+        return max(self.deadline - time.monotonic(), 0.001)
+
+    def add(self, sock: socket.socket | None) -> None:
+        if sock is None:
+            return
+        with self._lock:
+            self.sockets.append(sock)
+            if self.expired:
+                self._shut(sock)
+
+    def expire(self, *, aborted: bool = False) -> None:
+        with self._lock:
+            self.expired = True
+            self.aborted = self.aborted or aborted
+            for sock in self.sockets:
+                self._shut(sock)
+
+    @staticmethod
+    def _shut(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """The request's deadline, armed while the block runs."""
+        timer = threading.Timer(self.remaining(), self.expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+
+
+def _handlers(exchange: _Exchange) -> list[urllib.request.BaseHandler]:
+    """urllib's HTTP and HTTPS handlers, each connection given the time left and handing
+    its socket to ``exchange`` (which shuts it down at the deadline)."""
+
+    class Connection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.timeout = exchange.remaining()  # of each operation: never past the deadline
+            super().connect()
+            exchange.add(self.sock)
+
+    class TlsConnection(http.client.HTTPSConnection):
+        def connect(self) -> None:
+            self.timeout = exchange.remaining()
+            super().connect()
+            exchange.add(self.sock)
+
+    class Plain(urllib.request.HTTPHandler):
+        def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+            return self.do_open(Connection, req)
+
+    class Tls(urllib.request.HTTPSHandler):
+        def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+            # the context HTTPSHandler made (undocumented, so not in typeshed's stub)
+            return self.do_open(TlsConnection, req, context=self._context)  # type: ignore[attr-defined]
+
+    return [Plain(), Tls()]
+
+
 class _Redirects(urllib.request.HTTPRedirectHandler):
     """Follows redirects (http and https only); the token goes along only to its origin."""
 
@@ -123,6 +210,7 @@ class UrlSource:
         self.last_modified: str | None = None
         self.plain_http_with_token = (parts.scheme.lower() == "http" and bool(bearer_token_env)
                                       and not _is_loopback(parts.hostname.lower()))
+        self._in_flight: _Exchange | None = None  # the request abort() cuts
 
     # --- the request ---------------------------------------------------------------------
 
@@ -156,11 +244,49 @@ class UrlSource:
     def get(self) -> tuple[bytes, str | None, str | None] | None:
         """``(body, etag, last_modified)`` of a new body, or None when unchanged (``304``).
 
-        Raises :class:`FetchError` for anything else: unreachable, timed out, an HTTP
-        error status, a body over the cap, a truncated body.
+        Raises :class:`FetchError` for anything else: unreachable, no whole answer within
+        ``timeout`` (connecting, the headers and the body together), an HTTP error status,
+        a body over the cap, a truncated body, :meth:`abort`.
         """
         req, authorization = self._request()
-        opener = urllib.request.build_opener(_Redirects(_origin(self.url), authorization))
+        exchange = _Exchange(self.timeout)
+        opener = urllib.request.build_opener(_Redirects(_origin(self.url), authorization),
+                                             *_handlers(exchange))
+        self._in_flight = exchange
+        try:
+            with exchange.running():
+                try:
+                    got = self._exchange(opener, req)
+                except FetchError:
+                    if exchange.expired:  # cut off: what failed is the deadline
+                        raise self._cut(exchange) from None
+                    raise
+                if exchange.expired:  # what was read by then is not the whole answer
+                    raise self._cut(exchange)
+                return got
+        finally:
+            self._in_flight = None
+
+    def abort(self) -> None:
+        """Cut the request in flight now (from another thread: a client being closed);
+        it fails with :class:`FetchError`. Nothing happens when none is in flight."""
+        exchange = self._in_flight
+        if exchange is not None:
+            exchange.expire(aborted=True)
+
+    def _cut(self, exchange: _Exchange) -> FetchError:
+        if exchange.aborted:
+            return FetchError(f"{self.shown}: request stopped (the client was closed)")
+        return self._timed_out()
+
+    def _timed_out(self) -> FetchError:
+        # also when a read's own timeout (the time left) fires a moment before the deadline
+        return FetchError(f"{self.shown}: timed out after {self.timeout:g} s (the whole "
+                          "request: connecting, the headers and the body)")
+
+    def _exchange(self, opener: urllib.request.OpenerDirector, req: urllib.request.Request
+                  ) -> tuple[bytes, str | None, str | None] | None:
+        """One request, its failures as :class:`FetchError`."""
         try:
             with opener.open(req, timeout=self.timeout) as resp:
                 return self._read(resp)
@@ -174,11 +300,11 @@ class UrlSource:
         except urllib.error.URLError as e:
             reason = e.reason
             if isinstance(reason, TimeoutError):
-                raise FetchError(f"{self.shown}: timed out after {self.timeout:g} s") from None
+                raise self._timed_out() from None
             raise FetchError(f"{self.shown}: cannot reach: "
                              f"{getattr(reason, 'strerror', None) or reason}") from None
         except TimeoutError:
-            raise FetchError(f"{self.shown}: timed out after {self.timeout:g} s") from None
+            raise self._timed_out() from None
         except http.client.IncompleteRead:
             raise FetchError(f"{self.shown}: the body ended early (connection cut)") from None
         except (http.client.HTTPException, OSError) as e:
@@ -196,12 +322,13 @@ class UrlSource:
                              "which this SDK does not read")
         if length and length.strip().isdigit() and int(length) > cap:
             raise FetchError(self._too_large())
-        chunks, total = [], 0
+        chunks, total, received = [], 0, 0
         inflate = zlib.decompressobj(wbits=31) if encoding == "gzip" else None
         while True:
             chunk = resp.read(_CHUNK)
             if not chunk:
                 break
+            received += len(chunk)
             if inflate is not None:
                 try:
                     chunk = inflate.decompress(chunk, cap + 1 - total)
@@ -211,6 +338,10 @@ class UrlSource:
             total += len(chunk)
             if total > cap:
                 raise FetchError(self._too_large())
+        if length and length.strip().isdigit() and received < int(length):
+            # http.client hands a short read over as it is when the connection closes
+            raise FetchError(f"{self.shown}: the body ended early ({received} of {int(length)} "
+                             "bytes; connection cut)")
         if inflate is not None and not inflate.eof:
             raise FetchError(f"{self.shown}: the gzip body ended early")
         return b"".join(chunks), resp.headers.get("ETag"), resp.headers.get("Last-Modified")

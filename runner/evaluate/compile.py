@@ -278,15 +278,19 @@ class FlagSet:
     """A compiled artifact: what a client evaluates against. Immutable once built."""
 
     __slots__ = ("_env_index", "bucketing", "digest", "emergency_shutdown", "flags",
-                 "source_commit")
+                 "generation", "source_commit")
 
     def __init__(self, flags: dict[str, CompiledFlag], *, emergency_shutdown: bool,
                  digest: str | None, source_commit: str | None,
-                 bucketing: str = LEGACY_BUCKETING):
+                 bucketing: str = LEGACY_BUCKETING, generation: int | None = None):
         self.flags = flags
         self.emergency_shutdown = emergency_shutdown
         self.digest = digest
         self.source_commit = source_commit
+        #: The publication's generation (the first-parent commit count of its source
+        #: commit; only grows along the published branch); None for an artifact that was
+        #: not published (``rollout build``, a checkout, 0.2).
+        self.generation = generation
         #: The flagd fractional scheme the splits are bucketed with (``flagd-v2``/``-v3``).
         self.bucketing = bucketing
         self._env_index: dict[str, list[str]] | None = None
@@ -321,6 +325,10 @@ class FlagSet:
         _require(isinstance(scheme, str) and scheme in BUCKETING_SCHEMES, "bucketing",
                  f"{scheme!r} is not a bucketing scheme this SDK knows "
                  f"({', '.join(BUCKETING_SCHEMES)})")
+        generation = doc.get("generation")
+        _require(generation is None or (isinstance(generation, int)
+                                        and not isinstance(generation, bool) and generation >= 0),
+                 "generation", f"{generation!r:.40} is not a generation (a whole number, 0 or more)")
         # chosen once here: the evaluation path calls them without looking at the scheme
         bucket, text = bucket_function(scheme), text_function(scheme)
         flags = {}
@@ -332,7 +340,8 @@ class FlagSet:
         for k in _check_graph(flags):
             flags[k].resolve = make_resolver(flags[k], flags, bucket=bucket, text=text)
         return cls(flags, emergency_shutdown=kill, digest=doc.get("digest"),
-                   source_commit=doc.get("source_commit"), bucketing=scheme)
+                   source_commit=doc.get("source_commit"), bucketing=scheme,
+                   generation=generation)
 
     @classmethod
     def from_bytes(cls, data: bytes, name: str = "artifact") -> FlagSet:
@@ -347,6 +356,9 @@ class FlagSet:
             raise ArtifactError(f"{name}: not valid JSON ({e}); truncated or corrupt?") from e
         except RecursionError as e:  # [[[[... nested deeper than any artifact
             raise ArtifactError(f"{name}: JSON nested too deeply; not a rollout artifact") from e
+        except ValueError as e:  # a number longer than Python converts (4,300 digits)
+            raise ArtifactError(f"{name}: a number too long to read; not a rollout "
+                                "artifact") from e
         try:
             flags = cls.from_document(doc)
             digest = content_digest(document_content(doc))

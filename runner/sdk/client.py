@@ -16,6 +16,7 @@ import math
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,44 @@ _monotonic = time.monotonic
 _EMPTY_FLAGS = FlagSet({}, emergency_shutdown=False, digest=None, source_commit=None)
 
 
+def generation_refusal(serving: FlagSet, new: FlagSet) -> str | None:
+    """Why ``new`` must not replace ``serving`` (one line naming both generations), or None.
+
+    Publications only move forward: a lower generation than the one served is a stale copy
+    or a replay (a CDN edge, an attacker) and would undo what came after it, a rollback
+    included; the same generation with other content is not the publication served; and
+    once a generation was served, an artifact without one (``rollout build``, 0.2) cannot
+    say where it stands. An artifact without one is fine while none was served (a
+    checkout, an unpublished build)."""
+    served, got = serving.generation, new.generation
+    if served is None:
+        return None
+    keeping = (f"refused, keeping generation {served} (allow_generation_reset=True accepts a "
+               "rebuilt history)")
+    if got is None:
+        return (f"an artifact without a generation (built by `rollout build`, or 0.2) while "
+                f"generation {served} is served; {keeping}")
+    if got < served:
+        return (f"generation {got} is older than generation {served} being served (a stale "
+                f"copy or a replay of an earlier publication); {keeping}")
+    if got == served and new.digest != serving.digest:
+        return (f"generation {got} again, with other content ({new.digest}) than generation "
+                f"{served} being served ({serving.digest}); {keeping}")
+    return None
+
+
+def _admitting(client: FlagClient) -> Callable[[FlagSet], None]:
+    """``client._admit`` for its source, holding the client weakly: a poller's thread holds
+    the source, and must not keep a client nobody references any more alive."""
+    ref = weakref.ref(client)
+
+    def admit(flags: FlagSet) -> None:
+        target = ref()
+        if target is not None:
+            target._admit(flags)
+    return admit
+
+
 class _Snapshot:
     """What one evaluation reads: flags and environment, swapped together."""
 
@@ -74,9 +113,16 @@ class FlagClient:
     def __init__(self, flags: FlagSet | None = None, *, path: Path | str | None = None,
                  env: Mapping[str, str] | None = None,
                  reload_interval: float = DEFAULT_RELOAD_INTERVAL,
-                 on_evaluation: EvaluationHook | Iterable[EvaluationHook] | None = None):
+                 on_evaluation: EvaluationHook | Iterable[EvaluationHook] | None = None,
+                 allow_generation_reset: bool = False):
+        #: True: accept an artifact of any generation (a deliberately rebuilt history);
+        #: False: refuse one older than the flags served (:func:`generation_refusal`).
+        self.allow_generation_reset = allow_generation_reset
         #: The artifact file looked at from the evaluation path (None: no file).
         self._file = FileSource(Path(path)) if path is not None else None
+        if self._file is not None:
+            self._file.admit = _admitting(self)
+        self._file_error: str | None = None  # why the last look at the file failed
         self._fixed_env = env
         self._interval = reload_interval
         self._reload_lock = threading.Lock()  # one look at the file at a time
@@ -104,16 +150,19 @@ class FlagClient:
                   reload_interval: float = DEFAULT_RELOAD_INTERVAL,
                   wait: bool = True,
                   on_evaluation: EvaluationHook | Iterable[EvaluationHook] | None = None,
+                  allow_generation_reset: bool = False,
                   ) -> FlagClient:
         """A client on the artifact at ``path`` (``rollout build``'s output).
 
         ``env``: the environment to read the kill switch and overrides from (default: the
         process's, re-read at each reload check). ``wait=False`` gives a client that does
         not raise when the file is missing or bad: it serves callers' defaults (reason
-        ``ERROR``, ``PROVIDER_NOT_READY``) until a good file appears.
+        ``ERROR``, ``PROVIDER_NOT_READY``) until a good file appears. A new file of a
+        lower generation than the one served (or the same with other content, or none)
+        is refused like a bad file, unless ``allow_generation_reset``.
         """
         client = cls(path=path, env=env, reload_interval=reload_interval,
-                     on_evaluation=on_evaluation)
+                     on_evaluation=on_evaluation, allow_generation_reset=allow_generation_reset)
         assert client._file is not None
         try:
             client._install(client._file.load_first())
@@ -128,6 +177,7 @@ class FlagClient:
                   env: Mapping[str, str] | None = None,
                   reload_interval: float | None = DEFAULT_RELOAD_INTERVAL,
                   on_evaluation: EvaluationHook | Iterable[EvaluationHook] | None = None,
+                  allow_generation_reset: bool = False,
                   ) -> FlagClient:
         """A client on a GitOps checkout, resolved now, then hot-reloaded.
 
@@ -136,14 +186,17 @@ class FlagClient:
         ``pyproject.toml`` and the flags and rollouts folders' files (no reading), and
         loads and resolves the repository again only when one changed; an invalid new
         state is logged once and the last good flags stay. ``reload_interval=None``: no
-        reload, no thread. :meth:`close` stops the poller.
+        reload, no thread. :meth:`close` stops the poller. A checkout is no publication: its
+        flags have no generation, so the ordering rule never refuses them
+        (``allow_generation_reset`` is accepted for symmetry).
         """
         root = Path(root)
         if reload_interval is not None and not 0 < reload_interval < math.inf:
             raise ValueError(f"reload_interval must be a positive number of seconds (or "
                              f"None: no reload), not {reload_interval!r}")
         signature = repo_signature(root) if reload_interval is not None else ()
-        client = cls(load_checkout(root), env=env, on_evaluation=on_evaluation)
+        client = cls(load_checkout(root), env=env, on_evaluation=on_evaluation,
+                     allow_generation_reset=allow_generation_reset)
         client._name = str(root)
         if reload_interval is not None:
             client._start_poller(RepoSource(root, signature),
@@ -157,18 +210,22 @@ class FlagClient:
                  env: Mapping[str, str] | None = None, wait: bool = True,
                  max_backoff: float | None = None,
                  on_evaluation: EvaluationHook | Iterable[EvaluationHook] | None = None,
+                 allow_generation_reset: bool = False,
                  ) -> FlagClient:
         """A client on the artifact served at ``url`` (``http://`` or ``https://``).
 
         A daemon thread fetches it at once, then every ``poll_interval`` seconds (± 15 %
         jitter) with ``If-None-Match`` / ``If-Modified-Since``: an unchanged artifact is a
         ``304``. While the source fails the wait doubles, up to ``max_backoff`` (default
-        10 poll intervals); the last good flags stay. ``timeout``: of each request, and
-        how long this call waits for the first fetch. It raises :class:`ArtifactError` when
-        that fetch fails or does not finish in time (and stops the thread), unless
-        ``wait=False``: then the client serves callers' defaults (reason ``ERROR``, code
-        ``PROVIDER_NOT_READY``, :attr:`ready` False) and keeps polling until a good
-        artifact arrives. ``bearer_token_env``: the name of the environment variable
+        10 poll intervals); the last good flags stay. An artifact of a lower generation
+        than the one served (a stale edge, a replay), or the same generation with other
+        content, or none once one was served, is such a failure unless
+        ``allow_generation_reset``. ``timeout``: of each whole request (connecting, the
+        headers and the body), and how long this call waits for the first fetch. It raises
+        :class:`ArtifactError` when that fetch fails or does not finish in time (and stops
+        the thread), unless ``wait=False``: then the client serves callers' defaults
+        (reason ``ERROR``, code ``PROVIDER_NOT_READY``, :attr:`ready` False) and keeps
+        polling until a good artifact arrives. ``bearer_token_env``: the name of the environment variable
         holding a bearer token (read at each request, sent only to the URL's origin,
         never logged). Call :meth:`close` (or use ``with``) to stop the poller.
         """
@@ -178,8 +235,10 @@ class FlagClient:
         source = HttpSource.open(url, timeout=timeout, bearer_token_env=bearer_token_env)
         if source.http.plain_http_with_token:
             log.warning("%s: sending the bearer token over plain http", source.name)
-        client = cls(env=env, on_evaluation=on_evaluation)
+        client = cls(env=env, on_evaluation=on_evaluation,
+                     allow_generation_reset=allow_generation_reset)
         client._name = source.name
+        source.admit = _admitting(client)
         if max_backoff is None:
             max_backoff = poll_interval * MAX_BACKOFF_INTERVALS
         schedule = Schedule(float(poll_interval), float(max(max_backoff, poll_interval)),
@@ -211,6 +270,16 @@ class FlagClient:
     def _env_for(self, flags: FlagSet) -> EnvState:
         return env_state(flags, os.environ if self._fixed_env is None else self._fixed_env)
 
+    def _admit(self, flags: FlagSet) -> None:
+        """Called by the source with each new artifact before it hands it over: raises
+        :class:`ArtifactError` (the source refuses it as a bad artifact, so it is neither
+        installed nor remembered as unchanged) when it would move the flags served back."""
+        if self.allow_generation_reset or not self._ready:
+            return
+        refusal = generation_refusal(self._snapshot.flags, flags)
+        if refusal is not None:
+            raise ArtifactError(f"{self._name}: {refusal}")
+
     def _install(self, flags: FlagSet) -> None:
         """Swap in new flags: one reference, so readers see old or new, never a mix. Then
         tell the ``on_change`` callbacks which keys changed (if any did)."""
@@ -218,6 +287,7 @@ class FlagClient:
             old = self._snapshot.flags if self._ready else None
             self._snapshot = _Snapshot(flags, self._env_for(flags))
             self._last_ok = time.monotonic()
+            self._file_error = None
             was_ready, self._ready = self._ready, True
         if was_ready:
             log.info("reloaded %s (%s)", self._name, flags.digest)
@@ -231,6 +301,7 @@ class FlagClient:
         looked at (None: nothing changed)."""
         if flags is None:
             self._last_ok = time.monotonic()
+            self._file_error = None
             return False
         self._install(flags)
         return True
@@ -270,6 +341,7 @@ class FlagClient:
                                          name="rollout-flags-reload", daemon=True).start()
                     return
                 self._last_ok = time.monotonic()
+                self._file_error = None
             except FlagSourceError as e:
                 self._file_failed(e)
             except Exception:  # on the caller's evaluation, which never raises (no thread left...)
@@ -304,6 +376,7 @@ class FlagClient:
 
     def _file_failed(self, error: FlagSourceError) -> None:
         """Keep the last good flags; say so once per bad file, not once per look."""
+        self._file_error = str(error)
         if not error.new:
             return
         if error.missing:
@@ -329,8 +402,9 @@ class FlagClient:
             return True
 
     def close(self) -> None:
-        """Stop the poller (a client on a URL or a checkout) and wait for its thread; the
-        flags loaded stay served. Idempotent; a client without a poller has nothing to stop."""
+        """Stop the poller (a client on a URL or a checkout) and wait for its thread (a
+        request in flight is cut, not waited out); the flags loaded stay served.
+        Idempotent; a client without a poller has nothing to stop."""
         if self._poller is not None:
             self._poller.stop()
 
@@ -406,8 +480,9 @@ class FlagClient:
 
     @property
     def last_error(self) -> str | None:
-        """Why the last look at a poller's source failed; None when it succeeded."""
-        return self._poller.error if self._poller is not None else None
+        """Why the last look at the source (a poller's, or the file) failed; None when it
+        succeeded."""
+        return self._poller.error if self._poller is not None else self._file_error
 
     @property
     def poll_interval(self) -> float | None:
@@ -523,6 +598,11 @@ class FlagClient:
     @property
     def source_commit(self) -> str | None:
         return self._snapshot.flags.source_commit
+
+    @property
+    def generation(self) -> int | None:
+        """The generation of the publication served (None: not published, or none loaded)."""
+        return self._snapshot.flags.generation
 
     def flag_keys(self) -> list[str]:
         """The keys of every flag being served, sorted."""

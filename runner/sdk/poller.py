@@ -103,6 +103,8 @@ class Poller:
             try:
                 flags = self.source.load()
             except FlagSourceError as e:
+                if self._stop.is_set():
+                    return False  # cut short by stop(): not a failure of the source
                 self._failed(client, str(e), e.retry_after, loud=e.new)
             except Exception as e:  # a bug, or what urllib or a loader did not expect: never the caller's
                 self._failed(client, f"{self.source.name}: unexpected {type(e).__name__}", None,
@@ -132,8 +134,12 @@ class Poller:
             log.debug("%s (failed look %d)", message, self.failures)
 
     def stop(self) -> None:
-        """Stop the thread and wait for it (not from the thread itself). Idempotent."""
+        """Stop the thread and wait for it (not from the thread itself). Idempotent. A
+        look in flight is cut now when the source can (a URL), never waited out."""
         self._stop.set()
+        abort = getattr(self.source, "abort", None)
+        if abort is not None:
+            abort()
         thread = self.thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(self.look_timeout + 5.0)

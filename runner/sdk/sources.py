@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -27,6 +28,9 @@ if TYPE_CHECKING:  # imported when a URL is used: applications on a file never p
 
 #: What a file looks like to a stat: device, inode, size, modification time.
 Signature = tuple[int, int, int, int]
+#: The client's say on a newly compiled artifact before a source hands it over: raises
+#: ArtifactError to refuse it like a bad one (the ordering rule: FlagClient._admit).
+Admit = Callable[[FlagSet], None]
 
 
 class FlagSourceError(ExternalError):
@@ -89,6 +93,7 @@ class FileSource:
         self._refused: Signature | None = None  # of the file last refused
         self._refusal = ""
         self._missing = False  # the file was missing at the last look (said once)
+        self.admit: Admit | None = None
 
     def load_first(self) -> FlagSet:
         """The first load: the flags, or :class:`ArtifactError` (a client's constructor
@@ -129,6 +134,8 @@ class FileSource:
             return None
         try:
             flags = load_artifact(self.path)
+            if self.admit is not None:
+                self.admit(flags)
         except ArtifactError as e:  # a new bad file (the one last refused did not get here)
             self._refused, self._refusal = sig, str(e)
             raise FlagSourceError(self._refusal, new=True) from None
@@ -144,6 +151,7 @@ class HttpSource:
         self.http = http
         self.name = http.shown
         self._body_hash: bytes | None = None
+        self.admit: Admit | None = None
 
     @classmethod
     def open(cls, url: str, *, timeout: float, bearer_token_env: str | None) -> HttpSource:
@@ -155,8 +163,12 @@ class HttpSource:
 
     @property
     def timeout(self) -> float:
-        """The most one look may take (a request's timeout)."""
+        """The most one look may take (the whole request's deadline)."""
         return self.http.timeout
+
+    def abort(self) -> None:
+        """Cut a look in flight now (the client is being closed)."""
+        self.http.abort()
 
     def load(self) -> FlagSet | None:
         from runner.remote import FetchError  # loaded already by open()
@@ -174,6 +186,8 @@ class HttpSource:
             return None
         try:
             flags = FlagSet.from_bytes(body, self.name)
+            if self.admit is not None:
+                self.admit(flags)
         except ArtifactError as e:
             raise FlagSourceError(str(e)) from None
         self._body_hash = digest
