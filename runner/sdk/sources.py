@@ -139,9 +139,16 @@ class FileSource:
             sig = self._stat()
         except OSError as e:
             raise ArtifactError(f"{self.path}: cannot read: {e.strerror or e}") from e
-        flags = load_artifact(self.path, self.public_keys)
+        flags = self._read()
         self._signature, self._refused, self._missing = sig, None, False
         return flags
+
+    def _read(self) -> FlagSet:
+        # one read: the bytes verified are the bytes compiled (a file replaced between two
+        # reads could otherwise pass a check it never had)
+        if self.public_keys:
+            return load_artifact(self.path, self.public_keys)
+        return load_artifact(self.path)
 
     def _stat(self) -> Any:
         """What a stat says of the file (and of its signature file, when verifying)."""
@@ -179,7 +186,7 @@ class FileSource:
         if sig is None:
             return None
         try:
-            flags = load_artifact(self.path, self.public_keys)
+            flags = self._read()
         except ArtifactError as e:  # a new bad file (the one last refused did not get here)
             self._refused, self._refusal = sig, str(e)
             raise FlagSourceError(self._refusal, new=True) from None
