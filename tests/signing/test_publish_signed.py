@@ -143,3 +143,29 @@ def test_the_key_is_never_printed_nor_written(example_repo: Path, tmp_path: Path
                              cwd=example_repo, capture_output=True, check=True).stdout
     assert PRIVATE.encode() not in objects
     assert PRIVATE not in git(example_repo, "log", "--all", "--format=%B")
+
+
+def test_the_config_field_is_validated_at_its_line(example_repo: Path) -> None:
+    with (example_repo / "pyproject.toml").open("a") as f:
+        f.write('\n[tool.rollout.publish]\nsigning_key_env = "1 BAD"\nkey = "x"\n')
+    lines = (example_repo / "pyproject.toml").read_text().splitlines()
+    at = lines.index('signing_key_env = "1 BAD"') + 1
+    out = run_cli(["validate"], cwd=example_repo)
+    assert out.returncode == 1
+    assert (f"pyproject.toml:{at}:1: tool.rollout.publish.signing_key_env: '1 BAD' is not an "
+            "environment variable name") in out.stdout, out.stdout
+    assert f"pyproject.toml:{at + 1}:1: tool.rollout.publish.key: unknown field" in out.stdout
+
+
+def test_keygen_prints_a_pair_and_writes_nothing(tmp_path: Path) -> None:
+    out = run_cli(["keygen"], cwd=tmp_path)
+    assert out.returncode == 0 and out.stderr == ""
+    private, public = out.stdout.splitlines()
+    assert private.startswith("private: ") and public.startswith("public: ")
+    from runner.signing import sign_publication
+
+    files = {"flags.json": b"{}"}
+    verify_publication(sign_publication(files, generation=1, source_commit="s",
+                                        private_key_b64=private.split(" ", 1)[1]),
+                       files, [public.split(" ", 1)[1]])
+    assert list(tmp_path.iterdir()) == []
