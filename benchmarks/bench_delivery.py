@@ -11,9 +11,12 @@ Printed: the runner run (of which: publishing, timed from the moment it started 
 moment the file was in place), the client pickup (from the file in place to the last client
 serving the revert), each against one poll interval; and the cost of an unchanged poll from
 nginx's access log (bytes per 304, headers included), with requests and bytes per client
-per hour at the SDK's default interval (30 s).
+per hour at the SDK's default interval (30 s). The whole path is run twice in the same
+run: unsigned, then signed (``[tool.rollout.publish] signing_key_env``: the runner writes
+``flags.sig``, every client is given the public key and verifies each new artifact at
+load), and the two are printed side by side.
 
-    python benchmarks/bench_delivery.py                  # ~15 s
+    python benchmarks/bench_delivery.py                  # ~30 s
     python benchmarks/bench_delivery.py --clients 200 --interval 0.5
 """
 
@@ -25,12 +28,14 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from runner import FlagClient
 from runner.sdk import DEFAULT_POLL_INTERVAL
+from runner.signing import new_keypair
 from tests.conftest import git, make_example_repo
 from tests.nginx_server import running_nginx
 from tests.runner.helpers import advance, write_metrics
@@ -67,14 +72,40 @@ def wait_all(clients: list[FlagClient], cond: object, timeout: float = 120.0) ->
     return [seen[i] for i in range(len(clients))]
 
 
+@dataclass
+class Measured:
+    run_s: float  # the runner run
+    publish_at: float  # the published file in place, from the run's start
+    pickup: list[float]  # each client serving the revert, from the file in place
+    last: float  # the last client serving it, from the run's start
+    log: list  # nginx's access log of flags.json
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--interval", type=float, default=1.0, help="poll interval, seconds")
     args = ap.parse_args()
+    unsigned = measure(args, signed=False)
+    signed = measure(args, signed=True)
+    report(args, unsigned, "unsigned")
+    report(args, signed, "signed (flags.sig written by the runner, verified by every client)")
+
+
+SIGNING_VAR = "ROLLOUT_SIGNING_KEY"
+
+
+def measure(args: argparse.Namespace, *, signed: bool) -> Measured:
+    """The whole path once: a revert pushed, one runner run, every client serving it."""
+    private, public_key = new_keypair() if signed else ("", "")
+    env = {SIGNING_VAR: private} if signed else None
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
         repo = make_example_repo(t / "runner")
+        if signed:
+            with (repo / "pyproject.toml").open("a") as f:
+                f.write(f'\n[tool.rollout.publish]\nsigning_key_env = "{SIGNING_VAR}"\n')
+            git(repo, "commit", "-qam", "sign publications")
         remote = t / "remote.git"
         git(t, "init", "-q", "--bare", "-b", "main", str(remote))
         git(repo, "remote", "add", "origin", str(remote))
@@ -82,12 +113,13 @@ def main() -> None:
         write_metrics(repo)
         public = t / "public"
         for minutes in (0, 5, 10):
-            out = advance(repo, minutes, "--push", "--publish", f"dir:{public}")
+            out = advance(repo, minutes, "--push", "--publish", f"dir:{public}", env=env)
             if out.returncode != 0:
                 raise SystemExit(out.stdout + out.stderr)
         with running_nginx(public, t / "nginx") as server:
             url = f"{server.url}/flags.json"
-            clients = [FlagClient.from_url(url, poll_interval=args.interval, env={})
+            clients = [FlagClient.from_url(url, poll_interval=args.interval, env={},
+                                           public_key=public_key or None)
                        for _ in range(args.clients)]
             try:
                 # let the fleet settle into unchanged, conditional polls
@@ -112,7 +144,7 @@ def main() -> None:
                 watcher = threading.Thread(target=watch, daemon=True)
                 watcher.start()
                 start = time.monotonic()
-                out = advance(repo, 10, "--push", "--publish", f"dir:{public}")
+                out = advance(repo, 10, "--push", "--publish", f"dir:{public}", env=env)
                 run_end = time.monotonic()
                 if out.returncode != 0 or "hold at 5%" not in out.stdout + git(
                         repo, "log", "-1", "--format=%s"):
@@ -125,13 +157,15 @@ def main() -> None:
                 for c in clients:
                     c.close()
             log = [r for r in server.requests() if r.uri == "/flags.json"]
-    run_s = run_end - start
-    publish_at = published_at[0] - start
-    pickup = [s - published_at[0] for s in served]
-    last = max(served) - start
+    return Measured(run_end - start, published_at[0] - start,
+                    [s - published_at[0] for s in served], max(served) - start, log)
+
+
+def report(args: argparse.Namespace, m: Measured, what: str) -> None:
+    run_s, publish_at, pickup, last, log = m.run_s, m.publish_at, m.pickup, m.last, m.log
     i = args.interval
-    print(f"{args.clients} clients polling nginx every {i:g} s; a revert pushed, then one "
-          f"runner run (rollout advance --push --publish dir:…)")
+    print(f"{what}: {args.clients} clients polling nginx every {i:g} s; a revert pushed, "
+          f"then one runner run (rollout advance --push --publish dir:…)")
     print(f"  runner run: {run_s:.2f} s (the published file in place {publish_at:.2f} s "
           f"after it started)")
     print(f"  client pickup after publication: median {statistics.median(pickup):.2f} s, "

@@ -29,7 +29,7 @@ EXIT_INTERRUPTED = 130
 #: Subcommand modules under runner.cli, in the order ``rollout --help`` lists them.
 COMMANDS = (
     "validate", "plan", "advance", "status", "history", "incident", "rollback", "pause", "resume",
-    "retry", "approve", "build", "publish", "eval", "init", "demo", "issue",
+    "retry", "approve", "build", "publish", "keygen", "eval", "init", "demo", "issue",
 )
 
 

@@ -4,6 +4,7 @@ call runner.reconcile.publish, print what happened, turn a failure into its exit
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -15,6 +16,7 @@ from runner.reconcile.publish import (
     Target,
     parse_target,
     publish_at,
+    signing_key,
     target_problems,
 )
 from runner.safetext import safe_line
@@ -29,9 +31,12 @@ TARGET_HELP = ("dir:PATH (flags.json and flags.flagd.json in that folder), branc
 
 
 def parse_targets(option: str, values: Sequence[str], root: Path,
-                  push_branch: str | None = None) -> list[Target]:
+                  push_branch: str | None = None,
+                  env: Mapping[str, str] | None = None) -> list[Target]:
     """The targets, each checked before anything is done: a usage error names the first
-    that cannot work (empty, a folder where a file goes, an invalid branch name...)."""
+    that cannot work (empty, a folder where a file goes, an invalid branch name...), or
+    the signing key the repository names when it is unset or invalid (``env``, default
+    the process's environment)."""
     targets = []
     for value in values:
         try:
@@ -44,6 +49,8 @@ def parse_targets(option: str, values: Sequence[str], root: Path,
         if problem is not None:
             raise UsageError(f"{option} {safe_line(value)}: {problem}; {TARGET_HELP}")
         targets.append(target)
+    if targets:
+        signing_key(root, os.environ if env is None else env)
     return targets
 
 

@@ -139,9 +139,15 @@ def load_config(root: Path) -> tuple[RepoConfig, list[Problem]]:
 
 
 def _with_bucketing(config: RepoConfig, section: dict[str, Any]) -> RepoConfig:
-    """``bucketing`` (already checked against the schema's enum) onto the config."""
+    """``bucketing`` (already checked against the schema's enum) and ``[tool.rollout.publish]``
+    (checked against the schema) onto the config."""
     scheme = section.get("bucketing")
-    return config if scheme is None else dataclasses.replace(config, bucketing=scheme)
+    if scheme is not None:
+        config = dataclasses.replace(config, bucketing=scheme)
+    publish = section.get("publish")
+    if isinstance(publish, dict) and isinstance(publish.get("signing_key_env"), str):
+        config = dataclasses.replace(config, signing_key_env=publish["signing_key_env"])
+    return config
 
 
 

@@ -46,6 +46,9 @@ class RepoConfig:
     emergency_shutdown: bool = False
     #: ``flagd-v2`` (hash the bucketing string) or ``flagd-v3`` (hash its canonical CBOR).
     bucketing: str = DEFAULT_BUCKETING
+    #: ``[tool.rollout.publish] signing_key_env``: the environment variable holding the
+    #: Ed25519 private key publications are signed with (never the key); None: unsigned.
+    signing_key_env: str | None = None
 
 
 #: The events a notification target may ask for (``[tool.rollout.notify.targets.NAME]

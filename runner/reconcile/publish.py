@@ -48,10 +48,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.errors import ExternalError
+from runner.errors import ExternalError, UsageError
 from runner.files import TMP_PREFIX, read_regular, target_problem, write_atomic
 from runner.git import Git, GitError
 from runner.load import InvalidRepository, load_repository
+from runner.load.config import load_config
 from runner.load.layout import folders
 from runner.reconcile import message
 from runner.reconcile.commit import (
@@ -64,6 +65,7 @@ from runner.reconcile.commit import (
 )
 from runner.reconcile.runs import Stop, author
 from runner.safetext import record_line
+from runner.signing import SIG_NAME, SIGNED_NAMES, check_private_key, sig_name_for, sign_publication
 from runner.trailers import trailer_format
 
 NATIVE = "flags.json"
@@ -78,6 +80,8 @@ PUBLISHED = (NATIVE, FLAGD)
 UNIT_ORDER = (FLAGD, NATIVE)
 #: A commit name as a publication records it (SHA-1 or SHA-256, full length).
 COMMIT_NAME = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
+#: The signature beside them when signing is on (runner/signing.py).
+SIG = SIG_NAME
 #: The private ref a publication commit is built on before it is verified and used.
 PUBLISH_REF = "refs/rollout-runner/publish"
 #: The publication commit's trailers (named with the runner's in runner/reconcile/message.py).
@@ -287,14 +291,19 @@ def merge(old: Mapping[str, bytes | None], new: Mapping[str, bytes]
           ) -> tuple[dict[str, bytes], list[str]]:
     """The files to have in place (each new file, or the old one when it serves the same)
     and the names of those that change."""
+    signer = getattr(new, "signer", None)
     result, changed = {}, []
     for name, data in new.items():
+        if name == SIG:
+            continue  # signed below, over the files in place
         before = old.get(name)
         if before is not None and served(name, before) == served(name, data) is not None:
             result[name] = before
         else:
             result[name] = data
             changed.append(name)
+    if signer is not None:
+        _sign_merged(signer, old.get(SIG), result, changed)
     return result, changed
 
 
@@ -370,11 +379,12 @@ def _stamps(files: Mapping[str, bytes | None]) -> dict[str, tuple[str, int]]:
 
 def publish(root: Path, repo: Any, targets: Sequence[Target], *, source_commit: str,
             author: tuple[str, str], push: bool = False, remote: str = "origin",
-            attempts: int = PUSH_ATTEMPTS) -> list[Outcome]:
+            attempts: int = PUSH_ATTEMPTS, signing_key: str | None = None) -> list[Outcome]:
     """Publish ``repo`` (loaded, valid) at ``source_commit`` to every target; each target
     is tried whatever happened to the others. With ``push`` a branch target is pushed to
     ``remote``; without, the branch is moved in ``root``'s repository only. No target is
-    ever given a publication older than the one it holds (:func:`_order`)."""
+    ever given a publication older than the one it holds (:func:`_order`). With
+    ``signing_key`` (base64, checked) every target also holds the publication's signature."""
     outcomes = [Outcome(t) for t in targets]
     git: Git | None
     try:
@@ -390,6 +400,8 @@ def publish(root: Path, repo: Any, targets: Sequence[Target], *, source_commit: 
                 o.error = str(e)
             return outcomes
     files = render(repo, source_commit, generation)
+    if signing_key is not None:
+        files = Publication(files, Signer(root, signing_key))
     ours = _Ours(files, source_commit, git, remote)
     check = _FlagdCheck(files[FLAGD])
     for o in outcomes:
@@ -426,18 +438,21 @@ def _folder_locked(folder: Path) -> Iterator[None]:
 
 def _to_file(path: Path, ours: _Ours, out: Outcome) -> None:
     """The native artifact alone, by the same rules as a folder: only forward, under the
-    folder's lock, rewritten only when what it serves changed."""
+    folder's lock, rewritten only when what it serves changed (and its signature beside it,
+    ``flags.sig`` or ``NAME.sig``, when signed)."""
+    signer = getattr(ours.files, "signer", None)
+    sig_path = path.with_name(sig_name_for(path.name))
     folder = path.parent if str(path.parent) else Path(".")
     folder.mkdir(parents=True, exist_ok=True)
     with _folder_locked(folder):
-        old = {NATIVE: _read(path)}
+        old = {NATIVE: _read(path), SIG: _read(sig_path) if signer is not None else None}
         if (newer := _order(ours, _stamps(old), str(out.target))) is not None:
             out.newer = newer
             return
-        merged, changed = merge(old, {NATIVE: ours.files[NATIVE]})
-        if changed:
-            write_atomic(path, merged[NATIVE], mode=PUBLISHED_MODE)
-            out.changed.append(path.name)
+        merged, changed = merge(old, Publication({NATIVE: ours.files[NATIVE]}, signer))
+        for name in sorted(changed, key=_unit_order):  # the signature last
+            write_atomic(path if name == NATIVE else sig_path, merged[name], mode=PUBLISHED_MODE)
+            out.changed.append(path.name if name == NATIVE else sig_path.name)
 
 
 def _read(path: Path) -> bytes | None:
@@ -663,8 +678,96 @@ def publish_at(root: Path, targets: Sequence[Target], head: str | None,
         raise PublishError(str(e)) from None
     if head is None and any(t.kind == "branch" for t in targets):
         raise PublishError("the repository has no commit to publish")
+    try:  # checked by the command before its run already (signing_key): this is a guard
+        key = signing_key(root, env)
+    except UsageError as e:
+        raise PublishError(str(e)) from None
     return publish(root, repo, targets, source_commit=head or "", author=who, push=push,
-                   remote=remote)
+                   remote=remote, signing_key=key)
+
+
+# --- signatures (the format: runner/signing.py) --------------------------------------------
+
+
+def signing_key(root: Path, env: Mapping[str, str]) -> str | None:
+    """The private key of ``[tool.rollout.publish] signing_key_env``, read from ``env`` and
+    checked; None when publications are not signed. :class:`UsageError` naming the
+    variable, never its value, when it is unset, empty or no Ed25519 key."""
+    name = load_config(root)[0].signing_key_env
+    if name is None:
+        return None
+    value = env.get(name, "")
+    where = f"[tool.rollout.publish] signing_key_env = {name!r}"
+    if not value.strip():
+        raise UsageError(f"{where}: the variable {name} is not set or empty; nothing published")
+    if (why := check_private_key(value)) is not None:
+        raise UsageError(f"{where}: the variable {name} holds no usable Ed25519 private key "
+                         f"({why}; `rollout keygen` prints one); nothing published")
+    return value
+
+
+class Publication(dict[str, bytes]):
+    """The files rendered for the targets, and the :class:`Signer` that signs what each
+    target ends up holding (None: unsigned). Signed, it holds ``flags.sig`` too (of the
+    files as rendered), so that every target reads the signature in place with the others;
+    :func:`merge` signs again what the target ends up holding."""
+
+    def __init__(self, files: Mapping[str, bytes], signer: Signer | None) -> None:
+        super().__init__({n: d for n, d in files.items() if n != SIG})
+        self.signer = signer
+        if signer is not None:
+            self[SIG] = signer(self)
+
+
+def publication_generation(root: Path, source_commit: str) -> int:
+    """The generation a signature names for an artifact that carries none (0 without a
+    commit): :func:`generation_of`, as the ordering stamps it into every publication."""
+    if not source_commit:
+        return 0
+    return generation_of(Git.open(root), source_commit)
+
+
+class Signer:
+    """Signs the files a target ends up holding, with the source commit and generation of
+    the native artifact in place (a file kept because it serves the same keeps its stamp,
+    and the signature names that one). Ed25519 is deterministic: the same files, the same
+    key, the same bytes, so an unchanged publication rewrites no signature."""
+
+    def __init__(self, root: Path, key: str) -> None:
+        self.root = root
+        self._key = key  # never printed, never in a message
+        self._generations: dict[str, int] = {}
+
+    def __repr__(self) -> str:
+        return "Signer(<key>)"
+
+    def __call__(self, files: Mapping[str, bytes]) -> bytes:
+        try:
+            doc = json.loads(files[NATIVE])
+        except ValueError:
+            doc = {}
+        source = doc.get("source_commit") if isinstance(doc, dict) else None
+        source = source if isinstance(source, str) else ""
+        generation = doc.get("generation") if isinstance(doc, dict) else None
+        if not isinstance(generation, int) or isinstance(generation, bool):
+            if source not in self._generations:
+                self._generations[source] = publication_generation(self.root, source)
+            generation = self._generations[source]
+        try:
+            return sign_publication({n: files[n] for n in SIGNED_NAMES if n in files},
+                                    generation=generation, source_commit=source,
+                                    private_key_b64=self._key)
+        except ValueError as e:  # checked before: never expected; the message holds no key
+            raise PublishError(f"cannot sign the publication: {e}; nothing published") from None
+
+
+def _sign_merged(signer: Signer, before: bytes | None, result: dict[str, bytes],
+                 changed: list[str]) -> None:
+    """Add the signature of ``result`` to it; a changed one (or none before) is written."""
+    sig = signer(result)
+    if sig != before:
+        changed.append(SIG)
+    result[SIG] = sig
 
 
 __all__ = ["FLAGD", "NATIVE", "Outcome", "PublishError", "Target", "parse_target", "publish",

@@ -17,7 +17,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from runner.sdk.sources import (
     load_checkout,
     repo_signature,
 )
+from runner.signing import public_keys as signing_keys
 
 log = logging.getLogger("runner.sdk")
 
@@ -151,6 +152,7 @@ class FlagClient:
                   wait: bool = True,
                   on_evaluation: EvaluationHook | Iterable[EvaluationHook] | None = None,
                   allow_generation_reset: bool = False,
+                  public_key: str | Sequence[str] | None = None,
                   ) -> FlagClient:
         """A client on the artifact at ``path`` (``rollout build``'s output).
 
@@ -160,9 +162,19 @@ class FlagClient:
         ``ERROR``, ``PROVIDER_NOT_READY``) until a good file appears. A new file of a
         lower generation than the one served (or the same with other content, or none)
         is refused like a bad file, unless ``allow_generation_reset``.
+
+        ``public_key``: a public key (base64, ``rollout keygen``'s ``public:``), or a list
+        of them (a rotation: any of them). Then only an artifact signed by one of them is
+        loaded: the signature beside it (``flags.sig`` beside ``flags.json``, else
+        ``NAME.sig``) must sign its exact bytes; a missing or bad one is refused like a
+        bad artifact. ``ValueError`` when a key is not one.
         """
+        keys = signing_keys(public_key)
         client = cls(path=path, env=env, reload_interval=reload_interval,
                      on_evaluation=on_evaluation, allow_generation_reset=allow_generation_reset)
+        if keys:  # the one file source, verifying; the ordering rule kept
+            client._file = FileSource(Path(path), keys)
+            client._file.admit = _admitting(client)
         assert client._file is not None
         try:
             client._install(client._file.load_first())
@@ -211,6 +223,7 @@ class FlagClient:
                  max_backoff: float | None = None,
                  on_evaluation: EvaluationHook | Iterable[EvaluationHook] | None = None,
                  allow_generation_reset: bool = False,
+                 public_key: str | Sequence[str] | None = None,
                  ) -> FlagClient:
         """A client on the artifact served at ``url`` (``http://`` or ``https://``).
 
@@ -228,11 +241,15 @@ class FlagClient:
         polling until a good artifact arrives. ``bearer_token_env``: the name of the environment variable
         holding a bearer token (read at each request, sent only to the URL's origin,
         never logged). Call :meth:`close` (or use ``with``) to stop the poller.
+        ``public_key``: a public key or a list of them, as :meth:`from_file`: each new
+        artifact is loaded only when ``flags.sig`` beside it (the URL's last path segment
+        replaced) signs its exact bytes; a ``304`` needs no new signature.
         """
         if not 0 < poll_interval < math.inf:
             raise ValueError(f"poll_interval must be a positive number of seconds, not "
                              f"{poll_interval!r}")
-        source = HttpSource.open(url, timeout=timeout, bearer_token_env=bearer_token_env)
+        source = HttpSource.open(url, timeout=timeout, bearer_token_env=bearer_token_env,
+                                 public_keys=signing_keys(public_key))
         if source.http.plain_http_with_token:
             log.warning("%s: sending the bearer token over plain http", source.name)
         client = cls(env=env, on_evaluation=on_evaluation,

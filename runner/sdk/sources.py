@@ -8,13 +8,18 @@ that keeps failing the same way says so once (:attr:`FlagSourceError.new`), and 
 unchanged source costs a few stats or a ``304``. When and on which thread a source is
 looked at is the client's business (``client.py``: the evaluation path for a file,
 ``poller.py`` for a URL or a checkout); a source only reads and compiles.
+
+Given public keys, a file or URL source also reads the publication's signature beside the
+artifact (``flags.sig``, see :mod:`runner.signing`) and hands over only an artifact whose
+exact bytes it signs: a missing or bad signature is refused like a bad artifact. That is
+done here, at load, never per evaluation.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -25,6 +30,10 @@ from runner.files import read_regular
 
 if TYPE_CHECKING:  # imported when a URL is used: applications on a file never pay for HTTP
     from runner.remote import UrlSource
+
+#: The canonical name of the native artifact in a signature's ``files`` (runner/signing.py),
+#: whatever the file or URL is called
+SIGNED_ARTIFACT = "flags.json"
 
 #: What a file looks like to a stat: device, inode, size, modification time.
 Signature = tuple[int, int, int, int]
@@ -65,10 +74,11 @@ def file_signature(st: os.stat_result) -> Signature:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def load_artifact(path: Path) -> FlagSet:
+def load_artifact(path: Path, public_keys: Sequence[str] = ()) -> FlagSet:
     """Read and compile an artifact file; :class:`ArtifactError` when it is not usable:
     also when it is not a regular file (a folder, a FIFO, a device: never read, so never a
-    hang) or larger than :data:`MAX_ARTIFACT_BYTES`."""
+    hang) or larger than :data:`MAX_ARTIFACT_BYTES`, or, given ``public_keys``, when the
+    signature beside it (:func:`signature_path`) is missing or does not sign its bytes."""
     try:
         data = read_regular(path, MAX_ARTIFACT_BYTES)
     except OSError as e:
@@ -76,7 +86,32 @@ def load_artifact(path: Path) -> FlagSet:
     if len(data) > MAX_ARTIFACT_BYTES:
         raise ArtifactError(f"{path}: larger than {MAX_ARTIFACT_BYTES // (1024 * 1024)} MiB, "
                             "the most an artifact may be; not a rollout artifact?")
+    if public_keys:
+        _verify_file(path, data, public_keys)
     return FlagSet.from_bytes(data, str(path))
+
+
+def signature_path(path: Path) -> Path:
+    """The signature beside an artifact file: ``flags.sig`` beside ``flags.json``, else
+    ``NAME.sig``."""
+    from runner.signing import sig_name_for  # only clients with a public key
+
+    return path.with_name(sig_name_for(path.name))
+
+
+def _verify_file(path: Path, data: bytes, public_keys: Sequence[str]) -> None:
+    from runner.signing import MAX_SIG_BYTES, SignatureError, verify_publication  # as above
+
+    where = signature_path(path)
+    try:
+        sig = read_regular(where, MAX_SIG_BYTES + 1)
+    except OSError as e:
+        raise ArtifactError(f"{path}: refused: no signature ({where.name}: "
+                            f"{e.strerror or e})") from None
+    try:
+        verify_publication(sig, {SIGNED_ARTIFACT: data}, public_keys)
+    except SignatureError as e:
+        raise ArtifactError(f"{path}: refused: {e}") from None
 
 
 class FileSource:
@@ -86,11 +121,16 @@ class FileSource:
     :meth:`changed` is the cheap half of :meth:`load` (one stat, no read), for the
     evaluation path: the read and the compile happen on another thread."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, public_keys: Sequence[str] = ()):
         self.path = path
         self.name = str(path)
-        self._signature: Signature | None = None  # of the file last loaded
-        self._refused: Signature | None = None  # of the file last refused
+        #: Given keys, only an artifact the signature beside it signs is loaded; the
+        #: signature's stat joins the artifact's (a signature arriving after its artifact
+        #: is a change)
+        self.public_keys = tuple(public_keys)
+        self._sig_path = signature_path(path) if self.public_keys else None
+        self._signature: Any = None  # of the file last loaded
+        self._refused: Any = None  # of the file last refused
         self._refusal = ""
         self._missing = False  # the file was missing at the last look (said once)
         self.admit: Admit | None = None
@@ -100,18 +140,35 @@ class FileSource:
         raises it, or says it once and serves defaults)."""
         self._missing = True  # until it loads: a missing file was said by that caller
         try:
-            sig = file_signature(self.path.stat())
+            sig = self._stat()
         except OSError as e:
             raise ArtifactError(f"{self.path}: cannot read: {e.strerror or e}") from e
-        flags = load_artifact(self.path)
+        flags = self._read()
         self._signature, self._refused, self._missing = sig, None, False
         return flags
 
-    def _look(self) -> Signature | None:
+    def _read(self) -> FlagSet:
+        # one read: the bytes verified are the bytes compiled (a file replaced between two
+        # reads could otherwise pass a check it never had)
+        if self.public_keys:
+            return load_artifact(self.path, self.public_keys)
+        return load_artifact(self.path)
+
+    def _stat(self) -> Any:
+        """What a stat says of the file (and of its signature file, when verifying)."""
+        sig = file_signature(self.path.stat())
+        if self._sig_path is None:
+            return sig
+        try:
+            return (sig, file_signature(self._sig_path.stat()))
+        except OSError:
+            return (sig, None)
+
+    def _look(self) -> Any:
         """The file's signature when it is not the one last loaded; None when it is.
         :class:`FlagSourceError` when it is missing or the one last refused."""
         try:
-            sig = file_signature(self.path.stat())
+            sig = self._stat()
         except OSError as e:
             new, self._missing = not self._missing, True
             raise FlagSourceError(f"{self.path}: {e.strerror or e}", new=new,
@@ -133,7 +190,7 @@ class FileSource:
         if sig is None:
             return None
         try:
-            flags = load_artifact(self.path)
+            flags = self._read()
             if self.admit is not None:
                 self.admit(flags)
         except ArtifactError as e:  # a new bad file (the one last refused did not get here)
@@ -147,19 +204,32 @@ class HttpSource:
     """An artifact URL: conditional GETs (``runner/remote.py``); a changed body is compiled,
     and the same bytes again (no validators, a re-upload) are no change."""
 
-    def __init__(self, http: UrlSource):
+    def __init__(self, http: UrlSource, public_keys: Sequence[str] = (),
+                 sig_http: UrlSource | None = None):
         self.http = http
         self.name = http.shown
         self._body_hash: bytes | None = None
         self.admit: Admit | None = None
+        #: Given keys: ``flags.sig`` beside the artifact, fetched (never conditionally)
+        #: each time the artifact changed; an unchanged artifact (a 304) needs none
+        self.public_keys = tuple(public_keys)
+        self._sig_http = sig_http
 
     @classmethod
-    def open(cls, url: str, *, timeout: float, bearer_token_env: str | None) -> HttpSource:
+    def open(cls, url: str, *, timeout: float, bearer_token_env: str | None,
+             public_keys: Sequence[str] = ()) -> HttpSource:
         """A source on ``url``; ``ValueError`` when it is not an http(s) URL with a host."""
         from runner.remote import UrlSource  # here: applications on a file never pay for HTTP
 
-        return cls(UrlSource(url, timeout=timeout, max_bytes=MAX_ARTIFACT_BYTES,
-                             bearer_token_env=bearer_token_env))
+        http = UrlSource(url, timeout=timeout, max_bytes=MAX_ARTIFACT_BYTES,
+                         bearer_token_env=bearer_token_env)
+        sig_http = None
+        if public_keys:
+            from runner.signing import MAX_SIG_BYTES, sig_url_for  # only with a public key
+
+            sig_http = UrlSource(sig_url_for(url), timeout=timeout, max_bytes=MAX_SIG_BYTES,
+                                 bearer_token_env=bearer_token_env)
+        return cls(http, public_keys, sig_http)
 
     @property
     def timeout(self) -> float:
@@ -184,6 +254,8 @@ class HttpSource:
         if digest == self._body_hash:  # the same bytes again (no validators, a re-upload)
             self.http.accept(etag, last_modified)
             return None
+        if self._sig_http is not None:
+            self._verify(body)
         try:
             flags = FlagSet.from_bytes(body, self.name)
             if self.admit is not None:
@@ -193,6 +265,26 @@ class HttpSource:
         self._body_hash = digest
         self.http.accept(etag, last_modified)
         return flags
+
+    def _verify(self, body: bytes) -> None:
+        """Refuse ``body`` unless the signature served beside it signs its exact bytes."""
+        from runner.remote import FetchError
+        from runner.signing import SignatureError, verify_publication  # loaded by open()
+
+        assert self._sig_http is not None
+        self._sig_http.forget()  # never conditional: each new artifact, its signature now
+        try:
+            got = self._sig_http.get()
+        except FetchError as e:
+            raise FlagSourceError(f"{self.name}: refused: no signature ({e})",
+                                  retry_after=e.retry_after) from None
+        if got is None:  # a 304 to an unconditional request: nothing to verify with
+            raise FlagSourceError(f"{self.name}: refused: no signature (304 from "
+                                  f"{self._sig_http.shown})")
+        try:
+            verify_publication(got[0], {SIGNED_ARTIFACT: body}, self.public_keys)
+        except SignatureError as e:
+            raise FlagSourceError(f"{self.name}: refused: {e}") from None
 
 
 def repo_signature(root: Path) -> tuple[Any, ...]:
