@@ -271,6 +271,11 @@ def example_repository(player: Player) -> tuple[str, Callable[[Player, dict[str,
 def init_repository(player: Player) -> tuple[str, Callable[[Player, dict[str, Any]], None]]:
     """A repository ``rollout init`` wrote (the metrics in a file per flag)."""
     assert player.rollout("init", "repo", cwd=player.home) == 0, player.transcript[-1]
+    # init copies the JSON Schemas beside the flags for editors; they grow with new
+    # configuration (the publication's signing key since 0.2), so both players commit
+    # today's: what is compared is what the runner writes, not the schema it was given
+    for schema in sorted((PROJECT / "schemas").glob("*.schema.json")):
+        player.write(f"schemas/{schema.name}", schema.read_text(encoding="utf-8"))
     player.git("init", "-q", "-b", "main")
     player.commit_all("Rollout Runner")
 
