@@ -184,47 +184,48 @@ def runner_commit_doubts(git: Git, commits: Mapping[str, str]) -> dict[str, str]
     ``Rollout-State-After`` is the digest of the state file in itself and its
     ``Rollout-State-Before`` that of the file in its parent, and it was committed by its
     author (the runner writes both; a cherry-pick, amend or rebase changes the committer).
-    A commit of runner 0.1 (no digests) counts when its author and committer are the same
-    identity at the same second. What names "the runner's rollback" or honours an approval
-    reads it: ``rollout issue``, ``rollout incident``, ``rollout resume``."""
+    A commit without digests (runner 0.1's, or a person's in that form) cannot be verified.
+    What names "the runner's rollback" or honours an approval reads it: ``rollout issue``,
+    ``rollout incident``, ``advance`` and ``resume`` (approvals)."""
     if not commits:
         return {}
-    fmt = "%x00".join(["%H", "%P", "%an <%ae>", "%cn <%ce>", "%at %ct", "%B"])
+    fmt = "%x00".join(["%H", "%P", "%an <%ae>", "%cn <%ce>", "%B"])
     out = git.run("log", "-z", "--no-walk=unsorted", f"--format={fmt}", *commits, "--",
                   check=False).stdout
     found: dict[str, str] = {}
     seen: set[str] = set()
-    for fields, _ in z_records([out], 6):
-        sha, parents, author, committer, stamps = (t.strip() for t in fields[:5])
+    for fields, _ in z_records([out], 5):
+        sha, parents, author, committer = (t.strip() for t in fields[:4])
         seen.add(sha)
         path = commits.get(sha)
         if path is None:
             continue
-        m = message.parse_message(fields[5])
+        m = message.parse_message(fields[4])
         parent_list = parents.split()
-        at, _, ct = stamps.partition(" ")
         if m is None:
             found[sha] = "it carries no runner trailers: a person's commit"
-        elif len(parent_list) != 1:
+            continue
+        if len(parent_list) != 1:
             found[sha] = "a merge or a root commit, never written by the runner"
+            continue
+        if not m.state_before or not m.state_after:
+            found[sha] = ("it carries no state digests (Rollout-State-Before/-After): written "
+                          "by hand or by runner 0.1, it cannot be verified")
+            continue
+        own = _blob_in(git, sha, path)
+        before = _blob_in(git, parent_list[0], path)
+        contents = read_blobs(git.root, [b for b in (own, before) if b])
+        own_digest, before_digest = (NONE if b is None else digest(contents.get(b, b""))
+                                     for b in (own, before))
+        if m.state_after.strip() != own_digest:
+            found[sha] = ("its state file is not the one its Rollout-State-After trailer "
+                          "names: the commit was edited or written by hand")
+        elif m.state_before.strip() != before_digest:
+            found[sha] = ("its Rollout-State-Before trailer is not the digest of the state "
+                          "file in its parent: the commit was moved or written by hand")
         elif author != committer:
             found[sha] = (f"committed by {committer}, not by its author {author}: a "
                           "cherry-pick, amend or rebase of a runner commit")
-        elif not m.state_before and not m.state_after:  # runner 0.1
-            if at != ct:
-                found[sha] = "authored and committed at different times: not as the runner commits"
-        else:
-            own = _blob_in(git, sha, path)
-            before = _blob_in(git, parent_list[0], path)
-            contents = read_blobs(git.root, [b for b in (own, before) if b])
-            own_digest, before_digest = (NONE if b is None else digest(contents.get(b, b""))
-                                         for b in (own, before))
-            if (m.state_after or "").strip() != own_digest:
-                found[sha] = ("its state file is not the one its Rollout-State-After trailer "
-                              "names: the commit was edited or written by hand")
-            elif (m.state_before or "").strip() != before_digest:
-                found[sha] = ("its Rollout-State-Before trailer is not the digest of the state "
-                              "file in its parent: the commit was moved or written by hand")
     for sha in commits:
         if sha not in seen:
             found[sha] = "not a commit of this clone"
@@ -284,8 +285,6 @@ def approval_doubt(git: Git, path: str, flag: str, step: int, by: str) -> str | 
         m = message.parse_message(_message_of(git, sha))
         if m is None or m.action != "approve" or flag not in m.flags:
             return f"it was written by {sha[:7]}, not a `rollout approve` commit of the runner"
-        if not m.state_before or not m.state_after:  # every runner that approves writes them
-            return f"it was written by {sha[:7]}, an approval without the state digests"
         doubt = runner_commit_doubts(git, {sha: path}).get(sha)
         return None if doubt is None else f"it was written by {sha[:7]}: {doubt}"
     return "no runner commit in the history recorded it"
