@@ -31,6 +31,7 @@ from runner.load.statefile import STATE_SUFFIX
 from runner.model import Phase
 from runner.reconcile.last_change import runner_commit_doubts
 from runner.reconcile.message import parse_message
+from runner.safemarkup import markdown
 from runner.safetext import redact, safe_line
 
 LABEL = "rollout-rollback"
@@ -118,7 +119,7 @@ def issue_body(rb: Rollback, first: bool, report: str | None = None) -> str:
     subject = rb.subject.replace("`", "'")
     parts = [
         marker(rb.flag, rb.sha),
-        f"{head} Commit {commit} ({rb.date}, {rb.author}): `{subject}`",
+        f"{head} Commit {commit} ({markdown(rb.date)}, {markdown(rb.author)}): `{subject}`",
         "",
         "**Reason and gate evidence** (from the commit):",
         "",
