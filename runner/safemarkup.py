@@ -45,9 +45,9 @@ def markdown(value: object) -> str:
     """Text safe inside a Markdown paragraph or table cell (GitHub-flavoured): one line,
     blanks collapsed, every character Markdown reads backslash-escaped, ``&`` an entity,
     then :func:`defuse`."""
-    s = escape_controls(" ".join(str(value).split()))
-    s = _MD_SPECIAL.sub(r"\\\1", s).replace("&", "&amp;")
-    return defuse(s)
+    s = _MD_SPECIAL.sub(r"\\\1", " ".join(str(value).split())).replace("&", "&amp;")
+    # after the escapes: a control character shows as ``\u202e``, one backslash
+    return defuse(escape_controls(s))
 
 
 def mrkdwn(value: object, limit: int = 2900) -> str:
