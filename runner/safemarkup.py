@@ -8,7 +8,8 @@ nothing:
 
 - **mentions and references**: a WORD JOINER (U+2060, invisible, no width) follows every
   ``@`` and every ``#`` before a letter or digit: ``@org/team`` pings nobody on GitHub or
-  Slack, ``#12`` links no issue, ``a@b.example`` is no e-mail link;
+  Slack, ``#12`` links no issue; in Markdown an ``@`` inside a word (``a@b.example``, where
+  no mention starts) is the entity ``&#64;``, as 0.2 wrote it;
 - **links**: Markdown's ``[x](y)`` and ``<url>`` are escaped (``\\[``, ``\\<``); a bare URL
   is broken where autolinking starts (``https:⁠//``, ``www⁠.``), so GitHub's and Slack's
   autolinkers never see one;
@@ -31,7 +32,10 @@ from runner.safetext import escape_controls, safe_line
 JOINER = "\u2060"
 
 #: Where GitHub and Slack start a mention, a reference or an autolink.
-_TRIGGERS = re.compile(r"([@#])(?=\w)|(:)(?=//)|(?i:\b(www)(?=\.))")
+_TRIGGERS = re.compile(r"(@|(?<!&)#)(?=\w)|(:)(?=//)|(?i:\b(www)(?=\.))")
+#: An ``@`` inside a word (an address): no mention starts there; written ``&#64;`` in
+#: Markdown as 0.2 wrote it (``rollout status`` output stays byte-identical).
+_INNER_AT = re.compile(r"(?<=\w)@")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
 
 
@@ -46,6 +50,7 @@ def markdown(value: object) -> str:
     blanks collapsed, every character Markdown reads backslash-escaped, ``&`` an entity,
     then :func:`defuse`."""
     s = _MD_SPECIAL.sub(r"\\\1", " ".join(str(value).split())).replace("&", "&amp;")
+    s = _INNER_AT.sub("&#64;", s)
     # after the escapes: a control character shows as ``\u202e``, one backslash
     return defuse(escape_controls(s))
 

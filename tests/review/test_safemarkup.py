@@ -49,6 +49,8 @@ def test_defuse(text: str, expected: str) -> None:
     ("two\nlines\there", "two lines here"),
     ("bidi \u202e", "bidi \\u202e"),
     ("@team", f"@{J}team"),
+    ("Ann <ann@example.com>", "Ann \\<ann&#64;example.com\\>"),  # as 0.2 wrote it
+    ("&#64;x", f"&amp;\\#{J}64;x"),
 ])
 def test_markdown(text: str, expected: str) -> None:
     assert markdown(text) == expected
