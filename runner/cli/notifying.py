@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from runner.load.config import load_notify
+from runner.safemarkup import markdown
 from runner.safetext import safe_line
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ def after_run(opts: Options, rep: Report) -> None:
         try:
             with open(summary, "a", encoding="utf-8") as f:
                 f.write("\n### Notifications not delivered\n\n")
-                f.writelines(f"- {safe_line(str(u), 500).replace('<', '&lt;')}\n"
+                f.writelines(f"- {markdown(safe_line(str(u), 500))}\n"
                              for u in outcome.undelivered)
         except OSError as e:
             print(safe_line(f"warning: cannot write the step summary: {e}"), file=sys.stderr)

@@ -29,7 +29,9 @@ from runner.integrations.links import commit_link, github_repository
 from runner.load import check_repository
 from runner.load.statefile import STATE_SUFFIX
 from runner.model import Phase
+from runner.reconcile.last_change import runner_commit_doubts
 from runner.reconcile.message import parse_message
+from runner.safemarkup import markdown
 from runner.safetext import redact, safe_line
 
 LABEL = "rollout-rollback"
@@ -67,8 +69,9 @@ class Rollback:
 
 
 def find_rollback(root: Path, flag: str, env: Mapping[str, str]) -> Rollback | None:
-    """The rollback ``flag``'s rollout is in, from its state and the runner's commit; None
-    when it is not rolled back."""
+    """The rollback ``flag``'s rollout is in, from its state and the newest rollback commit
+    verified as the runner's own (``last_change.runner_commit_doubts``); None when it is not
+    rolled back or no such commit is found (a rollback written by hand is no runner's)."""
     repo = check_repository(root).salvaged
     state = repo.states.get(flag)
     if state is None or state.phase is not Phase.ROLLED_BACK:
@@ -76,12 +79,19 @@ def find_rollback(root: Path, flag: str, env: Mapping[str, str]) -> Rollback | N
     git = Git.open(root)
     path = git.rel(f"{repo.config.rollouts_dir}/{state.plan}{STATE_SUFFIX}")
     log = git.out("log", "-n", "200", "-z", "--format=%H%x1f%aI%x1f%an%x1f%B", "--", path)
+    claims = []
     for record in log.split("\0"):
         if not record.strip():
             continue
         sha, date, author, message = record.strip("\n").split("\x1f", 3)
         m = parse_message(message)
-        if m is None or m.action != "rollback" or m.flag != flag:
+        if m is not None and m.action == "rollback" and m.flag == flag:
+            claims.append((sha, date, author, m))
+    # only a commit verified as the runner's own is its rollback: a person's commit with
+    # forged trailers (or a moved or edited runner commit) never is
+    doubts = runner_commit_doubts(git, {sha: path for sha, *_ in claims})
+    for sha, date, author, m in claims:
+        if sha in doubts:
             continue
         lines = tuple(safe_line(x, 600) for x in m.body if x.strip())[:30]
         return Rollback(flag=flag, plan=state.plan, sha=sha,
@@ -109,7 +119,7 @@ def issue_body(rb: Rollback, first: bool, report: str | None = None) -> str:
     subject = rb.subject.replace("`", "'")
     parts = [
         marker(rb.flag, rb.sha),
-        f"{head} Commit {commit} ({rb.date}, {rb.author}): `{subject}`",
+        f"{head} Commit {commit} ({markdown(rb.date)}, {markdown(rb.author)}): `{subject}`",
         "",
         "**Reason and gate evidence** (from the commit):",
         "",

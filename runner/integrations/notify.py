@@ -22,7 +22,6 @@ import hashlib
 import hmac
 import http.client
 import json
-import re
 import threading
 import time
 import urllib.error
@@ -40,6 +39,7 @@ from runner.model import CohortEvidence, GateResult, NotifyConfig, NotifyTarget
 from runner.percent import pct
 from runner.reconcile.decide import Action, Decision
 from runner.reconcile.runs import Report
+from runner.safemarkup import mrkdwn
 from runner.safetext import record_line, redact, safe_line
 from runner.timefmt import utc_iso
 
@@ -218,13 +218,15 @@ def signature(secret: str, body: bytes) -> str:
 
 
 def _mrkdwn(text: str, limit: int = 2900) -> str:
-    """Input text made inert in Slack's mrkdwn: one line, ``& < >`` escaped (no mention,
-    no link of the input's making), cut to fit a block."""
-    text = safe_line(text, limit)
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    if len(text) > limit:  # the escapes made it longer: cut, never inside an escape
-        text = re.sub(r"&[a-z]*$", "", text[: limit - 1]) + "…"
-    return text
+    """Input text made inert in Slack's mrkdwn (:func:`runner.safemarkup.mrkdwn`): no
+    mention, link or Slack syntax of the input's making."""
+    return mrkdwn(text, limit)
+
+
+def _input(text: str) -> dict[str, Any]:
+    """A mrkdwn text object holding input: ``verbatim`` so that Slack links and mentions
+    nothing in it on its own (escaping does the rest)."""
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
 
 
 _TITLES = {"start": "started", "advance": "advanced", "completed": "completed",
@@ -250,22 +252,21 @@ def slack_message(change: Change) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "emoji": True,
                                     "text": safe_line(title, 150)}},
-        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
-        {"type": "section", "text": {"type": "mrkdwn",
-                                     "text": f"*Reason*\n{_mrkdwn(change.reason)}"}},
+        {"type": "section", "fields": [_input(f) for f in fields]},
+        {"type": "section", "text": _input(f"*Reason*\n{_mrkdwn(change.reason)}")},
     ]
     if change.gates:
         lines = "\n".join(f"• {_mrkdwn(gate_words(g), 600)}" for g in change.gates[:8])
         more = f"\n… and {len(change.gates) - 8} more" if len(change.gates) > 8 else ""
-        blocks.append({"type": "section", "text": {
-            "type": "mrkdwn", "text": f"*Gate evidence*\n{lines}{more}"[:2990]}})
+        blocks.append({"type": "section",
+                       "text": _input(f"*Gate evidence*\n{lines}{more}"[:2990])})
     context = [f"plan `{_mrkdwn(change.plan, 200)}`"]
     if change.requested_by:
         context.append(f"by {_mrkdwn(change.requested_by, 200)}")
     if change.run_url:
         context.append(f"<{change.run_url}|workflow run>")
     blocks.append({"type": "context", "elements": [
-        {"type": "mrkdwn", "text": " · ".join(["rollout-runner", *context])}]})
+        _input(" · ".join(["rollout-runner", *context]))]})
     return {"text": safe_line(f"{change.flag} {_TITLES[change.event]}: {move}", 300),
             "blocks": blocks}
 

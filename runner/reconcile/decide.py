@@ -577,8 +577,12 @@ class Refused(Declined):
 
 
 def request(action: Action, plan: RolloutPlan, state: RolloutState | None, now: datetime,
-            requested_by: str, reason: str = "") -> Decision:
-    """A person's ``rollback``, ``pause``, ``resume`` or ``retry`` of one rollout."""
+            requested_by: str, reason: str = "", unverified_approval: str | None = None
+            ) -> Decision:
+    """A person's ``rollback``, ``pause``, ``resume`` or ``retry`` of one rollout.
+    ``unverified_approval``: why the state's recorded approval was written by no verified
+    runner commit (``last_change.approval_doubt``); ``resume`` then drops it, so that a
+    hand-written approval is never honoured after the rollout runs again."""
     phase = state.phase if state else Phase.PENDING
     at = f"{pct(state.current_percentage if state else 0)}%"
     why = f" ({reason})" if reason else ""
@@ -609,6 +613,10 @@ def request(action: Action, plan: RolloutPlan, state: RolloutState | None, now: 
         if after.current_percentage != state.current_percentage:
             text += f" (the plan changed: step {after.step + 1}, {pct(after.current_percentage)}%)"
             after = dataclasses.replace(after, reason=text)
+        if unverified_approval is not None and after.approved_step is not None:
+            text += (f" (the approval of step {after.approved_step + 1} in the state is "
+                     "dropped: no runner commit recorded it)")
+            after = dataclasses.replace(_unapproved(after), reason=text)
         return _decision(plan, Action.RESUME, state, after, text, requested_by=requested_by)
     if action is Action.RETRY:
         if phase not in (Phase.ROLLED_BACK, Phase.PAUSED):
@@ -635,6 +643,8 @@ class Approver:
     verified: bool
     #: What may match an entry of the plan's ``approvers`` (a login; a name and an email).
     names: tuple[str, ...] = ()
+    #: Not verified: what the identity is, as the approval's text says it.
+    unverified_as: str = "git identity"
 
 
 def approve(plan: RolloutPlan, state: RolloutState | None, approver: Approver,
@@ -659,7 +669,7 @@ def approve(plan: RolloutPlan, state: RolloutState | None, approver: Approver,
     if state.approved_step == target:
         raise Refused(f"{named} of {plan.flag} is already approved by {state.approved_by}")
     _check_approver(plan, approver)
-    how = "" if approver.verified else " (git identity, not verified)"
+    how = "" if approver.verified else f" ({approver.unverified_as}, not verified)"
     why = f" ({reason})" if reason else ""
     text = (f"{named} approved by {approver.name}{how}{why}; the rollout moves there when "
             f"step {state.step + 1}'s wait is over and its gates pass")
@@ -703,7 +713,9 @@ def _check_approver(plan: RolloutPlan, approver: Approver) -> None:
     if not any(n.casefold() in allowed for n in approver.names):
         how = ("the workflow's actor" if approver.verified else
                "the git identity (user.name or user.email; outside GitHub Actions nothing "
-               "proves who runs the command)")
+               "proves who runs the command)" if approver.unverified_as == "git identity" else
+               f"the {approver.unverified_as} (outside a workflow run nothing proves who "
+               "runs the command)")
         raise Refused(f"{approver.name} ({how}) is not one of the approvers of "
                       f"{plan.flag}'s plan: {', '.join(plan.approvers)}")
 

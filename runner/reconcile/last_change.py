@@ -28,6 +28,7 @@ files and the parent files those commits started from; one ``git show`` per reve
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from runner.git import REVERTS, Git, is_null_object, raw_change, read_blobs, stream, z_records
@@ -169,6 +170,143 @@ def _trusted(r: _Runner, head_blob: str | None, blob_digest: Callable[[str | Non
     if not r.before and not r.after:  # runner 0.1: the commit's own file must be HEAD's
         return r.legacy_ok and (r.new == head_blob if head_blob else is_null_object(r.new))
     return r.after == blob_digest(head_blob) and r.before == blob_digest(r.old)
+
+
+def _blob_in(git: Git, rev: str, path: str) -> str | None:
+    """The blob id of ``path`` (relative to the top level) in ``rev``; None when absent."""
+    return _tree_blobs(git, rev, [path]).get(path)
+
+
+def runner_commit_doubts(git: Git, commits: Mapping[str, str]) -> dict[str, str]:
+    """Why each commit (id -> the state file path it is about, relative to the top level) is
+    not the runner's own; a commit absent from the answer is verified. The provenance rule
+    on the commit alone (docs/runner.md): it carries runner trailers, has one parent, its
+    ``Rollout-State-After`` is the digest of the state file in itself and its
+    ``Rollout-State-Before`` that of the file in its parent, and it was committed by its
+    author (the runner writes both; a cherry-pick, amend or rebase changes the committer).
+    A commit without digests (runner 0.1's, or a person's in that form) cannot be verified.
+    What names "the runner's rollback" or honours an approval reads it: ``rollout issue``,
+    ``rollout incident``, ``advance`` and ``resume`` (approvals)."""
+    if not commits:
+        return {}
+    fmt = "%x00".join(["%H", "%P", "%an <%ae>", "%cn <%ce>", "%B"])
+    out = git.run("log", "-z", "--no-walk=unsorted", f"--format={fmt}", *commits, "--",
+                  check=False).stdout
+    found: dict[str, str] = {}
+    seen: set[str] = set()
+    for fields, _ in z_records([out], 5):
+        sha, parents, author, committer = (t.strip() for t in fields[:4])
+        seen.add(sha)
+        path = commits.get(sha)
+        if path is None:
+            continue
+        m = message.parse_message(fields[4])
+        parent_list = parents.split()
+        if m is None:
+            found[sha] = "it carries no runner trailers: a person's commit"
+            continue
+        if len(parent_list) != 1:
+            found[sha] = "a merge or a root commit, never written by the runner"
+            continue
+        if not m.state_before or not m.state_after:
+            found[sha] = ("it carries no state digests (Rollout-State-Before/-After): written "
+                          "by hand or by runner 0.1, it cannot be verified")
+            continue
+        own = _blob_in(git, sha, path)
+        before = _blob_in(git, parent_list[0], path)
+        contents = read_blobs(git.root, [b for b in (own, before) if b])
+        own_digest, before_digest = (NONE if b is None else digest(contents.get(b, b""))
+                                     for b in (own, before))
+        if m.state_after.strip() != own_digest:
+            found[sha] = ("its state file is not the one its Rollout-State-After trailer "
+                          "names: the commit was edited or written by hand")
+        elif m.state_before.strip() != before_digest:
+            found[sha] = ("its Rollout-State-Before trailer is not the digest of the state "
+                          "file in its parent: the commit was moved or written by hand")
+        elif author != committer:
+            found[sha] = (f"committed by {committer}, not by its author {author}: a "
+                          "cherry-pick, amend or rebase of a runner commit")
+    for sha in commits:
+        if sha not in seen:
+            found[sha] = "not a commit of this clone"
+    return found
+
+
+def _approval_of(content: bytes | None) -> tuple[object, object]:
+    """(``approved_step``, ``approved_by``) of a state file's bytes; (None, None) when
+    there is none or the file is not a JSON object."""
+    if content is None:
+        return None, None
+    try:
+        doc = json.loads(content)
+    except (ValueError, RecursionError):
+        return None, None
+    if not isinstance(doc, dict):
+        return None, None
+    return doc.get("approved_step"), doc.get("approved_by")
+
+
+#: The commits changing a state file looked through at most for the one that recorded its
+#: approval (beyond: not found, so not honoured).
+APPROVAL_WALK = 500
+
+
+def approval_doubt(git: Git, path: str, flag: str, step: int, by: str) -> str | None:
+    """None when the approval (``step``, ``by``) in HEAD's state file ``path`` was recorded
+    by a verified runner commit (:func:`runner_commit_doubts`) of ``rollout approve`` for
+    ``flag``; else why not. The recorder is the newest commit on the first-parent line of
+    HEAD whose file holds this approval and whose parent's does not: a person's commit that
+    writes (or writes back) ``approved_step`` and ``approved_by``, with forged trailers or
+    none, is the recorder, and is no runner's."""
+    head = git.head()
+    if head is None:
+        return "no history"
+    log = git.run("log", "-z", "--first-parent", "--format=%H", "--raw", "--no-abbrev",
+                  "--no-renames", "--diff-merges=first-parent", f"-n{APPROVAL_WALK}", head,
+                  "--", f":(top,literal){path}").stdout
+    changes: list[tuple[str, str, str]] = []  # commit, old blob, new blob
+    for fields, raw in z_records([log], 1):
+        for meta, p in raw:
+            if p == path:
+                _, old, new, _ = raw_change(meta)
+                changes.append((fields[0].strip(), old, new))
+    blobs = [b for _, old, new in changes for b in (old, new) if not is_null_object(b)]
+    contents = read_blobs(git.root, blobs)
+
+    def approval(blob: str) -> tuple[object, object]:
+        return (None, None) if is_null_object(blob) else _approval_of(contents.get(blob))
+
+    wanted = (step, by)
+    for sha, old, new in changes:
+        if approval(new) != wanted:
+            break  # the approval came from a line of history this walk does not follow
+        if approval(old) == wanted:
+            continue  # carried over from an older commit
+        m = message.parse_message(_message_of(git, sha))
+        if m is None or m.action != "approve" or flag not in m.flags:
+            return f"it was written by {sha[:7]}, not a `rollout approve` commit of the runner"
+        doubt = runner_commit_doubts(git, {sha: path}).get(sha)
+        return None if doubt is None else f"it was written by {sha[:7]}: {doubt}"
+    return "no runner commit in the history recorded it"
+
+
+def _message_of(git: Git, sha: str) -> str:
+    return git.run("show", "-s", "--format=%B", sha, "--").stdout
+
+
+def unrecorded_approval(git: Git, path: str, flag: str, step: int, by: str,
+                        head_change: LastChange) -> LastChange | None:
+    """HEAD's state holds an approval (``step``, ``by``) and is the runner's by the
+    provenance rule (``head_change``): None when a verified runner commit recorded the
+    approval (:func:`approval_doubt`); else the state counts as a person's change, named
+    by the newest commit that changed it, so that the run holds it rather than honour an
+    approval no runner recorded (a forgery in 0.1's form, without digests, passes the rule)."""
+    if approval_doubt(git, path, flag, step, by) is None:
+        return None
+    out = git.run("show", "-s", "-z", "--format=%cn <%ce>%x00%s", head_change.sha, "--").stdout
+    committer, _, subject = out.rstrip("\0\n").partition("\0")
+    return LastChange(sha=head_change.sha, author=committer or head_change.author,
+                      by_runner=False, subject=subject or head_change.subject)
 
 
 def _resolve_reverted(git: Git, reverted: Mapping[str, list[str]],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from runner.gates.request import GateRequest
 from runner.git import Git, GitError, author_ident
 from runner.load import check_repository, load_config
 from runner.load.statefile import STATE_SUFFIX, dump_state
-from runner.model import GateResult, RepoConfig, Repository
+from runner.model import GateResult, Phase, RepoConfig, Repository
 from runner.reconcile import last_change
 from runner.reconcile.commit import (
     CommitSpec,
@@ -200,6 +201,14 @@ def _safety_only(decisions: Sequence[Decision], sound: frozenset[str]) -> list[D
 def _last_changes(git: Git, repo: Repository) -> dict[str, LastChange | None]:
     paths = {flag: git.rel(state_path(repo.config, plan.name)) for flag, plan in repo.plans.items()}
     found = last_change.last_changes(git, paths)
+    for flag, change in found.items():
+        st = repo.states.get(flag)
+        if change is not None and change.by_runner and st is not None and (
+                st.approved_step is not None and st.phase is Phase.PROGRESSING):
+            # an approval counts only as a verified runner commit recorded it (a paused
+            # state's is checked by `resume`: held once, not at every run)
+            found[flag] = last_change.unrecorded_approval(
+                git, paths[flag], flag, st.approved_step, st.approved_by or "", change) or change
     lost = sorted(f for f, change in found.items() if change is None and f in repo.states)
     if lost and git.is_shallow():
         # without the commit that wrote a state, a person's revert cannot be told apart
@@ -387,7 +396,15 @@ def apply_request(opts: Options, action: Action, flag: str, requested_by: str,
         plan = repo.plans.get(flag)
         if plan is None:
             raise Stop(f"no rollout plan for flag {flag!r} in {repo.config.rollouts_dir}/")
-        own = request(action, plan, repo.states.get(flag), opts.now, requested_by, reason)
+        current = repo.states.get(flag)
+        doubt = None
+        if action is Action.RESUME and current is not None and current.approved_step is not None:
+            # an approval counts only as a verified runner commit recorded it: one written
+            # by hand (forged trailers or none) and held on is dropped, never honoured
+            doubt = last_change.approval_doubt(
+                git, git.rel(state_path(repo.config, plan.name)), flag, current.approved_step,
+                current.approved_by or "")
+        own = request(action, plan, current, opts.now, requested_by, reason, doubt)
         if action is not Action.ROLLBACK:
             return [own]
         others = [Decision(f, p.name, None, repo.states.get(f), repo.states.get(f), "",
@@ -413,12 +430,30 @@ def requester(env: Mapping[str, str], cwd: Path) -> str:
     return ident.rsplit(" ", 2)[0] if ident else env.get("USER", "someone")
 
 
+#: What GitHub sets in every step of a workflow run, beside ``GITHUB_ACTIONS`` and
+#: ``GITHUB_ACTOR``: the run's id (digits), the workflow's name and the repository
+#: (OWNER/NAME). A shell that exports only the first two (a profile, a copied command line)
+#: is no workflow run.
+WORKFLOW_RUN = {"GITHUB_RUN_ID": r"[0-9]+", "GITHUB_WORKFLOW": r".*\S.*",
+                "GITHUB_REPOSITORY": r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+"}
+#: How an approval given with GitHub's variables but outside a workflow run is recorded.
+UNVERIFIED = " (unverified)"
+
+
+def in_workflow_run(env: Mapping[str, str]) -> bool:
+    """Whether the environment is a GitHub Actions workflow run's (:data:`WORKFLOW_RUN`)."""
+    return env.get("GITHUB_ACTIONS") == "true" and all(
+        re.fullmatch(pattern, env.get(name, "")) for name, pattern in WORKFLOW_RUN.items())
+
+
 def approver(env: Mapping[str, str], root: Path) -> Approver:
-    """Who approves. In GitHub Actions (``GITHUB_ACTIONS=true``) the workflow's actor, which
-    GitHub sets and vouches for; a re-run by another person is refused, since its
-    ``GITHUB_ACTOR`` stays the one who started the first run. Elsewhere the git identity,
-    which proves nothing (``ROLLOUT_REQUESTED_BY`` is not read: an approval is no place for
-    a name anyone can type). Stop when there is none."""
+    """Who approves. In a GitHub Actions workflow run (``GITHUB_ACTIONS=true`` and the run's
+    variables, :data:`WORKFLOW_RUN`) the workflow's actor, which GitHub sets and vouches
+    for; a re-run by another person is refused, since its ``GITHUB_ACTOR`` stays the one who
+    started the first run. ``GITHUB_ACTIONS``/``GITHUB_ACTOR`` without a run's variables:
+    the actor, recorded as ``NAME (unverified)``. Elsewhere the git identity, which proves
+    nothing (``ROLLOUT_REQUESTED_BY`` is not read: an approval is no place for a name anyone
+    can type). Stop when there is none."""
     if env.get("GITHUB_ACTIONS") == "true":
         actor = env.get("GITHUB_ACTOR", "").strip()
         if not actor:
@@ -428,6 +463,9 @@ def approver(env: Mapping[str, str], root: Path) -> Approver:
         if again and again != actor:
             raise Stop(f"this run was started by {actor} and re-run by {again}: an approval "
                        "is the person's who starts the run; start a new run to approve")
+        if not in_workflow_run(env):
+            return Approver(actor + UNVERIFIED, False, (actor,),
+                            unverified_as="GITHUB_ACTOR outside a workflow run")
         return Approver(actor, True, (actor,))
     ident = author_ident(root)
     name, _, rest = (ident or "").partition(" <")

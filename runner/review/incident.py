@@ -172,6 +172,10 @@ class Incident:
     actors: tuple[Actor, ...]
     report_path: str
     notes: tuple[str, ...] = field(default=())
+    #: The rollback commit is the runner's own (``last_change.runner_commit_doubts``); False:
+    #: a commit claiming to be (a person's, with forged trailers, or one moved or edited),
+    #: listed but never reported as the runner's rollback.
+    verified: bool = True
 
     @property
     def date(self) -> str:
@@ -184,7 +188,8 @@ class Incident:
         return {
             "flag": self.flag, "number": self.number, "date": self.date,
             "rollback": {**self.rollback.as_dict(), "automatic": self.automatic,
-                         "requested_by": self.requested_by, "reason": self.reason},
+                         "requested_by": self.requested_by, "reason": self.reason,
+                         "verified": self.verified},
             "run_started": ev(self.run_started),
             "exposure": {"began": ev(self.exposure_began),
                          "peak_percentage": _num(self.peak_percentage),
@@ -418,7 +423,8 @@ def _incident(flag: str, number: int, chron: list[Entry], r: int,
     rb_ev = timeline[indices.index(r)]
     began_ev = timeline[indices.index(began)] if began is not None else None
     return Incident(
-        flag=flag, number=number, rollback=rb_ev, automatic=not rb.requested_by,
+        flag=flag, number=number, rollback=rb_ev,
+        automatic=not rb.requested_by and doubt is None, verified=doubt is None,
         requested_by=_short(rb.requested_by, 200) or None, reason=_short(rb.reason),
         run_started=timeline[0] if start is not None else None, exposure_began=began_ev,
         first_failure=fail_ev, published=pub, published_note=_published_note(branch, pub),
@@ -429,11 +435,16 @@ def _incident(flag: str, number: int, chron: list[Entry], r: int,
         failure_to_published_seconds=(_seconds(fail_ev.time, pub.time)
                                       if fail_ev and pub else None),
         users=users, users_at_peak=None if users is None else round(users * peak / 100),
-        timeline=tuple(timeline), actors=tuple(_actors([chron[j] for j in indices], pub)),
+        timeline=tuple(timeline),
+        actors=tuple(_actors([chron[j] for j in indices], pub,
+                             unverified=rb.sha if doubt is not None else None)),
         report_path=path, notes=_notes(doubt, rb, fail_at is not None, timeline, pub, rb_time))
 
 
-def _actors(entries: Sequence[Entry], pub: Publication | None) -> list[Actor]:
+def _actors(entries: Sequence[Entry], pub: Publication | None,
+            unverified: str | None = None) -> list[Actor]:
+    """Who acted; the rollback commit ``unverified`` (not the runner's own, whatever its
+    trailers say) is its author's and committer's act, never the runner's."""
     acts: dict[str, list[str]] = {}
 
     def add(name: str | None, act: str) -> None:
@@ -445,7 +456,9 @@ def _actors(entries: Sequence[Entry], pub: Publication | None) -> list[Actor]:
             have.append(act)
 
     for e in entries:
-        if e.runner:
+        if e.sha == unverified:
+            add(_ident(e), "committed a rollback not verified as the runner's")
+        elif e.runner:
             add(e.author, "runner commits" if not e.requested_by else "committed requests")
             if e.requested_by:
                 add(e.requested_by, f"requested the {e.action}")

@@ -99,7 +99,8 @@ def view(i: Incident, rows: int = ROWS) -> dict[str, Any]:
     fail = i.first_failure
     return {
         "flag": i.flag, "when": _when(i.rollback.time), "sha": (i.rollback.sha or "")[:10],
-        "automatic": i.automatic, "requested_by": i.requested_by or "", "from": i.rollback.before,
+        "automatic": i.automatic, "verified": i.verified,
+        "requested_by": i.requested_by or "", "from": i.rollback.before,
         "ordinal": _ordinal(i.number), "reason": i.reason,
         "failure": None if fail is None else {
             "when": _when(fail.time), "sha": (fail.sha or "")[:10],

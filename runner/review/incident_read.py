@@ -23,8 +23,7 @@ from typing import Any
 from runner import git
 from runner.errors import UsageError
 from runner.load.layout import folders, plans_of
-from runner.reconcile import message
-from runner.reconcile.last_change import digest
+from runner.reconcile import last_change, message
 from runner.review.audit import Entry, history
 from runner.review.incident import (
     Incident,
@@ -115,29 +114,19 @@ def read_states(root: Path, entries: Iterable[Entry]) -> dict[str, Mapping[str, 
 
 
 def doubts(root: Path, rollbacks: Sequence[Entry]) -> dict[str, str]:
-    """Rollback commits that are not the runner's own as they claim (the provenance rule of
-    runner/reconcile/last_change.py, on the commit alone): the state file written must be
-    the one its ``Rollout-State-After`` trailer names, and the runner writes its commits as
-    both author and committer. One ``git log --no-walk`` and one ``cat-file --batch``."""
-    wanted = {e.sha: _state_blob(e) for e in rollbacks}
-    if not wanted:
-        return {}
-    fmt = "%x00".join(["%H", "%an <%ae>", "%cn <%ce>", "%B"])
-    out = git.run(root, "log", "-z", "--no-walk=unsorted", f"--format={fmt}", *wanted, "--"
-                  ).stdout
-    contents = git.read_blobs(root, [b for b in wanted.values() if b])
-    found: dict[str, str] = {}
-    for fields, _ in git.z_records([out], 4):
-        sha, author, committer = (t.strip() for t in fields[:3])
-        m = message.parse_message(fields[3])
-        after = (m.state_after or "") if m is not None else ""
-        blob = wanted.get(sha)
-        if after and (blob is None or digest(contents.get(blob, b"")) != after):
-            found[sha] = ("its state file is not the one its Rollout-State-After trailer "
-                          "names: the rollback commit was edited or written by hand")
-        elif author != committer:
-            found[sha] = (f"committed by {committer}, not by its author {author}: a "
-                          "cherry-pick, amend or rebase of a runner commit")
+    """Rollback commits that are not the runner's own as they claim, and why: the provenance
+    rule of runner/reconcile/last_change.py on the commit alone
+    (:func:`runner.reconcile.last_change.runner_commit_doubts`: its state digests are those
+    of the file in its parent and in itself, its author its committer)."""
+    wanted: dict[str, str] = {}
+    for e in rollbacks:
+        path = next((c.path for c in e.changes if c.path.endswith(".state.json")), None)
+        if path is not None:
+            wanted[e.sha] = path
+    found = last_change.runner_commit_doubts(git.Git.open(root), wanted) if wanted else {}
+    for e in rollbacks:
+        if e.sha not in wanted:
+            found[e.sha] = "it changes no state file: not a rollback the runner commits"
     return found
 
 

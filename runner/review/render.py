@@ -1,8 +1,9 @@
 """Markdown through Jinja2 templates in ``runner/templates``: sandboxed, strict, no autoescape.
 
 Autoescape is HTML's; this output is Markdown, so user-controlled strings (descriptions,
-owners, reasons, values) go through ``md`` or ``code`` filters that neutralise what Markdown
-would otherwise interpret (tables, links, HTML, mentions) in a pull-request comment.
+owners, reasons, values) go through ``md`` (``runner.safemarkup.markdown``) or ``code``
+filters that neutralise what Markdown would otherwise interpret (tables, links, HTML,
+mentions) in a pull-request comment, an issue or a job summary.
 """
 
 from __future__ import annotations
@@ -17,20 +18,18 @@ from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from runner.percent import percent
+from runner.safemarkup import markdown
 from runner.timefmt import shown_time
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~>])")
 MAX_VALUE = 120
 
 
 def md(value: Any) -> str:
-    """Text safe inside a Markdown paragraph or table cell."""
-    s = " ".join(str(value).split())
-    s = _MD_SPECIAL.sub(r"\\\1", s)
-    # no @mentions, no entities, no autolinked e-mail from user text in a bot comment
-    return s.replace("&", "&amp;").replace("@", "&#64;")
+    """Text safe inside a Markdown paragraph or table cell: no mention, link or HTML
+    (:func:`runner.safemarkup.markdown`, the one escaper every Markdown surface shares)."""
+    return markdown(value)
 
 
 def _shorten(s: str) -> str:

@@ -61,7 +61,8 @@ def test_the_slack_message_is_block_kit_with_the_evidence_and_the_commit_link() 
     assert fields[3] == f"*Commit*\n<https://github.com/acme/flags/commit/{SHA}|c31bba0>"
     # what came from input cannot mention a channel or make a link
     reason = msg["blocks"][2]["text"]["text"]
-    assert "<!channel>" not in reason and "&lt;!channel&gt; &amp; &lt;https://evil" in reason
+    assert "<!channel>" not in reason and "&lt;!channel&gt; &amp; &lt;https:\u2060//evil" in reason
+    assert msg["blocks"][2]["text"]["verbatim"] is True
     evidence = msg["blocks"][3]["text"]["text"]
     assert evidence.startswith("*Gate evidence*\n• error_rate_vs_control = 1.6")
     assert ("treatment 2.5% of 1,200 requests vs control 0.9% of 11,800 requests; 95% interval "

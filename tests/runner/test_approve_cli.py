@@ -34,8 +34,10 @@ wait: 5m
 bake: 1h
 gates: {error_rate: 1.0, request_count: 100}
 """
+#: A workflow run's environment as GitHub sets it (runs.WORKFLOW_RUN: the run's variables)
 ACTIONS = {"GITHUB_ACTIONS": "true", "GITHUB_ACTOR": "octocat",
-           "GITHUB_TRIGGERING_ACTOR": "octocat"}
+           "GITHUB_TRIGGERING_ACTOR": "octocat", "GITHUB_RUN_ID": "4242",
+           "GITHUB_WORKFLOW": "control", "GITHUB_REPOSITORY": "octo/flags"}
 
 
 def _setup(repo: Path, plan: str = PLAN) -> None:

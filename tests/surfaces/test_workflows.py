@@ -323,7 +323,9 @@ def test_control_approve_records_the_workflows_actor(
     def run(actor: str) -> subprocess.CompletedProcess[str]:
         env = cli_env({"PATH": path, "FLAG": "phase_4_deployment", "ACTION": "approve",
                        "REASON": "", "ROLLOUT_REQUESTED_BY": actor, "GITHUB_ACTIONS": "true",
-                       "GITHUB_ACTOR": actor, "GITHUB_TRIGGERING_ACTOR": actor})
+                       "GITHUB_ACTOR": actor, "GITHUB_TRIGGERING_ACTOR": actor,
+                       "GITHUB_RUN_ID": "4242", "GITHUB_WORKFLOW": "control",
+                       "GITHUB_REPOSITORY": "octo/flags"})
         return subprocess.run(["bash", "-e", "-c", apply["run"]], cwd=example_repo, env=env,
                               capture_output=True, text=True, timeout=120)
 
