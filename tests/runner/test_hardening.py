@@ -278,3 +278,20 @@ def test_a_multi_line_reason_is_one_safe_line_everywhere(example_repo: Path) -> 
         for line in (o.stdout + o.stderr).splitlines():
             assert not line.lstrip().startswith("::"), line
     assert "::error::evil" in "".join(o.stdout for o in outs)  # shown, harmlessly, mid-line
+
+
+def test_a_reason_starting_with_a_dash_is_the_reason_in_both_spellings(
+        example_repo: Path) -> None:
+    write_metrics(example_repo)
+    assert advance(example_repo, 0).returncode == 0
+    for i, (spelling, reason) in enumerate([(("--reason", "-rf /"), "-rf /"),
+                                            (("--reason=--force",), "--force"),
+                                            (("--reason", "--"), "--")]):
+        out = rollout(example_repo, "pause" if i % 2 == 0 else "resume", *spelling,
+                      "--now", at(1 + i), "--", "phase_4_deployment")
+        assert out.returncode == 0, out.stderr
+        assert git(example_repo, "log", "-1",
+                   "--format=%(trailers:key=Rollout-Reason,valueonly)").endswith(f"({reason})")
+    # after `--` nothing is an option any more: "--reason" there is a flag key, unknown
+    out = rollout(example_repo, "resume", "--now", at(5), "--", "--reason")
+    assert out.returncode != 0 and "usage:" not in out.stderr
