@@ -40,7 +40,7 @@ from runner.model import CohortEvidence, GateResult, NotifyConfig, NotifyTarget
 from runner.percent import pct
 from runner.reconcile.decide import Action, Decision
 from runner.reconcile.runs import Report
-from runner.safetext import record_line, redact, safe_line
+from runner.safetext import basic_auth, record_line, redact, safe_line, url_secrets
 from runner.timefmt import utc_iso
 
 #: Action -> event; PAUSE is ``stuck`` when its cause is the progress deadline.
@@ -250,22 +250,23 @@ def slack_message(change: Change) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "emoji": True,
                                     "text": safe_line(title, 150)}},
-        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
-        {"type": "section", "text": {"type": "mrkdwn",
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": f, "verbatim": True}
+                                       for f in fields]},
+        {"type": "section", "text": {"type": "mrkdwn", "verbatim": True,
                                      "text": f"*Reason*\n{_mrkdwn(change.reason)}"}},
     ]
     if change.gates:
         lines = "\n".join(f"• {_mrkdwn(gate_words(g), 600)}" for g in change.gates[:8])
         more = f"\n… and {len(change.gates) - 8} more" if len(change.gates) > 8 else ""
         blocks.append({"type": "section", "text": {
-            "type": "mrkdwn", "text": f"*Gate evidence*\n{lines}{more}"[:2990]}})
+            "type": "mrkdwn", "verbatim": True, "text": f"*Gate evidence*\n{lines}{more}"[:2990]}})
     context = [f"plan `{_mrkdwn(change.plan, 200)}`"]
     if change.requested_by:
         context.append(f"by {_mrkdwn(change.requested_by, 200)}")
     if change.run_url:
         context.append(f"<{change.run_url}|workflow run>")
     blocks.append({"type": "context", "elements": [
-        {"type": "mrkdwn", "text": " · ".join(["rollout-runner", *context])}]})
+        {"type": "mrkdwn", "verbatim": True, "text": " · ".join(["rollout-runner", *context])}]})
     return {"text": safe_line(f"{change.flag} {_TITLES[change.event]}: {move}", 300),
             "blocks": blocks}
 
@@ -326,12 +327,12 @@ def _url_problem(url: str) -> str | None:
 
 
 def _secrets(url: str, secret: str | None) -> list[str]:
-    """What must never be printed of a target: its URL and its parts, its key."""
-    out = [url, *(s for s in (secret,) if s)]
+    """What must never be printed of a target: its URL and its parts (its userinfo and every
+    query value whatever their length: :func:`runner.safetext.url_secrets`), its key."""
+    out = [url, *(s for s in (secret,) if s), *url_secrets(url)]
     try:
         parts = urllib.parse.urlsplit(url)
-        out += [p for p in (parts.path, parts.query, parts.password, parts.username,
-                            *parts.path.split("/")) if p and len(p) >= 8]
+        out += [p for p in (parts.path, parts.query, *parts.path.split("/")) if p and len(p) >= 8]
     except ValueError:
         pass
     return out
@@ -363,6 +364,9 @@ def _prepare(target: NotifyTarget, change: Change, url: str, secret: str | None,
              sent_at: datetime) -> _Delivery:
     headers = {"Content-Type": "application/json; charset=utf-8",
                "User-Agent": f"rollout-runner/{__version__}"}
+    url, basic = basic_auth(url)  # user:password@ in the URL: sent as HTTP Basic auth
+    if basic:
+        headers["Authorization"] = basic
     if target.type == "slack":
         body = json.dumps(slack_message(change), ensure_ascii=False,
                           separators=(",", ":")).encode()
