@@ -246,6 +246,12 @@ def example_repository(player: Player) -> tuple[str, Callable[[Player, dict[str,
 def init_repository(player: Player) -> tuple[str, Callable[[Player, dict[str, Any]], None]]:
     """A repository ``rollout init`` wrote (the metrics in a file per flag)."""
     assert player.rollout("init", "repo", cwd=player.home) == 0, player.transcript[-1]
+    # issue 17 changed one thing of the scaffold on purpose: control.yml passes the reason as
+    # --reason=VALUE (a reason starting with "-"); put back 0.2's text, all else compared
+    control = player.repo / ".github/workflows/control.yml"
+    control.write_text(control.read_text(encoding="utf-8").replace(
+        '          # --reason=VALUE, one word: a reason starting with "-" stays the reason\n', ""
+    ).replace('--reason="', '--reason "'), encoding="utf-8")
     player.git("init", "-q", "-b", "main")
     player.commit_all("Rollout Runner")
 
