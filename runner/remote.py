@@ -38,6 +38,7 @@ from typing import IO, Any
 
 from runner import __version__
 from runner.errors import ExternalError
+from runner.safetext import redact_credentials
 
 USER_AGENT = f"rollout-runner-sdk/{__version__}"
 MAX_REDIRECTS = 5
@@ -48,7 +49,7 @@ class FetchError(ExternalError):
     """The source could not be read. The message is safe to log: no token, no query."""
 
     def __init__(self, message: str, *, retry_after: float | None = None):
-        super().__init__(message)
+        super().__init__(redact_credentials(message))  # a user:password@ a server echoed
         self.retry_after = retry_after
 
 

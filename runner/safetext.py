@@ -10,11 +10,16 @@ that echoes the ``Authorization`` header leaks the bearer token into commits and
   character escaped, and the length is capped.
 - :func:`redact`: every occurrence of a secret (and its URL-encoded and JSON-escaped forms)
   replaced by ``[redacted]``; :func:`redact_credentials` does the same for anything that looks
-  like a credential (``Authorization: …``, ``Bearer …``), whatever the token.
+  like a credential (``Authorization: …``, ``Bearer …``, the ``user:password@`` of a URL),
+  whatever the token.
+- :func:`url_secrets`: what a configured URL (a webhook's, a metric source's) holds that no
+  message may show: its userinfo and every query value; :func:`shown_url` is the URL as a
+  message may show it; :func:`basic_auth` splits the userinfo off as HTTP Basic credentials.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import urllib.parse
@@ -35,6 +40,8 @@ _COMMAND = re.compile(r"\s*(::|##\[)")
 _SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _CREDENTIAL = re.compile(r"(?i)(\bauthorization\b[\"']?\s*[:=]\s*[\"']?(?:bearer\s+|basic\s+|token\s+)?+"
                          r"|\bbearer\s+)(?!\[redacted\])[^\s\"',;}\]]+")
+#: The userinfo of a URL in a text (``https://user:pass@host``): always a credential.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)(?!\[redacted\]@)[^\s/?#@\[\]]+@")
 #: The longest input-derived text written in one piece, by default.
 LINE_LIMIT = 2000
 
@@ -96,9 +103,67 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 
 
 def redact_credentials(text: str) -> str:
-    """Defence in depth: the value after ``Authorization:`` or ``Bearer`` is never kept."""
+    """Defence in depth: the value after ``Authorization:`` or ``Bearer``, and the
+    ``user:password@`` of a URL, are never kept."""
+    text = _USERINFO.sub(lambda m: m.group(1) + REDACTED + "@", text)
     return _CREDENTIAL.sub(lambda m: m.group(1) + REDACTED, text)
 
 
-__all__ = ["LINE_LIMIT", "REDACTED", "escape_char", "escape_controls", "record_line", "redact",
-           "redact_credentials", "safe_line", "safe_lines"]
+def url_secrets(url: str) -> list[str]:
+    """What ``url`` holds that no message may show, raw and decoded: its userinfo (the user,
+    the password, both) and every query value (tokens travel there: ``?token=…``). A URL that
+    does not parse is a secret as a whole."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return [url]
+    out: list[str] = []
+    named: list[str] = []  # a user name or a query value of one or two characters ("1") is
+    # no secret, and would blank out every standalone "1" of a message
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    if at:
+        user, _, password = userinfo.partition(":")
+        out += [userinfo, password, urllib.parse.unquote(password),
+                basic_auth(url)[1].removeprefix("Basic ")]  # as sent: a server may echo it
+        named += [user, urllib.parse.unquote(user)]
+    for piece in parts.query.split("&"):
+        _, eq, value = piece.partition("=")
+        raw = value if eq else piece
+        named += [raw, urllib.parse.unquote_plus(raw)]
+    named.append(parts.fragment)
+    out += [s for s in named if len(s) >= 3]
+    return sorted({s for s in out if s}, key=len, reverse=True)
+
+
+def shown_url(url: str) -> str:
+    """``url`` as a message may show it: the userinfo and every query value replaced by
+    ``[redacted]`` (the names of the query's parameters kept: they say what was sent)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return REDACTED
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{REDACTED}@{host}" if "@" in parts.netloc else host
+    query = "&".join(f"{piece.partition('=')[0]}={REDACTED}" if "=" in piece else REDACTED
+                     for piece in parts.query.split("&")) if parts.query else ""
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query,
+                                    REDACTED if parts.fragment else ""))
+
+
+def basic_auth(url: str) -> tuple[str, str]:
+    """``url`` without its userinfo, and the ``Authorization`` value (HTTP Basic) the userinfo
+    stands for ("" without one): a ``https://user:pass@host/…`` URL is sent as Basic auth,
+    never with the password in the request line or a message."""
+    parts = urllib.parse.urlsplit(url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at:
+        return url, ""
+    user, _, password = userinfo.partition(":")
+    pair = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}".encode()
+    bare = urllib.parse.urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return bare, "Basic " + base64.b64encode(pair).decode("ascii")
+
+
+__all__ = ["LINE_LIMIT", "REDACTED", "basic_auth", "escape_char", "escape_controls",
+           "record_line", "redact", "redact_credentials", "safe_line", "safe_lines", "shown_url",
+           "url_secrets"]

@@ -276,6 +276,12 @@ def init_repository(player: Player) -> tuple[str, Callable[[Player, dict[str, An
     # today's: what is compared is what the runner writes, not the schema it was given
     for schema in sorted((PROJECT / "schemas").glob("*.schema.json")):
         player.write(f"schemas/{schema.name}", schema.read_text(encoding="utf-8"))
+    # issue 17 changed one thing of the scaffold on purpose: control.yml passes the reason as
+    # --reason=VALUE (a reason starting with "-"); put back 0.2's text, all else compared
+    control = player.repo / ".github/workflows/control.yml"
+    control.write_text(control.read_text(encoding="utf-8").replace(
+        '          # --reason=VALUE, one word: a reason starting with "-" stays the reason\n', ""
+    ).replace('--reason="', '--reason "'), encoding="utf-8")
     player.git("init", "-q", "-b", "main")
     player.commit_all("Rollout Runner")
 

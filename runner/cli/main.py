@@ -61,13 +61,33 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    argv = _joined_reasons(sys.argv[1:] if argv is None else list(argv))
     parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
+    if getattr(args, "reason", None) == []:  # argparse drops a value "--" (--reason=--)
+        args.reason = "--"
     if not getattr(args, "run", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     return run_command(args)
+
+
+def _joined_reasons(argv: list[str]) -> list[str]:
+    """``--reason VALUE`` as ``--reason=VALUE``: the argument after ``--reason`` is its value
+    whatever it starts with, as getopt reads it (argparse alone refuses ``--reason -x``, and a
+    rollback must never fail on its reason). Nothing after ``--`` is touched."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--":
+            return out + argv[i:]
+        if argv[i] == "--reason" and i + 1 < len(argv):
+            out.append(f"--reason={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
 
 
 def run_command(args: argparse.Namespace) -> int:

@@ -11,7 +11,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from runner.errors import ExternalError
-from runner.gates.compare import SAMPLE_RATIO, CohortCounts, compare_cohorts, comparing_steps
+from runner.gates.compare import (
+    SAMPLE_RATIO,
+    CohortCounts,
+    compare_cohorts,
+    comparing_steps,
+    count_problem,
+)
 from runner.gates.readings import (
     COHORTS,
     NoData,
@@ -124,9 +130,12 @@ def _compared(spec: Comparison, plan: RolloutPlan, readings: Mapping[str, Readin
         treatment, control = cohort_counts(spec, readings)
     except UnusableCounts as e:
         return compare_all_with(spec, e.verdict, e.detail, now)
-    return compare_cohorts(spec, treatment, control, percentage=percentage,
-                           looks=comparing_steps(plan.percentages),
-                           now=now)
+    try:
+        return compare_cohorts(spec, treatment, control, percentage=percentage,
+                               looks=comparing_steps(plan.percentages), now=now)
+    except (ValueError, ArithmeticError) as e:  # counts were checked: a bug, still an error
+        return compare_all_with(spec, Verdict.ERROR, f"the comparison failed: "
+                                f"{type(e).__name__}: {e}", now)
 
 
 class UnusableCounts(ExternalError):
@@ -158,17 +167,17 @@ def cohort_counts(spec: Comparison, readings: Mapping[str, Reading]
                                      f"the source returned nothing for the {cohort} {count}")
             if r.error is not None:
                 raise UnusableCounts(Verdict.ERROR, f"{cohort} {count}: {r.error}")
-            if r.value is None or not math.isfinite(r.value):
+            if r.value is None:
                 if count == "assigned":
                     values[cohort][count] = None
                     continue
-                why = r.detail or "no data"
-                missing.append(f"{cohort} {count} ({why})" if r.value is None
-                               else f"{cohort} {count} is {r.value}")
+                missing.append(f"{cohort} {count} ({r.detail or 'no data'})")
                 continue
-            if r.value < 0:
-                raise UnusableCounts(Verdict.ERROR,
-                                     f"{cohort} {count} is negative ({r.value:g}): {r.detail}")
+            # NaN (a division in the query), infinite, negative, beyond any real count or
+            # a subnormal: nonsense the statistics must never see
+            problem = count_problem(r.value)
+            if problem is not None:
+                raise UnusableCounts(Verdict.ERROR, f"{cohort} {count} {problem}: {r.detail}")
             values[cohort][count] = r.value
     if missing:
         raise UnusableCounts(Verdict.INCONCLUSIVE, "no cohort data: " + "; ".join(missing))
@@ -230,7 +239,14 @@ def assess_all(requests: Sequence[GateRequest], *, root: Path, now: datetime,
 
     def work(request: GateRequest) -> None:
         with slots:
-            results[request.flag] = assess_rollout(request, root=root, now=now, env=env)
+            try:
+                results[request.flag] = assess_rollout(request, root=root, now=now, env=env)
+            except Exception as e:  # a bug: its own error, never a false "did not finish"
+                failed = f"the gates could not be assessed: {type(e).__name__}: {e}"
+                results[request.flag] = (
+                    all_with(request.plan.step_gates(request.step), Verdict.ERROR, failed, now)
+                    + compare_all_with(comparing(request.plan, request.percentage),
+                                       Verdict.ERROR, failed, now))
 
     started = time.monotonic()
     threads = [threading.Thread(target=work, args=(r,), name=f"gates-{i}", daemon=True)

@@ -15,7 +15,9 @@ and ``high`` its always-valid lower and upper bounds (each a one-sided bound of
 - ``inconclusive`` while either cohort has fewer than ``min_requests`` requests, or while
   ``[low, high]`` still straddles the margin;
 - ``error`` when the counts are unusable (negative, more errors than requests, not a
-  number) or a ``slow_rate`` comparison has no slow count.
+  number, beyond :data:`MAX_COUNT` or a nonzero count below :data:`MIN_COUNT`:
+  :func:`count_problem`) or a ``slow_rate`` comparison has no slow count; the statistics
+  never see such a count, and an arithmetic failure of theirs is ``error`` too.
 
 The error budget ``1 - confidence`` holds for the whole rollout: each bound of one metric at
 one step is built at ``alpha = (1 - confidence) / (looks x metrics)`` (Bonferroni over the
@@ -42,6 +44,13 @@ from runner.model import CohortEvidence, Comparison, GateResult, MetricCompariso
 from runner.safetext import record_line
 
 SAMPLE_RATIO = "compare.sample_ratio"
+#: The largest count a cohort may hold: 2**53, where floats stop counting by ones (about
+#: 9 x 10**15 requests in one step, far beyond any service); past it the arithmetic of the
+#: statistics overflows or rounds to nonsense.
+MAX_COUNT = float(2**53)
+#: The smallest nonzero count: below it a count is noise or nonsense (a subnormal such as
+#: 5e-324), and a rate divided by it overflows.
+MIN_COUNT = 1e-9
 #: The sequence is made tightest where the smaller cohort has this many times
 #: ``min_requests``: about where a healthy comparison can first pass.
 TUNING_FACTOR = 4.0
@@ -59,6 +68,26 @@ class CohortCounts:
     #: check, best counted once per user (a user's requests share one assignment, and the
     #: chi-square needs independently assigned units); None: use ``requests``.
     assigned: float | None = None
+
+
+def count_problem(x: object) -> str | None:
+    """Why ``x`` is no usable count, as words after its name (``is negative (-1)``); None
+    when it is one: a finite number from 0 to :data:`MAX_COUNT`, 0 or at least
+    :data:`MIN_COUNT`."""
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        return f"is {x!r:.60}, not a number"
+    if isinstance(x, int) and abs(x) > MAX_COUNT:  # 10**400 has no float
+        return f"is an integer of {math.ceil(x.bit_length() * math.log10(2))} digits, more " \
+               "than any real count (at most 2**53)"
+    if not math.isfinite(x):
+        return f"is {x!r}, not a number"
+    if x < 0:
+        return f"is negative ({x:g})"
+    if x > MAX_COUNT:
+        return f"is {x:g}, more than any real count (at most 2**53)"
+    if 0 < x < MIN_COUNT:
+        return f"is {x:g}, a nonzero count too small to be real (below {MIN_COUNT:g})"
+    return None
 
 
 def look_alpha(spec: Comparison, looks: int) -> float:
@@ -119,9 +148,15 @@ def _sample_ratio(spec: Comparison, treatment: CohortCounts, control: CohortCoun
                           record_line(detail, MAX_DETAIL), now)
 
     assert t is not None and c is not None
+    for cohort, x in (("treatment", t), ("control", c)):
+        problem = count_problem(x)
+        if problem is not None and isinstance(x, int | float) and not isinstance(x, bool) \
+                and math.isfinite(x) and x >= 0:  # too large or too small: srm says the rest
+            return result(Verdict.ERROR, f"unusable counts of {what}: the {cohort} count "
+                                         f"{problem}")
     try:
         test = srm.sample_ratio(t, c, share)
-    except ValueError as e:
+    except (ValueError, ArithmeticError) as e:
         if _is_zero(t) and _is_zero(c):
             return result(Verdict.INCONCLUSIVE, f"no {what} in either cohort yet")
         return result(Verdict.ERROR, f"unusable counts of {what}: {e}")
@@ -193,8 +228,14 @@ def _metric(spec: Comparison, m: MetricComparison, treatment: CohortCounts, cont
                       f"too few requests: {which}, fewer than the minimum {spec.min_requests}; "
                       f"{counts}; {margin}", value, evidence(None, None))
 
-    iv = sequential.difference(te, tn, ce, cn, alpha=alpha, tuning=n_star, one_sided=True)
+    try:
+        iv = sequential.difference(te, tn, ce, cn, alpha=alpha, tuning=n_star, one_sided=True)
+    except (ValueError, ArithmeticError) as e:  # counts checked above: never expected
+        return result(Verdict.ERROR, f"the comparison could not be computed ({e}): {counts}")
     low, high = 100.0 * iv.low, 100.0 * iv.high
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return result(Verdict.ERROR, f"the comparison could not be computed (interval "
+                                     f"[{low}, {high}]): {counts}")
     assert value is not None
     seen = (f"{counts}: {_pp(value)} pp, interval [{_pp(low)}, {_pp(high)}] pp "
             f"(each bound {_pct(100 * (1 - alpha))} % always-valid), {margin}")
@@ -210,10 +251,9 @@ def _metric(spec: Comparison, m: MetricComparison, treatment: CohortCounts, cont
 
 def _bad_counts(requests: float, events: float, cohort: str, label: str) -> str | None:
     for name, x in (("requests", requests), (label, events)):
-        if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
-            return f"{cohort} {name} is {x!r}, not a number"
-        if x < 0:
-            return f"{cohort} {name} is negative ({x:g})"
+        problem = count_problem(x)
+        if problem is not None:
+            return f"{cohort} {name} {problem}"
     if events > requests:
         return f"{cohort} has {events:g} {label} out of only {requests:g} requests"
     return None
@@ -243,4 +283,5 @@ def _count(x: float) -> str:
     return f"{x:,.0f}" if abs(x - round(x)) < 1e-9 or x >= 100 else f"{x:,.1f}"
 
 
-__all__ = ["SAMPLE_RATIO", "CohortCounts", "compare_cohorts", "comparing_steps", "look_alpha", "tuning"]
+__all__ = ["MAX_COUNT", "MIN_COUNT", "SAMPLE_RATIO", "CohortCounts", "compare_cohorts",
+           "comparing_steps", "count_problem", "look_alpha", "tuning"]

@@ -7,10 +7,19 @@ them at review time instead. Nothing here reads files, the network or the enviro
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from runner.gates.readings import COHORTS, QUERY_PREFIX, SourceCall, counts_needed, template_vars
+from runner.gates.readings import (
+    COHORTS,
+    CONTROL,
+    QUERY_PREFIX,
+    TREATMENT,
+    SourceCall,
+    counts_needed,
+    template_vars,
+)
 from runner.gates.templates import TemplateProblem, render
 from runner.load.durations import parse_duration
 from runner.load.problems import Problem
@@ -80,7 +89,8 @@ def _sample_vars(plan: RolloutPlan, cohort: str | None = None) -> dict[str, obje
     metrics = plan.metrics
     assert metrics is not None
     call = SourceCall(plan.flag, 0.0, metrics, (), Path("."), _SAMPLE_NOW, {}, plan.compare,
-                      "treatment-variant", "control-variant", _SAMPLE_NOW - timedelta(minutes=5))
+                      _SAMPLE_VARIANT[TREATMENT], _SAMPLE_VARIANT[CONTROL],
+                      _SAMPLE_NOW - timedelta(minutes=5))
     return template_vars(call, cohort)
 
 
@@ -112,10 +122,65 @@ def _cohort_query_problems(plan: RolloutPlan) -> list[str]:
                 out.append(str(e))
                 break
         else:
-            if rendered[0] == rendered[1]:
-                out.append(f"metrics.queries.{name}: the query is the same for both cohorts: "
-                           "use {{ variant }} (or cohort) to select the cohort's series")
+            out.extend(_cohort_selection_problems(name, dict(zip(COHORTS, rendered, strict=True))))
     return out
+
+
+#: The sample variants the lint renders cohort queries with (names no query holds itself).
+_SAMPLE_VARIANT = {TREATMENT: "treatment-variant", CONTROL: "control-variant"}
+#: A positive label matcher's value: ``="…"`` or ``=~"…"`` (not ``!=``, ``!~``), any quote.
+_POSITIVE_MATCHER = re.compile(r"(?<![!=<>])=~?\s*(\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|`[^`]*`)")
+
+
+def _cohort_selection_problems(name: str, rendered: dict[str, str]) -> list[str]:
+    """A cohort query must select each cohort's own series: differing between the cohorts
+    once its PromQL comments are gone, and never selecting the other cohort's variant."""
+    if rendered[TREATMENT] == rendered[CONTROL]:
+        return [f"metrics.queries.{name}: the query is the same for both cohorts: "
+                "use {{ variant }} (or cohort) to select the cohort's series"]
+    code = {cohort: " ".join(strip_promql_comments(q).split()) for cohort, q in rendered.items()}
+    if code[TREATMENT] == code[CONTROL]:
+        return [f"metrics.queries.{name}: the query selects its cohort only inside a PromQL "
+                "comment (# to the end of the line), so it is the same for both cohorts: "
+                "use {{ variant }} in a label matcher"]
+    out: list[str] = []
+    for cohort, other in ((TREATMENT, CONTROL), (CONTROL, TREATMENT)):
+        selected = [m[1] for m in _POSITIVE_MATCHER.finditer(code[cohort])]
+        if any(_SAMPLE_VARIANT[other] in value for value in selected):
+            out.append(f"metrics.queries.{name}: the {cohort} query selects the {other} "
+                       f"variant ({{{{ {other}_variant }}}} in a label matcher): use "
+                       "{{ variant }}, the variant of the cohort being read")
+    return out
+
+
+def strip_promql_comments(query: str) -> str:
+    """``query`` without its PromQL comments (``#`` to the end of the line, outside a
+    string): what Prometheus runs."""
+    out: list[str] = []
+    quote = ""
+    i = 0
+    while i < len(query):
+        c = query[i]
+        if quote:
+            out.append(c)
+            if c == "\\" and quote != "`" and i + 1 < len(query):
+                out.append(query[i + 1])
+                i += 1
+            elif c == quote:
+                quote = ""
+        elif c in "\"'`":
+            quote = c
+            out.append(c)
+        elif c == "#":
+            end = query.find("\n", i)
+            if end < 0:
+                break
+            i = end
+            continue
+        else:
+            out.append(c)
+        i += 1
+    return "".join(out)
 
 
 def _field_path(field: str) -> tuple[str | int, ...]:

@@ -86,7 +86,18 @@ def reading_from_document(document: Mapping[str, object], gate: Gate, origin: st
         return Reading(detail=f"{where}: null")
     if isinstance(value, bool) or not isinstance(value, int | float):
         return Reading(error=f"{where} is not a number: {value!r:.60}", detail=where)
-    return Reading(value=float(value), detail=where)
+    return _number(value, where)
+
+
+def _number(value: int | float, where: str) -> Reading:
+    """A JSON number as a reading: an integer too large for a float (``10**400``) is an error
+    naming the field, never an OverflowError."""
+    try:
+        return Reading(value=float(value), detail=where)
+    except OverflowError:
+        digits = math.ceil(abs(int(value)).bit_length() * math.log10(2))
+        return Reading(error=f"{where} is an integer of {digits} digits, too large to be a "
+                             "number the runner reads", detail=where)
 
 
 def parse_timestamp(value: object) -> datetime:
@@ -213,5 +224,5 @@ def cohort_readings_from_document(document: Mapping[str, object], spec: Comparis
             elif isinstance(one[count], bool) or not isinstance(one[count], int | float):
                 out[key] = Reading(error=f"{where} is not a number: {one[count]!r:.60}", detail=where)
             else:
-                out[key] = Reading(value=float(one[count]), detail=where)
+                out[key] = _number(one[count], where)
     return out

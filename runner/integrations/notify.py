@@ -40,7 +40,7 @@ from runner.percent import pct
 from runner.reconcile.decide import Action, Decision
 from runner.reconcile.runs import Report
 from runner.safemarkup import mrkdwn
-from runner.safetext import record_line, redact, safe_line
+from runner.safetext import basic_auth, record_line, redact, safe_line, url_secrets
 from runner.timefmt import utc_iso
 
 #: Action -> event; PAUSE is ``stuck`` when its cause is the progress deadline.
@@ -327,12 +327,12 @@ def _url_problem(url: str) -> str | None:
 
 
 def _secrets(url: str, secret: str | None) -> list[str]:
-    """What must never be printed of a target: its URL and its parts, its key."""
-    out = [url, *(s for s in (secret,) if s)]
+    """What must never be printed of a target: its URL and its parts (its userinfo and every
+    query value whatever their length: :func:`runner.safetext.url_secrets`), its key."""
+    out = [url, *(s for s in (secret,) if s), *url_secrets(url)]
     try:
         parts = urllib.parse.urlsplit(url)
-        out += [p for p in (parts.path, parts.query, parts.password, parts.username,
-                            *parts.path.split("/")) if p and len(p) >= 8]
+        out += [p for p in (parts.path, parts.query, *parts.path.split("/")) if p and len(p) >= 8]
     except ValueError:
         pass
     return out
@@ -364,6 +364,9 @@ def _prepare(target: NotifyTarget, change: Change, url: str, secret: str | None,
              sent_at: datetime) -> _Delivery:
     headers = {"Content-Type": "application/json; charset=utf-8",
                "User-Agent": f"rollout-runner/{__version__}"}
+    url, basic = basic_auth(url)  # user:password@ in the URL: sent as HTTP Basic auth
+    if basic:
+        headers["Authorization"] = basic
     if target.type == "slack":
         body = json.dumps(slack_message(change), ensure_ascii=False,
                           separators=(",", ":")).encode()

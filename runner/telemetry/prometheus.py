@@ -40,6 +40,13 @@ counters from before its first request, so ``increase()`` over a step counts the
 requests too, alike for both cohorts. (A series born in the middle of a step loses what
 happened before its first scrape, and would skew the treatment's share of the split.)
 
+Only what the loaded artifact knows is a label of its own (a registry holds every label value
+it was ever given, for the life of the process): a flag key no artifact of the recorder's
+clients has and no :meth:`RequestRecorder.declare` named is labelled ``flag="unknown"``, a
+variant the flag does not have ``variant="unknown"``, a reason no evaluation gives
+``reason="unknown"``. A typo'd key, or one taken from user input, is then one series, never
+one per key.
+
 Which flag labels a request: the one flag under rollout whose code path the request
 takes, evaluated once at the start of the request (so that the label is what the user
 actually got). A request that takes no flagged path is not recorded here (the
@@ -63,7 +70,16 @@ except ImportError as e:  # pragma: no cover - the message is the point
     raise ImportError("runner.telemetry.prometheus needs prometheus_client: "
                       "pip install 'rollout-runner[prometheus]'") from e
 
-from runner.evaluate.resolution import SPLIT, Resolution
+from runner.evaluate.resolution import (
+    DEFAULT,
+    DISABLED,
+    ERROR,
+    PREREQUISITE_FAILED,
+    SPLIT,
+    STATIC,
+    TARGETING_MATCH,
+    Resolution,
+)
 
 if TYPE_CHECKING:
     from runner.sdk import FlagClient
@@ -79,6 +95,12 @@ EVALUATIONS = "rollout_evaluations_total"
 ASSIGNMENTS = "rollout_assignments_total"
 #: Targeting keys a flag's assignment count remembers before it forgets them all.
 DEFAULT_MAX_USERS = 100_000  # about 10 MB of keys a flag at most
+
+#: The label value of a flag, variant or reason the recorder does not know.
+UNKNOWN = "unknown"
+#: The reasons an evaluation gives (ours and OpenFeature's): any other is ``unknown``.
+REASONS = frozenset({STATIC, DEFAULT, TARGETING_MATCH, SPLIT, DISABLED, ERROR,
+                     PREREQUISITE_FAILED, "CACHED", "STALE", "UNKNOWN"})
 
 _clock = time.perf_counter
 
@@ -135,7 +157,11 @@ class RequestRecorder:
     ``REGISTRY``: what ``start_http_server`` and ``make_wsgi_app`` expose). A registry holds
     one recorder: make one per process. ``buckets``: the latency histogram's bounds in
     seconds (default :data:`DEFAULT_BUCKETS`). ``max_users``: how many targeting keys a
-    flag's assignment count remembers (beyond, it forgets them all and starts again)."""
+    flag's assignment count remembers (beyond, it forgets them all and starts again).
+
+    Flags are labelled by name only when known: from the artifact of a client the recorder
+    was given (:meth:`request`, :meth:`count_evaluations`, :meth:`watch`) or named by
+    :meth:`declare`; anything else is ``unknown`` (see the module's text)."""
 
     def __init__(self, registry: CollectorRegistry | None = REGISTRY, *,
                  buckets: Sequence[float] = DEFAULT_BUCKETS,
@@ -156,6 +182,11 @@ class RequestRecorder:
                                    "targeting key since the flag last changed.", LABELS,
                                    registry=registry)
         self._declared: set[str] = set()
+        #: flag -> its variants: those declared by hand, and those read from a client's
+        #: artifact (dropped when a reload changes the flag). Only known flags are kept,
+        #: so it is as large as the artifacts, whatever keys the application is given.
+        self._declared_variants: dict[str, frozenset[str]] = {}
+        self._artifact_variants: dict[str, frozenset[str]] = {}
         self.max_users = max_users
         self._seen: dict[str, set[str]] = {}  # flag -> targeting keys counted
         self._seen_lock = threading.Lock()
@@ -167,17 +198,51 @@ class RequestRecorder:
         the variant it was served, when the ``with`` block ends. Use ``r.value`` to choose
         the code path: the label is then exactly what the user got. The first request of
         a flag declares its variants (:meth:`declare`)."""
+        self.watch(client)
         if flag not in self._declared:
             variants = client.flag_variants(flag)
             if variants is not None:
                 self.declare(flag, variants)
-        if client not in self._watched:
-            self._watched.add(client)
-            client.on_change(self.forget)
         r = client.evaluate(flag, context, default)
         if r.variant is not None:
             self._assigned(flag, context, r)
         return Request(self, flag, r)
+
+    def watch(self, client: FlagClient) -> None:
+        """Know the flags of ``client``'s artifact (as it reloads): their keys and variants
+        are labelled by name. :meth:`request` and :meth:`count_evaluations` call it; call
+        it yourself for a client whose requests reach only :meth:`observe`."""
+        if client not in self._watched:
+            self._watched.add(client)
+            client.on_change(self.forget)
+
+    def _variants(self, flag: str) -> frozenset[str] | None:
+        """The variants of a known ``flag``; None when no artifact and no declare knows it."""
+        known = self._declared_variants.get(flag)
+        if known is None:
+            known = self._artifact_variants.get(flag)
+        if known is not None:
+            return known
+        for client in list(self._watched):
+            found = client.flag_variants(flag)
+            if found is not None:
+                known = self._artifact_variants[flag] = frozenset(found)
+                return known
+        return None
+
+    def labels(self, flag: str, variant: str | None, reason: str) -> tuple[str, str, str]:
+        """The label values a request of ``flag`` served ``variant`` for ``reason`` is
+        counted under: an unknown flag, variant or reason is ``unknown``."""
+        try:
+            variants = self._variants(flag) if isinstance(flag, str) else None
+        except Exception:  # a hostile key (unhashable...): nothing the artifact knows
+            variants = None
+        if variants is None:
+            flag = UNKNOWN
+        served = variant or ""
+        if served and (variants is None or served not in variants):
+            served = UNKNOWN
+        return flag, served, reason if reason in REASONS else UNKNOWN
 
     def _assigned(self, flag: str, context: Mapping[str, Any] | None, r: Resolution) -> None:
         """Count the user once: the first request of a targeting key since the flag changed."""
@@ -189,14 +254,15 @@ class RequestRecorder:
             return
         if not isinstance(tk, str):
             return
+        labels = self.labels(flag, r.variant, r.reason)
         with self._seen_lock:
-            seen = self._seen.setdefault(flag, set())
+            seen = self._seen.setdefault(labels[0], set())
             if tk in seen:
                 return
             if len(seen) >= self.max_users:
                 seen.clear()
             seen.add(tk)
-        self.assignments.labels(flag, r.variant or "", r.reason).inc()
+        self.assignments.labels(*labels).inc()
 
     def forget(self, flags: Iterable[str]) -> None:
         """Count every user of ``flags`` again from their next request: called (an
@@ -205,6 +271,7 @@ class RequestRecorder:
         with self._seen_lock:
             for flag in flags:
                 self._seen.pop(flag, None)
+                self._artifact_variants.pop(flag, None)  # read again from the new artifact
 
     def declare(self, flag: str, variants: Iterable[str],
                 reasons: Iterable[str] = (SPLIT,)) -> None:
@@ -212,6 +279,8 @@ class RequestRecorder:
         before any request is served them: a cohort's first requests are then counted by
         ``increase()`` like the later ones."""
         reasons = tuple(reasons)
+        variants = tuple(variants)
+        self._declared_variants[flag] = frozenset(variants)
         for variant in variants:
             for reason in reasons:
                 labels = (flag, variant, reason)
@@ -223,8 +292,9 @@ class RequestRecorder:
 
     def observe(self, flag: str, variant: str | None, reason: str, seconds: float, *,
                 error: bool = False) -> None:
-        """Record one finished request (for middleware that times requests itself)."""
-        labels = (flag, variant or "", reason)
+        """Record one finished request (for middleware that times requests itself): under
+        :meth:`labels`, so an unknown flag, variant or reason is ``unknown``."""
+        labels = self.labels(flag, variant, reason)
         self.requests.labels(*labels).inc()
         if error:
             self.errors.labels(*labels).inc()
@@ -238,11 +308,13 @@ class RequestRecorder:
     def count_evaluations(self, client: FlagClient) -> None:
         """Count every evaluation ``client`` makes in ``rollout_evaluations_total`` (an
         evaluation hook): how often each variant is served, requests or not."""
+        self.watch(client)
         client.on_evaluation(self._count)
 
     def _count(self, key: str, context: Mapping[str, Any] | None, r: Resolution) -> None:
-        self.evaluations.labels(key, r.variant or "", r.reason).inc()
+        self.evaluations.labels(*self.labels(key, r.variant, r.reason)).inc()
 
 
 __all__ = ["ASSIGNMENTS", "DEFAULT_BUCKETS", "DEFAULT_MAX_USERS", "DURATION", "ERRORS",
-           "EVALUATIONS", "LABELS", "REQUESTS", "Request", "RequestRecorder"]
+           "EVALUATIONS", "LABELS", "REASONS", "REQUESTS", "UNKNOWN", "Request",
+           "RequestRecorder"]

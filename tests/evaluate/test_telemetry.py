@@ -173,7 +173,7 @@ def test_the_first_request_of_a_flag_creates_every_cohort_at_zero(make_repo: Mak
     with recorder.request(client, "ghost", {"targetingKey": "u"}):  # unknown: nothing declared
         pass
     assert registry.get_sample_value("rollout_requests_total",
-                                     {"flag": "ghost", "variant": "", "reason": "ERROR"}) == 1
+                                     {"flag": "unknown", "variant": "", "reason": "ERROR"}) == 1
     recorder.declare("later", ["on", "off"], reasons=["SPLIT", "TARGETING_MATCH"])
     assert registry.get_sample_value("rollout_requests_total", {
         "flag": "later", "variant": "off", "reason": "TARGETING_MATCH"}) == 0
@@ -241,13 +241,15 @@ def test_an_exception_or_fail_counts_an_error_and_the_exception_goes_on(
     # a failed evaluation served the caller's default: no variant, no cohort
     with recorder.request(client, "ghost", {"targetingKey": "vip"}, False) as r:
         assert r.value is False
-    assert _value(registry, "rollout_requests_total", flag="ghost", variant="",
+    assert _value(registry, "rollout_requests_total", flag="unknown", variant="",
                   reason="ERROR") == 1
 
 
 def test_latency_histogram_has_the_half_second_bound(make_repo: MakeRepo) -> None:
     registry = CollectorRegistry()
     recorder = RequestRecorder(registry)
+    client = _client(make_repo)
+    recorder.watch(client)  # middleware calling observe: the flags it knows
     for seconds in (0.02, 0.3, 0.49, 0.51, 2.0):
         recorder.observe("checkout", "on", "SPLIT", seconds)
     recorder.observe("checkout", "on", "SPLIT", 0.1, error=True)
@@ -272,6 +274,42 @@ def test_count_evaluations_is_an_evaluation_hook(make_repo: MakeRepo) -> None:
                   reason="TARGETING_MATCH") == 1
     assert _value(registry, "rollout_evaluations_total", flag="color", variant="blue",
                   reason="SPLIT") == 1
+
+
+def test_keys_variants_and_reasons_no_artifact_knows_are_one_unknown_series(
+        make_repo: MakeRepo) -> None:
+    import random
+    import string
+
+    registry = CollectorRegistry()
+    recorder = RequestRecorder(registry)
+    client = _client(make_repo)
+    recorder.count_evaluations(client)
+    rng = random.Random(17)
+    keys = {"".join(rng.choices(string.printable, k=rng.randint(1, 40))) for _ in range(10_000)}
+    keys -= {"checkout", "color"}
+    for key in keys:  # a typo'd key, or one taken from user input
+        with recorder.request(client, key, {"targetingKey": key}):
+            pass
+        client.is_enabled(key)
+        recorder.observe(key, key, key, 0.01)
+    with recorder.request(client, "checkout", {"targetingKey": "vip"}):
+        pass
+    recorder.observe("checkout", "on", "SPLIT", 0.01)
+    recorder.observe("color", "green", "SPLIT", 0.01)  # no such variant
+    recorder.observe("color", "red", "MADE_UP", 0.01)  # no such reason
+    series = {(s.labels["flag"], s.labels["variant"], s.labels["reason"])
+              for metric in registry.collect() if metric.name == "rollout_requests"
+              for s in metric.samples if s.name == "rollout_requests_total"}
+    assert series == {("unknown", "", "ERROR"), ("unknown", "unknown", "unknown"),
+                      ("checkout", "on", "SPLIT"), ("checkout", "off", "SPLIT"),
+                      ("checkout", "on", "TARGETING_MATCH"),
+                      ("color", "unknown", "SPLIT"), ("color", "red", "unknown")}
+    assert _value(registry, "rollout_requests_total", flag="unknown", variant="",
+                  reason="ERROR") == len(keys)
+    assert _value(registry, "rollout_evaluations_total", flag="unknown", variant="",
+                  reason="ERROR") == 2 * len(keys)  # request() evaluates too
+    assert len(generate_latest(registry)) < 20_000  # bounded, whatever the keys were
 
 
 # --- runner.telemetry.otel ----------------------------------------------------------------

@@ -209,3 +209,37 @@ def test_lint_finds_missing_and_cohort_blind_queries() -> None:
     # an objective is only defined with slow_rate
     needs = {**COHORT_QUERIES, "cohort_requests": 'x{le="{{ objective_seconds }}",v="{{ variant }}"}'}
     assert any("objective_seconds" in p for p in problems(needs, only_errors))
+
+
+ABSURD = [("1e300", "is 1e+300, more than any real count"),
+          ("1.7e308", "is 1.7e+308, more than any real count"),
+          ("5e-324", "a nonzero count too small to be real"),
+          ("1" + "0" * 400, "is an integer of 401 digits"),
+          ("-3", "is negative (-3)"),
+          ("NaN", "is nan, not a number"),
+          ("Infinity", "is inf, not a number")]
+
+
+def test_absurd_cohort_counts_are_an_error_naming_the_count(tmp_path: Path) -> None:
+    source = metrics("file", path="metrics/{{ flag }}.json")
+    (tmp_path / "metrics").mkdir()
+    good = {"requests": "6000", "errors": "18", "slow": "60", "assigned": "6000"}
+    for text, words in ABSURD:
+        for cohort in ("treatment", "control"):
+            for count in good:
+                counts = {c: dict(good) for c in ("treatment", "control")}
+                counts["control"] = {k: str(int(v) * 19) for k, v in good.items()}
+                counts[cohort][count] = text
+                if count != "requests" and not text.startswith(("-", "5e", "N")):
+                    counts[cohort]["requests"] = text  # errors above requests: said anyway
+                doc = "{\"cohorts\": {" + ", ".join(
+                    f'"{c}": {{' + ", ".join(f'"{k}": {v}' for k, v in counts[c].items()) + "}"
+                    for c in counts) + "}}"
+                (tmp_path / "metrics/f.json").write_text(doc)
+                out = run(request("f", source), tmp_path)
+                assert list(out) == ["compare.sample_ratio", "compare.error_rate",
+                                     "compare.slow_rate"]
+                for name, result in out.items():
+                    assert result.verdict is Verdict.ERROR, (text, cohort, count, name, result)
+                    assert words in result.detail, (text, cohort, count, result.detail)
+                    assert f"{cohort} " in result.detail and "timeout" not in result.detail

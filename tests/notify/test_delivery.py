@@ -213,3 +213,35 @@ def test_the_documented_receiver_check_accepts_a_delivery_and_refuses_a_replay()
         verify(seen.body + b" ", sig, SECRET.encode(), set())  # type: ignore[operator]
     with pytest.raises(ValueError, match="too old"):  # signed, but an hour old: a replay
         verify(old.body, old.headers["X-Rollout-Signature-256"], SECRET.encode(), set())  # type: ignore[operator]
+
+
+def test_userinfo_is_sent_as_basic_auth_and_no_url_secret_is_ever_reported() -> None:
+    import base64
+
+    config = NotifyConfig(targets=(webhook("hook"), slack("ops")))
+    with receiver(status=401, answer="401: bad credentials for {path}, token abc, user u:secret"
+                  ) as r:
+        host = r.url.removeprefix("http://")
+        env = {"HOOK_URL": f"http://u:secret@{host}/hook?token=abc", "HOOK_SECRET": SECRET,
+               "OPS_URL": f"http://ops:secret@{host}/services?token=abc&x=y"}
+        out = deliver(config, [change()], env, SENT)
+    assert {s.path for s in r.seen} == {"/hook?token=abc", "/services?token=abc&x=y"}
+    assert {s.headers["Authorization"] for s in r.seen} == {
+        "Basic " + base64.b64encode(b"u:secret").decode(),
+        "Basic " + base64.b64encode(b"ops:secret").decode()}
+    text = " ".join(str(u) for u in out.undelivered)
+    assert "the receiver answered HTTP 401" in text and "[redacted]" in text
+    assert "secret" not in text and "abc" not in text, text
+
+
+def test_slack_text_objects_holding_input_are_verbatim() -> None:
+    def text_objects(node: object) -> list[dict[str, object]]:
+        if isinstance(node, dict):
+            found = [node] if node.get("type") == "mrkdwn" else []
+            return found + [t for v in node.values() for t in text_objects(v)]
+        if isinstance(node, list):
+            return [t for v in node for t in text_objects(v)]
+        return []
+
+    objects = text_objects(slack_message(change(reason="see <https://x|here> #general")))
+    assert objects and all(o.get("verbatim") is True for o in objects)

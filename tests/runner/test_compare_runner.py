@@ -199,3 +199,28 @@ def test_a_broken_feature_the_global_gate_misses_is_rolled_back_at_five_percent(
     hj = json.loads(rollout(example_repo, "history", "phase_4_deployment", "--format", "json").stdout)
     back = next(e for e in hj if e["action"] == "rollback")
     assert back["compare"] and back["compare"][0].startswith("error_rate treatment 5%")
+
+
+def test_an_absurd_cohort_count_is_an_error_naming_it_in_the_state(example_repo: Path) -> None:
+    write_plan(example_repo, PLAN)
+    commit_all(example_repo, "compare treatment with control")
+    (example_repo / "logs").mkdir(exist_ok=True)
+    metrics = example_repo / "logs" / "metrics.json"
+    metrics.write_text(json.dumps({**HEALTHY, "cohorts": BROKEN}))
+    assert advance(example_repo, 0).returncode == 0
+    assert advance(example_repo, 6).returncode == 0
+    absurd = json.dumps({**HEALTHY, "cohorts": {**BROKEN, "treatment": {
+        **BROKEN["treatment"], "requests": 1e300, "errors": 1e300}}})
+    metrics.write_text(absurd.replace("1e+300, \"errors\": 1e+300", "1" + "0" * 400 + ", "
+                                      "\"errors\": 1e+300"))
+    out = advance(example_repo, 8)
+    assert "Traceback" not in out.stdout + out.stderr
+    assert out.returncode == 0, out.stdout + out.stderr  # an error holds, it never advances
+    st = state(example_repo)
+    assert st["current_percentage"] == 5
+    gates = {g["name"]: g for g in st["last_gates"]}
+    for name in ("compare.sample_ratio", "compare.error_rate", "compare.slow_rate"):
+        assert gates[name]["verdict"] == "error", gates[name]
+        assert "treatment requests" in gates[name]["detail"], gates[name]
+        assert "integer of 401 digits" in gates[name]["detail"], gates[name]
+        assert "timeout" not in gates[name]["detail"]

@@ -278,3 +278,74 @@ def test_a_multi_line_reason_is_one_safe_line_everywhere(example_repo: Path) -> 
         for line in (o.stdout + o.stderr).splitlines():
             assert not line.lstrip().startswith("::"), line
     assert "::error::evil" in "".join(o.stdout for o in outs)  # shown, harmlessly, mid-line
+
+
+def test_a_reason_starting_with_a_dash_is_the_reason_in_both_spellings(
+        example_repo: Path) -> None:
+    write_metrics(example_repo)
+    assert advance(example_repo, 0).returncode == 0
+    for i, (spelling, reason) in enumerate([(("--reason", "-rf /"), "-rf /"),
+                                            (("--reason=--force",), "--force"),
+                                            (("--reason", "--"), "--")]):
+        out = rollout(example_repo, "pause" if i % 2 == 0 else "resume", *spelling,
+                      "--now", at(1 + i), "--", "phase_4_deployment")
+        assert out.returncode == 0, out.stderr
+        assert git(example_repo, "log", "-1",
+                   "--format=%(trailers:key=Rollout-Reason,valueonly)").endswith(f"({reason})")
+    # after `--` nothing is an option any more: "--reason" there is a flag key, unknown
+    out = rollout(example_repo, "resume", "--now", at(5), "--", "--reason")
+    assert out.returncode != 0 and "usage:" not in out.stderr
+
+
+class _Refusing(BaseHTTPRequestHandler):
+    """A Prometheus that refuses every request (401, or 400 with a JSON error) and echoes
+    what it was sent: the path and query, the Authorization header, in its reason and body."""
+
+    seen: list[tuple[str, str]] = []  # noqa: RUF012 - one test at a time
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        auth = self.headers.get("Authorization", "")
+        _Refusing.seen.append((self.path, auth))
+        echo = f"{self.path} {auth} token abc user u:secret"
+        code = 401 if len(_Refusing.seen) % 2 else 400
+        body = json.dumps({"status": "error", "errorType": "bad_data",
+                           "error": f"refused {echo}"}).encode()
+        self.send_response(code, f"refused {echo}")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_metrics_urls_userinfo_and_query_values_never_reach_a_message(
+        example_repo: Path) -> None:
+    import base64
+    import re
+
+    _Refusing.seen = []
+    with _server(_Refusing) as url:
+        secret_url = url.replace("http://", "http://u:secret@") + "/?token=abc"
+        write_flag(example_repo, "guarded")
+        write_plan(example_repo, _plan("guarded", {
+            "type": "prometheus", "url": secret_url, "timeout": "5s",
+            "queries": {"error_rate": "up"}}), "guarded")
+        commit_all(example_repo, "a source with credentials in its URL")
+        write_metrics(example_repo)
+        outs = [advance(example_repo, m, "guarded") for m in (0, 1, 7, 13)]
+    # sent as HTTP Basic auth, the query kept where the API path goes
+    assert _Refusing.seen and {s[0] for s in _Refusing.seen} == {"/api/v1/query?token=abc"}
+    assert {s[1] for s in _Refusing.seen} == {"Basic " + base64.b64encode(b"u:secret").decode()}
+    printed = "".join(o.stdout + o.stderr for o in outs)
+    recorded = git(example_repo, "log", "--format=%B") + "".join(
+        p.read_text() for p in (example_repo / "rollouts").glob("*.state.json"))
+    assert "[redacted]" in recorded, recorded
+    for text in (printed, recorded):
+        for word in ("secret", "abc"):  # ("abc" alone: a digest may hold those letters)
+            found = re.search(rf"(?<![0-9a-f]){word}(?![0-9a-f])", text)
+            assert found is None, text[max(found.start() - 300, 0):found.end() + 100]
+        assert "secret" not in text
+        assert base64.b64encode(b"u:secret").decode() not in text

@@ -23,6 +23,7 @@ import pytest
 
 from runner import __version__
 from runner.load.yamlsafe import load_text
+from runner.safetext import safe_line
 from tests.conftest import PROJECT, cli_env, git
 
 ACTION = load_text((PROJECT / "action.yml").read_text(encoding="utf-8"))
@@ -268,3 +269,20 @@ def test_every_input_reaches_a_script_only_through_env() -> None:
         assert spec["description"].strip() and "default" in spec, name
     used = {m for s in walk(ACTION["runs"]) for m in INPUT.findall(s)}
     assert used == set(ACTION["inputs"]), used ^ set(ACTION["inputs"])
+
+
+@pytest.mark.parametrize("reason", ["-rf /", "--force", "--push\n::error::x", "-h", "--"])
+def test_a_reason_that_looks_like_an_option_is_the_rollbacks_reason(
+        reason: str, repo: Path, bare_remote: Path, installed: str, tmp_path: Path) -> None:
+    # passed as --reason=VALUE: a rollback from the Actions page never fails on its reason
+    assert run_step("Run rollout", {"command": "advance", "args": "--push"}, repo, tmp_path,
+                    installed)[0].returncode == 0  # type: ignore[union-attr]
+    done, out = run_step("Run rollout", {"command": "rollback", "args": "--push",
+                                         "flag": "phase_4_deployment", "reason": reason},
+                         repo, tmp_path, installed)
+    assert done is not None and done.returncode == 0, done.stdout + done.stderr
+    assert out["exit-code"] == "0" and out["rolled-back"] == "true"
+    assert "usage:" not in (done.stdout + done.stderr).lower()
+    recorded = git(bare_remote, "log", "-1",
+                   "--format=%(trailers:key=Rollout-Reason,valueonly)", "main")
+    assert recorded.endswith(f"({safe_line(reason)})")  # recorded as one safe line

@@ -251,6 +251,12 @@ def test_control_apply_script_runs_and_never_evaluates_its_inputs(
     assert out.returncode == 2 and "unknown action" in out.stdout
     out = run("--help", "resume", "x")
     assert out.returncode != 0 and "usage" not in out.stdout.lower()
+    # a reason that looks like an option is the reason (--reason=VALUE): never a usage error
+    for reason in ("-rf /", "--force"):
+        out = run("phase_4_deployment", "resume" if reason == "-rf /" else "pause", reason)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert git(bare_remote, "log", "-1", "--format=%(trailers:key=Rollout-Reason,valueonly)",
+                   "main").endswith(f"({' '.join(reason.split())})")
 
 
 def test_a_persons_control_request_is_never_a_pending_run_the_scheduler_can_cancel() -> None:

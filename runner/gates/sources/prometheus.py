@@ -13,6 +13,11 @@
   ``Authorization: Bearer …``. Redirects are refused, so the token never follows one to
   another host. The token's value is replaced by ``[redacted]`` in every text the source
   hands back (a server's error message that echoes the header included).
+- A URL with userinfo (``https://user:password@host/…``) is sent as HTTP Basic auth
+  (``Authorization: Basic …``), never with the userinfo in the request; with
+  ``bearer_token_env`` as well, it is an error (one credential). Messages show the URL with
+  its userinfo and every query value ``[redacted]``, and every text the source hands back
+  has those values redacted wherever they appear (a 401 body echoing ``?token=`` included).
 
 With comparison gates, the cohort counts come from ``metrics.queries`` ``cohort_requests``,
 ``cohort_errors``, ``cohort_slow`` and (optional) ``cohort_assigned``, each rendered once per
@@ -51,7 +56,7 @@ from runner.gates.readings import (
     template_vars,
 )
 from runner.gates.templates import TemplateProblem, render
-from runner.safetext import redact
+from runner.safetext import basic_auth, redact, shown_url, url_secrets
 
 #: Largest answer read: a gate query returns one number; more is a mistake, not data.
 MAX_BODY = 1024 * 1024
@@ -190,7 +195,7 @@ def _interpret(body: Any, promql: str) -> Reading:
 def _query(url: str, promql: str, now: datetime, headers: Mapping[str, str], timeout: float,
            env: Mapping[str, str]) -> Reading:
     exchange = _Exchange()
-    late = SourceError(f"prometheus {url}: no answer within the timeout (the whole exchange)")
+    late = SourceError(f"prometheus {shown_url(url)}: no answer within the timeout (the whole exchange)")
     with exchange.deadline(timeout):
         try:
             reading = _exchange(_opener(url, env, exchange), url, promql, now, headers, timeout)
@@ -206,17 +211,17 @@ def _query(url: str, promql: str, now: datetime, headers: Mapping[str, str], tim
 def _exchange(opener: urllib.request.OpenerDirector, url: str, promql: str, now: datetime,
               headers: Mapping[str, str], timeout: float) -> Reading:
     form = urllib.parse.urlencode({"query": promql, "time": f"{now.timestamp():.3f}"}).encode()
-    request = urllib.request.Request(f"{url}/api/v1/query", data=form, method="POST",
+    request = urllib.request.Request(_endpoint(url), data=form, method="POST",
                                      headers={**headers, "Content-Type": "application/x-www-form-urlencoded"})
     try:
         with opener.open(request, timeout=timeout) as response:
             raw = response.read(MAX_BODY + 1)
     except urllib.error.HTTPError as e:
         if e.code in (401, 403):
-            raise SourceError(f"prometheus {url}: HTTP {e.code} {e.reason}: the bearer token was "
+            raise SourceError(f"prometheus {shown_url(url)}: HTTP {e.code} {e.reason}: the bearer token was "
                               "refused (or none was configured: metrics.bearer_token_env)") from e
         if 300 <= e.code < 400:
-            raise SourceError(f"prometheus {url}: HTTP {e.code} redirect refused "
+            raise SourceError(f"prometheus {shown_url(url)}: HTTP {e.code} redirect refused "
                               "(configure the final URL)") from e
         # 400 bad_data, 422 execution, 503 timeout: Prometheus explains in a JSON body
         try:
@@ -228,15 +233,15 @@ def _exchange(opener: urllib.request.OpenerDirector, url: str, promql: str, now:
         where = f"promql {_shorten(promql)}"
         return Reading(error=f"prometheus answered HTTP {e.code}: {why} ({where})", detail=where)
     except TimeoutError as e:
-        raise SourceError(f"prometheus {url}: no answer within the timeout") from e
+        raise SourceError(f"prometheus {shown_url(url)}: no answer within the timeout") from e
     except urllib.error.URLError as e:
         reason = e.reason
         if isinstance(reason, TimeoutError):
-            raise SourceError(f"prometheus {url}: no answer within the timeout") from e
+            raise SourceError(f"prometheus {shown_url(url)}: no answer within the timeout") from e
         cause = getattr(reason, "strerror", None) or reason
-        raise SourceError(f"prometheus {url}: unreachable: {cause}") from e
+        raise SourceError(f"prometheus {shown_url(url)}: unreachable: {cause}") from e
     except (OSError, http.client.HTTPException) as e:  # connection reset mid-answer and the like
-        raise SourceError(f"prometheus {url}: {type(e).__name__}: {e}") from e
+        raise SourceError(f"prometheus {shown_url(url)}: {type(e).__name__}: {e}") from e
     if len(raw) > MAX_BODY:
         return Reading(error=f"answer larger than {MAX_BODY} bytes (promql {_shorten(promql)})")
     try:
@@ -246,12 +251,27 @@ def _exchange(opener: urllib.request.OpenerDirector, url: str, promql: str, now:
     return _interpret(body, promql)
 
 
+def _endpoint(url: str) -> str:
+    """The query API under ``url``: its path gains ``/api/v1/query``, its query string kept."""
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc,
+                                    parts.path.rstrip("/") + "/api/v1/query", parts.query, ""))
+
+
 def read(call: SourceCall) -> dict[str, Reading]:
     m = call.metrics
     if not m.url:
         raise SourceError("metrics type prometheus needs a url")
-    url = m.url.rstrip("/")
+    try:
+        url, basic = basic_auth(m.url.rstrip("/"))
+    except ValueError:
+        raise SourceError(f"metrics.url is not a URL: {shown_url(m.url)}") from None
     headers = {"Accept": "application/json", "User-Agent": "rollout-runner"}
+    if basic:
+        if m.bearer_token_env:
+            raise SourceError("metrics.url carries a user and password and metrics."
+                              "bearer_token_env names a token: keep one of them")
+        headers["Authorization"] = basic
     if m.bearer_token_env:
         token = call.env.get(m.bearer_token_env)
         if not token:
@@ -259,6 +279,7 @@ def read(call: SourceCall) -> dict[str, Reading]:
                               "not set or empty: it must hold the Prometheus bearer token")
         headers["Authorization"] = f"Bearer {token}"
     secrets = [token for token in [call.env.get(m.bearer_token_env or "")] if token]
+    secrets += url_secrets(m.url)
     try:
         readings = _read_all(call, url, headers)
     except SourceError as e:
@@ -298,6 +319,6 @@ def _read_all(call: SourceCall, url: str, headers: Mapping[str, str]) -> dict[st
             continue
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise SourceError(f"prometheus {url}: no answer within the timeout ({m.timeout:g}s)")
+            raise SourceError(f"prometheus {shown_url(url)}: no answer within the timeout ({m.timeout:g}s)")
         readings[key] = _query(url, promql, call.now, headers, remaining, call.env)
     return readings

@@ -50,9 +50,12 @@ def sample_ratio(treatment: float, control: float, expected_share: float) -> Sam
     total = treatment + control
     if total <= 0:
         raise ValueError("no traffic in either cohort")
+    if not math.isfinite(total):
+        raise ValueError(f"the counts are too large to add up ({treatment:g} + {control:g})")
     q = float(expected_share)
     et, ec = q * total, (1.0 - q) * total
-    stat = (treatment - et) ** 2 / et + (control - ec) ** 2 / ec
+    # (x - e) / e first: the square of a huge difference alone would overflow
+    stat = (treatment - et) * ((treatment - et) / et) + (control - ec) * ((control - ec) / ec)
     return SampleRatio(treatment / total, q, stat, chi2_1_sf(stat), total)
 
 
