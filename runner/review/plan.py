@@ -18,6 +18,7 @@ from runner.model import Flag, Repository, Risk, RolloutPlan, RolloutState, Stra
 from runner.model.state import Phase
 from runner.percent import percent
 from runner.review.snapshot import Snapshot
+from runner.safetext import shown_url
 from runner.timefmt import utc_iso
 
 #: Fields that change only how a flag is described, not what it serves.
@@ -96,7 +97,9 @@ def plan_fields(plan: RolloutPlan) -> dict[str, Any]:
     m = plan.metrics
     if m is not None:
         out["metrics.type"] = m.type
-        out["metrics.source"] = m.path or m.url or " ".join(m.command) or None
+        # a URL's userinfo and query values never reach the pull-request comment
+        out["metrics.source"] = (m.path or (shown_url(m.url) if m.url else None)
+                                 or " ".join(m.command) or None)
     return out
 
 

@@ -356,3 +356,19 @@ def test_comparison_gates_are_shown_and_loosening_them_is_a_risk(example_repo: P
     assert risk["level"] == "warning"
     assert "compare.error_rate.max_increase 0.5 → 2 pp" in risk["message"]
     assert "compare.confidence 0.95 → 0.8" in risk["message"]
+
+
+def test_a_metrics_url_shows_no_credentials_in_the_plan(example_repo: Path) -> None:
+    write(example_repo, "flags/checkout_v2.yaml", NEW_FLAG)
+    write(example_repo, "rollouts/checkout_v2.yaml", NEW_PLAN)
+    git(example_repo, "add", "-A")
+    git(example_repo, "commit", "-qm", "checkout_v2")
+    # the change under review: the plan's gates read another source
+    write(example_repo, "rollouts/checkout_v2.yaml", NEW_PLAN + (
+        "metrics:\n  type: prometheus\n  url: https://reader:hunter2@prom.example/api?token=tok123\n"
+        "  queries:\n    error_rate: 'vector(0)'\n    request_count: 'vector(1000)'\n"))
+    markdown = run_cli(["plan", "--now", NOW], cwd=example_repo)
+    _, report = plan_json(example_repo)
+    shown = markdown.stdout + json.dumps(report)
+    assert "prom.example" in shown  # the source is shown: where the gates read from
+    assert "hunter2" not in shown and "tok123" not in shown and "reader" not in shown
