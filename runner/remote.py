@@ -15,29 +15,25 @@ never appears in a message: failures name the URL without its query string or us
 
 ``timeout`` bounds the whole request — connecting, the headers and the body, across
 redirects — not each read: a server that trickles its answer a byte at a time is cut off
-at the deadline (:class:`_Exchange` shuts its sockets down, so a read blocked anywhere
+at the deadline (:class:`runner.exchange.Exchange` shuts its sockets down, so a read blocked anywhere
 returns at once), as ``runner/gates/sources/prometheus.py`` does for a metrics query.
 :meth:`UrlSource.abort` cuts a request in flight the same way (a client being closed).
 """
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import os
-import socket
-import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import zlib
-from collections.abc import Iterator
 from email.message import Message
 from typing import IO, Any
 
 from runner import __version__
 from runner.errors import ExternalError
+from runner.exchange import Exchange, handlers
 from runner.safetext import redact_credentials
 
 USER_AGENT = f"rollout-runner-sdk/{__version__}"
@@ -92,82 +88,6 @@ def _retry_after(headers: Message | None) -> float | None:
     return None  # an HTTP date, or nothing: the client's own backoff decides
 
 
-class _Exchange:
-    """The sockets of one request and its deadline. When the deadline passes (or the
-    request is aborted) they are shut down, so that a read blocked in the middle of the
-    headers or a trickling body returns at once; a connection opened later (a redirect)
-    gets only the time left."""
-
-    def __init__(self, timeout: float):
-        self.deadline = time.monotonic() + timeout
-        self.sockets: list[socket.socket] = []
-        self.expired = False  # the deadline passed, or abort()
-        self.aborted = False
-        self._lock = threading.Lock()
-
-    def remaining(self) -> float:
-        return max(self.deadline - time.monotonic(), 0.001)
-
-    def add(self, sock: socket.socket | None) -> None:
-        if sock is None:
-            return
-        with self._lock:
-            self.sockets.append(sock)
-            if self.expired:
-                self._shut(sock)
-
-    def expire(self, *, aborted: bool = False) -> None:
-        with self._lock:
-            self.expired = True
-            self.aborted = self.aborted or aborted
-            for sock in self.sockets:
-                self._shut(sock)
-
-    @staticmethod
-    def _shut(sock: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-
-    @contextlib.contextmanager
-    def running(self) -> Iterator[None]:
-        """The request's deadline, armed while the block runs."""
-        timer = threading.Timer(self.remaining(), self.expire)
-        timer.daemon = True
-        timer.start()
-        try:
-            yield
-        finally:
-            timer.cancel()
-
-
-def _handlers(exchange: _Exchange) -> list[urllib.request.BaseHandler]:
-    """urllib's HTTP and HTTPS handlers, each connection given the time left and handing
-    its socket to ``exchange`` (which shuts it down at the deadline)."""
-
-    class Connection(http.client.HTTPConnection):
-        def connect(self) -> None:
-            self.timeout = exchange.remaining()  # of each operation: never past the deadline
-            super().connect()
-            exchange.add(self.sock)
-
-    class TlsConnection(http.client.HTTPSConnection):
-        def connect(self) -> None:
-            self.timeout = exchange.remaining()
-            super().connect()
-            exchange.add(self.sock)
-
-    class Plain(urllib.request.HTTPHandler):
-        def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-            return self.do_open(Connection, req)
-
-    class Tls(urllib.request.HTTPSHandler):
-        def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-            # the context HTTPSHandler made (undocumented, so not in typeshed's stub)
-            return self.do_open(TlsConnection, req, context=self._context)  # type: ignore[attr-defined]
-
-    return [Plain(), Tls()]
-
-
 class _Redirects(urllib.request.HTTPRedirectHandler):
     """Follows redirects (http and https only); the token goes along only to its origin."""
 
@@ -211,7 +131,7 @@ class UrlSource:
         self.last_modified: str | None = None
         self.plain_http_with_token = (parts.scheme.lower() == "http" and bool(bearer_token_env)
                                       and not _is_loopback(parts.hostname.lower()))
-        self._in_flight: _Exchange | None = None  # the request abort() cuts
+        self._in_flight: Exchange | None = None  # the request abort() cuts
 
     # --- the request ---------------------------------------------------------------------
 
@@ -250,9 +170,9 @@ class UrlSource:
         a body over the cap, a truncated body, :meth:`abort`.
         """
         req, authorization = self._request()
-        exchange = _Exchange(self.timeout)
+        exchange = Exchange(self.timeout)
         opener = urllib.request.build_opener(_Redirects(_origin(self.url), authorization),
-                                             *_handlers(exchange))
+                                             *handlers(exchange))
         self._in_flight = exchange
         try:
             with exchange.running():
@@ -275,7 +195,7 @@ class UrlSource:
         if exchange is not None:
             exchange.expire(aborted=True)
 
-    def _cut(self, exchange: _Exchange) -> FetchError:
+    def _cut(self, exchange: Exchange) -> FetchError:
         if exchange.aborted:
             return FetchError(f"{self.shown}: request stopped (the client was closed)")
         return self._timed_out()

@@ -32,19 +32,17 @@ error. An unreachable server, a timeout or a refused token → every gate is an 
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
-import socket
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import IO, Any
 
+from runner.exchange import Exchange, handlers
 from runner.gates.readings import (
     COHORTS,
     QUERY_PREFIX,
@@ -70,72 +68,8 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None  # urllib then raises HTTPError for the 3xx
 
 
-class _Exchange:
-    """The sockets of one exchange; when its deadline passes they are shut down, so that a
-    read blocked in the middle of the headers or the body returns at once."""
-
-    def __init__(self) -> None:
-        self.sockets: list[socket.socket] = []
-        self.expired = False
-        self.lock = threading.Lock()
-
-    def add(self, sock: socket.socket | None) -> None:
-        if sock is None:
-            return
-        with self.lock:
-            self.sockets.append(sock)
-            if self.expired:
-                self._shut(sock)
-
-    def expire(self) -> None:
-        with self.lock:
-            self.expired = True
-            for sock in self.sockets:
-                self._shut(sock)
-
-    @staticmethod
-    def _shut(sock: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-
-    @contextlib.contextmanager
-    def deadline(self, seconds: float) -> Iterator[None]:
-        timer = threading.Timer(max(seconds, 0.0), self.expire)
-        timer.daemon = True
-        timer.start()
-        try:
-            yield
-        finally:
-            timer.cancel()
-
-
-def _handlers(exchange: _Exchange) -> list[urllib.request.BaseHandler]:
-    """urllib's HTTP and HTTPS handlers, their connections handing each socket to ``exchange``."""
-
-    class Connection(http.client.HTTPConnection):
-        def connect(self) -> None:
-            super().connect()
-            exchange.add(self.sock)
-
-    class TlsConnection(http.client.HTTPSConnection):
-        def connect(self) -> None:
-            super().connect()
-            exchange.add(self.sock)
-
-    class Plain(urllib.request.HTTPHandler):
-        def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-            return self.do_open(Connection, req)
-
-    class Tls(urllib.request.HTTPSHandler):
-        def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-            # the context HTTPSHandler made (undocumented, so not in typeshed's stub)
-            return self.do_open(TlsConnection, req, context=self._context)  # type: ignore[attr-defined]
-
-    return [Plain(), Tls()]
-
-
 def _opener(url: str, env: Mapping[str, str],
-            exchange: _Exchange | None = None) -> urllib.request.OpenerDirector:
+            exchange: Exchange | None = None) -> urllib.request.OpenerDirector:
     """urllib with the run's proxy settings (``env``, not the process's) and no redirects."""
     proxies = {}
     for scheme in ("http", "https"):
@@ -148,7 +82,7 @@ def _opener(url: str, env: Mapping[str, str],
     bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
     if proxies and no_proxy and bypass(host, {"no": no_proxy}):
         proxies = {}
-    extra = _handlers(exchange) if exchange is not None else []
+    extra = handlers(exchange) if exchange is not None else []
     return urllib.request.build_opener(urllib.request.ProxyHandler(proxies), _NoRedirect(), *extra)
 
 
@@ -194,9 +128,9 @@ def _interpret(body: Any, promql: str) -> Reading:
 
 def _query(url: str, promql: str, now: datetime, headers: Mapping[str, str], timeout: float,
            env: Mapping[str, str]) -> Reading:
-    exchange = _Exchange()
+    exchange = Exchange(timeout)
     late = SourceError(f"prometheus {shown_url(url)}: no answer within the timeout (the whole exchange)")
-    with exchange.deadline(timeout):
+    with exchange.running():
         try:
             reading = _exchange(_opener(url, env, exchange), url, promql, now, headers, timeout)
         except (SourceError, OSError, http.client.HTTPException, ValueError):
