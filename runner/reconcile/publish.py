@@ -240,16 +240,22 @@ class _FlagdCheck:
                                "nothing published")
 
 
-def served(name: str, data: bytes | None) -> Any:
-    """What a published file serves: its document without the commit it is stamped with
-    (None when there is no such file or it is no JSON object)."""
+def _document(data: bytes | None) -> dict[str, Any] | None:
+    """A published file's JSON object; None when there is no file or it is no JSON object."""
     if data is None:
         return None
     try:
         doc = json.loads(data)
     except (ValueError, RecursionError):
         return None
-    if not isinstance(doc, dict):
+    return doc if isinstance(doc, dict) else None
+
+
+def served(name: str, data: bytes | None) -> Any:
+    """What a published file serves: its document without the commit and the generation it
+    is stamped with (None when there is no such file or it is no JSON object)."""
+    doc = _document(data)
+    if doc is None:
         return None
     if name == FLAGD:
         meta = doc.get("metadata")
@@ -266,11 +272,8 @@ def stamp(name: str, data: bytes | None) -> tuple[str, int] | None:
     """The (source commit, generation) a published file carries, or None when it carries
     no generation (hand-written, built by ``rollout build``, published by 0.2): such a file
     is replaced as before, ordering starts with the first publication that has one."""
-    try:
-        doc = json.loads(data) if data is not None else None
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(doc, dict):
+    doc = _document(data)
+    if doc is None:
         return None
     if name == FLAGD:
         meta = doc.get("metadata")
