@@ -1,9 +1,11 @@
 """Every PromQL example of the docs returns data from the runner's own recorder.
 
 An application on :class:`runner.telemetry.prometheus.RequestRecorder` serves requests of a
-flag split 50/50 (some fail), a real Prometheus (Debian's, on loopback) scrapes it, and each
-PromQL example of README.md and docs/*.md, rendered with sample values of its Jinja2
-variables, is asked of that Prometheus: each must answer one finite number, as a gate needs.
+flag split 50/50 (5 % fail) and of a busier one that never fails, a real Prometheus
+(Debian's, on loopback) scrapes it, and each PromQL example of README.md and docs/*.md,
+rendered with sample values of its Jinja2 variables, is asked of that Prometheus: each must
+answer one finite number, as a gate needs, and an ``error_rate`` the flag's own (its errors
+over its requests, in percent).
 
 Where the examples are (the convention the docs keep, so that this test finds them all):
 
@@ -112,9 +114,17 @@ def _query_part(line: str) -> str:
     return " ".join(text.strip("'\"").split())
 
 
+#: A second code path under another flag, three times as busy and never failing: a query
+#: that divides the flag's errors by every request (not the flag's) reads a quarter of
+#: :data:`ERROR_PERCENT`.
+OTHER = "docs_other_path"
+ERROR_PERCENT = 5.0
+
+
 class Service:
-    """An application serving the flag 50/50 on the recorder, 1 request in 20 failing,
-    with ``/metrics`` on loopback, until stopped."""
+    """An application serving the flag 50/50 on the recorder, :data:`ERROR_PERCENT` of its
+    requests failing, and :data:`OTHER`'s requests, with ``/metrics`` on loopback, until
+    stopped."""
 
     def __init__(self, repo: Path):
         self.flags = FlagClient.from_repo(repo, env={})
@@ -132,9 +142,10 @@ class Service:
         while not self._stop.is_set():
             for _ in range(50):
                 self.served += 1
-                with self.recorder.request(self.flags, FLAG,
-                                           {"targetingKey": f"user-{self.served}"}) as r:
-                    if rng.random() < 0.05:
+                user = {"targetingKey": f"user-{self.served}"}
+                flag = FLAG if self.served % 4 == 0 else OTHER
+                with self.recorder.request(self.flags, flag, user) as r:
+                    if flag == FLAG and rng.random() * 100 < ERROR_PERCENT:
                         r.fail()
             time.sleep(0.01)
 
@@ -152,8 +163,10 @@ def _answer(server: PrometheusServer, promql: str) -> Any:
 
 def test_every_promql_example_of_the_docs_returns_data_from_the_recorder(
         example_repo: Path, tmp_path: Path) -> None:
-    (example_repo / "flags" / f"{FLAG}.yaml").write_text(
-        f"key: {FLAG}\ndescription: the docs' examples\nowner: docs\nrisk: low\npercentage: 50\n")
+    for key in (FLAG, OTHER):
+        (example_repo / "flags" / f"{key}.yaml").write_text(
+            f"key: {key}\ndescription: the docs' examples\nowner: docs\nrisk: low\n"
+            "percentage: 50\n")
     git(example_repo, "add", "-A")
     git(example_repo, "commit", "-q", "-m", "a flag split 50/50")
     found = examples()
@@ -178,6 +191,11 @@ def test_every_promql_example_of_the_docs_returns_data_from_the_recorder(
                     values = [float(r["value"][1]) for r in result]
                     if len(values) != 1 or not math.isfinite(values[0]):
                         problems.append(f"{where} ({cohort}): {promql} -> {result}")
+                    elif where.endswith(" error_rate") and not (
+                            0.5 * ERROR_PERCENT < values[0] < 2 * ERROR_PERCENT):
+                        # the flag's errors over the flag's requests, in percent
+                        problems.append(f"{where}: {values[0]:.2f} %, the flag fails "
+                                        f"{ERROR_PERCENT} % of its requests: {promql}")
             assert problems == []
     except PrometheusUnavailable as e:
         pytest.fail(f"real Prometheus needed: {e}", pytrace=False)
