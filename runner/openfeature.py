@@ -4,12 +4,23 @@
     from runner import FlagClient
     from runner.openfeature import RolloutProvider
 
-    api.set_provider(RolloutProvider(FlagClient.from_file("flags.resolved.json")))
+    api.set_provider(RolloutProvider(FlagClient.from_file("flags.json")))
     api.get_client().get_boolean_value("phase_4_deployment", False,
                                         EvaluationContext("user-42", {"region": "eu-west-1"}))
 
-Reasons and variants are the client's; errors are raised as OpenFeature's exceptions, which
-the SDK turns into the caller's default with the error code.
+Variants are the client's, and so are its reasons, but for two that OpenFeature names
+otherwise (its reasons are STATIC, DEFAULT, TARGETING_MATCH, SPLIT, CACHED, DISABLED,
+UNKNOWN, STALE, ERROR: a client such as OFREP's treats any other as a failure and serves the
+caller's default):
+
+* a failed prerequisite (the client's ``PREREQUISITE_FAILED``) is ``DEFAULT``: the flag's
+  default variant, served because no rule of the flag applies to this context; the client's
+  reason is kept in ``flag_metadata["rollout_reason"]``, the prerequisite in ``details``;
+* the default variant of a flag that depends on no context at all (no prerequisite, no
+  targeting, no split: a constant flag, a rollout at 0 % without canaries) is ``STATIC``.
+
+Errors are raised as OpenFeature's exceptions, which the SDK turns into the caller's default
+with the error code.
 
 Events, as the provider specification has them (``openfeature-sdk`` turns them into the
 provider's status and runs the handlers applications add):
@@ -48,8 +59,11 @@ from openfeature.flag_evaluation import FlagResolutionDetails, FlagValueType
 from openfeature.provider import AbstractProvider, Metadata
 
 from runner.evaluate.resolution import (
+    DEFAULT,
     FLAG_NOT_FOUND,
+    PREREQUISITE_FAILED,
     PROVIDER_NOT_READY,
+    STATIC,
     TYPE_MISMATCH,
     Resolution,
 )
@@ -179,9 +193,22 @@ class RolloutProvider(AbstractProvider):
         if not _type_ok(kind, value):
             raise TypeMismatchError(f"{key!r} is a {self.client.flag_type(key)} flag, "
                                     f"not {kind}")
-        meta = {"details": r.details} if r.details else {}
-        return FlagResolutionDetails(value=value, variant=r.variant, reason=r.reason,
-                                     flag_metadata=meta)
+        meta: dict[str, str] = {"details": r.details} if r.details else {}
+        return FlagResolutionDetails(value=value, variant=r.variant,
+                                     reason=self._reason(key, r, meta), flag_metadata=meta)
+
+    def _reason(self, key: str, r: Resolution, meta: dict[str, str]) -> str:
+        """The client's reason in OpenFeature's words (the module's docstring)."""
+        if r.reason == PREREQUISITE_FAILED:
+            meta["rollout_reason"] = PREREQUISITE_FAILED
+            return DEFAULT
+        if r.reason == DEFAULT:
+            # the compiled flag's outcome when it depends on no context (compile.py
+            # _fixed_outcome): DEFAULT only for a flag with nothing dynamic
+            flag = self.client._current().flags.flags.get(key)
+            if flag is not None and flag.fixed is not None and flag.fixed.reason == DEFAULT:
+                return STATIC
+        return r.reason
 
     def resolve_boolean_details(self, flag_key: str, default_value: bool,
                                 evaluation_context: EvaluationContext | None = None,

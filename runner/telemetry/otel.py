@@ -25,7 +25,7 @@ older convention, which tracing back ends show beside the request), when one is 
     from runner import FlagClient
     from runner.telemetry.otel import EvaluationEvents
 
-    flags = FlagClient.from_file("flags.resolved.json")
+    flags = FlagClient.from_file("flags.json")
     EvaluationEvents(flags)       # the global LoggerProvider; or logger_provider=...
 
 Needs ``opentelemetry-api`` (``pip install 'rollout-runner[otel]'``); an SDK and an

@@ -7,7 +7,7 @@ who did not (control). One recorder per process::
     from runner import FlagClient
     from runner.telemetry.prometheus import RequestRecorder
 
-    flags = FlagClient.from_file("flags.resolved.json")
+    flags = FlagClient.from_file("flags.json")
     recorder = RequestRecorder()            # registers on prometheus_client's REGISTRY
 
     def handle(request):

@@ -49,7 +49,11 @@ def test_every_type_resolves_with_variant_and_reason(of_client: OpenFeatureClien
     d = of_client.get_float_details("ratio", 0.0, vip)
     assert (d.value, d.variant, d.reason) == (1.5, "b", "STATIC")  # the RATIO override
     d = of_client.get_object_details("layout", {}, vip)
-    assert (d.value, d.variant, d.reason) == ({"cols": 3}, "b", "DEFAULT")
+    # a flag without prerequisite, targeting or split: a constant, OpenFeature's STATIC
+    assert (d.value, d.variant, d.reason) == ({"cols": 3}, "b", "STATIC")
+    # the default variant of a flag with targeting, for a context it does not match: DEFAULT
+    d = of_client.get_string_details("theme", "x", EvaluationContext("u", {"plan": "free"}))
+    assert (d.value, d.variant, d.reason) == ("light", "light", "DEFAULT")
     assert of_client.get_integer_value("max_items", 0) == 500  # no context at all
 
 
@@ -59,8 +63,17 @@ def test_split_and_prerequisite_reasons(of_client: OpenFeatureClient) -> None:
     d = of_client.get_boolean_details("feature", True, EvaluationContext(inside))
     assert (d.value, d.reason) == (True, Reason.SPLIT)
     d = of_client.get_boolean_details("gated", True, EvaluationContext(outside))
-    assert (d.value, d.variant, d.reason) == (False, "off", "PREREQUISITE_FAILED")
+    # OpenFeature has no PREREQUISITE_FAILED (OFREP's client would serve the caller's
+    # default): a standard reason, the runner's own in the metadata
+    assert (d.value, d.variant, d.reason) == (False, "off", Reason.DEFAULT)
+    assert d.flag_metadata.get("rollout_reason") == "PREREQUISITE_FAILED"
     assert "feature" in str(d.flag_metadata.get("details"))
+    standard = {r.value for r in Reason}
+    for key, ctx in [("feature", inside), ("feature", outside), ("gated", outside),
+                     ("gated", inside), ("feature", "vip"), ("layout", "u")]:
+        details = of_client.get_object_details(key, {}, EvaluationContext(ctx)) \
+            if key == "layout" else of_client.get_boolean_details(key, True, EvaluationContext(ctx))
+        assert details.reason in standard, (key, ctx, details.reason)
 
 
 def test_errors_give_the_callers_default_with_a_code(of_client: OpenFeatureClient) -> None:
