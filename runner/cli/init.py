@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
         install = f'"{args.install}"'
     if args.branch is not None and not re.fullmatch(r"[^\x00-\x20\x7f~^:?*\[\\]+", args.branch):
         raise UsageError(f"--branch {args.branch!r}: not a branch name")
-    is_git = _in_git(root)
+    is_git = _git_ok(root, "rev-parse", "--git-dir")
+    has_origin = is_git and _git_ok(root, "remote", "get-url", "origin")
     try:
         files = scaffold(root, install, branch=args.branch, metrics=args.metrics)
     except Exists as e:
@@ -86,18 +87,18 @@ def run(args: argparse.Namespace) -> int:
     print("next:", file=sys.stderr)
     for step in steps:
         print(f"  {safe_line(step)}", file=sys.stderr)
-    if not is_git:
+    if not has_origin:
         print("  git remote add origin git@github.com:OWNER/REPOSITORY.git", file=sys.stderr)
     print(f"  git push -u origin {safe_line(shlex.quote(branch))}", file=sys.stderr)
     return 0
 
 
-def _in_git(root: Path) -> bool:
+def _git_ok(root: Path, *args: str) -> bool:
     where = root
     while not where.exists():
         where = where.parent
     try:
-        return subprocess.run(["git", "-C", str(where), "rev-parse", "--git-dir"],
+        return subprocess.run(["git", "-C", str(where), *args],
                               capture_output=True, timeout=30, check=False).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False

@@ -103,6 +103,7 @@ def test_init_in_an_existing_service_repository_merges_and_never_overwrites(tmp_
     assert set(step["env"]) >= {"PROMETHEUS_URL", "PROMETHEUS_TOKEN"}
     # the next commands: a git repository already, so no `git init`; push to master
     assert "git init" not in out.stderr and "git push -u origin master" in out.stderr
+    assert "git remote add origin" in out.stderr  # the service has no remote yet
     valid = run_cli(["validate"], cwd=root)
     assert valid.returncode == 0, valid.stdout + valid.stderr
     check_workflows(sorted((root / ".github/workflows").glob("*.yml")))
@@ -124,8 +125,10 @@ def test_init_branch_comes_from_the_remote_and_next_says_git_init_b(tmp_path: Pa
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(origin), str(clone))
     git(clone, "switch", "-q", "-c", "feature")
-    assert run_cli(["init"], cwd=clone).returncode == 0
+    out = run_cli(["init"], cwd=clone)
+    assert out.returncode == 0
     assert "branches: [trunk]" in (clone / ".github/workflows/advance.yml").read_text()
+    assert "git push -u origin trunk" in out.stderr and "git remote add" not in out.stderr
     # not a git repository: main, and `git init -b main` (plain `git init` may make master)
     fresh = tmp_path / "fresh"
     out = run_cli(["init", str(fresh)], cwd=tmp_path)
@@ -149,6 +152,13 @@ def test_init_in_the_current_folder_and_usage_error(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("x")
     out = run_cli(["init", "a-file"], cwd=tmp_path)
     assert out.returncode == 2 and "not a folder" in out.stderr
+    out = run_cli(["init", "--branch", "a b", "other"], cwd=tmp_path)
+    assert out.returncode == 2 and "--branch" in out.stderr and not (tmp_path / "other").exists()
+    # a name YAML would misread is written as a quoted string, and GitHub's schema accepts it
+    out = run_cli(["init", "--branch", "release#1", "quoted"], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    doc = load_text((tmp_path / "quoted/.github/workflows/advance.yml").read_text())
+    assert doc["on"]["push"]["branches"] == ["release#1"]
 
 
 def test_pre_commit_hook_of_the_scaffold_is_this_release_and_rejects_a_bad_flag(
