@@ -192,7 +192,7 @@ def planned_files(root: Path, install: str | None = None, *, branch: str = "main
 def _planned(target: Path, content: bytes) -> Planned:
     if not (target.exists() or target.is_symlink()):
         return Planned(target, content)
-    if target.name in MERGED and target.parent.exists() and target.is_file() and not target.is_symlink():
+    if target.name in MERGED and target.is_file() and not target.is_symlink():
         existing = target.read_bytes()
         merged = _merged(target, existing, content.decode())
         return Planned(target, merged, "merge" if merged != existing else "skip")
