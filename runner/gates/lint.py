@@ -56,8 +56,11 @@ def source_problems(plan: RolloutPlan) -> tuple[str, ...]:
         else:
             templates.append(("metrics.path", m.path))
     elif m.type == "prometheus":
-        if not m.url:
-            problems.append("metrics.url: required for type prometheus")
+        if not m.url and not m.url_env:
+            problems.append("metrics.url: required for type prometheus (or metrics.url_env: "
+                            "the environment variable holding it)")
+        elif m.url and m.url_env:
+            problems.append("metrics.url_env: give url or url_env, not both")
         for name, gate in gates.items():
             if gate.query is not None:
                 templates.append((f"gates.custom.{name}.query", gate.query))

@@ -88,6 +88,7 @@ def build_metrics(d: dict[str, Any] | None) -> MetricsConfig | None:
         type=d["type"],
         path=d.get("path"),
         url=d.get("url", "").rstrip("/") or None,
+        url_env=d.get("url_env"),
         queries=MappingProxyType(dict(d.get("queries", {}))),
         command=tuple(d.get("command", ())),
         timeout=parse_duration(d.get("timeout", 10)),
@@ -144,6 +145,8 @@ def plan_digest(d: dict[str, Any], metrics: MetricsConfig | None) -> str:
     if metrics is not None and "metrics" not in effective:
         effective["metrics"] = {"type": metrics.type, "path": metrics.path, "url": metrics.url,
                                 "queries": dict(metrics.queries), "command": list(metrics.command)}
+        if metrics.url_env:  # only when set: the digests of plans without it stay as they were
+            effective["metrics"]["url_env"] = metrics.url_env
     canon = json.dumps(effective, sort_keys=True, separators=(",", ":"), default=str)
     return "sha256:" + hashlib.sha256(canon.encode()).hexdigest()
 

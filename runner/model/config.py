@@ -16,6 +16,9 @@ class MetricsConfig:
     path: str | None = None
     #: prometheus: base URL of the HTTP API, e.g. ``http://127.0.0.1:9090``.
     url: str | None = None
+    #: prometheus: name of the environment variable holding the URL instead (never the URL):
+    #: a repository variable or secret in Actions. One of ``url`` and ``url_env``.
+    url_env: str | None = None
     #: prometheus: gate name -> PromQL template (Jinja2, sandboxed: flag, window, percentage).
     queries: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     #: command: argument list (no shell); JSON object on standard output.

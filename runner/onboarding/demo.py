@@ -217,7 +217,7 @@ def _story(root: Path, published: Path, out: Callable[[str], None]) -> dict[str,
     commits: dict[str, str] = {}
 
     s.section("1. A pull request adds a flag and a safe rollout plan")
-    scaffold(root)
+    scaffold(root, branch="main", metrics="file")
     out(f"# rollout init {root}: the repository, then the pull request's two files")
     s.git("init", "-q", "-b", "main")
     s.git("add", "-A", "--", ".", f":!flags/{FLAG}.yaml", f":!rollouts/{FLAG}.yaml")

@@ -1,6 +1,12 @@
-"""``rollout init``: the files of a new GitOps repository, from ``runner/templates/init``.
+"""``rollout init``: the files of a GitOps repository, new or existing, from ``runner/templates/init``.
 
-All or nothing: every target is checked first, and when one exists nothing is written.
+Never an overwrite: every target is checked first. A file that exists is kept as it is
+(skipped) or, for ``pyproject.toml`` and ``.gitignore``, merged: the existing bytes stay, the
+scaffold's ``[tool.rollout]`` tables (or missing ignore lines) are appended. A
+``pyproject.toml`` that already has ``[tool.rollout]`` is refused before anything is written.
+
+The workflows trigger on the repository's default branch (:func:`default_branch`: the
+remote's ``origin/HEAD``, else the current branch, else ``main``).
 
 The workflow templates are this project's own workflows, whose install step uses the
 checkout's ``action.yml`` (``uses: ./``). A new repository's workflows use the released
@@ -10,12 +16,16 @@ pip-install SPEC. Its pre-commit config names the hook repository at this versio
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from runner import REPOSITORY, __version__
 from runner.errors import Declined
-from runner.files import write_new
+from runner.files import write_atomic, write_new
 from runner.load.schemas import SCHEMA_FILES, schema_dir
 
 INIT = Path(__file__).resolve().parent.parent / "templates" / "init"
@@ -33,11 +43,18 @@ FILES: dict[str, str] = {
 }
 
 
-class Exists(Declined):
-    """A file the scaffold would write is already there: nothing was written."""
+#: ``--metrics``: the template of pyproject.toml for each default metric source
+METRICS_TEMPLATES = {"prometheus": "pyproject.toml", "file": "pyproject-file.toml"}
+#: the files merged into when they exist (the others are skipped)
+MERGED = ("pyproject.toml", ".gitignore")
 
-    def __init__(self, path: Path) -> None:
-        super().__init__(f"{path} already exists; nothing was written")
+
+class Exists(Declined):
+    """The scaffold cannot go into what is there (``[tool.rollout]`` already set up, a
+    pyproject.toml that is not TOML...): nothing was written."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(f"{path}: {why}; nothing was written")
         self.path = path
 
 
@@ -45,6 +62,8 @@ class Exists(Declined):
 class Planned:
     target: Path
     content: bytes
+    #: "create", "merge" (``content`` is the whole merged file) or "skip" (exists, kept)
+    action: str = "create"
 
 
 #: The tag a release pushes, and the pre-commit config's ``rev``: ``v`` + the version.
@@ -82,9 +101,40 @@ PIP_INSTALL = (
     "        run: python -m pip install --disable-pip-version-check @SPEC@\n")
 
 
-def render(template: str, text: str, install: str | None) -> str:
+#: the push trigger of advance.yml as the template has it
+BRANCH_TRIGGER = "    branches: [main]\n"
+
+
+def default_branch(root: Path) -> str:
+    """The branch the workflows trigger on: ``origin/HEAD``'s branch when the repository has
+    one, else its current branch (an unborn one included), else ``main``."""
+    where = root if root.is_dir() else root.parent
+    while not where.is_dir():
+        where = where.parent
+
+    def git(*args: str) -> str:
+        try:
+            out = subprocess.run(["git", "-C", str(where), *args], capture_output=True,
+                                 text=True, timeout=30, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        return out.stdout.strip() if out.returncode == 0 else ""
+
+    remote = git("symbolic-ref", "--quiet", "refs/remotes/origin/HEAD")
+    if remote.startswith("refs/remotes/origin/"):
+        return remote.removeprefix("refs/remotes/origin/")
+    return git("symbolic-ref", "--quiet", "--short", "HEAD") or "main"
+
+
+def render(template: str, text: str, install: str | None, branch: str = "main") -> str:
     """One template's text for a new repository."""
     text = text.replace("@REPOSITORY@", REPOSITORY).replace("@VERSION@", __version__)
+    if template == "workflows/advance.yml":
+        if BRANCH_TRIGGER not in text:
+            raise ValueError(f"{template}: no branch trigger to rewrite")
+        # a plain name as YAML has it; any other, one JSON (= YAML) string
+        name = branch if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]*", branch) else json.dumps(branch)
+        text = text.replace(BRANCH_TRIGGER, f"    branches: [{name}]\n")
     if template.startswith("workflows/"):
         if LOCAL_INSTALL not in text:
             raise ValueError(f"{template}: no install step to rewrite")
@@ -93,26 +143,72 @@ def render(template: str, text: str, install: str | None) -> str:
     return text
 
 
-def planned_files(root: Path, install: str | None = None) -> list[Planned]:
-    """``install``: None for the released action, else one quoted pip requirement."""
+def _merged(target: Path, existing: bytes, addition: str) -> bytes:
+    """``existing`` unchanged, then what the scaffold adds to it; :class:`Exists` when it
+    cannot go there."""
+    sep = b"" if not existing or existing.endswith(b"\n") else b"\n"
+    if target.name == ".gitignore":
+        have = {line.strip() for line in existing.decode("utf-8", "replace").splitlines()}
+        lines = [line for line in addition.splitlines()
+                 if line.strip() and not line.startswith("#") and line.strip() not in have]
+        if not lines:
+            return existing
+        return existing + sep + ("\n# Rollout Runner: the resolved flag artifact that "
+                                 "`rollout advance --publish` writes\n"
+                                 + "\n".join(lines) + "\n").encode()
+    try:
+        doc = tomllib.loads(existing.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise Exists(target, f"not valid TOML ({e}): fix it, then run rollout init again") from None
+    tool = doc.get("tool")
+    if isinstance(tool, dict) and "rollout" in tool:
+        raise Exists(target, "already has [tool.rollout]: this repository is set up (`rollout "
+                     "validate` checks it); to scaffold again, remove the [tool.rollout] "
+                     "tables first")
+    merged = existing + sep + b"\n" + addition.encode()
+    try:
+        tomllib.loads(merged.decode("utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise Exists(target, f"[tool.rollout] cannot be appended ({e}; an inline `tool = {{...}}` "
+                     "table?): add the tables of `rollout init` in another folder by hand") from None
+    return merged
+
+
+def planned_files(root: Path, install: str | None = None, *, branch: str = "main",
+                  metrics: str = "prometheus") -> list[Planned]:
+    """``install``: None for the released action, else one quoted pip requirement.
+    ``metrics``: a key of :data:`METRICS_TEMPLATES`. Each existing target is merged or skipped."""
     out = []
-    for target, template in FILES.items():
-        text = render(template, (INIT / template).read_text(encoding="utf-8"), install)
-        out.append(Planned(root / target, text.encode()))
+    templates = {**FILES, "pyproject.toml": METRICS_TEMPLATES[metrics]}
+    for target, template in templates.items():
+        text = render(template, (INIT / template).read_text(encoding="utf-8"), install, branch)
+        out.append(_planned(root / target, text.encode()))
     # the schemas beside flags/ and rollouts/, so `# yaml-language-server: $schema=` works
     for name in SCHEMA_FILES.values():
-        out.append(Planned(root / "schemas" / name, (schema_dir() / name).read_bytes()))
+        out.append(_planned(root / "schemas" / name, (schema_dir() / name).read_bytes()))
     return out
 
 
-def scaffold(root: Path, install: str | None = None) -> list[Path]:
-    """Write the new repository under ``root``; raise :class:`Exists` before writing anything."""
-    files = planned_files(root, install)
+def _planned(target: Path, content: bytes) -> Planned:
+    if not (target.exists() or target.is_symlink()):
+        return Planned(target, content)
+    if target.name in MERGED and target.is_file() and not target.is_symlink():
+        existing = target.read_bytes()
+        merged = _merged(target, existing, content.decode())
+        return Planned(target, merged, "merge" if merged != existing else "skip")
+    return Planned(target, content, "skip")
+
+
+def scaffold(root: Path, install: str | None = None, *, branch: str | None = None,
+             metrics: str = "prometheus") -> list[Planned]:
+    """Write the repository under ``root``: every new file created, each existing one merged
+    or kept as it is (the returned list says which); raise :class:`Exists` before writing
+    anything when one cannot be merged. ``branch``: None to detect it."""
+    files = planned_files(root, install, branch=default_branch(root) if branch is None else branch,
+                          metrics=metrics)
     for f in files:
-        if f.target.exists() or f.target.is_symlink():
-            raise Exists(f.target)
-    written = []
-    for f in files:
-        write_new(f.target, f.content)  # a file that appeared since the check is not overwritten
-        written.append(f.target)
-    return written
+        if f.action == "create":
+            write_new(f.target, f.content)  # a file that appeared since the check is not overwritten
+        elif f.action == "merge":
+            write_atomic(f.target, f.content)
+    return files

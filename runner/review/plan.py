@@ -99,6 +99,7 @@ def plan_fields(plan: RolloutPlan) -> dict[str, Any]:
         out["metrics.type"] = m.type
         # a URL's userinfo and query values never reach the pull-request comment
         out["metrics.source"] = (m.path or (shown_url(m.url) if m.url else None)
+                                 or (f"${m.url_env}" if m.url_env else None)
                                  or " ".join(m.command) or None)
     return out
 

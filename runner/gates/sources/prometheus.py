@@ -18,6 +18,8 @@
   ``bearer_token_env`` as well, it is an error (one credential). Messages show the URL with
   its userinfo and every query value ``[redacted]``, and every text the source hands back
   has those values redacted wherever they appear (a 401 body echoing ``?token=`` included).
+- ``url_env`` names the environment variable holding the URL instead of ``url`` (a
+  repository variable or secret in Actions): read at run time, redacted like ``url``.
 
 With comparison gates, the cohort counts come from ``metrics.queries`` ``cohort_requests``,
 ``cohort_errors``, ``cohort_slow`` and (optional) ``cohort_assigned``, each rendered once per
@@ -194,12 +196,22 @@ def _endpoint(url: str) -> str:
 
 def read(call: SourceCall) -> dict[str, Reading]:
     m = call.metrics
-    if not m.url:
+    configured = m.url
+    if m.url_env and not m.url:
+        configured = call.env.get(m.url_env, "").strip() or None
+        if not configured:
+            raise SourceError(f"environment variable {m.url_env} (metrics.url_env) is not set or "
+                              "empty: it must hold the Prometheus URL (in Actions: a repository "
+                              "variable or secret, set in the step's env)")
+        if not configured.lower().startswith(("http://", "https://")):
+            raise SourceError(f"environment variable {m.url_env} (metrics.url_env) is not an "
+                              f"http(s) URL: {shown_url(configured)}")
+    if not configured:
         raise SourceError("metrics type prometheus needs a url")
     try:
-        url, basic = basic_auth(m.url.rstrip("/"))
+        url, basic = basic_auth(configured.rstrip("/"))
     except ValueError:
-        raise SourceError(f"metrics.url is not a URL: {shown_url(m.url)}") from None
+        raise SourceError(f"metrics.url is not a URL: {shown_url(configured)}") from None
     headers = {"Accept": "application/json", "User-Agent": "rollout-runner"}
     if basic:
         if m.bearer_token_env:
@@ -213,7 +225,7 @@ def read(call: SourceCall) -> dict[str, Reading]:
                               "not set or empty: it must hold the Prometheus bearer token")
         headers["Authorization"] = f"Bearer {token}"
     secrets = [token for token in [call.env.get(m.bearer_token_env or "")] if token]
-    secrets += url_secrets(m.url)
+    secrets += url_secrets(configured)
     try:
         readings = _read_all(call, url, headers)
     except SourceError as e:
