@@ -28,6 +28,7 @@ import re
 import textwrap
 import threading
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -89,8 +90,18 @@ def examples() -> list[tuple[str, str]]:
         for node in yaml.compose_all(text):
             if node is not None:
                 found += [(f"{doc.name} {name}", q) for name, q in _walk(node, prometheus, True)]
+    for doc, text in _blocks("toml"):  # [tool.rollout.metrics.queries] tables
+        found += [(f"{doc.name} {name}", q) for name, q in _toml_queries(tomllib.loads(text))]
     found += [(f"{doc.name} promql block", text) for doc, text in _blocks("promql")]
     return found
+
+
+def _toml_queries(table: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    for key, value in table.items():
+        if key == "queries" and isinstance(value, dict):
+            yield from ((k, v) for k, v in value.items() if isinstance(v, str))
+        elif isinstance(value, dict):
+            yield from _toml_queries(value)
 
 
 def test_every_promql_line_of_the_docs_is_an_example_this_test_runs() -> None:
@@ -107,9 +118,9 @@ def test_every_promql_line_of_the_docs_is_an_example_this_test_runs() -> None:
 
 
 def _query_part(line: str) -> str:
-    """A fenced line's PromQL: after ``key:`` and without YAML quotes or a comment."""
+    """A fenced line's PromQL: after ``key:`` (YAML) or ``key =`` (TOML), without quotes."""
     text = line.strip()
-    text = re.sub(r"^[\w.-]+:\s*(>-?|\|-?)?\s*", "", text)
+    text = re.sub(r"^[\w.-]+(:|\s*=)\s*(>-?|\|-?)?\s*", "", text)
     return " ".join(text.strip("'\"").split())
 
 
