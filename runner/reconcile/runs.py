@@ -78,6 +78,8 @@ class Report:
     #: flag -> commit id, for the decisions that were committed
     commits: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: Errors the run went on past, failing safe (an unrecognised ``EMERGENCY_SHUTDOWN``).
+    errors: list[str] = field(default_factory=list)
     pushed: bool = False
     head: str | None = None
     #: The repository had problems: only moves toward safety were committed (exit 1).
@@ -218,8 +220,30 @@ def _last_changes(git: Git, repo: Repository) -> dict[str, LastChange | None]:
     return found
 
 
+def kill_switches(repo: Repository, env: Mapping[str, str]) -> tuple[dict[str, str], str | None]:
+    """Which rollouts the kill switch holds and why (flag -> the hold's reason): the
+    repository's ``EMERGENCY_SHUTDOWN`` (committed in ``[tool.rollout]`` or in ``env``, the
+    runner's environment) holds every flag, a flag's own override in ``env`` that serves
+    another variant than the rollout's holds that flag; with the error line of an
+    unrecognised ``EMERGENCY_SHUTDOWN`` (it fails closed), else None. By the SDK's rules
+    (``runner.evaluate.environment``)."""
+    # start-up: the evaluate package (~50 ms) only when a run decides
+    from runner.evaluate.environment import kill_switch, override_hold
+
+    switch = kill_switch(repo.config.emergency_shutdown, env)
+    held: dict[str, str] = {}
+    for flag in repo.plans:
+        if switch.on:
+            held[flag] = switch.reason
+        elif (f := repo.flags.get(flag)) is not None and (why := override_hold(f, env)):
+            held[flag] = why
+    return held, switch.error
+
+
 def decide_all(git: Git, repo: Repository, now: datetime, evaluate: Evaluator,
-               only: Sequence[str] = ()) -> list[Decision]:
+               only: Sequence[str] = (), held: Mapping[str, str] | None = None
+               ) -> list[Decision]:
+    """``held``: the rollouts the kill switch holds, with why (:func:`kill_switches`)."""
     unknown = sorted(set(only) - set(repo.plans) - set(repo.states))
     if unknown:
         raise Stop(f"no rollout for {', '.join(unknown)} (no plan in {repo.config.rollouts_dir}/)")
@@ -244,7 +268,8 @@ def decide_all(git: Git, repo: Repository, now: datetime, evaluate: Evaluator,
                                       plan_digest=plan.digest, selected=False))
             continue
         gates = results.get(flag) if any(w.flag == flag for w in wanted) else None
-        decisions.append(decide(plan, state, gates, now, last.get(flag)))
+        decisions.append(decide(plan, state, gates, now, last.get(flag),
+                                (held or {}).get(flag)))
     for flag, state in sorted(repo.states.items()):
         if flag not in repo.plans and flag in selected:
             decisions.append(cleanup(Orphan(flag, state.plan, state)))
@@ -376,18 +401,23 @@ def _run(opts: Options, compute: Callable[[Git, Repository, frozenset[str] | Non
 def advance(opts: Options, evaluate: Evaluator) -> Report:
     cached = _CachedEvaluator(evaluate)
 
+    report = Report()
+
     def compute(git: Git, repo: Repository, sound: frozenset[str] | None) -> list[Decision]:
+        held, error = kill_switches(repo, opts.env)
+        if error is not None and error not in report.errors:
+            report.errors.append(error)
         if sound is None:
-            return decide_all(git, repo, opts.now, cached, opts.flags)
+            return decide_all(git, repo, opts.now, cached, opts.flags, held)
         unknown = sorted(set(opts.flags) - set(repo.plans) - set(repo.states))
         if unknown:  # named, but its files have problems: say so rather than "no rollout"
             raise Stop(f"no valid rollout for {', '.join(unknown)}; see `rollout validate`")
         only = sorted(sound & set(opts.flags)) if opts.flags else sorted(sound)
         if not only:
             raise Stop(f"{', '.join(opts.flags)}: its files have problems; see `rollout validate`")
-        return _safety_only(decide_all(git, repo, opts.now, cached, only), sound)
+        return _safety_only(decide_all(git, repo, opts.now, cached, only, held), sound)
 
-    return _run(opts, compute, Report(), safety_only=True)
+    return _run(opts, compute, report, safety_only=True)
 
 
 def apply_request(opts: Options, action: Action, flag: str, requested_by: str,
