@@ -46,6 +46,7 @@ from runner.reconcile.decide import (
     request,
 )
 from runner.reconcile.message import message, parse_message
+from runner.reconcile.view import kill_switches
 
 #: Evaluates gates: requests -> results by flag.
 Evaluator = Callable[[Sequence[GateRequest], datetime], Mapping[str, Sequence[GateResult]]]
@@ -220,30 +221,10 @@ def _last_changes(git: Git, repo: Repository) -> dict[str, LastChange | None]:
     return found
 
 
-def kill_switches(repo: Repository, env: Mapping[str, str]) -> tuple[dict[str, str], str | None]:
-    """Which rollouts the kill switch holds and why (flag -> the hold's reason): the
-    repository's ``EMERGENCY_SHUTDOWN`` (committed in ``[tool.rollout]`` or in ``env``, the
-    runner's environment) holds every flag, a flag's own override in ``env`` that serves
-    another variant than the rollout's holds that flag; with the error line of an
-    unrecognised ``EMERGENCY_SHUTDOWN`` (it fails closed), else None. By the SDK's rules
-    (``runner.evaluate.environment``)."""
-    # start-up: the evaluate package (~50 ms) only when a run decides
-    from runner.evaluate.environment import kill_switch, override_hold
-
-    switch = kill_switch(repo.config.emergency_shutdown, env)
-    held: dict[str, str] = {}
-    for flag in repo.plans:
-        if switch.on:
-            held[flag] = switch.reason
-        elif (f := repo.flags.get(flag)) is not None and (why := override_hold(f, env)):
-            held[flag] = why
-    return held, switch.error
-
-
 def decide_all(git: Git, repo: Repository, now: datetime, evaluate: Evaluator,
                only: Sequence[str] = (), held: Mapping[str, str] | None = None
                ) -> list[Decision]:
-    """``held``: the rollouts the kill switch holds, with why (:func:`kill_switches`)."""
+    """``held``: the rollouts the kill switch holds, with why (``view.kill_switches``)."""
     unknown = sorted(set(only) - set(repo.plans) - set(repo.states))
     if unknown:
         raise Stop(f"no rollout for {', '.join(unknown)} (no plan in {repo.config.rollouts_dir}/)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +13,29 @@ from runner.timefmt import utc_iso
 
 FIELDS = ("flag", "plan", "phase", "current_percentage", "step", "steps", "step_started_at",
           "next_step_at", "last_gates", "reason", "started_at", "plan_digest", "plan_changed",
-          "baking", "bake_ends_at", "awaiting_approval", "approved_step", "approved_by")
+          "baking", "bake_ends_at", "awaiting_approval", "approved_step", "approved_by",
+          "kill_switch")
+
+
+def kill_switches(repo: Repository, env: Mapping[str, str]) -> tuple[dict[str, str], str | None]:
+    """Which rollouts the kill switch holds and why (flag -> the hold's reason): the
+    repository's ``EMERGENCY_SHUTDOWN`` (committed in ``[tool.rollout]`` or in ``env``, the
+    runner's environment) holds every flag, a flag's own override in ``env`` that serves
+    another variant than the rollout's holds that flag; with the error line of an
+    unrecognised ``EMERGENCY_SHUTDOWN`` (it fails closed), else None. By the SDK's rules
+    (``runner.evaluate.environment``); computed once per run (``runs.advance``) or status,
+    and passed to ``decide`` and :func:`record`."""
+    # start-up: the evaluate package (~50 ms) only when asked
+    from runner.evaluate.environment import kill_switch, override_hold
+
+    switch = kill_switch(repo.config.emergency_shutdown, env)
+    held: dict[str, str] = {}
+    for flag in sorted(set(repo.plans) | set(repo.states)):
+        if switch.on:
+            held[flag] = switch.reason
+        elif (f := repo.flags.get(flag)) is not None and (why := override_hold(f, env)):
+            held[flag] = why
+    return held, switch.error
 
 
 def _num(p: float) -> float | int:
@@ -20,9 +43,10 @@ def _num(p: float) -> float | int:
 
 
 def record(flag: str, plan: RolloutPlan | None, state: RolloutState | None,
-           now: datetime) -> dict[str, Any]:
+           now: datetime, kill_switch: str | None = None) -> dict[str, Any]:
     """The status of one rollout. ``step`` is the index in ``steps`` (as in the state file),
-    so ``steps[step] == current_percentage`` while the plan is unchanged."""
+    so ``steps[step] == current_percentage`` while the plan is unchanged. ``kill_switch``:
+    why the kill switch holds the flag off (:func:`kill_switches`), shown as it is."""
     steps = [_num(p) for p in plan.percentages] if plan else []
     if state is None:
         assert plan is not None
@@ -34,7 +58,8 @@ def record(flag: str, plan: RolloutPlan | None, state: RolloutState | None,
                 "next_step_at": utc_iso(plan.start_at) if waiting else None, "last_gates": [],
                 "reason": reason, "started_at": None, "plan_digest": plan.digest,
                 "plan_changed": False, "baking": False, "bake_ends_at": None,
-                "awaiting_approval": None, "approved_step": None, "approved_by": None}
+                "awaiting_approval": None, "approved_step": None, "approved_by": None,
+                "kill_switch": kill_switch}
     d = state_to_dict(state)
     current = plan is not None and plan.digest == state.plan_digest
     bake_end = bake_ends_at(plan, state) if plan is not None and current else None
@@ -54,9 +79,13 @@ def record(flag: str, plan: RolloutPlan | None, state: RolloutState | None,
         # the index of the next step when it waits for a person's `rollout approve`
         "awaiting_approval": awaiting, "approved_step": state.approved_step,
         "approved_by": state.approved_by,
+        # the flag is off while it holds: no advance, no start (a failure still rolls back)
+        "kill_switch": kill_switch,
     }
 
 
-def records(repo: Repository, now: datetime) -> list[dict[str, Any]]:
+def records(repo: Repository, now: datetime,
+            held: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     flags = sorted(set(repo.plans) | set(repo.states))
-    return [record(f, repo.plans.get(f), repo.states.get(f), now) for f in flags]
+    return [record(f, repo.plans.get(f), repo.states.get(f), now, (held or {}).get(f))
+            for f in flags]

@@ -1,0 +1,129 @@
+"""The kill switch in the runner: real git, the real CLI. While ``EMERGENCY_SHUTDOWN``
+(committed in ``[tool.rollout]`` or in the runner's environment) or a flag's own override
+holds a flag off, its rollout does not advance; a failing gate still rolls it back; lifted,
+it goes on by itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import git
+from tests.runner.helpers import advance, rollout, state, status, subjects, write_metrics
+
+pytestmark = pytest.mark.cli_inprocess
+
+FLAG = "phase_4_deployment"
+
+
+def _switch(repo: Path, on: bool) -> None:
+    path = repo / "pyproject.toml"
+    text = path.read_text()
+    if on:
+        text = text.replace("[tool.rollout]\n", "[tool.rollout]\nemergency_shutdown = true\n", 1)
+    else:
+        text = text.replace("emergency_shutdown = true\n", "")
+    path.write_text(text)
+    git(repo, "commit", "-q", "-am", f"kill switch {'on' if on else 'off'}")
+
+
+def _started_at_5(repo: Path) -> None:
+    write_metrics(repo)
+    assert advance(repo, 0).returncode == 0
+    assert advance(repo, 5).returncode == 0
+    assert state(repo)["current_percentage"] == 5
+
+
+def test_committed_kill_switch_holds_status_shows_it_lifting_continues(
+        example_repo: Path) -> None:
+    _started_at_5(example_repo)
+    _switch(example_repo, True)
+    out = advance(example_repo, 10)
+    assert out.returncode == 0, out.stderr
+    why = "kill switch: EMERGENCY_SHUTDOWN=true (committed in pyproject.toml)"
+    assert why in out.stdout
+    st = state(example_repo)
+    assert st["current_percentage"] == 5 and st["phase"] == "progressing"
+    assert st["reason"].startswith(f"held at 5%: {why}")
+    assert subjects(example_repo)[0] == f"rollout({FLAG}): observe at 5%"
+    head = git(example_repo, "rev-parse", "HEAD")
+    for minute in (15, 20, 30):  # recorded once; never an advance
+        assert advance(example_repo, minute).returncode == 0
+        assert state(example_repo)["current_percentage"] == 5
+    assert git(example_repo, "rev-parse", "HEAD") == head
+    s = status(example_repo)
+    assert s["kill_switch"] == why
+    text = rollout(example_repo, "status").stdout
+    assert "kill switch" in text and "EMERGENCY_SHUTDOWN" in text
+    md = rollout(example_repo, "status", "--format", "markdown").stdout
+    assert "kill switch" in md.lower()
+
+    _switch(example_repo, False)
+    out = advance(example_repo, 35)
+    assert out.returncode == 0, out.stderr
+    st = state(example_repo)
+    assert st["phase"] == "progressing" and st["current_percentage"] == 5
+    assert "kill switch was lifted" in st["reason"]
+    assert subjects(example_repo)[0] == f"rollout({FLAG}): resume at 5%"
+    assert status(example_repo)["kill_switch"] is None
+    # the step's wait counts from the lift: not before 5 minutes later
+    advance(example_repo, 37)
+    assert state(example_repo)["current_percentage"] == 5
+    advance(example_repo, 40)
+    assert state(example_repo)["current_percentage"] == 10
+
+
+def test_kill_switch_in_the_runners_environment(example_repo: Path) -> None:
+    _started_at_5(example_repo)
+    env = {"EMERGENCY_SHUTDOWN": "yes"}
+    out = advance(example_repo, 10, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "kill switch: EMERGENCY_SHUTDOWN=yes (in the runner's environment)" in out.stdout
+    assert state(example_repo)["current_percentage"] == 5
+    s = rollout(example_repo, "status", FLAG, "--format", "json", env=env)
+    assert "in the runner's environment" in s.stdout
+    # not a start either
+    out = advance(example_repo, 15, env={"EMERGENCY_SHUTDOWN": "false"})
+    assert "kill switch was lifted" in state(example_repo)["reason"]
+
+
+def test_unrecognised_value_fails_closed_with_an_error_line(example_repo: Path) -> None:
+    _started_at_5(example_repo)
+    out = advance(example_repo, 10, env={"EMERGENCY_SHUTDOWN": "enabled"})
+    assert out.returncode == 0, out.stderr
+    assert state(example_repo)["current_percentage"] == 5
+    assert "held at 5%" in out.stdout and "EMERGENCY_SHUTDOWN=enabled" in out.stdout
+    assert "error: EMERGENCY_SHUTDOWN='enabled' is not one of true/false/1/0/on/off/yes/no: " \
+        "treated as shut down" in out.stderr
+
+
+def test_a_flags_override_holds_it(example_repo: Path) -> None:
+    _started_at_5(example_repo)
+    out = advance(example_repo, 10, env={"PHASE_4_DEPLOYMENT": "false"})
+    assert out.returncode == 0, out.stderr
+    assert (f"kill switch: {FLAG}'s override PHASE_4_DEPLOYMENT=false (in the runner's "
+            "environment) serves off") in out.stdout
+    assert state(example_repo)["current_percentage"] == 5
+    # an override serving the rollout's own variant holds nothing
+    advance(example_repo, 15, env={"PHASE_4_DEPLOYMENT": "true"})
+    assert "kill switch was lifted" in state(example_repo)["reason"]
+
+
+def test_a_failing_gate_under_the_switch_still_rolls_back(example_repo: Path) -> None:
+    _started_at_5(example_repo)
+    _switch(example_repo, True)
+    assert advance(example_repo, 10).returncode == 0
+    write_metrics(example_repo, error_rate=1.7)
+    out = advance(example_repo, 15)
+    assert out.returncode == 4, out.stdout + out.stderr
+    st = state(example_repo)
+    assert st["phase"] == "rolled_back" and st["current_percentage"] == 0
+
+
+def test_no_start_under_the_switch(example_repo: Path) -> None:
+    write_metrics(example_repo)
+    head = git(example_repo, "rev-parse", "HEAD")
+    out = advance(example_repo, 0, env={"EMERGENCY_SHUTDOWN": "1"})
+    assert out.returncode == 0 and "pending: kill switch" in out.stdout
+    assert git(example_repo, "rev-parse", "HEAD") == head
