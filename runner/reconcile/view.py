@@ -68,7 +68,8 @@ def record(flag: str, plan: RolloutPlan | None, state: RolloutState | None,
     return {
         "flag": flag, "plan": state.plan, "phase": state.phase.value,
         "current_percentage": d["current_percentage"], "step": state.step, "steps": steps,
-        "step_started_at": d["step_started_at"], "next_step_at": utc_iso(nxt),
+        "step_started_at": d["step_started_at"],
+        "next_step_at": None if kill_switch else utc_iso(nxt),
         "last_gates": d["last_gates"],
         "reason": state.reason if plan else "orphaned: the plan was removed; the next "
         "`rollout advance` removes this state",

@@ -127,3 +127,19 @@ def test_no_start_under_the_switch(example_repo: Path) -> None:
     out = advance(example_repo, 0, env={"EMERGENCY_SHUTDOWN": "1"})
     assert out.returncode == 0 and "pending: kill switch" in out.stdout
     assert git(example_repo, "rev-parse", "HEAD") == head
+
+
+def test_dashboard_and_openmetrics_show_the_switch(example_repo: Path) -> None:
+    _started_at_5(example_repo)
+    env = {"EMERGENCY_SHUTDOWN": "on"}
+    md = rollout(example_repo, "status", "--format", "markdown", env=env).stdout
+    assert "> [!CAUTION]\n> kill switch: EMERGENCY\\_SHUTDOWN=on \\(in the runner" in md
+    assert "| step 2 of 7 | — |" in md  # no next step while it holds
+    assert "0% (kill switch;" in md and "held off by the kill switch" in md
+    om = rollout(example_repo, "status", "--format", "openmetrics", env=env).stdout
+    assert f'rollout_kill_switch{{flag="{FLAG}",plan="{FLAG}"}} 1' in om
+    om = rollout(example_repo, "status", "--format", "openmetrics").stdout
+    assert f'rollout_kill_switch{{flag="{FLAG}",plan="{FLAG}"}} 0' in om
+    err = rollout(example_repo, "status", env={"EMERGENCY_SHUTDOWN": "enabled"})
+    assert "error: EMERGENCY_SHUTDOWN='enabled' is not one of" in err.stderr
+    assert "treated as shut down" in err.stdout
