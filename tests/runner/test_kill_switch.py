@@ -143,3 +143,52 @@ def test_dashboard_and_openmetrics_show_the_switch(example_repo: Path) -> None:
     err = rollout(example_repo, "status", env={"EMERGENCY_SHUTDOWN": "enabled"})
     assert "error: EMERGENCY_SHUTDOWN='enabled' is not one of" in err.stderr
     assert "treated as shut down" in err.stdout
+
+
+def test_sdk_fails_closed_on_an_unrecognised_value(example_repo: Path,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    from runner.evaluate.compile import FlagSet
+    from runner.evaluate.environment import env_state
+    from runner.load import check_repository
+    from runner.sdk import FlagClient
+
+    repo = check_repository(example_repo).repository
+    assert repo is not None
+    flags = FlagSet.from_repository(repo)
+    env = {"EMERGENCY_SHUTDOWN": "Enabled-by-oncall"}
+    with caplog.at_level("ERROR", logger="runner.evaluate"):
+        state = env_state(flags, env)
+    assert state.killed and state.error is not None
+    assert "EMERGENCY_SHUTDOWN='Enabled-by-oncall'" in state.error
+    assert any(r.levelname == "ERROR" and "EMERGENCY_SHUTDOWN='Enabled-by-oncall'" in r.message
+               and "treated as shut down" in r.message for r in caplog.records)
+    client = FlagClient(flags, env=env)
+    for key, f in flags.flags.items():  # every flag off: its default variant, DISABLED
+        r = client.evaluate(key, {"targetingKey": "u1"})
+        assert (r.variant, r.reason) == (f.default_variant, "DISABLED"), key
+    # the recognised spellings keep their meaning, in any case and with spaces
+    for word in ("true", "1", "ON", " yes "):
+        assert env_state(flags, {"EMERGENCY_SHUTDOWN": word}).killed
+    for word in ("false", "0", "Off", "no", ""):
+        st = env_state(flags, {"EMERGENCY_SHUTDOWN": word})
+        assert not st.killed and st.error is None
+
+
+def test_eval_says_the_kill_switch_decided(example_repo: Path) -> None:
+    out = rollout(example_repo, "eval", FLAG, "--key", "u1", env={"EMERGENCY_SHUTDOWN": "true"})
+    assert out.returncode == 0, out.stderr
+    assert "reason DISABLED" in out.stdout
+    assert "decided by the kill switch: EMERGENCY_SHUTDOWN=true (in this environment)" in out.stdout
+    out = rollout(example_repo, "eval", FLAG, "--key", "u1", "--format", "json",
+                  env={"EMERGENCY_SHUTDOWN": "enabled"})
+    assert out.returncode == 0, out.stderr
+    assert "treated as shut down" in out.stderr
+    assert '"reason": "DISABLED"' in out.stdout and "not a recognised value" in out.stdout
+    _switch(example_repo, True)
+    out = rollout(example_repo, "eval", FLAG, "--key", "u1")
+    assert "decided by the kill switch: emergency_shutdown = true (committed" in out.stdout
+    _switch(example_repo, False)
+    out = rollout(example_repo, "eval", FLAG, "--key", "u1", env={"PHASE_4_DEPLOYMENT": "false"})
+    assert "decided by PHASE_4_DEPLOYMENT=false (the flag's override" in out.stdout
+    out = rollout(example_repo, "eval", FLAG, "--key", "u1")
+    assert "decided by" not in out.stdout
