@@ -80,9 +80,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     from runner.review.eval_text import decided_by
 
+    # an unrecognised EMERGENCY_SHUTDOWN: the client logged its error (once) on stderr
     state = env_state(flags, env)
-    if state.error is not None:
-        print(safe_line(f"rollout eval: error: {state.error}", limit=2000), file=sys.stderr)
     by = decided_by(flags, env, state, args.flag, r)
     if args.format == "json":
         print_json({"flag": args.flag, "value": r.value, "variant": r.variant,
