@@ -13,8 +13,9 @@ from runner.timefmt import utc_iso
 
 FIELDS = ("flag", "plan", "phase", "current_percentage", "step", "steps", "step_started_at",
           "next_step_at", "last_gates", "reason", "started_at", "plan_digest", "plan_changed",
-          "baking", "bake_ends_at", "awaiting_approval", "approved_step", "approved_by",
-          "kill_switch")
+          "baking", "bake_ends_at", "awaiting_approval", "approved_step", "approved_by")
+#: Present only while the kill switch holds the flag off (records without it read as 0.2's).
+KILL_SWITCH = "kill_switch"
 
 
 def kill_switches(repo: Repository, env: Mapping[str, str]) -> tuple[dict[str, str], str | None]:
@@ -46,7 +47,17 @@ def record(flag: str, plan: RolloutPlan | None, state: RolloutState | None,
            now: datetime, kill_switch: str | None = None) -> dict[str, Any]:
     """The status of one rollout. ``step`` is the index in ``steps`` (as in the state file),
     so ``steps[step] == current_percentage`` while the plan is unchanged. ``kill_switch``:
-    why the kill switch holds the flag off (:func:`kill_switches`), shown as it is."""
+    why the kill switch holds the flag off (:func:`kill_switches`), shown as it is: the
+    record's ``kill_switch`` field, present only then."""
+    row = _record(flag, plan, state, now, kill_switch)
+    if kill_switch:
+        row[KILL_SWITCH] = kill_switch
+        row["next_step_at"] = None  # nothing advances while it holds
+    return row
+
+
+def _record(flag: str, plan: RolloutPlan | None, state: RolloutState | None,
+            now: datetime, kill_switch: str | None) -> dict[str, Any]:
     steps = [_num(p) for p in plan.percentages] if plan else []
     if state is None:
         assert plan is not None
@@ -58,8 +69,7 @@ def record(flag: str, plan: RolloutPlan | None, state: RolloutState | None,
                 "next_step_at": utc_iso(plan.start_at) if waiting else None, "last_gates": [],
                 "reason": reason, "started_at": None, "plan_digest": plan.digest,
                 "plan_changed": False, "baking": False, "bake_ends_at": None,
-                "awaiting_approval": None, "approved_step": None, "approved_by": None,
-                "kill_switch": kill_switch}
+                "awaiting_approval": None, "approved_step": None, "approved_by": None}
     d = state_to_dict(state)
     current = plan is not None and plan.digest == state.plan_digest
     bake_end = bake_ends_at(plan, state) if plan is not None and current else None
@@ -68,8 +78,7 @@ def record(flag: str, plan: RolloutPlan | None, state: RolloutState | None,
     return {
         "flag": flag, "plan": state.plan, "phase": state.phase.value,
         "current_percentage": d["current_percentage"], "step": state.step, "steps": steps,
-        "step_started_at": d["step_started_at"],
-        "next_step_at": None if kill_switch else utc_iso(nxt),
+        "step_started_at": d["step_started_at"], "next_step_at": utc_iso(nxt),
         "last_gates": d["last_gates"],
         "reason": state.reason if plan else "orphaned: the plan was removed; the next "
         "`rollout advance` removes this state",
@@ -80,8 +89,6 @@ def record(flag: str, plan: RolloutPlan | None, state: RolloutState | None,
         # the index of the next step when it waits for a person's `rollout approve`
         "awaiting_approval": awaiting, "approved_step": state.approved_step,
         "approved_by": state.approved_by,
-        # the flag is off while it holds: no advance, no start (a failure still rolls back)
-        "kill_switch": kill_switch,
     }
 
 

@@ -152,8 +152,8 @@ def samples(rows: Sequence[Mapping[str, Any]], states: Mapping[str, RolloutState
             add("rollout_bake_ends_timestamp_seconds", base, _seconds(row.get("bake_ends_at")))
         if "awaiting_approval" in row:
             add("rollout_awaiting_approval", base, bool(row.get("awaiting_approval")))
-        if "kill_switch" in row:
-            add("rollout_kill_switch", base, bool(row.get("kill_switch")))
+        if row.get("kill_switch"):  # only while it holds: 0.2's exposition otherwise
+            add("rollout_kill_switch", base, 1)
     return out
 
 
