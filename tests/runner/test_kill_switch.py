@@ -96,6 +96,9 @@ def test_unrecognised_value_fails_closed_with_an_error_line(example_repo: Path) 
     assert "held at 5%" in out.stdout and "EMERGENCY_SHUTDOWN=enabled" in out.stdout
     assert "error: EMERGENCY_SHUTDOWN='enabled' is not one of true/false/1/0/on/off/yes/no: " \
         "treated as shut down" in out.stderr
+    assert "::error" not in out.stderr
+    out = advance(example_repo, 15, env={"EMERGENCY_SHUTDOWN": "enabled", "GITHUB_ACTIONS": "true"})
+    assert "::error title=kill switch::EMERGENCY_SHUTDOWN='enabled' is not one of" in out.stderr
 
 
 def test_a_flags_override_holds_it(example_repo: Path) -> None:
