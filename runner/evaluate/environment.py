@@ -33,9 +33,15 @@ FALSE_WORDS = frozenset({"false", "0", "off", "no"})
 SWITCH_WORDS = "true/false/1/0/on/off/yes/no"
 
 
+def shown_value(raw: str, limit: int = 40) -> str:
+    """An unrecognised value as messages quote it: stripped, at most ``limit`` characters."""
+    text = raw.strip()
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "…"
+
+
 def switch_error(raw: str) -> str:
     """The error of an ``EMERGENCY_SHUTDOWN`` value that is neither true nor false."""
-    return (f"{KILL_SWITCH_VAR}={raw.strip()!r} is not one of {SWITCH_WORDS}: treated as "
+    return (f"{KILL_SWITCH_VAR}={shown_value(raw)} is not one of {SWITCH_WORDS}: treated as "
             "shut down (fails closed: every flag serves its default variant)")
 
 
@@ -188,21 +194,19 @@ class KillSwitch:
 def kill_switch(committed: bool, env: Mapping[str, str] | None) -> KillSwitch:
     """The repository's kill switch: ``emergency_shutdown`` committed in ``[tool.rollout]``,
     or ``EMERGENCY_SHUTDOWN`` in ``env`` (the runner's environment), by the SDK's rules."""
+    raw = (env or {}).get(KILL_SWITCH_VAR) or ""
+    on = parse_switch(raw) if raw.strip() else False
+    error = switch_error(raw) if on is None else None
     if committed:
         return KillSwitch(True, f"kill switch: {KILL_SWITCH_VAR}=true (committed in "
-                                "pyproject.toml)")
-    raw = (env or {}).get(KILL_SWITCH_VAR)
-    if raw is None or not raw.strip():
-        return KillSwitch(False)
-    on = parse_switch(raw)
-    shown = raw.strip()
+                                "pyproject.toml)", error)
     if on is None:
-        return KillSwitch(True, f"kill switch: {KILL_SWITCH_VAR}={shown} (in the runner's "
-                                f"environment; not one of {SWITCH_WORDS}, so treated as shut "
-                                "down)", switch_error(raw))
+        return KillSwitch(True, f"kill switch: {KILL_SWITCH_VAR}={shown_value(raw)} (in the "
+                                f"runner's environment; not one of {SWITCH_WORDS}, so treated "
+                                "as shut down)", error)
     if on:
-        return KillSwitch(True, f"kill switch: {KILL_SWITCH_VAR}={shown} (in the runner's "
-                                "environment)")
+        return KillSwitch(True, f"kill switch: {KILL_SWITCH_VAR}={raw.strip()} (in the "
+                                "runner's environment)")
     return KillSwitch(False)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from runner.evaluate.compile import FlagSet
-from runner.evaluate.environment import KILL_SWITCH_VAR, EnvState, parse_switch
+from runner.evaluate.environment import KILL_SWITCH_VAR, EnvState, parse_switch, shown_value
 from runner.evaluate.resolution import DISABLED, STATIC, Resolution
 
 
@@ -18,9 +18,11 @@ def decided_by(flags: FlagSet, env: Mapping[str, str], state: EnvState, flag: st
     environment)"; None when neither decided."""
     if r.reason == DISABLED and state.killed:
         raw = env.get(KILL_SWITCH_VAR, "").strip()
-        if raw and parse_switch(raw) is not False:
-            how = "; not a recognised value, so treated as shut down" if state.error else ""
-            return f"kill switch: {KILL_SWITCH_VAR}={raw} (in this environment{how})"
+        if raw and parse_switch(raw) is None:
+            return (f"kill switch: {KILL_SWITCH_VAR}={shown_value(raw)} (in this environment; "
+                    "not a recognised value, so treated as shut down)")
+        if raw and parse_switch(raw):
+            return f"kill switch: {KILL_SWITCH_VAR}={raw} (in this environment)"
         return "kill switch: emergency_shutdown = true (committed in [tool.rollout])"
     f = flags.flags.get(flag)
     if r.reason == STATIC and f is not None and flag in state.overrides:

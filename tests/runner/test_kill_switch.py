@@ -93,9 +93,13 @@ def test_unrecognised_value_fails_closed_with_an_error_line(example_repo: Path) 
     out = advance(example_repo, 10, env={"EMERGENCY_SHUTDOWN": "enabled"})
     assert out.returncode == 0, out.stderr
     assert state(example_repo)["current_percentage"] == 5
-    assert "held at 5%" in out.stdout and "EMERGENCY_SHUTDOWN=enabled" in out.stdout
+    assert "held at 5%" in out.stdout and "EMERGENCY_SHUTDOWN='enabled'" in out.stdout
     assert "error: EMERGENCY_SHUTDOWN='enabled' is not one of true/false/1/0/on/off/yes/no: " \
         "treated as shut down" in out.stderr
+    # a long value is quoted short, in the reason as in the error
+    out = advance(example_repo, 12, env={"EMERGENCY_SHUTDOWN": "x" * 5000})
+    assert f"EMERGENCY_SHUTDOWN='{'x' * 40}'…" in out.stderr and "x" * 41 not in out.stderr
+    assert "x" * 41 not in state(example_repo)["reason"]
     assert "::error" not in out.stderr
     out = advance(example_repo, 15, env={"EMERGENCY_SHUTDOWN": "enabled", "GITHUB_ACTIONS": "true"})
     assert "::error title=kill switch::EMERGENCY_SHUTDOWN='enabled' is not one of" in out.stderr
