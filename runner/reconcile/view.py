@@ -53,6 +53,8 @@ def record(flag: str, plan: RolloutPlan | None, state: RolloutState | None,
     if kill_switch:
         row[KILL_SWITCH] = kill_switch
         row["next_step_at"] = None  # nothing advances while it holds
+        if state is None and row["reason"].startswith("not started"):
+            row["reason"] = f"not started: {kill_switch}; starts once it is lifted"
     return row
 
 

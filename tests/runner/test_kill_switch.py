@@ -134,6 +134,8 @@ def test_no_start_under_the_switch(example_repo: Path) -> None:
     out = advance(example_repo, 0, env={"EMERGENCY_SHUTDOWN": "1"})
     assert out.returncode == 0 and "pending: kill switch" in out.stdout
     assert git(example_repo, "rev-parse", "HEAD") == head
+    s = rollout(example_repo, "status", FLAG, env={"EMERGENCY_SHUTDOWN": "1"}).stdout
+    assert "not started: kill switch: EMERGENCY_SHUTDOWN=1 (in the runner's environment)" in s
 
 
 def test_dashboard_and_openmetrics_show_the_switch(example_repo: Path) -> None:
