@@ -26,8 +26,11 @@ def kill_switches(repo: Repository, env: Mapping[str, str]) -> tuple[dict[str, s
     unrecognised ``EMERGENCY_SHUTDOWN`` (it fails closed), else None. By the SDK's rules
     (``runner.evaluate.environment``); computed once per run (``runs.advance``) or status,
     and passed to ``decide`` and :func:`record`."""
-    # start-up: the evaluate package (~50 ms) only when asked
-    from runner.evaluate.environment import kill_switch, override_hold
+    variables = {"EMERGENCY_SHUTDOWN", *(f.env_var for f in repo.flags.values())}
+    if not repo.config.emergency_shutdown and not any(
+            (env.get(v) or "").strip() for v in variables):
+        return {}, None  # nothing set: no rule to read (start-up: the evaluate package, below)
+    from runner.evaluate.environment import kill_switch, override_hold  # ~50 ms
 
     switch = kill_switch(repo.config.emergency_shutdown, env)
     held: dict[str, str] = {}
