@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from runner.cli.common import UsageError, add_repo_argument, cannot_show, gitops_root, print_json
 from runner.evaluate.compile import ArtifactError, FlagSet
+from runner.evaluate.environment import env_state
 from runner.evaluate.resolution import FLAG_NOT_FOUND
 from runner.load import check_repository
 from runner.safetext import safe_line
@@ -69,18 +71,27 @@ def run(args: argparse.Namespace) -> int:
             flags = FlagSet.from_repository(checked.repository)
         except ArtifactError as e:  # flags the checks let through that cannot be compiled
             return cannot_show("eval", "the repository's flags cannot be resolved", e)
-    r = FlagClient(flags).evaluate(args.flag, ctx)
+    env = dict(os.environ)  # the one read of the environment: the client and the text share it
+    r = FlagClient(flags, env=env).evaluate(args.flag, ctx)
     if r.error_code == FLAG_NOT_FOUND:
         known = ", ".join(sorted(flags.flags)) or "none"
         print(safe_line(f"rollout eval: no flag {args.flag!r} (flags: {known})", limit=2000),
               file=sys.stderr)
         return 1
+    from runner.review.eval_text import decided_by
+
+    # an unrecognised EMERGENCY_SHUTDOWN: the client logged its error (once) on stderr
+    state = env_state(flags, env)
+    by = decided_by(flags, env, state, args.flag, r)
     if args.format == "json":
         print_json({"flag": args.flag, "value": r.value, "variant": r.variant,
                     "reason": r.reason, "error_code": r.error_code, "details": r.details,
-                    "context": ctx})
+                    "context": ctx, "decided_by": by})
     else:
         detail = f" ({r.details})" if r.details else ""
         print(safe_line(f"{args.flag} = {json.dumps(r.value)}  variant {r.variant}  reason "
                        f"{r.reason}{detail}", limit=2000))
+        if by is not None:
+            print(safe_line(f"  decided by the {by}" if by.startswith("kill switch")
+                            else f"  decided by {by}", limit=2000))
     return 0

@@ -106,6 +106,10 @@ def report(rep: Report, opts: Options) -> int:
     text = run_text(rep, opts.dry_run)
     for note in text.notes:
         print(note, file=sys.stderr)
+    if opts.env.get("GITHUB_ACTIONS") == "true":
+        for error in rep.errors:  # an annotation on the run, beside the error line
+            line = safe_line(error, 1000).replace("%", "%25")
+            print(f"::error title=kill switch::{line}", file=sys.stderr)
     for line in text.lines:
         print(line)
     if gh := opts.env.get("GITHUB_OUTPUT"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from runner.cli.runopts import parse_now
 from runner.errors import RolloutError
 from runner.files import write_atomic
 from runner.load import check_repository
+from runner.reconcile.view import kill_switches
 from runner.review.status import FORMATS, render_status, selected, status_rows
 from runner.safetext import safe_line
 
@@ -59,7 +61,11 @@ def run(args: argparse.Namespace) -> int:
         return 1
     # one rollout whose committed state makes no sense (a hand edit the checks let through)
     # is reported on its own line; the others are still shown, and the exit code is 1
-    rows, unshowable = status_rows(repo, flags, now, args.format)
+    # the kill switch as a run in this environment would read it (the one read of it here)
+    held, switch_error = kill_switches(repo, dict(os.environ))
+    if switch_error is not None:
+        print(f"rollout status: error: {safe_line(switch_error, 1000)}", file=sys.stderr)
+    rows, unshowable = status_rows(repo, flags, now, args.format, held)
     broken = 0
     for u in unshowable:
         broken += cannot_show("status", u.what, u.error)

@@ -11,6 +11,9 @@ Pure: no I/O, no clock. The state machine (inspired by Argo Rollouts' steps and 
     progressing --error x error_limit / no data past the deadline--> paused
     progressing --plan edited--> progressing (replan: analysis of the step restarts)
     any --state changed by someone else (git revert...)--> paused (hold), until `resume`
+    progressing --kill switch holds the flag off--> progressing, held (recorded once; gates
+        still watched: a failure still rolls back) --switch lifted--> progressing (resume:
+        the step's analysis restarts at the same percentage); no start while it holds
     paused --resume--> progressing;  rolled_back|paused --retry--> progressing at step 0
 
 One transition per rollout per run. ``observe`` records counters that must survive to the
@@ -261,10 +264,24 @@ def hold_reason(change: LastChange) -> str:
             "runner; run `rollout resume` to continue")
 
 
+#: What a kill-switch hold's reason holds (see :func:`held_by_kill_switch`).
+KILL_SWITCH_MARK = ": kill switch: "
+
+
+def held_by_kill_switch(state: RolloutState | None) -> bool:
+    """Whether ``state`` was recorded held by the kill switch (its reason says so)."""
+    return (state is not None and state.phase is Phase.PROGRESSING
+            and state.reason.startswith("held at ") and KILL_SWITCH_MARK in state.reason)
+
+
 def decide(plan: RolloutPlan, state: RolloutState | None, gates: Sequence[GateResult] | None,
-           now: datetime, last_change: LastChange | None = None) -> Decision:
+           now: datetime, last_change: LastChange | None = None,
+           kill_switch: str | None = None) -> Decision:
     """The next state of one rollout. ``gates`` is the evaluation taken at ``now`` (None when
-    :func:`needs_evaluation` said none was needed)."""
+    :func:`needs_evaluation` said none was needed). ``kill_switch``: why the kill switch (the
+    repository's ``EMERGENCY_SHUTDOWN`` or the flag's own override) holds the flag off, as
+    the run read it ("kill switch: EMERGENCY_SHUTDOWN=true (committed in pyproject.toml)");
+    None when nothing holds it."""
     # Someone else changed the state (a git revert, a hand edit): never fight it.
     if last_change is not None and not last_change.by_runner:
         return _human_change(plan, state, now, last_change)
@@ -273,6 +290,9 @@ def decide(plan: RolloutPlan, state: RolloutState | None, gates: Sequence[GateRe
         if plan.start_at is not None and now < plan.start_at:
             return _decision(plan, None, None, None,
                              f"pending: starts at {plan.start_at.isoformat()}")
+        if kill_switch is not None:
+            return _decision(plan, None, None, None,
+                             f"pending: {kill_switch}; starts once it is lifted")
         reason = f"started: step 1 of {len(plan.steps)} at {pct(plan.steps[0].percentage)}%"
         after = fresh_state(plan, now, Phase.PROGRESSING, 0, reason)
         if len(plan.steps) == 1 and plan.bake:
@@ -298,7 +318,20 @@ def decide(plan: RolloutPlan, state: RolloutState | None, gates: Sequence[GateRe
     if gates is None or (state.last_evaluated_at is not None and now == state.last_evaluated_at):
         # this moment was already counted (a second run with the same --now): nothing new
         return _decision(plan, None, state, state, state.reason)
-    return _progress(plan, state, tuple(gates), now)
+    if kill_switch is None and held_by_kill_switch(state) and aggregate(gates) is not Verdict.FAIL:
+        return _lifted(plan, state, now)
+    return _progress(plan, state, tuple(gates), now, kill_switch)
+
+
+def _lifted(plan: RolloutPlan, state: RolloutState, now: datetime) -> Decision:
+    """The kill switch no longer holds a rollout it held: it goes on by itself, the step's
+    analysis restarting at the same percentage (its wait counted from now: the flag served
+    nobody while it was held). The failures counted so far are kept."""
+    reason = (f"resumed at {pct(state.current_percentage)}%: the kill switch was lifted; the "
+              f"analysis of step {state.step + 1} of {len(plan.steps)} restarts")
+    after = dataclasses.replace(_restart(state, plan, now, Phase.PROGRESSING, reason,
+                                         state.step), failures=state.failures)
+    return _decision(plan, Action.RESUME, state, after, reason)
 
 
 def _human_change(plan: RolloutPlan, state: RolloutState | None, now: datetime,
@@ -374,11 +407,14 @@ def _evaluation(plan: RolloutPlan, state: RolloutState, gates: tuple[GateResult,
 
 
 def _progress(plan: RolloutPlan, state: RolloutState, gates: tuple[GateResult, ...],
-              now: datetime) -> Decision:
+              now: datetime, kill_switch: str | None = None) -> Decision:
     """The decision an evaluation of a progressing rollout calls for. The order is the rule:
-    a sample-ratio mismatch and a failure first (a failure is conclusive, and rolling back is
-    the safe side), a clock that cannot be counted from before anything that counts time."""
+    the kill switch (a failure still acts under it), a sample-ratio mismatch and a failure
+    first (a failure is conclusive, and rolling back is the safe side), a clock that cannot
+    be counted from before anything that counts time."""
     evaluation = _evaluation(plan, state, gates, now)
+    if kill_switch is not None:
+        return _on_kill_switch(evaluation, kill_switch)
     for assess in (_on_sample_ratio_mismatch, _on_fail, _on_clock_skew, _on_error,
                    _on_inconclusive):
         decision = assess(evaluation)
@@ -405,6 +441,30 @@ def _observe(ev: _Evaluation, reason: str, record: bool = True) -> Decision:
         after = dataclasses.replace(ev.observed, reason=reason)
         return _decision(ev.plan, Action.OBSERVE, ev.state, after, reason, gates=ev.gates)
     return _decision(ev.plan, None, ev.state, ev.observed, reason, gates=ev.gates)
+
+
+def _on_kill_switch(ev: _Evaluation, kill_switch: str) -> Decision:
+    """The kill switch holds the flag off: nobody is served the rollout, so nothing but a
+    failure means anything (no data, a sample-ratio mismatch and source errors are what a
+    flag served to nobody looks like). A failure acts as always (at ``failure_limit``, the
+    plan's ``on_failure``); otherwise the rollout holds where it is, recorded once (and each
+    time a failure is counted), until the switch is lifted (:func:`_lifted`)."""
+    failed = _on_fail(ev)
+    if failed is not None and failed.action is not Action.OBSERVE:
+        return failed
+    reason = (f"held at {ev.at}{KILL_SWITCH_MARK}{kill_switch.removeprefix('kill switch: ')}; "
+              "it goes on by itself once the switch is lifted")
+    if failed is not None:
+        reason += f" ({failed.reason})"
+    state = ev.state
+    kept = dataclasses.replace(ev.observed, consecutive_errors=0, consecutive_inconclusive=0)
+    record = (state.reason != reason or kept.failures != state.failures
+              or kept.consecutive_failures != state.consecutive_failures
+              or state.consecutive_errors != 0 or state.consecutive_inconclusive != 0)
+    if record:
+        after = dataclasses.replace(kept, reason=reason)
+        return _decision(ev.plan, Action.OBSERVE, state, after, reason, gates=ev.gates)
+    return _decision(ev.plan, None, state, kept, reason, gates=ev.gates)
 
 
 def _on_sample_ratio_mismatch(ev: _Evaluation) -> Decision | None:
@@ -765,7 +825,24 @@ def pause_dependents(decisions: Sequence[Decision], flags: Mapping[str, Flag],
 
 
 __all__ = [
-    "CLOCK_SKEW", "Action", "Approver", "Decision", "LastChange", "Orphan", "Refused",
-    "aggregate", "approve", "awaiting_approval", "bake_ends_at", "cleanup", "decide",
-    "needs_evaluation", "next_step_at", "pause_dependents", "request", "step_for_percentage",
+    "CLOCK_SKEW",
+    "KILL_SWITCH_MARK",
+    "Action",
+    "Approver",
+    "Decision",
+    "LastChange",
+    "Orphan",
+    "Refused",
+    "aggregate",
+    "approve",
+    "awaiting_approval",
+    "bake_ends_at",
+    "cleanup",
+    "decide",
+    "held_by_kill_switch",
+    "needs_evaluation",
+    "next_step_at",
+    "pause_dependents",
+    "request",
+    "step_for_percentage",
 ]

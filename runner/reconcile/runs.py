@@ -46,6 +46,7 @@ from runner.reconcile.decide import (
     request,
 )
 from runner.reconcile.message import message, parse_message
+from runner.reconcile.view import kill_switches
 
 #: Evaluates gates: requests -> results by flag.
 Evaluator = Callable[[Sequence[GateRequest], datetime], Mapping[str, Sequence[GateResult]]]
@@ -78,6 +79,8 @@ class Report:
     #: flag -> commit id, for the decisions that were committed
     commits: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: Errors the run went on past, failing safe (an unrecognised ``EMERGENCY_SHUTDOWN``).
+    errors: list[str] = field(default_factory=list)
     pushed: bool = False
     head: str | None = None
     #: The repository had problems: only moves toward safety were committed (exit 1).
@@ -219,7 +222,9 @@ def _last_changes(git: Git, repo: Repository) -> dict[str, LastChange | None]:
 
 
 def decide_all(git: Git, repo: Repository, now: datetime, evaluate: Evaluator,
-               only: Sequence[str] = ()) -> list[Decision]:
+               only: Sequence[str] = (), held: Mapping[str, str] | None = None
+               ) -> list[Decision]:
+    """``held``: the rollouts the kill switch holds, with why (``view.kill_switches``)."""
     unknown = sorted(set(only) - set(repo.plans) - set(repo.states))
     if unknown:
         raise Stop(f"no rollout for {', '.join(unknown)} (no plan in {repo.config.rollouts_dir}/)")
@@ -244,7 +249,8 @@ def decide_all(git: Git, repo: Repository, now: datetime, evaluate: Evaluator,
                                       plan_digest=plan.digest, selected=False))
             continue
         gates = results.get(flag) if any(w.flag == flag for w in wanted) else None
-        decisions.append(decide(plan, state, gates, now, last.get(flag)))
+        decisions.append(decide(plan, state, gates, now, last.get(flag),
+                                (held or {}).get(flag)))
     for flag, state in sorted(repo.states.items()):
         if flag not in repo.plans and flag in selected:
             decisions.append(cleanup(Orphan(flag, state.plan, state)))
@@ -376,18 +382,23 @@ def _run(opts: Options, compute: Callable[[Git, Repository, frozenset[str] | Non
 def advance(opts: Options, evaluate: Evaluator) -> Report:
     cached = _CachedEvaluator(evaluate)
 
+    report = Report()
+
     def compute(git: Git, repo: Repository, sound: frozenset[str] | None) -> list[Decision]:
+        held, error = kill_switches(repo, opts.env)
+        if error is not None and error not in report.errors:
+            report.errors.append(error)
         if sound is None:
-            return decide_all(git, repo, opts.now, cached, opts.flags)
+            return decide_all(git, repo, opts.now, cached, opts.flags, held)
         unknown = sorted(set(opts.flags) - set(repo.plans) - set(repo.states))
         if unknown:  # named, but its files have problems: say so rather than "no rollout"
             raise Stop(f"no valid rollout for {', '.join(unknown)}; see `rollout validate`")
         only = sorted(sound & set(opts.flags)) if opts.flags else sorted(sound)
         if not only:
             raise Stop(f"{', '.join(opts.flags)}: its files have problems; see `rollout validate`")
-        return _safety_only(decide_all(git, repo, opts.now, cached, only), sound)
+        return _safety_only(decide_all(git, repo, opts.now, cached, only, held), sound)
 
-    return _run(opts, compute, Report(), safety_only=True)
+    return _run(opts, compute, report, safety_only=True)
 
 
 def apply_request(opts: Options, action: Action, flag: str, requested_by: str,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +14,32 @@ from runner.timefmt import utc_iso
 FIELDS = ("flag", "plan", "phase", "current_percentage", "step", "steps", "step_started_at",
           "next_step_at", "last_gates", "reason", "started_at", "plan_digest", "plan_changed",
           "baking", "bake_ends_at", "awaiting_approval", "approved_step", "approved_by")
+#: Present only while the kill switch holds the flag off (records without it read as 0.2's).
+KILL_SWITCH = "kill_switch"
+
+
+def kill_switches(repo: Repository, env: Mapping[str, str]) -> tuple[dict[str, str], str | None]:
+    """Which rollouts the kill switch holds and why (flag -> the hold's reason): the
+    repository's ``EMERGENCY_SHUTDOWN`` (committed in ``[tool.rollout]`` or in ``env``, the
+    runner's environment) holds every flag, a flag's own override in ``env`` that serves
+    another variant than the rollout's holds that flag; with the error line of an
+    unrecognised ``EMERGENCY_SHUTDOWN`` (it fails closed), else None. By the SDK's rules
+    (``runner.evaluate.environment``); computed once per run (``runs.advance``) or status,
+    and passed to ``decide`` and :func:`record`."""
+    variables = {"EMERGENCY_SHUTDOWN", *(f.env_var for f in repo.flags.values())}
+    if not repo.config.emergency_shutdown and not any(
+            (env.get(v) or "").strip() for v in variables):
+        return {}, None  # nothing set: no rule to read (start-up: the evaluate package, below)
+    from runner.evaluate.environment import kill_switch, override_hold  # ~50 ms
+
+    switch = kill_switch(repo.config.emergency_shutdown, env)
+    held: dict[str, str] = {}
+    for flag in sorted(set(repo.plans) | set(repo.states)):
+        if switch.on:
+            held[flag] = switch.reason
+        elif (f := repo.flags.get(flag)) is not None and (why := override_hold(f, env)):
+            held[flag] = why
+    return held, switch.error
 
 
 def _num(p: float) -> float | int:
@@ -20,9 +47,22 @@ def _num(p: float) -> float | int:
 
 
 def record(flag: str, plan: RolloutPlan | None, state: RolloutState | None,
-           now: datetime) -> dict[str, Any]:
+           now: datetime, kill_switch: str | None = None) -> dict[str, Any]:
     """The status of one rollout. ``step`` is the index in ``steps`` (as in the state file),
-    so ``steps[step] == current_percentage`` while the plan is unchanged."""
+    so ``steps[step] == current_percentage`` while the plan is unchanged. ``kill_switch``:
+    why the kill switch holds the flag off (:func:`kill_switches`), shown as it is: the
+    record's ``kill_switch`` field, present only then."""
+    row = _record(flag, plan, state, now, kill_switch)
+    if kill_switch:
+        row[KILL_SWITCH] = kill_switch
+        row["next_step_at"] = None  # nothing advances while it holds
+        if state is None and row["reason"].startswith("not started"):
+            row["reason"] = f"not started: {kill_switch}; starts once it is lifted"
+    return row
+
+
+def _record(flag: str, plan: RolloutPlan | None, state: RolloutState | None,
+            now: datetime, kill_switch: str | None) -> dict[str, Any]:
     steps = [_num(p) for p in plan.percentages] if plan else []
     if state is None:
         assert plan is not None
@@ -57,6 +97,8 @@ def record(flag: str, plan: RolloutPlan | None, state: RolloutState | None,
     }
 
 
-def records(repo: Repository, now: datetime) -> list[dict[str, Any]]:
+def records(repo: Repository, now: datetime,
+            held: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     flags = sorted(set(repo.plans) | set(repo.states))
-    return [record(f, repo.plans.get(f), repo.states.get(f), now) for f in flags]
+    return [record(f, repo.plans.get(f), repo.states.get(f), now, (held or {}).get(f))
+            for f in flags]

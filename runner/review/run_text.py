@@ -44,7 +44,8 @@ def _words(d: Decision, sha: str | None, dry_run: bool) -> str:
 def run_text(rep: Report, dry_run: bool = False) -> RunText:
     """The notes, each selected decision, each rollback (``ROLLED BACK: FLAG``, which CI
     logs are searched for) and the push."""
-    notes = [safe_line(f"note: {note}", limit=2000) for note in rep.notes]
+    notes = [safe_line(f"error: {e}", limit=2000) for e in rep.errors]
+    notes += [safe_line(f"note: {note}", limit=2000) for note in rep.notes]
     lines = [decision_line(d, rep.commits.get(d.flag), dry_run)
              for d in rep.decisions if d.selected]
     lines += [f"ROLLED BACK: {safe_line(flag)}" + (" (dry run, nothing written)" if dry_run else "")

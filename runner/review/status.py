@@ -61,14 +61,17 @@ def selected(repo: Repository, flag: str | None = None) -> list[str]:
 
 
 def status_rows(repo: Repository, flags: Sequence[str], now: datetime,
-                fmt: str) -> tuple[list[dict[str, Any]], list[Unshowable]]:
+                fmt: str, held: Mapping[str, str] | None = None
+                ) -> tuple[list[dict[str, Any]], list[Unshowable]]:
     """The record of each of ``flags``, and the rollouts that cannot be shown in ``fmt``:
-    one broken rollout is reported on its own, the others are still shown."""
+    one broken rollout is reported on its own, the others are still shown. ``held``: the
+    rollouts the kill switch holds, with why (``runner.reconcile.view.kill_switches``)."""
     rows: list[dict[str, Any]] = []
     broken: list[Unshowable] = []
     for flag in flags:
         try:
-            row = record(flag, repo.plans.get(flag), repo.states.get(flag), now)
+            row = record(flag, repo.plans.get(flag), repo.states.get(flag), now,
+                         (held or {}).get(flag))
             if fmt in RENDERERS:
                 RENDERERS[fmt]([row])  # the renderer must manage it too
         except RolloutError as e:  # the content is the problem: reported, the others still shown

@@ -124,13 +124,18 @@ def _row(row: Mapping[str, Any]) -> dict[str, Any]:
         extra.append("awaiting approval")
     if row.get("plan_changed"):
         extra.append("plan changed since this run started")
+    held = str(row.get("kill_switch") or "")
+    if held:
+        extra.append(f"held off by the {held}")
     return {
         "flag": str(row["flag"]),
         "phase": phase,
         "label": phase_label(phase),
         "word": PHASES.get(phase, UNKNOWN_PHASE)[1],
         "pct": pct,
-        "serving": _serving(pct, phase),
+        # the kill switch serves every user the default, whatever the state records
+        "serving": (f"0% (kill switch; {_serving(pct, phase)} once lifted)" if held
+                    else _serving(pct, phase)),
         "step": f"step {int(step) + 1} of {count}" if started and step is not None and count
         else (f"{count} steps planned" if count else "no plan"),
         "next": _time(row.get("next_step_at")),
@@ -168,7 +173,9 @@ def status_markdown(rows: Sequence[Mapping[str, Any]],
     chart += [v for v in view if v["phase"] not in ACTIVE][:CHART_LIMIT - len(chart)]
     order = {id(v): i for i, v in enumerate(view)}
     chart.sort(key=lambda v: order[id(v)])
+    killed = sorted({str(r["kill_switch"]) for r in rows if r.get("kill_switch")})
     return render("status.md.j2", rows=view, marker=MARKER, summary=summary, chart=chart,
+                  killed=killed,
                   attention=[v for v in details if v["phase"] != "progressing"],
                   details=details[:DETAILS_LIMIT],
                   hidden=max(0, len(details) - DETAILS_LIMIT))

@@ -50,6 +50,7 @@ HELP: dict[str, str] = {
     "rollout_baking": "1 while the rollout bakes at 100 % before it is completed.",
     "rollout_bake_ends_timestamp_seconds": "When the bake after 100 % ends, Unix time.",
     "rollout_awaiting_approval": "1 while the next step waits for a person's approval.",
+    "rollout_kill_switch": "1 while the kill switch (EMERGENCY_SHUTDOWN, the flag's override) holds it off.",
 }
 
 
@@ -151,6 +152,8 @@ def samples(rows: Sequence[Mapping[str, Any]], states: Mapping[str, RolloutState
             add("rollout_bake_ends_timestamp_seconds", base, _seconds(row.get("bake_ends_at")))
         if "awaiting_approval" in row:
             add("rollout_awaiting_approval", base, bool(row.get("awaiting_approval")))
+        if row.get("kill_switch"):  # only while it holds: 0.2's exposition otherwise
+            add("rollout_kill_switch", base, 1)
     return out
 
 

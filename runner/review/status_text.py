@@ -32,6 +32,10 @@ def _rollout(r: Mapping[str, Any]) -> list[str]:
         where = f"not started; {steps}"
     out = [safe_line(f"{r['flag']}: {r['phase']} at {r['current_percentage']}% ({where})",
                      limit=1000)]
+    if r.get("kill_switch"):
+        out.append(safe_line(f"  {r['kill_switch']}: the flag is off; the rollout does not "
+                             "advance until it is lifted (a failing gate still rolls back)",
+                             limit=1000))
     if r.get("baking") and r.get("bake_ends_at"):
         out.append(f"  baking at 100% until {safe_line(r['bake_ends_at'])} (gates still "
                    "evaluated; completed after it)")
