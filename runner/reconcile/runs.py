@@ -109,6 +109,9 @@ class Unreadable:
     paused: bool
     #: Paused for it by an earlier run (this run did not evaluate the gates).
     earlier: bool = False
+    #: The source failed (counted against ``error_limit``), rather than a missing file (no
+    #: data: counted against the progress deadline).
+    error: bool = False
 
 
 def paused_for_metrics(state: RolloutState | None) -> str | None:
@@ -129,7 +132,8 @@ def unreadable(d: Decision) -> Unreadable | None:
             return None
         paused = d.action is Action.PAUSE and d.after is not None and (
             d.after.phase is Phase.PAUSED)
-        return Unreadable(d.flag, cause, paused)
+        error = any(g.verdict is Verdict.ERROR and not g.dry_run for g in d.gates)
+        return Unreadable(d.flag, cause, paused, error=error)
     if d.action is None and (cause := paused_for_metrics(d.before)) is not None:
         return Unreadable(d.flag, cause, True, earlier=True)
     return None

@@ -91,18 +91,23 @@ def unreadable_words(u: Unreadable, dry_run: bool = False) -> str:
     if u.paused:
         return (f"{u.flag}: {'would be ' if dry_run else ''}paused because its metrics could "
                 f"not be read: {u.cause}; {resume}")
+    when = ("after error_limit failures in a row" if u.error
+            else "at its progress deadline")
     return (f"{u.flag}: metrics could not be read: {u.cause}; the rollout cannot advance, and "
-            "is paused at its progress deadline (or the source's error_limit)")
+            f"is paused {when}")
 
 
 def github_outputs(rep: Report) -> str:
     """The step outputs (``name=value`` lines for ``$GITHUB_OUTPUT``): the rolled back and
-    paused flags, how many decisions changed something, the commits, and the commit the run
-    left (a job that reads the rollbacks checks it out)."""
+    paused flags, the flags whose metrics could not be read, how many decisions changed
+    something, the commits, and the commit the run left (a job that reads the rollbacks
+    checks it out)."""
     paused = [d.flag for d in rep.decisions if d.action in (Action.PAUSE, Action.HOLD)]
     changed = [d for d in rep.decisions if d.action is not None]
+    unread = [u.flag for u in rep.unreadable]
     return (safe_line(f"rolled_back={','.join(rep.rolled_back)}") + "\n"
             + safe_line(f"paused={','.join(paused)}") + "\n"
+            + safe_line(f"metrics_unreadable={','.join(unread)}") + "\n"
             + f"changed={len(changed)}\n"
             + f"commits={len(rep.commits)}\n"
             + f"head={rep.head or ''}\n")

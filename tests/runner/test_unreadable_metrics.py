@@ -52,7 +52,7 @@ def test_a_missing_metrics_file_warns_at_every_run_and_the_deadline_pause_is_red
     summary = tmp_path / "summary.md"
     with receiver() as ops:
         env = {"OPS_URL": f"{ops.url}/hook", "OPS_SECRET": SECRET, "GITHUB_ACTIONS": "true",
-               "GITHUB_STEP_SUMMARY": str(summary)}
+               "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(tmp_path / "out")}
         start = advance(example_repo, 0, env=env)
         assert start.returncode == 0, start.stderr
         assert warnings(start.stderr) == []  # the start reads no gates
@@ -61,8 +61,11 @@ def test_a_missing_metrics_file_warns_at_every_run_and_the_deadline_pause_is_red
             assert out.returncode == 0, out.stderr  # holding, not yet paused
             (line,) = warnings(out.stderr)
             assert FLAG in line and "logs/metrics.json does not exist" in line, line
-            assert "metrics could not be read" in line
+            assert "metrics could not be read" in line and "at its progress deadline" in line
         assert ops.seen == []
+        outputs = (tmp_path / "out").read_text().splitlines()
+        assert outputs.count(f"metrics_unreadable={FLAG}") == 2
+        assert outputs.count("metrics_unreadable=") == 1  # the start
         paused = advance(example_repo, 31, env=env)
         assert paused.returncode == 1, (paused.stdout, paused.stderr)
         assert state(example_repo)["phase"] == "paused"
@@ -106,6 +109,7 @@ def test_a_failing_source_pauses_at_its_error_limit_as_stuck_and_red(
             out = advance(example_repo, minute, env=env)
             codes.append(out.returncode)
             assert f"warning: {FLAG}: " in out.stderr and "invalid JSON" in out.stderr
+            assert "after error_limit failures in a row" in out.stderr or codes[-1] == 1
             if state(example_repo)["phase"] == "paused":
                 break
         assert codes[-1] == 1 and set(codes[:-1]) <= {0}, codes
