@@ -112,6 +112,8 @@ class Unreadable:
     #: The source failed (counted against ``error_limit``), rather than a missing file (no
     #: data: counted against the progress deadline).
     error: bool = False
+    #: Still progressing after this run (holding): not paused, for this or another reason.
+    running: bool = False
 
 
 def paused_for_metrics(state: RolloutState | None) -> str | None:
@@ -130,10 +132,12 @@ def unreadable(d: Decision) -> Unreadable | None:
         cause = unreadable_cause(d.gates)
         if cause is None:
             return None
-        paused = d.action is Action.PAUSE and d.after is not None and (
-            d.after.phase is Phase.PAUSED)
+        # paused for it: the progress deadline's or error_limit's pause (a sample-ratio or
+        # a clock-skew pause is for another reason, and says so)
+        paused = d.action is Action.PAUSE and paused_for_metrics(d.after) is not None
         error = any(g.verdict is Verdict.ERROR and not g.dry_run for g in d.gates)
-        return Unreadable(d.flag, cause, paused, error=error)
+        running = d.after is not None and d.after.phase is Phase.PROGRESSING
+        return Unreadable(d.flag, cause, paused, error=error, running=running)
     if d.action is None and (cause := paused_for_metrics(d.before)) is not None:
         return Unreadable(d.flag, cause, True, earlier=True)
     return None

@@ -91,6 +91,8 @@ def unreadable_words(u: Unreadable, dry_run: bool = False) -> str:
     if u.paused:
         return (f"{u.flag}: {'would be ' if dry_run else ''}paused because its metrics could "
                 f"not be read: {u.cause}; {resume}")
+    if not u.running:  # paused (or rolled back) for another reason, which its line says
+        return f"{u.flag}: metrics could not be read: {u.cause}"
     when = ("after error_limit failures in a row" if u.error
             else "at its progress deadline")
     return (f"{u.flag}: metrics could not be read: {u.cause}; the rollout cannot advance, and "
