@@ -132,7 +132,8 @@ def test_run_step_passes_each_line_as_one_argument_and_reports_the_exit_code(
     assert done is not None and done.returncode == 0, done.stdout + done.stderr
     assert "+ rollout advance --push --now 2026-01-15T12:00:00Z\n" in done.stdout
     assert out == {"exit-code": "0", "rolled-back": "false", "rolled_back": "", "paused": "",
-                   "changed": "1", "commits": "1", "head": git(repo, "rev-parse", "HEAD")}
+                   "metrics_unreadable": "", "changed": "1", "commits": "1",
+                   "head": git(repo, "rev-parse", "HEAD")}
     assert git(bare_remote, "log", "-1", "--format=%s", "main") == (
         "rollout(phase_4_deployment): start at 0%")
 
@@ -208,7 +209,7 @@ def test_ok_exit_codes_let_a_rollback_through_and_the_outputs_say_so(
     done, out = run_step("Run rollout", bad, repo, tmp_path, installed)
     assert done is not None and done.returncode == step_exit, done.stdout + done.stderr
     assert out == {"exit-code": "4", "rolled-back": "true", "rolled_back": "phase_4_deployment",
-                   "paused": "", "changed": "1", "commits": "1",
+                   "paused": "", "metrics_unreadable": "", "changed": "1", "commits": "1",
                    "head": git(bare_remote, "rev-parse", "main")}
     assert "rollback" in git(bare_remote, "log", "-1", "--format=%s", "main")
     assert ("::error title=rollout advance::exit code 4" in done.stdout) == (step_exit != 0)
