@@ -287,3 +287,27 @@ def test_a_reason_that_looks_like_an_option_is_the_rollbacks_reason(
     recorded = git(bare_remote, "log", "-1",
                    "--format=%(trailers:key=Rollout-Reason,valueonly)", "main")
     assert recorded.endswith(f"({safe_line(reason)})")  # recorded as one safe line
+
+
+def test_a_rollout_without_its_metrics_file_warns_and_turns_the_step_red_at_the_deadline(
+        example_repo: Path, bare_remote: Path, installed: str, tmp_path: Path) -> None:
+    # a fresh checkout: nothing wrote logs/metrics.json (issue 21)
+    summary = tmp_path / "summary.md"
+    gh = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+    steps = []
+    for minute in ("00", "10", "31"):
+        args = f"--push\n--now\n2026-01-15T12:{minute}:00Z\n"
+        done, out = run_step("Run rollout", {"command": "advance", "args": args}, example_repo,
+                             tmp_path, installed, extra_env=gh)
+        assert done is not None
+        steps.append((done, out))
+    (start, _), (held, held_out), (paused, paused_out) = steps
+    assert start.returncode == 0 and "::warning" not in start.stderr, start.stderr
+    assert held.returncode == 0, held.stdout + held.stderr
+    assert "::warning title=rollout metrics::phase_4_deployment: metrics could not be read" \
+        in held.stderr and held_out["metrics_unreadable"] == "phase_4_deployment"
+    assert paused.returncode == 1, paused.stdout + paused.stderr
+    assert paused_out["exit-code"] == "1" and paused_out["paused"] == "phase_4_deployment"
+    assert "::error title=rollout advance::exit code 1" in paused.stdout
+    assert "paused because its metrics could not be read" in paused.stderr
+    assert summary.read_text().count("logs/metrics.json does not exist") == 2
