@@ -13,8 +13,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "advance", help="check the gates of every rollout and commit the next step or a rollback",
         description="One pass over the rollout plans: evaluate the health gates, then advance, "
-        "hold, pause or roll back, each change a commit. Exit 0 done, 1 stopped by a problem "
-        "(nothing written), 2 usage, 3 internal error, 4 at least one rollout was rolled back, "
+        "hold, pause or roll back, each change a commit. A rollout whose metrics could not be "
+        "read (a missing metrics file, a failing source) is a warning at every run "
+        "(::warning under GitHub Actions, a $GITHUB_STEP_SUMMARY line). Exit 0 done, 1 stopped "
+        "by a problem (nothing written), or a rollout is paused because its metrics could not "
+        "be read (at every run until `rollout resume`), 2 usage, 3 internal error, 4 at least "
+        "one rollout was rolled back, "
         "5 a rollout was rolled back and --publish failed (the rollback is in git, not where "
         "applications read their flags; an ::error line names the flags). A --publish failure "
         "without a rollback exits 1.")

@@ -3,8 +3,10 @@
 Exit codes of these commands (docs/runner.md):
 0 done (also when nothing needed to change), 1 a problem stopped the run and nothing was
 written (invalid repository, uncommitted changes, a refused request, a push that kept being
-rejected, a git failure; or, after the run, a --publish failure), 2 usage, 3 internal error,
-4 the run rolled at least one rollout back, 5 it rolled one back and --publish failed.
+rejected, a git failure; or, after the run, a --publish failure), or a rollout is paused
+because its metrics could not be read (at every run while it stays paused), 2 usage,
+3 internal error, 4 the run rolled at least one rollout back, 5 it rolled one back and
+--publish failed.
 """
 
 from __future__ import annotations
@@ -99,8 +101,9 @@ def options(args: argparse.Namespace, **kw: object) -> Options:
 
 
 def report(rep: Report, opts: Options) -> int:
-    """Print what happened (``runner.review.run_text``); tell CI about rollbacks
-    (``$GITHUB_OUTPUT``); the exit code."""
+    """Print what happened (``runner.review.run_text``); warn about metrics that could not be
+    read (``::warning`` lines in GitHub Actions, and ``$GITHUB_STEP_SUMMARY``); tell CI about
+    rollbacks (``$GITHUB_OUTPUT``); the exit code."""
     from runner.review.run_text import github_outputs, run_text  # start-up: see options()
 
     text = run_text(rep, opts.dry_run)
@@ -112,12 +115,26 @@ def report(rep: Report, opts: Options) -> int:
             print(f"::error title=kill switch::{line}", file=sys.stderr)
     for line in text.lines:
         print(line)
+    github = opts.env.get("GITHUB_ACTIONS") == "true"
+    for warning in text.warnings:
+        print(f"::warning title=rollout metrics::{warning.replace('%', '%25')}" if github
+              else f"warning: {warning}", file=sys.stderr)
+    if text.summary and (summary := opts.env.get("GITHUB_STEP_SUMMARY")):
+        try:
+            with open(summary, "a", encoding="utf-8") as f:
+                f.write("\n### Rollout metrics not read\n\n")
+                f.writelines(f"{line}\n" for line in text.summary)
+        except OSError as e:
+            print(safe_line(f"warning: cannot write the step summary: {e}"), file=sys.stderr)
     if gh := opts.env.get("GITHUB_OUTPUT"):
         with open(gh, "a", encoding="utf-8") as f:
             f.write(github_outputs(rep))
     # a repository with problems is a failed run even when the rollbacks it could make went
-    # through: CI turns red, and the note says what was not done
-    return EXIT_ROLLED_BACK if rep.rolled_back else (1 if rep.degraded else 0)
+    # through: CI turns red, and the note says what was not done. So is a rollout paused
+    # because its metrics could not be read, at every run until a person resumes it: a
+    # rollout that stalls in silence is the failure nobody sees
+    stuck = any(u.paused for u in rep.unreadable)
+    return EXIT_ROLLED_BACK if rep.rolled_back else (1 if rep.degraded or stuck else 0)
 
 
 def stopped(e: Exception, command: str) -> int:

@@ -38,12 +38,13 @@ from runner.integrations.links import commit_link, github_repository, run_link
 from runner.model import CohortEvidence, GateResult, NotifyConfig, NotifyTarget
 from runner.percent import pct
 from runner.reconcile.decide import Action, Decision
-from runner.reconcile.runs import Report
+from runner.reconcile.runs import Report, unreadable
 from runner.safemarkup import mrkdwn
 from runner.safetext import basic_auth, record_line, redact, safe_line, url_secrets
 from runner.timefmt import utc_iso
 
-#: Action -> event; PAUSE is ``stuck`` when its cause is the progress deadline.
+#: Action -> event; PAUSE is ``stuck`` when its cause is the progress deadline or metrics
+#: that could not be read (:func:`event_of`).
 EVENTS = {Action.START: "start", Action.ADVANCE: "advance", Action.COMPLETE: "completed",
           Action.ROLLBACK: "rollback", Action.PAUSE: "pause", Action.HOLD: "hold",
           Action.RESUME: "resume", Action.RETRY: "retry"}
@@ -63,8 +64,11 @@ _DELIVERY_NAMESPACE = uuid.UUID("3c1f5b52-8f7e-4c1a-9a55-6f1f0d0b6a10")
 
 
 def event_of(d: Decision) -> str | None:
-    """The event a committed decision is, or None (replan, cleanup, observe...)."""
-    if d.action is Action.PAUSE and d.cause == "progress_deadline":
+    """The event a committed decision is, or None (replan, cleanup, observe...). A pause is
+    ``stuck`` when the rollout could not go on by itself: no conclusive evaluation by the
+    progress deadline, or a metric source that failed ``error_limit`` times in a row (its
+    metrics could not be read: ``runner.reconcile.runs.unreadable``)."""
+    if d.action is Action.PAUSE and (d.cause == "progress_deadline" or unreadable(d) is not None):
         return "stuck"
     return EVENTS.get(d.action) if d.action is not None else None
 

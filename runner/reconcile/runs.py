@@ -20,7 +20,7 @@ from runner.gates.request import GateRequest
 from runner.git import Git, GitError, author_ident
 from runner.load import check_repository, load_config
 from runner.load.statefile import STATE_SUFFIX, dump_state
-from runner.model import GateResult, Phase, RepoConfig, Repository
+from runner.model import GateResult, Phase, RepoConfig, Repository, RolloutState, Verdict
 from runner.reconcile import last_change
 from runner.reconcile.commit import (
     CommitSpec,
@@ -33,6 +33,7 @@ from runner.reconcile.commit import (
     stale_index_message,
 )
 from runner.reconcile.decide import (
+    SAMPLE_RATIO,
     Action,
     Approver,
     Decision,
@@ -73,6 +74,76 @@ class Options:
     env: Mapping[str, str] = field(default_factory=dict)
 
 
+#: How the file source says a metrics file is missing (runner/gates/sources/file.py): no
+#: data, but no lack of traffic either: nothing puts the file where the runner runs.
+MISSING_FILE = " does not exist (nothing reported yet)"
+#: How the automatic pauses for metrics that could not be read begin, after "paused at 5%:"
+#: (runner/reconcile/decide.py: the progress deadline, the source's error_limit).
+_UNREADABLE_PAUSE = re.compile(r"paused at \S+%: (no conclusive evaluation for |"
+                               r"the metric source failed )")
+
+
+def unreadable_cause(gates: Sequence[GateResult]) -> str | None:
+    """Why an evaluation's metrics could not be read, or None when they were: the detail of
+    the first blocking gate whose source failed (a missing file, an unreachable Prometheus, a
+    failing command, a document without the metric) or whose metrics file is missing.
+    Inconclusive for lack of traffic or stale data is read, and so is a sample-ratio
+    mismatch (the data is there, and says the assignment is broken)."""
+    for g in gates:
+        if g.dry_run:
+            continue
+        if g.verdict is Verdict.ERROR and g.name != SAMPLE_RATIO:
+            return g.detail or f"{g.name}: the metric source failed"
+        if g.verdict is Verdict.INCONCLUSIVE and g.detail.endswith(MISSING_FILE):
+            return g.detail
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A rollout whose metrics this run could not read, or which an earlier run paused for
+    that (and which stays paused until a person resumes it)."""
+
+    flag: str
+    cause: str
+    #: Paused for it: by this run's decision, or by an earlier run's.
+    paused: bool
+    #: Paused for it by an earlier run (this run did not evaluate the gates).
+    earlier: bool = False
+    #: The source failed (counted against ``error_limit``), rather than a missing file (no
+    #: data: counted against the progress deadline).
+    error: bool = False
+    #: Still progressing after this run (holding): not paused, for this or another reason.
+    running: bool = False
+
+
+def paused_for_metrics(state: RolloutState | None) -> str | None:
+    """The cause when ``state`` is paused by the runner because its metrics could not be
+    read (a person's ``rollout pause`` is not: it says who)."""
+    if state is None or state.phase is not Phase.PAUSED:
+        return None
+    if not _UNREADABLE_PAUSE.match(state.reason):
+        return None
+    return unreadable_cause(state.last_gates)
+
+
+def unreadable(d: Decision) -> Unreadable | None:
+    """Whether ``d``'s rollout could not read its metrics (:class:`Unreadable`)."""
+    if d.gates:
+        cause = unreadable_cause(d.gates)
+        if cause is None:
+            return None
+        # paused for it: the progress deadline's or error_limit's pause (a sample-ratio or
+        # a clock-skew pause is for another reason, and says so)
+        paused = d.action is Action.PAUSE and paused_for_metrics(d.after) is not None
+        error = any(g.verdict is Verdict.ERROR and not g.dry_run for g in d.gates)
+        running = d.after is not None and d.after.phase is Phase.PROGRESSING
+        return Unreadable(d.flag, cause, paused, error=error, running=running)
+    if d.action is None and (cause := paused_for_metrics(d.before)) is not None:
+        return Unreadable(d.flag, cause, True, earlier=True)
+    return None
+
+
 @dataclass
 class Report:
     decisions: list[Decision] = field(default_factory=list)
@@ -85,10 +156,17 @@ class Report:
     head: str | None = None
     #: The repository had problems: only moves toward safety were committed (exit 1).
     degraded: bool = False
+    #: The time the run acted at (``Options.now``).
+    now: datetime | None = None
 
     @property
     def rolled_back(self) -> list[str]:
         return [d.flag for d in self.decisions if d.action is Action.ROLLBACK]
+
+    @property
+    def unreadable(self) -> list[Unreadable]:
+        """The selected rollouts whose metrics could not be read (:func:`unreadable`)."""
+        return [u for d in self.decisions if d.selected and (u := unreadable(d)) is not None]
 
 
 def author(config: RepoConfig, env: Mapping[str, str]) -> tuple[str, str]:
@@ -302,6 +380,7 @@ def _align(git: Git, remote: str, branch: str) -> None:
 
 def _run(opts: Options, compute: Callable[[Git, Repository, frozenset[str] | None], list[Decision]],
          report: Report, stop_only: str | None = None, safety_only: bool = False) -> Report:
+    report.now = opts.now
     git = Git.open(opts.root)
     config, problems = load_config(opts.root)
     if problems:
@@ -509,5 +588,6 @@ def apply_approval(opts: Options, flag: str, who: Approver, reason: str = "",
     return _run(opts, compute, Report())
 
 
-__all__ = ["GitError", "Options", "Report", "Stop", "advance", "apply_approval", "apply_request",
-           "approver", "gates_evaluator", "requester"]
+__all__ = ["MISSING_FILE", "GitError", "Options", "Report", "Stop", "Unreadable", "advance",
+           "apply_approval", "apply_request", "approver", "gates_evaluator",
+           "paused_for_metrics", "requester", "unreadable", "unreadable_cause"]

@@ -2,17 +2,22 @@
 
 ``rollout advance``, ``rollback``, ``pause``, ``resume``, ``retry`` and ``approve`` print a
 run's :class:`runner.reconcile.runs.Report` through here: its notes (for standard error),
-one line per decision, the rollbacks, the push; every line through ``safe_line``.
+one line per decision, the rollbacks, the push; every line through ``safe_line``. And the
+warnings about rollouts whose metrics could not be read, with their job-summary lines.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
+from runner.model import Phase
 from runner.percent import pct
 from runner.reconcile.decide import Action, Decision
-from runner.reconcile.runs import Report
+from runner.reconcile.runs import Report, Unreadable
+from runner.safemarkup import markdown
 from runner.safetext import safe_line
+from runner.timefmt import utc_iso
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,15 +26,34 @@ class RunText:
 
     notes: list[str]
     lines: list[str]
+    #: One per rollout whose metrics could not be read (printed as warnings: ``::warning``
+    #: in GitHub Actions), and the same as Markdown lines for the job summary.
+    warnings: list[str] = field(default_factory=list)
+    summary: list[str] = field(default_factory=list)
 
 
-def decision_line(d: Decision, sha: str | None, dry_run: bool = False) -> str:
-    """One decision as the commands print it: the move and the commit, as its subject says."""
-    return safe_line(_words(d, sha, dry_run), limit=2000)
+def already_evaluated(d: Decision, now: datetime | None) -> bool:
+    """Whether ``d`` is nothing to do because this very moment was evaluated already (a run
+    again with the same ``--now``): the rollout is where that evaluation left it."""
+    before = d.before
+    return (d.action is None and now is not None and before is not None
+            and before.phase is Phase.PROGRESSING and before.last_evaluated_at == now)
 
 
-def _words(d: Decision, sha: str | None, dry_run: bool) -> str:
+def decision_line(d: Decision, sha: str | None, dry_run: bool = False,
+                  now: datetime | None = None) -> str:
+    """One decision as the commands print it: the move and the commit, as its subject says;
+    "already at 25% (evaluated at …); nothing to do" when the run's ``now`` was evaluated
+    already, rather than the reason of the move that evaluation made."""
+    return safe_line(_words(d, sha, dry_run, now), limit=2000)
+
+
+def _words(d: Decision, sha: str | None, dry_run: bool, now: datetime | None) -> str:
     at = f" ({sha[:7]})" if sha else ""
+    if already_evaluated(d, now):
+        assert d.before is not None and now is not None
+        return (f"{d.flag}: already at {pct(d.before.current_percentage)}% (evaluated at "
+                f"{utc_iso(now)}); nothing to do")
     if d.action is None:
         return f"{d.flag}: {d.reason}"
     would = "would " if dry_run else ""
@@ -46,23 +70,47 @@ def run_text(rep: Report, dry_run: bool = False) -> RunText:
     logs are searched for) and the push."""
     notes = [safe_line(f"error: {e}", limit=2000) for e in rep.errors]
     notes += [safe_line(f"note: {note}", limit=2000) for note in rep.notes]
-    lines = [decision_line(d, rep.commits.get(d.flag), dry_run)
+    lines = [decision_line(d, rep.commits.get(d.flag), dry_run, rep.now)
              for d in rep.decisions if d.selected]
     lines += [f"ROLLED BACK: {safe_line(flag)}" + (" (dry run, nothing written)" if dry_run else "")
               for flag in rep.rolled_back]
     if rep.pushed:
         lines.append(f"pushed {len(rep.commits)} commit{'s' * (len(rep.commits) != 1)}")
-    return RunText(notes, lines)
+    found = rep.unreadable
+    return RunText(notes, lines, [safe_line(unreadable_words(u, dry_run), limit=2000)
+                                  for u in found],
+                   [f"- {markdown(safe_line(unreadable_words(u, dry_run), limit=2000))}"
+                    for u in found])
+
+
+def unreadable_words(u: Unreadable, dry_run: bool = False) -> str:
+    """What a warning says of a rollout whose metrics could not be read."""
+    resume = f"fix the metric source, then `rollout resume {u.flag}`"
+    if u.earlier:
+        return (f"{u.flag}: still paused because its metrics could not be read: {u.cause}; "
+                f"{resume}")
+    if u.paused:
+        return (f"{u.flag}: {'would be ' if dry_run else ''}paused because its metrics could "
+                f"not be read: {u.cause}; {resume}")
+    if not u.running:  # paused (or rolled back) for another reason, which its line says
+        return f"{u.flag}: metrics could not be read: {u.cause}"
+    when = ("after error_limit failures in a row" if u.error
+            else "at its progress deadline")
+    return (f"{u.flag}: metrics could not be read: {u.cause}; the rollout cannot advance, and "
+            f"is paused {when}")
 
 
 def github_outputs(rep: Report) -> str:
     """The step outputs (``name=value`` lines for ``$GITHUB_OUTPUT``): the rolled back and
-    paused flags, how many decisions changed something, the commits, and the commit the run
-    left (a job that reads the rollbacks checks it out)."""
+    paused flags, the flags whose metrics could not be read, how many decisions changed
+    something, the commits, and the commit the run left (a job that reads the rollbacks
+    checks it out)."""
     paused = [d.flag for d in rep.decisions if d.action in (Action.PAUSE, Action.HOLD)]
     changed = [d for d in rep.decisions if d.action is not None]
+    unread = [u.flag for u in rep.unreadable]
     return (safe_line(f"rolled_back={','.join(rep.rolled_back)}") + "\n"
             + safe_line(f"paused={','.join(paused)}") + "\n"
+            + safe_line(f"metrics_unreadable={','.join(unread)}") + "\n"
             + f"changed={len(changed)}\n"
             + f"commits={len(rep.commits)}\n"
             + f"head={rep.head or ''}\n")

@@ -143,7 +143,8 @@ def test_no_metrics_holds_then_pauses_at_the_deadline(example_repo: Path) -> Non
     assert out.returncode == 0 and "holding at 0%" in out.stdout
     assert git(example_repo, "rev-parse", "HEAD") == head
     out = advance(example_repo, 30)  # progress_deadline 30m
-    assert out.returncode == 0
+    # paused because its metrics could not be read: the run is red (issue 21)
+    assert out.returncode == 1 and "metrics could not be read" in out.stderr
     s = state(example_repo)
     assert s["phase"] == "paused" and "progress deadline 30m" in s["reason"]
     assert subjects(example_repo)[0] == "rollout(phase_4_deployment): pause at 0%"

@@ -67,7 +67,10 @@ def test_prometheus_healthy_advances_errors_roll_back_no_series_holds_outage_pau
     assert subjects(example_repo)[0] == f"rollout({HEALTHY}): observe at 25%"
     assert state(example_repo, f"rollouts/{HEALTHY}.state.json")["consecutive_errors"] == 1
     out = rollout(example_repo, "advance", "--now", _now(20), HEALTHY)
-    assert out.returncode == 0, out.stderr
+    # paused because its metrics could not be read: loud, and red (docs/runner.md)
+    assert out.returncode == 1, out.stderr
+    assert f"warning: {HEALTHY}: paused because its metrics could not be read" in out.stderr
+    assert "unreachable" in out.stderr
     healthy = state(example_repo, f"rollouts/{HEALTHY}.state.json")
     assert (healthy["phase"], healthy["current_percentage"]) == ("paused", 25)
     assert "failed 2 times in a row" in healthy["reason"]

@@ -132,7 +132,8 @@ def test_run_step_passes_each_line_as_one_argument_and_reports_the_exit_code(
     assert done is not None and done.returncode == 0, done.stdout + done.stderr
     assert "+ rollout advance --push --now 2026-01-15T12:00:00Z\n" in done.stdout
     assert out == {"exit-code": "0", "rolled-back": "false", "rolled_back": "", "paused": "",
-                   "changed": "1", "commits": "1", "head": git(repo, "rev-parse", "HEAD")}
+                   "metrics_unreadable": "", "changed": "1", "commits": "1",
+                   "head": git(repo, "rev-parse", "HEAD")}
     assert git(bare_remote, "log", "-1", "--format=%s", "main") == (
         "rollout(phase_4_deployment): start at 0%")
 
@@ -208,7 +209,7 @@ def test_ok_exit_codes_let_a_rollback_through_and_the_outputs_say_so(
     done, out = run_step("Run rollout", bad, repo, tmp_path, installed)
     assert done is not None and done.returncode == step_exit, done.stdout + done.stderr
     assert out == {"exit-code": "4", "rolled-back": "true", "rolled_back": "phase_4_deployment",
-                   "paused": "", "changed": "1", "commits": "1",
+                   "paused": "", "metrics_unreadable": "", "changed": "1", "commits": "1",
                    "head": git(bare_remote, "rev-parse", "main")}
     assert "rollback" in git(bare_remote, "log", "-1", "--format=%s", "main")
     assert ("::error title=rollout advance::exit code 4" in done.stdout) == (step_exit != 0)
@@ -286,3 +287,27 @@ def test_a_reason_that_looks_like_an_option_is_the_rollbacks_reason(
     recorded = git(bare_remote, "log", "-1",
                    "--format=%(trailers:key=Rollout-Reason,valueonly)", "main")
     assert recorded.endswith(f"({safe_line(reason)})")  # recorded as one safe line
+
+
+def test_a_rollout_without_its_metrics_file_warns_and_turns_the_step_red_at_the_deadline(
+        example_repo: Path, bare_remote: Path, installed: str, tmp_path: Path) -> None:
+    # a fresh checkout: nothing wrote logs/metrics.json (issue 21)
+    summary = tmp_path / "summary.md"
+    gh = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+    steps = []
+    for minute in ("00", "10", "31"):
+        args = f"--push\n--now\n2026-01-15T12:{minute}:00Z\n"
+        done, out = run_step("Run rollout", {"command": "advance", "args": args}, example_repo,
+                             tmp_path, installed, extra_env=gh)
+        assert done is not None
+        steps.append((done, out))
+    (start, _), (held, held_out), (paused, paused_out) = steps
+    assert start.returncode == 0 and "::warning" not in start.stderr, start.stderr
+    assert held.returncode == 0, held.stdout + held.stderr
+    assert "::warning title=rollout metrics::phase_4_deployment: metrics could not be read" \
+        in held.stderr and held_out["metrics_unreadable"] == "phase_4_deployment"
+    assert paused.returncode == 1, paused.stdout + paused.stderr
+    assert paused_out["exit-code"] == "1" and paused_out["paused"] == "phase_4_deployment"
+    assert "::error title=rollout advance::exit code 1" in paused.stdout
+    assert "paused because its metrics could not be read" in paused.stderr
+    assert summary.read_text().count("logs/metrics.json does not exist") == 2
