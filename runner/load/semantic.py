@@ -15,7 +15,7 @@ from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
 from runner.load.durations import MAX_DURATION, format_duration, parse_duration
-from runner.load.problems import shown
+from runner.load.problems import did_you_mean, shown
 from runner.model import STRATEGIES, Flag, Risk, RolloutPlan, Strategy, value_type
 from runner.model.plan import BUILTIN_GATES
 
@@ -86,7 +86,8 @@ def check_flag(flag: Flag, raw: Mapping[str, Any], path: str, stem: str) -> list
     for which, name in (("default_variant", flag.default_variant),
                         ("rollout_variant", flag.rollout_variant)):
         if name not in variants and which in raw:
-            bad((which,), f"variant {shown(name)} is not one of the flag's variants {names}")
+            bad((which,), f"variant {shown(name)} is not one of the flag's variants {names}"
+                + did_you_mean(name, variants))
         elif name not in variants:  # the implicit default does not fit these variants
             bad(("variants",), f"{which} is not given and its default {shown(name)} is not one of "
                 f"the variants {names}: set {which}")
@@ -100,16 +101,19 @@ def check_flag(flag: Flag, raw: Mapping[str, Any], path: str, stem: str) -> list
             break
     targeting = flag.targeting
     if targeting.variant is not None and targeting.variant not in variants:
-        bad(("targeting", "variant"), f"variant {shown(targeting.variant)} is not one of {names}")
+        bad(("targeting", "variant"), f"variant {shown(targeting.variant)} is not one of {names}"
+            + did_you_mean(targeting.variant, variants))
     for i, r in enumerate(targeting.rules):
         if r.variant not in variants:
-            bad(("targeting", "rules", i, "variant"), f"variant {shown(r.variant)} is not one of {names}")
+            bad(("targeting", "rules", i, "variant"), f"variant {shown(r.variant)} is not one of "
+                f"{names}" + did_you_mean(r.variant, variants))
     if flag.percentage is not None and not _fine(flag.percentage):
         bad(("percentage",), f"{flag.percentage:g} has finer resolution than 0.01")
     if flag.split is not None:
         for n, share in flag.split.items():
             if n not in variants:
-                bad(("percentage", n), f"variant {shown(n)} is not one of {names}")
+                bad(("percentage", n), f"variant {shown(n)} is not one of {names}"
+                    + did_you_mean(n, variants))
             elif not _fine(share):
                 bad(("percentage", n), f"{share:g} has finer resolution than 0.01")
         total = sum(flag.split.values())
@@ -282,10 +286,12 @@ def check_cross(
                 continue
             if target is None:
                 out.append(Finding(flag_paths[key], ("requires", i),
-                                   f"requires unknown flag {req.flag!r}", True))
+                                   f"requires unknown flag {req.flag!r}"
+                                   + did_you_mean(req.flag, [*flags, *broken]), True))
             elif req.variant is not None and req.variant not in target.variants:
                 out.append(Finding(flag_paths[key], ("requires", i, "variant"),
-                                   f"{req.flag!r} has no variant {shown(req.variant)}", True))
+                                   f"{req.flag!r} has no variant {shown(req.variant)}"
+                                   + did_you_mean(req.variant, target.variants), True))
     env_vars: dict[str, str] = {}
     # flags on their default variable first: the explicit env_override is the one to change
     for key, flag in sorted(flags.items(), key=lambda kv: bool(kv[1].env_override)):
@@ -307,8 +313,8 @@ def check_cross(
             if planned is None and flag_key in broken:
                 break
             if planned is None:
-                out.append(Finding(path, ("flag",), f"no flag {flag_key!r} in the flags folder",
-                                   True))
+                out.append(Finding(path, ("flag",), f"no flag {flag_key!r} in the flags folder"
+                                   + did_you_mean(flag_key, [*flags, *broken]), True))
                 continue
             if len(entries) > 1:  # reported in each, whichever one the author touched
                 others = ", ".join(p for _, p in entries if p != path)
