@@ -369,3 +369,39 @@ def find_cycles(graph: Mapping[str, list[str]]) -> list[list[str]]:
                 stack.pop()
                 trail.pop()
     return cycles
+
+
+#: A rate threshold below this many percent looks like a fraction written where percent is
+#: meant (0.01 for 1 %): one request in a thousand is a strict gate, not a typical one.
+FRACTION_LIKE = 0.1
+
+
+def _rate(value: float) -> str:
+    return f"{value:g}"
+
+
+def fraction_warnings(plan: RolloutPlan, path: str) -> list[Finding]:
+    """Rates that look like fractions where percent is meant: ``error_rate: 0.01`` (which is
+    0.01 %, one request in 10,000) written for 1 %. Warnings, never problems: a strict gate
+    is allowed."""
+    out: list[Finding] = []
+    gates: list[tuple[tuple[Any, ...], float]] = [
+        (("gates", g.name), g.max) for g in plan.gates
+        if g.name == "error_rate" and g.max is not None]
+    for i, s in enumerate(plan.steps):
+        gates.extend((("steps", i, "gates", g.name), g.max) for g in s.gates or ()
+                     if g.name == "error_rate" and g.max is not None)
+    for field, value in gates:
+        if 0 < value < FRACTION_LIKE:
+            out.append(Finding(path, field, f"{_rate(value)} means {_rate(value)} % (gates are in "
+                               f"percent: 1 means 1 %); if you meant {_rate(value * 100)} %, "
+                               f"write {_rate(value * 100)}"))
+    if plan.compare is not None:
+        for m in plan.compare.metrics:
+            if 0 < m.max_increase < FRACTION_LIKE:
+                out.append(Finding(path, ("compare", m.metric, "max_increase"),
+                                   f"{_rate(m.max_increase)} means {_rate(m.max_increase)} "
+                                   "percentage points; if you meant "
+                                   f"{_rate(m.max_increase * 100)} points, write "
+                                   f"{_rate(m.max_increase * 100)}"))
+    return out
