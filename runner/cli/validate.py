@@ -79,14 +79,13 @@ def run(args: argparse.Namespace) -> int:
             print(problem_line(p))
         for p in warnings:
             print(warning_line(p))
-        repo = checked.salvaged
         encoding = getattr(sys.stdout, "encoding", None) or "ascii"
         try:
             "✓✗".encode(encoding)
             plain = False
         except (UnicodeEncodeError, LookupError):
             plain = True  # a console that cannot print them (cp1252)
-        print(summary(problems, warnings, len(repo.flags), len(repo.plans),
+        print(summary(problems, warnings, *checked.counted,
                       files=None if only is None else len(only), ascii_only=plain))
     return 1 if problems else 0
 

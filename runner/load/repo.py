@@ -52,6 +52,8 @@ class Checked:
     #: what is valid but likely a mistake (a rate written as a fraction where percent is
     #: meant): reported by ``rollout validate``, never a reason to fail
     warnings: list[Problem] = field(default_factory=list)
+    #: how many flag files and plan files were checked (valid or not)
+    counted: tuple[int, int] = (0, 0)
 
     def sound(self, flag: str) -> bool:
         """Whether ``flag``'s rollout can be judged on its own while other files have
@@ -140,6 +142,8 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
         files_of.setdefault(f.state.flag, {"pyproject.toml"}).add(f.path)
     return Checked(None if problems else repo, problems, salvaged=repo, texts=texts,
                    warnings=sorted(warnings),
+                   counted=(len({*flags.texts, *(p.path for p in flags.problems)}),
+                            len({*plans.texts, *(p.path for p in plans.problems)})),
                    files_of=MappingProxyType({k: frozenset(v) for k, v in files_of.items()}))
 
 
