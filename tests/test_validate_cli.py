@@ -302,3 +302,13 @@ def test_the_summary_counts_problems_flags_and_plans(example_repo: Path) -> None
         "folder; did you mean phase_4_deployment?",
         "✗ 1 problem in 1 file",
     ]
+
+
+def test_the_summary_without_check_marks_for_a_console_that_cannot_print_them() -> None:
+    from runner.load.problems import Problem
+    from runner.review.validate_text import summary
+
+    p = Problem("flags/a.yaml", 1, 1, "risk", "bad")
+    assert summary([], [], 1, 0) == "✓ 1 flag, 0 plans valid"
+    assert summary([p], [p], 2, 1, ascii_only=True) == "FAILED: 1 problem in 2 flags, 1 plan, 1 warning"
+    assert summary([], [], 9, 2, files=3, ascii_only=True) == "OK: 3 files valid"
