@@ -13,7 +13,7 @@ pytestmark = pytest.mark.cli_inprocess
 def test_own_example_repository_is_valid() -> None:
     out = run_cli(["validate"], cwd=PROJECT)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert out.stdout == ""
+    assert out.stdout == "✓ 9 flags, 1 plan valid\n"
 
 
 def test_example_holds_the_reference_flags(example_repo: Path) -> None:

@@ -24,7 +24,8 @@ percentage: 150
 
 def test_valid_repository_in_every_format(example_repo: Path) -> None:
     text = run_cli(["validate"], cwd=example_repo)
-    assert (text.returncode, text.stdout, text.stderr) == (0, "", "")
+    # the text format ends with a one-line summary; json and github print only what they did
+    assert (text.returncode, text.stdout, text.stderr) == (0, "✓ 9 flags, 1 plan valid\n", "")
     as_json = run_cli(["validate", "--format", "json"], cwd=example_repo)
     assert as_json.returncode == 0
     assert json.loads(as_json.stdout) == {"valid": True, "problems": []}
@@ -40,8 +41,9 @@ def test_every_problem_is_reported_together(example_repo: Path) -> None:
     assert out.stdout.splitlines() == [
         "flags/new_flag.yaml:5:1: percentage: 150 is greater than the maximum of 100",
         "rollouts/other.yaml:3:1: wait: 'soon' is not a duration such as 300s, 5m, 1h30m or 2d",
+        "✗ 2 problems in 10 flags, 2 plans",
     ]
-    assert out.stderr == "2 problems found\n"
+    assert out.stderr == ""
 
 
 def test_schema_and_semantic_problems_of_one_file_come_together(example_repo: Path) -> None:
@@ -52,6 +54,7 @@ def test_schema_and_semantic_problems_of_one_file_come_together(example_repo: Pa
         "flags/new_flag.yaml:1:1: key: 'old_flag' differs from the file name 'new_flag' "
         "(rename the file to old_flag.yaml or change the key)",
         "flags/new_flag.yaml:5:1: percentage: 150 is greater than the maximum of 100",
+        "✗ 2 problems in 10 flags, 1 plan",
     ]
 
 
@@ -62,7 +65,8 @@ def test_a_broken_prerequisite_is_not_also_reported_as_missing(example_repo: Pat
     out = run_cli(["validate"], cwd=example_repo)
     assert out.returncode == 1
     assert out.stdout.splitlines() == [
-        "flags/phase_4_deployment.yaml:5:1: risk: 'huge' is not one of low, medium, high"]
+        "flags/phase_4_deployment.yaml:5:1: risk: 'huge' is not one of low, medium, high",
+        "✗ 1 problem in 9 flags, 1 plan"]
 
 
 def test_json_format(example_repo: Path) -> None:
@@ -89,9 +93,10 @@ def test_paths_limit_the_report_to_those_files(example_repo: Path) -> None:
     other.write_text(other.read_text().replace("risk: low", "risk: tiny"))
     out = run_cli(["validate", "flags/new_flag.yaml"], cwd=example_repo)
     assert out.returncode == 1
-    assert [ln.split(":")[0] for ln in out.stdout.splitlines()] == ["flags/new_flag.yaml"]
+    assert [ln.split(":")[0] for ln in out.stdout.splitlines()] == [
+        "flags/new_flag.yaml", "✗ 1 problem in 1 file"]
     clean = run_cli(["validate", "flags/orchestration_enabled.yaml"], cwd=example_repo)
-    assert (clean.returncode, clean.stdout) == (0, "")
+    assert (clean.returncode, clean.stdout) == (0, "✓ 1 file valid\n")
 
 
 def test_paths_still_check_references_across_the_repository(example_repo: Path) -> None:
@@ -129,7 +134,7 @@ def test_repo_option_and_paths_relative_to_it(example_repo: Path, tmp_path: Path
     assert out.returncode == 1
     assert out.stdout.startswith("flags/new_flag.yaml:5:1: percentage:")
     out = run_cli(["validate", "--repo", str(example_repo), "flags/otel_enabled.yaml"], cwd=elsewhere)
-    assert (out.returncode, out.stdout) == (0, "")
+    assert (out.returncode, out.stdout) == (0, "✓ 1 file valid\n")
 
 
 def test_folder_as_path(example_repo: Path) -> None:
@@ -187,7 +192,7 @@ def test_documented_examples_are_valid(example_repo: Path) -> None:
         "key: payments_v2\ndescription: Payments.\nowner: payments\nrisk: low\n")
     (example_repo / "rollouts" / "phase_4_deployment.yaml").write_text(plan)
     out = run_cli(["validate"], cwd=example_repo)
-    assert (out.returncode, out.stdout) == (0, "")
+    assert (out.returncode, out.stdout) == (0, "✓ 11 flags, 1 plan valid\n")
     config = tomllib.loads(re.findall(r"```toml\n(.*?)```", doc, re.S)[0])
     from runner.load.schema_errors import schema_findings
 
@@ -243,9 +248,67 @@ def test_a_huge_echoed_value_stays_one_short_line(example_repo: Path) -> None:
     out = run_cli(["validate"], cwd=example_repo)
     assert out.returncode == 1
     lines = out.stdout.splitlines()
-    assert len(lines) == 2, lines  # the description, the unknown key
+    assert len(lines) == 3, lines  # the description, the unknown key, the summary
+    assert lines.pop() == "✗ 2 problems in 10 flags, 1 plan"
     assert all(len(line) < 600 for line in lines), [len(line) for line in lines]
     assert lines[0].startswith("flags/new_flag.yaml:2:1: description: ['vvvvvvvvv")
     assert lines[0].endswith("is an array, expected string")
     assert lines[1].startswith("flags/new_flag.yaml:5:3: kkkkk")
     assert "…" in lines[1]
+
+
+def test_a_rate_that_looks_like_a_fraction_is_a_warning_not_a_problem(example_repo: Path) -> None:
+    plan = example_repo / "rollouts" / "phase_4_deployment.yaml"
+    text = plan.read_text()
+    line = text.splitlines().index("  error_rate: 1.0          # percent") + 1
+    plan.write_text(text.replace("error_rate: 1.0 ", "error_rate: 0.01")
+                    + "compare:\n  error_rate: {max_increase: 0.005}\n")
+    out = run_cli(["validate"], cwd=example_repo)
+    assert out.returncode == 0, out.stdout
+    assert out.stdout.splitlines() == [
+        f"rollouts/phase_4_deployment.yaml:{line}:3: warning: gates.error_rate: 0.01 means "
+        "0.01 % (gates are in percent: 1 means 1 %); if you meant 1 %, write 1",
+        f"rollouts/phase_4_deployment.yaml:{text.count(chr(10)) + 2}:16: warning: "
+        "compare.error_rate.max_increase: 0.005 means 0.005 percentage points; if you meant "
+        "0.5 points, write 0.5",
+        "✓ 9 flags, 1 plan valid, 2 warnings",
+    ]
+    github = run_cli(["validate", "--format", "github"], cwd=example_repo)
+    assert github.returncode == 0
+    assert github.stdout.startswith(
+        f"::warning file=rollouts/phase_4_deployment.yaml,line={line},col=3,"
+        "title=gates.error_rate::")
+    as_json = run_cli(["validate", "--format", "json"], cwd=example_repo)
+    assert json.loads(as_json.stdout) == {"valid": True, "problems": []}
+    # a strict gate of 0.5 % is no fraction: nothing to say
+    plan.write_text(text.replace("error_rate: 1.0 ", "error_rate: 0.5 "))
+    assert run_cli(["validate"], cwd=example_repo).stdout == "✓ 9 flags, 1 plan valid\n"
+
+
+def test_the_summary_counts_problems_flags_and_plans(example_repo: Path) -> None:
+    (example_repo / "flags" / "new_flag.yaml").write_text(BAD_FLAG.replace("risk: low", "risk: hihg"))
+    out = run_cli(["validate"], cwd=example_repo)
+    assert out.returncode == 1
+    assert out.stdout.splitlines() == [
+        "flags/new_flag.yaml:4:1: risk: 'hihg' is not one of low, medium, high; did you mean high?",
+        "flags/new_flag.yaml:5:1: percentage: 150 is greater than the maximum of 100",
+        "✗ 2 problems in 10 flags, 1 plan",
+    ]
+    plan = example_repo / "rollouts" / "phase_4_deployment.yaml"
+    plan.write_text(plan.read_text().replace("flag: phase_4_deployment", "flag: phase_4_deploymnet"))
+    out = run_cli(["validate", "rollouts/phase_4_deployment.yaml"], cwd=example_repo)
+    assert out.stdout.splitlines() == [
+        "rollouts/phase_4_deployment.yaml:4:1: flag: no flag 'phase_4_deploymnet' in the flags "
+        "folder; did you mean phase_4_deployment?",
+        "✗ 1 problem in 1 file",
+    ]
+
+
+def test_the_summary_without_check_marks_for_a_console_that_cannot_print_them() -> None:
+    from runner.load.problems import Problem
+    from runner.review.validate_text import summary
+
+    p = Problem("flags/a.yaml", 1, 1, "risk", "bad")
+    assert summary([], [], 1, 0) == "✓ 1 flag, 0 plans valid"
+    assert summary([p], [p], 2, 1, ascii_only=True) == "FAILED: 1 problem in 2 flags, 1 plan, 1 warning"
+    assert summary([], [], 9, 2, files=3, ascii_only=True) == "OK: 3 files valid"

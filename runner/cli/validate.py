@@ -10,6 +10,8 @@ from runner.cli.common import UsageError, add_repo_argument, gitops_root, print_
 from runner.gates.lint import repository_source_problems
 from runner.load import check_repository
 from runner.load.config import load_notify
+from runner.load.problems import Problem
+from runner.review.validate_text import problem_line, summary, warning_line
 from runner.safetext import safe_line
 
 
@@ -64,17 +66,31 @@ def run(args: argparse.Namespace) -> int:
     # [tool.rollout.notify]: checked here, not by the runner's check (a problem there only
     # silences a notification target; it never stops a run)
     problems = sorted({*problems, *load_notify(root)[1]})
+    warnings = checked.warnings
     if args.format == "json":
         print_json({"valid": not problems, "problems": [p.as_dict() for p in problems]})
     elif args.format == "github":
         for p in problems:  # each an annotation: the values in it one line, capped
-            title = _escape(safe_line(p.field or "rollout validate", 200), prop=True)
-            print(f"::error file={_escape(safe_line(p.path, 1000), True)},line={p.line},"
-                  f"col={p.column},title={title}::{_escape(safe_line(str(p), 2000))}")
+            _annotate("error", p)
+        for p in warnings:
+            _annotate("warning", p)
     else:
         for p in problems:
-            print(safe_line(p, limit=2000))
-        if problems:
-            n = len(problems)
-            print(f"{n} problem{'s' * (n != 1)} found", file=sys.stderr)
+            print(problem_line(p))
+        for p in warnings:
+            print(warning_line(p))
+        encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+        try:
+            "✓✗".encode(encoding)
+            plain = False
+        except (UnicodeEncodeError, LookupError):
+            plain = True  # a console that cannot print them (cp1252)
+        print(summary(problems, warnings, *checked.counted,
+                      files=None if only is None else len(only), ascii_only=plain))
     return 1 if problems else 0
+
+
+def _annotate(level: str, p: Problem) -> None:
+    title = _escape(safe_line(p.field or "rollout validate", 200), prop=True)
+    print(f"::{level} file={_escape(safe_line(p.path, 1000), True)},line={p.line},"
+          f"col={p.column},title={title}::{_escape(safe_line(str(p), 2000))}")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import reprlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +40,19 @@ def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
     if isinstance(value, int) and value.bit_length() > 4 * limit:  # str() of it is slow
         return f"a {value.bit_length()}-bit number"
     return _cut(escape_controls(_repr.repr(value)), limit)
+
+
+def did_you_mean(word: object, choices: Iterable[object]) -> str:
+    """``"; did you mean NAME?"`` when ``word`` is a near miss of one of ``choices`` (a typo
+    such as ``defualt_variant`` or ``new_serch``), else ``""``: appended to a message."""
+    if not isinstance(word, str) or not word or len(word) > 200:
+        return ""
+    names = [c for c in map(str, choices) if c != word]
+    close = difflib.get_close_matches(word, names, n=1, cutoff=0.75)
+    if not close:  # a different case or separator: NewSearch, new-search
+        folded = {n.lower().replace("-", "_"): n for n in names}
+        close = [folded[k] for k in (word.lower().replace("-", "_"),) if k in folded]
+    return f"; did you mean {close[0]}?" if close else ""
 
 
 def problem_text(message: str, limit: int = MESSAGE_CHARS) -> str:

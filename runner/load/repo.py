@@ -20,7 +20,7 @@ from runner.load.flags import load_flags
 from runner.load.layout import YAML_SUFFIXES, prefix, relative
 from runner.load.plans import load_plans
 from runner.load.problems import FIELD_CHARS, InvalidRepository, Problem, field_name, problem_text
-from runner.load.semantic import NO_METRICS, Finding, check_cross
+from runner.load.semantic import NO_METRICS, Finding, check_cross, fraction_warnings
 from runner.load.statefile import STATE_SUFFIX
 from runner.load.states import check_states, load_states
 from runner.load.yamlsafe import Locator
@@ -48,6 +48,12 @@ class Checked:
     #: flag -> the files its rollout stands on: its flag file, its plan, every state file
     #: that names it, and pyproject.toml
     files_of: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    #: what is valid but likely a mistake (a rate written as a fraction where percent is
+    #: meant): reported by ``rollout validate``, never a reason to fail
+    warnings: list[Problem] = field(default_factory=list)
+    #: how many flag files and plan files were checked (valid or not)
+    counted: tuple[int, int] = (0, 0)
 
     def sound(self, flag: str) -> bool:
         """Whether ``flag``'s rollout can be judged on its own while other files have
@@ -115,6 +121,10 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
                     or (p.path, p.field, p.message) in cross or p.path == "pyproject.toml"]
 
     problems = sorted(set(problems))
+    warnings = _placed([w for entries in plans.plans.values() for plan, path in entries
+                        for w in fraction_warnings(plan, path)], texts)
+    if only is not None:
+        warnings = [w for w in warnings if w.path in wanted]
     repo = Repository(
         config=config,
         flags=MappingProxyType(flags.flags),
@@ -131,6 +141,9 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
     for f in states.files:
         files_of.setdefault(f.state.flag, {"pyproject.toml"}).add(f.path)
     return Checked(None if problems else repo, problems, salvaged=repo, texts=texts,
+                   warnings=sorted(warnings),
+                   counted=(len({*flags.texts, *(p.path for p in flags.problems)}),
+                            len({*plans.texts, *(p.path for p in plans.problems)})),
                    files_of=MappingProxyType({k: frozenset(v) for k, v in files_of.items()}))
 
 

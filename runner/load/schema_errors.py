@@ -13,7 +13,8 @@ from jsonschema.exceptions import ValidationError
 
 from runner.load import schemas
 from runner.load.documents import a_type
-from runner.load.problems import shown
+from runner.load.problems import did_you_mean, shown
+from runner.load.units import unit_advice
 
 _DURATION_PATTERN = "^([0-9]+(\\.[0-9]+)?(ms|s|m|h|d|w))+$"
 _KEY_PATTERN = "^[a-z][a-z0-9_]*$"
@@ -55,8 +56,10 @@ def _alternatives(err: ValidationError) -> tuple[tuple[Any, ...], str] | None:
              for errs in by_branch.values()]
     if len(by_branch) == len(branches) and all(kinds):  # a discriminator such as metrics.type
         wrong = kinds[0][0]
-        allowed = ", ".join(str(k[0].validator_value) for k in kinds)
-        return tuple(wrong.absolute_path), f"{shown(wrong.instance)} is not one of {allowed}"
+        choices = [k[0].validator_value for k in kinds]
+        allowed = ", ".join(map(str, choices))
+        return tuple(wrong.absolute_path), (f"{shown(wrong.instance)} is not one of {allowed}"
+                                            + did_you_mean(wrong.instance, choices))
     best = min(by_branch.values(), key=unmeant)
     if unmeant(best)[0]:  # no branch has the value's type
         types: list[str] = []
@@ -64,8 +67,16 @@ def _alternatives(err: ValidationError) -> tuple[tuple[Any, ...], str] | None:
             t = b.get("type") or (["object"] if "properties" in b else [])
             types.extend([t] if isinstance(t, str) else t)
         want = " or ".join(dict.fromkeys(types)) or "an allowed value"
-        return tuple(err.absolute_path), f"{shown(err.instance)} is {a_type(err.instance)}, expected {want}"
+        return tuple(err.absolute_path), _typed(tuple(err.absolute_path), err.instance, want)
     return _describe(min(best, key=lambda e: -len(e.absolute_path)))
+
+
+def _typed(path: tuple[Any, ...], instance: Any, want: str) -> str:
+    """A value of the wrong type, in words; for a number written with its unit (``'500ms'``,
+    ``'5%'``) what to write instead."""
+    said = f"{shown(instance)} is {a_type(instance)}, expected {want}"
+    advice = unit_advice(path, instance)
+    return f"{said}: {advice}" if advice else said
 
 
 def _describe(err: ValidationError) -> tuple[tuple[Any, ...], str]:
@@ -84,13 +95,17 @@ def _describe(err: ValidationError) -> tuple[tuple[Any, ...], str]:
         properties = err.schema.get("properties", {}) if isinstance(err.schema, Mapping) else {}
         extra = sorted(set(map(str, instance)) - set(properties))
         if extra and properties:
+            near = did_you_mean(extra[0], properties)
+            if near:
+                return (*path, extra[0]), f"unknown field{near}"
             allowed = ", ".join(sorted(properties))
             return (*path, extra[0]), f"unknown field (allowed: {allowed})"
     if v == "required":
         missing = err.message.split("'")[1] if "'" in err.message else ""
         return (*path, missing), "required field is missing"
     if v == "enum":
-        return path, f"{shown(instance)} is not one of {', '.join(map(str, value))}"
+        return path, (f"{shown(instance)} is not one of {', '.join(map(str, value))}"
+                      + did_you_mean(instance, value))
     if v == "const":
         return path, f"{shown(instance)}: expected {value!r}"
     if v == "pattern" and value in _PATTERNS:
@@ -98,7 +113,7 @@ def _describe(err: ValidationError) -> tuple[tuple[Any, ...], str]:
     if v == "type":
         want = value
         want = " or ".join(want) if isinstance(want, list) else want
-        return path, f"{shown(instance)} is {a_type(instance)}, expected {want}"
+        return path, _typed(path, instance, want)
     if v == "minLength" and value == 1:
         return path, "must not be empty"
     if v == "uniqueItems":

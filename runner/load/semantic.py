@@ -15,7 +15,7 @@ from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
 from runner.load.durations import MAX_DURATION, format_duration, parse_duration
-from runner.load.problems import shown
+from runner.load.problems import did_you_mean, shown
 from runner.model import STRATEGIES, Flag, Risk, RolloutPlan, Strategy, value_type
 from runner.model.plan import BUILTIN_GATES
 
@@ -86,7 +86,8 @@ def check_flag(flag: Flag, raw: Mapping[str, Any], path: str, stem: str) -> list
     for which, name in (("default_variant", flag.default_variant),
                         ("rollout_variant", flag.rollout_variant)):
         if name not in variants and which in raw:
-            bad((which,), f"variant {shown(name)} is not one of the flag's variants {names}")
+            bad((which,), f"variant {shown(name)} is not one of the flag's variants {names}"
+                + did_you_mean(name, variants))
         elif name not in variants:  # the implicit default does not fit these variants
             bad(("variants",), f"{which} is not given and its default {shown(name)} is not one of "
                 f"the variants {names}: set {which}")
@@ -100,16 +101,19 @@ def check_flag(flag: Flag, raw: Mapping[str, Any], path: str, stem: str) -> list
             break
     targeting = flag.targeting
     if targeting.variant is not None and targeting.variant not in variants:
-        bad(("targeting", "variant"), f"variant {shown(targeting.variant)} is not one of {names}")
+        bad(("targeting", "variant"), f"variant {shown(targeting.variant)} is not one of {names}"
+            + did_you_mean(targeting.variant, variants))
     for i, r in enumerate(targeting.rules):
         if r.variant not in variants:
-            bad(("targeting", "rules", i, "variant"), f"variant {shown(r.variant)} is not one of {names}")
+            bad(("targeting", "rules", i, "variant"), f"variant {shown(r.variant)} is not one of "
+                f"{names}" + did_you_mean(r.variant, variants))
     if flag.percentage is not None and not _fine(flag.percentage):
         bad(("percentage",), f"{flag.percentage:g} has finer resolution than 0.01")
     if flag.split is not None:
         for n, share in flag.split.items():
             if n not in variants:
-                bad(("percentage", n), f"variant {shown(n)} is not one of {names}")
+                bad(("percentage", n), f"variant {shown(n)} is not one of {names}"
+                    + did_you_mean(n, variants))
             elif not _fine(share):
                 bad(("percentage", n), f"{share:g} has finer resolution than 0.01")
         total = sum(flag.split.values())
@@ -282,10 +286,12 @@ def check_cross(
                 continue
             if target is None:
                 out.append(Finding(flag_paths[key], ("requires", i),
-                                   f"requires unknown flag {req.flag!r}", True))
+                                   f"requires unknown flag {req.flag!r}"
+                                   + did_you_mean(req.flag, [*flags, *broken]), True))
             elif req.variant is not None and req.variant not in target.variants:
                 out.append(Finding(flag_paths[key], ("requires", i, "variant"),
-                                   f"{req.flag!r} has no variant {shown(req.variant)}", True))
+                                   f"{req.flag!r} has no variant {shown(req.variant)}"
+                                   + did_you_mean(req.variant, target.variants), True))
     env_vars: dict[str, str] = {}
     # flags on their default variable first: the explicit env_override is the one to change
     for key, flag in sorted(flags.items(), key=lambda kv: bool(kv[1].env_override)):
@@ -307,8 +313,8 @@ def check_cross(
             if planned is None and flag_key in broken:
                 break
             if planned is None:
-                out.append(Finding(path, ("flag",), f"no flag {flag_key!r} in the flags folder",
-                                   True))
+                out.append(Finding(path, ("flag",), f"no flag {flag_key!r} in the flags folder"
+                                   + did_you_mean(flag_key, [*flags, *broken]), True))
                 continue
             if len(entries) > 1:  # reported in each, whichever one the author touched
                 others = ", ".join(p for _, p in entries if p != path)
@@ -363,3 +369,39 @@ def find_cycles(graph: Mapping[str, list[str]]) -> list[list[str]]:
                 stack.pop()
                 trail.pop()
     return cycles
+
+
+#: A rate threshold below this many percent looks like a fraction written where percent is
+#: meant (0.01 for 1 %): one request in a thousand is a strict gate, not a typical one.
+FRACTION_LIKE = 0.1
+
+
+def _rate(value: float) -> str:
+    return f"{value:g}"
+
+
+def fraction_warnings(plan: RolloutPlan, path: str) -> list[Finding]:
+    """Rates that look like fractions where percent is meant: ``error_rate: 0.01`` (which is
+    0.01 %, one request in 10,000) written for 1 %. Warnings, never problems: a strict gate
+    is allowed."""
+    out: list[Finding] = []
+    gates: list[tuple[tuple[Any, ...], float]] = [
+        (("gates", g.name), g.max) for g in plan.gates
+        if g.name == "error_rate" and g.max is not None]
+    for i, s in enumerate(plan.steps):
+        gates.extend((("steps", i, "gates", g.name), g.max) for g in s.gates or ()
+                     if g.name == "error_rate" and g.max is not None)
+    for field, value in gates:
+        if 0 < value < FRACTION_LIKE:
+            out.append(Finding(path, field, f"{_rate(value)} means {_rate(value)} % (gates are in "
+                               f"percent: 1 means 1 %); if you meant {_rate(value * 100)} %, "
+                               f"write {_rate(value * 100)}"))
+    if plan.compare is not None:
+        for m in plan.compare.metrics:
+            if 0 < m.max_increase < FRACTION_LIKE:
+                out.append(Finding(path, ("compare", m.metric, "max_increase"),
+                                   f"{_rate(m.max_increase)} means {_rate(m.max_increase)} "
+                                   "percentage points; if you meant "
+                                   f"{_rate(m.max_increase * 100)} points, write "
+                                   f"{_rate(m.max_increase * 100)}"))
+    return out

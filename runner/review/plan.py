@@ -14,7 +14,7 @@ from typing import Any
 
 from runner.evaluate.artifact import rollout_percentage
 from runner.load.durations import format_duration
-from runner.model import Flag, Repository, Risk, RolloutPlan, RolloutState, Strategy
+from runner.model import Flag, Gate, Repository, Risk, RolloutPlan, RolloutState, Strategy
 from runner.model.state import Phase
 from runner.percent import percent
 from runner.review.snapshot import Snapshot
@@ -155,8 +155,49 @@ def compare_loosened(before: RolloutPlan, after: RolloutPlan) -> list[str]:
                 out.append(f"compare.{name}.objective_ms {before_ms:g} → {after_ms:g}")
     if a.confidence < b.confidence:
         out.append(f"compare.confidence {b.confidence:g} → {a.confidence:g}")
+    if a.min_requests < b.min_requests:
+        out.append(f"compare.min_requests {b.min_requests} → {a.min_requests}")
     if a.srm_p_value < b.srm_p_value:
         out.append(f"compare.srm_p_value {b.srm_p_value:g} → {a.srm_p_value:g}")
+    return out
+
+
+def _gate_loosened(name: str, b: Gate, a: Gate | None) -> list[str]:
+    """How gate ``a`` guards less than ``b`` (the same gate, after and before), in words."""
+    if b.dry_run:
+        return []  # it never blocked
+    if a is None:
+        return [f"{name} ({b.threshold}) is removed"]
+    if a.dry_run:
+        return [f"{name} ({b.threshold}) becomes dry run (never blocks)"]
+    out = []
+    if b.max is not None and (a.max is None or a.max > b.max):
+        out.append(f"{name} <= {b.max:g} → " + ("no maximum" if a.max is None else f"<= {a.max:g}"))
+    if b.min is not None and (a.min is None or a.min < b.min):
+        out.append(f"{name} >= {b.min:g} → " + ("no minimum" if a.min is None else f">= {a.min:g}"))
+    return out
+
+
+def gates_loosened(before: RolloutPlan, after: RolloutPlan) -> list[str]:
+    """How ``after``'s gates guard less than ``before``'s, each with its before → after: a
+    ceiling raised (``<=`` gates), a floor lowered (``>=`` gates, ``request_count``), a gate
+    removed or made dry run; the plan's gates, then each step whose own gates differ."""
+
+    def by_name(gates: tuple[Gate, ...]) -> dict[str, Gate]:
+        return {g.name: g for g in gates}
+
+    out = []
+    bg, ag = by_name(before.gates), by_name(after.gates)
+    for name, g in bg.items():
+        out.extend(_gate_loosened(f"gates.{name}", g, ag.get(name)))
+    for i in range(min(len(before.steps), len(after.steps))):
+        if before.steps[i].gates is None and after.steps[i].gates is None:
+            continue  # the plan's gates, compared above
+        bs, as_ = by_name(before.step_gates(i)), by_name(after.step_gates(i))
+        for name, g in bs.items():
+            if g == bg.get(name) and as_.get(name) == ag.get(name):
+                continue  # inherited from the plan's gates before and after: said above
+            out.extend(_gate_loosened(f"steps[{i}].gates.{name}", g, as_.get(name)))
     return out
 
 
@@ -359,10 +400,17 @@ def _risks(b: Repository, h: Repository, added: list[str], removed: list[str],
                                + (" (accept_risk: true)" if plan.accept_risk else "")))
     for key in sorted(plan_touched):
         pb, ph = b.plans.get(key), h.plans.get(key)
+        high = any(key in r.flags and r.flags[key].risk is Risk.HIGH for r in (b, h))
+        level = "high" if high else "warning"
         loosened = compare_loosened(pb, ph) if pb is not None and ph is not None else []
         if loosened:
-            risks.append(_risk("warning", "compare_loosened", key,
+            risks.append(_risk(level, "compare_loosened", key,
                                f"the comparison gates of {key} guard less: "
+                               + "; ".join(loosened)))
+        loosened = gates_loosened(pb, ph) if pb is not None and ph is not None and high else []
+        if loosened:
+            risks.append(_risk("high", "gates_loosened", key,
+                               f"the gates of high-risk flag {key} guard less: "
                                + "; ".join(loosened)))
     for key in removed:
         users = sorted(f.key for f in h.flags.values() if any(r.flag == key for r in f.requires))

@@ -91,7 +91,8 @@ def test_each_bad_target_is_a_problem_at_its_line_and_the_good_one_is_kept(tmp_p
     lines = [str(p) for p in problems]
     assert lines == [
         "pyproject.toml:8:1: tool.rollout.notify.targets.typo.events[1]: 'rolback' is not one "
-        "of start, advance, completed, rollback, pause, stuck, hold, resume, retry",
+        "of start, advance, completed, rollback, pause, stuck, hold, resume, retry; did you "
+        "mean rollback?",
         "pyproject.toml:10:1: tool.rollout.notify.targets.nourl.url_env: required field is missing",
         "pyproject.toml:14:1: tool.rollout.notify.targets.unsigned.secret_env: required for a "
         "webhook: the environment variable holding the key its body is signed with",
@@ -126,7 +127,7 @@ def test_rollout_validate_reports_them_and_fails(tmp_path: Path) -> None:
     out = run_cli(["validate"], cwd=root)
     assert out.returncode == 1, out.stdout + out.stderr
     assert "pyproject.toml:8:1: tool.rollout.notify.targets.typo.events[1]: 'rolback'" in out.stdout
-    assert "5 problems found" in out.stderr
+    assert out.stdout.endswith("\n✗ 5 problems in 0 flags, 0 plans\n")
     (root / "pyproject.toml").write_text(BASE + GOOD)
     assert run_cli(["validate"], cwd=root).returncode == 0
 

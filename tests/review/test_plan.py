@@ -353,9 +353,56 @@ def test_comparison_gates_are_shown_and_loosening_them_is_a_risk(example_repo: P
                     .replace("confidence: 0.95", "confidence: 0.8"))
     _, report = plan_json(example_repo)
     (risk,) = [r for r in report["risks"] if r["kind"] == "compare_loosened"]
-    assert risk["level"] == "warning"
+    assert risk["level"] == "high"  # phase_4_deployment is a high-risk flag
     assert "compare.error_rate.max_increase 0.5 → 2 pp" in risk["message"]
     assert "compare.confidence 0.95 → 0.8" in risk["message"]
+
+
+def test_loosening_the_gates_of_a_high_risk_flag_is_a_risk(example_repo: Path) -> None:
+    path = example_repo / "rollouts/phase_4_deployment.yaml"
+    text = path.read_text()
+    path.write_text(text.replace("error_rate: 1.0 ", "error_rate: 2   ")
+                    .replace("  p95_latency_ms: 500\n", "")
+                    .replace("request_count: 100 ", "request_count: 50  "))
+    _, report = plan_json(example_repo)
+    (risk,) = [r for r in report["risks"] if r["kind"] == "gates_loosened"]
+    assert (risk["level"], risk["flag"]) == ("high", "phase_4_deployment")
+    assert risk["message"] == (
+        "the gates of high-risk flag phase_4_deployment guard less: gates.error_rate <= 1 → <= 2; "
+        "gates.p95_latency_ms (<= 500) is removed; gates.request_count >= 100 → >= 50")
+    assert report["summary"]["risks"] == len(report["risks"]) >= 1
+    md = run_cli(["plan", "--now", NOW], cwd=example_repo).stdout
+    assert ("🔴 **high** · `phase_4_deployment` · the gates of high-risk flag phase\\_4\\_deployment "
+            "guard less: gates.error\\_rate \\<= 1 → \\<= 2") in md
+
+    # tighter gates, a step's own stricter gate: no risk
+    path.write_text(text.replace("error_rate: 1.0 ", "error_rate: 0.5 ")
+                    .replace("wait: 5m\n", "wait: 5m\nsteps:\n  - 0\n  - {percentage: 5, gates: "
+                             "{error_rate: 0.2, request_count: 100}}\n  - 10\n  - 25\n  - 50\n"
+                             "  - 75\n  - 100\n"))
+    _, report = plan_json(example_repo)
+    assert ("gates_loosened", "phase_4_deployment") not in kinds(report)
+    commit(example_repo, "stricter")
+
+    # a step's own gate loosened, a gate made dry run, the comparison's sample lowered
+    path.write_text(path.read_text().replace("error_rate: 0.2,", "error_rate: 0.8,")
+                    .replace("p95_latency_ms: 500", "p95_latency_ms: {max: 500, dry_run: true}"))
+    _, report = plan_json(example_repo)
+    (risk,) = [r for r in report["risks"] if r["kind"] == "gates_loosened"]
+    assert risk["message"] == (
+        "the gates of high-risk flag phase_4_deployment guard less: gates.p95_latency_ms (<= 500) "
+        "becomes dry run (never blocks); steps[1].gates.error_rate <= 0.2 → <= 0.8")
+
+
+def test_a_lower_comparison_sample_is_a_risk(example_repo: Path) -> None:
+    path = example_repo / "rollouts/phase_4_deployment.yaml"
+    path.write_text(path.read_text() + "compare:\n  error_rate: {max_increase: 0.5}\n"
+                    "  min_requests: 500\n")
+    commit(example_repo, "compare the cohorts")
+    path.write_text(path.read_text().replace("min_requests: 500", "min_requests: 50"))
+    _, report = plan_json(example_repo)
+    (risk,) = [r for r in report["risks"] if r["kind"] == "compare_loosened"]
+    assert "compare.min_requests 500 → 50" in risk["message"]
 
 
 def test_a_metrics_url_shows_no_credentials_in_the_plan(example_repo: Path) -> None:

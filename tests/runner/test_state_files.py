@@ -43,7 +43,8 @@ def test_a_stray_second_state_is_refused_and_never_acted_on(example_repo: Path) 
                 "this one (one state per rollout)")
 
     validate = run_cli(["validate"], cwd=example_repo)
-    assert (validate.returncode, validate.stdout.splitlines()) == (1, [expected])
+    assert (validate.returncode, validate.stdout.splitlines()) == (
+        1, [expected, "✗ 1 problem in 9 flags, 1 plan"])
     for minute in (30, 35):  # every run: refused, nothing committed
         out = advance(example_repo, minute)
         assert out.returncode == 1, out.stderr
@@ -78,11 +79,13 @@ def test_renaming_a_flag_under_a_kept_state_is_one_clear_problem(example_repo: P
                 "`rollout resume`), or keep the flag's old name")
 
     validate = run_cli(["validate"], cwd=example_repo)
-    assert (validate.returncode, validate.stdout.splitlines()) == (1, [expected])
+    assert (validate.returncode, validate.stdout.splitlines()) == (
+        1, [expected, "✗ 1 problem in 9 flags, 1 plan"])
     # as pre-commit runs it, on the changed files only: the kept state is still reported
     changed = ["flags/phase_5_deployment.yaml", "rollouts/phase_4_deployment.yaml"]
     validate = run_cli(["validate", *changed], cwd=example_repo)
-    assert (validate.returncode, validate.stdout.splitlines()) == (1, [expected])
+    assert (validate.returncode, validate.stdout.splitlines()) == (
+        1, [expected, "✗ 1 problem in 2 files"])
     out = advance(example_repo, 15)
     assert out.returncode == 1, out.stderr
     assert expected in out.stderr.splitlines()
