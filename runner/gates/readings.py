@@ -86,7 +86,34 @@ def reading_from_document(document: Mapping[str, object], gate: Gate, origin: st
         return Reading(detail=f"{where}: null")
     if isinstance(value, bool) or not isinstance(value, int | float):
         return Reading(error=f"{where} is not a number: {value!r:.60}", detail=where)
+    if name == "error_rate" and (why := _rate_as_fraction(document, value)) is not None:
+        return Reading(error=f"{where} {why}", detail=where)
     return _number(value, where)
+
+
+def _rate_as_fraction(document: Mapping[str, object], rate: float) -> str | None:
+    """Why ``rate`` (the document's ``error_rate``) is a fraction where percent is meant, or
+    None. Only the document itself can tell: when it also gives ``error_count`` and
+    ``request_count`` (as the reference's ``logs/metrics.json`` does) and the rate equals
+    their quotient rather than 100 times it. A rate alone cannot be told from a low one, so
+    it is never guessed at; a fraction taken for percent would pass a gate 100 times too
+    loose, so this is an error (no advance on it), not a warning."""
+    errors, requests = document.get("error_count"), document.get("request_count")
+    if (isinstance(errors, bool) or not isinstance(errors, int | float)
+            or isinstance(requests, bool) or not isinstance(requests, int | float)):
+        return None
+    try:
+        if not (errors > 0 and requests > 0 and math.isfinite(rate)):
+            return None
+        fraction = errors / requests
+    except (OverflowError, ZeroDivisionError):
+        return None
+    if math.isclose(rate, fraction, rel_tol=1e-3) and not math.isclose(rate, 100 * fraction,
+                                                                          rel_tol=1e-3):
+        return (f"is {rate:g}: error_count / request_count ({errors:g} / {requests:g}) as a "
+                f"fraction; gates are in percent: the metrics export must write "
+                f"{100 * fraction:g} for {100 * fraction:g} %")
+    return None
 
 
 def _number(value: int | float, where: str) -> Reading:

@@ -44,6 +44,22 @@ def test_error_rate_over_threshold_fails(tmp_path: Path) -> None:
     assert results["p95_latency_ms"].verdict is Verdict.PASS
 
 
+def test_an_error_rate_exported_as_a_fraction_is_an_error_never_a_pass(tmp_path: Path) -> None:
+    # 36 errors in 1,200 requests is 3 %; an export writing 0.03 would pass "<= 1" at 3 %
+    write(tmp_path, "logs/metrics.json", {**HEALTHY, "error_count": 36, "error_rate": 0.03})
+    results = by_name(run(tmp_path, request("f", metrics("file", path="logs/metrics.json"))))
+    assert results["error_rate"].verdict is Verdict.ERROR
+    assert "as a fraction" in results["error_rate"].detail
+    assert "must write 3 for 3 %" in results["error_rate"].detail
+    # the same file in percent passes; a low rate alone is never second-guessed
+    write(tmp_path, "logs/metrics.json", {**HEALTHY, "error_count": 36, "error_rate": 3.0})
+    assert by_name(run(tmp_path, request("f", metrics("file", path="logs/metrics.json"))))[
+        "error_rate"].verdict is Verdict.FAIL
+    write(tmp_path, "logs/metrics.json", {"error_rate": 0.03, "request_count": 1200})
+    assert by_name(run(tmp_path, request("f", metrics("file", path="logs/metrics.json"))))[
+        "error_rate"].verdict is Verdict.PASS
+
+
 def test_path_template_reads_each_flags_own_file(tmp_path: Path) -> None:
     write(tmp_path, "metrics/good.json", HEALTHY)
     write(tmp_path, "metrics/bad.json", {**HEALTHY, "p95_latency_ms": 900})
