@@ -126,29 +126,46 @@ def parse_target(text: str) -> Target:
 
 def target_problems(root: Path, target: Target) -> str | None:
     """Why ``target`` cannot be published to, known before anything is done, or None."""
+    # the signature file beside the others is checked as they are (written when signing is
+    # on): a tracked file, or a place inside .git, is never written as one either
     if target.kind == "file":
-        return target_problem(target.value) or _inside_repository(root, [Path(target.value)])
+        path = Path(target.value)
+        sig = path.with_name(sig_name_for(path.name))
+        return (target_problem(target.value) or target_problem(sig)
+                or _inside_repository(root, [path, sig]))
     if target.kind == "dir":
         if os.path.exists(target.value) and not os.path.isdir(target.value):
             return "exists and is not a folder"
-        for name in PUBLISHED:
+        for name in (*PUBLISHED, SIG_NAME):
             if (why := target_problem(os.path.join(target.value, name))) is not None:
                 return f"{name} there {why}"
         folder = Path(target.value)
-        return _inside_repository(root, [folder, *(folder / name for name in PUBLISHED)])
+        return _inside_repository(root, [folder, *(folder / name for name in (*PUBLISHED,
+                                                                              SIG_NAME))])
     try:
         git = Git.open(root)
     except GitError:
         return "a branch target needs a git repository"
     if (why := git.branch_name_problem(target.value)) is not None:
         return why
-    if git.branch() == target.value:
+    if (git.branch() or "").casefold() == target.value.casefold():  # MAIN is main where
+        # case does not count (a ref is a file: macOS, Windows)
         return "that branch is checked out here; the published branch has its own history"
     return None
 
 
 def _within(path: Path, folder: Path) -> bool:
+    """``path`` is ``folder`` or inside it, letter case aside: on a case-insensitive file
+    system (macOS, Windows: GitHub's runners among them) ``Flags/`` is ``flags/``, and a
+    name that differs only in case is never a publication place anyway."""
+    path, folder = Path(str(path).casefold()), Path(str(folder).casefold())
     return path == folder or folder in path.parents
+
+
+def _in_git_folder(path: Path) -> bool:
+    """A ``.git`` anywhere in ``path``, letter case aside (``.GIT`` is ``.git`` where case
+    does not count, as git itself treats it: core.protectHFS/NTFS)."""
+    return any(part.casefold() == ".git" for part in path.parts)
 
 
 def _inside_repository(root: Path, paths: Sequence[Path]) -> str | None:
@@ -168,7 +185,7 @@ def _inside_repository(root: Path, paths: Sequence[Path]) -> str | None:
         common = git.out("rev-parse", "--path-format=absolute", "--git-common-dir")
         git_dirs = [Path(os.path.realpath(git.git_dir)), Path(os.path.realpath(common))]
     for given, path in zip(paths, resolved, strict=True):
-        if ".git" in path.parts or ".git" in Path(os.path.abspath(given)).parts \
+        if _in_git_folder(path) or _in_git_folder(Path(os.path.abspath(given))) \
                 or any(_within(path, d) for d in git_dirs):
             return f"{given} is inside a .git folder"
         for what, folder in (("flags", flags_dir), ("rollouts", rollouts_dir)):
@@ -177,13 +194,17 @@ def _inside_repository(root: Path, paths: Sequence[Path]) -> str | None:
     if git is None:
         return None
     top = Path(os.path.realpath(git.toplevel))
-    inside = [(g, p) for g, p in zip(paths, resolved, strict=True) if _within(p, top) and p != top]
+    inside = [(g, p) for g, p in zip(paths, resolved, strict=True) if _within(p, top)
+              and str(p).casefold() != str(top).casefold()]
     if not inside:
         return None
-    specs = [f":(top,literal){p.relative_to(top).as_posix()}" for _, p in inside]
-    tracked = set(git.run("ls-files", "-z", "--full-name", "--", *specs).stdout.split("\0"))
-    for given, path in inside:
-        if path.relative_to(top).as_posix() in tracked:
+    top_cf = Path(str(top).casefold())
+    relative = [(g, Path(str(p).casefold()).relative_to(top_cf).as_posix()) for g, p in inside]
+    specs = [f":(top,literal,icase){r}" for _, r in relative]  # case aside, as _within
+    tracked = {t.casefold() for t in
+               git.run("ls-files", "-z", "--full-name", "--", *specs).stdout.split("\0")}
+    for given, rel in relative:
+        if rel in tracked:
             return f"{given} is a file the repository tracks"
     return None
 
