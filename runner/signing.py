@@ -254,13 +254,16 @@ def sig_name_for(artifact_name: str) -> str:
 
 
 def sig_url_for(url: str) -> str:
-    """The URL of ``flags.sig`` beside an artifact URL: its last path segment replaced
-    (the query, if any, kept)."""
-    from urllib.parse import urlsplit, urlunsplit  # only clients on a URL with a key
+    """The URL of the signature beside an artifact URL, named as a ``file:`` target names
+    it (:func:`sig_name_for`: ``flags.sig`` beside ``flags.json``, ``prod.json.sig`` beside
+    ``prod.json``, so that a ``file:`` publication served over HTTP verifies); its last path
+    segment replaced, the query (if any) kept; ``flags.sig`` for a URL ending in ``/``."""
+    from urllib.parse import quote, unquote, urlsplit, urlunsplit  # only clients on a URL with a key
 
     parts = urlsplit(url)
-    head, _, _ = parts.path.rpartition("/")
-    return urlunsplit(parts._replace(path=f"{head}/{SIG_NAME}", fragment=""))
+    head, _, last = parts.path.rpartition("/")
+    name = sig_name_for(unquote(last)) if last else SIG_NAME
+    return urlunsplit(parts._replace(path=f"{head}/{quote(name)}", fragment=""))
 
 
 def public_keys(key: str | Sequence[str] | None) -> tuple[str, ...]:

@@ -169,3 +169,36 @@ def test_keygen_prints_a_pair_and_writes_nothing(tmp_path: Path) -> None:
                                         private_key_b64=private.split(" ", 1)[1]),
                        files, [public.split(" ", 1)[1]])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_signed_file_publication_served_over_http_verifies_from_its_url(
+        example_repo: Path, tmp_path: Path) -> None:
+    """A ``file:`` target named other than flags.json writes ``NAME.sig``; a URL client
+    looks for the signature by the same name (it looked for ``flags.sig`` and refused it)."""
+    import functools
+    import http.server
+    import threading
+
+    from runner.sdk.client import FlagClient
+
+    configure_signing(example_repo)
+    site = tmp_path / "site"
+    out = run_cli(["publish", "--to", f"file:{site / 'prod.json'}"], cwd=example_repo,
+                  env={VAR: PRIVATE})
+    assert out.returncode == 0, out.stderr
+    assert (site / "prod.json.sig").is_file()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = FlagClient.from_url(f"http://127.0.0.1:{server.server_port}/prod.json",
+                                     public_key=PUBLIC, poll_interval=60, timeout=5)
+        try:
+            assert client.last_error is None, client.last_error
+            assert client.generation == _generation(example_repo)
+        finally:
+            client.close()
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -158,7 +158,10 @@ def test_signature_files_and_names():
     assert sig_name_for("flags.json") == "flags.sig"
     assert sig_name_for("prod.json") == "prod.json.sig"
     assert sig_url_for("https://h.example/a/b/flags.json?x=1") == "https://h.example/a/b/flags.sig?x=1"
-    assert sig_url_for("http://127.0.0.1:8080/prod.json") == "http://127.0.0.1:8080/flags.sig"
+    # named as the file: target that wrote it names it (prod.json -> prod.json.sig)
+    assert sig_url_for("http://127.0.0.1:8080/prod.json") == "http://127.0.0.1:8080/prod.json.sig"
+    assert sig_url_for("http://h.example/x/") == "http://h.example/x/flags.sig"
+    assert sig_url_for("http://h.example/a%20b.json#f") == "http://h.example/a%20b.json.sig"
 
 
 def test_without_cryptography_a_clear_error_names_the_extra(monkeypatch):
