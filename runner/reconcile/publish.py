@@ -401,6 +401,24 @@ def _stamps(files: Mapping[str, bytes | None]) -> dict[str, tuple[str, int]]:
     return {name: st for name, data in files.items() if (st := stamp(name, data)) is not None}
 
 
+def _genuine(ours: _Ours, old: Mapping[str, bytes | None]) -> dict[str, bytes | None]:
+    """``old`` (the files in place, already ordered: none is newer than ours) with every
+    file whose stamp no publication wrote taken as missing: its generation is not the
+    first-parent count of the source commit it names (a hand-edited or forged
+    ``"generation": 999999``). :func:`merge` would otherwise keep such a file because what
+    it serves is unchanged, and sign it: CI's key over a generation above every real one,
+    after which clients refuse each later publication as older, a rollback included."""
+    if ours.git is None:
+        return dict(old)
+    git, counted, out = ours.git, {}, dict(old)
+    for name, (source, gen) in _stamps(old).items():
+        if source not in counted:
+            counted[source] = git.generation(source)
+        if gen != counted[source]:
+            out[name] = None
+    return out
+
+
 def publish(root: Path, repo: Any, targets: Sequence[Target], *, source_commit: str,
             author: tuple[str, str], push: bool = False, remote: str = "origin",
             attempts: int = PUSH_ATTEMPTS, signing_key: str | None = None) -> list[Outcome]:
@@ -473,7 +491,8 @@ def _to_file(path: Path, ours: _Ours, out: Outcome) -> None:
         if (newer := _order(ours, _stamps(old), str(out.target))) is not None:
             out.newer = newer
             return
-        merged, changed = merge(old, Publication({NATIVE: ours.files[NATIVE]}, signer))
+        merged, changed = merge(_genuine(ours, old),
+                                Publication({NATIVE: ours.files[NATIVE]}, signer))
         for name in sorted(changed, key=_unit_order):  # the signature last
             write_atomic(path if name == NATIVE else sig_path, merged[name], mode=PUBLISHED_MODE)
             out.changed.append(path.name if name == NATIVE else sig_path.name)
@@ -500,7 +519,7 @@ def _to_dir(folder: Path, ours: _Ours, out: Outcome, check: _FlagdCheck) -> None
         if (newer := _order(ours, _stamps(old), str(out.target))) is not None:
             out.newer = newer
             return
-        merged, changed = merge(old, ours.files)
+        merged, changed = merge(_genuine(ours, old), ours.files)
         check(changed)
         _replace_unit(folder, {name: merged[name] for name in changed})
         out.changed = changed
@@ -648,7 +667,7 @@ def _to_branch(git: Git, branch: str, ours: _Ours, author: tuple[str, str], out:
                 out.newer, out.commit = newer, base
                 git.run("update-ref", "-d", PUBLISH_REF, check=False)
                 return
-            merged, changed = merge(old, files)
+            merged, changed = merge(_genuine(ours, old), files)
             if not changed:
                 out.commit = base
                 git.run("update-ref", "-d", PUBLISH_REF, check=False)

@@ -202,3 +202,34 @@ def test_a_signed_file_publication_served_over_http_verifies_from_its_url(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_forged_generation_in_place_is_replaced_never_signed(example_repo: Path,
+                                                                 tmp_path: Path) -> None:
+    """A file in place whose generation is not its source commit's (hand-edited, forged to
+    999999) serves the same flags: it was kept as unchanged and signed by CI's key, after
+    which clients refuse every later publication, a rollback included, as older."""
+    import re
+
+    configure_signing(example_repo)
+    public, single = tmp_path / "public", tmp_path / "single" / "prod.json"
+    targets = ["--to", f"dir:{public}", "--to", f"file:{single}"]
+    assert run_cli(["publish", *targets], cwd=example_repo, env={VAR: PRIVATE}).returncode == 0
+    for path in (public / "flags.json", public / "flags.flagd.json", single):
+        text = path.read_text()
+        forged = re.sub(r'"generation":\s*\d+', '"generation": 999999', text)
+        assert forged != text
+        path.write_text(forged)
+    (example_repo / "NOTES.md").write_text("unrelated\n")
+    git(example_repo, "add", "NOTES.md")
+    git(example_repo, "commit", "-qm", "unrelated change")
+    out = run_cli(["publish", *targets], cwd=example_repo, env={VAR: PRIVATE})
+    assert out.returncode == 0, out.stderr
+    doc = _check_folder(public, example_repo)
+    assert doc["generation"] == _generation(example_repo) < 999999
+    assert json.loads((public / "flags.flagd.json").read_bytes())["metadata"]["generation"] \
+        == doc["generation"]
+    file_sig = single.with_name("prod.json.sig").read_bytes()
+    verify_publication(file_sig, {"flags.json": single.read_bytes()}, [PUBLIC])
+    assert json.loads(single.read_bytes())["generation"] == json.loads(file_sig)["generation"] \
+        == _generation(example_repo)
