@@ -401,16 +401,32 @@ def _stamps(files: Mapping[str, bytes | None]) -> dict[str, tuple[str, int]]:
     return {name: st for name, data in files.items() if (st := stamp(name, data)) is not None}
 
 
+def _claims_stamp(name: str, data: bytes | None) -> bool:
+    """The file names a source commit or a generation, valid or not."""
+    doc = _document(data)
+    if doc is None or name not in PUBLISHED:
+        return False
+    if name == FLAGD:
+        meta = doc.get("metadata")
+        return isinstance(meta, dict) and ("sourceCommit" in meta or "generation" in meta)
+    return "source_commit" in doc or "generation" in doc
+
+
 def _genuine(ours: _Ours, old: Mapping[str, bytes | None]) -> dict[str, bytes | None]:
     """``old`` (the files in place, already ordered: none is newer than ours) with every
     file whose stamp no publication wrote taken as missing: its generation is not the
     first-parent count of the source commit it names (a hand-edited or forged
     ``"generation": 999999``). :func:`merge` would otherwise keep such a file because what
     it serves is unchanged, and sign it: CI's key over a generation above every real one,
-    after which clients refuse each later publication as older, a rollback included."""
+    after which clients refuse each later publication as older, a rollback included. A file
+    whose stamp is no stamp (``"generation": "9"``, a source commit that names no commit)
+    is taken as missing as well: signed, it would be an artifact every client refuses."""
     if ours.git is None:
         return dict(old)
     git, counted, out = ours.git, {}, dict(old)
+    for name, data in old.items():
+        if stamp(name, data) is None and _claims_stamp(name, data):  # "generation": "9", 1.5...
+            out[name] = None
     for name, (source, gen) in _stamps(old).items():
         if source not in counted:
             counted[source] = git.generation(source)

@@ -204,8 +204,11 @@ def test_a_signed_file_publication_served_over_http_verifies_from_its_url(
         server.server_close()
 
 
+@pytest.mark.parametrize("forgery", ['"generation": 999999', '"generation": "2"',
+                                     '"generation": 2.0'])
 def test_a_forged_generation_in_place_is_replaced_never_signed(example_repo: Path,
-                                                                 tmp_path: Path) -> None:
+                                                                 tmp_path: Path,
+                                                                 forgery: str) -> None:
     """A file in place whose generation is not its source commit's (hand-edited, forged to
     999999) serves the same flags: it was kept as unchanged and signed by CI's key, after
     which clients refuse every later publication, a rollback included, as older."""
@@ -217,7 +220,7 @@ def test_a_forged_generation_in_place_is_replaced_never_signed(example_repo: Pat
     assert run_cli(["publish", *targets], cwd=example_repo, env={VAR: PRIVATE}).returncode == 0
     for path in (public / "flags.json", public / "flags.flagd.json", single):
         text = path.read_text()
-        forged = re.sub(r'"generation":\s*\d+', '"generation": 999999', text)
+        forged = re.sub(r'"generation":\s*\d+', forgery, text)
         assert forged != text
         path.write_text(forged)
     (example_repo / "NOTES.md").write_text("unrelated\n")
