@@ -50,7 +50,7 @@ from typing import Any
 
 from runner.errors import ExternalError, UsageError
 from runner.files import TMP_PREFIX, read_regular, target_problem, write_atomic
-from runner.git import Git, GitError
+from runner.git import Git, GitError, NotARepository
 from runner.load import InvalidRepository, load_repository
 from runner.load.config import load_config
 from runner.load.layout import folders
@@ -733,6 +733,8 @@ def publish_at(root: Path, targets: Sequence[Target], head: str | None,
         who = author(repo.config, env)
     except InvalidRepository as e:
         raise PublishError(f"the repository is not valid: {e}") from None
+    except NotARepository:
+        raise  # how the command was called: exit 2, as every command says it
     except (Stop, GitError) as e:
         raise PublishError(str(e)) from None
     if head is None and any(t.kind == "branch" for t in targets):
