@@ -20,7 +20,7 @@ from collections.abc import Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from runner.errors import ExternalError
+from runner.errors import ExternalError, UsageError
 
 #: ``git revert``'s own line in the message of a revert: SHA-1 (40 hex digits) and SHA-256
 #: (64) object names, abbreviated or not. Word-bounded: a longer run of hex is no name.
@@ -58,6 +58,13 @@ class GitError(ExternalError):
         else:
             text = f"{what}: {message}" if message else what
         super().__init__(text)
+
+
+class NotARepository(GitError, UsageError):
+    """The folder a command was pointed at (``--repo``, or where it runs) is no git
+    repository: how it was called, exit 2, whichever command finds it (``history``,
+    ``plan`` and ``incident`` ask first; ``advance``, the person commands and ``publish``
+    learn it from :meth:`Git.open`)."""
 
 
 def _subcommand(command: Sequence[str]) -> str:
@@ -376,8 +383,8 @@ class Git:
         proc = run(root, "rev-parse", "--show-toplevel", "--absolute-git-dir", "--show-prefix",
                    check=False)
         if proc.returncode != 0:
-            raise GitError(("rev-parse", "--show-toplevel"), proc.stderr.strip(),
-                           f"{root}: not a git repository")
+            raise NotARepository(("rev-parse", "--show-toplevel"), proc.stderr.strip(),
+                                 f"{root}: not a git repository")
         lines = proc.stdout.split("\n")
         return cls(root, Path(lines[0]), Path(lines[1]), lines[2].strip())
 

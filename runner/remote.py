@@ -34,18 +34,23 @@ from typing import IO, Any
 from runner import __version__
 from runner.errors import ExternalError
 from runner.exchange import Exchange, handlers
-from runner.safetext import redact_credentials
+from runner.safetext import redact_credentials, safe_line
 
 USER_AGENT = f"rollout-runner-sdk/{__version__}"
 MAX_REDIRECTS = 5
 _CHUNK = 1 << 16
+#: The longest message of a failed request (a server's reason phrase is input).
+MESSAGE_LIMIT = 500
 
 
 class FetchError(ExternalError):
-    """The source could not be read. The message is safe to log: no token, no query."""
+    """The source could not be read. The message is safe to log: no token, no query, one
+    line without control characters (a server's reason phrase, ``HTTP 503 \x1b[31m…``, is
+    input: it never writes an escape sequence or a second line into an application's log)."""
 
     def __init__(self, message: str, *, retry_after: float | None = None):
-        super().__init__(redact_credentials(message))  # a user:password@ a server echoed
+        # a user:password@ a server echoed
+        super().__init__(safe_line(redact_credentials(message), MESSAGE_LIMIT))
         self.retry_after = retry_after
 
 

@@ -159,6 +159,25 @@ def sign_publication(files: Mapping[str, bytes], *, generation: int, source_comm
     return canonical(doc)
 
 
+def _shown(value: object, limit: int = 80) -> str:
+    """A value of the signature file in a message (the file is input: anyone who can write
+    beside the artifact wrote it): printable ASCII (a string's control and non-ASCII
+    characters escaped, anything else as :func:`ascii` shows it), bounded; the message
+    reaches an application's logs and ``last_error`` as it is."""
+    text = (value.encode("unicode_escape").decode("ascii") if isinstance(value, str)
+            else ascii(value))
+    return _bounded(text, limit)
+
+
+def _unquoted(name: str) -> str:
+    """A field name as the message showed it (bare), escaped."""
+    return name.encode("unicode_escape").decode("ascii")
+
+
+def _bounded(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def parse_signature(sig: bytes) -> dict[str, Any]:
     """The signature document, its shape checked; :class:`SignatureError` saying why not."""
     if len(sig) > MAX_SIG_BYTES:
@@ -173,12 +192,12 @@ def parse_signature(sig: bytes) -> dict[str, Any]:
         missing, extra = sorted(_FIELDS - set(doc)), sorted(set(doc) - _FIELDS)
         raise SignatureError("signature file has " + "; ".join(
             part for part in (f"no {', '.join(missing)}" if missing else "",
-                              f"unknown {', '.join(map(str, extra))}" if extra else "")
+                              f"unknown {_bounded(', '.join(map(_unquoted, extra)))}" if extra else "")
             if part))
     if doc["version"] != FORMAT_VERSION or doc["algorithm"] != ALGORITHM:
-        raise SignatureError(f"signature version {doc['version']!r} / algorithm "
-                             f"{doc['algorithm']!r} unknown (expected {FORMAT_VERSION}, "
-                             f"{ALGORITHM})")
+        raise SignatureError(f"signature version {_bounded(ascii(doc['version']))} / algorithm "
+                             f"{_bounded(ascii(doc['algorithm']))} unknown (expected "
+                             f"{FORMAT_VERSION}, {ALGORITHM})")
     files = doc["files"]
     if not isinstance(files, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
@@ -217,7 +236,7 @@ def verify_publication(sig: bytes, files: Mapping[str, bytes],
 
     by = next((k for k in keys if _verifies(k, signature, message, InvalidSignature)), None)
     if by is None:
-        raise SignatureError(f"signature (key {doc['key_id'][:16]}) does not verify with "
+        raise SignatureError(f"signature (key {_shown(doc['key_id'][:16])}) does not verify with "
                              f"{'the public key' if len(keys) == 1 else 'any public key'} given")
     covered = doc["files"]
     for name, data in files.items():
@@ -225,7 +244,7 @@ def verify_publication(sig: bytes, files: Mapping[str, bytes],
             raise SignatureError(f"the signature does not cover {name}")
         if covered[name] != file_digest(data):
             raise SignatureError(f"{name} is not the file signed (its sha256 differs from "
-                                 f"the signature's, publication {doc['source_commit'][:12]})")
+                                 f"the signature's, publication {_shown(doc['source_commit'][:12])})")
 
 
 def _verifies(key: Ed25519PublicKey, signature: bytes, message: bytes,
@@ -254,13 +273,16 @@ def sig_name_for(artifact_name: str) -> str:
 
 
 def sig_url_for(url: str) -> str:
-    """The URL of ``flags.sig`` beside an artifact URL: its last path segment replaced
-    (the query, if any, kept)."""
-    from urllib.parse import urlsplit, urlunsplit  # only clients on a URL with a key
+    """The URL of the signature beside an artifact URL, named as a ``file:`` target names
+    it (:func:`sig_name_for`: ``flags.sig`` beside ``flags.json``, ``prod.json.sig`` beside
+    ``prod.json``, so that a ``file:`` publication served over HTTP verifies); its last path
+    segment replaced, the query (if any) kept; ``flags.sig`` for a URL ending in ``/``."""
+    from urllib.parse import quote, unquote, urlsplit, urlunsplit  # only clients on a URL with a key
 
     parts = urlsplit(url)
-    head, _, _ = parts.path.rpartition("/")
-    return urlunsplit(parts._replace(path=f"{head}/{SIG_NAME}", fragment=""))
+    head, _, last = parts.path.rpartition("/")
+    name = sig_name_for(unquote(last)) if last else SIG_NAME
+    return urlunsplit(parts._replace(path=f"{head}/{quote(name)}", fragment=""))
 
 
 def public_keys(key: str | Sequence[str] | None) -> tuple[str, ...]:

@@ -32,6 +32,31 @@ COMMANDS = (
     "retry", "approve", "build", "publish", "keygen", "eval", "init", "demo", "issue",
 )
 
+#: Each command's one line in ``rollout --help``, so that the top-level help (and a mistyped
+#: command) lists the commands without importing all of them (~0.2 s of start-up: validate
+#: alone pulls in jsonschema, jinja2 and every gate source). Each module's ``register`` owns
+#: its help; tests/test_cli_help.py checks that this table says exactly what they say.
+SUMMARIES = {
+    "validate": "check flags, rollout plans and [tool.rollout]",
+    "plan": "show what a change does to flags and rollouts (for pull requests)",
+    "advance": "check the gates of every rollout and commit the next step or a rollback",
+    "status": "show where each rollout is",
+    "history": "the audit trail of a flag (or all flags) from git",
+    "incident": "the incident report of each rollback of a flag, from git",
+    "rollback": "roll a flag back to 0%% now",
+    "pause": "pause a rollout where it is",
+    "resume": "resume a paused rollout",
+    "retry": "start a rolled back rollout again",
+    "approve": "approve a rollout's next step that needs approval",
+    "build": "write the resolved flags artifact applications load",
+    "publish": "publish the served flags (native and flagd) to a folder or a branch",
+    "keygen": "print a new key pair for signing publications (flags.sig)",
+    "eval": "evaluate a flag for a user: value, variant and reason",
+    "init": "scaffold a new GitOps repository (flags, a plan, schemas, workflows)",
+    "demo": "run the whole story offline: rollout, automatic rollback, git revert, audit",
+    "issue": "open or update the GitHub issue of rolled-back rollouts",
+}
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
@@ -40,9 +65,12 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+def build_parser(only: str | None = None, *, listing: bool = False) -> argparse.ArgumentParser:
     """The parser of every command, or of ``only`` that one (importing and registering all
-    fifteen is ~20 ms of start-up that ``rollout history`` and friends need not pay)."""
+    of them is ~0.2 s of start-up that ``rollout history`` and friends need not pay). With
+    ``listing`` (no command named: ``rollout``, ``rollout --help``, a mistyped command) each
+    command is only its line of :data:`SUMMARIES`, nothing imported: enough to list them or
+    to say a name is none of them, never to run one."""
     parser = _Parser(prog="rollout", description="GitOps feature-flag rollouts.",
                      epilog="Exit codes of every command: 0 success, 1 it found a problem, "
                      "2 usage error, 3 internal error (ROLLOUT_DEBUG=1 shows a traceback); "
@@ -52,6 +80,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rollout {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in (only,) if only in COMMANDS else COMMANDS:
+        if listing and only not in COMMANDS:
+            sub.add_parser(name, help=SUMMARIES[name])
+            continue
         module = importlib.import_module(f"runner.cli.{name.replace('-', '_')}")
         module.register(sub)
     for command in sub.choices.values():  # the shared exit code each --help would otherwise omit
@@ -62,7 +93,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = _joined_reasons(sys.argv[1:] if argv is None else list(argv))
-    parser = build_parser(argv[0] if argv else None)
+    parser = build_parser(argv[0] if argv else None, listing=True)
     args = parser.parse_args(argv)
     if getattr(args, "reason", None) == []:  # argparse drops a value "--" (--reason=--)
         args.reason = "--"

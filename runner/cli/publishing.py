@@ -44,7 +44,9 @@ def parse_targets(option: str, values: Sequence[str], root: Path,
         except ValueError as e:
             raise UsageError(f"{option} {safe_line(repr(value))}: {e}; {TARGET_HELP}") from None
         problem = target_problems(root, target)
-        if problem is None and target.kind == "branch" and target.value == push_branch:
+        if problem is None and target.kind == "branch" and push_branch is not None \
+                and target.value.casefold() == push_branch.casefold():  # case aside: a ref
+            # is a file where case does not count (macOS, Windows)
             problem = "that is the branch the run pushes to"
         if problem is not None:
             raise UsageError(f"{option} {safe_line(value)}: {problem}; {TARGET_HELP}")

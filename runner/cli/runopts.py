@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runner.cli.common import UsageError, add_repo_argument, gitops_root
+from runner.errors import EXIT_PROBLEM, RolloutError
 from runner.load.assemble import parse_time
 from runner.reconcile.decide import CLOCK_SKEW
 from runner.safetext import safe_line, safe_lines
@@ -138,5 +139,7 @@ def report(rep: Report, opts: Options) -> int:
 
 
 def stopped(e: Exception, command: str) -> int:
+    """Print why the command stopped; its kind's exit code (1, or 2 for a usage error such
+    as a folder that is no git repository)."""
     print(safe_lines(f"rollout {command}: {e}"), file=sys.stderr)
-    return 1
+    return e.exit_code if isinstance(e, RolloutError) else EXIT_PROBLEM

@@ -50,7 +50,7 @@ from typing import Any
 
 from runner.errors import ExternalError, UsageError
 from runner.files import TMP_PREFIX, read_regular, target_problem, write_atomic
-from runner.git import Git, GitError
+from runner.git import Git, GitError, NotARepository
 from runner.load import InvalidRepository, load_repository
 from runner.load.config import load_config
 from runner.load.layout import folders
@@ -126,29 +126,46 @@ def parse_target(text: str) -> Target:
 
 def target_problems(root: Path, target: Target) -> str | None:
     """Why ``target`` cannot be published to, known before anything is done, or None."""
+    # the signature file beside the others is checked as they are (written when signing is
+    # on): a tracked file, or a place inside .git, is never written as one either
     if target.kind == "file":
-        return target_problem(target.value) or _inside_repository(root, [Path(target.value)])
+        path = Path(target.value)
+        sig = path.with_name(sig_name_for(path.name))
+        return (target_problem(target.value) or target_problem(sig)
+                or _inside_repository(root, [path, sig]))
     if target.kind == "dir":
         if os.path.exists(target.value) and not os.path.isdir(target.value):
             return "exists and is not a folder"
-        for name in PUBLISHED:
+        for name in (*PUBLISHED, SIG_NAME):
             if (why := target_problem(os.path.join(target.value, name))) is not None:
                 return f"{name} there {why}"
         folder = Path(target.value)
-        return _inside_repository(root, [folder, *(folder / name for name in PUBLISHED)])
+        return _inside_repository(root, [folder, *(folder / name for name in (*PUBLISHED,
+                                                                              SIG_NAME))])
     try:
         git = Git.open(root)
     except GitError:
         return "a branch target needs a git repository"
     if (why := git.branch_name_problem(target.value)) is not None:
         return why
-    if git.branch() == target.value:
+    if (git.branch() or "").casefold() == target.value.casefold():  # MAIN is main where
+        # case does not count (a ref is a file: macOS, Windows)
         return "that branch is checked out here; the published branch has its own history"
     return None
 
 
 def _within(path: Path, folder: Path) -> bool:
+    """``path`` is ``folder`` or inside it, letter case aside: on a case-insensitive file
+    system (macOS, Windows: GitHub's runners among them) ``Flags/`` is ``flags/``, and a
+    name that differs only in case is never a publication place anyway."""
+    path, folder = Path(str(path).casefold()), Path(str(folder).casefold())
     return path == folder or folder in path.parents
+
+
+def _in_git_folder(path: Path) -> bool:
+    """A ``.git`` anywhere in ``path``, letter case aside (``.GIT`` is ``.git`` where case
+    does not count, as git itself treats it: core.protectHFS/NTFS)."""
+    return any(part.casefold() == ".git" for part in path.parts)
 
 
 def _inside_repository(root: Path, paths: Sequence[Path]) -> str | None:
@@ -168,7 +185,7 @@ def _inside_repository(root: Path, paths: Sequence[Path]) -> str | None:
         common = git.out("rev-parse", "--path-format=absolute", "--git-common-dir")
         git_dirs = [Path(os.path.realpath(git.git_dir)), Path(os.path.realpath(common))]
     for given, path in zip(paths, resolved, strict=True):
-        if ".git" in path.parts or ".git" in Path(os.path.abspath(given)).parts \
+        if _in_git_folder(path) or _in_git_folder(Path(os.path.abspath(given))) \
                 or any(_within(path, d) for d in git_dirs):
             return f"{given} is inside a .git folder"
         for what, folder in (("flags", flags_dir), ("rollouts", rollouts_dir)):
@@ -177,13 +194,17 @@ def _inside_repository(root: Path, paths: Sequence[Path]) -> str | None:
     if git is None:
         return None
     top = Path(os.path.realpath(git.toplevel))
-    inside = [(g, p) for g, p in zip(paths, resolved, strict=True) if _within(p, top) and p != top]
+    inside = [(g, p) for g, p in zip(paths, resolved, strict=True) if _within(p, top)
+              and str(p).casefold() != str(top).casefold()]
     if not inside:
         return None
-    specs = [f":(top,literal){p.relative_to(top).as_posix()}" for _, p in inside]
-    tracked = set(git.run("ls-files", "-z", "--full-name", "--", *specs).stdout.split("\0"))
-    for given, path in inside:
-        if path.relative_to(top).as_posix() in tracked:
+    top_cf = Path(str(top).casefold())
+    relative = [(g, Path(str(p).casefold()).relative_to(top_cf).as_posix()) for g, p in inside]
+    specs = [f":(top,literal,icase){r}" for _, r in relative]  # case aside, as _within
+    tracked = {t.casefold() for t in
+               git.run("ls-files", "-z", "--full-name", "--", *specs).stdout.split("\0")}
+    for given, rel in relative:
+        if rel in tracked:
             return f"{given} is a file the repository tracks"
     return None
 
@@ -380,6 +401,40 @@ def _stamps(files: Mapping[str, bytes | None]) -> dict[str, tuple[str, int]]:
     return {name: st for name, data in files.items() if (st := stamp(name, data)) is not None}
 
 
+def _claims_stamp(name: str, data: bytes | None) -> bool:
+    """The file names a source commit or a generation, valid or not."""
+    doc = _document(data)
+    if doc is None or name not in PUBLISHED:
+        return False
+    if name == FLAGD:
+        meta = doc.get("metadata")
+        return isinstance(meta, dict) and ("sourceCommit" in meta or "generation" in meta)
+    return "source_commit" in doc or "generation" in doc
+
+
+def _genuine(ours: _Ours, old: Mapping[str, bytes | None]) -> dict[str, bytes | None]:
+    """``old`` (the files in place, already ordered: none is newer than ours) with every
+    file whose stamp no publication wrote taken as missing: its generation is not the
+    first-parent count of the source commit it names (a hand-edited or forged
+    ``"generation": 999999``). :func:`merge` would otherwise keep such a file because what
+    it serves is unchanged, and sign it: CI's key over a generation above every real one,
+    after which clients refuse each later publication as older, a rollback included. A file
+    whose stamp is no stamp (``"generation": "9"``, a source commit that names no commit)
+    is taken as missing as well: signed, it would be an artifact every client refuses."""
+    if ours.git is None:
+        return dict(old)
+    git, counted, out = ours.git, {}, dict(old)
+    for name, data in old.items():
+        if stamp(name, data) is None and _claims_stamp(name, data):  # "generation": "9", 1.5...
+            out[name] = None
+    for name, (source, gen) in _stamps(old).items():
+        if source not in counted:
+            counted[source] = git.generation(source)
+        if gen != counted[source]:
+            out[name] = None
+    return out
+
+
 def publish(root: Path, repo: Any, targets: Sequence[Target], *, source_commit: str,
             author: tuple[str, str], push: bool = False, remote: str = "origin",
             attempts: int = PUSH_ATTEMPTS, signing_key: str | None = None) -> list[Outcome]:
@@ -452,7 +507,8 @@ def _to_file(path: Path, ours: _Ours, out: Outcome) -> None:
         if (newer := _order(ours, _stamps(old), str(out.target))) is not None:
             out.newer = newer
             return
-        merged, changed = merge(old, Publication({NATIVE: ours.files[NATIVE]}, signer))
+        merged, changed = merge(_genuine(ours, old),
+                                Publication({NATIVE: ours.files[NATIVE]}, signer))
         for name in sorted(changed, key=_unit_order):  # the signature last
             write_atomic(path if name == NATIVE else sig_path, merged[name], mode=PUBLISHED_MODE)
             out.changed.append(path.name if name == NATIVE else sig_path.name)
@@ -479,7 +535,7 @@ def _to_dir(folder: Path, ours: _Ours, out: Outcome, check: _FlagdCheck) -> None
         if (newer := _order(ours, _stamps(old), str(out.target))) is not None:
             out.newer = newer
             return
-        merged, changed = merge(old, ours.files)
+        merged, changed = merge(_genuine(ours, old), ours.files)
         check(changed)
         _replace_unit(folder, {name: merged[name] for name in changed})
         out.changed = changed
@@ -627,7 +683,7 @@ def _to_branch(git: Git, branch: str, ours: _Ours, author: tuple[str, str], out:
                 out.newer, out.commit = newer, base
                 git.run("update-ref", "-d", PUBLISH_REF, check=False)
                 return
-            merged, changed = merge(old, files)
+            merged, changed = merge(_genuine(ours, old), files)
             if not changed:
                 out.commit = base
                 git.run("update-ref", "-d", PUBLISH_REF, check=False)
@@ -677,6 +733,8 @@ def publish_at(root: Path, targets: Sequence[Target], head: str | None,
         who = author(repo.config, env)
     except InvalidRepository as e:
         raise PublishError(f"the repository is not valid: {e}") from None
+    except NotARepository:
+        raise  # how the command was called: exit 2, as every command says it
     except (Stop, GitError) as e:
         raise PublishError(str(e)) from None
     if head is None and any(t.kind == "branch" for t in targets):

@@ -194,7 +194,13 @@ def state_path(config: RepoConfig, plan_name: str) -> str:
 def gates_evaluator(root: Path, env: Mapping[str, str], max_workers: int | None = None) -> Evaluator:
     """The real metric sources (layer 4), imported only when a run needs them. Sources of
     different rollouts are read concurrently, all at once unless ``max_workers`` bounds it:
-    a slow source delays the others' decisions by at most its own timeout."""
+    a slow source delays the others' decisions by at most its own timeout. The sources
+    get ``env`` without the publication signing key (``[tool.rollout.publish]
+    signing_key_env``): a gate command is the repository's program, and the key that signs
+    what every client trusts is publishing's alone."""
+    key_var = load_config(root)[0].signing_key_env
+    if key_var is not None and key_var in env:
+        env = {k: v for k, v in env.items() if k != key_var}
 
     def evaluate(requests: Sequence[GateRequest],
                  now: datetime) -> Mapping[str, Sequence[GateResult]]:

@@ -192,3 +192,30 @@ def test_a_body_cut_short_is_refused_not_taken_as_it_is(trickle: TrickleServer) 
     source = UrlSource(trickle.url, timeout=5, max_bytes=MAX_ARTIFACT_BYTES)
     with pytest.raises(FetchError, match=r"the body ended early \(\d+ of \d+ bytes"):
         source.get()
+
+
+def test_a_servers_reason_phrase_never_writes_a_control_character_into_a_message() -> None:
+    """The reason phrase of an HTTP status line is the server's text: escaped in the
+    FetchError (and so in `last_error`, the log line and the exception a first load raises)."""
+    sock = socket.create_server(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+
+    def serve() -> None:
+        with suppress(OSError):
+            while True:
+                conn, _ = sock.accept()
+                with conn:
+                    conn.recv(65536)
+                    conn.sendall(b"HTTP/1.1 503 \x1b[31mgone\xe2\x80\xae\r\nContent-Length: 0\r\n"
+                                 b"Connection: close\r\n\r\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        with pytest.raises(FetchError) as caught:
+            UrlSource(f"http://127.0.0.1:{port}/flags.json", timeout=3,
+                      max_bytes=MAX_ARTIFACT_BYTES).get()
+        message = str(caught.value)
+        assert "HTTP 503" in message and "\\x1b[31mgone" in message
+        assert message.isprintable() and "\x1b" not in message and "\x80" not in message
+    finally:
+        sock.close()

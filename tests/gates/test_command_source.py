@@ -121,3 +121,24 @@ def test_template_escape_in_an_argument_is_an_error_and_nothing_runs(tmp_path: P
     assert {r.verdict for r in results} == {Verdict.ERROR}
     assert "sandbox" in results[0].detail
     assert not marker.exists()
+
+
+def test_a_gate_command_never_sees_the_publication_signing_key(tmp_path: Path) -> None:
+    """`advance --publish` runs with the signing key in its environment; the gate commands
+    it runs (the repository's programs) get the run's environment without it."""
+    from runner.reconcile.runs import gates_evaluator
+
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.rollout.publish]\nsigning_key_env = "MY_SIGNING_KEY"\n')
+    (tmp_path / "metrics.py").write_text(
+        "import json, os\nprint(json.dumps({'error_rate': 0.1, 'request_count': 900,\n"
+        "  'key_seen': int('MY_SIGNING_KEY' in os.environ),\n"
+        "  'other_seen': int('FROM_RUN_ENV' in os.environ)}))\n")
+    source = metrics("command", command=[sys.executable, "metrics.py"])
+    gates = (Gate("key_seen", max=0, query="key_seen"), Gate("other_seen", min=1, query="other_seen"))
+    req = request("checkout", source, gates)
+    env = {**os.environ, "MY_SIGNING_KEY": "secret", "FROM_RUN_ENV": "yes"}
+    results = by_name(gates_evaluator(tmp_path, env)([req], NOW)[req.flag])
+    assert results["key_seen"].verdict is Verdict.PASS, results["key_seen"]
+    assert results["other_seen"].verdict is Verdict.PASS, results["other_seen"]
+    assert env["MY_SIGNING_KEY"] == "secret"  # the caller's mapping untouched

@@ -197,16 +197,26 @@ def test_invalid_repository_stops_with_exit_1(example_repo: Path) -> None:
     assert out.returncode == 1 and "phase_4_deployment.yaml:" in out.stderr
 
 
-def test_outside_a_git_repository_stops_with_exit_1(tmp_path: Path) -> None:
+def test_outside_a_git_repository_is_a_usage_error_for_every_command(tmp_path: Path) -> None:
+    """Exit 2, as history, plan and incident always said it (advance, the person commands
+    and publish said 1: the same mistake, two exit codes)."""
     import shutil
 
     from tests.conftest import PROJECT
 
     for folder in ("flags", "rollouts"):
         shutil.copytree(PROJECT / folder, tmp_path / folder)
-    out = rollout(tmp_path, "advance", "--now", "2026-01-15T12:00:00Z")
-    assert out.returncode == 1 and "not a git repository" in out.stderr
+    now = ("--now", "2026-01-15T12:00:00Z")
+    for command in (("advance", *now), ("rollback", "phase_4_deployment", *now),
+                    ("pause", "phase_4_deployment", *now),
+                    ("approve", "phase_4_deployment", *now),
+                    ("publish", "--to", f"dir:{tmp_path / 'site'}"), ("history",),
+                    ("plan",)):
+        out = rollout(tmp_path, *command)
+        assert out.returncode == 2, (command, out.stdout, out.stderr)
+        assert "not a git repository" in out.stderr, (command, out.stderr)
     assert not (tmp_path / "rollouts" / "phase_4_deployment.state.json").exists()
+    assert not (tmp_path / "site").exists()
 
 
 def test_a_folder_without_flags_or_rollouts_is_a_usage_error(tmp_path: Path) -> None:

@@ -236,6 +236,37 @@ def test_targets_inside_the_repository_are_refused_before_anything_is_done(
     assert out.returncode == 0, out.stderr
 
 
+def test_targets_that_differ_only_in_case_or_hold_a_tracked_signature_are_refused(
+        example_repo: Path) -> None:
+    """Where case does not count (macOS, Windows: GitHub's runners among them) ``.GIT`` is
+    ``.git``, ``Flags`` the flags folder, ``MAIN`` the checked-out branch; and the signature
+    file a signed publication writes beside the others is a file too."""
+    (example_repo / "keep").mkdir()
+    (example_repo / "keep" / "flags.sig").write_text("a tracked file\n")
+    (example_repo / "keep" / "a.json.sig").write_text("a tracked file\n")
+    git(example_repo, "add", "keep")
+    git(example_repo, "commit", "-qm", "tracked files named like signatures")
+    branch = git(example_repo, "symbolic-ref", "--short", "HEAD")
+    refs = git(example_repo, "for-each-ref")
+    cases = {
+        "dir:.GIT/hooks": "inside a .git folder",
+        "file:.Git/flags.json": "inside a .git folder",
+        "dir:FLAGS": "flags folder",
+        "file:Rollouts/flags.json": "rollouts folder",
+        "file:PYPROJECT.toml": "tracks",
+        "dir:keep": "keep/flags.sig is a file the repository tracks",
+        "file:keep/a.json": "keep/a.json.sig is a file the repository tracks",
+        "file:keep/flags.json": "keep/flags.sig is a file the repository tracks",
+        f"branch:{branch.upper()}": "checked out here",
+    }
+    for target, why in cases.items():
+        out = run_cli(["publish", "--to", target], cwd=example_repo)
+        assert out.returncode == 2, (target, out.stdout, out.stderr)
+        assert why in out.stderr, (target, out.stderr)
+    assert git(example_repo, "status", "--porcelain", "--ignored") == ""
+    assert git(example_repo, "for-each-ref") == refs
+
+
 @pytest.mark.parametrize("name", ["HEAD", "@", "origin/main", "refs/heads/x", "main..x",
                                   "-x", "x.lock", "@{-1}", "HEAD/x"])
 def test_branch_names_are_checked_as_git_does(example_repo: Path, name: str) -> None:

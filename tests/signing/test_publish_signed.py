@@ -169,3 +169,70 @@ def test_keygen_prints_a_pair_and_writes_nothing(tmp_path: Path) -> None:
                                         private_key_b64=private.split(" ", 1)[1]),
                        files, [public.split(" ", 1)[1]])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_signed_file_publication_served_over_http_verifies_from_its_url(
+        example_repo: Path, tmp_path: Path) -> None:
+    """A ``file:`` target named other than flags.json writes ``NAME.sig``; a URL client
+    looks for the signature by the same name (it looked for ``flags.sig`` and refused it)."""
+    import functools
+    import http.server
+    import threading
+
+    from runner.sdk.client import FlagClient
+
+    configure_signing(example_repo)
+    site = tmp_path / "site"
+    out = run_cli(["publish", "--to", f"file:{site / 'prod.json'}"], cwd=example_repo,
+                  env={VAR: PRIVATE})
+    assert out.returncode == 0, out.stderr
+    assert (site / "prod.json.sig").is_file()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = FlagClient.from_url(f"http://127.0.0.1:{server.server_port}/prod.json",
+                                     public_key=PUBLIC, poll_interval=60, timeout=5)
+        try:
+            assert client.last_error is None, client.last_error
+            assert client.generation == _generation(example_repo)
+        finally:
+            client.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("forgery", ['"generation": 999999', '"generation": "2"',
+                                     '"generation": 2.0'])
+def test_a_forged_generation_in_place_is_replaced_never_signed(example_repo: Path,
+                                                                 tmp_path: Path,
+                                                                 forgery: str) -> None:
+    """A file in place whose generation is not its source commit's (hand-edited, forged to
+    999999) serves the same flags: it was kept as unchanged and signed by CI's key, after
+    which clients refuse every later publication, a rollback included, as older."""
+    import re
+
+    configure_signing(example_repo)
+    public, single = tmp_path / "public", tmp_path / "single" / "prod.json"
+    targets = ["--to", f"dir:{public}", "--to", f"file:{single}"]
+    assert run_cli(["publish", *targets], cwd=example_repo, env={VAR: PRIVATE}).returncode == 0
+    for path in (public / "flags.json", public / "flags.flagd.json", single):
+        text = path.read_text()
+        forged = re.sub(r'"generation":\s*\d+', forgery, text)
+        assert forged != text
+        path.write_text(forged)
+    (example_repo / "NOTES.md").write_text("unrelated\n")
+    git(example_repo, "add", "NOTES.md")
+    git(example_repo, "commit", "-qm", "unrelated change")
+    out = run_cli(["publish", *targets], cwd=example_repo, env={VAR: PRIVATE})
+    assert out.returncode == 0, out.stderr
+    doc = _check_folder(public, example_repo)
+    assert doc["generation"] == _generation(example_repo) < 999999
+    assert json.loads((public / "flags.flagd.json").read_bytes())["metadata"]["generation"] \
+        == doc["generation"]
+    file_sig = single.with_name("prod.json.sig").read_bytes()
+    verify_publication(file_sig, {"flags.json": single.read_bytes()}, [PUBLIC])
+    assert json.loads(single.read_bytes())["generation"] == json.loads(file_sig)["generation"] \
+        == _generation(example_repo)

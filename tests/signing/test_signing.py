@@ -158,7 +158,10 @@ def test_signature_files_and_names():
     assert sig_name_for("flags.json") == "flags.sig"
     assert sig_name_for("prod.json") == "prod.json.sig"
     assert sig_url_for("https://h.example/a/b/flags.json?x=1") == "https://h.example/a/b/flags.sig?x=1"
-    assert sig_url_for("http://127.0.0.1:8080/prod.json") == "http://127.0.0.1:8080/flags.sig"
+    # named as the file: target that wrote it names it (prod.json -> prod.json.sig)
+    assert sig_url_for("http://127.0.0.1:8080/prod.json") == "http://127.0.0.1:8080/prod.json.sig"
+    assert sig_url_for("http://h.example/x/") == "http://h.example/x/flags.sig"
+    assert sig_url_for("http://h.example/a%20b.json#f") == "http://h.example/a%20b.json.sig"
 
 
 def test_without_cryptography_a_clear_error_names_the_extra(monkeypatch):
@@ -169,3 +172,24 @@ def test_without_cryptography_a_clear_error_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "cryptography.hazmat.primitives.asymmetric.ed25519", None)
     with pytest.raises(UsageError, match=r"rollout-runner\[signing\]"):
         signed()
+
+
+def test_a_hostile_signature_file_never_reaches_a_message_as_it_is():
+    """Every piece of a flags.sig quoted in a refusal is escaped and bounded: the message
+    goes to an application's logs (and `last_error`) as it is."""
+    import json
+
+    hostile = "\x1b[31m\n::error::pwned\u202e" + "k" * 5000
+    base = json.loads(signed(key=PRIVATE))
+    cases = [{**base, hostile: 1}, {**base, "version": hostile},
+             {**base, "key_id": "\n::error::x\x1b"}, {**base, "algorithm": hostile}]
+    for doc in cases:
+        with pytest.raises(SignatureError) as caught:
+            verify_publication(json.dumps(doc).encode(), FILES, [PUBLIC])
+        message = str(caught.value)
+        assert message.isprintable() and "\x1b" not in message and "\u202e" not in message
+        assert len(message) < 400, len(message)
+    tampered = {**base, "source_commit": "\n::error::x"}
+    with pytest.raises(SignatureError) as caught:
+        verify_publication(json.dumps(tampered).encode(), FILES, [PUBLIC])
+    assert str(caught.value).isprintable()
