@@ -119,7 +119,7 @@ def test_a_failing_source_pauses_at_its_error_limit_as_stuck_and_red(
 def test_a_person_pause_and_a_lack_of_traffic_are_not_unreadable_metrics(
         example_repo: Path) -> None:
     assert advance(example_repo, 0).returncode == 0
-    write_metrics(example_repo, request_count=5)  # read, but too few requests: inconclusive
+    write_metrics(example_repo, request_count=5, error_count=0, error_rate=0.0)  # too few requests
     quiet = advance(example_repo, 5)
     assert quiet.returncode == 0 and "warning" not in quiet.stderr, quiet.stderr
     deadline = advance(example_repo, 31)  # paused at the deadline, the metrics were read
