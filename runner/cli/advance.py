@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 
 from runner.cli import notifying, publishing, runopts
+from runner.cli.commands import SUMMARIES
 from runner.git import GitError
 from runner.reconcile.runs import Stop, advance, gates_evaluator
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "advance", help="check the gates of every rollout and commit the next step or a rollback",
+        "advance", help=SUMMARIES["advance"],
         description="One pass over the rollout plans: evaluate the health gates, then advance, "
         "hold, pause or roll back, each change a commit. A rollout whose metrics could not be "
         "read (a missing metrics file, a failing source) is a warning at every run "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from runner.cli import runopts
+from runner.cli.commands import SUMMARIES
 from runner.git import GitError
 from runner.reconcile.decide import Refused
 from runner.reconcile.runs import Stop, apply_approval, approver
@@ -23,7 +24,7 @@ DESCRIPTION = (
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("approve", help="approve a rollout's next step that needs approval",
+    p = sub.add_parser("approve", help=SUMMARIES["approve"],
                        description=DESCRIPTION)
     p.add_argument("flag", metavar="FLAG")
     p.add_argument("--step", type=int, metavar="N",

@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from runner.cli.commands import SUMMARIES
 from runner.cli.common import add_repo_argument, check_target, gitops_root
 from runner.evaluate.flagd import BUNDLED_SCHEMAS, flagd_problems
 from runner.evaluate.render import render_artifact
@@ -21,7 +22,7 @@ SCHEMA_DIR_VAR = "ROLLOUT_FLAGD_SCHEMAS"
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "build", help="write the resolved flags artifact applications load",
+        "build", help=SUMMARIES["build"],
         description="Resolve every flag (rollout percentages from the rollout state files "
         "applied) into one JSON document. Same input, same bytes; written atomically and "
         "only when it changed. Exit 0 on success, 1 when the repository is invalid or --out "

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from runner.cli.commands import SUMMARIES
 from runner.cli.common import UsageError
 from runner.onboarding.demo import DemoFailed, demo
 from runner.safetext import safe_line
@@ -13,7 +14,7 @@ from runner.safetext import safe_line
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "demo", help="run the whole story offline: rollout, automatic rollback, git revert, audit",
+        "demo", help=SUMMARIES["demo"],
         description="In a temporary git repository: a flag with a safe plan and file metrics, "
         "advanced on a simulated clock; a bad metrics window rolls it back in a commit; a "
         "git revert of the rollback is held by the runner; then the git log audit and the "

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from runner.cli.commands import SUMMARIES
 from runner.cli.common import UsageError, add_repo_argument, cannot_show, gitops_root, print_json
 from runner.evaluate.compile import ArtifactError, FlagSet
 from runner.evaluate.environment import env_state
@@ -20,7 +21,7 @@ from runner.sdk import FlagClient, load_artifact
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "eval", help="evaluate a flag for a user: value, variant and reason",
+        "eval", help=SUMMARIES["eval"],
         description="Evaluate FLAG for the context given, from the repository (or an artifact "
         "with --file), with this process's environment: EMERGENCY_SHUTDOWN and the flag's "
         "override variable apply. Exit 0 when evaluated, 1 when the flag is unknown or the "

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from runner import git
+from runner.cli.commands import SUMMARIES
 from runner.cli.common import UsageError, add_repo_argument, cannot_show, repo_root
 from runner.errors import ContentError
 from runner.load.layout import folders, plans_of
@@ -21,7 +22,7 @@ from runner.safetext import safe_line
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "history", help="the audit trail of a flag (or all flags) from git",
+        "history", help=SUMMARIES["history"],
         description="Every commit that touched the flag's file, its rollout plan or its state: "
         "time, author, action, percentage before and after, gate evidence, and which commit "
         "reverted which. Exit 0; 1 when FLAG has no history; 2 on usage errors.")

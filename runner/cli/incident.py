@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from runner import git
+from runner.cli.commands import SUMMARIES
 from runner.cli.common import UsageError, add_repo_argument, cannot_show, repo_root, safe_markdown
 from runner.errors import ContentError
 from runner.load.layout import folders, plans_of
@@ -36,7 +37,7 @@ def _positive(text: str) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "incident", help="the incident report of each rollback of a flag, from git",
+        "incident", help=SUMMARIES["incident"],
         description="For each rollback of FLAG: when exposure began, each step, the first "
         "failing evaluation and its values, the rollback commit (automatic or requested by a "
         "person), when the artifact was published (with --published-branch), the reverts, "

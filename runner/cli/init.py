@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from runner import REPOSITORY, __version__
+from runner.cli.commands import SUMMARIES
 from runner.cli.common import UsageError
 from runner.onboarding.scaffold import METRICS_TEMPLATES, Exists, Planned, scaffold
 from runner.safetext import safe_line
@@ -19,7 +20,7 @@ from runner.safetext import safe_line
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "init", help="scaffold a new GitOps repository (flags, a plan, schemas, workflows)",
+        "init", help=SUMMARIES["init"],
         description="Write flags/ with an example flag, rollouts/ with a safe plan for it, the "
         "JSON Schemas, GitHub Actions workflows (using the rollout-runner action), a "
         "pre-commit config (the rollout-validate hook at this version's tag) and "

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from runner.cli.commands import SUMMARIES
 from runner.cli.common import UsageError, add_repo_argument, gitops_root, safe_markdown
 from runner.git import GitError
 from runner.integrations.github_issues import (
@@ -21,7 +22,7 @@ from runner.safetext import safe_line
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "issue", help="open or update the GitHub issue of rolled-back rollouts",
+        "issue", help=SUMMARIES["issue"],
         description="For each FLAG whose rollout is rolled back: open an issue titled "
         "'Rollout rolled back: FLAG' with the label (default rollout-rollback), or, when one "
         "is open, comment on it; a rollback already recorded there changes nothing. Reads the "

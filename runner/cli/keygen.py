@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from runner.cli.commands import SUMMARIES
 from runner.signing import new_keypair
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "keygen", help="print a new key pair for signing publications (flags.sig)",
+        "keygen", help=SUMMARIES["keygen"],
         description="Print a new Ed25519 key pair, base64 of 32 raw bytes each, as two "
         "lines: 'private: …' (store it as a CI secret, e.g. ROLLOUT_SIGNING_KEY, named by "
         "[tool.rollout.publish] signing_key_env) and 'public: …' (give it to clients: "

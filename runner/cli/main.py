@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from runner import __version__
+from runner.cli.commands import COMMANDS, SUMMARIES
 from runner.errors import EXIT_INTERNAL, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, RolloutError, UsageError
 from runner.safetext import safe_line
 
@@ -25,38 +26,6 @@ __all__ = ["EXIT_INTERNAL", "EXIT_OK", "EXIT_PROBLEM", "EXIT_USAGE", "build_pars
 
 #: The exit code of a command stopped by Ctrl-C (128 + SIGINT), as shells report it.
 EXIT_INTERRUPTED = 130
-
-#: Subcommand modules under runner.cli, in the order ``rollout --help`` lists them.
-COMMANDS = (
-    "validate", "plan", "advance", "status", "history", "incident", "rollback", "pause", "resume",
-    "retry", "approve", "build", "publish", "keygen", "eval", "init", "demo", "issue",
-)
-
-#: Each command's one line in ``rollout --help``, so that the top-level help (and a mistyped
-#: command) lists the commands without importing all of them (~0.2 s of start-up: validate
-#: alone pulls in jsonschema, jinja2 and every gate source). Each module's ``register`` owns
-#: its help; tests/test_cli_help.py checks that this table says exactly what they say.
-SUMMARIES = {
-    "validate": "check flags, rollout plans and [tool.rollout]",
-    "plan": "show what a change does to flags and rollouts (for pull requests)",
-    "advance": "check the gates of every rollout and commit the next step or a rollback",
-    "status": "show where each rollout is",
-    "history": "the audit trail of a flag (or all flags) from git",
-    "incident": "the incident report of each rollback of a flag, from git",
-    "rollback": "roll a flag back to 0%% now",
-    "pause": "pause a rollout where it is",
-    "resume": "resume a paused rollout",
-    "retry": "start a rolled back rollout again",
-    "approve": "approve a rollout's next step that needs approval",
-    "build": "write the resolved flags artifact applications load",
-    "publish": "publish the served flags (native and flagd) to a folder or a branch",
-    "keygen": "print a new key pair for signing publications (flags.sig)",
-    "eval": "evaluate a flag for a user: value, variant and reason",
-    "init": "scaffold a new GitOps repository (flags, a plan, schemas, workflows)",
-    "demo": "run the whole story offline: rollout, automatic rollback, git revert, audit",
-    "issue": "open or update the GitHub issue of rolled-back rollouts",
-}
-
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]

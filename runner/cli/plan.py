@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 
 from runner import git
+from runner.cli.commands import SUMMARIES
 from runner.cli.common import UsageError, add_repo_argument, print_json, repo_root, safe_markdown
 from runner.cli.runopts import parse_now
 from runner.review.plan import compare
@@ -16,7 +17,7 @@ from runner.review.snapshot import load_revision, load_working_tree
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "plan", help="show what a change does to flags and rollouts (for pull requests)",
+        "plan", help=SUMMARIES["plan"],
         description="Compare two revisions: flags added, removed and changed field by field, "
         "rollouts started, changed and stopped, the share served before and after, and the "
         "risks. Exit 0 when the head is valid, 1 when it does not validate, 2 on usage errors.")

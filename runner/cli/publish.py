@@ -6,13 +6,14 @@ from __future__ import annotations
 import argparse
 import os
 
+from runner.cli.commands import SUMMARIES
 from runner.cli.common import add_repo_argument, gitops_root
 from runner.cli.publishing import TARGET_HELP, parse_targets, publish
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "publish", help="publish the served flags (native and flagd) to a folder or a branch",
+        "publish", help=SUMMARIES["publish"],
         description="Render the native artifact and the flagd export of the repository at "
         "HEAD and publish them to each target, only when what they serve changed, and never "
         "over a newer publication (one made at a commit HEAD is an ancestor of). Exit 0 "

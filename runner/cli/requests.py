@@ -6,27 +6,28 @@ import argparse
 from pathlib import Path
 
 from runner.cli import notifying, publishing, runopts
+from runner.cli.commands import SUMMARIES
 from runner.git import GitError
 from runner.reconcile.decide import Action, Refused
 from runner.reconcile.runs import Stop, apply_request, requester
 from runner.safetext import safe_line
 
-HELP = {
-    "rollback": ("roll a flag back to 0%% now", "Roll the rollout back to 0 % at once and "
-                 "pause the running rollouts of the flags that require it."),
-    "pause": ("pause a rollout where it is", "Stop the rollout at its current percentage "
-              "until `rollout resume`."),
-    "resume": ("resume a paused rollout", "Continue a paused (or held) rollout: the analysis "
-               "of its current step starts again now, under the current plan."),
-    "retry": ("start a rolled back rollout again", "Start a rolled back (or paused) rollout "
-              "again from its first step; no edit of the plan needed."),
+#: Each person command's description (its one-line help: runner/cli/commands.py).
+DESCRIPTIONS = {
+    "rollback": ("Roll the rollout back to 0 % at once and pause the running rollouts of the "
+                 "flags that require it."),
+    "pause": "Stop the rollout at its current percentage until `rollout resume`.",
+    "resume": ("Continue a paused (or held) rollout: the analysis of its current step starts "
+               "again now, under the current plan."),
+    "retry": ("Start a rolled back (or paused) rollout again from its first step; no edit of "
+              "the plan needed."),
 }
 
 
 def register(sub: argparse._SubParsersAction, name: str) -> None:
-    short, long = HELP[name]
     module = __import__(f"runner.cli.{name}", fromlist=["run"])
-    p = sub.add_parser(name, help=short, description=long + " Exit 0 done, 1 refused or "
+    p = sub.add_parser(name, help=SUMMARIES[name],
+                       description=DESCRIPTIONS[name] + " Exit 0 done, 1 refused or "
                        "stopped (nothing written) or --publish failed, 2 usage, 3 internal "
                        "error" + (", 5 rolled back but --publish failed (the rollback is in "
                                   "git, not where applications read their flags)"

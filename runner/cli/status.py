@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from runner.cli.commands import SUMMARIES
 from runner.cli.common import (
     add_repo_argument,
     cannot_show,
@@ -24,7 +25,7 @@ from runner.safetext import safe_line
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("status", help="show where each rollout is",
+    p = sub.add_parser("status", help=SUMMARIES["status"],
                        description="Each rollout's phase, percentage, step, next step time (or "
                        "the end of the bake at 100 %), the step awaiting approval, last "
                        "gate results and reason, from the committed state. Exit 0, 1 when FLAG "

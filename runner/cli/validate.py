@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from runner.cli.commands import SUMMARIES
 from runner.cli.common import UsageError, add_repo_argument, gitops_root, print_json
 from runner.gates.lint import repository_source_problems
 from runner.load import check_repository
@@ -16,7 +17,7 @@ from runner.safetext import safe_line
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("validate", help="check flags, rollout plans and [tool.rollout]",
+    p = sub.add_parser("validate", help=SUMMARIES["validate"],
                        description="Check every flag, rollout plan and rollout state against "
                        "the schemas and each other. Exit 0 when valid, 1 when not, 2 on "
                        "usage errors.")

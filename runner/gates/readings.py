@@ -55,6 +55,12 @@ class SourceError(ExternalError):
     """The whole source failed: every gate of the call gets verdict ``error``."""
 
 
+#: How a source says a metrics file is missing (``file`` source: ``NoData``, detail ending in
+#: it): no data, but no lack of traffic either, since nothing puts the file where the runner
+#: runs; ``rollout advance`` is loud about it (``runner.reconcile.runs.unreadable_cause``).
+MISSING_FILE = " does not exist (nothing reported yet)"
+
+
 class NoData(ExternalError):
     """The source answered, but has nothing for this moment: every gate is ``inconclusive``."""
 

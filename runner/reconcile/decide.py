@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -262,6 +263,21 @@ def hold_reason(change: LastChange) -> str:
                 f"{change.sha[:7]}; a person took charge, run `rollout resume` to continue")
     return (f"held: the state was changed by {change.author} in {change.sha[:7]}, not by the "
             "runner; run `rollout resume` to continue")
+
+
+#: How the two automatic pauses for metrics that could not be read say why, after "paused at
+#: 5%: " (error_limit's and the progress deadline's; see :func:`paused_unreadable`).
+SOURCE_FAILED = "the metric source failed "
+NO_CONCLUSIVE = "no conclusive evaluation for "
+_PAUSED_UNREADABLE = re.compile(rf"paused at \S+%: (?:{NO_CONCLUSIVE}|{SOURCE_FAILED})")
+
+
+def paused_unreadable(state: RolloutState | None) -> bool:
+    """Whether ``state`` is paused by the runner because no evaluation could read or conclude
+    on its metrics (error_limit, progress deadline): not a person's pause, nor a sample-ratio
+    or clock-skew one, which say another reason."""
+    return (state is not None and state.phase is Phase.PAUSED
+            and _PAUSED_UNREADABLE.match(state.reason) is not None)
 
 
 #: What a kill-switch hold's reason holds (see :func:`held_by_kill_switch`).
@@ -525,7 +541,7 @@ def _on_error(ev: _Evaluation) -> Decision | None:
     errors, limit = ev.observed.consecutive_errors, ev.plan.error_limit
     erring = gate_summary(ev.gates, Verdict.ERROR)
     if errors >= limit:
-        reason = f"paused at {ev.at}: the metric source failed {errors} times in a row: {erring}"
+        reason = f"paused at {ev.at}: {SOURCE_FAILED}{errors} times in a row: {erring}"
         return _pause(ev.plan, ev.state, ev.observed, reason, gates=ev.gates)
     return _observe(ev, f"metric source error ({errors} of {limit} in a row): {erring}")
 
@@ -543,7 +559,7 @@ def _on_inconclusive(ev: _Evaluation) -> Decision | None:
     missing = gate_summary(ev.gates, Verdict.INCONCLUSIVE)
     deadline = ev.plan.progress_deadline
     if now - since >= timedelta(seconds=deadline):
-        reason = (f"paused at {ev.at}: no conclusive evaluation for "
+        reason = (f"paused at {ev.at}: {NO_CONCLUSIVE}"
                   f"{format_duration(int((now - since).total_seconds()))} (progress deadline "
                   f"{format_duration(deadline)}): {missing}")
         return _pause(ev.plan, state, ev.observed, reason, gates=ev.gates,
@@ -827,6 +843,8 @@ def pause_dependents(decisions: Sequence[Decision], flags: Mapping[str, Flag],
 __all__ = [
     "CLOCK_SKEW",
     "KILL_SWITCH_MARK",
+    "NO_CONCLUSIVE",
+    "SOURCE_FAILED",
     "Action",
     "Approver",
     "Decision",
@@ -843,6 +861,7 @@ __all__ = [
     "needs_evaluation",
     "next_step_at",
     "pause_dependents",
+    "paused_unreadable",
     "request",
     "step_for_percentage",
 ]

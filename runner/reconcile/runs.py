@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from runner.errors import Declined
+from runner.gates.readings import MISSING_FILE
 from runner.gates.request import GateRequest
 from runner.git import Git, GitError, author_ident
 from runner.load import check_repository, load_config
@@ -44,6 +45,7 @@ from runner.reconcile.decide import (
     decide,
     needs_evaluation,
     pause_dependents,
+    paused_unreadable,
     request,
 )
 from runner.reconcile.message import message, parse_message
@@ -72,15 +74,6 @@ class Options:
     #: The environment as the command read it, once (ROLLOUT_AUTHOR_NAME and _EMAIL here);
     #: nothing below the command reads the process's own.
     env: Mapping[str, str] = field(default_factory=dict)
-
-
-#: How the file source says a metrics file is missing (runner/gates/sources/file.py): no
-#: data, but no lack of traffic either: nothing puts the file where the runner runs.
-MISSING_FILE = " does not exist (nothing reported yet)"
-#: How the automatic pauses for metrics that could not be read begin, after "paused at 5%:"
-#: (runner/reconcile/decide.py: the progress deadline, the source's error_limit).
-_UNREADABLE_PAUSE = re.compile(r"paused at \S+%: (no conclusive evaluation for |"
-                               r"the metric source failed )")
 
 
 def unreadable_cause(gates: Sequence[GateResult]) -> str | None:
@@ -120,9 +113,7 @@ class Unreadable:
 def paused_for_metrics(state: RolloutState | None) -> str | None:
     """The cause when ``state`` is paused by the runner because its metrics could not be
     read (a person's ``rollout pause`` is not: it says who)."""
-    if state is None or state.phase is not Phase.PAUSED:
-        return None
-    if not _UNREADABLE_PAUSE.match(state.reason):
+    if state is None or not paused_unreadable(state):
         return None
     return unreadable_cause(state.last_gates)
 
@@ -594,6 +585,6 @@ def apply_approval(opts: Options, flag: str, who: Approver, reason: str = "",
     return _run(opts, compute, Report())
 
 
-__all__ = ["MISSING_FILE", "GitError", "Options", "Report", "Stop", "Unreadable", "advance",
+__all__ = ["GitError", "Options", "Report", "Stop", "Unreadable", "advance",
            "apply_approval", "apply_request", "approver", "gates_evaluator",
            "paused_for_metrics", "requester", "unreadable", "unreadable_cause"]

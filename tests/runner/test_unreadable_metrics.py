@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from runner.gates.readings import NoData, SourceCall
+from runner.gates.readings import MISSING_FILE, NoData, SourceCall
 from runner.gates.sources import file as file_source
 from runner.load import load_repository
 from runner.model import GateResult, Verdict
 from runner.reconcile.decide import SAMPLE_RATIO
-from runner.reconcile.runs import MISSING_FILE, unreadable_cause
+from runner.reconcile.runs import unreadable_cause
 from tests.conftest import git
 from tests.notify.receivers import receiver
 from tests.runner.helpers import advance, at, rollout, state, write_metrics

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 
 from runner.gates.readings import (
+    MISSING_FILE,
     NoData,
     Reading,
     SourceCall,
@@ -58,7 +59,7 @@ def read(call: SourceCall) -> dict[str, Reading]:
                               "small JSON object")
         text = raw.decode("utf-8")
     except FileNotFoundError as e:
-        raise NoData(f"{shown} does not exist (nothing reported yet)") from e
+        raise NoData(f"{shown}{MISSING_FILE}") from e
     except (OSError, UnicodeDecodeError) as e:
         raise SourceError(f"{shown}: cannot read: {e}") from e
     try:
