@@ -23,6 +23,7 @@ from runner.gates.request import GateRequest
 from runner.gates.sources.timeline import Timeline, parse_timeline
 from runner.load import check_repository, load_config
 from runner.load.durations import parse_duration
+from runner.load.layout import YAML_SUFFIXES, plans_of, prefix, stem
 from runner.model import GateResult, RolloutPlan
 from runner.reconcile.simulate import TooManyLooks, look_times, replay
 from runner.review.simulate_text import Setting, simulate_json, simulate_text
@@ -80,31 +81,36 @@ def _plan(root: Path, given: str) -> tuple[RolloutPlan, str, str, str]:
     own files have problems (the first named, file:line:col)."""
     checked = check_repository(root)
     config = checked.salvaged.config
+    folder = root / config.rollouts_dir
     flag = given
     if given.endswith((".yaml", ".yml")) or "/" in given:
         path = Path(given)
         full = (path if path.is_absolute() else Path.cwd() / path).resolve()
-        folder = (root / config.rollouts_dir).resolve()
         if not full.is_file():
             raise UsageError(f"{safe_line(given)}: no such plan file")
-        if full.parent != folder:
+        if full.parent != folder.resolve():
             raise UsageError(f"{safe_line(given)}: not a plan in {config.rollouts_dir}/ of "
                              f"{root}")
-        flag = next((f for f, p in checked.salvaged.plans.items() if p.name == full.stem),
-                    full.stem)
-    own = checked.files_of.get(flag)
-    if own is None and flag not in checked.salvaged.plans:
-        raise UsageError(f"no rollout plan for {safe_line(flag)!r} in {config.rollouts_dir}/")
+        names = [stem(full)]
+        flag = next((f for f, p in checked.salvaged.plans.items() if p.name == names[0]),
+                    names[0])
+    else:
+        names = [*plans_of(root, config.rollouts_dir, flag), flag]
+    files = {f"{prefix(config.rollouts_dir)}{name}{suffix}" for name in names
+             for suffix in YAML_SUFFIXES}
+    own = set(checked.files_of.get(flag, ())) | files
     if not checked.sound(flag):
-        problems = [p for p in checked.problems if own is None or p.path in own]
-        if not problems:
-            raise UsageError(f"no rollout plan for {safe_line(flag)!r} in "
-                             f"{config.rollouts_dir}/ with a flag in {config.flags_dir}/")
+        problems = [p for p in checked.problems if p.path in own]
+        if not problems or not any((root / f).is_file() for f in files):
+            raise UsageError(f"no rollout plan for {safe_line(flag)!r} in {config.rollouts_dir}/"
+                             + ("" if not problems else f" with a flag in {config.flags_dir}/"))
         more = f" (and {len(problems) - 1} more; see `rollout validate`)" if len(problems) > 1 else ""
         raise ContentError(f"{problems[0]}{more}")
     plan = checked.salvaged.plans[flag]
     f = checked.salvaged.flags[flag]
-    return plan, f"{config.rollouts_dir}/{plan.name}.yaml", f.rollout_variant, f.default_variant
+    shown = next((f"{prefix(config.rollouts_dir)}{plan.name}{suffix}" for suffix in YAML_SUFFIXES
+                  if (folder / f"{plan.name}{suffix}").is_file()), plan.name)
+    return plan, shown, f.rollout_variant, f.default_variant
 
 
 def _when(option: str, value: str, now: datetime) -> datetime:
