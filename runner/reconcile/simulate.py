@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from runner.errors import UsageError
 from runner.gates.request import GateRequest
 from runner.model import GateResult, Phase, RolloutPlan, RolloutState
 from runner.reconcile.decide import Action, Decision, awaiting_approval, decide, needs_evaluation
@@ -35,8 +36,8 @@ ASSUMED_APPROVER = "rollout simulate (assumed)"
 MAX_LOOKS = 100_000
 
 
-class TooManyLooks(ValueError):
-    """The range holds more than :data:`MAX_LOOKS` looks."""
+class TooManyLooks(UsageError):
+    """The range asked for holds more than :data:`MAX_LOOKS` looks (exit 2)."""
 
 
 def look_times(since: datetime, until: datetime, every: timedelta) -> list[datetime]:
