@@ -9,8 +9,8 @@ from __future__ import annotations
 
 #: Subcommand modules under runner.cli, in the order ``rollout --help`` lists them.
 COMMANDS = (
-    "validate", "plan", "advance", "status", "history", "incident", "rollback", "pause", "resume",
-    "retry", "approve", "build", "publish", "keygen", "eval", "init", "demo", "issue",
+    "validate", "plan", "simulate", "advance", "status", "history", "incident", "rollback",
+    "pause", "resume", "retry", "approve", "build", "publish", "keygen", "eval", "init", "demo", "issue",
 )
 
 #: Each command's one line in ``rollout --help``, so that the top-level help (and a mistyped
@@ -36,4 +36,5 @@ SUMMARIES = {
     "init": "scaffold a new GitOps repository (flags, a plan, schemas, workflows)",
     "demo": "run the whole story offline: rollout, automatic rollback, git revert, audit",
     "issue": "open or update the GitHub issue of rolled-back rollouts",
+    "simulate": "replay a plan over recorded metrics: what the runner would have decided",
 }

@@ -52,12 +52,19 @@ def _source(kind: str) -> Callable[[SourceCall], dict[str, Reading]] | None:
     return None
 
 
+#: A metric source: what it read for one call (one reading per gate and cohort count).
+SourceReader = Callable[[SourceCall], dict[str, Reading]]
+
+
 def assess_rollout(request: GateRequest, *, root: Path, now: datetime,
-             env: Mapping[str, str]) -> tuple[GateResult, ...]:
+             env: Mapping[str, str], source: SourceReader | None = None
+             ) -> tuple[GateResult, ...]:
     """The gate results of one rollout. Never raises for a source's failure: that is ``error``.
+    ``source`` reads instead of the plan's own ``metrics.type`` (``rollout simulate`` replays
+    a recorded timeline through it); the plan's ``metrics`` still give the window and timeout.
 
     Whatever the source said, no result's detail holds the source's bearer token."""
-    results = _assess(request, root=root, now=now, env=env)
+    results = _assess(request, root=root, now=now, env=env, source=source)
     m = request.plan.metrics
     token = env.get(m.bearer_token_env) if m is not None and m.bearer_token_env else None
     if not token or not any(token in r.detail for r in results):
@@ -67,7 +74,8 @@ def assess_rollout(request: GateRequest, *, root: Path, now: datetime,
 
 
 def _assess(request: GateRequest, *, root: Path, now: datetime,
-              env: Mapping[str, str]) -> tuple[GateResult, ...]:
+              env: Mapping[str, str], source: SourceReader | None = None
+              ) -> tuple[GateResult, ...]:
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     plan = request.plan
@@ -83,7 +91,7 @@ def _assess(request: GateRequest, *, root: Path, now: datetime,
     if metrics is None:
         return failed(Verdict.ERROR, "no metric source: the plan has no metrics and "
                       "pyproject.toml has no [tool.rollout.metrics]")
-    read = _source(metrics.type)
+    read = source or _source(metrics.type)
     if read is None:
         return failed(Verdict.ERROR, f"unknown metrics type {metrics.type!r}")
     call = SourceCall(request.flag, request.percentage, metrics, gates, root, now, env,
