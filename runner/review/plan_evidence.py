@@ -49,11 +49,11 @@ def _comparisons(plan: RolloutPlan, traffic: Traffic, percentage: float) -> list
     out = []
     for m in spec.metrics:
         base = traffic.baseline(m.metric)
-        common = {"spec": spec, "metric": m, "percentage": percentage, "looks": looks,
-                  "control_rate": base, "power": traffic.power}
-        healthy = comparison_need(**common, increase=0.0, outcome=PASS)
         regression = min(traffic.regression_of(m), 100.0 - base)
-        caught = comparison_need(**common, increase=regression, outcome=FAIL)
+        healthy, caught = (comparison_need(spec, m, percentage=percentage, looks=looks,
+                                           control_rate=base, increase=increase,
+                                           outcome=outcome, power=traffic.power)
+                           for increase, outcome in ((0.0, PASS), (regression, FAIL)))
         out.append({"gate": m.name, "margin": m.max_increase, "regression": regression,
                     "pass": _need(healthy, rate), "fail": _need(caught, rate)})
     return out
@@ -81,7 +81,7 @@ def plan_evidence(plan: RolloutPlan) -> dict[str, Any] | None:
     traffic = plan.traffic
     if traffic is None:
         return {"hint": HINT} if plan.compare is not None else None
-    steps = []
+    steps: list[dict[str, Any]] = []
     last = len(plan.steps) - 1
     for i, s in enumerate(plan.steps):
         if plan.compare is None or not 0 < s.percentage < 100:
@@ -94,10 +94,10 @@ def plan_evidence(plan: RolloutPlan) -> dict[str, Any] | None:
         steps.append({"index": i, "percentage": s.percentage, "wait": format_duration(wait),
                       "gates": gates, "seconds": hold, "time": about(hold),
                       "deadline_short": needs is None or needs > plan.progress_deadline})
-    holds = {s["index"]: s["seconds"] for s in steps}
+    holds: dict[int, float | None] = {s["index"]: s["seconds"] for s in steps}
     total: float | None = 0.0
     for i in range(len(plan.steps)):
-        hold = holds.get(i, plan.step_wait(i) if i < last else (plan.bake or 0.0))
+        hold = holds[i] if i in holds else (plan.step_wait(i) if i < last else (plan.bake or 0.0))
         total = None if total is None or hold is None else total + hold
     return {"requests_per_hour": traffic.requests_per_hour,
             "expected_seconds": total, "expected_time": about(total),
