@@ -78,6 +78,9 @@ def _typed(path: tuple[Any, ...], instance: Any, want: str) -> str:
     ``'5%'``) what to write instead."""
     said = f"{shown(instance)} is {a_type(instance)}, expected {want}"
     advice = unit_advice(path, instance)
+    if path == ("traffic",) and isinstance(instance, int | float) \
+            and not isinstance(instance, bool) and instance >= 0:  # traffic needs its unit
+        advice = f"write {instance:g}/h (requests an hour; /s, /m and /d too)"
     return f"{said}: {advice}" if advice else said
 
 
