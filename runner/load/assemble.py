@@ -27,8 +27,9 @@ from runner.model import (
     Step,
     Strategy,
     Targeting,
+    Traffic,
 )
-from runner.model.plan import BUILTIN_GATES
+from runner.model.plan import BUILTIN_GATES, DEFAULT_BASELINES
 from runner.timefmt import parse_iso
 
 RULE_OPS = ("in", "not_in", "equals", "starts_with", "ends_with")
@@ -139,9 +140,34 @@ def build_compare(d: dict[str, Any] | None) -> Comparison | None:
     )
 
 
+#: A traffic's short form, ``6000/h``: seconds of each unit.
+TRAFFIC_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def build_traffic(d: str | dict[str, Any] | None) -> Traffic | None:
+    """The plan's ``traffic:`` (docs/guarded.md, "How long a step takes"): ``6000/h``, or an
+    object with ``requests_per_hour`` and the planning assumptions."""
+    if d is None:
+        return None
+    if isinstance(d, str):
+        count, unit = d.split("/")
+        return Traffic(float(count) * 3600.0 / TRAFFIC_UNITS[unit])
+    return Traffic(
+        requests_per_hour=float(d["requests_per_hour"]),
+        baselines=MappingProxyType({**DEFAULT_BASELINES, **{
+            k: float(d[k]) for k in DEFAULT_BASELINES if k in d}}),
+        power=float(d.get("power", 0.8)),
+        regression=MappingProxyType({k: float(v) for k, v in d.get("regression", {}).items()}),
+    )
+
+
 def plan_digest(d: dict[str, Any], metrics: MetricsConfig | None) -> str:
-    """Digest of what the plan means, not how it is written: comments and key order don't count."""
+    """Digest of what the plan means, not how it is written: comments and key order don't count.
+
+    ``traffic`` is left out: it is the author's expectation, which the runner never reads, so
+    correcting it never replans (and restarts the evidence of) a running rollout."""
     effective = dict(d)
+    effective.pop("traffic", None)
     if metrics is not None and "metrics" not in effective:
         effective["metrics"] = {"type": metrics.type, "path": metrics.path, "url": metrics.url,
                                 "queries": dict(metrics.queries), "command": list(metrics.command)}
@@ -214,6 +240,7 @@ def build_plan(name: str, d: dict[str, Any], config: RepoConfig) -> RolloutPlan:
         bake=parse_duration(d["bake"]) if "bake" in d else None,
         approvers=tuple(d.get("approvers", ())),
         digest=plan_digest(d, metrics),
+        traffic=build_traffic(d.get("traffic")),
     )
 
 

@@ -26,6 +26,8 @@ _PATTERNS = {
     "^[A-Za-z_][A-Za-z0-9_]*$": "is not an environment variable name (letters, digits, _)",
     "^[A-Za-z0-9][A-Za-z0-9_.-]*$": "is not a variant name (letters, digits, _ . -)",
     "^[0-9]+(ms|s|m|h|d|w)$": "is not a window such as 5m or 1h",
+    "^[0-9]+(\\.[0-9]+)?/(s|m|h|d)$": "is not a traffic such as 6000/h (requests an hour; /s, "
+                                      "/m and /d too)",
 }
 
 
@@ -76,6 +78,9 @@ def _typed(path: tuple[Any, ...], instance: Any, want: str) -> str:
     ``'5%'``) what to write instead."""
     said = f"{shown(instance)} is {a_type(instance)}, expected {want}"
     advice = unit_advice(path, instance)
+    if path == ("traffic",) and isinstance(instance, int | float) \
+            and not isinstance(instance, bool) and instance >= 0:  # traffic needs its unit
+        advice = f"write {instance:g}/h (requests an hour; /s, /m and /d too)"
     return f"{said}: {advice}" if advice else said
 
 

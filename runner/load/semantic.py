@@ -146,6 +146,7 @@ def check_plan(plan: RolloutPlan, raw: Mapping[str, Any], path: str) -> list[Fin
                 f"{', '.join(f'{p:g}' for p in expected)}; use strategy: custom for others")
     out.extend(check_steps(pcts, path))
     out.extend(check_durations(raw, path))
+    out.extend(_check_traffic(plan, path))
     for i, p in enumerate(pcts):
         if not _fine(p):
             bad(("steps", i), f"{p:g} has finer resolution than 0.01")
@@ -210,6 +211,21 @@ def check_durations(raw: Mapping[str, Any], path: str) -> list[Finding]:
             out.append(Finding(path, field, f"{shown(value, 24)} is longer than the limit of "
                                f"{format_duration(MAX_DURATION)}"))
     return out
+
+
+#: The most requests an hour a plan's ``traffic`` may give: beyond it a number is a typo.
+MAX_TRAFFIC = 1e12
+
+
+def _check_traffic(plan: RolloutPlan, path: str) -> list[Finding]:
+    """The short form of ``traffic`` (``6000/h``) within 0 < requests an hour <= MAX_TRAFFIC
+    (the object form's bounds are the schema's)."""
+    rate = plan.traffic.requests_per_hour if plan.traffic is not None else None
+    if rate is None or 0 < rate <= MAX_TRAFFIC:
+        return []
+    what = "no traffic at all" if rate <= 0 else f"more than {MAX_TRAFFIC:.0e} requests an hour"
+    return [Finding(path, ("traffic",), f"{what}; give the flag's expected requests, such as "
+                    "6000/h")]
 
 
 def _unguarded(plan: RolloutPlan) -> str | None:

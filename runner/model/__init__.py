@@ -31,6 +31,7 @@ from runner.model.plan import (
     RolloutPlan,
     Step,
     Strategy,
+    Traffic,
 )
 from runner.model.repository import Repository, SourceRef
 from runner.model.state import CohortEvidence, GateResult, Phase, RolloutState, Verdict
@@ -63,6 +64,7 @@ __all__ = [
     "Step",
     "Strategy",
     "Targeting",
+    "Traffic",
     "Verdict",
     "default_env_var",
     "value_type",

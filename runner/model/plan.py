@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
@@ -105,6 +105,35 @@ class Comparison:
     dry_run: bool = False
 
 
+#: The baselines ``rollout plan`` assumes when a plan's ``traffic`` gives none, in percent:
+#: the error rate of the issue's and the benchmark's healthy service, and the share of
+#: requests slower than a latency objective set at about the 99th percentile.
+DEFAULT_BASELINES: Mapping[str, float] = MappingProxyType({"error_rate": 0.3, "slow_rate": 1.0})
+
+
+@dataclass(frozen=True, slots=True)
+class Traffic:
+    """The flag's traffic as the plan's author expects it, for planning only: ``rollout plan``
+    and ``rollout status`` say from it how long each step needs to gather its evidence. The
+    runner's decisions never read it (and it is not part of the plan's digest)."""
+
+    #: Requests an hour over the flag's whole traffic (both cohorts together).
+    requests_per_hour: float
+    #: metric -> its rate in control (percent), assumed for the healthy case.
+    baselines: Mapping[str, float] = field(default_factory=lambda: DEFAULT_BASELINES)
+    #: The probability with which a step should have decided by the time ``rollout plan`` gives.
+    power: float = 0.8
+    #: metric -> the regression to catch, in percentage points above the baseline; a metric
+    #: not named: twice its ``max_increase``.
+    regression: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+
+    def baseline(self, metric: str) -> float:
+        return self.baselines.get(metric, DEFAULT_BASELINES.get(metric, 0.0))
+
+    def regression_of(self, m: MetricComparison) -> float:
+        return self.regression.get(m.metric, 2.0 * m.max_increase)
+
+
 @dataclass(frozen=True, slots=True)
 class Step:
     percentage: float
@@ -141,6 +170,8 @@ class RolloutPlan:
     approvers: tuple[str, ...] = ()
     #: sha256 of the plan's canonical content: the state records which plan it executes.
     digest: str = ""
+    #: The expected traffic, for planning the steps' evidence (not part of ``digest``).
+    traffic: Traffic | None = None
 
     @property
     def percentages(self) -> tuple[float, ...]:

@@ -17,6 +17,7 @@ from runner.load.durations import format_duration
 from runner.model import Flag, Gate, Repository, Risk, RolloutPlan, RolloutState, Strategy
 from runner.model.state import Phase
 from runner.percent import percent
+from runner.review.plan_evidence import evidence_risks, plan_evidence
 from runner.review.snapshot import Snapshot
 from runner.safetext import shown_url
 from runner.timefmt import utc_iso
@@ -94,6 +95,8 @@ def plan_fields(plan: RolloutPlan) -> dict[str, Any]:
         for g in s.gates or ():
             out[f"steps[{i}].gates.{g.name}"] = g.threshold + (" (dry run)" if g.dry_run else "")
     out.update(compare_fields(plan))
+    if plan.traffic is not None:  # planning only, outside the digest: shown when edited
+        out["traffic"] = f"{_number(plan.traffic.requests_per_hour)}/h"
     m = plan.metrics
     if m is not None:
         out["metrics.type"] = m.type
@@ -334,13 +337,17 @@ def compare(base: Snapshot, head: Snapshot, now: datetime | None = None) -> dict
     rollouts: dict[str, list[dict[str, Any]]] = {"started": [], "changed": [], "stopped": []}
     for key in sorted(set(b.plans) | set(h.plans)):
         pb, ph = b.plans.get(key), h.plans.get(key)
-        if ph is not None and (pb is None or pb.digest != ph.digest):
+        if ph is not None and (pb is None or pb.digest != ph.digest
+                               or pb.traffic != ph.traffic):
             entry = {"flag": key, "plan": ph.name, "strategy": ph.strategy.value,
                      "on_failure": ph.on_failure.value,
                      "state": _state_summary(h.states.get(key)),
                      "timeline": timeline(ph, h.states.get(key), now),
                      "compare": compare_summary(ph),
                      "changes": field_changes(plan_fields(pb), plan_fields(ph)) if pb else []}
+            evidence = plan_evidence(ph)  # the requests each step needs, and how long
+            if evidence is not None:
+                entry["evidence"] = evidence
             rollouts["changed" if pb else "started"].append(entry)
         elif pb is not None and ph is None:
             state = b.states.get(key)
@@ -351,6 +358,8 @@ def compare(base: Snapshot, head: Snapshot, now: datetime | None = None) -> dict
             })
 
     risks = _risks(b, h, added, removed, changed, rollouts)
+    for r in rollouts["started"] + rollouts["changed"]:
+        risks.extend(evidence_risks(r["flag"], h.plans[r["flag"]], r.get("evidence")))
     touched = set(added) | {c["key"] for c in changed} | {
         r["flag"] for group in rollouts.values() for r in group}
     return {

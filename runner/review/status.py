@@ -72,6 +72,12 @@ def status_rows(repo: Repository, flags: Sequence[str], now: datetime,
         try:
             row = record(flag, repo.plans.get(flag), repo.states.get(flag), now,
                          (held or {}).get(flag))
+            plan = repo.plans.get(flag)
+            if plan is not None and plan.traffic is not None:
+                # start-up: the statistics load only for a plan that plans its evidence
+                from runner.review.status_evidence import with_distances
+
+                with_distances(row, plan)
             if fmt in RENDERERS:
                 RENDERERS[fmt]([row])  # the renderer must manage it too
         except RolloutError as e:  # the content is the problem: reported, the others still shown

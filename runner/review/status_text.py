@@ -54,6 +54,10 @@ def _rollout(r: Mapping[str, Any]) -> list[str]:
                                     f"({g['threshold']}{dry}): {g['verdict']}", limit=1000))
         if g.get("cohorts"):  # a comparison gate: treatment against control
             out.append("    " + safe_line(_cohorts(g["cohorts"]), limit=1000))
+        if isinstance(g.get("to_decide"), Mapping):  # a plan with traffic: how far from deciding
+            from runner.review.status_evidence import distance_text  # loaded with the distance
+
+            out.append("    " + safe_line(distance_text(g["to_decide"]), limit=1000))
     if r["reason"]:
         out.append(f"  {safe_line(r['reason'], limit=1000)}")
     return out

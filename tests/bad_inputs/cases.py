@@ -483,6 +483,21 @@ CASES: list[Case] = [
     Case("unit_confidence_in_percent",
          {F: flag(), P: plan(COMPARE + "  error_rate: {max_increase: 1}\n  confidence: 95%\n")},
          P, 9, "compare.confidence", "write 0.95 (a fraction of 1, without %)"),
+    Case("traffic_without_a_unit", {F: flag(), P: plan("strategy: safe\ngates:\n  error_rate: 1\n"
+         "traffic: 6000\n")}, P, 6, "traffic", "write 6000/h"),
+    Case("traffic_in_words", {F: flag(), P: plan("strategy: safe\ngates:\n  error_rate: 1\n"
+         "traffic: 6000/hour\n")}, P, 6, "traffic", "is not a traffic such as 6000/h"),
+    Case("traffic_of_nothing", {F: flag(), P: plan("strategy: safe\ngates:\n  error_rate: 1\n"
+         "traffic: 0/h\n")}, P, 6, "traffic", "no traffic at all"),
+    Case("traffic_object_without_requests", {F: flag(), P: plan(
+         "strategy: safe\ngates:\n  error_rate: 1\ntraffic:\n  error_rate: 0.3\n")},
+         P, 6, "traffic.requests_per_hour", "required field is missing"),
+    Case("traffic_power_of_one", {F: flag(), P: plan(
+         "strategy: safe\ngates:\n  error_rate: 1\ntraffic:\n  requests_per_hour: 6000\n"
+         "  power: 1\n")}, P, 8, "traffic.power", "1 is greater than or equal to the maximum of 1"),
+    Case("traffic_baseline_with_percent", {F: flag(), P: plan(
+         "strategy: safe\ngates:\n  error_rate: 1\ntraffic:\n  requests_per_hour: 6000\n"
+         "  error_rate: 0.3%\n")}, P, 8, "traffic.error_rate", "write 0.3 (percent, without %)"),
     Case("unit_flag_percentage_with_percent", {F: flag("percentage: 10%\n")}, F, 6, "percentage",
          "write 10 (percent, without %)"),
 ]
