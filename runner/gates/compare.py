@@ -229,7 +229,8 @@ def _metric(spec: Comparison, m: MetricComparison, treatment: CohortCounts, cont
                       f"{counts}; {margin}", value, evidence(None, None))
 
     try:
-        iv = sequential.difference(te, tn, ce, cn, alpha=alpha, tuning=n_star, one_sided=True)
+        iv = sequential.difference(te, tn, ce, cn, alpha=alpha, tuning=n_star, one_sided=True,
+                                   margin=m.max_increase / 100.0)
     except (ValueError, ArithmeticError) as e:  # counts checked above: never expected
         return result(Verdict.ERROR, f"the comparison could not be computed ({e}): {counts}")
     low, high = 100.0 * iv.low, 100.0 * iv.high
