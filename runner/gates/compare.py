@@ -7,7 +7,10 @@ current step started.
 
 The verdict of a metric, with ``d = p_treatment - p_control`` in percentage points, ``low``
 and ``high`` its always-valid lower and upper bounds (each a one-sided bound of
-:mod:`runner.gates.stats.sequential`, as GrowthBook's safe rollouts use):
+:mod:`runner.gates.stats.sequential`, as GrowthBook's safe rollouts use, with a standard
+error that also covers the null at the margin: :mod:`runner.gates.stats.restricted`). The
+proportions are of requests, or with ``compare.unit: users`` of users (the share of each
+cohort's users who saw an error / a slow request, from :class:`CohortCounts`' user counts):
 
 - ``fail`` when ``low > max_increase``: the data shows treatment worse than control by more
   than the margin;
