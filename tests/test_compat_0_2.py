@@ -53,7 +53,11 @@ FIXED = {
 HEALTHY = {"error_rate": 0.2, "p95_latency_ms": 120.0, "p99_latency_ms": 200.0,
            "request_count": 500, "error_count": 1}
 #: Cohort counts of a feature that breaks its own users only (the comparison gate's case).
-BROKEN = {"treatment": {"requests": 6000, "errors": 300, "slow": 60, "assigned": 6000},
+#: Issue 18 changed the comparison's standard error on purpose (also the one under the null
+#: at the margin, whichever is larger): treatment's slow share is above control's + the
+#: margin here (2.5 % against 1 %, +1 pp), where the observed one is the larger and both
+#: releases write the same bounds; at 1 % against 1 % (0.2's scenario) the bounds differ.
+BROKEN = {"treatment": {"requests": 6000, "errors": 300, "slow": 150, "assigned": 6000},
           "control": {"requests": 114000, "errors": 342, "slow": 1140, "assigned": 114000}}
 APPROVAL_PLAN = """flag: {flag}
 strategy: custom

@@ -52,6 +52,8 @@ VARIABLES: dict[str, object] = {
     "objective_ms": 500, "objective_seconds": "0.5",
 }
 COHORTS = {"treatment": "on", "control": "off"}
+#: The user counts of a comparison of users (docs/guarded.md), each nonzero in the service.
+USER_COUNTS = {"cohort_users", "cohort_users_with_errors", "cohort_users_slow"}
 FENCE = re.compile(r"^([ \t]*)```(\w*)[ \t]*\n(.*?)^\1```", re.M | re.S)
 PROMQL_CALL = re.compile(r"\b(rate|increase|histogram_quantile)\(")
 
@@ -158,6 +160,9 @@ class Service:
                     # few requests a loaded machine lets through
                     if flag == FLAG and self.served % int(4 * 100 / ERROR_PERCENT) == 0:
                         r.fail()
+                if flag == FLAG and self.served % 40 == 0:  # a second request, a slow one
+                    self.recorder.observe_resolution(FLAG, r.resolution, 0.7,
+                                                     user=user["targetingKey"])
             time.sleep(0.01)
 
     def stop(self) -> None:
@@ -214,7 +219,13 @@ def test_every_promql_example_of_the_docs_returns_data_from_the_recorder(
                         # the flag's errors over the flag's requests, in percent
                         problems.append(f"{where}: {values[0]:.2f} %, the flag fails "
                                         f"{ERROR_PERCENT} % of its requests: {promql}")
+                    elif where.split()[-1] in USER_COUNTS and values[0] <= 0:
+                        # users, users with errors, users slower than 0.5 s: the service has
+                        # each in both cohorts, so a name the recorder does not emit (read
+                        # as 0 through "or vector(0)") shows here
+                        problems.append(f"{where} ({cohort}): no users counted: {promql}")
             assert problems == []
+            assert {where.split()[-1] for where, _ in found} >= USER_COUNTS
     except PrometheusUnavailable as e:
         pytest.fail(f"real Prometheus needed: {e}", pytrace=False)
     finally:

@@ -26,6 +26,7 @@ from runner.gates.readings import (
     SourceError,
     cohort_key,
     counts_needed,
+    counts_read,
 )
 from runner.gates.request import GateRequest
 from runner.gates.templates import TemplateProblem
@@ -165,10 +166,10 @@ def cohort_counts(spec: Comparison, readings: Mapping[str, Reading]
     missing: list[str] = []
     for cohort in COHORTS:
         values[cohort] = {}
-        for count in (*needed, "assigned"):
+        for count in counts_read(spec):
             r = readings.get(cohort_key(cohort, count))
             if r is None:
-                if count == "assigned":
+                if count not in needed:
                     values[cohort][count] = None
                     continue
                 raise UnusableCounts(Verdict.ERROR,
@@ -176,7 +177,7 @@ def cohort_counts(spec: Comparison, readings: Mapping[str, Reading]
             if r.error is not None:
                 raise UnusableCounts(Verdict.ERROR, f"{cohort} {count}: {r.error}")
             if r.value is None:
-                if count == "assigned":
+                if count not in needed:
                     values[cohort][count] = None
                     continue
                 missing.append(f"{cohort} {count} ({r.detail or 'no data'})")
@@ -193,17 +194,20 @@ def cohort_counts(spec: Comparison, readings: Mapping[str, Reading]
         v = values[cohort]
         requests = v["requests"]
         assert requests is not None
-        for count in ("errors", "slow", "assigned"):
-            x = v.get(count)
-            if x is not None and x > requests * (1 + 1e-9) + 1e-9:
+        for count, of in (("errors", "requests"), ("slow", "requests"), ("assigned", "requests"),
+                          ("users", "requests"), ("users_with_errors", "users"),
+                          ("users_slow", "users")):
+            x, total = v.get(count), v.get(of)
+            if x is not None and total is not None and x > total * (1 + 1e-9) + 1e-9:
                 raise UnusableCounts(Verdict.ERROR, f"{cohort} has {x:g} {count} out of only "
-                                     f"{requests:g} requests: the cohort counts are inconsistent")
+                                     f"{total:g} {of}: the cohort counts are inconsistent")
 
     def counts(cohort: str) -> CohortCounts:
         v = values[cohort]
         requests = v["requests"]
         assert requests is not None
-        return CohortCounts(requests, v.get("errors") or 0.0, v.get("slow"), v.get("assigned"))
+        return CohortCounts(requests, v.get("errors") or 0.0, v.get("slow"), v.get("assigned"),
+                            v.get("users"), v.get("users_with_errors"), v.get("users_slow"))
 
     return counts("treatment"), counts("control")
 

@@ -7,7 +7,10 @@ current step started.
 
 The verdict of a metric, with ``d = p_treatment - p_control`` in percentage points, ``low``
 and ``high`` its always-valid lower and upper bounds (each a one-sided bound of
-:mod:`runner.gates.stats.sequential`, as GrowthBook's safe rollouts use):
+:mod:`runner.gates.stats.sequential`, as GrowthBook's safe rollouts use, with a standard
+error that also covers the null at the margin: :mod:`runner.gates.stats.restricted`). The
+proportions are of requests, or with ``compare.unit: users`` of users (the share of each
+cohort's users who saw an error / a slow request, from :class:`CohortCounts`' user counts):
 
 - ``fail`` when ``low > max_increase``: the data shows treatment worse than control by more
   than the margin;
@@ -34,7 +37,7 @@ guard those steps.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -68,6 +71,12 @@ class CohortCounts:
     #: check, best counted once per user (a user's requests share one assignment, and the
     #: chi-square needs independently assigned units); None: use ``requests``.
     assigned: float | None = None
+    #: Users seen (each counted once since the step started: the split's unit); None: the
+    #: source has no user counts. Needed by a comparison whose unit is users.
+    users: float | None = None
+    #: Of those users, the ones who saw at least one error / one slow request (unit users).
+    users_with_errors: float | None = None
+    users_slow: float | None = None
 
 
 def count_problem(x: object) -> str | None:
@@ -181,39 +190,63 @@ def _threshold(m: MetricComparison, spec: Comparison) -> str:
     return f"treatment - control <= {_pp(m.max_increase)} pp ({_pct(spec.confidence * 100)} %)"
 
 
+#: What a comparison counts, by unit: (its totals, errors, slow) in CohortCounts, and the
+#: words for them.
+_UNIT_COUNTS = {"requests": ("requests", "errors", "slow"),
+                "users": ("users", "users_with_errors", "users_slow")}
+_UNIT_WORDS = {("requests", "error_rate"): "errors", ("requests", "slow_rate"): "slow",
+               ("users", "error_rate"): "users with errors", ("users", "slow_rate"): "users slow"}
+
+
+def _unit_counts(spec: Comparison, m: MetricComparison, treatment: CohortCounts,
+                 control: CohortCounts) -> tuple[tuple[float, float, float, float] | None, str]:
+    """``((te, tn, ce, cn), label)``: each cohort's events and total in the comparison's unit,
+    and the events' name; ``(None, why)`` when the source did not give them."""
+    unit = spec.unit if spec.unit in _UNIT_COUNTS else "requests"
+    total_name, errors_name, slow_name = _UNIT_COUNTS[unit]
+    events_name = errors_name if m.metric == "error_rate" else slow_name
+    label = _UNIT_WORDS[(unit, m.metric)]
+    t = (getattr(treatment, events_name), getattr(treatment, total_name))
+    c = (getattr(control, events_name), getattr(control, total_name))
+    if m.metric == "slow_rate" and unit == "requests" and (t[0] is None or c[0] is None):
+        missing = " and ".join(n for n, x in (("treatment", t[0]), ("control", c[0])) if x is None)
+        return None, (f"the source gave no slow count ({missing}) for the objective "
+                      f"{m.objective_ms:g} ms")
+    if None in (*t, *c):
+        missing = ", ".join(f"{cohort} {name}" for cohort, one in (("treatment", treatment),
+                                                                    ("control", control))
+                            for name in (total_name, events_name) if getattr(one, name) is None)
+        return None, f"the source gave no user counts ({missing}) for a comparison of users"
+    return (t[0], t[1], c[0], c[1]), label
+
+
 def _metric(spec: Comparison, m: MetricComparison, treatment: CohortCounts, control: CohortCounts,
             alpha: float, n_star: float, now: datetime) -> GateResult:
     threshold = _threshold(m, spec)
-    label = "errors" if m.metric == "error_rate" else "slow"
 
     def result(verdict: Verdict, detail: str, value: float | None = None,
                evidence: CohortEvidence | None = None) -> GateResult:
         return GateResult(m.name, verdict, value, threshold, spec.dry_run,
                           record_line(detail, MAX_DETAIL), now, evidence)
 
-    te: float | None  # the cohorts' events: errors, or requests slower than the objective
-    ce: float | None
-    if m.metric == "error_rate":
-        te, ce = treatment.errors, control.errors
-    elif m.metric == "slow_rate":
-        te, ce = treatment.slow, control.slow
-        if te is None or ce is None:
-            missing = " and ".join(n for n, x in (("treatment", te), ("control", ce)) if x is None)
-            return result(Verdict.ERROR, f"the source gave no slow count ({missing}) for the "
-                                         f"objective {m.objective_ms:g} ms")
-    else:
+    if m.metric not in ("error_rate", "slow_rate"):
         return result(Verdict.ERROR, f"unknown compared metric {m.metric!r}")
-
-    problem = _bad_counts(treatment.requests, te, "treatment", label) or _bad_counts(
-        control.requests, ce, "control", label)
+    found, label = _unit_counts(spec, m, treatment, control)
+    if found is None:
+        return result(Verdict.ERROR, label)
+    te, t_total, ce, c_total = found
+    noun = "users" if spec.unit == "users" else "requests"
+    problem = _bad_counts(t_total, te, "treatment", label, noun) or _bad_counts(
+        c_total, ce, "control", label, noun)
     if problem:
         return result(Verdict.ERROR, f"unusable counts: {problem}")
-    tn, cn = float(treatment.requests), float(control.requests)
+    tn, cn = float(t_total), float(c_total)
     t_rate = 100.0 * te / tn if tn > 0 else None
     c_rate = 100.0 * ce / cn if cn > 0 else None
     value = t_rate - c_rate if t_rate is not None and c_rate is not None else None
-    counts = (f"treatment {_rate(t_rate)} ({_count(te)}/{_count(tn)}) vs control {_rate(c_rate)} "
-              f"({_count(ce)}/{_count(cn)})")
+    of_users = " of users" if spec.unit == "users" else ""
+    counts = (f"treatment {_rate(t_rate)}{of_users} ({_count(te)}/{_count(tn)}) vs control "
+              f"{_rate(c_rate)}{of_users} ({_count(ce)}/{_count(cn)})")
     margin = f"margin {_pp(m.max_increase)} pp"
 
     def evidence(low: float | None, high: float | None) -> CohortEvidence:
@@ -225,11 +258,22 @@ def _metric(spec: Comparison, m: MetricComparison, treatment: CohortCounts, cont
         which = " and ".join(f"{n} has {_count(x)}" for n, x in (("treatment", tn), ("control", cn))
                              if n in short)
         return result(Verdict.INCONCLUSIVE,
-                      f"too few requests: {which}, fewer than the minimum {spec.min_requests}; "
+                      f"too few {noun}: {which}, fewer than the minimum {spec.min_requests}; "
                       f"{counts}; {margin}", value, evidence(None, None))
+    return _judged(m, (te, tn, ce, cn), alpha, n_star, (counts, margin), value,
+                   evidence, result)
 
+
+def _judged(m: MetricComparison, counted: tuple[float, float, float, float], alpha: float,
+            n_star: float, words: tuple[str, str], value: float | None,
+            evidence: Callable[[float | None, float | None], CohortEvidence],
+            result: Callable[..., GateResult]) -> GateResult:
+    """The verdict of the bounds against the margin."""
+    te, tn, ce, cn = counted
+    counts, margin = words
     try:
-        iv = sequential.difference(te, tn, ce, cn, alpha=alpha, tuning=n_star, one_sided=True)
+        iv = sequential.difference(te, tn, ce, cn, alpha=alpha, tuning=n_star, one_sided=True,
+                                   margin=m.max_increase / 100.0)
     except (ValueError, ArithmeticError) as e:  # counts checked above: never expected
         return result(Verdict.ERROR, f"the comparison could not be computed ({e}): {counts}")
     low, high = 100.0 * iv.low, 100.0 * iv.high
@@ -249,13 +293,14 @@ def _metric(spec: Comparison, m: MetricComparison, treatment: CohortCounts, cont
                   value, evidence(low, high))
 
 
-def _bad_counts(requests: float, events: float, cohort: str, label: str) -> str | None:
-    for name, x in (("requests", requests), (label, events)):
+def _bad_counts(total: float, events: float, cohort: str, label: str,
+                noun: str = "requests") -> str | None:
+    for name, x in ((noun, total), (label, events)):
         problem = count_problem(x)
         if problem is not None:
             return f"{cohort} {name} {problem}"
-    if events > requests:
-        return f"{cohort} has {events:g} {label} out of only {requests:g} requests"
+    if events > total:
+        return f"{cohort} has {events:g} {label} out of only {total:g} {noun}"
     return None
 
 

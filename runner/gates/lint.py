@@ -14,10 +14,11 @@ from pathlib import Path
 from runner.gates.readings import (
     COHORTS,
     CONTROL,
+    OPTIONAL_COUNTS,
     QUERY_PREFIX,
     TREATMENT,
     SourceCall,
-    counts_needed,
+    counts_read,
     template_vars,
 )
 from runner.gates.templates import TemplateProblem, render
@@ -104,10 +105,12 @@ def _cohort_query_problems(plan: RolloutPlan) -> list[str]:
     """A comparison needs its cohort queries, rendering, and differing between the cohorts."""
     m, spec = plan.metrics, plan.compare
     assert m is not None and spec is not None
-    where = {"errors": "compare.error_rate", "slow": "compare.slow_rate"}
+    where = {"errors": "compare.error_rate", "slow": "compare.slow_rate",
+             "users_with_errors": "compare.error_rate", "users_slow": "compare.slow_rate",
+             "users": "compare.unit"}
     out: list[str] = []
-    optional = ("assigned",) if f"{QUERY_PREFIX}assigned" in m.queries else ()
-    for count in (*counts_needed(spec), *optional):
+    optional = tuple(c for c in OPTIONAL_COUNTS if f"{QUERY_PREFIX}{c}" in m.queries)
+    for count in counts_read(spec, optional):
         name = f"{QUERY_PREFIX}{count}"
         field = where.get(count, "compare")
         template = m.queries.get(name)

@@ -172,8 +172,15 @@ def check_fresh(document: Mapping[str, object], now: datetime, window: str, orig
 
 TREATMENT, CONTROL = "treatment", "control"
 COHORTS = (TREATMENT, CONTROL)
-#: The counts a cohort can have; ``assigned`` is optional (the sample-ratio check).
-COUNTS = ("requests", "errors", "slow", "assigned")
+#: The counts a cohort can have; ``assigned`` is optional (the sample-ratio check), and so
+#: is ``users`` unless the comparison's unit is users (``users_with_errors`` and
+#: ``users_slow`` are read only then).
+COUNTS = ("requests", "errors", "slow", "assigned", "users", "users_with_errors", "users_slow")
+#: Counts read when the source has them, needed by no comparison of requests.
+OPTIONAL_COUNTS = ("assigned", "users")
+#: The count of each compared metric's events, by the comparison's unit.
+EVENT_COUNTS = {("requests", "error_rate"): "errors", ("requests", "slow_rate"): "slow",
+                ("users", "error_rate"): "users_with_errors", ("users", "slow_rate"): "users_slow"}
 #: ``metrics.queries`` names of the cohort counts for Prometheus: ``cohort_requests``...
 QUERY_PREFIX = "cohort_"
 
@@ -184,10 +191,23 @@ def cohort_key(cohort: str, count: str) -> str:
 
 
 def counts_needed(spec: Comparison) -> tuple[str, ...]:
-    """The counts every cohort must have for ``spec``'s comparisons (``assigned`` aside)."""
+    """The counts every cohort must have for ``spec``'s comparisons (``assigned`` aside):
+    ``requests`` always, ``users`` with the unit users, and each metric's events."""
     names = {m.metric for m in spec.metrics}
-    return ("requests", *(["errors"] if "error_rate" in names else []),
-            *(["slow"] if "slow_rate" in names else []))
+    users = ("users",) if spec.unit == "users" else ()
+    return ("requests", *users, *(EVENT_COUNTS[(spec.unit, metric)] for metric in COMPARED_ORDER
+                                  if metric in names))
+
+
+#: The order of the compared metrics' counts.
+COMPARED_ORDER = ("error_rate", "slow_rate")
+
+
+def counts_read(spec: Comparison, optional: tuple[str, ...] = OPTIONAL_COUNTS) -> tuple[str, ...]:
+    """The counts a source reads for ``spec``: those needed, then those of ``optional`` it
+    may have (the Prometheus source passes the optional counts it has queries for)."""
+    needed = counts_needed(spec)
+    return (*needed, *(c for c in optional if c not in needed))
 
 
 def objective_ms(spec: Comparison | None) -> float | None:
@@ -231,12 +251,13 @@ def template_vars(call: SourceCall, cohort: str | None = None) -> dict[str, obje
 def cohort_readings_from_document(document: Mapping[str, object], spec: Comparison,
                                   origin: str) -> dict[str, Reading]:
     """The cohort counts of a metrics document: ``{"cohorts": {"treatment": {"requests": …,
-    "errors": …, "slow": …, "assigned": …}, "control": {…}}}``. Missing or null: no data;
-    not an object or not a number: an error."""
+    "errors": …, "slow": …, "assigned": …, "users": …, "users_with_errors": …,
+    "users_slow": …}, "control": {…}}}``. Missing or null: no data; not an object or not a
+    number: an error."""
     out: dict[str, Reading] = {}
     cohorts = document.get("cohorts")
     for cohort in COHORTS:
-        for count in (*counts_needed(spec), "assigned"):
+        for count in counts_read(spec):
             where = f"{origin} field cohorts.{cohort}.{count}"
             key = cohort_key(cohort, count)
             if cohorts is None:

@@ -137,6 +137,7 @@ def build_compare(d: dict[str, Any] | None) -> Comparison | None:
         min_requests=int(d.get("min_requests", 500)),
         srm_p_value=float(d.get("srm_p_value", 0.001)),
         dry_run=bool(d.get("dry_run", False)),
+        unit=str(d.get("unit", "requests")),
     )
 
 

@@ -23,6 +23,7 @@ from runner.model.flag import (
 )
 from runner.model.plan import (
     COMPARED_METRICS,
+    COMPARED_UNITS,
     STRATEGIES,
     Comparison,
     Gate,
@@ -39,6 +40,7 @@ from runner.model.state import CohortEvidence, GateResult, Phase, RolloutState, 
 __all__ = [
     "BOOLEAN_VARIANTS",
     "COMPARED_METRICS",
+    "COMPARED_UNITS",
     "NOTIFY_EVENTS",
     "NOTIFY_TYPES",
     "STRATEGIES",

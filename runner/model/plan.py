@@ -70,6 +70,9 @@ class Gate:
 
 #: The proportions a comparison gate can compare between treatment and control.
 COMPARED_METRICS = ("error_rate", "slow_rate")
+#: What a comparison counts: requests (each assumed independent), or users (the unit the
+#: split assigns: the share of users who saw an error / a slow request).
+COMPARED_UNITS = ("requests", "users")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +106,9 @@ class Comparison:
     srm_p_value: float = 0.001
     #: Evaluated and reported, never blocks.
     dry_run: bool = False
+    #: One of COMPARED_UNITS: with ``users`` each metric is the share of the cohort's users
+    #: who saw at least one error / slow request, and ``min_requests`` counts users.
+    unit: str = "requests"
 
 
 #: The baselines ``rollout plan`` assumes when a plan's ``traffic`` gives none, in percent:

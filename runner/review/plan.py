@@ -120,6 +120,8 @@ def compare_fields(plan: RolloutPlan) -> dict[str, Any]:
     out.update({"compare.confidence": _number(c.confidence),
                 "compare.min_requests": c.min_requests,
                 "compare.srm_p_value": _number(c.srm_p_value), "compare.dry_run": c.dry_run})
+    if c.unit != "requests":  # only when set: plans without it show as before
+        out["compare.unit"] = c.unit
     return out
 
 
@@ -131,7 +133,7 @@ def compare_summary(plan: RolloutPlan) -> str | None:
     parts = [f"{m.metric}" + (f" (slower than {m.objective_ms:g} ms)" if m.objective_ms else "")
              + f" at most +{m.max_increase:g} pp" for m in c.metrics]
     return (f"treatment vs control: {', '.join(parts)}; confidence {c.confidence * 100:.4g} %, "
-            f"at least {c.min_requests} requests a cohort, sample-ratio check at p < "
+            f"at least {c.min_requests} {c.unit} a cohort, sample-ratio check at p < "
             f"{c.srm_p_value:g}" + ("; dry run (never blocks)" if c.dry_run else ""))
 
 

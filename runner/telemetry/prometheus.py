@@ -26,7 +26,19 @@ It exports, for every ``(flag, variant, reason)`` a request was labelled with:
   ``objective_ms`` must be one of the bucket bounds);
 * ``rollout_assignments_total``: users, each counted once, at their first request since the
   flag last changed (a new step assigns anew): what the sample-ratio check should count when
-  users make many requests each (its chi-square needs independently assigned units).
+  users make many requests each (its chi-square needs independently assigned units), and the
+  users of a comparison whose unit is users (``compare: {unit: users}``);
+* ``rollout_users_with_errors_total``: of those users, the ones who saw an error, each
+  counted once, at their first failed request since the flag last changed;
+* ``rollout_users_slow_total``: with a ``slower_than`` label per latency bucket bound, the
+  users whose slowest request since the flag last changed was slower than that bound, each
+  counted once per bound, when their slowest request first exceeded it.
+
+The user is the context's targeting key (``targetingKey``): requests without one are counted
+as requests, never as users. Which users were seen, and what each saw (one int a user), is
+kept per flag in this process (at most ``max_users`` of them), forgotten when the flag
+changes (a reload that changes it: a new step's split assigns anew). A user served by several
+processes is counted in each of them (see docs/guarded.md, "Users as the unit").
 
 ``reason`` is the evaluation's (``SPLIT``: assigned by the percentage split,
 ``TARGETING_MATCH``, ``DEFAULT``, ``DISABLED``, ``ERROR``...): the sample-ratio check counts
@@ -57,6 +69,7 @@ cohort's errors, which is why concurrent rollouts on one code path are best avoi
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 import weakref
@@ -93,6 +106,10 @@ ERRORS = "rollout_request_errors_total"
 DURATION = "rollout_request_duration_seconds"
 EVALUATIONS = "rollout_evaluations_total"
 ASSIGNMENTS = "rollout_assignments_total"
+USERS_WITH_ERRORS = "rollout_users_with_errors_total"
+USERS_SLOW = "rollout_users_slow_total"
+#: The label of USERS_SLOW: a latency bound in seconds, written as a histogram's ``le``.
+SLOWER_THAN = "slower_than"
 #: Targeting keys a flag's assignment count remembers before it forgets them all.
 DEFAULT_MAX_USERS = 100_000  # about 10 MB of keys a flag at most
 
@@ -111,11 +128,14 @@ class Request:
     Made by :meth:`RequestRecorder.request`; a context manager that records the request
     when the block ends (its duration from entering it)."""
 
-    __slots__ = ("_recorder", "_start", "failed", "flag", "resolution")
+    __slots__ = ("_recorder", "_start", "failed", "flag", "resolution", "user")
 
-    def __init__(self, recorder: RequestRecorder, flag: str, resolution: Resolution):
+    def __init__(self, recorder: RequestRecorder, flag: str, resolution: Resolution,
+                 user: str | None = None):
         self._recorder = recorder
         self.flag = flag
+        #: The targeting key the request was evaluated for (None: no user to count).
+        self.user = user
         #: The evaluation the request was served (value, variant, reason).
         self.resolution = resolution
         #: True once :meth:`fail` was called or an exception left the block.
@@ -147,7 +167,7 @@ class Request:
         if exc_type is not None and issubclass(exc_type, Exception):
             self.failed = True
         self._recorder.observe_resolution(self.flag, self.resolution, _clock() - self._start,
-                                          error=self.failed)
+                                          error=self.failed, user=self.user)
 
 
 class RequestRecorder:
@@ -157,7 +177,7 @@ class RequestRecorder:
     ``REGISTRY``: what ``start_http_server`` and ``make_wsgi_app`` expose). A registry holds
     one recorder: make one per process. ``buckets``: the latency histogram's bounds in
     seconds (default :data:`DEFAULT_BUCKETS`). ``max_users``: how many targeting keys a
-    flag's assignment count remembers (beyond, it forgets them all and starts again).
+    flag's user counts remember (beyond, they forget them all and start again).
 
     Flags are labelled by name only when known: from the artifact of a client the recorder
     was given (:meth:`request`, :meth:`count_evaluations`, :meth:`watch`) or named by
@@ -181,6 +201,18 @@ class RequestRecorder:
                                    "Users assigned a variant: the first request of each "
                                    "targeting key since the flag last changed.", LABELS,
                                    registry=registry)
+        self.users_with_errors = Counter(
+            USERS_WITH_ERRORS.removesuffix("_total"),
+            "Users who saw an error: the first failed request of each targeting key since the "
+            "flag last changed.", LABELS, registry=registry)
+        self.users_slow = Counter(
+            USERS_SLOW.removesuffix("_total"),
+            "Users with a request slower than slower_than seconds since the flag last changed, "
+            "each counted once per bound.", (*LABELS, SLOWER_THAN), registry=registry)
+        #: The finite bucket bounds, ascending, and as the slower_than label writes them: as
+        #: the runner's ``objective_seconds`` (and prometheus_client's ``le``) does, 0.5, 1.0.
+        self._bounds = tuple(sorted(float(b) for b in buckets if b != float("inf")))
+        self._bound_labels = tuple(repr(b) for b in self._bounds)
         self._declared: set[str] = set()
         #: flag -> its variants: those declared by hand, and those read from a client's
         #: artifact (dropped when a reload changes the flag). Only known flags are kept,
@@ -188,7 +220,9 @@ class RequestRecorder:
         self._declared_variants: dict[str, frozenset[str]] = {}
         self._artifact_variants: dict[str, frozenset[str]] = {}
         self.max_users = max_users
-        self._seen: dict[str, set[str]] = {}  # flag -> targeting keys counted
+        #: flag -> targeting key -> what the user saw since the flag changed: bit 0, an
+        #: error; the rest, how many of ``_bounds`` their slowest request exceeded.
+        self._seen: dict[str, dict[str, int]] = {}
         self._seen_lock = threading.Lock()
         self._watched: weakref.WeakSet[FlagClient] = weakref.WeakSet()
 
@@ -204,9 +238,10 @@ class RequestRecorder:
             if variants is not None:
                 self.declare(flag, variants)
         r = client.evaluate(flag, context, default)
-        if r.variant is not None:
-            self._assigned(flag, context, r)
-        return Request(self, flag, r)
+        user = _targeting_key(context)
+        if r.variant is not None and user is not None:
+            self._count_user(self.labels(flag, r.variant, r.reason), user)
+        return Request(self, flag, r, user)
 
     def watch(self, client: FlagClient) -> None:
         """Know the flags of ``client``'s artifact (as it reloads): their keys and variants
@@ -244,25 +279,29 @@ class RequestRecorder:
             served = UNKNOWN
         return flag, served, reason if reason in REASONS else UNKNOWN
 
-    def _assigned(self, flag: str, context: Mapping[str, Any] | None, r: Resolution) -> None:
-        """Count the user once: the first request of a targeting key since the flag changed."""
-        try:
-            tk = context.get("targetingKey") if context is not None else None
-            if tk is None and context is not None:
-                tk = context.get("targeting_key")
-        except Exception:  # a context that raises: no user to count
-            return
-        if not isinstance(tk, str):
-            return
-        labels = self.labels(flag, r.variant, r.reason)
+    def _count_user(self, labels: tuple[str, str, str], user: str, *, error: bool = False,
+                    seconds: float | None = None) -> None:
+        """Count ``user`` under ``labels``: as assigned at their first request since the flag
+        changed, as a user with errors at their first error, as slow beyond each bound their
+        slowest request first exceeds."""
         with self._seen_lock:
-            seen = self._seen.setdefault(labels[0], set())
-            if tk in seen:
-                return
-            if len(seen) >= self.max_users:
-                seen.clear()
-            seen.add(tk)
-        self.assignments.labels(*labels).inc()
+            users = self._seen.setdefault(labels[0], {})
+            state = users.get(user)
+            new = state is None
+            if state is None:
+                if len(users) >= self.max_users:
+                    users.clear()
+                state = 0
+            first_error = error and not state & 1
+            was = state >> 1  # bounds the user's slowest request exceeded so far
+            now = was if seconds is None else max(was, bisect.bisect_left(self._bounds, seconds))
+            users[user] = now << 1 | (state & 1) | int(error)
+        if new:
+            self.assignments.labels(*labels).inc()
+        if first_error:
+            self.users_with_errors.labels(*labels).inc()
+        for bound in self._bound_labels[was:now]:
+            self.users_slow.labels(*labels, bound).inc()
 
     def forget(self, flags: Iterable[str]) -> None:
         """Count every user of ``flags`` again from their next request: called (an
@@ -288,22 +327,30 @@ class RequestRecorder:
                 self.errors.labels(*labels)
                 self.duration.labels(*labels)
                 self.assignments.labels(*labels)
+                self.users_with_errors.labels(*labels)
+                for bound in self._bound_labels:
+                    self.users_slow.labels(*labels, bound)
         self._declared.add(flag)
 
     def observe(self, flag: str, variant: str | None, reason: str, seconds: float, *,
-                error: bool = False) -> None:
+                error: bool = False, user: str | None = None) -> None:
         """Record one finished request (for middleware that times requests itself): under
-        :meth:`labels`, so an unknown flag, variant or reason is ``unknown``."""
+        :meth:`labels`, so an unknown flag, variant or reason is ``unknown``. ``user``: the
+        targeting key the request was evaluated for, to count users (``rollout_assignments_
+        total``, ``rollout_users_with_errors_total``, ``rollout_users_slow_total``)."""
         labels = self.labels(flag, variant, reason)
         self.requests.labels(*labels).inc()
         if error:
             self.errors.labels(*labels).inc()
         self.duration.labels(*labels).observe(seconds)
+        if isinstance(user, str) and variant:
+            self._count_user(labels, user, error=error, seconds=seconds)
 
     def observe_resolution(self, flag: str, resolution: Resolution, seconds: float, *,
-                           error: bool = False) -> None:
+                           error: bool = False, user: str | None = None) -> None:
         """:meth:`observe` with the variant and reason of an evaluation."""
-        self.observe(flag, resolution.variant, resolution.reason, seconds, error=error)
+        self.observe(flag, resolution.variant, resolution.reason, seconds, error=error,
+                     user=user)
 
     def count_evaluations(self, client: FlagClient) -> None:
         """Count every evaluation ``client`` makes in ``rollout_evaluations_total`` (an
@@ -315,6 +362,17 @@ class RequestRecorder:
         self.evaluations.labels(*self.labels(key, r.variant, r.reason)).inc()
 
 
+def _targeting_key(context: Mapping[str, Any] | None) -> str | None:
+    """The user of an evaluation context: its targeting key, when it is a string."""
+    try:
+        tk = context.get("targetingKey") if context is not None else None
+        if tk is None and context is not None:
+            tk = context.get("targeting_key")
+    except Exception:  # a context that raises: no user to count
+        return None
+    return tk if isinstance(tk, str) else None
+
+
 __all__ = ["ASSIGNMENTS", "DEFAULT_BUCKETS", "DEFAULT_MAX_USERS", "DURATION", "ERRORS",
-           "EVALUATIONS", "LABELS", "REASONS", "REQUESTS", "UNKNOWN", "Request",
-           "RequestRecorder"]
+           "EVALUATIONS", "LABELS", "REASONS", "REQUESTS", "SLOWER_THAN", "UNKNOWN",
+           "USERS_SLOW", "USERS_WITH_ERRORS", "Request", "RequestRecorder"]

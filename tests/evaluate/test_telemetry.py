@@ -309,7 +309,9 @@ def test_keys_variants_and_reasons_no_artifact_knows_are_one_unknown_series(
                   reason="ERROR") == len(keys)
     assert _value(registry, "rollout_evaluations_total", flag="unknown", variant="",
                   reason="ERROR") == 2 * len(keys)  # request() evaluates too
-    assert len(generate_latest(registry)) < 20_000  # bounded, whatever the keys were
+    # bounded, whatever the keys were (a declared variant has a series per latency bound in
+    # the histogram and in rollout_users_slow_total)
+    assert len(generate_latest(registry)) < 30_000
 
 
 # --- runner.telemetry.otel ----------------------------------------------------------------
@@ -405,3 +407,59 @@ def test_otel_events_for_openfeature_evaluations(make_repo: MakeRepo) -> None:
     ((_, attrs),) = _events(exporter)
     assert (attrs["feature_flag.key"], attrs["feature_flag.result.variant"],
             attrs["feature_flag.context.id"]) == ("color", "blue", "u")
+
+
+def test_users_with_errors_and_slow_users_are_each_counted_once_until_the_flag_changes(
+        make_repo: MakeRepo, tmp_path: Any) -> None:
+    """What a comparison of users reads: users seen, users who saw an error, users whose
+    slowest request exceeded each bucket bound — each user once a step."""
+    from runner.evaluate import render_artifact, write_atomic
+
+    w = make_repo().flag("checkout", percentage=100)
+    path = tmp_path / "flags.json"
+    write_atomic(path, render_artifact(w.load(), source_commit="v1"))
+    client = FlagClient.from_file(path, env={}, reload_interval=3600)
+    registry = CollectorRegistry()
+    recorder = RequestRecorder(registry, buckets=(0.1, 0.5, 1.0, float("inf")))
+    split = {"flag": "checkout", "variant": "on", "reason": "SPLIT"}
+
+    def users(name: str, **extra: str) -> float:
+        return _value(registry, name, **split, **extra)
+
+    with recorder.request(client, "checkout", {"targetingKey": "a"}):
+        pass
+    # the first request declared every series at zero, every bound included
+    assert users("rollout_users_with_errors_total") == 0
+    assert [users("rollout_users_slow_total", slower_than=b) for b in ("0.1", "0.5", "1.0")] == [0] * 3
+    assert registry.get_sample_value("rollout_users_slow_total",
+                                     {**split, "slower_than": "+Inf"}) is None
+    for _ in range(3):  # a user failing three times is one user with errors
+        with recorder.request(client, "checkout", {"targetingKey": "a"}) as r:
+            r.fail()
+    with pytest.raises(RuntimeError), recorder.request(client, "checkout", {"targetingKey": "b"}):
+        raise RuntimeError("boom")
+    with recorder.request(client, "checkout", None) as r:  # no user: a request, no user
+        r.fail()
+    assert users("rollout_assignments_total") == 2
+    assert users("rollout_users_with_errors_total") == 2
+    assert users("rollout_request_errors_total") == 5
+    # middleware timing requests itself: 0.3 s exceeds 0.1; then 0.7 s exceeds 0.5 too
+    recorder.observe("checkout", "on", "SPLIT", 0.3, user="c")
+    recorder.observe("checkout", "on", "SPLIT", 0.3, user="c")
+    recorder.observe("checkout", "on", "SPLIT", 0.7, user="c")
+    recorder.observe("checkout", "on", "SPLIT", 0.05, user="d")
+    recorder.observe("checkout", "on", "SPLIT", 2.0, user="e", error=True)
+    assert users("rollout_assignments_total") == 5
+    assert [users("rollout_users_slow_total", slower_than=b) for b in ("0.1", "0.5", "1.0")] == [
+        2, 2, 1]
+    assert users("rollout_users_with_errors_total") == 3
+    # the flag changes (the next step): every user counts anew
+    write_atomic(path, render_artifact(make_repo("v2").flag("checkout", percentage=100,
+                                                           targeting={"users": ["x"]}).load(),
+                                       source_commit="v2"))
+    assert client.reload() is True
+    recorder.observe("checkout", "on", "SPLIT", 0.7, user="c", error=True)
+    assert users("rollout_assignments_total") == 6
+    assert users("rollout_users_with_errors_total") == 4
+    assert [users("rollout_users_slow_total", slower_than=b) for b in ("0.1", "0.5", "1.0")] == [
+        3, 3, 1]

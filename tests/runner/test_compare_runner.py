@@ -48,6 +48,9 @@ def test_the_compare_block_loads_and_is_part_of_the_digest() -> None:
     assert [(m.metric, m.max_increase, m.objective_ms) for m in c.metrics] == [
         ("error_rate", 0.5, None), ("slow_rate", 1.0, 500.0)]
     assert (c.confidence, c.min_requests, c.srm_p_value, c.dry_run) == (0.95, 500, 0.001, False)
+    assert c.unit == "requests"
+    users = plan(unit="users")
+    assert users.compare.unit == "users" and users.digest != p.digest
     assert plan(confidence=0.99).digest != p.digest
     assert plan(error_rate={"max_increase": 1.0}).digest != p.digest
     without = build_plan("checkout", {"flag": "checkout", "strategy": "safe",
@@ -63,6 +66,7 @@ def test_bad_compare_blocks_are_one_line_at_file_line_col(example_repo: Path) ->
         ("compare:\n  error_rate: {max_increase: 0.5}\n  confidence: 1.5\n", "compare.confidence"),
         ("compare:\n  confidence: 0.9\n", "compare"),
         ("compare:\n  error_rate: {max_increase: 0.5}\n  typo: 1\n", "typo"),
+        ("compare:\n  error_rate: {max_increase: 0.5}\n  unit: sessions\n", "compare.unit"),
     ]
     base = ("flag: phase_4_deployment\nstrategy: safe\n"
             "gates:\n  error_rate: 1.0\n  request_count: 100\n")
@@ -85,6 +89,20 @@ def test_validate_finds_a_prometheus_plan_without_cohort_queries(example_repo: P
     assert out.returncode == 1
     assert "rollouts/phase_4_deployment.yaml:9:3: compare.error_rate:" in out.stdout
     assert "no cohort_errors query" in out.stdout + out.stderr
+
+
+def test_validate_finds_a_comparison_of_users_without_user_queries(example_repo: Path) -> None:
+    q = 'sum(x{variant=\"{{ variant }}\"})'
+    write_plan(example_repo, PLAN + "  unit: users\nmetrics:\n  type: prometheus\n"
+               "  url: http://127.0.0.1:9\n  queries:\n    error_rate: 'vector(0)'\n"
+               f"    request_count: 'vector(1000)'\n    cohort_requests: '{q}'\n"
+               f"    cohort_errors: '{q}'\n    cohort_slow: '{q}'\n")
+    out = rollout(example_repo, "validate")
+    assert out.returncode == 1
+    text = out.stdout + out.stderr
+    assert "compare.unit: the prometheus source has no cohort_users query" in text
+    assert "compare.error_rate: the prometheus source has no cohort_users_with_errors query" in text
+    assert "compare.slow_rate: the prometheus source has no cohort_users_slow query" in text
 
 
 # --- the decision ---------------------------------------------------------------------------

@@ -47,12 +47,13 @@ from typing import IO, Any
 from runner.exchange import Exchange, handlers
 from runner.gates.readings import (
     COHORTS,
+    OPTIONAL_COUNTS,
     QUERY_PREFIX,
     Reading,
     SourceCall,
     SourceError,
     cohort_key,
-    counts_needed,
+    counts_read,
     template_vars,
 )
 from runner.gates.templates import TemplateProblem, render
@@ -244,10 +245,10 @@ def _read_all(call: SourceCall, url: str, headers: Mapping[str, str]) -> dict[st
         template = gate.query if gate.query is not None else m.queries.get(gate.name)
         wanted.append((gate.name, template, f"gate {gate.name}", shared))
     if call.compare is not None:  # each cohort count: one template rendered once per cohort
-        optional = ("assigned",) if f"{QUERY_PREFIX}assigned" in m.queries else ()
+        optional = tuple(c for c in OPTIONAL_COUNTS if f"{QUERY_PREFIX}{c}" in m.queries)
         for cohort in COHORTS:
             extra = template_vars(call, cohort)
-            for count in (*counts_needed(call.compare), *optional):
+            for count in counts_read(call.compare, optional):
                 name = f"{QUERY_PREFIX}{count}"
                 wanted.append((cohort_key(cohort, count), m.queries.get(name),
                                f"{name} ({cohort})", extra))

@@ -33,6 +33,16 @@ SE uses add-one proportions (x + 1) / (n + 2) per cohort (Agresti & Caffo, 2000)
 that has seen no error yet still has a positive variance, so the interval never collapses
 to a point at zero on a handful of requests. The estimate itself is the plain difference.
 
+Given the ``margin`` delta the bounds are compared with, SE is instead the larger of that
+and the standard error *under the null at the margin* (p_t - p_c = delta: Farrington and
+Manning's restricted MLE, :mod:`runner.gates.stats.restricted`). Each bound is then valid
+for the question at the margin at small counts too: the null variance keeps ``high`` from
+collapsing when treatment has seen 0, 1 or 2 events (where the observed variance "shows"
+treatment no worse than the margin on evidence that cannot), and the observed one keeps
+``low`` from being too tight when treatment has more events than the null expects (the
+binomial's right skew). Taking the larger of two consistent estimates only widens the
+bounds: the guarantee stays, at the cost of some speed.
+
 Counts may be fractional (Prometheus ``increase()`` extrapolates). Pure arithmetic, stdlib
 only; bad input raises :class:`ValueError` with a sentence saying which.
 """
@@ -41,6 +51,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+from runner.gates.stats.restricted import null_std_error
 
 #: GrowthBook's default tuning parameter N* (observations at which the boundary is tightest).
 DEFAULT_TUNING = 5000.0
@@ -59,6 +71,8 @@ class Interval:
     #: of each bound on its own (one-sided).
     alpha: float
     one_sided: bool = False
+    #: The margin whose null the standard error also covers (see the module); None: none.
+    margin: float | None = None
 
 
 def _check_alpha(alpha: float) -> None:
@@ -107,18 +121,23 @@ def _check_counts(events: float, total: float, cohort: str) -> None:
 
 
 def difference(t_events: float, t_total: float, c_events: float, c_total: float, *,
-               alpha: float, tuning: float = DEFAULT_TUNING, one_sided: bool = False) -> Interval:
+               alpha: float, tuning: float = DEFAULT_TUNING, one_sided: bool = False,
+               margin: float | None = None) -> Interval:
     """The (1 - alpha) asymptotic confidence sequence of p_t - p_c at the current counts
     (cumulative since the sequence started: the same sequence at a later look has larger
     counts). ``one_sided``: ``low`` and ``high`` are each a (1 - alpha) one-sided bound (the
-    pair is a (1 - 2 alpha) interval)."""
+    pair is a (1 - 2 alpha) interval). ``margin`` (a difference of proportions, -1 <= margin
+    <= 1): the bounds are for comparing with it, and their standard error covers the null at
+    it too (see the module)."""
     _check_counts(t_events, t_total, "treatment")
     _check_counts(c_events, c_total, "control")
     rho = mixture_rho(alpha, tuning, one_sided=one_sided)
     estimate = t_events / t_total - c_events / c_total
     se = std_error(t_events, t_total, c_events, c_total)
+    if margin is not None:
+        se = max(se, null_std_error(t_events, t_total, c_events, c_total, margin))
     r = se * boundary(t_total + c_total, alpha, rho, one_sided=one_sided)
-    return Interval(estimate, estimate - r, estimate + r, r, alpha, one_sided)
+    return Interval(estimate, estimate - r, estimate + r, r, alpha, one_sided, margin)
 
 
 def std_error(t_events: float, t_total: float, c_events: float, c_total: float) -> float:
