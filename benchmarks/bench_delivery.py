@@ -16,8 +16,18 @@ run: unsigned, then signed (``[tool.rollout.publish] signing_key_env``: the runn
 ``flags.sig``, every client is given the public key and verifies each new artifact at
 load), and the two are printed side by side.
 
-    python benchmarks/bench_delivery.py                  # ~30 s
+Then, at scale (``--flags``, default 10,000 flags, one 20-flag set ``checkout`` among them:
+``[tool.rollout.publish.sets]``), the bytes an application downloads from nginx per change
+(a full ``200``) and per unchanged poll (a ``304``), headers included, from nginx's access
+log: the whole ``flags.json`` as before (plain), the whole as its gzip copy
+(``gzip_static``), and the set (plain, and gzip'd); and the time a ``from_url`` client
+takes to load each (best of 5). The files are the ones publishing writes (``render``,
+``render_sets``, ``compress`` of ``runner/reconcile/publish.py``) from a repository built in
+memory, so the flagd schema check (timed by benchmarks/bench_scale.py) is not in the way.
+
+    python benchmarks/bench_delivery.py                  # ~30 s, then ~40 s at scale
     python benchmarks/bench_delivery.py --clients 200 --interval 0.5
+    python benchmarks/bench_delivery.py --only-scale --flags 10000
 """
 
 from __future__ import annotations
@@ -28,12 +38,16 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from runner import FlagClient
+from runner.model import Flag, RepoConfig, Repository, Requirement, Risk
+from runner.model.flagsets import PublishSet
+from runner.reconcile.publish import compress, render, render_sets
 from runner.sdk import DEFAULT_POLL_INTERVAL
 from runner.signing import new_keypair
 from tests.conftest import git, make_example_repo
@@ -85,7 +99,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--interval", type=float, default=1.0, help="poll interval, seconds")
+    ap.add_argument("--flags", type=int, default=10_000, help="flags in the scale case")
+    ap.add_argument("--only-scale", action="store_true", help="only the scale case")
     args = ap.parse_args()
+    if not args.only_scale:
+        revert_to_clients(args)
+    scale(args.flags)
+
+
+def revert_to_clients(args: argparse.Namespace) -> None:
     unsigned = measure(args, signed=False)
     signed = measure(args, signed=True)
     report(args, unsigned, "unsigned")
@@ -187,6 +209,92 @@ def report(args: argparse.Namespace, m: Measured, what: str) -> None:
     print(f"  at the default {DEFAULT_POLL_INTERVAL:g} s interval: {hourly:.0f} requests per "
           f"client per hour, {hourly * per / 1024:.0f} KiB per client per hour when nothing "
           f"changes")
+
+
+
+# --- at scale: bytes per change and per unchanged poll, whole vs gzip vs a set ------------------
+
+SET_SIZE = 20
+NATIVE_NAME = "flags.json"
+
+
+def scale_repository(n: int) -> Repository:
+    """``n`` flags (static splits, a few with a prerequisite), ``SET_SIZE`` of them named
+    ``checkout_*`` and selected by the set ``checkout``."""
+    flags = {}
+    for i in range(n):
+        key = f"checkout_{i:02d}" if i < SET_SIZE else f"flag_{i:05d}"
+        requires = (Requirement(f"flag_{i - 1:05d}"),) if i > SET_SIZE and i % 10 == 0 else ()
+        flags[key] = Flag(key=key, description=f"flag {i} of a large repository",
+                          owner=f"team-{i % 40}", risk=Risk.LOW, percentage=float(i % 100),
+                          requires=requires)
+    config = RepoConfig(publish_sets=(PublishSet("checkout", ("checkout_*",)),))
+    return Repository(config=config, flags=flags)
+
+
+def _get(url: str, *, gzip_ok: bool, etag: str | None = None) -> str | None:
+    req = urllib.request.Request(url, headers={"Accept-Encoding": "gzip" if gzip_ok
+                                               else "identity"})
+    if etag:
+        req.add_header("If-None-Match", etag)
+    try:
+        with urllib.request.urlopen(req) as resp:
+            resp.read()
+            return resp.headers.get("ETag")
+    except urllib.error.HTTPError as e:
+        if e.code != 304:
+            raise
+        return etag
+
+
+def _load_time(url: str, flag_set: str | None) -> float:
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        client = FlagClient.from_url(url, set=flag_set, env={}, poll_interval=3600)
+        best = min(best, time.perf_counter() - start)
+        client.close()
+    return best
+
+
+def scale(n: int) -> None:
+    repo = scale_repository(n)
+    commit, generation = "0" * 40, 1
+    files = render(repo, commit, generation)
+    sets = render_sets(repo, commit, generation)
+    with tempfile.TemporaryDirectory() as tmp:
+        public = Path(tmp) / "public"
+        for prefix, group in {"": files, **sets}.items():
+            (public / prefix).mkdir(parents=True, exist_ok=True)
+            for name, data in group.items():
+                (public / prefix / name).write_bytes(data)
+                (public / prefix / f"{name}.gz").write_bytes(compress(data))
+        with running_nginx(public, Path(tmp) / "nginx") as server:
+            whole_url = f"{server.url}/flags.json"
+            set_url = f"{server.url}/sets/checkout/flags.json"
+            cases = [("whole flags.json, plain (before)", whole_url, False),
+                     ("whole flags.json, gzip copy", whole_url, True),
+                     (f"set of {SET_SIZE} flags, plain", set_url, False),
+                     (f"set of {SET_SIZE} flags, gzip copy", set_url, True)]
+            for _, url, gz in cases:
+                etag = _get(url, gzip_ok=gz)
+                _get(url, gzip_ok=gz, etag=etag)
+            log = server.requests()
+            times = {"whole": _load_time(whole_url, None), "set": _load_time(whole_url,
+                                                                               "checkout")}
+    print(f"\nat scale: {n:,} flags, the set `checkout` of {SET_SIZE} "
+          f"({len(sets['sets/checkout/'][NATIVE_NAME]):,} bytes plain); whole flags.json "
+          f"{len(files[NATIVE_NAME]):,} bytes, flags.flagd.json {len(files['flags.flagd.json']):,}")
+    print(f"  {'what a client fetches':<34} {'per change (200)':>18} {'per unchanged poll (304)':>26}")
+    base = None
+    for i, (what, _, _) in enumerate(cases):
+        full, same = log[2 * i], log[2 * i + 1]
+        assert (full.status, same.status) == (200, 304), (full, same)
+        base = base or full.bytes_sent
+        print(f"  {what:<34} {full.bytes_sent:>12,} B {base / full.bytes_sent:>4.0f}x "
+              f"{same.bytes_sent:>20,} B")
+    print(f"  from_url load, best of 5: whole {times['whole'] * 1000:,.0f} ms, set "
+          f"{times['set'] * 1000:,.1f} ms (ratio {times['whole'] / times['set']:,.0f}x)")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,9 @@ provider's status and runs the handlers applications add):
   served (a lower generation: a stale copy, a replay) is such a failed look.
 
 ``shutdown`` closes the client (stops its poller).
+
+A provider of one flag set reads what its client reads:
+``RolloutProvider(FlagClient.from_url(url, set="checkout"))`` (docs/serving.md, Flag sets).
 """
 
 from __future__ import annotations

@@ -30,6 +30,9 @@ pytest fixture ``nginx``
 
 ``extra_config`` is pasted into the ``server`` block: ``location`` blocks for redirects or
 a token check, say. ``gzip=True`` compresses JSON responses (then nginx's ETags are weak).
+``gzip_static`` is always on (Debian's nginx has the module): a client that accepts gzip is
+served ``NAME.gz`` when it exists beside ``NAME`` (as a ``dir:`` publication writes them),
+with ``Content-Encoding: gzip`` and that file's own strong ``ETag``.
 
 Example::
 
@@ -134,6 +137,8 @@ http {{
     etag on;
     if_modified_since exact;
     {gzip_block}
+    gzip_static on;
+    gzip_vary on;
     server {{
         listen 127.0.0.1:{port};
         server_name localhost;

@@ -79,6 +79,7 @@ def build_flag(d: dict[str, Any]) -> Flag:
         if isinstance(pct, dict)
         else None,
         bucket_by=d.get("bucket_by"),
+        sets=tuple(d.get("sets", ())),
     )
 
 

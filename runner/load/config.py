@@ -21,6 +21,7 @@ from runner.load.semantic import check_durations, template_error
 from runner.load.yamlsafe import YamlError
 from runner.model import NotifyConfig, NotifyTarget, RepoConfig
 from runner.model.config import DEFAULT_NOTIFY_TIMEOUT
+from runner.model.flagsets import PublishSet, glob_problem
 
 
 def _toml_line(text: str, field_path: tuple[Any, ...]) -> int:
@@ -122,9 +123,12 @@ def load_config(root: Path) -> tuple[RepoConfig, list[Problem]]:
         for q, text_q in (metrics.get("queries") or {}).items():
             if err := template_error(text_q):
                 found.append((("metrics", "queries", q), err))
+    if not found:
+        found.extend(_set_findings(section))
     if found:
         problems = [
-            Problem(rel, _toml_line(text, p), 1, field_name(("tool", "rollout", *p)), msg)
+            Problem(rel, _notify_line(text, p) if p[:2] == ("publish", "sets")
+                    else _toml_line(text, p), 1, field_name(("tool", "rollout", *p)), msg)
             for p, msg in found
         ]
         # keep what is valid (the metrics default...) so that plans are not blamed for it
@@ -147,7 +151,26 @@ def _with_bucketing(config: RepoConfig, section: dict[str, Any]) -> RepoConfig:
     publish = section.get("publish")
     if isinstance(publish, dict) and isinstance(publish.get("signing_key_env"), str):
         config = dataclasses.replace(config, signing_key_env=publish["signing_key_env"])
+    sets = publish.get("sets") if isinstance(publish, dict) else None
+    if isinstance(sets, dict) and not _set_findings(section):
+        config = dataclasses.replace(config, publish_sets=tuple(
+            PublishSet(name, tuple(globs)) for name, globs in sets.items()))
     return config
+
+
+def _set_findings(section: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+    """What the schema cannot say of ``[tool.rollout.publish.sets]`` (once it holds): a glob
+    whose ``[`` class is not closed. (A glob naming a flag that does not exist is a
+    problem between files: :mod:`runner.load.sets`.)"""
+    publish = section.get("publish")
+    sets = publish.get("sets") if isinstance(publish, dict) else None
+    found: list[tuple[tuple[Any, ...], str]] = []
+    for name, globs in (sets.items() if isinstance(sets, dict) else ()):
+        for i, glob in enumerate(globs if isinstance(globs, list) else ()):
+            if isinstance(glob, str) and (why := glob_problem(glob)) is not None:
+                found.append((("publish", "sets", name, i), f"{shown(glob)} is not a flag-key "
+                              f"glob: {why}"))
+    return found
 
 
 

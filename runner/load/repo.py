@@ -21,6 +21,7 @@ from runner.load.layout import YAML_SUFFIXES, prefix, relative
 from runner.load.plans import load_plans
 from runner.load.problems import FIELD_CHARS, InvalidRepository, Problem, field_name, problem_text
 from runner.load.semantic import NO_METRICS, Finding, check_cross, fraction_warnings
+from runner.load.sets import glob_problems, set_findings
 from runner.load.statefile import STATE_SUFFIX
 from runner.load.states import check_states, load_states
 from runner.load.yamlsafe import Locator
@@ -100,7 +101,8 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
                           prefix(config.rollouts_dir))
 
     findings = [*flags.findings, *plans.findings,
-                *check_cross(flags.flags, flags.paths, plans.plans, flags.broken)]
+                *check_cross(flags.flags, flags.paths, plans.plans, flags.broken),
+                *set_findings(config, flags.flags, flags.paths)]
     if config_problems and config.metrics is None:
         # pyproject.toml has problems of its own: a missing default source is one of them
         findings = [f for f in findings if f.message != NO_METRICS]
@@ -109,7 +111,8 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
            *odd_entries(root / config.rollouts_dir, prefix(config.rollouts_dir),
                         (*YAML_SUFFIXES, STATE_SUFFIX))]
     problems = [*config_problems, *odd, *flags.problems, *plans.problems, *states.problems,
-                *_placed(findings, texts)]
+                *_placed(findings, texts),
+                *glob_problems(root, config, flags.flags, flags.broken)]
 
     if only is not None:
         wanted = {relative(root, Path(p) if Path(p).is_absolute() else root / p) for p in only}

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from runner.model.flagsets import PublishSet
+
 
 @dataclass(frozen=True, slots=True)
 class MetricsConfig:
@@ -52,6 +54,9 @@ class RepoConfig:
     #: ``[tool.rollout.publish] signing_key_env``: the environment variable holding the
     #: Ed25519 private key publications are signed with (never the key); None: unsigned.
     signing_key_env: str | None = None
+    #: ``[tool.rollout.publish.sets]``: the flag sets published beside the whole artifact
+    #: (``sets/NAME/``), in the order the config names them; empty: none.
+    publish_sets: tuple[PublishSet, ...] = ()
 
 
 #: The events a notification target may ask for (``[tool.rollout.notify.targets.NAME]

@@ -89,6 +89,9 @@ class Flag:
     split: Mapping[str, float] | None = None
     #: Context attribute that makes percentage assignments sticky; None: the targeting key.
     bucket_by: str | None = None
+    #: The publication sets (``[tool.rollout.publish.sets]``) this flag joins by name,
+    #: beside those whose globs select it; not part of what it serves.
+    sets: tuple[str, ...] = ()
 
     @property
     def type(self) -> str:

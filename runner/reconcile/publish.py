@@ -36,16 +36,20 @@ replace a branch of people's work). Git itself is run by ``runner.git``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
+import gzip
 import json
 import os
 import random
 import re
 import tempfile
 import time
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from runner.errors import ExternalError, UsageError
@@ -54,6 +58,7 @@ from runner.git import Git, GitError, NotARepository
 from runner.load import InvalidRepository, load_repository
 from runner.load.config import load_config
 from runner.load.layout import folders
+from runner.model.flagsets import selected
 from runner.reconcile import message
 from runner.reconcile.commit import (
     CommitSpec,
@@ -78,6 +83,15 @@ PUBLISHED = (NATIVE, FLAGD)
 #: tuple are renamed after these, in name order, so a signature lands last, once the files
 #: it covers are in place.
 UNIT_ORDER = (FLAGD, NATIVE)
+#: The folder, beside the whole publication's files, holding one folder per flag set
+#: (``sets/NAME/flags.json``...; ``[tool.rollout.publish.sets]``).
+SETS_DIR = "sets"
+#: The suffix of the precompressed copy written beside each published file of a ``dir:``
+#: target (gzip, deterministic: no name, mtime 0), for static servers that serve it
+#: (nginx ``gzip_static on``) to clients that ask for gzip.
+GZ = ".gz"
+#: The files of a group that get a precompressed copy (the signature is a few hundred bytes).
+COMPRESSED = (FLAGD, NATIVE)
 #: A commit name as a publication records it (SHA-1 or SHA-256, full length).
 COMMIT_NAME = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 #: The signature beside them when signing is on (runner/signing.py).
@@ -226,6 +240,46 @@ def render(repo: Any, source_commit: str | None, generation: int | None = None
                                    generation=generation)}
 
 
+def set_prefix(name: str) -> str:
+    """Where a set's files are, relative to a publication's folder or branch tree."""
+    return f"{SETS_DIR}/{name}/"
+
+
+def render_sets(repo: Any, source_commit: str | None, generation: int | None = None
+                ) -> dict[str, dict[str, bytes]]:
+    """Each set of ``[tool.rollout.publish.sets]`` (by its :func:`set_prefix`) rendered as
+    the whole is, stamped alike, from the repository cut down to the flags the set holds
+    (its prerequisites among them: :func:`runner.model.flagsets.selected`), so that each of
+    them evaluates exactly as in the whole artifact."""
+    out = {}
+    for spec in repo.config.publish_sets:
+        keys = selected(repo.flags, spec)
+        subset = dataclasses.replace(repo, flags=MappingProxyType({k: repo.flags[k]
+                                                                   for k in keys}))
+        out[set_prefix(spec.name)] = render(subset, source_commit, generation)
+    return out
+
+
+def compress(data: bytes) -> bytes:
+    """The precompressed copy of a published file: gzip, no file name, mtime 0, so the
+    same file always gives the same bytes (a static server's ETag does not move for
+    nothing)."""
+    return gzip.compress(data, compresslevel=9, mtime=0)
+
+
+def _gz_holds(packed: bytes | None, plain: bytes) -> bool:
+    """``packed`` is a gzip of exactly ``plain`` (inflated no further than one byte past
+    it: a bomb in place costs nothing)."""
+    if packed is None:
+        return False
+    inflate = zlib.decompressobj(wbits=31)
+    try:
+        got = inflate.decompress(packed, len(plain) + 1)
+    except zlib.error:
+        return False
+    return got == plain and inflate.eof and not inflate.unused_data
+
+
 def generation_of(git: Git, commit: str) -> int:
     """A publication's generation: the number of commits on its source commit's
     first-parent chain. It only grows along the branch the runner commits to (each commit
@@ -357,6 +411,21 @@ class _Ours:
     source: str
     git: Git | None
     remote: str
+    #: each flag set's files, by :func:`set_prefix` (none: no ``[tool.rollout.publish.sets]``)
+    sets: Mapping[str, Mapping[str, bytes]] = field(default_factory=dict)
+
+
+def _groups(ours: _Ours) -> list[tuple[str, Mapping[str, bytes]]]:
+    """The groups of files a publication holds, (folder prefix, files): the whole (``""``)
+    first, then each set, by name. Each group is ordered, merged and signed as the whole
+    always was; the whole's order is taken over every group's stamps at once."""
+    return [("", ours.files), *sorted(ours.sets.items())]
+
+
+def _group_stamps(old: Mapping[str, Mapping[str, bytes | None]]) -> dict[str, tuple[str, int]]:
+    """The stamps of every group's files in place, named by their path."""
+    return {prefix + name: st for prefix, files in old.items()
+            for name, st in _stamps(files).items()}
 
 
 def _order(ours: _Ours, in_place: Mapping[str, tuple[str, int]], where: str) -> str | None:
@@ -370,9 +439,11 @@ def _order(ours: _Ours, in_place: Mapping[str, tuple[str, int]], where: str) -> 
     pushed) cannot be an ancestor of ours, whose history is all here; it is fetched from
     the remote to tell newer from diverged, and if it cannot be fetched, nothing is
     written (an error: the publisher cannot say which it is)."""
+    seen: set[str] = set()
     for name, (theirs, gen) in in_place.items():
-        if theirs == ours.source:
+        if theirs == ours.source or theirs in seen:  # a commit told once (sets share them)
             continue
+        seen.add(theirs)
         if ours.git is None or not ours.source:
             raise PublishError(f"{where}: {name} in place was published at {theirs[:12]} "
                                "(with a generation) and this publication has no commit to "
@@ -458,9 +529,12 @@ def publish(root: Path, repo: Any, targets: Sequence[Target], *, source_commit: 
                 o.error = str(e)
             return outcomes
     files = render(repo, source_commit, generation)
+    sets: dict[str, Mapping[str, bytes]] = dict(render_sets(repo, source_commit, generation))
     if signing_key is not None:
-        files = Publication(files, Signer(root, signing_key))
-    ours = _Ours(files, source_commit, git, remote)
+        signer = Signer(root, signing_key)
+        files = Publication(files, signer)
+        sets = {prefix: Publication(group, signer) for prefix, group in sets.items()}
+    ours = _Ours(files, source_commit, git, remote, sets)
     check = _FlagdCheck(files[FLAGD])
     for o in outcomes:
         try:
@@ -531,51 +605,79 @@ def _to_dir(folder: Path, ours: _Ours, out: Outcome, check: _FlagdCheck) -> None
         check(list(ours.files))  # a folder is created only for files that will be written
         folder.mkdir(parents=True, exist_ok=True)
     with _folder_locked(folder):
-        old = {name: _read(folder / name) for name in ours.files}
-        if (newer := _order(ours, _stamps(old), str(out.target))) is not None:
+        groups = _groups(ours)
+        old = {prefix: {name: _read(folder / (prefix + name)) for name in files}
+               for prefix, files in groups}
+        if (newer := _order(ours, _group_stamps(old), str(out.target))) is not None:
             out.newer = newer
             return
-        merged, changed = merge(_genuine(ours, old), ours.files)
-        check(changed)
-        _replace_unit(folder, {name: merged[name] for name in changed})
-        out.changed = changed
+        writes: dict[str, bytes] = {}
+        for prefix, files in groups:
+            merged, changed = merge(_genuine(ours, old[prefix]), files)
+            check(changed)
+            out.changed += [prefix + name for name in changed]
+            writes.update({prefix + name: merged[name] for name in changed})
+            for name in COMPRESSED:  # a copy that is not exactly the file's: written again
+                if name in changed or not _gz_holds(_read(folder / (prefix + name + GZ)),
+                                                    merged[name]):
+                    writes[prefix + name + GZ] = compress(merged[name])
+        # a copy written alone (a folder published before copies were) is said too
+        out.changed += [p for p in writes if p.endswith(GZ) and p[:-len(GZ)] not in writes]
+        _replace_unit(folder, writes)
 
 
-def _unit_order(name: str) -> tuple[int, str]:
-    return (UNIT_ORDER.index(name) if name in UNIT_ORDER else len(UNIT_ORDER), name)
+def _unit_order(path: str) -> tuple[int, str, int, int, str]:
+    """The rename order of a unit's files: each set's group (by name), the whole's last;
+    in a group ``UNIT_ORDER`` (the flagd export, then the native artifact, then anything
+    else: the signature), each file's gzip copy just before the file. A static server that
+    serves the copy to gzip clients and the file to others thus never gives either kind of
+    client a newer native artifact beside an older flagd one, nor a signature before what
+    it signs."""
+    folder, _, name = path.rpartition("/")
+    plain = name[:-len(GZ)] if name.endswith(GZ) and name[:-len(GZ)] in COMPRESSED else name
+    rank = UNIT_ORDER.index(plain) if plain in UNIT_ORDER else len(UNIT_ORDER)
+    return (0 if folder else 1, folder, rank, 0 if plain != name else 1, name)
 
 
 def _replace_unit(folder: Path, files: Mapping[str, bytes]) -> None:
-    """Every file of ``files`` written to a flushed temporary file in ``folder`` first,
-    then all renamed into place one after the other (``UNIT_ORDER``), then the folder
+    """Every file of ``files`` (paths relative to ``folder``: a set's are in
+    ``sets/NAME/``) written to a flushed temporary file beside its place first, then all
+    renamed into place one after the other (:func:`_unit_order`), then the folders
     fsynced: a reader sees a mixed unit at most between two renames, a crash before the
     first rename leaves the old unit whole. Only a regular file is ever replaced."""
     if not files:
         return
     temporary: dict[str, str] = {}
+    touched: set[Path] = {folder}
     try:
-        for name, data in files.items():
-            if (why := target_problem(folder / name)) is not None:
-                raise PublishError(f"{folder / name} {why}; nothing published")
-            fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{name}.", suffix=".tmp", dir=folder)
-            temporary[name] = tmp
+        for path, data in files.items():
+            target = folder / path
+            if target.parent != folder:  # a set's folder (and sets/), made when first needed
+                target.parent.mkdir(parents=True, exist_ok=True)
+                touched.update(p for p in target.parents if folder in p.parents)
+            if (why := target_problem(target)) is not None:
+                raise PublishError(f"{target} {why}; nothing published")
+            fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{target.name}.", suffix=".tmp",
+                                       dir=target.parent)
+            temporary[path] = tmp
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
             os.chmod(tmp, PUBLISHED_MODE)
-        for name in sorted(temporary, key=_unit_order):
-            os.replace(temporary.pop(name), folder / name)
+        for path in sorted(temporary, key=_unit_order):
+            os.replace(temporary.pop(path), folder / path)
     finally:
         for tmp in temporary.values():
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-    dir_fd = os.open(folder, os.O_RDONLY)
-    try:
-        with contextlib.suppress(OSError):  # a file system that cannot: only durability lost
-            os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    for where in sorted(touched, key=lambda p: -len(p.parts)):  # the deepest first
+        dir_fd = os.open(where, os.O_RDONLY)
+        try:
+            with contextlib.suppress(OSError):  # a file system that cannot: only durability lost
+                os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
 
 # --- the published branch ----------------------------------------------------------------------
@@ -622,7 +724,7 @@ def _verify(git: Git, sha: str, parent: str | None, files: Mapping[str, bytes]) 
     parents = git.out("log", "-1", "--format=%P", sha, "--").split()
     if parents != ([parent] if parent else []):
         return f"commit {sha[:12]} has parents {' '.join(parents) or 'none'}"
-    entries = git.tree_entries(sha)
+    entries = _tree_files(git, sha)
     if set(entries) != set(files):
         return f"commit {sha[:12]} holds {', '.join(sorted(entries))}"
     for name, data in files.items():
@@ -630,6 +732,17 @@ def _verify(git: Git, sha: str, parent: str | None, files: Mapping[str, bytes]) 
         if (mode, kind) != ("100644", "blob") or obj != blob_id(data, len(obj)):
             return f"commit {sha[:12]} does not hold {name} as asked"
     return None
+
+
+def _tree_files(git: Git, rev: str) -> dict[str, tuple[str, str, str]]:
+    """``path -> (mode, type, object)`` of every file of ``rev``'s tree, sets' included."""
+    listing = git.run("ls-tree", "-r", "-z", "--end-of-options", rev).stdout
+    entries = {}
+    for entry in filter(None, listing.split("\0")):
+        meta, _, path = entry.partition("\t")
+        mode, kind, obj = meta.split(" ")
+        entries[path] = (mode, kind, obj)
+    return entries
 
 
 def _build_on(git: Git, base: str | None, files: Mapping[str, bytes], changed: Sequence[str],
@@ -645,12 +758,11 @@ def _build_on(git: Git, base: str | None, files: Mapping[str, bytes], changed: S
     return sha
 
 
-def _tip_stamps(git: Git, tip: str, old: Mapping[str, bytes | None]
+def _tip_stamps(git: Git, tip: str, stamps: dict[str, tuple[str, int]]
                 ) -> dict[str, tuple[str, int]]:
-    """What the branch's tip was published at: its files' stamps, and the source commit
+    """What the branch's tip was published at: its files' ``stamps``, and the source commit
     its message names (the newest: a file whose served content did not change keeps an
     older stamp) when its files carry a generation."""
-    stamps = _stamps(old)
     if stamps:
         source = git.run("log", "-1", f"--format={trailer_format(SOURCE_TRAILER)}", tip,
                          "--").stdout.strip()
@@ -659,9 +771,26 @@ def _tip_stamps(git: Git, tip: str, old: Mapping[str, bytes | None]
     return stamps
 
 
+def _merge_groups(ours: _Ours, groups: Sequence[tuple[str, Mapping[str, bytes]]],
+                  old: Mapping[str, Mapping[str, bytes | None]], check: _FlagdCheck
+                  ) -> tuple[dict[str, bytes], list[str]]:
+    """Every group merged with what is in place (:func:`merge`), as one tree of paths,
+    and the paths that change; the flagd check before anything is built."""
+    merged_all: dict[str, bytes] = {}
+    changed_all: list[str] = []
+    for prefix, files in groups:
+        merged, changed = merge(_genuine(ours, old[prefix]), files)
+        if changed:
+            check(changed)
+        merged_all.update({prefix + name: data for name, data in merged.items()})
+        changed_all += [prefix + name for name in changed]
+    return merged_all, changed_all
+
+
 def _to_branch(git: Git, branch: str, ours: _Ours, author: tuple[str, str], out: Outcome,
                check: _FlagdCheck, *, push: bool, remote: str, attempts: int) -> None:
-    files, source = ours.files, ours.source
+    source, groups = ours.source, _groups(ours)
+    paths = [prefix + name for prefix, files in groups for name in files]
     for value, what in ((author[0], "the author name"), (author[1], "the author email")):
         if (why := check_identity(value, what)) is not None:
             raise PublishError(f"refused to commit: {why}; nothing published")
@@ -677,19 +806,21 @@ def _to_branch(git: Git, branch: str, ours: _Ours, author: tuple[str, str], out:
                 raise PublishError(f"branch {branch} exists and is not a publication branch (its "
                                    f"tip {base[:12]} has no {SOURCE_TRAILER} trailer); nothing "
                                    "published")
-            old = git.read_blobs(base, list(files)) if base else {}
-            if base is not None and (newer := _order(ours, _tip_stamps(git, base, old),
+            in_tree = git.read_blobs(base, paths) if base else {}
+            old = {prefix: {name: in_tree.get(prefix + name) for name in files}
+                   for prefix, files in groups}
+            if base is not None and (newer := _order(ours, _tip_stamps(git, base,
+                                                                       _group_stamps(old)),
                                                      str(out.target))) is not None:
                 out.newer, out.commit = newer, base
                 git.run("update-ref", "-d", PUBLISH_REF, check=False)
                 return
-            merged, changed = merge(_genuine(ours, old), files)
+            merged, changed = _merge_groups(ours, groups, old, check)
             if not changed:
                 out.commit = base
                 git.run("update-ref", "-d", PUBLISH_REF, check=False)
                 return
-            check(changed)
-            flags = changed_flags(old.get(NATIVE), merged[NATIVE])
+            flags = changed_flags(old[""].get(NATIVE), merged[NATIVE])
             sha = _build_on(git, base, merged, changed, flags, source, ident)
             if not push:
                 zero = "0" * len(sha)

@@ -54,6 +54,7 @@ from runner.sdk.client import (
     FlagClient,
 )
 from runner.sdk.default import (
+    FLAG_SET_VAR,
     FLAGS_FILE_VAR,
     FLAGS_TOKEN_VAR,
     FLAGS_URL_VAR,
@@ -81,6 +82,7 @@ __all__ = [
     "FLAGS_TOKEN_VAR",
     "FLAGS_URL_VAR",
     "FLAG_NOT_FOUND",
+    "FLAG_SET_VAR",
     "GENERAL",
     "JITTER",
     "MAX_ARTIFACT_BYTES",

@@ -42,6 +42,8 @@ from runner.sdk.sources import (
     RepoSource,
     load_checkout,
     repo_signature,
+    set_file,
+    set_url,
 )
 from runner.signing import public_keys as signing_keys
 
@@ -153,8 +155,13 @@ class FlagClient:
                   on_evaluation: EvaluationHook | Iterable[EvaluationHook] | None = None,
                   allow_generation_reset: bool = False,
                   public_key: str | Sequence[str] | None = None,
+                  set: str | None = None,
                   ) -> FlagClient:
         """A client on the artifact at ``path`` (``rollout build``'s output).
+
+        ``set``: read flag set ``set`` of the publication whose ``flags.json`` (or folder)
+        ``path`` is: ``sets/NAME/flags.json`` beside it (``[tool.rollout.publish.sets]``),
+        with its own signature beside it. ``ValueError`` for a name no set can have.
 
         ``env``: the environment to read the kill switch and overrides from (default: the
         process's, re-read at each reload check). ``wait=False`` gives a client that does
@@ -170,6 +177,8 @@ class FlagClient:
         bad artifact. ``ValueError`` when a key is not one.
         """
         keys = signing_keys(public_key)
+        if set is not None:
+            path = set_file(Path(path), set)
         client = cls(path=path, env=env, reload_interval=reload_interval,
                      on_evaluation=on_evaluation, allow_generation_reset=allow_generation_reset)
         if keys:  # the one file source, verifying; the ordering rule kept
@@ -224,8 +233,14 @@ class FlagClient:
                  on_evaluation: EvaluationHook | Iterable[EvaluationHook] | None = None,
                  allow_generation_reset: bool = False,
                  public_key: str | Sequence[str] | None = None,
+                 set: str | None = None,
                  ) -> FlagClient:
         """A client on the artifact served at ``url`` (``http://`` or ``https://``).
+
+        ``set``: read flag set ``set`` of the publication ``url`` serves (the URL of its
+        ``flags.json``, or of its folder ending in ``/``): ``sets/NAME/flags.json`` there,
+        only the flags of that set and their prerequisites (``[tool.rollout.publish.sets]``),
+        its signature ``sets/NAME/flags.sig``. ``ValueError`` for a name no set can have.
 
         A daemon thread fetches it at once, then every ``poll_interval`` seconds (± 15 %
         jitter) with ``If-None-Match`` / ``If-Modified-Since``: an unchanged artifact is a
@@ -248,6 +263,8 @@ class FlagClient:
         if not 0 < poll_interval < math.inf:
             raise ValueError(f"poll_interval must be a positive number of seconds, not "
                              f"{poll_interval!r}")
+        if set is not None:
+            url = set_url(url, set)
         source = HttpSource.open(url, timeout=timeout, bearer_token_env=bearer_token_env,
                                  public_keys=signing_keys(public_key))
         if source.http.plain_http_with_token:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from runner.evaluate.resolution import Resolution
+from runner.model.flagsets import SET_NAME
 from runner.sdk.client import DEFAULT_POLL_INTERVAL, DEFAULT_RELOAD_INTERVAL, FlagClient
 
 log = logging.getLogger("runner.sdk")
@@ -24,6 +25,9 @@ FLAGS_URL_VAR = "ROLLOUT_FLAGS_URL"
 POLL_INTERVAL_VAR = "ROLLOUT_POLL_INTERVAL"
 #: The variable holding the bearer token the default client sends to ``ROLLOUT_FLAGS_URL``.
 FLAGS_TOKEN_VAR = "ROLLOUT_FLAGS_TOKEN"
+#: The flag set the default client reads (``sets/NAME/flags.json`` beside the
+#: ``flags.json`` of ``ROLLOUT_FLAGS_URL`` or ``ROLLOUT_FLAGS_FILE``); unset: the whole.
+FLAG_SET_VAR = "ROLLOUT_FLAG_SET"
 
 _default: FlagClient | None = None
 _default_lock = threading.Lock()
@@ -44,6 +48,11 @@ def _seconds_var(name: str, default: float, *, positive: bool) -> float:
 def _make_default() -> FlagClient:
     url = os.environ.get(FLAGS_URL_VAR, "")
     path = os.environ.get(FLAGS_FILE_VAR, "")
+    flag_set = os.environ.get(FLAG_SET_VAR, "").strip() or None
+    if flag_set is not None and not SET_NAME.fullmatch(flag_set):
+        log.error("%s=%r is not a set's name (lower-case letters, digits, _ and -); every "
+                  "flag evaluates to the caller's default", FLAG_SET_VAR, flag_set)
+        return FlagClient(None)
     if url:
         if path:
             log.warning("both %s and %s are set: reading %s, ignoring %s", FLAGS_URL_VAR,
@@ -52,7 +61,7 @@ def _make_default() -> FlagClient:
         token_env = FLAGS_TOKEN_VAR if os.environ.get(FLAGS_TOKEN_VAR) else None
         try:
             return FlagClient.from_url(url, poll_interval=interval, wait=False,
-                                       bearer_token_env=token_env)
+                                       bearer_token_env=token_env, set=flag_set)
         except ValueError as e:  # not an http(s) URL
             log.error("%s: %s; every flag evaluates to the caller's default", FLAGS_URL_VAR, e)
             return FlagClient(None)
@@ -61,13 +70,14 @@ def _make_default() -> FlagClient:
                     FLAGS_URL_VAR, FLAGS_FILE_VAR)
         return FlagClient(None)
     interval = _seconds_var(RELOAD_INTERVAL_VAR, DEFAULT_RELOAD_INTERVAL, positive=False)
-    return FlagClient.from_file(path, reload_interval=interval, wait=False)
+    return FlagClient.from_file(path, reload_interval=interval, wait=False, set=flag_set)
 
 
 def default_client() -> FlagClient:
     """The client the module-level functions use, made once: on ``$ROLLOUT_FLAGS_URL``
     (polled every ``$ROLLOUT_POLL_INTERVAL`` seconds, bearer token ``$ROLLOUT_FLAGS_TOKEN``
     when set), else on ``$ROLLOUT_FLAGS_FILE``. Both set: the URL wins, with a warning.
+    ``$ROLLOUT_FLAG_SET``: read that flag set of the publication (``set=``), not the whole.
 
     Never raises: without the variables, or with an unreachable URL or a missing or bad
     file, it serves callers' defaults (reason ``ERROR``) and keeps looking.

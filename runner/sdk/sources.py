@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import urllib.parse
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -27,6 +28,7 @@ from runner.errors import ExternalError
 from runner.evaluate.artifact import MAX_ARTIFACT_BYTES
 from runner.evaluate.compile import ArtifactError, FlagSet
 from runner.files import read_regular
+from runner.model.flagsets import SET_NAME
 
 if TYPE_CHECKING:  # imported when a URL is used: applications on a file never pay for HTTP
     from runner.remote import UrlSource
@@ -68,6 +70,36 @@ class FlagSource(Protocol):
         """One look: the flags when they changed since the last good look, None when they
         did not. Raises :class:`FlagSourceError` when the look failed."""
         ...
+
+
+#: Where a set's artifact is, beside the whole publication's ``flags.json``
+#: (``runner/reconcile/publish.py``: ``sets/NAME/flags.json``).
+SETS_DIR = "sets"
+
+
+def _set_path(name: str) -> str:
+    if not isinstance(name, str) or not SET_NAME.fullmatch(name):
+        raise ValueError(f"set={name!r}: a set's name is lower-case letters, digits, _ and - "
+                         "(as [tool.rollout.publish.sets] declares it), at most 64")
+    return f"{SETS_DIR}/{name}/{SIGNED_ARTIFACT}"
+
+
+def set_url(url: str, name: str) -> str:
+    """The URL of set ``name``'s artifact, from the URL of the whole publication's
+    ``flags.json`` (its last path segment replaced, the query kept) or of its folder (a
+    URL ending in ``/``): ``https://h/x/flags.json`` -> ``https://h/x/sets/NAME/flags.json``.
+    ValueError for a name no set can have."""
+    parts = urllib.parse.urlsplit(url)
+    head, _, _last = parts.path.rpartition("/")
+    return urllib.parse.urlunsplit(parts._replace(path=f"{head}/{_set_path(name)}",
+                                                  fragment=""))
+
+
+def set_file(path: Path, name: str) -> Path:
+    """Set ``name``'s artifact file, from the whole publication's ``flags.json`` or its
+    folder: ``/srv/flags/flags.json`` -> ``/srv/flags/sets/NAME/flags.json``."""
+    folder = path if path.is_dir() else path.parent
+    return folder / _set_path(name)
 
 
 def file_signature(st: os.stat_result) -> Signature:

@@ -424,6 +424,37 @@ CASES: list[Case] = [
     Case("config_metrics_wrong_type", {}, "pyproject.toml", 0, "tool.rollout.metrics.type",
          "'datadog' is not one of file, prometheus, command",
          edit=(("pyproject.toml", 'type = "file"', 'type = "datadog"'),), line_of='type = "datadog"'),
+    # --- [tool.rollout.publish.sets]: flag sets (docs/serving.md, Flag sets) -------------
+    Case("sets_unknown_set_on_a_flag", {F: flag("sets: [checkuot]\n")}, F, 6, "sets[0]",
+         "unknown set 'checkuot'",
+         edit=(("pyproject.toml", 'path = "logs/metrics.json"',
+                'path = "logs/metrics.json"\n\n[tool.rollout.publish.sets]\ncheckout = ["otel_*"]'),)),
+    Case("sets_unknown_set_none_declared", {F: flag("sets: [checkout]\n")}, F, 6, "sets[0]",
+         "none is declared"),
+    Case("sets_bad_set_name", {}, "pyproject.toml", 0, "tool.rollout.publish.sets",
+         "does not match",
+         edit=(("pyproject.toml", 'path = "logs/metrics.json"',
+                'path = "logs/metrics.json"\n\n[tool.rollout.publish.sets]\nCheckout = ["otel_*"]'),),
+         line_of="[tool.rollout.publish.sets]"),
+    Case("sets_unclosed_glob", {}, "pyproject.toml", 0, "tool.rollout.publish.sets.checkout[1]",
+         "without its closing ]",
+         edit=(("pyproject.toml", 'path = "logs/metrics.json"',
+                'path = "logs/metrics.json"\n\n[tool.rollout.publish.sets]\n'
+                'mobile = []\ncheckout = ["otel_*", "phase_[45"]'),),
+         line_of="checkout ="),
+    Case("sets_glob_with_a_slash", {}, "pyproject.toml", 0, "tool.rollout.publish.sets.checkout[0]",
+         "does not match",
+         edit=(("pyproject.toml", 'path = "logs/metrics.json"',
+                'path = "logs/metrics.json"\n\n[tool.rollout.publish.sets]\n'
+                'checkout = ["flags/otel_*"]'),),
+         line_of="checkout ="),
+    Case("sets_exact_key_names_no_flag", {}, "pyproject.toml", 0,
+         "tool.rollout.publish.sets.checkout[1]",
+         "no flag 'otel_enabeld' in the flags folder; did you mean otel_enabled?",
+         edit=(("pyproject.toml", 'path = "logs/metrics.json"',
+                'path = "logs/metrics.json"\n\n[tool.rollout.publish.sets]\n'
+                'checkout = ["phase_*", "otel_enabeld"]'),),
+         line_of="checkout ="),
     # --- metric sources: mistakes that would make every evaluation an error ---------------
     Case("template_undefined_variable",
          {F: flag(), P: plan("strategy: safe\ngates:\n  error_rate: 1\nmetrics:\n  type: file\n"

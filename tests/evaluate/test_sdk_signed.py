@@ -6,6 +6,7 @@ missing signature: each refused like a bad artifact (the last good flags stay,
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import time
@@ -64,11 +65,17 @@ def shut_down(repo: Path) -> None:
 
 
 def replace(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
+    """Swap what is served at ``path``: the file, and its gzip copy when one is beside it
+    (nginx serves the copy to clients that ask for gzip, as the SDK does)."""
+    packed = path.with_name(path.name + ".gz")
     later = time.time() + 100 * _bump()
-    os.utime(tmp, (later, later))
-    tmp.rename(path)
+    for where, content in ((packed, gzip.compress(data, mtime=0)), (path, data)):
+        if where == packed and not packed.exists():
+            continue
+        tmp = where.with_name(where.name + ".tmp")
+        tmp.write_bytes(content)
+        os.utime(tmp, (later, later))
+        tmp.rename(where)
 
 
 def test_a_signed_folder_served_by_nginx_and_what_is_refused(

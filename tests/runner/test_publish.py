@@ -4,6 +4,7 @@ of its own history, with real git; `--publish PATH.json` still writes the artifa
 
 from __future__ import annotations
 
+import gzip
 import json
 import stat
 import subprocess
@@ -79,6 +80,8 @@ def test_publish_leaves_the_artifact_alone_when_only_the_commit_changed(
 # --- targets: a folder and a branch of its own history -------------------------------------
 
 PUBLISHED = ("flags.flagd.json", "flags.json")
+#: a folder target also holds each file's gzip copy, for static servers that serve it
+IN_FOLDER = ("flags.flagd.json", "flags.flagd.json.gz", "flags.json", "flags.json.gz")
 
 
 def _served_percentage(doc: dict[str, Any]) -> float:
@@ -103,7 +106,9 @@ def test_a_folder_target_holds_both_files_written_atomically_only_when_they_chan
     out = advance(example_repo, 0, "--publish", str(public))
     assert out.returncode == 0, out.stderr
     assert f"published dir:{public}: flags.json, flags.flagd.json" in out.stdout
-    assert sorted(p.name for p in public.iterdir()) == sorted(PUBLISHED)  # no temporary left
+    assert sorted(p.name for p in public.iterdir()) == sorted(IN_FOLDER)  # no temporary left
+    for name in PUBLISHED:  # each copy is the file, gzip'd
+        assert gzip.decompress((public / f"{name}.gz").read_bytes()) == (public / name).read_bytes()
     head = git(example_repo, "rev-parse", "HEAD")
     native = json.loads((public / "flags.json").read_text())
     flagd = json.loads((public / "flags.flagd.json").read_text())
@@ -321,7 +326,7 @@ def test_the_publish_command_publishes_to_several_targets_at_once(
     out = run_cli(["publish", "--to", f"dir:{tmp_path / 'a'}", "branch:rollout-published",
                    "--to", str(tmp_path / "legacy.json")], cwd=example_repo)
     assert out.returncode == 0, out.stderr
-    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(PUBLISHED)
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(IN_FOLDER)
     assert (tmp_path / "legacy.json").is_file() and f"published {tmp_path / 'legacy.json'}" \
         in out.stdout
     assert len(_branch_log(example_repo)) == 1

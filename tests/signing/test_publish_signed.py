@@ -54,7 +54,8 @@ def test_every_target_is_signed_and_an_unchanged_publication_keeps_its_signature
     out = advance(example_repo, 0, *targets, env=env)
     assert out.returncode == 0, out.stderr
     assert f"published dir:{public}: flags.json, flags.flagd.json, flags.sig" in out.stdout
-    assert sorted(p.name for p in public.iterdir()) == ["flags.flagd.json", "flags.json",
+    assert sorted(p.name for p in public.iterdir()) == ["flags.flagd.json", "flags.flagd.json.gz",
+                                                        "flags.json", "flags.json.gz",
                                                         "flags.sig"]
     _check_folder(public, example_repo)
     # the branch's tree holds the three files, the signature over the other two
