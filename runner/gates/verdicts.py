@@ -130,7 +130,7 @@ def judge_counts(gate: Gate, readings: Mapping[str, Reading],
         missing = [readings[step_key(c)].detail or "no data" for c, x in
                    (("requests", requests), ("errors", errors)) if x is None]
         return Verdict.INCONCLUSIVE, None, f"no data ({'; '.join(missing)})"
-    assert isinstance(requests, float) and isinstance(errors, float)
+    assert not isinstance(requests, str) and not isinstance(errors, str)
     if errors > requests * (1 + 1e-9) + 1e-9:
         return Verdict.ERROR, None, (f"{errors:g} errors out of only {requests:g} requests since "
                                      "the step started: the step counts are inconsistent")
