@@ -134,7 +134,8 @@ def test_file_source_reads_the_step_object(tmp_path: Path) -> None:
 def test_command_source_reads_the_step_object(tmp_path: Path) -> None:
     script = tmp_path / "m.py"
     script.write_text("import json, os\nprint(json.dumps({'request_count': 2000, 'step': "
-                      "{'requests': 2000, 'errors': 6}, 'started': os.environ['ROLLOUT_STEP_STARTED_AT']}))\n")
+                      "{'requests': 2000, 'errors': 6}, "
+                      "'started': os.environ['ROLLOUT_STEP_STARTED_AT']}))\n")
     got = _run(_request("f", metrics("command", command=[sys.executable, str(script)], timeout=10.0)),
                tmp_path)
     assert got["error_rate"].verdict is Verdict.PASS

@@ -1,11 +1,12 @@
 """The always-valid bound on one rate (runner/gates/stats/rate_bound.py) against independent
 values: scipy's beta function and numerical integration for the mixture, exact binomial
-(Clopper–Pearson) bounds for the interval, and an exact dynamic program over every path of
+(Clopper-Pearson) bounds for the interval, and an exact dynamic program over every path of
 Bernoulli outcomes for the time-uniform error (a look after every single request)."""
 
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 
 import numpy as np
@@ -33,7 +34,7 @@ def test_the_mixture_is_the_integral_of_the_likelihood_ratio_over_the_prior(even
     # the prior's mass sits near 0 for a = t m < 1: integrate in pieces, finely near the ends
     cuts = [0.0, 1e-6, 1e-4, 1e-3, 0.01, 0.05, 0.2, 0.5, 1.0]
     mixed = sum(integrate.quad(ratio, lo, hi, limit=200, epsabs=0, epsrel=1e-10)[0]
-                for lo, hi in zip(cuts, cuts[1:], strict=False))
+                for lo, hi in itertools.pairwise(cuts))
     assert log_mixture(events, total, rate, a, b) == pytest.approx(math.log(mixed), abs=1e-6)
     # and the closed form with scipy's beta function
     closed = (special.betaln(events + a, total - events + b) - special.betaln(a, b)
@@ -73,7 +74,7 @@ def test_the_bounds_are_where_the_mixture_reaches_one_over_alpha(events, total) 
 @pytest.mark.parametrize("events", [0, 1, 2])
 @pytest.mark.parametrize("total", [50, 100, 500, 3000])
 def test_the_always_valid_interval_holds_the_exact_fixed_sample_one(events, total) -> None:
-    """Valid at every look, so at least as wide as the exact (Clopper–Pearson) one-sided
+    """Valid at every look, so at least as wide as the exact (Clopper-Pearson) one-sided
     bounds at the same alpha for one fixed look — and never collapsed at 0 events."""
     b = bound(events, total, threshold=0.01, alpha=ALPHA)
     cp_high = stats.beta.ppf(1 - ALPHA, events + 1, total - events)

@@ -138,4 +138,45 @@ def _root(f: Callable[[float], float], lo: float, hi: float, *, rising: bool) ->
     return lo if not rising else hi
 
 
-__all__ = ["TUNING_EVENTS", "RateBound", "bound", "log_mixture", "prior"]
+def _binomial_above(n: int, p: float, k: int) -> float:
+    """P(X > k) for X ~ Binomial(n, p), 0 < p < 1."""
+    log_p, log_q = math.log(p), math.log1p(-p)
+    below = sum(math.exp(math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1)
+                         + i * log_p + (n - i) * log_q) for i in range(min(k, n) + 1))
+    return max(0.0, 1.0 - below)
+
+
+#: How far past the minimum the worst count is looked for: this many more tolerated errors.
+_SCAN = 400
+
+
+def false_breach_chance(threshold: float, minimum: int, healthy: float) -> tuple[float, int]:
+    """The largest chance, over request counts n >= ``minimum``, that a look at n requests of
+    a rollout whose true rate is ``healthy`` shows a rate above ``threshold`` (proportions):
+    the chance a point-estimate gate fails by noise on one look, and the n where it is largest.
+
+    For a fixed number k of errors tolerated (the most with k / n <= threshold), the chance
+    grows with n: the candidates are ``minimum`` and each largest n that tolerates k."""
+    if not 0.0 < threshold < 1.0 or not 0.0 < healthy < 1.0 or minimum < 1:
+        raise ValueError("threshold and healthy strictly between 0 and 1, minimum at least 1")
+
+    def tolerated(n: int) -> int:
+        return math.floor(n * threshold + 1e-9)
+
+    best, at = _binomial_above(minimum, healthy, tolerated(minimum)), minimum
+    first = tolerated(minimum)
+    for k in range(first, first + _SCAN):
+        n = math.ceil((k + 1) / threshold - 1e-9) - 1  # the largest n that tolerates k errors
+        while tolerated(n) > k:
+            n -= 1
+        if n < minimum:
+            continue
+        chance = _binomial_above(n, healthy, k)
+        if chance > best:
+            best, at = chance, n
+        elif chance < best / 2:
+            break  # past the bulge: the chance only falls as counts grow
+    return best, at
+
+
+__all__ = ["TUNING_EVENTS", "RateBound", "bound", "false_breach_chance", "log_mixture", "prior"]
