@@ -291,6 +291,14 @@ def init_repository(player: Player) -> tuple[str, Callable[[Player, dict[str, An
     # source (the scenario writes metrics/FLAG.json) and 0.2's advance step environment
     player.write("pyproject.toml", (PROJECT / "runner/templates/init/pyproject-file.toml")
                  .read_text(encoding="utf-8"))
+    # issue 18 changed the scaffolded plan on purpose (error_rate with a confidence, judged on
+    # the step's counts, and a note on progress_deadline): put back 0.2's gate, all else compared
+    plan = player.repo / "rollouts/new_checkout.yaml"
+    plan.write_text(re.sub(
+        r"  # percent, judged on.*?  error_rate: \{max: 1.0, confidence: 0.95\}\n",
+        "  error_rate: 1.0       # percent\n", re.sub(
+            r"# Showing a healthy rate.*?# progress_deadline: 2h\n", "",
+            plan.read_text(encoding="utf-8"), flags=re.S), flags=re.S), encoding="utf-8")
     advance = player.repo / ".github/workflows/advance.yml"
     advance.write_text(re.sub(
         r"          # the metrics source of \[tool.rollout.metrics\].*?PROMETHEUS_URL: [^\n]*\n",

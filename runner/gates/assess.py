@@ -106,7 +106,7 @@ def _assess(request: GateRequest, *, root: Path, now: datetime,
         return failed(Verdict.ERROR, str(e))
     except Exception as e:  # a bug or an unforeseen failure of one source must not stop the run
         return failed(Verdict.ERROR, f"{metrics.type} source failed: {type(e).__name__}: {e}")
-    results = judge(gates, readings, now)
+    results = judge(gates, readings, now, steps=len(plan.steps))
     if spec is None:
         return results
     return results + _compared(spec, plan, readings, request.percentage, now)

@@ -16,6 +16,8 @@ from runner.gates.readings import (
     CONTROL,
     OPTIONAL_COUNTS,
     QUERY_PREFIX,
+    STEP_COUNTS,
+    STEP_QUERY_PREFIX,
     TREATMENT,
     SourceCall,
     counts_read,
@@ -63,7 +65,15 @@ def source_problems(plan: RolloutPlan) -> tuple[str, ...]:
         elif m.url and m.url_env:
             problems.append("metrics.url_env: give url or url_env, not both")
         for name, gate in gates.items():
-            if gate.query is not None:
+            if gate.confidence is not None:  # the step counts, not a rate query
+                for count in STEP_COUNTS:
+                    query = f"{STEP_QUERY_PREFIX}{count}"
+                    if query in m.queries:
+                        templates.append((f"metrics.queries.{query}", m.queries[query]))
+                    else:
+                        problems.append(f"metrics.queries.{query}: no PromQL for the step's "
+                                        f"{count}, which gate {name} (with a confidence) reads")
+            elif gate.query is not None:
                 templates.append((f"gates.custom.{name}.query", gate.query))
             elif name in m.queries:
                 templates.append((f"metrics.queries.{name}", m.queries[name]))

@@ -280,3 +280,45 @@ def cohort_readings_from_document(document: Mapping[str, object], spec: Comparis
             else:
                 out[key] = _number(one[count], where)
     return out
+
+
+# --- step counts (gates with a confidence, docs/metrics.md "Gates with a confidence") --------
+
+#: The counts a gate with a confidence reads, cumulative since the current step started:
+#: document fields ``step.requests`` and ``step.errors``, Prometheus queries
+#: ``step_requests`` and ``step_errors``.
+STEP_COUNTS = ("requests", "errors")
+#: ``metrics.queries`` names of the step counts for Prometheus: ``step_requests``...
+STEP_QUERY_PREFIX = "step_"
+
+
+def step_key(count: str) -> str:
+    """The readings key of one step count (never a gate name: those have no colon)."""
+    return f"step:{count}"
+
+
+def judges_counts(gates: tuple[Gate, ...]) -> bool:
+    """Whether a gate of ``gates`` has a confidence, and so needs the step counts."""
+    return any(g.confidence is not None for g in gates)
+
+
+def step_readings_from_document(document: Mapping[str, object], origin: str) -> dict[str, Reading]:
+    """The step counts of a metrics document: ``{"step": {"requests": …, "errors": …}}``.
+    Missing or null: no data; not an object or not a number: an error."""
+    out: dict[str, Reading] = {}
+    step = document.get("step")
+    for count in STEP_COUNTS:
+        where = f"{origin} field step.{count}"
+        if step is None:
+            out[step_key(count)] = Reading(detail=f"{origin}: no step object")
+        elif not isinstance(step, Mapping):
+            out[step_key(count)] = Reading(error=f"{origin} field step is not an object: "
+                                                 f"{step!r:.60}", detail=where)
+        elif step.get(count) is None:
+            out[step_key(count)] = Reading(detail=f"{where}: missing")
+        elif isinstance(step[count], bool) or not isinstance(step[count], int | float):
+            out[step_key(count)] = Reading(error=f"{where} is not a number: {step[count]!r:.60}",
+                                           detail=where)
+        else:
+            out[step_key(count)] = _number(step[count], where)
+    return out

@@ -109,12 +109,15 @@ def build_gates(d: dict[str, Any] | None) -> dict[str, Gate]:
                 )
             continue
         direction = BUILTIN_GATES[name]
+        confidence = None
         if isinstance(spec, dict):
             limit, dry = spec[direction], spec.get("dry_run", False)
+            if "confidence" in spec:  # error_rate only: the schema allows it nowhere else
+                confidence = float(spec["confidence"])
         else:
             limit, dry = spec, False
         gates[name] = (
-            Gate(name, max=float(limit), dry_run=dry)
+            Gate(name, max=float(limit), dry_run=dry, confidence=confidence)
             if direction == "max"
             else Gate(name, min=float(limit), dry_run=dry)
         )

@@ -104,6 +104,11 @@ def _describe(err: ValidationError) -> tuple[tuple[Any, ...], str]:
             if near:
                 return (*path, extra[0]), f"unknown field{near}"
             allowed = ", ".join(sorted(properties))
+            if extra[0] == "confidence" and len(path) >= 2 and path[-2] == "gates":
+                return (*path, extra[0]), (f"unknown field (allowed: {allowed}); only error_rate "
+                                           "takes a confidence: a rate of counted errors can be "
+                                           "bounded, a latency percentile cannot (compare a "
+                                           "slow_rate instead, docs/guarded.md)")
             return (*path, extra[0]), f"unknown field (allowed: {allowed})"
     if v == "required":
         missing = err.message.split("'")[1] if "'" in err.message else ""

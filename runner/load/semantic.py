@@ -17,7 +17,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from runner.load.durations import MAX_DURATION, format_duration, parse_duration
 from runner.load.problems import did_you_mean, shown
 from runner.model import STRATEGIES, Flag, Risk, RolloutPlan, Strategy, value_type
-from runner.model.plan import BUILTIN_GATES
+from runner.model.plan import BUILTIN_GATES, Gate
 
 #: Percentages are bucketed in 10,000ths (see runner.evaluate.bucket): 0.01 % resolution.
 RESOLUTION = 100
@@ -151,6 +151,7 @@ def check_plan(plan: RolloutPlan, raw: Mapping[str, Any], path: str) -> list[Fin
         if not _fine(p):
             bad(("steps", i), f"{p:g} has finer resolution than 0.01")
     out.extend(_check_approvals(plan, raw, path))
+    out.extend(_check_confidence(plan, path))
     if raw.get("allow_no_gates") is not True:
         unguarded = _unguarded(plan)
         if unguarded is not None:
@@ -167,6 +168,25 @@ def check_plan(plan: RolloutPlan, raw: Mapping[str, Any], path: str) -> list[Fin
             bad(("compare",), NO_METRICS)
     else:
         out.extend(_check_metrics(plan, raw, path))
+    return out
+
+
+#: The queries a gate with a confidence reads from Prometheus (runner/gates/readings.py).
+STEP_QUERIES = ("step_requests", "step_errors")
+
+
+def _check_confidence(plan: RolloutPlan, path: str) -> list[Finding]:
+    """A gate with a confidence judges a rate strictly between 0 and 100 %: at 0 any error
+    would be a breach, and no rate is above 100."""
+    out = []
+    placed: list[tuple[tuple[Any, ...], Gate]] = [(("gates", g.name, "max"), g) for g in plan.gates]
+    for i, s in enumerate(plan.steps):
+        placed += [(("steps", i, "gates", g.name, "max"), g) for g in s.gates or ()
+                   if g not in plan.gates]
+    for field, g in placed:
+        if g.confidence is not None and g.max is not None and not 0 < g.max < 100:
+            out.append(Finding(path, field, f"{g.max:g} with a confidence: the threshold must "
+                               "lie strictly between 0 and 100 (percent)"))
     return out
 
 
@@ -269,7 +289,16 @@ def _check_metrics(plan: RolloutPlan, raw: Mapping[str, Any], path: str) -> list
         for s in plan.steps:
             gates.update({g.name: g for g in s.gates or ()})
         for name, g in gates.items():
-            if g.query is None and name in BUILTIN_GATES and name not in m.queries:
+            if g.confidence is not None:  # reads the step counts, not a rate query
+                missing = [q for q in STEP_QUERIES if q not in m.queries]
+                if missing:
+                    out.append(Finding(path, ("gates", name, "confidence"),
+                                       f"the prometheus source has no query for "
+                                       f"{' and '.join(missing)}: a gate with a confidence reads "
+                                       "the requests and errors since the step started (add "
+                                       "step_requests and step_errors under metrics.queries; "
+                                       "docs/metrics.md)"))
+            elif g.query is None and name in BUILTIN_GATES and name not in m.queries:
                 out.append(Finding(path, ("gates", name),
                                    f"the prometheus source has no query for {name} "
                                    "(add it under metrics.queries)"))

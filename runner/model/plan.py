@@ -57,6 +57,10 @@ class Gate:
     query: str | None = None
     #: Evaluated and reported, never blocks.
     dry_run: bool = False
+    #: ``error_rate`` only: judged from the errors and requests since the step started with
+    #: an always-valid bound at this confidence (docs/metrics.md, "Gates with a confidence");
+    #: None: the value itself against ``max`` (a point estimate).
+    confidence: float | None = None
 
     @property
     def threshold(self) -> str:
@@ -65,7 +69,14 @@ class Gate:
             parts.append(f"<= {self.max:g}")
         if self.min is not None:
             parts.append(f">= {self.min:g}")
-        return " and ".join(parts)
+        text = " and ".join(parts)
+        if self.confidence is not None:  # "<= 1 at 95 %"
+            text += f" at {self.confidence * 100:.4g} %"
+        return text
+
+
+#: The built-in gates that take a ``confidence`` (a rate: events over requests).
+CONFIDENT_GATES = ("error_rate",)
 
 
 #: The proportions a comparison gate can compare between treatment and control.

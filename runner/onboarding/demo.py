@@ -41,9 +41,11 @@ from runner.timefmt import utc_iso
 FLAG = "new_checkout"
 T0 = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 USERS = ("qa-user-1", "user-1", "user-2", "user-3", "user-4", "user-5", "user-6", "user-7")
+#: ``step``: the counts since the step started, which the scaffolded ``error_rate`` gate (with
+#: a confidence) judges: 5 minutes of 600 requests a minute
 HEALTHY = {"error_rate": 0.3, "p95_latency_ms": 180.0, "p99_latency_ms": 260.0,
-           "request_count": 1200, "error_count": 4}
-BAD = {**HEALTHY, "error_rate": 4.2, "error_count": 50}
+           "request_count": 1200, "error_count": 4, "step": {"requests": 3000, "errors": 9}}
+BAD = {**HEALTHY, "error_rate": 4.2, "error_count": 50, "step": {"requests": 1000, "errors": 42}}
 #: The guarded stage's feature: 5 % of the requests served its new variant fail, 0.3 % of the
 #: others (about 6,000 users an hour: 12,000 requests since its 5 % step started).
 GUARDED = "new_pricing"

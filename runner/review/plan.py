@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from runner.evaluate.artifact import rollout_percentage
+from runner.gates.stats import rate_bound
 from runner.load.durations import format_duration
 from runner.model import Flag, Gate, Repository, Risk, RolloutPlan, RolloutState, Strategy
 from runner.model.state import Phase
@@ -180,6 +181,10 @@ def _gate_loosened(name: str, b: Gate, a: Gate | None) -> list[str]:
         out.append(f"{name} <= {b.max:g} → " + ("no maximum" if a.max is None else f"<= {a.max:g}"))
     if b.min is not None and (a.min is None or a.min < b.min):
         out.append(f"{name} >= {b.min:g} → " + ("no minimum" if a.min is None else f">= {a.min:g}"))
+    if b.confidence is not None and a.confidence is None:
+        out.append(f"{name} confidence {b.confidence:g} → none (each look's rate alone)")
+    elif b.confidence is not None and a.confidence is not None and a.confidence < b.confidence:
+        out.append(f"{name} confidence {b.confidence:g} → {a.confidence:g}")
     return out
 
 
@@ -204,6 +209,48 @@ def gates_loosened(before: RolloutPlan, after: RolloutPlan) -> list[str]:
                 continue  # inherited from the plan's gates before and after: said above
             out.extend(_gate_loosened(f"steps[{i}].gates.{name}", g, as_.get(name)))
     return out
+
+
+#: A point-estimate gate is flagged when noise breaches it on more than this share of looks.
+NOISY_LOOK = 0.01
+
+
+def point_estimate_risks(plan: RolloutPlan) -> list[str]:
+    """Each ``error_rate`` gate without a confidence that noise is likely to breach, in words:
+    the chance on one look that a healthy rollout, whose true rate is half the threshold,
+    shows a rate above it at the worst request count from the minimum up (the blocking
+    ``request_count``'s minimum; 1 without one). docs/metrics.md, "Gates with a confidence"."""
+    seen: set[tuple[str, float, int]] = set()
+    out = []
+    for i, step in enumerate(plan.steps):
+        gates = {g.name: g for g in plan.step_gates(i)}
+        rate, count = gates.get("error_rate"), gates.get("request_count")
+        if rate is None or rate.confidence is not None or rate.dry_run or rate.max is None \
+                or not 0 < rate.max < 100:
+            continue
+        minimum = max(int(count.min), 1) if count is not None and count.min is not None \
+            and not count.dry_run and count.query is None else 1
+        own = step.gates is not None and (rate, count) != (
+            next((g for g in plan.gates if g.name == "error_rate"), None),
+            next((g for g in plan.gates if g.name == "request_count"), None))
+        where = f"steps[{i}].gates.error_rate" if own else "gates.error_rate"
+        if (where, rate.max, minimum) in seen:
+            continue
+        seen.add((where, rate.max, minimum))
+        chance, at = rate_bound.false_breach_chance(rate.max / 100.0, minimum, rate.max / 200.0)
+        if chance <= NOISY_LOOK:
+            continue
+        least = (f"as few as {minimum} requests (request_count)" if minimum > 1
+                 else "any number of requests (no blocking request_count minimum)")
+        out.append(f"{where} <= {rate.max:g} is judged on each look's rate alone, from {least}: "
+                   f"a healthy rollout at half the threshold ({rate.max / 2:g} %) breaches it "
+                   f"by noise on {_chance(chance)} of looks (at {at:,} requests); give it a "
+                   "confidence (docs/metrics.md, Gates with a confidence) or raise request_count")
+    return out
+
+
+def _chance(x: float) -> str:
+    return f"{x * 100:.2g} %" if x < 0.1 else f"{x * 100:.0f} %"
 
 
 def field_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -423,6 +470,11 @@ def _risks(b: Repository, h: Repository, added: list[str], removed: list[str],
             risks.append(_risk("high", "gates_loosened", key,
                                f"the gates of high-risk flag {key} guard less: "
                                + "; ".join(loosened)))
+    for key in sorted(plan_touched):
+        ph = h.plans.get(key)
+        if ph is not None:
+            risks.extend(_risk("warning", "point_estimate_gate", key, message)
+                         for message in point_estimate_risks(ph))
     for key in removed:
         users = sorted(f.key for f in h.flags.values() if any(r.flag == key for r in f.requires))
         if users:

@@ -304,6 +304,25 @@ CASES: list[Case] = [
                                                           "metrics:\n  type: prometheus\n"
                                                           "  url: http://127.0.0.1:9090\n")},
          P, 5, "gates.error_rate", "no query for error_rate"),
+    Case("confidence_on_a_latency_gate",
+         {F: flag(), P: plan("strategy: safe\ngates:\n  p95_latency_ms: {max: 500, confidence: 0.95}\n")},
+         P, 5, "gates.p95_latency_ms.confidence", "only error_rate takes a confidence"),
+    Case("confidence_above_one",
+         {F: flag(), P: plan("strategy: safe\ngates:\n  error_rate: {max: 1, confidence: 95}\n")},
+         P, 5, "gates.error_rate.confidence", "95 is greater than or equal to the maximum of 1"),
+    Case("confidence_at_a_zero_threshold",
+         {F: flag(), P: plan("strategy: safe\ngates:\n  request_count: 100\n"
+                             "  error_rate:\n    max: 0\n    confidence: 0.95\n")},
+         P, 7, "gates.error_rate.max", "must lie strictly between 0 and 100"),
+    Case("confidence_in_a_step_at_100",
+         {F: flag(), P: plan("strategy: custom\ngates:\n  error_rate: 1\nsteps:\n  - 0\n"
+                             "  - {percentage: 100, gates: {error_rate: {max: 100, confidence: 0.9}}}\n")},
+         P, 8, "steps[1].gates.error_rate.max", "must lie strictly between 0 and 100"),
+    Case("confidence_without_step_queries",
+         {F: flag(), P: plan("strategy: safe\ngates:\n  error_rate: {max: 1, confidence: 0.95}\n"
+                             "metrics:\n  type: prometheus\n  url: http://127.0.0.1:9090\n"
+                             "  queries:\n    step_requests: sum(x)\n")},
+         P, 5, "gates.error_rate.confidence", "no query for step_errors: a gate with a confidence"),
     Case("query_template_error", {F: flag(), P: plan("strategy: safe\ngates:\n  error_rate: 1\n"
                                                       "metrics:\n  type: prometheus\n"
                                                       "  url: http://127.0.0.1:9090\n  queries:\n"

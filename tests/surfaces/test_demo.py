@@ -34,7 +34,7 @@ def test_demo_runs_the_whole_story(tmp_path: Path) -> None:
     assert (state["phase"], state["current_percentage"]) == ("paused", 25)
     # the failing gate is in the rollback's evidence
     gates = git(keep, "log", "-1", "--format=%(trailers:key=Rollout-Gate,valueonly)", rollback)
-    assert "error_rate=4.2 fail (<= 1)" in gates
+    assert "error_rate=4.2 fail (<= 1 at 95 %)" in gates
     # the transcript shows users' answers at each stage, the audit and the history
     text = out.stdout
     # the pull request's review: what `rollout plan` comments

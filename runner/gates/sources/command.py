@@ -31,8 +31,10 @@ from runner.gates.readings import (
     SourceError,
     check_fresh,
     cohort_readings_from_document,
+    judges_counts,
     objective_ms,
     reading_from_document,
+    step_readings_from_document,
     step_window,
     template_vars,
 )
@@ -141,6 +143,8 @@ def read(call: SourceCall) -> dict[str, Reading]:
     origin = f"command {shown}"
     check_fresh(document, call.now, m.window, origin)
     readings = {g.name: reading_from_document(document, g, origin) for g in call.gates}
+    if judges_counts(call.gates):
+        readings.update(step_readings_from_document(document, origin))
     if call.compare is not None:
         readings.update(cohort_readings_from_document(document, call.compare, origin))
     return readings

@@ -29,7 +29,9 @@ from runner.gates.readings import (
     SourceError,
     check_fresh,
     cohort_readings_from_document,
+    judges_counts,
     reading_from_document,
+    step_readings_from_document,
     template_vars,
 )
 from runner.gates.templates import render
@@ -71,6 +73,8 @@ def read(call: SourceCall) -> dict[str, Reading]:
 
     check_fresh(document, call.now, m.window, shown)
     readings = {g.name: reading_from_document(document, g, shown) for g in call.gates}
+    if judges_counts(call.gates):
+        readings.update(step_readings_from_document(document, shown))
     if call.compare is not None:
         readings.update(cohort_readings_from_document(document, call.compare, shown))
     return readings

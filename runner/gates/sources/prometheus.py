@@ -21,6 +21,10 @@
 - ``url_env`` names the environment variable holding the URL instead of ``url`` (a
   repository variable or secret in Actions): read at run time, redacted like ``url``.
 
+A gate with a ``confidence`` reads no rate query: it reads ``metrics.queries``
+``step_requests`` and ``step_errors``, the flag's requests and errors since the current step
+started (``step_window``), and the verdict rules judge them (docs/metrics.md).
+
 With comparison gates, the cohort counts come from ``metrics.queries`` ``cohort_requests``,
 ``cohort_errors``, ``cohort_slow`` and (optional) ``cohort_assigned``, each rendered once per
 cohort with ``variant``, ``cohort``, ``treatment_variant``, ``control_variant``,
@@ -49,11 +53,15 @@ from runner.gates.readings import (
     COHORTS,
     OPTIONAL_COUNTS,
     QUERY_PREFIX,
+    STEP_COUNTS,
+    STEP_QUERY_PREFIX,
     Reading,
     SourceCall,
     SourceError,
     cohort_key,
     counts_read,
+    judges_counts,
+    step_key,
     template_vars,
 )
 from runner.gates.templates import TemplateProblem, render
@@ -242,8 +250,14 @@ def _read_all(call: SourceCall, url: str, headers: Mapping[str, str]) -> dict[st
     wanted: list[tuple[str, str | None, str, dict[str, object]]] = []
     shared = template_vars(call)
     for gate in call.gates:
+        if gate.confidence is not None:
+            continue  # judged on the step counts below, not on a rate query
         template = gate.query if gate.query is not None else m.queries.get(gate.name)
         wanted.append((gate.name, template, f"gate {gate.name}", shared))
+    if judges_counts(call.gates):  # a gate with a confidence: counts since the step started
+        for count in STEP_COUNTS:
+            name = f"{STEP_QUERY_PREFIX}{count}"
+            wanted.append((step_key(count), m.queries.get(name), name, shared))
     if call.compare is not None:  # each cohort count: one template rendered once per cohort
         optional = tuple(c for c in OPTIONAL_COUNTS if f"{QUERY_PREFIX}{c}" in m.queries)
         for cohort in COHORTS:
