@@ -240,10 +240,11 @@ def walk(plan: RolloutPlan, world: World, rng: random.Random) -> Outcome:
                    "horizon")
 
 
-def srm_on_requests(seeds: int) -> tuple[float, float]:
+def srm_on_requests(seeds: int) -> tuple[float, float | None]:
     """The share of looks (every 5 minutes of a 30-minute step at 5 %) at which the
-    sample-ratio check flags a healthy split, counting assigned users and counting requests."""
-    flagged_users = flagged_requests = looks = 0
+    sample-ratio check flags a healthy split, counting assigned users and counting requests
+    (None: on requests the check is not run)."""
+    flagged_users = flagged_requests = looks = checked = 0
     for seed in range(seeds):
         rng = random.Random(f"srm:{seed}")
         t, c = Cohort(), Cohort()
@@ -253,13 +254,14 @@ def srm_on_requests(seeds: int) -> tuple[float, float]:
             c.add(wc)
             by_users = compare_cohorts(COMPARE, t.counts(), c.counts(), percentage=5, looks=5,
                                        now=T0)[0]
-            by_requests = compare_cohorts(
+            by_requests = [g for g in compare_cohorts(
                 COMPARE, CohortCounts(t.requests, t.errors), CohortCounts(c.requests, c.errors),
-                percentage=5, looks=5, now=T0)[0]
+                percentage=5, looks=5, now=T0) if g.name == SAMPLE_RATIO]
             flagged_users += by_users.verdict.value == "error"
-            flagged_requests += by_requests.verdict.value == "error"
+            flagged_requests += any(g.verdict.value == "error" for g in by_requests)
+            checked += bool(by_requests)
             looks += 1
-    return flagged_users / looks, flagged_requests / looks
+    return flagged_users / looks, flagged_requests / looks if checked else None
 
 
 def run(plan: RolloutPlan, world: World, seeds: range) -> list[Outcome]:
@@ -349,8 +351,9 @@ def main() -> int:
           f"{alpha:.0%}), paused {share(edge, lambda o: o.phase is Phase.PAUSED):.1%}")
     users, requests = srm_on_requests(args.seeds)
     print(f"  sample-ratio check at 5 %, each look of a 30-minute step: mismatch flagged on "
-          f"{users:.1%} of looks counting users, {requests:.1%} counting requests (each user's "
-          f"{REQUESTS_PER_USER} requests share one assignment: count assignments per user)")
+          f"{users:.1%} of looks counting users, "
+          + ("not run counting requests" if requests is None else f"{requests:.1%} counting requests")
+          + f" (each user's {REQUESTS_PER_USER} requests share one assignment: count users)")
     print()
 
     n = args.regression_seeds
@@ -403,7 +406,8 @@ def main() -> int:
 
 #: Case "false pass at the margin" and "clustered": the safe plan, both comparisons (so each
 #: bound is at 1 - 0.05 / (5 steps x 2 metrics) = 99.5 %: the limit is 0.5 %).
-# LEAD: new options of e1 (small-count bounds, per-user analysis) go here.
+# LEAD: new options of e1 (small-count bounds, per-user analysis) go here, e.g. x-e1's
+# `unit: users` in the compare block.
 CASE_COMPARE_PLAN = """\
 flag: checkout
 strategy: safe
@@ -427,7 +431,7 @@ compare:
 # LEAD: or set the plan text here.
 CASE_SCAFFOLD_PLAN: str | None = None
 #: Case "detection" and "durations": the guarded plan of the simulations above, from YAML.
-# LEAD: e4's `traffic: 6000/h` goes here.
+# LEAD: e4's `traffic: 6000/h` goes here (and e1's `unit: users`).
 CASE_GUARDED_PLAN = """\
 flag: checkout
 strategy: safe
@@ -445,8 +449,8 @@ compare:
 # LEAD: rename to e1's per-user fields.
 COHORT_FIELDS = {
     "requests": "requests", "errors": "errors", "slow": "slow", "assigned": "users",
-    "users": "users", "error_users": "error_users", "slow_users": "slow_users",
-    "errors_squared": "errors_squared", "slow_squared": "slow_squared",
+    # e1's per-user counts (branch x-e1: CohortCounts.users, users_with_errors, users_slow)
+    "users": "users", "users_with_errors": "error_users", "users_slow": "slow_users",
 }
 #: The expected duration of each step, in seconds, by percentage: None until e4's planning
 #: exists. LEAD: a callable (plan) -> {percentage: seconds}.
@@ -658,7 +662,7 @@ def _walk(plan: RolloutPlan, runs: int, seed: str, users_per_window: int, t_err:
                                          percentage=pct, looks=looks, now=now)
             decision = decide(plan, state, gates, now)
             assert decision.after is not None
-            if decision.action is Action.ADVANCE:
+            if decision.after.current_percentage > pct:  # advanced, or completed from 75 %
                 minutes[pct] = (now - step_started) / timedelta(minutes=1)
                 step, step_started = (Tally(), Tally()), now
             before, state = state, decision.after
