@@ -32,27 +32,47 @@ Scenarios:
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import io
+import json
 import math
+import os
 import random
 import statistics
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
 
-from runner.gates.compare import SAMPLE_RATIO, CohortCounts, compare_cohorts, comparing_steps
+# the code benchmarked: this checkout's, or the folder BENCH_GUARDED_CODE names (the cases'
+# "before" code, run in a child process)
+sys.path.insert(0, os.environ.get("BENCH_GUARDED_CODE") or str(Path(__file__).resolve().parents[1]))
+
+from runner.gates.compare import (
+    SAMPLE_RATIO,
+    CohortCounts,
+    compare_cohorts,
+    comparing_steps,
+    look_alpha,
+)
 from runner.gates.readings import Reading
 from runner.gates.verdicts import judge
 from runner.load.durations import parse_duration
+from runner.load.plans import load_plans
 from runner.model import (
     Comparison,
     Gate,
     MetricComparison,
     Phase,
+    RepoConfig,
     RolloutPlan,
     RolloutState,
     Step,
@@ -60,6 +80,9 @@ from runner.model import (
 )
 from runner.reconcile.decide import Action, decide
 
+#: The checkout this file lives in, and the folder whose ``runner/`` is benchmarked.
+ROOT = Path(__file__).resolve().parent.parent
+CODE = Path(os.environ.get("BENCH_GUARDED_CODE") or ROOT)
 T0 = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 LOOK = timedelta(minutes=5)
 USERS_PER_WINDOW = 500  # 6,000 an hour
@@ -73,6 +96,8 @@ BROKEN_ERROR = BASE_ERROR + 0.05 * (1 - BASE_ERROR)
 DEFAULT_DEADLINE = 1800.0  # the runner's default progress deadline
 #: Long enough for every run to end (rolled back, paused or completed).
 HORIZON = timedelta(hours=12)
+#: The code before issue 18: the cases' "before" column.
+BEFORE = "42ab194"
 
 COMPARE = Comparison(
     metrics=(MetricComparison("error_rate", 0.5), MetricComparison("slow_rate", 1.0, 500.0)),
@@ -215,10 +240,11 @@ def walk(plan: RolloutPlan, world: World, rng: random.Random) -> Outcome:
                    "horizon")
 
 
-def srm_on_requests(seeds: int) -> tuple[float, float]:
+def srm_on_requests(seeds: int) -> tuple[float, float | None]:
     """The share of looks (every 5 minutes of a 30-minute step at 5 %) at which the
-    sample-ratio check flags a healthy split, counting assigned users and counting requests."""
-    flagged_users = flagged_requests = looks = 0
+    sample-ratio check flags a healthy split, counting assigned users and counting requests
+    (None: on requests the check is not run)."""
+    flagged_users = flagged_requests = looks = checked = 0
     for seed in range(seeds):
         rng = random.Random(f"srm:{seed}")
         t, c = Cohort(), Cohort()
@@ -228,13 +254,14 @@ def srm_on_requests(seeds: int) -> tuple[float, float]:
             c.add(wc)
             by_users = compare_cohorts(COMPARE, t.counts(), c.counts(), percentage=5, looks=5,
                                        now=T0)[0]
-            by_requests = compare_cohorts(
+            by_requests = [g for g in compare_cohorts(
                 COMPARE, CohortCounts(t.requests, t.errors), CohortCounts(c.requests, c.errors),
-                percentage=5, looks=5, now=T0)[0]
+                percentage=5, looks=5, now=T0) if g.name == SAMPLE_RATIO]
             flagged_users += by_users.verdict.value == "error"
-            flagged_requests += by_requests.verdict.value == "error"
+            flagged_requests += any(g.verdict.value == "error" for g in by_requests)
+            checked += bool(by_requests)
             looks += 1
-    return flagged_users / looks, flagged_requests / looks
+    return flagged_users / looks, flagged_requests / looks if checked else None
 
 
 def run(plan: RolloutPlan, world: World, seeds: range) -> list[Outcome]:
@@ -265,7 +292,22 @@ def main() -> int:
     ap.add_argument("--deadline", default="1h",
                     help="the plan's progress deadline (default 1h; the runner's default 30m is "
                          "shown beside it)")
+    ap.add_argument("--quick", action="store_true",
+                    help="fewer runs everywhere (under 30 s): a smoke run, not numbers to quote")
+    ap.add_argument("--before", default=BEFORE,
+                    help=f"the commit whose code the issue-18 cases compare against (default "
+                         f"{BEFORE}, before issue 18)")
+    ap.add_argument("--cases-only", action="store_true", help="only the issue-18 cases")
+    ap.add_argument("--emit-cases", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.emit_cases:  # a child of print_cases, with BENCH_GUARDED_CODE set
+        print(json.dumps(emit_cases(args.quick)))
+        return 0
+    if args.quick:
+        args.seeds, args.regression_seeds = min(args.seeds, 40), min(args.regression_seeds, 10)
+    if args.cases_only:
+        print_cases(args.before, args.quick)
+        return 0
     deadline = float(parse_duration(args.deadline))
     started = time.monotonic()
     alpha = 1 - COMPARE.confidence
@@ -309,8 +351,9 @@ def main() -> int:
           f"{alpha:.0%}), paused {share(edge, lambda o: o.phase is Phase.PAUSED):.1%}")
     users, requests = srm_on_requests(args.seeds)
     print(f"  sample-ratio check at 5 %, each look of a 30-minute step: mismatch flagged on "
-          f"{users:.1%} of looks counting users, {requests:.1%} counting requests (each user's "
-          f"{REQUESTS_PER_USER} requests share one assignment: count assignments per user)")
+          f"{users:.1%} of looks counting users, "
+          + ("not run counting requests" if requests is None else f"{requests:.1%} counting requests")
+          + f" (each user's {REQUESTS_PER_USER} requests share one assignment: count users)")
     print()
 
     n = args.regression_seeds
@@ -343,12 +386,416 @@ def main() -> int:
                              "", "", ""))
         table(rows)
         print()
+    print_cases(args.before, args.quick)
     print(f"({time.monotonic() - started:.1f} s)")
     if rolled > alpha or edge_rolled > alpha:
         print(f"FAIL: a rollback rate (A/A {rolled:.1%}, at the margin {edge_rolled:.1%}) exceeds "
               f"1 - confidence = {alpha:.0%}")
         return 1
     return 0
+
+
+# === issue 18's cases, before and after =======================================================
+#
+# Each case builds its plan from YAML text (the constants below) through the loader of the
+# code under test, and drives it through the public decision path: ``compare_cohorts``,
+# ``judge`` and ``decide``. A plan the code under test does not accept (an option it does
+# not know) makes that case "n/a" for it. The lead fills in new options (e1's per-user
+# counts, e3's absolute gates with ``confidence``, e4's ``traffic``) in these constants;
+# the same benchmark then shows their effect.
+
+#: Case "false pass at the margin" and "clustered": the safe plan, both comparisons (so each
+#: bound is at 1 - 0.05 / (5 steps x 2 metrics) = 99.5 %: the limit is 0.5 %).
+# LEAD: new options of e1 (small-count bounds, per-user analysis) go here, e.g. x-e1's
+# `unit: users` in the compare block.
+CASE_COMPARE_PLAN = """\
+flag: checkout
+strategy: safe
+gates:
+  error_rate: 1.0
+compare:
+  error_rate: {max_increase: 0.5}
+  slow_rate: {objective_ms: 500, max_increase: 1.0}
+  confidence: 0.95
+  min_requests: 500
+"""
+#: Case "sample-ratio false pauses": the safe plan with one comparison; srm_p_value default.
+CASE_SRM_PLAN = """\
+flag: checkout
+strategy: safe
+compare:
+  error_rate: {max_increase: 0.5}
+"""
+#: Case "A/A with the scaffolded absolute gates": None reads the code's own `rollout init`
+#: template (runner/templates/init/rollout.yaml), so e3's change of it shows by itself.
+# LEAD: or set the plan text here.
+CASE_SCAFFOLD_PLAN: str | None = None
+#: Case "detection" and "durations": the guarded plan of the simulations above, from YAML.
+# LEAD: e4's `traffic: 6000/h` goes here (and e1's `unit: users`).
+CASE_GUARDED_PLAN = """\
+flag: checkout
+strategy: safe
+progress_deadline: 1h
+gates:
+  error_rate: 1.0
+compare:
+  error_rate: {max_increase: 0.5}
+  slow_rate: {objective_ms: 500, max_increase: 1.0}
+  confidence: 0.95
+  min_requests: 500
+"""
+#: CohortCounts fields the simulation can fill, by the name of the per-cohort tally that
+#: feeds them; a field the code under test's CohortCounts does not have is left out.
+# LEAD: rename to e1's per-user fields.
+COHORT_FIELDS = {
+    "requests": "requests", "errors": "errors", "slow": "slow", "assigned": "users",
+    # e1's per-user counts (branch x-e1: CohortCounts.users, users_with_errors, users_slow)
+    "users": "users", "users_with_errors": "error_users", "users_slow": "slow_users",
+}
+#: The expected duration of each step, in seconds, by percentage: None until e4's planning
+#: exists. LEAD: a callable (plan) -> {percentage: seconds}.
+EXPECTED_DURATIONS: Callable[[Any], dict[float, float]] | None = None
+
+LOOK_1M = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A per-request probability, optionally clustered by user: a share ``heavy`` of users at
+    ``p_heavy``, the rest at ``p``."""
+
+    p: float
+    heavy: float = 0.0
+    p_heavy: float = 0.0
+
+
+@dataclass
+class Tally:
+    users: float = 0
+    requests: float = 0
+    errors: float = 0
+    slow: float = 0
+    error_users: float = 0
+    slow_users: float = 0
+    errors_squared: float = 0
+    slow_squared: float = 0
+
+    def add(self, other: Tally) -> None:
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+    def counts(self, *, assigned: bool = True) -> CohortCounts:
+        known = {f.name for f in dataclasses.fields(CohortCounts)}
+        kw = {name: float(getattr(self, src)) for name, src in COHORT_FIELDS.items()
+              if name in known and (assigned or name != "assigned")}
+        return CohortCounts(**kw)
+
+
+def _cohort(rng: np.random.Generator, users: int, err: Rate, slow: Rate,
+            per_user: int = REQUESTS_PER_USER) -> Tally:
+    if users == 0:
+        return Tally()
+    out = Tally(users=users, requests=users * per_user)
+    for rate, name in ((err, "errors"), (slow, "slow")):
+        p = np.where(rng.random(users) < rate.heavy, rate.p_heavy, rate.p)
+        x = rng.binomial(per_user, p)
+        setattr(out, name, float(x.sum()))
+        setattr(out, f"{'error' if name == 'errors' else 'slow'}_users", float((x > 0).sum()))
+        setattr(out, f"{name}_squared", float((x * x).sum()))
+    return out
+
+
+def _window(rng: np.random.Generator, users: int, share: float, t_err: Rate, t_slow: Rate,
+            c_err: Rate, c_slow: Rate, per_user: int = REQUESTS_PER_USER) -> tuple[Tally, Tally]:
+    t_users = int(rng.binomial(users, share))
+    return (_cohort(rng, t_users, t_err, t_slow, per_user),
+            _cohort(rng, users - t_users, c_err, c_slow, per_user))
+
+
+def _load(text: str) -> RolloutPlan | None:
+    """The plan from YAML through the loader of the code under test; None when it refuses it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "checkout.yaml").write_text(text)
+        try:
+            got = load_plans(Path(tmp), "rollouts/", RepoConfig())
+        except Exception:
+            return None
+    if got.problems or "checkout" not in got.plans:
+        return None
+    return got.plans["checkout"][0][0]
+
+
+def _one_step(plan: RolloutPlan, runs: int, seed: str, users_per_look: int, looks: int,
+              t_err: Rate, t_slow: Rate, c_err: Rate, c_slow: Rate,
+              percentage: float = 5.0) -> dict[str, float]:
+    """One step at ``percentage`` of a plan, looked at ``looks`` times: the share of runs in
+    which each compare result was ever ``pass``, ``fail`` or ``error``."""
+    assert plan.compare is not None
+    n = comparing_steps(plan.percentages)
+    ever: dict[str, int] = {}
+    for run in range(runs):
+        rng = np.random.default_rng(abs(hash((seed, run))) % 2**32)
+        t, c = Tally(), Tally()
+        seen: set[str] = set()
+        for look in range(looks):
+            wt, wc = _window(rng, users_per_look, percentage / 100, t_err, t_slow, c_err, c_slow)
+            t.add(wt)
+            c.add(wc)
+            for g in compare_cohorts(plan.compare, t.counts(), c.counts(), percentage=percentage,
+                                     looks=n, now=T0 + look * LOOK):
+                seen.add(f"{g.name}:{g.verdict.value}")
+        for key in seen:
+            ever[key] = ever.get(key, 0) + 1
+    return {k: v / runs for k, v in ever.items()}
+
+
+def case_margin(runs: int) -> dict[str, Any]:
+    plan = _load(CASE_COMPARE_PLAN)
+    if plan is None or plan.compare is None:
+        return {}
+    assert plan.compare is not None
+    alpha = look_alpha(plan.compare, comparing_steps(plan.percentages))
+    got = _one_step(plan, runs, "margin", USERS_PER_WINDOW, 24, Rate(BASE_ERROR + 0.005),
+                    Rate(BASE_SLOW), Rate(BASE_ERROR), Rate(BASE_SLOW))
+    return {"margin_pass": got.get("compare.error_rate:pass", 0.0), "margin_limit": alpha}
+
+
+#: 20 % of users slow on 17 % of their requests, the rest on 2 % (5 % on average); errors
+#: clustered the same way around the 0.3 % baseline (20 % of users at 1.02 %, the rest 0.12 %).
+CLUSTERED_SLOW = Rate(0.02, 0.2, 0.17)
+CLUSTERED_ERRORS = Rate(0.0012, 0.2, 0.0102)
+#: The same, with treatment exactly at the margins (+1 pp slow, +0.5 pp errors): the worst
+#: case the budget covers.
+CLUSTERED_SLOW_MARGIN = Rate(0.03, 0.2, 0.18)
+CLUSTERED_ERRORS_MARGIN = Rate(0.0062, 0.2, 0.0152)
+#: Requests a user makes in a 5-minute window in the low-traffic A/A case (150 a window at
+#: 600 users an hour: the scaffold's request_count >= 100 is met at every look).
+LOW_TRAFFIC_REQUESTS = 3
+
+
+def case_clustered(runs: int) -> dict[str, Any]:
+    plan = _load(CASE_COMPARE_PLAN)
+    if plan is None or plan.compare is None:
+        return {}
+    got = _one_step(plan, runs, "clustered", USERS_PER_WINDOW, 24, CLUSTERED_ERRORS,
+                    CLUSTERED_SLOW, CLUSTERED_ERRORS, CLUSTERED_SLOW)
+    edge = _one_step(plan, runs, "clustered-margin", USERS_PER_WINDOW, 24, CLUSTERED_ERRORS_MARGIN,
+                     CLUSTERED_SLOW_MARGIN, CLUSTERED_ERRORS, CLUSTERED_SLOW)
+    return {"clustered_slow_fail": got.get("compare.slow_rate:fail", 0.0),
+            "clustered_error_fail": got.get("compare.error_rate:fail", 0.0),
+            "clustered_margin_slow_fail": edge.get("compare.slow_rate:fail", 0.0),
+            "clustered_margin_error_fail": edge.get("compare.error_rate:fail", 0.0)}
+
+
+def _srm_paused(plan: RolloutPlan, runs: int, users_an_hour: int, looks_a_step: int,
+                assigned: bool, seed: str) -> float:
+    """The share of healthy rollouts paused by the sample-ratio check: every comparing step
+    of the plan looked at every minute ``looks_a_step`` times, only the assignment drawn (the
+    metric comparison sees no errors)."""
+    assert plan.compare is not None
+    steps = [p for p in plan.percentages if 0 < p < 100]
+    n = comparing_steps(plan.percentages)
+    per_look = users_an_hour / 60
+    paused = 0
+    for run in range(runs):
+        rng = np.random.default_rng(abs(hash((seed, run))) % 2**32)
+        stop = False
+        for p in steps:
+            users = rng.poisson(per_look, looks_a_step).cumsum()
+            treated = np.cumsum(rng.binomial(np.diff(users, prepend=0), p / 100))
+            for u, t in zip(users, treated, strict=True):
+                tc = Tally(users=float(t), requests=float(t) * REQUESTS_PER_USER)
+                cc = Tally(users=float(u - t), requests=float(u - t) * REQUESTS_PER_USER)
+                got = compare_cohorts(plan.compare, tc.counts(assigned=assigned),
+                                      cc.counts(assigned=assigned), percentage=p, looks=n, now=T0)
+                if any(g.name == SAMPLE_RATIO and g.verdict.value == "error" for g in got):
+                    stop = True
+                    break
+            if stop:
+                break
+        paused += stop
+    return paused / runs
+
+
+def case_srm(runs: int) -> dict[str, Any]:
+    plan = _load(CASE_SRM_PLAN)
+    if plan is None or plan.compare is None:
+        return {}
+    return {
+        "srm_1m": _srm_paused(plan, runs, 6000, 40, True, "srm-1m"),
+        "srm_600": _srm_paused(plan, runs, 600, 40, True, "srm-600"),
+        "srm_requests": _srm_paused(plan, runs, 6000, 40, False, "srm-req"),
+    }
+
+
+def _walk(plan: RolloutPlan, runs: int, seed: str, users_per_window: int, t_err: Rate,
+          t_slow: Rate, per_user: int = REQUESTS_PER_USER) -> list[dict[str, Any]]:
+    """Whole rollouts through ``judge`` and ``decide``, a look every 5 minutes: how each
+    ended, where, when, how many users got the treatment, and each step's minutes."""
+    looks = comparing_steps(plan.percentages)
+    out = []
+    for run in range(runs):
+        rng = np.random.default_rng(abs(hash((seed, run))) % 2**32)
+        state = decide(plan, None, None, T0).after
+        assert state is not None
+        now, step, exposed = T0, (Tally(), Tally()), 0.0
+        step_started, minutes = T0, {}
+        while now - T0 < HORIZON and state.phase is Phase.PROGRESSING:
+            now += LOOK
+            pct = state.current_percentage
+            t, c = _window(rng, users_per_window, pct / 100, t_err, t_slow, Rate(BASE_ERROR),
+                           Rate(BASE_SLOW), per_user)
+            exposed += t.users
+            step[0].add(t)
+            step[1].add(c)
+            req = t.requests + c.requests
+            errors = t.errors + c.errors
+            latency = np.exp(math.log(100.0) + SIGMA * rng.standard_normal(int(min(req, 2000))))
+            readings = {"error_rate": Reading(100.0 * errors / req), "request_count": Reading(req),
+                        "error_count": Reading(errors),
+                        "p95_latency_ms": Reading(float(np.percentile(latency, 95))),
+                        "p99_latency_ms": Reading(float(np.percentile(latency, 99))),
+                        "slow_share": Reading(100.0 * (t.slow + c.slow) / req)}
+            gates = judge(plan.gates, readings, now)
+            if plan.compare is not None:
+                gates += compare_cohorts(plan.compare, step[0].counts(), step[1].counts(),
+                                         percentage=pct, looks=looks, now=now)
+            decision = decide(plan, state, gates, now)
+            assert decision.after is not None
+            if decision.after.current_percentage > pct:  # advanced, or completed from 75 %
+                minutes[pct] = (now - step_started) / timedelta(minutes=1)
+                step, step_started = (Tally(), Tally()), now
+            before, state = state, decision.after
+        out.append({"phase": state.phase.value, "at": before.current_percentage,
+                    "exposed": exposed, "minutes": minutes})
+    return out
+
+
+def case_scaffold(runs: int) -> dict[str, Any]:
+    text = CASE_SCAFFOLD_PLAN
+    if text is None:
+        template = CODE / "runner" / "templates" / "init" / "rollout.yaml"
+        text = template.read_text().replace("flag: new_checkout", "flag: checkout")
+    plan = _load(text)
+    if plan is None:
+        return {}
+    # 600 users an hour (50 a window), each making LOW_TRAFFIC_REQUESTS requests a window
+    outs = _walk(plan, runs, "scaffold", 50, Rate(BASE_ERROR), Rate(BASE_SLOW), LOW_TRAFFIC_REQUESTS)
+    return {"scaffold_rolled_back": sum(o["phase"] == "rolled_back" for o in outs) / runs}
+
+
+def case_detection(runs: int) -> dict[str, Any]:
+    plan = _load(CASE_GUARDED_PLAN)
+    if plan is None:
+        return {}
+    outs = [o for o in _walk(plan, runs, "broken", USERS_PER_WINDOW, Rate(BROKEN_ERROR),
+                             Rate(BASE_SLOW)) if o["phase"] == "rolled_back"]
+    if not outs:
+        return {"detect_share": 0.0}
+    return {"detect_share": len(outs) / runs,
+            "detect_step": statistics.median(o["at"] for o in outs),
+            "detect_exposed": statistics.median(o["exposed"] for o in outs)}
+
+
+def case_durations(runs: int) -> dict[str, Any]:
+    plan = _load(CASE_GUARDED_PLAN)
+    if plan is None:
+        return {}
+    outs = _walk(plan, runs, "aa", USERS_PER_WINDOW, Rate(BASE_ERROR), Rate(BASE_SLOW))
+    got: dict[str, Any] = {}
+    for p in plan.percentages:
+        took = [o["minutes"][p] for o in outs if p in o["minutes"]]
+        if took and 0 < p < 100:
+            got[f"simulated_{p:g}"] = statistics.median(took)
+    if EXPECTED_DURATIONS is not None:
+        for p, seconds in EXPECTED_DURATIONS(plan).items():
+            got[f"expected_{p:g}"] = seconds / 60
+    return got
+
+
+CASES: dict[str, Callable[[int], dict[str, Any]]] = {
+    "margin": case_margin, "clustered": case_clustered, "srm": case_srm,
+    "scaffold": case_scaffold, "detection": case_detection, "durations": case_durations,
+}
+#: Runs of each case: (full, --quick).
+CASE_RUNS = {"margin": (1000, 120), "clustered": (400, 60), "srm": (200, 30),
+             "scaffold": (200, 30), "detection": (60, 15), "durations": (60, 15)}
+
+
+def emit_cases(quick: bool) -> dict[str, Any]:
+    """Every case's numbers with the code on sys.path; a case that raises is left out."""
+    out: dict[str, Any] = {}
+    for name, case in CASES.items():
+        try:
+            out.update(case(CASE_RUNS[name][1 if quick else 0]))
+        except Exception as e:  # the "before" code lacks something: n/a, said why
+            out[f"{name}_problem"] = f"{type(e).__name__}: {e}"
+    return out
+
+
+def _cases_with(code: Path, quick: bool) -> dict[str, Any]:
+    env = {**os.environ, "BENCH_GUARDED_CODE": str(code), "PYTHONHASHSEED": "0"}
+    args = [sys.executable, __file__, "--emit-cases"] + (["--quick"] if quick else [])
+    done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        return {"problem": done.stderr.strip().splitlines()[-1:] or ["failed"]}
+    return json.loads(done.stdout)
+
+
+def _export(ref: str, dest: Path) -> Path:
+    """``runner/`` and ``schemas/`` of ``ref`` (this checkout's history) under ``dest``."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", ref, "runner",
+                              "schemas"], capture_output=True, check=True)
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(dest, filter="data")
+    return dest
+
+
+def print_cases(before_ref: str, quick: bool) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-guarded-before-") as tmp:
+        before = _cases_with(_export(before_ref, Path(tmp)), quick)
+    after = _cases_with(CODE, quick)
+
+    def pct(x: Any) -> str:
+        return "n/a" if x is None else f"{100 * x:.2f}%"
+
+    def num(x: Any, unit: str = "") -> str:
+        return "n/a" if x is None else f"{x:,.0f}{unit}"
+
+    rows = [("case", "metric", "limit", f"before ({before_ref})", "after")]
+
+    def row(case: str, metric: str, limit: str, key: str, show: Callable[[Any], str]) -> None:
+        rows.append((case, metric, limit, show(before.get(key)), show(after.get(key))))
+
+    limit = after.get("margin_limit") or before.get("margin_limit")
+    row("false pass at the margin", "error_rate passed, 2 h step at 5 %", pct(limit),
+        "margin_pass", pct)
+    row("clustered, no change", "slow_rate failed, 2 h step at 5 %", "0.50%",
+        "clustered_slow_fail", pct)
+    row("", "error_rate failed", "0.50%", "clustered_error_fail", pct)
+    row("clustered, treatment at the margins", "slow_rate failed (+1 pp)", "0.50%",
+        "clustered_margin_slow_fail", pct)
+    row("", "error_rate failed (+0.5 pp)", "0.50%", "clustered_margin_error_fail", pct)
+    row("sample-ratio false pauses", "1-min looks, 6,000 users/h, ~200 looks", "1.00%",
+        "srm_1m", pct)
+    row("", "1-min looks, 600 users/h, ~200 looks", "1.00%", "srm_600", pct)
+    row("", "on request counts (no assigned users)", "1.00%", "srm_requests", pct)
+    row("A/A, 600 users/h, scaffold gates", "rolled back", "5.00%", "scaffold_rolled_back", pct)
+    row("broken feature (5 % fail)", "rolled back", "100%", "detect_share", pct)
+    row("", "at step (median)", "5 %", "detect_step", lambda x: num(x, " %"))
+    row("", "users exposed (median)", "", "detect_exposed", num)
+    steps = sorted({float(k.split("_")[1]) for d in (before, after) for k in d
+                    if k.startswith(("simulated_", "expected_"))})
+    for p in steps:
+        row(f"step {p:g} % duration, minutes", "expected (plan)", "", f"expected_{p:g}", num)
+        row("", "simulated (median, A/A 6,000 users/h)", "", f"simulated_{p:g}", num)
+    print(f"Issue 18's cases, the code of {before_ref} against this checkout"
+          + (" (--quick)" if quick else "") + ":")
+    table(rows)
+    for label, d in (("before", before), ("after", after)):
+        for k, v in d.items():
+            if k.endswith("problem"):
+                print(f"  {label}: {k}: {v}")
 
 
 def table(rows: list[tuple[str, ...]]) -> None:

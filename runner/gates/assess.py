@@ -17,6 +17,7 @@ from runner.gates.compare import (
     compare_cohorts,
     comparing_steps,
     count_problem,
+    sample_ratio_threshold,
 )
 from runner.gates.readings import (
     COHORTS,
@@ -126,7 +127,7 @@ def compare_all_with(spec: Comparison | None, verdict: Verdict, detail: str,
     if spec is None:
         return ()
     shown = record_line(detail, MAX_DETAIL)
-    names = [(SAMPLE_RATIO, f"p >= {spec.srm_p_value:g} (chi-square)")]
+    names = [(SAMPLE_RATIO, sample_ratio_threshold(spec))]
     names += [(m.name, f"treatment - control <= {m.max_increase:+.3g} pp "
                f"({spec.confidence * 100:.4g} %)") for m in spec.metrics]
     return tuple(GateResult(name, verdict, None, threshold, spec.dry_run, shown, now)

@@ -1,9 +1,9 @@
 """Comparison gates: treatment (served the rollout variant) against control (the default).
 
 Pure: counts in, gate results out. :func:`compare_cohorts` returns, for one evaluation of a
-step, first the sample-ratio check (``compare.sample_ratio``), then one result per compared
-metric (``compare.error_rate``, ``compare.slow_rate``). The counts are cumulative since the
-current step started.
+step, first the sample-ratio check (``compare.sample_ratio``, when the cohorts have
+``assigned`` counts), then one result per compared metric (``compare.error_rate``,
+``compare.slow_rate``). The counts are cumulative since the current step started.
 
 The verdict of a metric, with ``d = p_treatment - p_control`` in percentage points, ``low``
 and ``high`` its always-valid lower and upper bounds (each a one-sided bound of
@@ -67,9 +67,9 @@ class CohortCounts:
     errors: float
     #: Requests slower than the objective; None: not measured.
     slow: float | None = None
-    #: Split assignments (evaluations with OpenFeature reason SPLIT) for the sample-ratio
-    #: check, best counted once per user (a user's requests share one assignment, and the
-    #: chi-square needs independently assigned units); None: use ``requests``.
+    #: Users assigned by the split (OpenFeature reason SPLIT), each counted once, for the
+    #: sample-ratio check (its units must be independently assigned: a user's requests
+    #: share one assignment); None: the check is not run (never on ``requests``).
     assigned: float | None = None
     #: Users seen (each counted once since the step started: the split's unit); None: the
     #: source has no user counts. Needed by a comparison whose unit is users.
@@ -122,7 +122,8 @@ def comparing_steps(percentages: Iterable[float]) -> int:
 
 def compare_cohorts(spec: Comparison, treatment: CohortCounts, control: CohortCounts, *,
                     percentage: float, looks: int, now: datetime) -> tuple[GateResult, ...]:
-    """The sample-ratio result, then one result per ``spec.metrics``; () at 0 % or 100 %.
+    """The sample-ratio result (with ``assigned`` counts), then one result per
+    ``spec.metrics``; () at 0 % or 100 %.
 
     ``treatment`` and ``control`` are counted since the current step started; ``percentage``
     is the rollout's current percentage; ``looks`` is the number of the plan's steps that
@@ -135,7 +136,8 @@ def compare_cohorts(spec: Comparison, treatment: CohortCounts, control: CohortCo
         return ()
     alpha = look_alpha(spec, looks)
     share = percentage / 100.0
-    results = [_sample_ratio(spec, treatment, control, share, now)]
+    ratio = _sample_ratio(spec, treatment, control, share, looks, now)
+    results = [ratio] if ratio is not None else []
     for m in spec.metrics:
         results.append(_metric(spec, m, treatment, control, alpha, tuning(spec, share), now))
     return tuple(results)
@@ -144,19 +146,35 @@ def compare_cohorts(spec: Comparison, treatment: CohortCounts, control: CohortCo
 # --- the sample ratio ----------------------------------------------------------------------
 
 
+def sample_ratio_threshold(spec: Comparison) -> str:
+    """The sample-ratio result's threshold, in words: the level is the whole rollout's."""
+    return f"p >= {spec.srm_p_value:g} over the rollout (sequential)"
+
+
+def sample_ratio_alpha(spec: Comparison, looks: int) -> float:
+    """The level of one step's sequential test: ``srm_p_value`` split evenly over the ``looks``
+    steps that compare (each step starts a fresh test), so that a healthy rollout is paused
+    by the check with probability at most ``srm_p_value``, however often the runner looks."""
+    return spec.srm_p_value / looks
+
+
 def _sample_ratio(spec: Comparison, treatment: CohortCounts, control: CohortCounts,
-                  share: float, now: datetime) -> GateResult:
-    use_assigned = treatment.assigned is not None and control.assigned is not None
-    t = treatment.assigned if use_assigned else treatment.requests
-    c = control.assigned if use_assigned else control.requests
-    what = "split assignments" if use_assigned else "requests"
-    threshold = f"p >= {spec.srm_p_value:g} (chi-square)"
+                  share: float, looks: int, now: datetime) -> GateResult | None:
+    """The sequential sample-ratio test (:mod:`runner.gates.stats.srm`) on the assigned
+    users; None (no result: not applicable) when a cohort has no ``assigned`` count: on
+    request counts a user's requests share one assignment, and a healthy split would look
+    broken."""
+    t, c = treatment.assigned, control.assigned
+    if t is None or c is None:
+        return None
+    alpha = sample_ratio_alpha(spec, looks)
+    threshold = sample_ratio_threshold(spec)
+    what = "assigned users"
 
     def result(verdict: Verdict, detail: str, value: float | None = None) -> GateResult:
         return GateResult(SAMPLE_RATIO, verdict, value, threshold, spec.dry_run,
                           record_line(detail, MAX_DETAIL), now)
 
-    assert t is not None and c is not None
     for cohort, x in (("treatment", t), ("control", c)):
         problem = count_problem(x)
         if problem is not None and isinstance(x, int | float) and not isinstance(x, bool) \
@@ -171,16 +189,23 @@ def _sample_ratio(spec: Comparison, treatment: CohortCounts, control: CohortCoun
         return result(Verdict.ERROR, f"unusable counts of {what}: {e}")
     shares = (f"treatment has {_pct(test.observed_share * 100)} % of {_count(test.total)} {what}, "
               f"expected {_pct(share * 100)} %")
-    if not test.enough:
-        return result(Verdict.INCONCLUSIVE,
-                      f"too little traffic to check the split: {shares}", test.p_value)
-    if test.p_value < spec.srm_p_value:
+    evidence = (f"Bayes factor {_factor(test.log_bayes_factor)}, anytime-valid p = "
+                f"{test.p_value:.2g}")
+    if test.mismatch(alpha):
         return result(Verdict.ERROR,
-                      f"sample ratio mismatch: {shares} (chi-square {test.statistic:.1f}, "
-                      f"p = {test.p_value:.2g} < {spec.srm_p_value:g}): the assignment or the "
-                      "cohort telemetry is broken", test.p_value)
-    return result(Verdict.PASS, f"{shares} (chi-square {test.statistic:.2f}, p = {test.p_value:.2g})",
+                      f"sample ratio mismatch: {shares} ({evidence} < {alpha:.2g}, this step's "
+                      "share of the level): the assignment or the cohort telemetry is broken",
+                      test.p_value)
+    return result(Verdict.PASS, f"{shares} ({evidence}; a mismatch needs p < {alpha:.2g})",
                   test.p_value)
+
+
+def _factor(log_bf: float) -> str:
+    """A Bayes factor for people: 0.31, 12, 4.1e+23, even past the float range."""
+    if log_bf < 700:
+        return f"{math.exp(log_bf):.2g}"
+    exponent = math.floor(log_bf / math.log(10))
+    return f"{10 ** (log_bf / math.log(10) - exponent):.1f}e+{exponent}"
 
 
 # --- one metric ----------------------------------------------------------------------------
@@ -329,4 +354,5 @@ def _count(x: float) -> str:
 
 
 __all__ = ["MAX_COUNT", "MIN_COUNT", "SAMPLE_RATIO", "CohortCounts", "compare_cohorts",
-           "comparing_steps", "count_problem", "look_alpha", "tuning"]
+           "comparing_steps", "count_problem", "look_alpha", "sample_ratio_alpha",
+           "sample_ratio_threshold", "tuning"]

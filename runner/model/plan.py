@@ -113,7 +113,7 @@ class Comparison:
     confidence: float = 0.95
     #: Requests each cohort needs before a comparison can be anything but inconclusive.
     min_requests: int = 500
-    #: The sample-ratio mismatch check's p-value threshold (chi-square).
+    #: The sequential sample-ratio mismatch check's level over the whole rollout.
     srm_p_value: float = 0.001
     #: Evaluated and reported, never blocks.
     dry_run: bool = False

@@ -26,7 +26,7 @@ It exports, for every ``(flag, variant, reason)`` a request was labelled with:
   ``objective_ms`` must be one of the bucket bounds);
 * ``rollout_assignments_total``: users, each counted once, at their first request since the
   flag last changed (a new step assigns anew): what the sample-ratio check should count when
-  users make many requests each (its chi-square needs independently assigned units), and the
+  users make many requests each (its test needs independently assigned units), and the
   users of a comparison whose unit is users (``compare: {unit: users}``);
 * ``rollout_users_with_errors_total``: of those users, the ones who saw an error, each
   counted once, at their first failed request since the flag last changed;

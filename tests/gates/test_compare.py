@@ -35,9 +35,10 @@ def run(t: CohortCounts, c: CohortCounts, spec: Comparison = SPEC, percentage: f
 
 
 def healthy(scale: int = 1) -> tuple[CohortCounts, CohortCounts]:
-    """5 % of 60,000 x scale requests, 0.3 % errors and 1 % slow in both cohorts."""
-    return (CohortCounts(3000 * scale, 9 * scale, 30 * scale),
-            CohortCounts(57000 * scale, 171 * scale, 570 * scale))
+    """5 % of 60,000 x scale requests (3,000 x scale users, 20 requests each), 0.3 % errors
+    and 1 % slow in both cohorts."""
+    return (CohortCounts(3000 * scale, 9 * scale, 30 * scale, 150 * scale),
+            CohortCounts(57000 * scale, 171 * scale, 570 * scale, 2850 * scale))
 
 
 def test_results_come_in_order_sample_ratio_first() -> None:
@@ -123,8 +124,8 @@ def test_slow_rate_without_a_slow_count_is_an_error() -> None:
 
 def test_dry_run_is_carried_to_every_result() -> None:
     spec = Comparison(metrics=(ERRORS,), dry_run=True)
-    results = compare_cohorts(spec, CohortCounts(3000, 159), CohortCounts(57000, 171),
-                              percentage=5, looks=5, now=NOW)
+    results = compare_cohorts(spec, CohortCounts(3000, 159, assigned=150),
+                              CohortCounts(57000, 171, assigned=2850), percentage=5, looks=5, now=NOW)
     assert [r.dry_run for r in results] == [True, True]
     assert results[1].verdict is Verdict.FAIL
 
@@ -225,48 +226,53 @@ def test_false_rollbacks_over_a_whole_rollout_stay_within_the_budget() -> None:
 def test_a_healthy_split_passes_the_sample_ratio_check() -> None:
     r = run(*healthy())[SAMPLE_RATIO]
     assert r.verdict is Verdict.PASS
-    assert r.value == pytest.approx(1.0)  # the p-value
-    assert r.threshold == "p >= 0.001 (chi-square)"
-    assert r.detail.startswith("treatment has 5 % of 60,000 requests, expected 5 %")
+    assert r.value == 1.0  # the anytime-valid p-value: the data favours the expected split
+    assert r.threshold == "p >= 0.001 over the rollout (sequential)"
+    assert r.detail.startswith("treatment has 5 % of 3,000 assigned users, expected 5 % "
+                               "(Bayes factor 0.")
+    assert r.detail.endswith("; a mismatch needs p < 0.0002)")  # 0.001 over 5 steps
     assert r.cohorts is None
 
 
 def test_a_broken_split_is_an_error_with_the_observed_and_expected_shares() -> None:
-    t, c = CohortCounts(4500, 9, 45), CohortCounts(55500, 171, 555)  # 7.5 % where 5 % is expected
+    t = CohortCounts(3000, 9, 30, assigned=225)  # 7.5 % of the users where 5 % is expected
+    c = CohortCounts(57000, 171, 570, assigned=2775)
     r = run(t, c)[SAMPLE_RATIO]
     assert r.verdict is Verdict.ERROR
-    expected_p = stats.chisquare([4500, 55500], [3000, 57000]).pvalue
-    assert r.value == pytest.approx(expected_p, rel=1e-9, abs=1e-300)
-    assert r.detail.startswith("sample ratio mismatch: treatment has 7.5 % of 60,000 requests, "
-                               "expected 5 % (chi-square ")
-    assert "< 0.001): the assignment or the cohort telemetry is broken" in r.detail
+    k = 100 * 0.05, 100 * 0.95  # the prior: Beta(k q, k (1 - q)), k = 100
+    log_bf = (stats.betabinom.logpmf(225, 3000, *k) - stats.binom.logpmf(225, 3000, 0.05))
+    assert r.value == pytest.approx(math.exp(-log_bf), rel=1e-6)
+    assert r.detail.startswith("sample ratio mismatch: treatment has 7.5 % of 3,000 assigned "
+                               "users, expected 5 % (Bayes factor ")
+    assert r.detail.endswith(" < 0.0002, this step's share of the level): the assignment or the "
+                             "cohort telemetry is broken")
 
 
-def test_the_sample_ratio_uses_split_assigned_counts_when_both_cohorts_have_them() -> None:
-    # requests skewed (treatment users make more requests), assignments exact: no mismatch
-    t = CohortCounts(4500, 9, 45, assigned=150)
-    c = CohortCounts(55500, 171, 555, assigned=2850)
-    r = run(t, c)[SAMPLE_RATIO]
-    assert r.verdict is Verdict.PASS
-    assert r.detail.startswith("treatment has 5 % of 3,000 split assignments, expected 5 %")
-    # only one cohort has them: both fall back to requests
-    half = run(t, CohortCounts(55500, 171, 555))[SAMPLE_RATIO]
-    assert half.verdict is Verdict.ERROR and "of 60,000 requests" in half.detail
-
-
-def test_the_sample_ratio_threshold_is_the_plans() -> None:
-    t, c = CohortCounts(560, 0, 0), CohortCounts(9440, 0, 0)  # p = 0.0057
-    p = stats.chisquare([560, 9440], [500, 9500]).pvalue
-    assert 0.001 < p < 0.01
+def test_the_sample_ratio_is_never_checked_on_requests() -> None:
+    """Without assigned counts in both cohorts there is no sample-ratio result at all: a
+    user's requests share one assignment, and on request counts a healthy split looks broken."""
+    skewed_requests = CohortCounts(4500, 9, 45), CohortCounts(55500, 171, 555)
+    assert SAMPLE_RATIO not in run(*skewed_requests)
+    assert SAMPLE_RATIO not in run(skewed_requests[0], CohortCounts(55500, 171, 555, 2850))
+    # requests skewed (treatment users make more requests), users exact: no mismatch
+    t, c = CohortCounts(4500, 9, 45, assigned=150), CohortCounts(55500, 171, 555, assigned=2850)
     assert run(t, c)[SAMPLE_RATIO].verdict is Verdict.PASS
-    strict = Comparison(metrics=(ERRORS,), srm_p_value=0.01)
-    assert run(t, c, spec=strict)[SAMPLE_RATIO].verdict is Verdict.ERROR
+
+
+def test_the_sample_ratio_level_is_the_plans_split_over_the_steps() -> None:
+    t, c = CohortCounts(3000, 0, 0, assigned=200), CohortCounts(57000, 0, 0, assigned=2800)
+    p = run(t, c)[SAMPLE_RATIO].value
+    assert p is not None and 0.001 < p < 0.01
+    assert run(t, c)[SAMPLE_RATIO].verdict is Verdict.PASS
+    lax = Comparison(metrics=(ERRORS,), srm_p_value=0.05)
+    assert run(t, c, spec=lax)[SAMPLE_RATIO].verdict is Verdict.ERROR  # 0.01 a step
+    assert run(t, c, spec=lax, looks=20)[SAMPLE_RATIO].verdict is Verdict.PASS  # 0.0025 a step
 
 
 def test_no_traffic_is_inconclusive_everywhere() -> None:
-    r = run(CohortCounts(0, 0, 0), CohortCounts(0, 0, 0))
+    r = run(CohortCounts(0, 0, 0, 0), CohortCounts(0, 0, 0, 0))
     assert r[SAMPLE_RATIO].verdict is Verdict.INCONCLUSIVE
-    assert r[SAMPLE_RATIO].detail == "no requests in either cohort yet"
+    assert r[SAMPLE_RATIO].detail == "no assigned users in either cohort yet"
     for name in ("compare.error_rate", "compare.slow_rate"):
         assert r[name].verdict is Verdict.INCONCLUSIVE
         assert r[name].value is None
@@ -274,12 +280,15 @@ def test_no_traffic_is_inconclusive_everywhere() -> None:
         assert "treatment none (0/0) vs control none (0/0)" in r[name].detail
 
 
-def test_too_little_traffic_to_check_the_split_is_inconclusive() -> None:
-    # 3 in treatment where 0.5 were expected: Pearson's approximation would call it broken
-    r = run(CohortCounts(3, 0, 0), CohortCounts(7, 0, 0))[SAMPLE_RATIO]
-    assert r.verdict is Verdict.INCONCLUSIVE
-    assert r.detail.startswith("too little traffic to check the split: treatment has 30 % of 10 "
-                               "requests, expected 5 %")
+def test_the_sequential_test_needs_no_minimum_traffic() -> None:
+    # 3 of 10 users in treatment where 0.5 were expected: no evidence yet either way (the
+    # Bayes factor is valid at any count; Pearson's chi-square was not trusted below 5)
+    r = run(CohortCounts(3, 0, 0, 3), CohortCounts(7, 0, 0, 7))[SAMPLE_RATIO]
+    assert r.verdict is Verdict.PASS
+    assert r.detail.startswith("treatment has 30 % of 10 assigned users, expected 5 %")
+    # every one of 400 users in control: a treatment that lost its users is found early
+    gone = run(CohortCounts(0, 0, 0, 0), CohortCounts(8000, 0, 0, 400))[SAMPLE_RATIO]
+    assert gone.verdict is Verdict.ERROR
 
 
 # --- bad counts -------------------------------------------------------------------------------
@@ -300,12 +309,12 @@ def test_bad_counts_are_an_error_that_names_them(t: CohortCounts, message: str) 
 
 
 def test_bad_counts_in_the_sample_ratio_are_an_error_too() -> None:
-    r = run(CohortCounts(-1, 0, 0), CohortCounts(5, 0, 0))[SAMPLE_RATIO]
+    r = run(CohortCounts(1, 0, 0, -1), CohortCounts(5, 0, 0, 5))[SAMPLE_RATIO]
     assert r.verdict is Verdict.ERROR
-    assert r.detail == "unusable counts of requests: treatment: the count is negative (-1)"
+    assert r.detail == "unusable counts of assigned users: treatment: the count is negative (-1)"
     nan = run(CohortCounts(3000, 9, 30, assigned=math.nan), CohortCounts(57000, 171, 570, assigned=5))
     assert nan[SAMPLE_RATIO].verdict is Verdict.ERROR
-    assert "unusable counts of split assignments: treatment: the count must be a finite number, not nan" in (
+    assert "unusable counts of assigned users: treatment: the count must be a finite number, not nan" in (
         nan[SAMPLE_RATIO].detail)
 
 
