@@ -62,6 +62,9 @@ def test_fanout_commits_and_reads_states_in_their_folder(example_repo: Path) -> 
     status = rollout(example_repo, "status", FLAG, "--format", "json")
     ok(status)
     assert json.loads(status.stdout)["current_percentage"] > 0
+    history = rollout(example_repo, "history", FLAG)
+    ok(history)
+    assert "0% → 5%" in history.stdout and "start at 0%" in history.stdout
 
 
 def test_a_revert_is_held_in_the_fanout_layout(example_repo: Path) -> None:
