@@ -155,15 +155,22 @@ def last_changes(git: Git, paths: Mapping[str, str], *,
     if not wanted or head is None:
         return found
     head_blobs = _tree_blobs(git, head, paths.values())
-    # a flag without a state at HEAD is done at its plan's addition
+    # a flag without a state at HEAD whose state file no commit ever touched (a plan that
+    # never ran) is done before the walk; any other is done at its plan's addition
     stateless = {f for f, p in paths.items() if p not in head_blobs}
+    never = _never_touched(git, head, {wanted_path: flag for wanted_path, flag in wanted.items()
+                                       if flag in stateless})
+    stateless -= never
     plan_of = {pp: f for f, pps in (plans or {}).items() if f in stateless for pp in pps}
     # in a shallow clone the oldest commits present show every file as added by them:
     # they say nothing about who changed a state, so they count as not found
     boundary = git.shallow_boundary()
     newest: dict[str, LastChange] = {}  # flag -> the newest commit that changed its file
     runner: dict[str, _Runner] = {}  # flag -> the newest of those carrying its trailers
-    done: set[str] = set()  # flags whose walk is over: their runner commit, or their plan's start
+    done: set[str] = set(never)  # flags whose walk is over: their runner commit, their
+    # plan's start, or a state file never touched
+    if len(done) == len(paths):
+        return found
     specs = [*_pathspecs(wanted, "*.state.json"),
              *_pathspecs(plan_of, "*.y*ml")]
     log = stream(git.root, [
@@ -211,6 +218,39 @@ def last_changes(git: Git, paths: Mapping[str, str], *,
     if reverted:
         _resolve_reverted(git, reverted, found)
     return found
+
+
+#: Up to this many state files are looked for by name (git stops comparing a folder's
+#: entries past a literal path); beyond, by their folders.
+LITERAL_PATHS = 16
+
+
+def _never_touched(git: Git, head: str, paths: Mapping[str, str]) -> set[str]:
+    """The flags (of ``paths``: state file path -> flag) none of whose paths any commit
+    reachable from ``head`` ever touched: one ``git log`` printing only commit names and
+    the paths touched, stopped as soon as every flag is known to be touched."""
+    if not paths:
+        return set()
+    specs = ([f":(top,literal){p}" for p in sorted(paths)] if len(paths) <= LITERAL_PATHS
+             else _pathspecs(paths, "*.state.json"))
+    untouched = set(paths.values())
+    log = stream(git.root, ["log", "-z", "--format=%x01%H", "--name-only", "--no-renames",
+                            "--full-history", "--diff-merges=first-parent", head, "--", *specs])
+    pending = ""  # a name cut between two chunks
+    try:
+        for chunk in log:
+            *names, pending = (pending + chunk).split("\0")
+            for name in names:
+                flag = paths.get(name.strip("\n"))
+                if flag is not None:
+                    untouched.discard(flag)
+            if not untouched:
+                break
+    finally:
+        log.close()
+    if (flag := paths.get(pending.strip("\n"))) is not None:
+        untouched.discard(flag)
+    return untouched
 
 
 def _read_commit(fields: Sequence[str], by_flag: Mapping[str, list[tuple[str, str, str, str]]],

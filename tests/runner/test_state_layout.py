@@ -173,3 +173,28 @@ def test_a_plan_that_never_ran_does_not_make_runs_read_the_whole_history(
     ok(advance(example_repo, 60))
     # the walk stops at the plan's addition: the commits after it, and it
     assert _walked(example_repo) <= 3 < history
+
+
+def test_a_plan_that_never_ran_from_the_first_commit_is_not_walked_for(example_repo: Path) -> None:
+    write_flag(example_repo, "later_flag")
+    (example_repo / "rollouts" / "later.yaml").write_text(
+        "flag: later_flag\nstrategy: safe\nwait: 5m\nstart_at: '2099-01-01T00:00:00Z'\n"
+        "gates:\n  error_rate: 1.0\n")
+    git(example_repo, "add", "rollouts", "flags")
+    git(example_repo, "commit", "-qm", "a plan for later, from the start")
+    write_metrics(example_repo)
+    for minute in range(0, 60, 6):
+        ok(advance(example_repo, minute))
+    assert int(git(example_repo, "rev-list", "--count", "HEAD")) > 5
+    # its state file was never touched: the walk is for phase_4_deployment's newest commit
+    assert _walked(example_repo) <= 1
+
+
+def test_a_deleted_state_of_a_stateless_plan_is_still_held(example_repo: Path) -> None:
+    write_metrics(example_repo)
+    ok(advance(example_repo, 0))
+    git(example_repo, "rm", "-q", STATE)
+    git(example_repo, "commit", "-qm", "drop the state")
+    ok(advance(example_repo, 6))
+    held = json.loads((example_repo / STATE).read_text())
+    assert held["phase"] == "paused" and "not by the runner" in held["reason"], held
