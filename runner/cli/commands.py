@@ -11,6 +11,7 @@ from __future__ import annotations
 COMMANDS = (
     "validate", "plan", "simulate", "advance", "status", "history", "incident", "rollback",
     "pause", "resume", "retry", "approve", "build", "publish", "keygen", "eval", "init", "demo", "issue",
+    "migrate-state",
 )
 
 #: Each command's one line in ``rollout --help``, so that the top-level help (and a mistyped
@@ -37,4 +38,5 @@ SUMMARIES = {
     "demo": "run the whole story offline: rollout, automatic rollback, git revert, audit",
     "issue": "open or update the GitHub issue of rolled-back rollouts",
     "simulate": "replay a plan over recorded metrics: what the runner would have decided",
+    "migrate-state": "move the state files to the fanout layout, in one commit",
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
 import threading
@@ -223,17 +224,24 @@ def _timeout(request: GateRequest) -> float:
     return m.timeout if m is not None else 10.0
 
 
+#: The most sources read at once by default: a thread per rollout does not scale to
+#: thousands of rollouts (memory, file descriptors, the sources' own servers).
+MAX_WORKERS = 32
+
+
 def assess_all(requests: Sequence[GateRequest], *, root: Path, now: datetime,
                  env: Mapping[str, str], max_workers: int | None = None
                  ) -> dict[str, tuple[GateResult, ...]]:
     """The gate results of every request, keyed by flag, in the order of ``requests``.
 
-    Every rollout's source is read at once, each in its own thread (``max_workers`` bounds
-    that, for benchmarks and tests). Each source enforces its own timeout as a deadline for
-    its whole exchange, so a slow, trickling or flooding source delays nobody else beyond that
-    timeout; one that ran over it by :data:`GRACE_SECONDS` gets ``error`` for its rollout and
-    is not waited for. Never raises for a source's failure. ``now`` is the moment evaluated
-    (a naive datetime is UTC); nothing here reads the clock for it.
+    The sources are read concurrently by at most :data:`MAX_WORKERS` threads (``max_workers``
+    bounds that further, for benchmarks and tests), each taking the next rollout when it is
+    done with one. Each source enforces its own timeout as a deadline for its whole exchange
+    (``runner/exchange.py``), so a slow, trickling or flooding source delays the others by at
+    most that timeout per rollout ahead of them on its worker; a rollout not answered within
+    its timeout plus :data:`GRACE_SECONDS` per wave of workers gets ``error`` and is not
+    waited for. Never raises for a source's failure. ``now`` is the moment evaluated (a
+    naive datetime is UTC); nothing here reads the clock for it.
     """
     flags = [r.flag for r in requests]
     if len(set(flags)) != len(flags):
@@ -245,13 +253,19 @@ def assess_all(requests: Sequence[GateRequest], *, root: Path, now: datetime,
         now = now.replace(tzinfo=UTC)
     if not requests:
         return {}
-    workers = len(requests) if max_workers is None else min(max_workers, len(requests))
+    workers = min(MAX_WORKERS if max_workers is None else max_workers, len(requests))
     waves = math.ceil(len(requests) / workers)
-    slots = threading.BoundedSemaphore(workers)
     results: dict[str, tuple[GateResult, ...]] = {}
+    finished = {r.flag: threading.Event() for r in requests}
+    queue = collections.deque(requests)
+    taking = threading.Lock()
 
-    def work(request: GateRequest) -> None:
-        with slots:
+    def work() -> None:
+        while True:
+            with taking:
+                if not queue:
+                    return
+                request = queue.popleft()
             try:
                 results[request.flag] = assess_rollout(request, root=root, now=now, env=env)
             except Exception as e:  # a bug: its own error, never a false "did not finish"
@@ -260,16 +274,16 @@ def assess_all(requests: Sequence[GateRequest], *, root: Path, now: datetime,
                     all_with(request.plan.step_gates(request.step), Verdict.ERROR, failed, now)
                     + compare_all_with(comparing(request.plan, request.percentage),
                                        Verdict.ERROR, failed, now))
+            finally:
+                finished[request.flag].set()
 
     started = time.monotonic()
-    threads = [threading.Thread(target=work, args=(r,), name=f"gates-{i}", daemon=True)
-               for i, r in enumerate(requests)]
-    for t in threads:
-        t.start()
+    for i in range(workers):
+        threading.Thread(target=work, name=f"gates-{i}", daemon=True).start()
     out: dict[str, tuple[GateResult, ...]] = {}
-    for r, t in zip(requests, threads, strict=True):
+    for r in requests:
         limit = started + (_timeout(r) + GRACE_SECONDS) * waves
-        t.join(max(limit - time.monotonic(), 0.0))
+        finished[r.flag].wait(max(limit - time.monotonic(), 0.0))
         got = results.get(r.flag)
         if got is None:
             gates = r.plan.step_gates(r.step)

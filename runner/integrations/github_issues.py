@@ -27,7 +27,7 @@ from runner.errors import ExternalError
 from runner.git import Git
 from runner.integrations.links import commit_link, github_repository
 from runner.load import check_repository
-from runner.load.statefile import STATE_SUFFIX
+from runner.load.layout import state_path
 from runner.model import Phase
 from runner.reconcile.last_change import runner_commit_doubts
 from runner.reconcile.message import parse_message
@@ -77,7 +77,7 @@ def find_rollback(root: Path, flag: str, env: Mapping[str, str]) -> Rollback | N
     if state is None or state.phase is not Phase.ROLLED_BACK:
         return None
     git = Git.open(root)
-    path = git.rel(f"{repo.config.rollouts_dir}/{state.plan}{STATE_SUFFIX}")
+    path = git.rel(state_path(repo.config.rollouts_dir, repo.config.state_layout, state.plan))
     log = git.out("log", "-n", "200", "-z", "--format=%H%x1f%aI%x1f%an%x1f%B", "--", path)
     claims = []
     for record in log.split("\0"):

@@ -20,7 +20,7 @@ from runner.load.schema_errors import schema_findings
 from runner.load.semantic import check_durations, template_error
 from runner.load.yamlsafe import YamlError
 from runner.model import NotifyConfig, NotifyTarget, RepoConfig
-from runner.model.config import DEFAULT_NOTIFY_TIMEOUT
+from runner.model.config import DEFAULT_NOTIFY_TIMEOUT, STATE_LAYOUTS
 from runner.model.flagsets import PublishSet, glob_problem
 
 
@@ -143,11 +143,14 @@ def load_config(root: Path) -> tuple[RepoConfig, list[Problem]]:
 
 
 def _with_bucketing(config: RepoConfig, section: dict[str, Any]) -> RepoConfig:
-    """``bucketing`` (already checked against the schema's enum) and ``[tool.rollout.publish]``
-    (checked against the schema) onto the config."""
+    """``bucketing`` and ``state_layout`` (already checked against the schema's enums) and
+    ``[tool.rollout.publish]`` (checked against the schema) onto the config."""
     scheme = section.get("bucketing")
     if scheme is not None:
         config = dataclasses.replace(config, bucketing=scheme)
+    layout = section.get("state_layout")
+    if isinstance(layout, str) and layout in STATE_LAYOUTS:
+        config = dataclasses.replace(config, state_layout=layout)
     publish = section.get("publish")
     if isinstance(publish, dict) and isinstance(publish.get("signing_key_env"), str):
         config = dataclasses.replace(config, signing_key_env=publish["signing_key_env"])

@@ -1,4 +1,5 @@
-"""Where a repository's files are: its two folders, the files in them, the plans of a flag.
+"""Where a repository's files are: its folders, the files in them, the plans of a flag, and
+the one place a rollout's state file path is made (:func:`state_path`, both layouts).
 
 ``folders`` and ``plans_of`` read without validating, for the commands that must work on a
 repository ``rollout validate`` would reject (``rollout history``); they import no JSON
@@ -7,14 +8,20 @@ Schema code, which would cost such a command ~150 ms of start-up.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from runner.load.documents import Unreadable, read_bytes, read_mapping
 from runner.load.yamlsafe import YamlError
 
 YAML_SUFFIXES = (".yaml", ".yml")
+STATE_SUFFIX = ".state.json"
+#: ``[tool.rollout] state_layout``: the state file beside its plan (the default, as ever), or
+#: fanned out by a hash prefix under a folder of its own.
+FLAT, FANOUT = "flat", "fanout"
 
 #: A plan's or flag file's name without its suffix: a letter or digit (of any script), then
 #: letters, digits, ``_``, ``.`` and ``-``. No blank, quote, backslash or control character:
@@ -36,19 +43,98 @@ def unsafe_name(path: Path) -> str | None:
             "and holds only letters, digits, '_', '.' and '-'")
 
 
-def folders(root: Path) -> tuple[str, str]:
-    """``flags_dir`` and ``rollouts_dir`` of ``[tool.rollout]``, read without validating
-    (``rollout validate`` reports a bad config; ``load_config`` is the validating reader)."""
+def _section(root: Path) -> dict[str, Any]:
+    """``[tool.rollout]`` of ``root``'s pyproject.toml, read without validating (``{}`` when
+    there is none or it cannot be read)."""
     try:  # never blocks on a FIFO, never reads outside the repository (see read_bytes)
         doc = tomllib.loads(read_bytes(root / "pyproject.toml", "pyproject.toml").decode("utf-8"))
     except (Unreadable, YamlError, UnicodeDecodeError, ValueError):  # TOMLDecodeError too
         doc = {}
     tool = doc.get("tool")  # `tool = 5` is a problem load_config reports, not a crash here
     section = tool.get("rollout") if isinstance(tool, dict) else None
-    flags_dir = section.get("flags_dir") if isinstance(section, dict) else None
-    rollouts_dir = section.get("rollouts_dir") if isinstance(section, dict) else None
+    return section if isinstance(section, dict) else {}
+
+
+def folders(root: Path) -> tuple[str, str]:
+    """``flags_dir`` and ``rollouts_dir`` of ``[tool.rollout]``, read without validating
+    (``rollout validate`` reports a bad config; ``load_config`` is the validating reader)."""
+    section = _section(root)
+    flags_dir = section.get("flags_dir")
+    rollouts_dir = section.get("rollouts_dir")
     return (flags_dir if isinstance(flags_dir, str) and flags_dir else "flags",
             rollouts_dir if isinstance(rollouts_dir, str) and rollouts_dir else "rollouts")
+
+
+def state_layout_of(root: Path) -> str:
+    """``state_layout`` of ``[tool.rollout]``, read without validating (flat unless it says
+    fanout)."""
+    return FANOUT if _section(root).get("state_layout") == FANOUT else FLAT
+
+
+def state_dir(rollouts_dir: str, layout: str) -> str:
+    """The folder of the state files, relative to the repository root: the rollouts folder
+    (flat), or ``<rollouts_dir>-state`` beside it (fanout). Not inside the rollouts folder:
+    git trees are flat objects, and a runner commit rewrites every tree on the way to the
+    file it changes; ``rollouts/`` holds a plan per rollout, ``<rollouts_dir>-state/`` only
+    256 folders, each about N/256 files."""
+    if layout != FANOUT:
+        return rollouts_dir
+    rel = Path(rollouts_dir).as_posix().rstrip("/")
+    return "rollout-state" if rel in ("", ".") else f"{rel}-state"
+
+
+def fanout_bucket(plan: str) -> str:
+    """The fanout folder of ``plan``'s state files: the first two hex digits of the SHA-256
+    of its name (every state file of one plan lands in the same folder, e.g. per-environment
+    ``<plan>.<env>.state.json`` files)."""
+    return hashlib.sha256(plan.encode("utf-8", "surrogateescape")).hexdigest()[:2]
+
+
+def state_path(rollouts_dir: str, layout: str, plan: str) -> str:
+    """The state file of ``plan``, relative to the repository root, forward slashes: the one
+    place this path is made. Flat: ``<rollouts_dir>/<plan>.state.json``; fanout:
+    ``<rollouts_dir>-state/<xx>/<plan>.state.json`` (:func:`fanout_bucket`)."""
+    if layout != FANOUT:
+        return f"{prefix(rollouts_dir)}{plan}{STATE_SUFFIX}"
+    return f"{prefix(state_dir(rollouts_dir, layout))}{fanout_bucket(plan)}/{plan}{STATE_SUFFIX}"
+
+
+def flat_state_path(rollouts_dir: str, plan: str) -> str:
+    """Where ``plan``'s state file is in the flat layout (before ``rollout migrate-state``):
+    the history of a migrated state is read through it."""
+    return state_path(rollouts_dir, FLAT, plan)
+
+
+def state_folders(rollouts_dir: str, layout: str, root: Path | None = None) -> list[str]:
+    """The folders the runner writes state files in, relative to the repository root: the
+    rollouts folder (flat), or the state folder and, with ``root``, each of its fanout
+    folders present."""
+    if layout != FANOUT:
+        return [rollouts_dir]
+    top = state_dir(rollouts_dir, layout)
+    found = [top]
+    if root is not None and (root / top).is_dir():
+        found += [f"{top}/{p.name}" for p in sorted((root / top).iterdir()) if p.is_dir()]
+    return found
+
+
+def state_files(root: Path, rollouts_dir: str, layout: str) -> list[tuple[Path, str]]:
+    """Every state file of the layout, with its path relative to the root, by path. Fanout:
+    the files ``*.state.json`` one folder down in the state folder (hidden ones skipped;
+    whether each is in its plan's folder is the loader's to check)."""
+    if layout != FANOUT:
+        return [(p, f"{prefix(rollouts_dir)}{p.name}")
+                for p in files_in(root / rollouts_dir, (STATE_SUFFIX,))]
+    top = state_dir(rollouts_dir, layout)
+    base = root / top
+    if not base.is_dir():
+        return []
+    out = []
+    for sub in sorted(base.iterdir(), key=lambda p: p.name):
+        if sub.name.startswith(".") or not sub.is_dir():
+            continue
+        out += [(p, f"{prefix(top)}{sub.name}/{p.name}") for p in files_in(sub, (STATE_SUFFIX,))]
+    return out
 
 
 def files_in(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:

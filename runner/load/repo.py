@@ -17,13 +17,13 @@ from types import MappingProxyType
 from runner.load.config import load_config
 from runner.load.entries import odd_entries
 from runner.load.flags import load_flags
-from runner.load.layout import YAML_SUFFIXES, prefix, relative
+from runner.load.layout import YAML_SUFFIXES, prefix, relative, state_path
 from runner.load.plans import load_plans
 from runner.load.problems import FIELD_CHARS, InvalidRepository, Problem, field_name, problem_text
 from runner.load.semantic import NO_METRICS, Finding, check_cross, fraction_warnings
 from runner.load.sets import glob_problems, set_findings
 from runner.load.statefile import STATE_SUFFIX
-from runner.load.states import check_states, load_states
+from runner.load.states import check_states, load_states_of
 from runner.load.yamlsafe import Locator
 from runner.model import Repository
 
@@ -96,9 +96,9 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
     config, config_problems = load_config(root)
     flags = load_flags(root / config.flags_dir, prefix(config.flags_dir))
     plans = load_plans(root / config.rollouts_dir, prefix(config.rollouts_dir), config)
-    states = check_states(load_states(root / config.rollouts_dir, prefix(config.rollouts_dir)),
+    states = check_states(load_states_of(root, config.rollouts_dir, config.state_layout),
                           plans.plans, {*plans.texts, *(p.path for p in plans.problems)},
-                          prefix(config.rollouts_dir))
+                          prefix(config.rollouts_dir), config.state_layout)
 
     findings = [*flags.findings, *plans.findings,
                 *check_cross(flags.flags, flags.paths, plans.plans, flags.broken),
@@ -140,7 +140,7 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
         files_of.setdefault(key.partition(":")[2], {"pyproject.toml"}).add(ref.path)
     for flag, plan in repo.plans.items():
         files_of.setdefault(flag, {"pyproject.toml"}).add(
-            f"{prefix(config.rollouts_dir)}{plan.name}{STATE_SUFFIX}")
+            state_path(config.rollouts_dir, config.state_layout, plan.name))
     for f in states.files:
         files_of.setdefault(f.state.flag, {"pyproject.toml"}).add(f.path)
     return Checked(None if problems else repo, problems, salvaged=repo, texts=texts,

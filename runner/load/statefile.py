@@ -12,10 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from runner.load.assemble import parse_time
+from runner.load.layout import STATE_SUFFIX as STATE_SUFFIX  # defined there, kept here for importers
 from runner.model import CohortEvidence, GateResult, Phase, RolloutState, Verdict
 from runner.timefmt import utc_iso
-
-STATE_SUFFIX = ".state.json"
 
 
 def _opt_time(v: str | None) -> datetime | None:

@@ -1,5 +1,6 @@
-"""Rollout state files (``rollouts/<plan>.state.json``) as found: every state that means what
-it says, and the problems of the rest. (``statefile`` is their format: parsing and writing one.)
+"""Rollout state files (``rollouts/<plan>.state.json``, or fanned out: ``runner.load.layout``)
+as found: every state that means what it says, and the problems of the rest. (``statefile`` is
+their format: parsing and writing one.)
 
 A state is read in two passes. ``load_states`` reads each file on its own: strict JSON (no
 duplicate keys, no ``NaN``/``Infinity``, numbers as YAML allows them), the schema, integers
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.load.documents import Unreadable, a_type, located, read_bytes
-from runner.load.layout import files_in, stem
+from runner.load.layout import FANOUT, FLAT, files_in, prefix, state_files, state_path, stem
 from runner.load.problems import Problem, shown
 from runner.load.schema_errors import schema_findings
 from runner.load.statefile import STATE_SUFFIX, state_from_dict
@@ -120,11 +121,37 @@ def _own_findings(data: Any, name: str) -> list[tuple[tuple[Any, ...], str]]:
 
 
 def load_states(folder: Path, prefix: str) -> StateFiles:
-    """Every state file in ``folder``, each on its own; ``prefix`` names them relative to the
-    repository root. ``check_states`` holds them against the plans."""
+    """Every state file in ``folder`` (the flat layout), each on its own; ``prefix`` names
+    them relative to the repository root. ``check_states`` holds them against the plans."""
+    return _load([(p, f"{prefix}{p.name}") for p in files_in(folder, (STATE_SUFFIX,))])
+
+
+def load_states_of(root: Path, rollouts_dir: str, layout: str = FLAT) -> StateFiles:
+    """Every state file of the repository at ``root`` in its ``layout``, each on its own.
+    In the fanout layout a state file outside its plan's folder is a problem, and so is a
+    state file left in the rollouts folder (the flat layout's place): it would be ignored,
+    and its rollout start afresh."""
+    out = _load(state_files(root, rollouts_dir, layout))
+    if layout != FANOUT:
+        return out
+    for f in out.files:
+        if f.path != (own := state_path(rollouts_dir, layout, f.name)):
+            out.problems.append(Problem(f.path, 1, 1, "", f"not in its plan's folder: the "
+                                        f"state of {f.name!r} is {own}"))
+    out.files[:] = [f for f in out.files if f.path == state_path(rollouts_dir, layout, f.name)]
+    for p in files_in(root / rollouts_dir, (STATE_SUFFIX,)):
+        name = p.name[: -len(STATE_SUFFIX)]
+        out.problems.append(Problem(
+            f"{prefix(rollouts_dir)}{p.name}", 1, 1, "",
+            f"a state file of the flat layout, but [tool.rollout] state_layout is fanout: "
+            f"its place is {state_path(rollouts_dir, layout, name)} (`rollout migrate-state` "
+            "moves them all in one commit)"))
+    return out
+
+
+def _load(paths: Iterable[tuple[Path, str]]) -> StateFiles:
     out = StateFiles({}, [])
-    for p in files_in(folder, (STATE_SUFFIX,)):
-        rel = f"{prefix}{p.name}"
+    for p, rel in paths:
         name = p.name[: -len(STATE_SUFFIX)]
         try:
             text = decode(read_bytes(p, rel))
@@ -192,9 +219,10 @@ def _against_plan(state: RolloutState, plan: RolloutPlan,
 
 
 def check_states(found: StateFiles, plans: Mapping[str, list[tuple[RolloutPlan, str]]],
-                 plan_files: Iterable[str], prefix: str) -> StateFiles:
+                 plan_files: Iterable[str], prefix: str, layout: str = FLAT) -> StateFiles:
     """The states of ``found`` held against the plans (flag -> its plans with their files;
-    ``plan_files``: every plan file, valid or not)."""
+    ``plan_files``: every plan file, valid or not; ``prefix``: the rollouts folder's)."""
+    rollouts_dir = prefix.rstrip("/") or "."
     by_name = {plan.name: (plan, path) for entries in plans.values() for plan, path in entries}
     named = {stem(Path(p)) for p in plan_files}
     present = {f.name for f in found.files}
@@ -224,7 +252,7 @@ def check_states(found: StateFiles, plans: Mapping[str, list[tuple[RolloutPlan, 
             pass  # its plan file is broken: reported there; nothing to hold this state against
         elif state.flag in first:
             plan, plan_path = first[state.flag]
-            own = f"{prefix}{plan.name}{STATE_SUFFIX}"
+            own = state_path(rollouts_dir, layout, plan.name)
             advice = ("delete this one" if plan.name in present else
                       f"delete it (the plan starts afresh), or, if the plan was renamed, "
                       f"rename it to {plan.name}{STATE_SUFFIX} with \"plan\": {plan.name!r}")

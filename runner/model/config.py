@@ -38,6 +38,9 @@ BUCKETING_SCHEMES = ("flagd-v2", "flagd-v3")
 #: The scheme of a repository that names none: the Go flagd daemon's and the JavaScript core's.
 DEFAULT_BUCKETING = "flagd-v2"
 
+#: ``[tool.rollout] state_layout``: where the state files are (see runner.load.layout).
+STATE_LAYOUTS = ("flat", "fanout")
+
 
 @dataclass(frozen=True, slots=True)
 class RepoConfig:
@@ -57,6 +60,9 @@ class RepoConfig:
     #: ``[tool.rollout.publish.sets]``: the flag sets published beside the whole artifact
     #: (``sets/NAME/``), in the order the config names them; empty: none.
     publish_sets: tuple[PublishSet, ...] = ()
+    #: ``flat``: ``<rollouts_dir>/<plan>.state.json``; ``fanout``:
+    #: ``<rollouts_dir>-state/<xx>/<plan>.state.json`` (runner.load.layout owns the paths).
+    state_layout: str = "flat"
 
 
 #: The events a notification target may ask for (``[tool.rollout.notify.targets.NAME]

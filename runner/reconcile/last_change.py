@@ -27,6 +27,7 @@ files and the parent files those commits started from; one ``git show`` per reve
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -51,18 +52,18 @@ def digest(content: bytes | None) -> str:
 
 def _tree_blobs(git: Git, commit: str, paths: Iterable[str]) -> dict[str, str]:
     """Blob ids of ``paths`` (relative to the top level) in ``commit``; absent ones left out.
-    One ``ls-tree`` per folder holding them (a folder's entries, NUL-separated)."""
+    One ``ls-tree`` of the folders holding them (their entries, NUL-separated; the fanout
+    layout's 256 folders in the same one process)."""
     wanted = set(paths)
     folders = sorted({p.rpartition("/")[0] for p in wanted})
     found: dict[str, str] = {}
-    for folder in folders:
-        spec = ["--", f"{folder}/"] if folder else []
-        out = git.run("ls-tree", "-z", "--full-tree", commit, *spec).stdout
-        for entry in out.split("\0"):
-            meta, _, path = entry.partition("\t")
-            parts = meta.split(" ")
-            if path in wanted and len(parts) == 3 and parts[1] == "blob":
-                found[path] = parts[2]
+    spec = [] if "" in folders else ["--", *(f"{folder}/" for folder in folders)]
+    out = git.run("ls-tree", "-z", "-r", "--full-tree", commit, *spec).stdout
+    for entry in out.split("\0"):
+        meta, _, path = entry.partition("\t")
+        parts = meta.split(" ")
+        if path in wanted and len(parts) == 3 and parts[1] == "blob":
+            found[path] = parts[2]
     return found
 
 
@@ -87,62 +88,118 @@ class _Runner:
         self.legacy_ok = legacy_ok
 
 
-def last_changes(git: Git, paths: Mapping[str, str]) -> dict[str, LastChange | None]:
+@dataclasses.dataclass
+class Walk:
+    """What one :func:`last_changes` walk read: the seam tests bound it by (never by time)."""
+
+    #: Commits the ``git log`` handed over (each one changed a file the walk looks at).
+    commits: int = 0
+
+
+def _pathspecs(paths: Iterable[str], pattern: str) -> list[str]:
+    """One glob pathspec per folder holding ``paths`` (git matches every pathspec against
+    every tree entry of every commit: a thousand literal paths made the walk quadratic), or
+    per parent of many such folders (the fanout layout's 256: ``D/*/<pattern>``)."""
+    folders = {p.rpartition("/")[0] for p in paths}
+    parents: dict[str, set[str]] = {}
+    for f in folders:
+        if f:
+            parents.setdefault(f.rpartition("/")[0], set()).add(f)
+    specs = []
+    for f in sorted(folders):
+        parent = f.rpartition("/")[0] if f else None
+        if parent is not None and len(parents.get(parent, ())) > FOLDERS_PER_SPEC:
+            spec = f":(top,glob){parent + '/' if parent else ''}*/{pattern}"
+        else:
+            spec = f":(top,glob){f + '/' if f else ''}{pattern}"
+        if spec not in specs:
+            specs.append(spec)
+    return specs
+
+
+#: Beyond this many folders of one parent, one ``parent/*/`` pathspec stands for them all.
+FOLDERS_PER_SPEC = 8
+
+
+def _moves(records: Sequence[tuple[str, str, str, str]]) -> bool:
+    """Whether one commit's changes of a flag's files (path, old, new, status) only move its
+    state file: deleted at one path and added at another with the very same bytes (``rollout
+    migrate-state``). Such a commit changed no state: the walk reads on past it."""
+    if len(records) != 2:
+        return False
+    (_, old_a, new_a, st_a), (_, old_b, new_b, st_b) = records
+    return ({st_a, st_b} == {"A", "D"}
+            and (old_a if st_a == "D" else old_b) == (new_b if st_b == "A" else new_a))
+
+
+def last_changes(git: Git, paths: Mapping[str, str], *,
+                 earlier: Mapping[str, str] | None = None,
+                 plans: Mapping[str, Sequence[str]] | None = None,
+                 walk: Walk | None = None) -> dict[str, LastChange | None]:
     """For each flag -> state file path (relative to the git top level): who last changed it
     (None when no commit ever touched it), ``by_runner`` when HEAD's state is the runner's
-    own by the provenance rule (module docstring)."""
+    own by the provenance rule (module docstring).
+
+    ``earlier``: flag -> where its state file was before ``rollout migrate-state`` moved it
+    (the flat layout's path); the move itself is no change, and the history before it is
+    read at the old path. ``plans``: flag -> its plan file's possible paths: for a flag with
+    no state file at HEAD, the walk stops at the commit that added the plan (a state older
+    than its plan belongs to no rollout of it), so a plan that never ran (``start_at`` in
+    the future) does not make every run read the whole history. ``walk`` counts the commits
+    read."""
+    earlier = earlier or {}
     wanted = {p: flag for flag, p in paths.items()}
+    wanted.update({p: flag for flag, p in earlier.items() if flag in paths})
     found: dict[str, LastChange | None] = dict.fromkeys(paths)
     head = git.head()
     if not wanted or head is None:
         return found
+    head_blobs = _tree_blobs(git, head, paths.values())
+    # a flag without a state at HEAD whose state file no commit ever touched (a plan that
+    # never ran) is done before the walk; any other is done at its plan's addition
+    stateless = {f for f, p in paths.items() if p not in head_blobs}
+    never = _never_touched(git, head, {wanted_path: flag for wanted_path, flag in wanted.items()
+                                       if flag in stateless})
+    stateless -= never
+    plan_of = {pp: f for f, pps in (plans or {}).items() if f in stateless for pp in pps}
     # in a shallow clone the oldest commits present show every file as added by them:
     # they say nothing about who changed a state, so they count as not found
     boundary = git.shallow_boundary()
     newest: dict[str, LastChange] = {}  # flag -> the newest commit that changed its file
     runner: dict[str, _Runner] = {}  # flag -> the newest of those carrying its trailers
-    # one pathspec per folder, not per file: git matches every pathspec against every
-    # commit, so a thousand literal paths made the walk quadratic; names are filtered here
-    folders = sorted({p.rpartition("/")[0] for p in wanted})
+    done: set[str] = set(never)  # flags whose walk is over: their runner commit, their
+    # plan's start, or a state file never touched
+    if len(done) == len(paths):
+        return found
+    specs = [*_pathspecs(wanted, "*.state.json"),
+             *_pathspecs(plan_of, "*.y*ml")]
     log = stream(git.root, [
         "log", "-z", f"--format={_FORMAT}", "--raw", "--no-abbrev", "--no-renames",
-        "--full-history", "--diff-merges=first-parent", head, "--",
-        *(f":(top,glob){f + '/' if f else ''}*.state.json" for f in folders)])
-    try:  # the walk stops once every runner commit is found: closing the log stops git
+        "--full-history", "--diff-merges=first-parent", head, "--", *specs])
+    try:  # the walk stops once every flag is done: closing the log stops git
         for fields, changes in z_records(log, len(_FIELDS)):
-            sha, parents, author, committer, stamps, text = fields
-            if sha in boundary:
+            if walk is not None:
+                walk.commits += 1
+            if fields[0] in boundary:
                 continue
-            subject, body_start, trailers = split_message(text)
-            body = text[body_start:] if body_start >= 0 else ""
-            ours_msg = message.parse_trailers(trailers, subject)
-            flags = set(ours_msg.flags) if ours_msg is not None else set()
-            before = (ours_msg.state_before or "") if ours_msg is not None else ""
-            after = (ours_msg.state_after or "") if ours_msg is not None else ""
+            by_flag: dict[str, list[tuple[str, str, str, str]]] = {}
+            added_plans: list[str] = []
             for meta, path in changes:
                 flag = wanted.get(path)
-                if flag is None or flag in runner:
-                    continue
-                _, old, new, _ = raw_change(meta)
-                ours = flag in flags
-                if flag not in newest:
-                    m = REVERTS.search(body) if not ours else None
-                    # a cherry-pick, amend or rebase keeps the runner as the author: the
-                    # person who made the commit is its committer
-                    newest[flag] = LastChange(sha=sha, author=committer if ours else author,
-                                              by_runner=False, subject=subject,
-                                              reverted_sha=m.group(1) if m else None)
-                if ours:
-                    at, _, ct = stamps.partition(" ")
-                    runner[flag] = _Runner(
-                        sha, author, subject, len(parents.split()) == 1, before.strip(),
-                        after.strip(), old, new, author == committer and at == ct)
-            if len(runner) == len(wanted):
+                if flag is not None and flag not in done:
+                    _, old, new, status = raw_change(meta)
+                    by_flag.setdefault(flag, []).append((path, old, new, status))
+                elif path in plan_of and raw_change(meta)[3] == "A":
+                    added_plans.append(plan_of[path])
+            if by_flag:
+                _read_commit(fields, by_flag, newest, runner, done)
+            done.update(added_plans)
+            if len(done) == len(paths):
                 break
     finally:
         log.close()
-    head_blobs = _tree_blobs(git, head, wanted) if runner else {}
-    contents = read_blobs(git.root, [*head_blobs.values(), *(r.old for r in runner.values())])
+    contents = (read_blobs(git.root, [*head_blobs.values(), *(r.old for r in runner.values())])
+                if runner else {})
 
     def blob_digest(blob: str | None) -> str:
         return NONE if blob is None or is_null_object(blob) else digest(contents.get(blob, b""))
@@ -161,6 +218,72 @@ def last_changes(git: Git, paths: Mapping[str, str]) -> dict[str, LastChange | N
     if reverted:
         _resolve_reverted(git, reverted, found)
     return found
+
+
+#: Up to this many state files are looked for by name (git stops comparing a folder's
+#: entries past a literal path); beyond, by their folders.
+LITERAL_PATHS = 16
+
+
+def _never_touched(git: Git, head: str, paths: Mapping[str, str]) -> set[str]:
+    """The flags (of ``paths``: state file path -> flag) none of whose paths any commit
+    reachable from ``head`` ever touched: one ``git log`` printing only commit names and
+    the paths touched, stopped as soon as every flag is known to be touched."""
+    if not paths:
+        return set()
+    specs = ([f":(top,literal){p}" for p in sorted(paths)] if len(paths) <= LITERAL_PATHS
+             else _pathspecs(paths, "*.state.json"))
+    untouched = set(paths.values())
+    log = stream(git.root, ["log", "-z", "--format=%x01%H", "--name-only", "--no-renames",
+                            "--full-history", "--diff-merges=first-parent", head, "--", *specs])
+    pending = ""  # a name cut between two chunks
+    try:
+        for chunk in log:
+            *names, pending = (pending + chunk).split("\0")
+            for name in names:
+                flag = paths.get(name.strip("\n"))
+                if flag is not None:
+                    untouched.discard(flag)
+            if not untouched:
+                break
+    finally:
+        log.close()
+    if (flag := paths.get(pending.strip("\n"))) is not None:
+        untouched.discard(flag)
+    return untouched
+
+
+def _read_commit(fields: Sequence[str], by_flag: Mapping[str, list[tuple[str, str, str, str]]],
+                 newest: dict[str, LastChange], runner: dict[str, _Runner],
+                 done: set[str]) -> None:
+    """What one commit of the walk says about the flags whose files it changed."""
+    sha, parents, author, committer, stamps, text = fields
+    subject, body_start, trailers = split_message(text)
+    body = text[body_start:] if body_start >= 0 else ""
+    ours_msg = message.parse_trailers(trailers, subject)
+    flags = set(ours_msg.flags) if ours_msg is not None else set()
+    before = (ours_msg.state_before or "") if ours_msg is not None else ""
+    after = (ours_msg.state_after or "") if ours_msg is not None else ""
+    for flag, records in by_flag.items():
+        if _moves(records):
+            continue
+        for _, old, new, _ in records:
+            if flag in runner:
+                break
+            ours = flag in flags
+            if flag not in newest:
+                m = REVERTS.search(body) if not ours else None
+                # a cherry-pick, amend or rebase keeps the runner as the author: the
+                # person who made the commit is its committer
+                newest[flag] = LastChange(sha=sha, author=committer if ours else author,
+                                          by_runner=False, subject=subject,
+                                          reverted_sha=m.group(1) if m else None)
+            if ours:
+                at, _, ct = stamps.partition(" ")
+                runner[flag] = _Runner(
+                    sha, author, subject, len(parents.split()) == 1, before.strip(),
+                    after.strip(), old, new, author == committer and at == ct)
+                done.add(flag)
 
 
 def _trusted(r: _Runner, head_blob: str | None, blob_digest: Callable[[str | None], str]
@@ -251,33 +374,36 @@ def _approval_of(content: bytes | None) -> tuple[object, object]:
 APPROVAL_WALK = 500
 
 
-def approval_doubt(git: Git, path: str, flag: str, step: int, by: str) -> str | None:
+def approval_doubt(git: Git, path: str, flag: str, step: int, by: str,
+                   earlier: str | None = None) -> str | None:
     """None when the approval (``step``, ``by``) in HEAD's state file ``path`` was recorded
     by a verified runner commit (:func:`runner_commit_doubts`) of ``rollout approve`` for
     ``flag``; else why not. The recorder is the newest commit on the first-parent line of
     HEAD whose file holds this approval and whose parent's does not: a person's commit that
     writes (or writes back) ``approved_step`` and ``approved_by``, with forged trailers or
-    none, is the recorder, and is no runner's."""
+    none, is the recorder, and is no runner's. ``earlier``: where the file was before
+    ``rollout migrate-state`` moved it (the move carries the approval over)."""
     head = git.head()
     if head is None:
         return "no history"
+    specs = [f":(top,literal){p}" for p in (path, earlier) if p]
     log = git.run("log", "-z", "--first-parent", "--format=%H", "--raw", "--no-abbrev",
                   "--no-renames", "--diff-merges=first-parent", f"-n{APPROVAL_WALK}", head,
-                  "--", f":(top,literal){path}").stdout
-    changes: list[tuple[str, str, str]] = []  # commit, old blob, new blob
+                  "--", *specs).stdout
+    changes: list[tuple[str, str, str, str]] = []  # commit, path, old blob, new blob
     for fields, raw in z_records([log], 1):
-        for meta, p in raw:
-            if p == path:
-                _, old, new, _ = raw_change(meta)
-                changes.append((fields[0].strip(), old, new))
-    blobs = [b for _, old, new in changes for b in (old, new) if not is_null_object(b)]
+        mine = [(p, *raw_change(meta)[1:]) for meta, p in raw if p in (path, earlier)]
+        if _moves(mine):
+            continue  # rollout migrate-state: the same bytes, moved
+        changes += [(fields[0].strip(), p, old, new) for p, old, new, _ in mine]
+    blobs = [b for _, _, old, new in changes for b in (old, new) if not is_null_object(b)]
     contents = read_blobs(git.root, blobs)
 
     def approval(blob: str) -> tuple[object, object]:
         return (None, None) if is_null_object(blob) else _approval_of(contents.get(blob))
 
     wanted = (step, by)
-    for sha, old, new in changes:
+    for sha, where, old, new in changes:
         if approval(new) != wanted:
             break  # the approval came from a line of history this walk does not follow
         if approval(old) == wanted:
@@ -285,7 +411,7 @@ def approval_doubt(git: Git, path: str, flag: str, step: int, by: str) -> str | 
         m = message.parse_message(_message_of(git, sha))
         if m is None or m.action != "approve" or flag not in m.flags:
             return f"it was written by {sha[:7]}, not a `rollout approve` commit of the runner"
-        doubt = runner_commit_doubts(git, {sha: path}).get(sha)
+        doubt = runner_commit_doubts(git, {sha: where}).get(sha)
         return None if doubt is None else f"it was written by {sha[:7]}: {doubt}"
     return "no runner commit in the history recorded it"
 
@@ -295,13 +421,14 @@ def _message_of(git: Git, sha: str) -> str:
 
 
 def unrecorded_approval(git: Git, path: str, flag: str, step: int, by: str,
-                        head_change: LastChange) -> LastChange | None:
+                        head_change: LastChange, earlier: str | None = None
+                        ) -> LastChange | None:
     """HEAD's state holds an approval (``step``, ``by``) and is the runner's by the
     provenance rule (``head_change``): None when a verified runner commit recorded the
     approval (:func:`approval_doubt`); else the state counts as a person's change, named
     by the newest commit that changed it, so that the run holds it rather than honour an
     approval no runner recorded (a forgery in 0.1's form, without digests, passes the rule)."""
-    if approval_doubt(git, path, flag, step, by) is None:
+    if approval_doubt(git, path, flag, step, by, earlier) is None:
         return None
     out = git.run("show", "-s", "-z", "--format=%cn <%ce>%x00%s", head_change.sha, "--").stdout
     committer, _, subject = out.rstrip("\0\n").partition("\0")

@@ -19,8 +19,8 @@ from runner.errors import Declined
 from runner.gates.readings import MISSING_FILE
 from runner.gates.request import GateRequest
 from runner.git import Git, GitError, author_ident
-from runner.load import check_repository, load_config
-from runner.load.statefile import STATE_SUFFIX, dump_state
+from runner.load import check_repository, layout, load_config
+from runner.load.statefile import dump_state
 from runner.model import GateResult, Phase, RepoConfig, Repository, RolloutState, Verdict
 from runner.reconcile import last_change
 from runner.reconcile.commit import (
@@ -176,7 +176,8 @@ def author(config: RepoConfig, env: Mapping[str, str]) -> tuple[str, str]:
 
 
 def state_path(config: RepoConfig, plan_name: str) -> str:
-    return f"{config.rollouts_dir}/{plan_name}{STATE_SUFFIX}"
+    """The state file of a plan, relative to the repository root (``runner.load.layout``)."""
+    return layout.state_path(config.rollouts_dir, config.state_layout, plan_name)
 
 
 # --- gate evaluation -------------------------------------------------------------------------
@@ -276,9 +277,25 @@ def _safety_only(decisions: Sequence[Decision], sound: frozenset[str]) -> list[D
     return out
 
 
+def history_bounds(git: Git, config: RepoConfig, plans: Mapping[str, str]
+                   ) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """For :func:`last_change.last_changes`, flag -> plan name given: where each state file
+    was before ``rollout migrate-state`` (fanout layout only), and each plan's file paths
+    (a flag without a state stops the walk at its plan's addition)."""
+    config_dir = layout.prefix(config.rollouts_dir)
+    earlier = ({flag: git.rel(layout.flat_state_path(config.rollouts_dir, name))
+                for flag, name in plans.items()} if config.state_layout != layout.FLAT else {})
+    plan_files = {flag: tuple(git.rel(f"{config_dir}{name}{suffix}")
+                              for suffix in layout.YAML_SUFFIXES)
+                  for flag, name in plans.items()}
+    return earlier, plan_files
+
+
 def _last_changes(git: Git, repo: Repository) -> dict[str, LastChange | None]:
     paths = {flag: git.rel(state_path(repo.config, plan.name)) for flag, plan in repo.plans.items()}
-    found = last_change.last_changes(git, paths)
+    earlier, plan_files = history_bounds(
+        git, repo.config, {flag: plan.name for flag, plan in repo.plans.items()})
+    found = last_change.last_changes(git, paths, earlier=earlier, plans=plan_files)
     for flag, change in found.items():
         st = repo.states.get(flag)
         if change is not None and change.by_runner and st is not None and (
@@ -286,7 +303,8 @@ def _last_changes(git: Git, repo: Repository) -> dict[str, LastChange | None]:
             # an approval counts only as a verified runner commit recorded it (a paused
             # state's is checked by `resume`: held once, not at every run)
             found[flag] = last_change.unrecorded_approval(
-                git, paths[flag], flag, st.approved_step, st.approved_by or "", change) or change
+                git, paths[flag], flag, st.approved_step, st.approved_by or "", change,
+                earlier.get(flag)) or change
     lost = sorted(f for f, change in found.items() if change is None and f in repo.states)
     if lost and git.is_shallow():
         # without the commit that wrote a state, a person's revert cannot be told apart
@@ -383,11 +401,15 @@ def _run(opts: Options, compute: Callable[[Git, Repository, frozenset[str] | Non
     if problems:
         raise Stop("\n".join(str(p) for p in problems))
     folders = [config.flags_dir, config.rollouts_dir]
+    written = list(folders)  # where a killed run may have left a temporary file
+    if config.state_layout != layout.FLAT:
+        folders.append(layout.state_dir(config.rollouts_dir, config.state_layout))
+        written += layout.state_folders(config.rollouts_dir, config.state_layout, opts.root)
     who = author(config, opts.env)
     with locked(git):
         if not opts.dry_run and (lock := index_lock(git)) is not None:
             raise Stop(f"{stale_index_message(lock)}; nothing was written")
-        note = recover(git, folders)
+        note = recover(git, written)
         if note:
             report.notes.append(note)
         if not opts.dry_run:
@@ -488,9 +510,10 @@ def apply_request(opts: Options, action: Action, flag: str, requested_by: str,
         if action is Action.RESUME and current is not None and current.approved_step is not None:
             # an approval counts only as a verified runner commit recorded it: one written
             # by hand (forged trailers or none) and held on is dropped, never honoured
+            earlier = history_bounds(git, repo.config, {flag: plan.name})[0].get(flag)
             doubt = last_change.approval_doubt(
                 git, git.rel(state_path(repo.config, plan.name)), flag, current.approved_step,
-                current.approved_by or "")
+                current.approved_by or "", earlier)
         own = request(action, plan, current, opts.now, requested_by, reason, doubt)
         if action is not Action.ROLLBACK:
             return [own]
@@ -573,7 +596,9 @@ def apply_approval(opts: Options, flag: str, who: Approver, reason: str = "",
         if plan is None:
             raise Stop(f"no rollout plan for flag {flag!r} in {repo.config.rollouts_dir}/")
         path = git.rel(state_path(repo.config, plan.name))
-        change = last_change.last_changes(git, {flag: path}).get(flag)
+        earlier, plan_files = history_bounds(git, repo.config, {flag: plan.name})
+        change = last_change.last_changes(git, {flag: path}, earlier=earlier,
+                                          plans=plan_files).get(flag)
         if change is not None and not change.by_runner:
             # the approval commit would make a person's change look like the runner's own
             # state, and the hold it calls for would never come

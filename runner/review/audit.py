@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.git import REVERTS, is_null_object, raw_change, read_blobs, stream, z_records
+from runner.load.layout import FLAT, state_dir, state_layout_of
 from runner.load.yamlsafe import YamlError, load_text
 from runner.percent import percent
 from runner.reconcile import message
@@ -275,6 +276,13 @@ def _human_action(changes: list[Change], flags_dir: str) -> str:
     return "add" if all(k.endswith("-add") for k in unique) else "edit"
 
 
+def _state_folder(root: Path, rollouts_dir: str) -> list[str]:
+    """The state files' own folder in the fanout layout (``runner.load.layout``); none in
+    the flat one, whose state files are in the rollouts folder."""
+    layout = state_layout_of(root)
+    return [] if layout == FLAT else [state_dir(rollouts_dir, layout)]
+
+
 def history(root: Path, flag: str | None = None, since: str | None = None,
             flags_dir: str = "flags", rollouts_dir: str = "rollouts",
             plan_names: Iterable[str] = (),
@@ -288,6 +296,7 @@ def history(root: Path, flag: str | None = None, since: str | None = None,
         paths = [f"{flags_dir}/{flag}.yaml", f"{flags_dir}/{flag}.yml", rollouts_dir]
     else:
         paths = [flags_dir, rollouts_dir]
+    paths += _state_folder(root, rollouts_dir)
     return _history(root, flag, since, flags_dir, rollouts_dir, plan_names, paths, render)
 
 
@@ -304,7 +313,8 @@ def _history(root: Path, flag: str | None, since: str | None, flags_dir: str,
     if flag:
         for name in plan_names:
             plan_flag.setdefault(name, flag)
-    flags_prefix, rollouts_prefix = flags_dir + "/", rollouts_dir + "/"
+    flags_prefix = flags_dir + "/"
+    rollouts_prefix = tuple(f"{d}/" for d in (rollouts_dir, *_state_folder(root, rollouts_dir)))
     kept: list[Entry] = []
     for e in entries:
         if not e.runner or len(e.raw) > 1:  # a person's commit, or several files
@@ -545,8 +555,9 @@ def current_runs(root: Path, runs: Mapping[str, tuple[str, str | None]],
         since = (earliest - timedelta(seconds=slack)).isoformat()
     found: dict[str, list[Entry]] = {flag: [] for flag in runs}
     open_runs = set(runs)
-    prefix = rollouts_dir + "/"
-    records = _log(root, [rollouts_dir], since)
+    folders = [rollouts_dir, *_state_folder(root, rollouts_dir)]
+    prefix = tuple(f"{d}/" for d in folders)
+    records = _log(root, folders, since)
     try:
         for record in records:
             e = _entry(record)

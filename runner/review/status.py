@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import RolloutError
+from runner.load.layout import state_path
 from runner.model import Repository
 from runner.reconcile.view import record
 from runner.review.status_text import status_text
@@ -82,8 +83,8 @@ def status_rows(repo: Repository, flags: Sequence[str], now: datetime,
                 RENDERERS[fmt]([row])  # the renderer must manage it too
         except RolloutError as e:  # the content is the problem: reported, the others still shown
             state = repo.states.get(flag)
-            where = (f"{repo.config.rollouts_dir}/{state.plan}.state.json" if state is not None
-                     else f"{repo.config.rollouts_dir}/")
+            where = (state_path(repo.config.rollouts_dir, repo.config.state_layout, state.plan)
+                     if state is not None else f"{repo.config.rollouts_dir}/")
             broken.append(Unshowable(flag, f"{where} (rollout {flag!r}): cannot be shown", e))
             continue
         rows.append(row)
