@@ -25,6 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "without a rollback exits 1.")
     p.add_argument("flags", nargs="*", metavar="FLAG", help="only these rollouts (default: all)")
     runopts.add_change_arguments(p)
+    p.add_argument("--shard", metavar="I/N",
+                   help="only the rollouts of shard I of N (I from 0 to N-1), chosen by a stable "
+                   "hash (SHA-256) of the plan's name: N runners with 0/N ... N-1/N, e.g. a GitHub "
+                   "Actions matrix, share the rollouts, each taken by exactly one")
     p.add_argument("--dry-run", action="store_true",
                    help="decide and print, write and commit nothing")
     publishing.add_publish_argument(p)
@@ -32,7 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    opts = runopts.options(args, flags=tuple(args.flags), dry_run=args.dry_run)
+    shard = runopts.parse_shard(args.shard)
+    opts = runopts.options(args, flags=tuple(args.flags), dry_run=args.dry_run, shard=shard)
     # checked before the run: a --publish that cannot work (empty, a folder, a FIFO, a
     # device, a bad branch name) must not stop it after commits
     targets = publishing.parse_targets("--publish", args.publish, opts.root,

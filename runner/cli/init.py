@@ -14,7 +14,7 @@ from pathlib import Path
 from runner import REPOSITORY, __version__
 from runner.cli.commands import SUMMARIES
 from runner.cli.common import UsageError
-from runner.onboarding.scaffold import METRICS_TEMPLATES, Exists, Planned, scaffold
+from runner.onboarding.scaffold import MAX_SHARDS, METRICS_TEMPLATES, Exists, Planned, scaffold
 from runner.safetext import safe_line
 
 
@@ -43,6 +43,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "file (metrics/FLAG.json, written by an earlier step): docs/metrics.md")
     p.add_argument("--branch", metavar="NAME",
                    help="the branch the workflows run on (default: detected, see above)")
+    p.add_argument("--shards", metavar="N", default="1",
+                   help="run `rollout advance` as N jobs of a GitHub Actions matrix, each taking "
+                   "its share of the rollouts (--shard I/N), then one job that publishes "
+                   f"(default 1: one advance job; at most {MAX_SHARDS}); docs/workflows.md")
     p.add_argument("dir", nargs="?", type=Path, default=Path("."), metavar="DIR",
                    help="where (default: the current folder; created when missing)")
     p.set_defaults(run=run)
@@ -61,10 +65,12 @@ def run(args: argparse.Namespace) -> int:
         install = f'"{args.install}"'
     if args.branch is not None and not re.fullmatch(r"[^\x00-\x20\x7f~^:?*\[\\]+", args.branch):
         raise UsageError(f"--branch {args.branch!r}: not a branch name")
+    shards = _shards(args.shards)
     is_git = _git_ok(root, "rev-parse", "--git-dir")
     has_origin = is_git and _git_ok(root, "remote", "get-url", "origin")
     try:
-        files = scaffold(root, install, branch=args.branch, metrics=args.metrics)
+        files = scaffold(root, install, branch=args.branch, metrics=args.metrics,
+                         shards=shards)
     except Exists as e:
         print(safe_line(f"rollout init: {e}"), file=sys.stderr)
         return 1
@@ -92,6 +98,13 @@ def run(args: argparse.Namespace) -> int:
         print("  git remote add origin git@github.com:OWNER/REPOSITORY.git", file=sys.stderr)
     print(f"  git push -u origin {safe_line(shlex.quote(branch))}", file=sys.stderr)
     return 0
+
+
+def _shards(value: str) -> int:
+    if not re.fullmatch(r"[0-9]{1,4}", value) or not 1 <= int(value) <= MAX_SHARDS:
+        raise UsageError(f"--shards {safe_line(repr(value), 100)}: a whole number of shard "
+                         f"jobs from 1 to {MAX_SHARDS}")
+    return int(value)
 
 
 def _git_ok(root: Path, *args: str) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from runner.cli.common import UsageError, add_repo_argument, gitops_root
 from runner.errors import EXIT_PROBLEM, RolloutError
 from runner.load.assemble import parse_time
 from runner.reconcile.decide import CLOCK_SKEW
+from runner.reconcile.shard import Shard
 from runner.safetext import safe_line, safe_lines
 
 if TYPE_CHECKING:  # imported where used: see options() and report()
@@ -63,6 +65,26 @@ def parse_now(value: str | None) -> datetime:
     if not 1970 <= now.year <= 9000:
         raise UsageError(f"--now {shown}: out of range (years 1970 to 9000)")
     return now
+
+
+#: The most shards ``--shard`` takes (GitHub runs at most 256 jobs of one matrix).
+MAX_SHARDS = 256
+
+
+def parse_shard(value: str | None) -> Shard | None:
+    """``--shard I/N``: shard I (0-based, as GitHub's ``strategy.job-index``) of N."""
+    if value is None:
+        return None
+    shown = safe_line(repr(value), 100)
+    m = re.fullmatch(r"([0-9]{1,6})/([0-9]{1,6})", value)
+    if m is None:
+        raise UsageError(f"--shard {shown}: not I/N (shard I of N, I from 0 to N-1: 0/4 ... 3/4)")
+    index, count = int(m[1]), int(m[2])
+    if not 1 <= count <= MAX_SHARDS:
+        raise UsageError(f"--shard {shown}: N must be 1 to {MAX_SHARDS}")
+    if index >= count:
+        raise UsageError(f"--shard {shown}: I must be 0 to {count - 1} (shards count from 0)")
+    return Shard(index, count)
 
 
 def check_recorded_now(value: str | None, now: datetime, env: Mapping[str, str],

@@ -26,6 +26,7 @@ per-flag environment overrides.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -171,13 +172,8 @@ def flagd_validator(schema_dir: Path) -> Any:
     from jsonschema import Draft7Validator
     from referencing import Registry, Resource
 
-    flags_path, targeting_path = schema_dir / "flags.json", schema_dir / "targeting.json"
-    for p in (flags_path, targeting_path):
-        if not p.is_file():
-            raise FlagdSchemaMissing(f"flagd schema {p} not found (expected the vendored "
-                                     "open-feature/flagd-schemas json/ folder there)")
-    flags_schema = json.loads(flags_path.read_text(encoding="utf-8"))
-    targeting_schema = json.loads(targeting_path.read_text(encoding="utf-8"))
+    flags_text, targeting_text = _schema_texts(schema_dir)
+    flags_schema, targeting_schema = json.loads(flags_text), json.loads(targeting_text)
     targeting = Resource.from_contents(targeting_schema)
     # Draft-07 ignores "$id" beside a root "$ref", as flags.json has, so its relative
     # "./targeting.json" is resolved against no base: register that spelling too.
@@ -189,8 +185,52 @@ def flagd_validator(schema_dir: Path) -> Any:
     return Draft7Validator(flags_schema, registry=registry)
 
 
+def _schema_texts(schema_dir: Path) -> tuple[str, str]:
+    flags_path, targeting_path = schema_dir / "flags.json", schema_dir / "targeting.json"
+    for p in (flags_path, targeting_path):
+        if not p.is_file():
+            raise FlagdSchemaMissing(f"flagd schema {p} not found (expected the vendored "
+                                     "open-feature/flagd-schemas json/ folder there)")
+    return flags_path.read_text(encoding="utf-8"), targeting_path.read_text(encoding="utf-8")
+
+
+def _refuse_retrieval(uri: str) -> Any:
+    # flagd's schemas are all in the registry: a reference outside them is never fetched
+    raise ValueError(f"{uri}: not one of flagd's vendored schemas")
+
+
+@functools.cache
+def _compiled_validator(flags_text: str, targeting_text: str) -> Any:
+    """flagd's schema compiled by jsonschema-rs (Rust), or None when it cannot take it.
+    Keyed by the schemas' text: compiled once per process for the same files."""
+    try:
+        import jsonschema_rs  # inline, as jsonschema in flagd_validator: the SDK never validates
+
+        flags_schema = json.loads(flags_text)
+        registry = jsonschema_rs.Registry([
+            (FLAGD_SCHEMA_ID, flags_schema), (TARGETING_SCHEMA_ID, json.loads(targeting_text))])
+        # base_uri: "./targeting.json" resolves to TARGETING_SCHEMA_ID, as flagd_validator
+        # registers it; formats unchecked, as jsonschema's Draft7Validator leaves them
+        return jsonschema_rs.Draft7Validator(
+            flags_schema, registry=registry, base_uri=FLAGD_SCHEMA_ID, validate_formats=False,
+            retriever=_refuse_retrieval)
+    except Exception:  # no or an incompatible jsonschema-rs: jsonschema does all the work
+        return None
+
+
 def flagd_problems(document: Any, schema_dir: Path) -> list[str]:
-    """Every way ``document`` breaks flagd's schema, one line each (empty when valid)."""
+    """Every way ``document`` breaks flagd's schema, one line each (empty when valid).
+
+    jsonschema-rs answers whether it is valid (~100x faster than jsonschema over a whole
+    export: a publication at 10,000 flags spent most of its time here); only a document it
+    finds invalid, or cannot take, is gone through by jsonschema, whose messages these are."""
+    fast = _compiled_validator(*_schema_texts(schema_dir))
+    if fast is not None:
+        try:
+            if fast.is_valid(document):
+                return []
+        except Exception:  # data jsonschema-rs cannot take (a number out of its range...)
+            pass
     validator = flagd_validator(schema_dir)
     problems = []
     for err in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.path))):

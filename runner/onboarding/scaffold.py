@@ -103,6 +103,11 @@ PIP_INSTALL = (
 
 #: the push trigger of advance.yml as the template has it
 BRANCH_TRIGGER = "    branches: [main]\n"
+#: ``--shards N`` above 1: advance.yml as N shard jobs of a matrix and one publish job after
+SHARDED_ADVANCE = "workflows/sharded/advance.yml"
+ADVANCE_TARGET = ".github/workflows/advance.yml"
+#: The most shards ``--shards`` takes (GitHub runs at most 256 jobs of one matrix).
+MAX_SHARDS = 256
 
 
 def default_branch(root: Path) -> str:
@@ -126,10 +131,22 @@ def default_branch(root: Path) -> str:
     return git("symbolic-ref", "--quiet", "--short", "HEAD") or "main"
 
 
-def render(template: str, text: str, install: str | None, branch: str = "main") -> str:
+def fill_shards(text: str, shards: int) -> str:
+    """The sharded advance.yml for ``shards`` jobs: their indexes, their outputs."""
+    outputs = "".join(f"      rolled_back_{i}: ${{{{ steps.advance.outputs.rolled_back_{i} }}}}\n"
+                      for i in range(shards))
+    return (text.replace("@SHARD_OUTPUTS@\n", outputs)
+            .replace("@SHARD_LIST@", ", ".join(map(str, range(shards))))
+            .replace("@SHARDS@", str(shards)))
+
+
+def render(template: str, text: str, install: str | None, branch: str = "main",
+           shards: int = 1) -> str:
     """One template's text for a new repository."""
     text = text.replace("@REPOSITORY@", REPOSITORY).replace("@VERSION@", __version__)
-    if template == "workflows/advance.yml":
+    if template == SHARDED_ADVANCE:
+        text = fill_shards(text, shards)
+    if template in ("workflows/advance.yml", SHARDED_ADVANCE):
         if BRANCH_TRIGGER not in text:
             raise ValueError(f"{template}: no branch trigger to rewrite")
         # a plain name as YAML has it; any other, one JSON (= YAML) string
@@ -175,13 +192,17 @@ def _merged(target: Path, existing: bytes, addition: str) -> bytes:
 
 
 def planned_files(root: Path, install: str | None = None, *, branch: str = "main",
-                  metrics: str = "prometheus") -> list[Planned]:
+                  metrics: str = "prometheus", shards: int = 1) -> list[Planned]:
     """``install``: None for the released action, else one quoted pip requirement.
-    ``metrics``: a key of :data:`METRICS_TEMPLATES`. Each existing target is merged or skipped."""
+    ``metrics``: a key of :data:`METRICS_TEMPLATES`. ``shards``: above 1, the advance
+    workflow's matrix of shard jobs. Each existing target is merged or skipped."""
     out = []
     templates = {**FILES, "pyproject.toml": METRICS_TEMPLATES[metrics]}
+    if shards > 1:
+        templates[ADVANCE_TARGET] = SHARDED_ADVANCE
     for target, template in templates.items():
-        text = render(template, (INIT / template).read_text(encoding="utf-8"), install, branch)
+        text = render(template, (INIT / template).read_text(encoding="utf-8"), install, branch,
+                      shards)
         out.append(_planned(root / target, text.encode()))
     # the schemas beside flags/ and rollouts/, so `# yaml-language-server: $schema=` works
     for name in SCHEMA_FILES.values():
@@ -200,12 +221,12 @@ def _planned(target: Path, content: bytes) -> Planned:
 
 
 def scaffold(root: Path, install: str | None = None, *, branch: str | None = None,
-             metrics: str = "prometheus") -> list[Planned]:
+             metrics: str = "prometheus", shards: int = 1) -> list[Planned]:
     """Write the repository under ``root``: every new file created, each existing one merged
     or kept as it is (the returned list says which); raise :class:`Exists` before writing
     anything when one cannot be merged. ``branch``: None to detect it."""
     files = planned_files(root, install, branch=default_branch(root) if branch is None else branch,
-                          metrics=metrics)
+                          metrics=metrics, shards=shards)
     for f in files:
         if f.action == "create":
             write_new(f.target, f.content)  # a file that appeared since the check is not overwritten

@@ -49,6 +49,7 @@ from runner.reconcile.decide import (
     request,
 )
 from runner.reconcile.message import message, parse_message
+from runner.reconcile.shard import Shard
 from runner.reconcile.view import kill_switches
 
 #: Evaluates gates: requests -> results by flag.
@@ -71,6 +72,8 @@ class Options:
     remote: str = "origin"
     branch: str | None = None
     attempts: int = PUSH_ATTEMPTS
+    #: ``--shard I/N``: only the rollouts of this shard (``runner/reconcile/shard.py``).
+    shard: Shard | None = None
     #: The environment as the command read it, once (ROLLOUT_AUTHOR_NAME and _EMAIL here);
     #: nothing below the command reads the process's own.
     env: Mapping[str, str] = field(default_factory=dict)
@@ -291,10 +294,12 @@ def history_bounds(git: Git, config: RepoConfig, plans: Mapping[str, str]
     return earlier, plan_files
 
 
-def _last_changes(git: Git, repo: Repository) -> dict[str, LastChange | None]:
-    paths = {flag: git.rel(state_path(repo.config, plan.name)) for flag, plan in repo.plans.items()}
-    earlier, plan_files = history_bounds(
-        git, repo.config, {flag: plan.name for flag, plan in repo.plans.items()})
+def _last_changes(git: Git, repo: Repository, only: set[str] | None = None
+                  ) -> dict[str, LastChange | None]:
+    plans = {flag: plan.name for flag, plan in repo.plans.items()
+             if only is None or flag in only}
+    paths = {flag: git.rel(state_path(repo.config, name)) for flag, name in plans.items()}
+    earlier, plan_files = history_bounds(git, repo.config, plans)
     found = last_change.last_changes(git, paths, earlier=earlier, plans=plan_files)
     for flag, change in found.items():
         st = repo.states.get(flag)
@@ -315,14 +320,18 @@ def _last_changes(git: Git, repo: Repository) -> dict[str, LastChange | None]:
 
 
 def decide_all(git: Git, repo: Repository, now: datetime, evaluate: Evaluator,
-               only: Sequence[str] = (), held: Mapping[str, str] | None = None
-               ) -> list[Decision]:
-    """``held``: the rollouts the kill switch holds, with why (``view.kill_switches``)."""
+               only: Sequence[str] = (), held: Mapping[str, str] | None = None,
+               shard: Shard | None = None) -> list[Decision]:
+    """``held``: the rollouts the kill switch holds, with why (``view.kill_switches``);
+    ``shard``: only its rollouts are selected (and their history read)."""
     unknown = sorted(set(only) - set(repo.plans) - set(repo.states))
     if unknown:
         raise Stop(f"no rollout for {', '.join(unknown)} (no plan in {repo.config.rollouts_dir}/)")
     selected = set(only) if only else set(repo.plans) | set(repo.states)
-    last = _last_changes(git, repo)
+    if shard is not None:  # by the plan's name; an orphan state's by the plan it names
+        selected = {f for f in selected if shard.holds(
+            repo.plans[f].name if f in repo.plans else repo.states[f].plan)}
+    last = _last_changes(git, repo, selected if shard is not None else None)
     wanted = []
     for flag, plan in sorted(repo.plans.items()):
         state = repo.states.get(flag)
@@ -487,14 +496,15 @@ def advance(opts: Options, evaluate: Evaluator) -> Report:
         if error is not None and error not in report.errors:
             report.errors.append(error)
         if sound is None:
-            return decide_all(git, repo, opts.now, cached, opts.flags, held)
+            return decide_all(git, repo, opts.now, cached, opts.flags, held, opts.shard)
         unknown = sorted(set(opts.flags) - set(repo.plans) - set(repo.states))
         if unknown:  # named, but its files have problems: say so rather than "no rollout"
             raise Stop(f"no valid rollout for {', '.join(unknown)}; see `rollout validate`")
         only = sorted(sound & set(opts.flags)) if opts.flags else sorted(sound)
         if not only:
             raise Stop(f"{', '.join(opts.flags)}: its files have problems; see `rollout validate`")
-        return _safety_only(decide_all(git, repo, opts.now, cached, only, held), sound)
+        return _safety_only(decide_all(git, repo, opts.now, cached, only, held, opts.shard),
+                            sound)
 
     return _run(opts, compute, report, safety_only=True)
 

@@ -366,14 +366,20 @@ def _link(entries: list[Entry]) -> None:
 
 
 def _flag_edit_percentages(root: Path, entries: list[Entry], flags_dir: str) -> None:
-    edits = [(e, c) for e in entries if not e.runner and e.before is None and e.after is None
-             for c in e.changes if c.path.startswith(flags_dir + "/")]
+    prefix = flags_dir + "/"
+    edits: list[tuple[Entry, Change]] = []
+    for e in entries:
+        if e.runner or e.before is not None or e.after is not None:
+            continue
+        changed = [c for c in e.changes if c.path.startswith(prefix)]
+        # several flags in one commit: no single before/after. Decided once per commit (a
+        # commit importing 1,000 flag files asked it of every file: quadratic)
+        if len({_stem(c.path) for c in changed}) == 1:
+            edits.extend((e, c) for c in changed)
     if not edits:
         return
     pcts = _blob_percentages(root, [b for _, c in edits for b in (c.old_blob, c.new_blob)])
     for e, c in edits:
-        if len({_stem(x.path) for x in e.changes if x.path.startswith(flags_dir + "/")}) > 1:
-            continue  # several flags in one commit: no single before/after
         e.rendered = None
         e.before = None if is_null_object(c.old_blob) else pcts.get(c.old_blob)
         e.after = None if is_null_object(c.new_blob) else pcts.get(c.new_blob)

@@ -104,3 +104,58 @@ def test_repository_kill_switch_exports_every_flag_at_its_default(
                    "object": core.resolve_object_value}[kind or ""]
         theirs = resolve(key, None, EvaluationContext("vip", {"region": "us-west-2"}))
         assert (theirs.value, theirs.variant) == (r.value, r.variant)
+
+
+def _python_problems(doc: Any) -> list[str]:
+    """flagd_problems as it was before the compiled fast path: jsonschema alone."""
+    from runner.evaluate.flagd import flagd_validator
+
+    validator = flagd_validator(flagd_schemas())
+    return [f"{'/'.join(map(str, e.absolute_path)) or '(document)'}: {e.message}"
+            for e in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.path)))]
+
+
+def _mutations(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Valid and broken variants of an export, each breaking flagd's schema in another place
+    (state, variants, targeting operators and their arguments, keys, metadata, top level)."""
+    def copy() -> dict[str, Any]:
+        out: dict[str, Any] = json.loads(json.dumps(doc))
+        return out
+
+    out = [copy()]
+    edits: list[Callable[[dict[str, Any]], None]] = [
+        lambda d: d["flags"]["five"].update(state="MAYBE"),
+        lambda d: d["flags"]["five"].pop("variants"),
+        lambda d: d["flags"]["five"].update(defaultVariant=7),
+        lambda d: d["flags"]["five"].update(targeting={"nonsense": [1, 2]}),
+        lambda d: d["flags"]["five"].update(targeting={"fractional": "no"}),
+        lambda d: d["flags"]["color"].update(variants={"red": 1, "green": "x"}),
+        lambda d: d["flags"]["limit"].update(variants={"low": "ten"}),
+        lambda d: d["flags"].update({"": d["flags"]["five"]}),
+        lambda d: d["flags"].update({"line\n": d["flags"]["five"]}),
+        lambda d: d["flags"]["five"].update(extra=True),
+        lambda d: d.update(flags=[]),
+        lambda d: d.update(metadata="x"),
+        lambda d: d.update({"$evaluators": {"e": {"in": [1]}}}),
+        lambda d: d["flags"]["canaried"]["targeting"]["if"].append({"sem_ver": [1, "=", "x"]}),
+        lambda d: d["flags"]["five"].update(targeting={}),  # empty targeting: valid
+    ]
+    for edit in edits:
+        d = copy()
+        edit(d)
+        out.append(d)
+    return [*out, [], "flags", {"flags": {}}]  # type: ignore[list-item]
+
+
+def test_the_compiled_schema_check_reports_exactly_what_jsonschema_reports(
+        exported: tuple[Path, Path]) -> None:
+    from runner.evaluate.flagd import _compiled_validator, _schema_texts
+
+    # the fast path is there (a jsonschema-rs that cannot compile flagd's schema would make
+    # every publication slow again, silently)
+    assert _compiled_validator(*_schema_texts(flagd_schemas())) is not None
+    doc = json.loads(exported[1].read_text())
+    results = [(flagd_problems(d, flagd_schemas()), _python_problems(d)) for d in _mutations(doc)]
+    for ours, theirs in results:
+        assert ours == theirs
+    assert sum(1 for ours, _ in results if ours) >= 12  # the broken ones are reported

@@ -272,3 +272,28 @@ def test_text_lines_are_counted_from_what_is_printed_compare_lines_included(
     assert out.returncode == 0, out.stderr
     assert "\x1b" not in out.stdout and "\x07" not in out.stdout
     assert "    compare: error_rate \\x1b]0;owned\\x07 treatment: fail" in out.stdout
+
+
+def test_a_commit_of_many_flag_files_has_no_single_before_and_after(example_repo: Path) -> None:
+    """A hand edit of one flag (its .yaml and a stray .yml alike) reads its static
+    percentages; a commit of several flags (an import of 300 files) has none, and each of its
+    flags lists it."""
+    flags = example_repo / "flags"
+    for i in range(300):
+        (flags / f"imported_{i:03d}.yaml").write_text(
+            f"key: imported_{i:03d}\ndescription: imported\nowner: t\nrisk: low\n"
+            f"default_variant: off\npercentage: {i % 100}\n")
+    imported = commit(example_repo, "import 300 flags")
+    (flags / "imported_007.yaml").write_text(
+        "key: imported_007\ndescription: imported\nowner: t\nrisk: low\n"
+        "default_variant: off\npercentage: 50\n")
+    edited = commit(example_repo, "imported_007 to 50%")
+    entries = {e["sha"]: e for e in history(example_repo)}
+    bulk = entries[imported]
+    assert (bulk["from"], bulk["to"], bulk["action"]) == (None, None, "flag-add")
+    assert len(bulk["flags"]) == 300
+    edit = entries[edited]
+    assert (edit["from"], edit["to"], edit["flags"]) == (7, 50, ["imported_007"])
+    assert [e["sha"] for e in history(example_repo, "imported_042")] == [imported]
+    one = entries[git(example_repo, "rev-list", "--max-parents=0", "HEAD")]
+    assert one["from"] is None  # the first commit: several flags too
