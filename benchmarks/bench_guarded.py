@@ -25,7 +25,11 @@ Scenarios:
 - **latency**: the feature doubles every latency: 9.3 % of treatment requests are slower than
   500 ms instead of 1 %. The global counterpart is ``slow_share <= 2 %`` of all requests.
 
-    python benchmarks/bench_guarded.py                # 200 A/A seeds, 50 per regression (~15 s)
+Then issue 18's cases, before (the code of ``--before``) and after (this checkout's), each
+with its limit; the exit status is 1 when an "after" value breaks one (docs/guarded.md).
+
+    python benchmarks/bench_guarded.py                # 200 A/A seeds, 50 per regression, the cases (~70 s)
+    python benchmarks/bench_guarded.py --cases-only --quick   # a smoke run of the cases
     python benchmarks/bench_guarded.py --seeds 1000 --deadline 45m
 """
 
