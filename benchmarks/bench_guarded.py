@@ -25,7 +25,11 @@ Scenarios:
 - **latency**: the feature doubles every latency: 9.3 % of treatment requests are slower than
   500 ms instead of 1 %. The global counterpart is ``slow_share <= 2 %`` of all requests.
 
-    python benchmarks/bench_guarded.py                # 200 A/A seeds, 50 per regression (~15 s)
+Then issue 18's cases, before (the code of ``--before``) and after (this checkout's), each
+with its limit; the exit status is 1 when an "after" value breaks one (docs/guarded.md).
+
+    python benchmarks/bench_guarded.py                # 200 A/A seeds, 50 per regression, the cases (~70 s)
+    python benchmarks/bench_guarded.py --cases-only --quick   # a smoke run of the cases
     python benchmarks/bench_guarded.py --seeds 1000 --deadline 45m
 """
 
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import io
 import json
 import math
@@ -56,6 +61,7 @@ import numpy as np
 # "before" code, run in a child process)
 sys.path.insert(0, os.environ.get("BENCH_GUARDED_CODE") or str(Path(__file__).resolve().parents[1]))
 
+from runner.gates import readings as gate_readings
 from runner.gates.compare import (
     SAMPLE_RATIO,
     CohortCounts,
@@ -306,8 +312,7 @@ def main() -> int:
     if args.quick:
         args.seeds, args.regression_seeds = min(args.seeds, 40), min(args.regression_seeds, 10)
     if args.cases_only:
-        print_cases(args.before, args.quick)
-        return 0
+        return cases_verdict(print_cases(args.before, args.quick))
     deadline = float(parse_duration(args.deadline))
     started = time.monotonic()
     alpha = 1 - COMPARE.confidence
@@ -328,7 +333,8 @@ def main() -> int:
           f"deadline {args.deadline} unless shown")
     print()
     print(f"A/A (healthy), {args.seeds} runs:")
-    rows = [("gates", "rolled back", "paused", "completed", "time to complete (median, max)")]
+    rows: list[tuple[str, ...]] = [("gates", "rolled back", "paused", "completed",
+                                    "time to complete (median, max)")]
     for label, outs in (("global only", aa_global), ("global + comparison", aa),
                         ("global + comparison, deadline 30m", aa_default)):
         done = [o.minutes for o in outs if o.phase is Phase.COMPLETED]
@@ -386,13 +392,22 @@ def main() -> int:
                              "", "", ""))
         table(rows)
         print()
-    print_cases(args.before, args.quick)
+    broken = print_cases(args.before, args.quick)
     print(f"({time.monotonic() - started:.1f} s)")
+    failed = cases_verdict(broken)
     if rolled > alpha or edge_rolled > alpha:
         print(f"FAIL: a rollback rate (A/A {rolled:.1%}, at the margin {edge_rolled:.1%}) exceeds "
               f"1 - confidence = {alpha:.0%}")
         return 1
-    return 0
+    return failed
+
+
+def cases_verdict(broken: list[str]) -> int:
+    """1 (and each broken limit printed) when an issue-18 case's "after" value breaks its
+    limit, else 0: the benchmark runs as a check."""
+    for what in broken:
+        print(f"FAIL: {what}")
+    return 1 if broken else 0
 
 
 # === issue 18's cases, before and after =======================================================
@@ -404,10 +419,9 @@ def main() -> int:
 # counts, e3's absolute gates with ``confidence``, e4's ``traffic``) in these constants;
 # the same benchmark then shows their effect.
 
-#: Case "false pass at the margin" and "clustered": the safe plan, both comparisons (so each
-#: bound is at 1 - 0.05 / (5 steps x 2 metrics) = 99.5 %: the limit is 0.5 %).
-# LEAD: new options of e1 (small-count bounds, per-user analysis) go here, e.g. x-e1's
-# `unit: users` in the compare block.
+#: Case "false pass at the margin", "clustered" (on requests) and the issue's 0/500 example:
+#: the safe plan, both comparisons (so each bound is at 1 - 0.05 / (5 steps x 2 metrics) =
+#: 99.5 %: the limit is 0.5 %), on request counts (the default unit, before and after).
 CASE_COMPARE_PLAN = """\
 flag: checkout
 strategy: safe
@@ -427,11 +441,11 @@ compare:
   error_rate: {max_increase: 0.5}
 """
 #: Case "A/A with the scaffolded absolute gates": None reads the code's own `rollout init`
-#: template (runner/templates/init/rollout.yaml), so e3's change of it shows by itself.
-# LEAD: or set the plan text here.
+#: template (runner/templates/init/rollout.yaml), so issue 18's change of it (``error_rate:
+#: {max: 1.0, confidence: 0.95}`` instead of a point estimate) shows by itself.
 CASE_SCAFFOLD_PLAN: str | None = None
-#: Case "detection" and "durations": the guarded plan of the simulations above, from YAML.
-# LEAD: e4's `traffic: 6000/h` goes here (and e1's `unit: users`).
+#: Case "detection" and "durations": the guarded plan of the simulations above, from YAML
+#: (on requests, so that both codes load it).
 CASE_GUARDED_PLAN = """\
 flag: checkout
 strategy: safe
@@ -444,17 +458,43 @@ compare:
   confidence: 0.95
   min_requests: 500
 """
+#: Case "durations", the expected side: the same plan with the simulated traffic declared
+#: (6,000 users an hour x 20 requests: ``traffic`` counts requests over both cohorts).
+#: Planning only: the runner's decisions never read it. A code without ``traffic`` refuses it.
+CASE_PLANNED_PLAN = CASE_GUARDED_PLAN + f"traffic: {USERS_PER_WINDOW * 12 * REQUESTS_PER_USER}/h\n"
 #: CohortCounts fields the simulation can fill, by the name of the per-cohort tally that
-#: feeds them; a field the code under test's CohortCounts does not have is left out.
-# LEAD: rename to e1's per-user fields.
+#: feeds them (runner/gates/compare.py's names); a field the code under test's CohortCounts
+#: does not have is left out (the "before" code has no user counts).
 COHORT_FIELDS = {
     "requests": "requests", "errors": "errors", "slow": "slow", "assigned": "users",
-    # e1's per-user counts (branch x-e1: CohortCounts.users, users_with_errors, users_slow)
     "users": "users", "users_with_errors": "error_users", "users_slow": "slow_users",
 }
-#: The expected duration of each step, in seconds, by percentage: None until e4's planning
-#: exists. LEAD: a callable (plan) -> {percentage: seconds}.
-EXPECTED_DURATIONS: Callable[[Any], dict[float, float]] | None = None
+
+
+def expected_durations(plan: Any) -> dict[float, dict[str, float]]:
+    """Each comparing step's expected hold in seconds, by percentage, as ``rollout plan``'s
+    evidence gives it (``runner.review.plan_evidence``: the longer of the step's wait and its
+    slowest comparison's healthy pass), at the plan's power (``p80``) and at power 0.5
+    (``p50``, the median); {} for a plan without ``traffic``."""
+    # inline: only the code under test's "after" side has the module (the "before" child
+    # process gets ImportError, and the case says n/a)
+    from runner.review.plan_evidence import plan_evidence
+
+    if getattr(plan, "traffic", None) is None:
+        return {}
+    out: dict[float, dict[str, float]] = {}
+    for label, power in (("p80", plan.traffic.power), ("p50", 0.5)):
+        traffic = dataclasses.replace(plan.traffic, power=power)
+        evidence = plan_evidence(dataclasses.replace(plan, traffic=traffic)) or {}
+        for s in evidence.get("steps", ()):
+            if s["seconds"] is not None:
+                out.setdefault(s["percentage"], {})[label] = s["seconds"]
+    return out
+
+
+#: The expected duration of each step: a callable (plan) -> {percentage: {"p80"|"p50":
+#: seconds}}, or None to leave the "expected" rows out.
+EXPECTED_DURATIONS: Callable[[Any], dict[float, dict[str, float]]] | None = expected_durations
 
 LOOK_1M = timedelta(minutes=1)
 
@@ -573,18 +613,57 @@ CLUSTERED_ERRORS_MARGIN = Rate(0.0062, 0.2, 0.0152)
 LOW_TRAFFIC_REQUESTS = 3
 
 
+def users_share(rate: Rate, requests: int = REQUESTS_PER_USER) -> float:
+    """The share of users who see at least one event in ``requests`` requests at ``rate``."""
+    return (rate.heavy * (1 - (1 - rate.p_heavy) ** requests)
+            + (1 - rate.heavy) * (1 - (1 - rate.p) ** requests))
+
+
+def users_plan() -> str:
+    """CASE_COMPARE_PLAN with ``unit: users``: its margins are the clustered margin world's
+    increases of the share of users who saw an error / a slow request (rounded up to a
+    hundredth of a point), so that world sits exactly at them, the worst case the budget
+    covers; ``min_requests`` (users, then) 100."""
+    def margin(at: Rate, base: Rate) -> float:
+        return math.ceil(100 * 100 * (users_share(at) - users_share(base))) / 100
+
+    errors = margin(CLUSTERED_ERRORS_MARGIN, CLUSTERED_ERRORS)
+    slow = margin(CLUSTERED_SLOW_MARGIN, CLUSTERED_SLOW)
+    return (CASE_COMPARE_PLAN.replace("max_increase: 0.5", f"max_increase: {errors:g}")
+            .replace("max_increase: 1.0", f"max_increase: {slow:g}")
+            .replace("min_requests: 500", "min_requests: 100") + "  unit: users\n")
+
+
 def case_clustered(runs: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for unit, text in (("", CASE_COMPARE_PLAN), ("users_", users_plan())):
+        plan = _load(text)
+        if plan is None or plan.compare is None:
+            continue  # the "before" code has no unit: users
+        got = _one_step(plan, runs, "clustered", USERS_PER_WINDOW, 24, CLUSTERED_ERRORS,
+                        CLUSTERED_SLOW, CLUSTERED_ERRORS, CLUSTERED_SLOW)
+        edge = _one_step(plan, runs, "clustered-margin", USERS_PER_WINDOW, 24,
+                         CLUSTERED_ERRORS_MARGIN, CLUSTERED_SLOW_MARGIN, CLUSTERED_ERRORS,
+                         CLUSTERED_SLOW)
+        out.update({f"{unit}clustered_slow_fail": got.get("compare.slow_rate:fail", 0.0),
+                    f"{unit}clustered_error_fail": got.get("compare.error_rate:fail", 0.0),
+                    f"{unit}clustered_margin_slow_fail": edge.get("compare.slow_rate:fail", 0.0),
+                    f"{unit}clustered_margin_error_fail":
+                        edge.get("compare.error_rate:fail", 0.0)})
+        if unit:
+            out["users_margins"] = [m.max_increase for m in plan.compare.metrics]
+    return out
+
+
+def case_example(runs: int) -> dict[str, Any]:
+    """The issue's example: treatment 0/500 against control 28/9,500 at 5 %, margin +0.5 pp
+    (an exact 99.5 % bound of treatment's rate alone allows +0.76 pp): the verdict."""
     plan = _load(CASE_COMPARE_PLAN)
     if plan is None or plan.compare is None:
         return {}
-    got = _one_step(plan, runs, "clustered", USERS_PER_WINDOW, 24, CLUSTERED_ERRORS,
-                    CLUSTERED_SLOW, CLUSTERED_ERRORS, CLUSTERED_SLOW)
-    edge = _one_step(plan, runs, "clustered-margin", USERS_PER_WINDOW, 24, CLUSTERED_ERRORS_MARGIN,
-                     CLUSTERED_SLOW_MARGIN, CLUSTERED_ERRORS, CLUSTERED_SLOW)
-    return {"clustered_slow_fail": got.get("compare.slow_rate:fail", 0.0),
-            "clustered_error_fail": got.get("compare.error_rate:fail", 0.0),
-            "clustered_margin_slow_fail": edge.get("compare.slow_rate:fail", 0.0),
-            "clustered_margin_error_fail": edge.get("compare.error_rate:fail", 0.0)}
+    got = compare_cohorts(plan.compare, CohortCounts(500, 0), CohortCounts(9500, 28),
+                          percentage=5, looks=comparing_steps(plan.percentages), now=T0)
+    return {"example": next(g.verdict.value for g in got if g.name == "compare.error_rate")}
 
 
 def _srm_paused(plan: RolloutPlan, runs: int, users_an_hour: int, looks_a_step: int,
@@ -633,6 +712,10 @@ def _walk(plan: RolloutPlan, runs: int, seed: str, users_per_window: int, t_err:
     """Whole rollouts through ``judge`` and ``decide``, a look every 5 minutes: how each
     ended, where, when, how many users got the treatment, and each step's minutes."""
     looks = comparing_steps(plan.percentages)
+    # the "before" code has neither step counts nor a budget split over steps
+    step_key: Callable[[str], str] = getattr(gate_readings, "step_key", lambda c: f"step:{c}")
+    judge_steps = ({"steps": len(plan.steps)}
+                   if "steps" in inspect.signature(judge).parameters else {})
     out = []
     for run in range(runs):
         rng = np.random.default_rng(abs(hash((seed, run))) % 2**32)
@@ -656,7 +739,11 @@ def _walk(plan: RolloutPlan, runs: int, seed: str, users_per_window: int, t_err:
                         "p95_latency_ms": Reading(float(np.percentile(latency, 95))),
                         "p99_latency_ms": Reading(float(np.percentile(latency, 99))),
                         "slow_share": Reading(100.0 * (t.slow + c.slow) / req)}
-            gates = judge(plan.gates, readings, now)
+            # the step counts a gate with a confidence is judged on (the "before" code
+            # ignores them), and the plan's steps over which it splits its budget
+            readings[step_key("requests")] = Reading(step[0].requests + step[1].requests)
+            readings[step_key("errors")] = Reading(step[0].errors + step[1].errors)
+            gates = judge(plan.gates, readings, now, **judge_steps)
             if plan.compare is not None:
                 gates += compare_cohorts(plan.compare, step[0].counts(), step[1].counts(),
                                          percentage=pct, looks=looks, now=now)
@@ -666,8 +753,9 @@ def _walk(plan: RolloutPlan, runs: int, seed: str, users_per_window: int, t_err:
                 minutes[pct] = (now - step_started) / timedelta(minutes=1)
                 step, step_started = (Tally(), Tally()), now
             before, state = state, decision.after
+        failed = sorted(g.name for g in gates if g.verdict.value == "fail" and not g.dry_run)
         out.append({"phase": state.phase.value, "at": before.current_percentage,
-                    "exposed": exposed, "minutes": minutes})
+                    "exposed": exposed, "minutes": minutes, "failed": failed})
     return out
 
 
@@ -679,9 +767,21 @@ def case_scaffold(runs: int) -> dict[str, Any]:
     plan = _load(text)
     if plan is None:
         return {}
-    # 600 users an hour (50 a window), each making LOW_TRAFFIC_REQUESTS requests a window
-    outs = _walk(plan, runs, "scaffold", 50, Rate(BASE_ERROR), Rate(BASE_SLOW), LOW_TRAFFIC_REQUESTS)
-    return {"scaffold_rolled_back": sum(o["phase"] == "rolled_back" for o in outs) / runs}
+    # 600 users an hour (50 a window), each making LOW_TRAFFIC_REQUESTS requests a window;
+    # as scaffolded (progress_deadline 30m) and with the 2h its comment suggests
+    got: dict[str, Any] = {}
+    for label, deadline in (("", plan.progress_deadline), ("2h_", 7200.0)):
+        outs = _walk(dataclasses.replace(plan, progress_deadline=deadline), runs, "scaffold", 50,
+                     Rate(BASE_ERROR), Rate(BASE_SLOW), LOW_TRAFFIC_REQUESTS)
+        got.update({f"scaffold_{label}{phase}": sum(o["phase"] == phase for o in outs) / runs
+                    for phase in ("rolled_back", "paused", "completed")})
+        by: dict[str, int] = {}
+        for o in outs:
+            if o["phase"] == "rolled_back":
+                for name in o["failed"]:
+                    by[name] = by.get(name, 0) + 1
+        got[f"scaffold_{label}by"] = ", ".join(f"{k} ({v})" for k, v in sorted(by.items())) or "-"
+    return got
 
 
 def case_detection(runs: int) -> dict[str, Any]:
@@ -698,28 +798,37 @@ def case_detection(runs: int) -> dict[str, Any]:
 
 
 def case_durations(runs: int) -> dict[str, Any]:
+    """Each comparing step's minutes in healthy rollouts of the guarded plan at 6,000 users an
+    hour (its progress deadline lifted, so that no step is cut short: the time the evidence
+    takes), against what the plan with ``traffic`` expects."""
     plan = _load(CASE_GUARDED_PLAN)
     if plan is None:
         return {}
-    outs = _walk(plan, runs, "aa", USERS_PER_WINDOW, Rate(BASE_ERROR), Rate(BASE_SLOW))
+    unhurried = dataclasses.replace(plan, progress_deadline=HORIZON.total_seconds())
+    outs = _walk(unhurried, runs, "aa", USERS_PER_WINDOW, Rate(BASE_ERROR), Rate(BASE_SLOW))
     got: dict[str, Any] = {}
     for p in plan.percentages:
-        took = [o["minutes"][p] for o in outs if p in o["minutes"]]
+        took = sorted(o["minutes"][p] for o in outs if p in o["minutes"])
         if took and 0 < p < 100:
             got[f"simulated_{p:g}"] = statistics.median(took)
-    if EXPECTED_DURATIONS is not None:
-        for p, seconds in EXPECTED_DURATIONS(plan).items():
-            got[f"expected_{p:g}"] = seconds / 60
+            got[f"simulated80_{p:g}"] = took[math.ceil(0.8 * len(took)) - 1]
+    planned = _load(CASE_PLANNED_PLAN)
+    if EXPECTED_DURATIONS is not None and planned is not None:
+        for p, seconds in EXPECTED_DURATIONS(planned).items():
+            for label, value in seconds.items():
+                got[f"expected{label[1:]}_{p:g}"] = value / 60
     return got
 
 
 CASES: dict[str, Callable[[int], dict[str, Any]]] = {
     "margin": case_margin, "clustered": case_clustered, "srm": case_srm,
     "scaffold": case_scaffold, "detection": case_detection, "durations": case_durations,
+    "example": case_example,
 }
 #: Runs of each case: (full, --quick).
 CASE_RUNS = {"margin": (1000, 120), "clustered": (400, 60), "srm": (200, 30),
-             "scaffold": (200, 30), "detection": (60, 15), "durations": (60, 15)}
+             "scaffold": (200, 30), "detection": (60, 15), "durations": (60, 15),
+             "example": (1, 1)}
 
 
 def emit_cases(quick: bool) -> dict[str, Any]:
@@ -739,7 +848,8 @@ def _cases_with(code: Path, quick: bool) -> dict[str, Any]:
     done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         return {"problem": done.stderr.strip().splitlines()[-1:] or ["failed"]}
-    return json.loads(done.stdout)
+    got: dict[str, Any] = json.loads(done.stdout)
+    return got
 
 
 def _export(ref: str, dest: Path) -> Path:
@@ -751,10 +861,13 @@ def _export(ref: str, dest: Path) -> Path:
     return dest
 
 
-def print_cases(before_ref: str, quick: bool) -> None:
+def print_cases(before_ref: str, quick: bool) -> list[str]:
+    """Print the cases' table, before and after; return the "after" values that break their
+    limit (each as words)."""
     with tempfile.TemporaryDirectory(prefix="bench-guarded-before-") as tmp:
         before = _cases_with(_export(before_ref, Path(tmp)), quick)
     after = _cases_with(CODE, quick)
+    broken: list[str] = []
 
     def pct(x: Any) -> str:
         return "n/a" if x is None else f"{100 * x:.2f}%"
@@ -762,33 +875,75 @@ def print_cases(before_ref: str, quick: bool) -> None:
     def num(x: Any, unit: str = "") -> str:
         return "n/a" if x is None else f"{x:,.0f}{unit}"
 
-    rows = [("case", "metric", "limit", f"before ({before_ref})", "after")]
+    def text(x: Any) -> str:
+        return "n/a" if x is None else str(x)
 
-    def row(case: str, metric: str, limit: str, key: str, show: Callable[[Any], str]) -> None:
-        rows.append((case, metric, limit, show(before.get(key)), show(after.get(key))))
+    rows: list[tuple[str, ...]] = [("case", "metric", "limit", f"before ({before_ref})", "after")]
+    case_now = ""
 
-    limit = after.get("margin_limit") or before.get("margin_limit")
-    row("false pass at the margin", "error_rate passed, 2 h step at 5 %", pct(limit),
-        "margin_pass", pct)
-    row("clustered, no change", "slow_rate failed, 2 h step at 5 %", "0.50%",
-        "clustered_slow_fail", pct)
-    row("", "error_rate failed", "0.50%", "clustered_error_fail", pct)
-    row("clustered, treatment at the margins", "slow_rate failed (+1 pp)", "0.50%",
-        "clustered_margin_slow_fail", pct)
-    row("", "error_rate failed (+0.5 pp)", "0.50%", "clustered_margin_error_fail", pct)
+    def row(case: str, metric: str, limit: str, key: str, show: Callable[[Any], str],
+            ok: Callable[[Any], bool] | None = None) -> None:
+        nonlocal case_now
+        case_now = case or case_now
+        got = after.get(key)
+        flag = ""
+        if ok is not None and (got is None or not ok(got)):
+            broken.append(f"{case_now}, {metric}: {show(got)} (limit {limit})")
+            flag = "  <- over the limit"
+        rows.append((case, metric, limit, show(before.get(key)), show(got) + flag))
+
+    def at_most(limit: float) -> Callable[[Any], bool]:
+        return lambda x: x <= limit + 1e-12
+
+    alpha = after.get("margin_limit") or before.get("margin_limit") or 0.005
+    row("false pass at the margin", "error_rate passed, 2 h step at 5 %", pct(alpha),
+        "margin_pass", pct, at_most(alpha))
+    row("0/500 vs 28/9,500 at 5 %", "compare.error_rate (+0.5 pp margin)", "not pass",
+        "example", text, lambda x: x != "pass")
+    # on requests, clustered outcomes break the unit's assumption (independent requests): no
+    # limit, the rows show why users are the unit
+    row("clustered, no change", "slow_rate failed, unit requests", "none", "clustered_slow_fail",
+        pct)
+    row("", "error_rate failed, unit requests", "none", "clustered_error_fail", pct)
+    row("", "slow_rate failed, unit users", pct(alpha), "users_clustered_slow_fail", pct,
+        at_most(alpha))
+    row("", "error_rate failed, unit users", pct(alpha), "users_clustered_error_fail", pct,
+        at_most(alpha))
+    margins = after.get("users_margins") or ["?", "?"]
+    row("clustered, treatment at the margins", "slow_rate failed, unit requests (+1 pp)",
+        "none", "clustered_margin_slow_fail", pct)
+    row("", "error_rate failed, unit requests (+0.5 pp)", "none", "clustered_margin_error_fail",
+        pct)
+    row("", f"slow_rate failed, unit users (+{margins[1]:g} pp of users)", pct(alpha),
+        "users_clustered_margin_slow_fail", pct, at_most(alpha))
+    row("", f"error_rate failed, unit users (+{margins[0]:g} pp of users)", pct(alpha),
+        "users_clustered_margin_error_fail", pct, at_most(alpha))
     row("sample-ratio false pauses", "1-min looks, 6,000 users/h, ~200 looks", "1.00%",
-        "srm_1m", pct)
-    row("", "1-min looks, 600 users/h, ~200 looks", "1.00%", "srm_600", pct)
-    row("", "on request counts (no assigned users)", "1.00%", "srm_requests", pct)
-    row("A/A, 600 users/h, scaffold gates", "rolled back", "5.00%", "scaffold_rolled_back", pct)
-    row("broken feature (5 % fail)", "rolled back", "100%", "detect_share", pct)
-    row("", "at step (median)", "5 %", "detect_step", lambda x: num(x, " %"))
+        "srm_1m", pct, at_most(0.01))
+    row("", "1-min looks, 600 users/h, ~200 looks", "1.00%", "srm_600", pct, at_most(0.01))
+    row("", "on request counts (no assigned users)", "1.00%", "srm_requests", pct, at_most(0.01))
+    row("A/A, 600 users/h, scaffold gates", "rolled back", "5.00%", "scaffold_rolled_back", pct,
+        at_most(0.05))
+    row("", "rolled back by (runs)", "", "scaffold_by", text)
+    row("", "paused (progress deadline 30m)", "", "scaffold_paused", pct)
+    row("", "completed", "", "scaffold_completed", pct)
+    row("", "rolled back, progress_deadline 2h", "5.00%", "scaffold_2h_rolled_back", pct,
+        at_most(0.05))
+    row("", "rolled back by (runs)", "", "scaffold_2h_by", text)
+    row("", "completed, progress_deadline 2h", "", "scaffold_2h_completed", pct)
+    row("broken feature (5 % fail)", "rolled back", "100%", "detect_share", pct,
+        lambda x: x >= 1.0)
+    row("", "at step (median)", "5 %", "detect_step", lambda x: num(x, " %"),
+        lambda x: x <= 5)
     row("", "users exposed (median)", "", "detect_exposed", num)
     steps = sorted({float(k.split("_")[1]) for d in (before, after) for k in d
-                    if k.startswith(("simulated_", "expected_"))})
+                    if k.startswith(("simulated_", "expected"))})
     for p in steps:
-        row(f"step {p:g} % duration, minutes", "expected (plan)", "", f"expected_{p:g}", num)
-        row("", "simulated (median, A/A 6,000 users/h)", "", f"simulated_{p:g}", num)
+        row(f"step {p:g} % duration, minutes", "expected (plan, power 0.8)", "",
+            f"expected80_{p:g}", num)
+        row("", "simulated, 80th percentile", "", f"simulated80_{p:g}", num)
+        row("", "expected (plan, power 0.5)", "", f"expected50_{p:g}", num)
+        row("", "simulated, median", "", f"simulated_{p:g}", num)
     print(f"Issue 18's cases, the code of {before_ref} against this checkout"
           + (" (--quick)" if quick else "") + ":")
     table(rows)
@@ -796,6 +951,7 @@ def print_cases(before_ref: str, quick: bool) -> None:
         for k, v in d.items():
             if k.endswith("problem"):
                 print(f"  {label}: {k}: {v}")
+    return broken
 
 
 def table(rows: list[tuple[str, ...]]) -> None:
