@@ -43,7 +43,8 @@ def publish(repo: Path, public: Path, key: str = PRIVATE) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     # nginx's validators have a one-second resolution: each publication its own time
     later = time.time() + 100 * _bump()
-    for name in ("flags.json", "flags.flagd.json", "flags.sig"):
+    for name in ("flags.json", "flags.flagd.json", "flags.sig", "flags.json.gz",
+                 "flags.flagd.json.gz"):  # nginx serves the .gz copy to a client asking gzip
         os.utime(public / name, (later, later))
 
 
@@ -188,7 +189,7 @@ def test_openfeature_provider_goes_stale_on_a_refused_signature(
                       env={VAR: OTHER_PRIVATE})
         assert out.returncode == 0, out.stderr
         later = time.time() + 1000
-        for name in ("flags.json", "flags.sig"):
+        for name in ("flags.json", "flags.json.gz", "flags.sig"):
             os.utime(public / name, (later, later))
         wait_for(lambda: "PROVIDER_STALE" in events.names(), "STALE")
         assert of.get_provider_status() == ProviderStatus.STALE
