@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from runner.gates.sample_size import rate_need
 from runner.load import load_repository
+from runner.model import Gate
 from runner.review.plan_evidence import HINT, about
 from tests.conftest import run_cli
 from tests.review.helpers import commit, write
@@ -173,3 +175,64 @@ def test_status_says_how_far_an_inconclusive_comparison_is_from_deciding(
     assert line == (f"    was ~{d['more_treatment_requests']:,} more treatment requests "
                     f"(~{d['more_requests']:,} in all) from a pass (~{d['time']} at the rate it "
                     "saw); `rollout resume` restarts the step's count from zero")
+
+
+CONFIDENT = """\
+flag: checkout_v2
+strategy: safe
+gates:
+  error_rate: {max: 1.0, confidence: 0.95}
+  request_count: 100
+"""
+
+
+def test_an_absolute_gate_with_a_confidence_shows_what_each_step_needs(
+        example_repo: Path) -> None:
+    write(example_repo, "flags/checkout_v2.yaml", FLAG)
+    write(example_repo, "rollouts/checkout_v2.yaml", CONFIDENT + "traffic: 600/h\n")
+    report = plan_report(example_repo)
+    evidence = started(report)["evidence"]
+    # every step: the gate counts the flag's whole traffic, at 0 % and 100 % as at 5 %
+    assert [s["percentage"] for s in evidence["steps"]] == [0, 5, 10, 25, 50, 75, 100]
+    first = evidence["steps"][0]
+    assert first["gates"] == []
+    [gate] = first["absolute"]
+    healthy = rate_need(Gate("error_rate", max=1.0, confidence=0.95), steps=7, rate=0.3,
+                        outcome="pass", power=0.8)
+    assert gate["gate"] == "error_rate" and gate["threshold"] == "<= 1 at 95 %"
+    assert gate["pass"]["rate"] == 0.3 and gate["pass"]["requests"] == healthy.requests
+    # at the flag's whole 600 requests an hour, not a cohort's share
+    assert gate["pass"]["seconds"] == pytest.approx(healthy.requests / 600 * 3600, abs=1)
+    assert gate["fail"]["rate"] == 2.0 and gate["fail"]["requests"] > 0
+    assert first["deadline_short"] and first["seconds"] == gate["pass"]["seconds"]
+    [risk] = [r for r in report["risks"] if r["kind"] == "evidence_too_slow"]
+    assert "to pass its gates" in risk["message"] and "at 0 % (error_rate: ~2,646 requests" in risk["message"]
+    assert "lower a gate's confidence" in risk["message"]
+
+    md = run_cli(["plan", "--now", NOW], cwd=example_repo).stdout
+    assert "the requests and the time each gate needs to decide" in md
+    assert "| Step | Serving | Gate | To pass (healthy) |" in md
+    row = next(line for line in md.splitlines() if line.startswith("| 0 | 0% | `error_rate`"))
+    assert f"0.3 %: {healthy.requests:,} requests, ~{gate['pass']['time']}" in row
+    assert "(all traffic)" in row and row.endswith("⚠️ past the 30m deadline |")
+
+
+def test_comparisons_and_an_absolute_gate_together_hold_for_the_slower(
+        example_repo: Path) -> None:
+    write(example_repo, "flags/checkout_v2.yaml", FLAG)
+    write(example_repo, "rollouts/checkout_v2.yaml", CONFIDENT + (
+        "compare:\n  error_rate: {max_increase: 0.5}\ntraffic: 600000/h\n"
+        "progress_deadline: 4h\n"))
+    evidence = started(plan_report(example_repo))["evidence"]
+    first = evidence["steps"][1]
+    slowest = max(g["pass"]["seconds"] for g in first["gates"] + first["absolute"])
+    assert first["seconds"] == slowest > 5 * 60  # longer than the safe plan's wait: 5m
+    assert not first["deadline_short"]
+    md = run_cli(["plan", "--now", NOW], cwd=example_repo).stdout
+    assert "| 1 | 5% | `compare.error_rate`" in md and "|  |  | `error_rate`" in md
+
+
+def test_a_confident_gate_without_traffic_gets_the_hint(example_repo: Path) -> None:
+    write(example_repo, "flags/checkout_v2.yaml", FLAG)
+    write(example_repo, "rollouts/checkout_v2.yaml", CONFIDENT)
+    assert started(plan_report(example_repo))["evidence"] == {"hint": HINT}
