@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.gates.sample_size import rate_need
+from runner.gates.sample_size import rate_distance_to_decide, rate_need
 from runner.load import load_repository
 from runner.model import Gate
 from runner.review.plan_evidence import HINT, about
@@ -236,3 +236,47 @@ def test_a_confident_gate_without_traffic_gets_the_hint(example_repo: Path) -> N
     write(example_repo, "flags/checkout_v2.yaml", FLAG)
     write(example_repo, "rollouts/checkout_v2.yaml", CONFIDENT)
     assert started(plan_report(example_repo))["evidence"] == {"hint": HINT}
+
+
+def _step_metrics(repo: Path, at: str, requests: int, errors: int) -> None:
+    write(repo, "logs/metrics.json", json.dumps({
+        "timestamp": at, "error_rate": 0.3, "p95_latency_ms": 100, "request_count": 1000,
+        "step": {"requests": requests, "errors": errors}}))
+
+
+@pytest.mark.parametrize("traffic", [True, False])
+def test_status_says_how_far_an_absolute_gate_with_a_confidence_is_from_deciding(
+        example_repo: Path, traffic: bool) -> None:
+    write(example_repo, "flags/checkout_v2.yaml", FLAG)
+    write(example_repo, "rollouts/checkout_v2.yaml",
+          CONFIDENT + ("traffic: 600/h\n" if traffic else ""))
+    commit(example_repo, "a plan with a confident gate")
+    _step_metrics(example_repo, "2026-11-27T05:00:00Z", 0, 0)
+    _advance(example_repo, "2026-11-27T05:00:00Z")
+    # half an hour at 1,000 requests an hour, 1 error in 500: below 1 %, not yet shown; the
+    # 30-minute progress deadline pauses the step (a hold records nothing, a pause does)
+    _step_metrics(example_repo, "2026-11-27T05:30:00Z", 500, 1)
+    _advance(example_repo, "2026-11-27T05:30:00Z")
+    state = json.loads((example_repo / "rollouts/checkout_v2.state.json").read_text())
+    assert state["phase"] == "paused"
+    [recorded] = [g for g in state["last_gates"] if g["name"] == "error_rate"]
+    assert recorded["counts"] == {"requests": 500, "errors": 1}
+    assert all("counts" not in g for g in state["last_gates"] if g["name"] != "error_rate")
+    raw = run_cli(["status", "checkout_v2", "--format", "json", "--now", "2026-11-27T05:31:00Z"],
+                  cwd=example_repo)
+    text = run_cli(["status", "checkout_v2", "--now", "2026-11-27T05:31:00Z"], cwd=example_repo)
+    assert raw.returncode == 0 and text.returncode == 0, raw.stderr + text.stderr
+    gate = next(g for g in json.loads(raw.stdout)["last_gates"] if g["name"] == "error_rate")
+    assert gate["verdict"] == "inconclusive"
+    if not traffic:
+        assert "to_decide" not in gate and "more requests" not in text.stdout
+        return
+    d = gate["to_decide"]
+    expected = rate_distance_to_decide(Gate("error_rate", max=1.0, confidence=0.95), steps=7,
+                                       requests=500, errors=1)
+    assert expected is not None and expected.more_requests is not None
+    assert d["outcome"] == "pass" and d["more_requests"] == round(expected.more_requests)
+    assert d["rate"] == "measured" and d["requests_per_hour"] == 1000 and d["paused"]
+    line = next(x for x in text.stdout.splitlines() if "more requests" in x)
+    assert line == (f"    was ~{d['more_requests']:,} more requests from a pass (~{d['time']} "
+                    "at the rate it saw); `rollout resume` restarts the step's count from zero")
