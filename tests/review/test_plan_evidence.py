@@ -280,3 +280,39 @@ def test_status_says_how_far_an_absolute_gate_with_a_confidence_is_from_deciding
     line = next(x for x in text.stdout.splitlines() if "more requests" in x)
     assert line == (f"    was ~{d['more_requests']:,} more requests from a pass (~{d['time']} "
                     "at the rate it saw); `rollout resume` restarts the step's count from zero")
+
+
+@pytest.mark.parametrize("traffic", [True, False])
+def test_advance_dry_run_says_how_far_each_inconclusive_gate_is_from_deciding(
+        example_repo: Path, traffic: bool) -> None:
+    write(example_repo, "flags/checkout_v2.yaml", FLAG)
+    write(example_repo, "rollouts/checkout_v2.yaml", CONFIDENT + (
+        "compare:\n  error_rate: {max_increase: 0.5}\nprogress_deadline: 12h\n"
+        + ("traffic: 6000/h\n" if traffic else "")))
+    commit(example_repo, "a plan")
+    write(example_repo, "logs/metrics.json", json.dumps({
+        "timestamp": "2026-11-27T05:00:00Z", "error_rate": 0.3, "request_count": 1000,
+        "step": {"requests": 0, "errors": 0}}))
+    _advance(example_repo, "2026-11-27T05:00:00Z")
+    # twenty minutes at 0 %: 500 requests, 1 error (1,500 an hour)
+    write(example_repo, "logs/metrics.json", json.dumps({
+        "timestamp": "2026-11-27T05:20:00Z", "error_rate": 0.3, "request_count": 1000,
+        "step": {"requests": 500, "errors": 1}}))
+    head = (example_repo / ".git/HEAD").read_text()
+    dry = run_cli(["advance", "checkout_v2", "--dry-run", "--now", "2026-11-27T05:20:00Z"],
+                  cwd=example_repo)
+    wet = run_cli(["advance", "checkout_v2", "--now", "2026-11-27T05:20:00Z"], cwd=example_repo)
+    assert dry.returncode == 0 and wet.returncode == 0, dry.stderr + wet.stderr
+    assert (example_repo / ".git/HEAD").read_text() == head
+    lines = dry.stdout.splitlines()
+    assert lines[0].startswith("checkout_v2: holding at 0%: inconclusive")
+    assert wet.stdout.splitlines() == lines[:1]  # a real run prints what it printed
+    if not traffic:
+        assert lines == lines[:1]
+        return
+    more = rate_distance_to_decide(Gate("error_rate", max=1.0, confidence=0.95), steps=7,
+                                   requests=500, errors=1)
+    assert more is not None and more.more_requests is not None
+    seconds = round(more.more_requests) / 1500 * 3600
+    assert lines[1:] == [f"  error_rate: needs ~{round(more.more_requests):,} more requests to "
+                         f"pass (~{about(seconds)} at the current rate)"]
