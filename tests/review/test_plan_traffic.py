@@ -14,7 +14,11 @@ import pytest
 
 from runner.review.plan_evidence import plan_evidence
 from tests.conftest import run_cli
-from tests.prometheus_server import metrics_block, prometheus, traffic  # noqa: F401
+from tests.prometheus_server import (
+    metrics_block,
+    prometheus,  # noqa: F401 (the fixture)
+    traffic,
+)
 from tests.review.helpers import write
 
 pytestmark = pytest.mark.cli_inprocess
@@ -58,8 +62,8 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-def test_the_measured_traffic_is_read_from_prometheus_at_now(example_repo: Path,
-                                                            prometheus: Any) -> None:
+def test_the_measured_traffic_is_read_from_prometheus_at_now(
+        example_repo: Path, prometheus: Any) -> None:  # noqa: F811 (the fixture)
     server = prometheus(traffic("checkout_v2", start=START, end=NOW, requests_per_minute=100))
     _plan(example_repo, metrics_block(server.url), f"  query: '{QUERY}'\n  requests_per_hour: 50\n")
     evidence, md = _plan_json(example_repo)
@@ -92,7 +96,7 @@ def test_unreachable_prometheus_falls_back_to_the_declared_traffic(example_repo:
 
 
 def test_without_a_declared_traffic_no_evidence_section_and_secrets_stay_hidden(
-        example_repo: Path, prometheus: Any) -> None:
+        example_repo: Path, prometheus: Any) -> None:  # noqa: F811 (the fixture)
     server = prometheus([])  # a Prometheus without the flag's series: an empty answer
     metrics = {**metrics_block(server.url), "bearer_token_env": "PROM_TOKEN"}
     _plan(example_repo, metrics, f"  query: '{QUERY}'\n")
