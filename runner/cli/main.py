@@ -34,6 +34,20 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
+class _ListingFormatter(argparse.HelpFormatter):
+    """argparse measures the commands of the listing at the section's indent, not at the two
+    columns deeper they are printed at, so a name of 12 or more letters (``migrate-state``)
+    would push its summary to the next line: measured where it is printed."""
+
+    def add_argument(self, action: argparse.Action) -> None:
+        super().add_argument(action)
+        if not isinstance(action, argparse._SubParsersAction):
+            return
+        for sub in action._get_subactions():
+            width = len(self._format_action_invocation(sub)) + self._current_indent + 2
+            self._action_max_length = max(self._action_max_length, width)
+
+
 def build_parser(only: str | None = None, *, listing: bool = False) -> argparse.ArgumentParser:
     """The parser of every command, or of ``only`` that one (importing and registering all
     of them is ~0.2 s of start-up that ``rollout history`` and friends need not pay). With
@@ -41,6 +55,7 @@ def build_parser(only: str | None = None, *, listing: bool = False) -> argparse.
     command is only its line of :data:`SUMMARIES`, nothing imported: enough to list them or
     to say a name is none of them, never to run one."""
     parser = _Parser(prog="rollout", description="GitOps feature-flag rollouts.",
+                     formatter_class=_ListingFormatter,
                      epilog="Exit codes of every command: 0 success, 1 it found a problem, "
                      "2 usage error, 3 internal error (ROLLOUT_DEBUG=1 shows a traceback); "
                      "advance also 4: a rollout was rolled back, and 5: a rollout was rolled "

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from datetime import datetime
 
 from runner import git
 from runner.cli.commands import SUMMARIES
 from runner.cli.common import UsageError, add_repo_argument, print_json, repo_root, safe_markdown
 from runner.cli.runopts import parse_now
+from runner.model import RolloutPlan
 from runner.review.plan import compare
 from runner.review.plan_markdown import plan_markdown
+from runner.review.plan_traffic import Measured, measure
 from runner.review.snapshot import load_revision, load_working_tree
 
 
@@ -60,7 +63,13 @@ def run(args: argparse.Namespace) -> int:
         base = load_revision(root, base_rev, base_sha)
         head = (load_revision(root, args.head, sha_of(args.head)) if args.head
                 else load_working_tree(root))
-        report = compare(base, head, now or datetime.now().astimezone())
+        at = now or datetime.now().astimezone()
+        env = dict(os.environ)  # read once: url_env and bearer_token_env of traffic.query
+
+        def traffic(plan: RolloutPlan) -> Measured | None:
+            return measure(plan, root, env, at)
+
+        report = compare(base, head, at, traffic)
         # at most one pull-request comment long: cut short, lists say how many were left out
         text = (None if args.format == "json"
                 else safe_markdown(plan_markdown(json.loads(json.dumps(report)))))

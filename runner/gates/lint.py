@@ -34,6 +34,32 @@ _TYPES = ("file", "prometheus", "command")
 
 def source_problems(plan: RolloutPlan) -> tuple[str, ...]:
     """Messages such as ``metrics.queries.error_rate: template uses an undefined value: …``."""
+    traffic = traffic_query_problems(plan)
+    if traffic is not None:
+        return (traffic, *_source_problems(plan))
+    return _source_problems(plan)
+
+
+def traffic_query_problems(plan: RolloutPlan) -> str | None:
+    """A measured traffic (``traffic.query``) needs a Prometheus source and a template that
+    renders (``rollout plan`` reads it there); None when it has both, or there is none."""
+    query = plan.traffic.query if plan.traffic is not None else None
+    if query is None:
+        return None
+    m = plan.metrics
+    if m is None or m.type != "prometheus":
+        return ("traffic.query: a measured traffic is read from a prometheus metrics source, "
+                f"and this plan's is {'none' if m is None else m.type}; declare "
+                "requests_per_hour instead")
+    try:
+        render(query, what="traffic.query", flag=plan.flag, window=m.window, percentage=0.0,
+               extra=_sample_vars(plan))
+    except TemplateProblem as e:
+        return str(e)
+    return None
+
+
+def _source_problems(plan: RolloutPlan) -> tuple[str, ...]:
     gates = {g.name: g for i in range(len(plan.steps)) for g in plan.step_gates(i)}
     gates.update({g.name: g for g in plan.gates})
     if not gates and plan.compare is None:

@@ -25,6 +25,13 @@ the first decisive one, so the real chance of having decided by n is at least ``
 **An inconclusive gate now** (:func:`distance_to_decide`). With the counts a step has
 gathered, how many more requests until the gate decides if the observed rates hold: the
 smallest factor k >= 1 for which the gate decides on every count times k.
+
+**An absolute gate with a confidence** (:func:`rate_need`, :func:`rate_distance_to_decide`):
+the same two questions of an ``error_rate`` gate with a ``confidence``, each candidate judged
+by :func:`runner.gates.verdicts.judge_counts` (its always-valid bound, its budget split over
+the plan's steps). Such a gate counts the flag's whole traffic, every variant, so n is the
+flag's requests since the step started; the observed rate is taken ``z`` standard deviations
+(sqrt(p (1 - p) / n)) on the unfavourable side of the true rate p.
 """
 
 from __future__ import annotations
@@ -35,9 +42,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from statistics import NormalDist
 
-from runner.gates import compare
+from runner.gates import compare, verdicts
 from runner.gates.compare import CohortCounts
-from runner.model import Comparison, MetricComparison, Verdict
+from runner.gates.readings import Reading, step_key
+from runner.model import Comparison, Gate, MetricComparison, Verdict
 
 #: The most requests (both cohorts together) a search tries: beyond it a gate never decides
 #: in any rollout.
@@ -183,5 +191,87 @@ def distance_to_decide(spec: Comparison, metric: MetricComparison, *, percentage
     return Distance(heading, more, more * treatment_requests / total)
 
 
-__all__ = ["FAIL", "MAX_REQUESTS", "PASS", "Distance", "Need", "comparison_need",
-           "distance_to_decide", "smallest", "verdict"]
+# --- absolute gates with a confidence ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RateNeed:
+    """What one absolute gate with a confidence needs at one step to reach ``outcome``."""
+
+    gate: str  # error_rate
+    #: ``pass``: a healthy rate (``rate`` below ``threshold``) is shown below it; ``fail``: a
+    #: breach (``rate`` above it) is shown above it.
+    outcome: str
+    rate: float  # the true rate assumed, percent
+    threshold: float  # the gate's max, percent
+    power: float
+    #: The flag's requests since the step started (every variant); None: never (a rate at or
+    #: on the wrong side of the threshold).
+    requests: float | None
+
+    def seconds(self, requests_per_hour: float) -> float | None:
+        """How long the step takes to gather them at the flag's ``requests_per_hour``."""
+        if self.requests is None or requests_per_hour <= 0:
+            return None
+        return self.requests / requests_per_hour * 3600.0
+
+
+def rate_verdict(gate: Gate, requests: float, errors: float, *, steps: int) -> Verdict:
+    """The verdict the runner would give ``gate`` (with a confidence) on these step counts."""
+    readings = {step_key("requests"): Reading(requests), step_key("errors"): Reading(errors)}
+    return verdicts.judge_counts(gate, readings, steps)[0]
+
+
+def _check_confident(gate: Gate) -> float:
+    if gate.confidence is None or gate.max is None or not 0 < gate.max < 100:
+        raise ValueError(f"{gate.name} has no confidence and max strictly between 0 and 100")
+    return gate.max
+
+
+def rate_need(gate: Gate, *, steps: int, rate: float, outcome: str, power: float) -> RateNeed:
+    """The flag's requests ``gate`` (an absolute gate with a confidence) needs since the step
+    started to reach ``outcome`` with probability ``power`` when the true rate is ``rate``
+    percent; ``steps`` the plan's, over which the gate splits its budget."""
+    if outcome not in (PASS, FAIL):
+        raise ValueError(f"outcome must be {PASS!r} or {FAIL!r}, not {outcome!r}")
+    if not 0 < power < 1:
+        raise ValueError(f"power must lie strictly between 0 and 1, not {power!r}")
+    threshold = _check_confident(gate)
+    if not 0 <= rate <= 100:
+        raise ValueError(f"the rate {rate:g} % must lie within 0-100 %")
+    p = rate / 100.0
+    if (outcome == PASS and rate >= threshold) or (outcome == FAIL and rate <= threshold):
+        return RateNeed(gate.name, outcome, rate, threshold, power, None)
+    z = NormalDist().inv_cdf(power)
+    side = 1.0 if outcome == PASS else -1.0  # the unfavourable side of the outcome
+    wanted = Verdict.PASS if outcome == PASS else Verdict.FAIL
+
+    def decides(n: float) -> bool:
+        seen = min(max(p + side * z * math.sqrt(p * (1.0 - p) / n), 0.0), 1.0)
+        return rate_verdict(gate, n, seen * n, steps=steps) is wanted
+
+    return RateNeed(gate.name, outcome, rate, threshold, power, smallest(decides, 1.0))
+
+
+def rate_distance_to_decide(gate: Gate, *, steps: int, requests: float, errors: float
+                            ) -> Distance | None:
+    """The distance of an inconclusive absolute gate with a confidence from a decision, from
+    the step's counts (the observed rate held); None without requests."""
+    threshold = _check_confident(gate)
+    if requests <= 0 or errors < 0 or errors > requests:
+        return None
+    seen = errors / requests
+    heading = PASS if 100.0 * seen < threshold else FAIL
+
+    def decides(n: float) -> bool:
+        return rate_verdict(gate, n, seen * n, steps=steps) in (Verdict.PASS, Verdict.FAIL)
+
+    n = smallest(decides, requests, max(MAX_REQUESTS, 2 * requests))
+    if n is None or 100.0 * seen == threshold:
+        return Distance(heading, None, None)
+    return Distance(heading, max(n - requests, 0.0), None)
+
+
+__all__ = ["FAIL", "MAX_REQUESTS", "PASS", "Distance", "Need", "RateNeed", "comparison_need",
+           "distance_to_decide", "rate_distance_to_decide", "rate_need", "rate_verdict",
+           "smallest", "verdict"]

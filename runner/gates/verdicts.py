@@ -24,7 +24,7 @@ from datetime import datetime
 
 from runner.gates.readings import Reading, step_key
 from runner.gates.stats import rate_bound
-from runner.model import Gate, GateResult, Verdict
+from runner.model import Gate, GateResult, StepCounts, Verdict
 from runner.safetext import record_line
 
 REQUEST_COUNT = "request_count"
@@ -53,8 +53,10 @@ def judge(gates: tuple[Gate, ...], readings: Mapping[str, Reading], now: datetim
     results: dict[str, GateResult] = {}
     for gate in gates:
         r = readings.get(gate.name) or Reading(error="the source returned nothing for this gate")
+        counts = None
         if gate.confidence is not None:
             verdict, value, why = judge_counts(gate, readings, steps)
+            counts = judged_counts(readings) if verdict is not Verdict.ERROR else None
         elif r.error is not None:
             verdict, value, why = Verdict.ERROR, r.value, r.error
         elif r.value is None:
@@ -67,7 +69,7 @@ def judge(gates: tuple[Gate, ...], readings: Mapping[str, Reading], now: datetim
             if r.detail:
                 why = f"{why} ({r.detail})"
         results[gate.name] = GateResult(gate.name, verdict, value, gate.threshold, gate.dry_run,
-                                         record_line(why, MAX_DETAIL), now)
+                                         record_line(why, MAX_DETAIL), now, counts=counts)
 
     too_little = next(
         (results[g.name] for g in gates
@@ -116,6 +118,15 @@ def _step_count(readings: Mapping[str, Reading], count: str) -> float | str | No
     if not math.isfinite(x) or x < 0 or x > MAX_COUNT:
         return f"the step's {count} is {x:g}, not a count ({r.detail})"
     return x
+
+
+def judged_counts(readings: Mapping[str, Reading]) -> StepCounts | None:
+    """The step's counts a gate with a confidence was judged on, when both are numbers
+    (recorded in the state for ``rollout status``'s distance to a decision)."""
+    requests, errors = _step_count(readings, "requests"), _step_count(readings, "errors")
+    if isinstance(requests, float | int) and isinstance(errors, float | int):
+        return StepCounts(float(requests), float(errors))
+    return None
 
 
 def judge_counts(gate: Gate, readings: Mapping[str, Reading],

@@ -151,18 +151,21 @@ TRAFFIC_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 def build_traffic(d: str | dict[str, Any] | None) -> Traffic | None:
     """The plan's ``traffic:`` (docs/guarded.md, "How long a step takes"): ``6000/h``, or an
-    object with ``requests_per_hour`` and the planning assumptions."""
+    object with ``requests_per_hour`` and/or a ``query`` that measures it, and the planning
+    assumptions."""
     if d is None:
         return None
     if isinstance(d, str):
         count, unit = d.split("/")
         return Traffic(float(count) * 3600.0 / TRAFFIC_UNITS[unit])
+    declared = d.get("requests_per_hour")
     return Traffic(
-        requests_per_hour=float(d["requests_per_hour"]),
+        requests_per_hour=None if declared is None else float(declared),
         baselines=MappingProxyType({**DEFAULT_BASELINES, **{
             k: float(d[k]) for k in DEFAULT_BASELINES if k in d}}),
         power=float(d.get("power", 0.8)),
         regression=MappingProxyType({k: float(v) for k, v in d.get("regression", {}).items()}),
+        query=d.get("query"),
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from runner.load.assemble import parse_time
 from runner.load.layout import STATE_SUFFIX as STATE_SUFFIX  # defined there, kept here for importers
-from runner.model import CohortEvidence, GateResult, Phase, RolloutState, Verdict
+from runner.model import CohortEvidence, GateResult, Phase, RolloutState, StepCounts, Verdict
 from runner.timefmt import utc_iso
 
 
@@ -71,6 +71,10 @@ def state_to_dict(s: RolloutState) -> dict[str, Any]:
                 "detail": g.detail,
                 "evaluated_at": utc_iso(g.evaluated_at),
                 **({"cohorts": _cohorts(g.cohorts)} if g.cohorts is not None else {}),
+                # only for gates with a confidence: other states keep their bytes
+                **({"counts": {"requests": _number(g.counts.requests),
+                               "errors": _number(g.counts.errors)}}
+                   if g.counts is not None else {}),
             }
             for g in s.last_gates
         ],
@@ -108,6 +112,8 @@ def state_from_dict(d: dict[str, Any]) -> RolloutState:
                 detail=g.get("detail", ""),
                 evaluated_at=_opt_time(g.get("evaluated_at")),
                 cohorts=_evidence(g["cohorts"]) if "cohorts" in g else None,
+                counts=StepCounts(float(g["counts"]["requests"]), float(g["counts"]["errors"]))
+                if "counts" in g else None,
             )
             for g in d.get("last_gates", ())
         ),

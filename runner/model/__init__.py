@@ -35,7 +35,14 @@ from runner.model.plan import (
     Traffic,
 )
 from runner.model.repository import Repository, SourceRef
-from runner.model.state import CohortEvidence, GateResult, Phase, RolloutState, Verdict
+from runner.model.state import (
+    CohortEvidence,
+    GateResult,
+    Phase,
+    RolloutState,
+    StepCounts,
+    Verdict,
+)
 
 __all__ = [
     "BOOLEAN_VARIANTS",
@@ -64,6 +71,7 @@ __all__ = [
     "Rule",
     "SourceRef",
     "Step",
+    "StepCounts",
     "Strategy",
     "Targeting",
     "Traffic",

@@ -134,8 +134,9 @@ class Traffic:
     and ``rollout status`` say from it how long each step needs to gather its evidence. The
     runner's decisions never read it (and it is not part of the plan's digest)."""
 
-    #: Requests an hour over the flag's whole traffic (both cohorts together).
-    requests_per_hour: float
+    #: Requests an hour over the flag's whole traffic (both cohorts together); None: only
+    #: measured (``query``).
+    requests_per_hour: float | None
     #: metric -> its rate in control (percent), assumed for the healthy case.
     baselines: Mapping[str, float] = field(default_factory=lambda: DEFAULT_BASELINES)
     #: The probability with which a step should have decided by the time ``rollout plan`` gives.
@@ -143,6 +144,9 @@ class Traffic:
     #: metric -> the regression to catch, in percentage points above the baseline; a metric
     #: not named: twice its ``max_increase``.
     regression: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    #: A PromQL template answering the flag's requests an hour (``rollout plan`` reads it
+    #: from the plan's Prometheus source; ``requests_per_hour`` is the fallback).
+    query: str | None = None
 
     def baseline(self, metric: str) -> float:
         return self.baselines.get(metric, DEFAULT_BASELINES.get(metric, 0.0))

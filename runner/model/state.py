@@ -42,6 +42,15 @@ class CohortEvidence:
 
 
 @dataclass(frozen=True, slots=True)
+class StepCounts:
+    """What an absolute gate with a confidence judged: the flag's requests and errors since
+    the step started (every variant; fractional when the source extrapolates)."""
+
+    requests: float
+    errors: float
+
+
+@dataclass(frozen=True, slots=True)
 class GateResult:
     name: str
     verdict: Verdict
@@ -53,6 +62,8 @@ class GateResult:
     evaluated_at: datetime | None = None
     #: Comparison gates only: treatment against control.
     cohorts: CohortEvidence | None = None
+    #: Absolute gates with a confidence only: the step's counts the verdict was judged on.
+    counts: StepCounts | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -192,9 +192,20 @@ def parse_gate(text: str) -> GateResult | None:
     return GateResult(m["name"], Verdict(m["verdict"]), value, m["threshold"], bool(m["dry"]))
 
 
+#: The threshold of an absolute gate with a confidence (``<= 1 at 95 %``, ``Gate.threshold``).
+_CONFIDENT_THRESHOLD = re.compile(r".* at [0-9.e+-]+ %")
+
+
+def judged_since_step(g: GateResult) -> bool:
+    """Whether ``g`` judged the counts since the step started rather than the source's
+    window: a comparison, or an absolute gate with a confidence."""
+    return (g.name.startswith("compare.") or g.counts is not None
+            or _CONFIDENT_THRESHOLD.fullmatch(g.threshold) is not None)
+
+
 def evidence_line(g: GateResult, window: str) -> str:
     """A gate in words, one line of a runner commit's body."""
-    if g.name.startswith("compare."):  # cumulative since the step started, not the window
+    if judged_since_step(g):  # cumulative since the step started, not the window
         window = "since the step started"
     extra = ", dry run" if g.dry_run else ""
     detail = f" — {g.detail}" if g.detail else ""

@@ -22,6 +22,7 @@ from runner.git import Git, GitError, author_ident
 from runner.load import check_repository, layout, load_config
 from runner.load.statefile import dump_state
 from runner.model import GateResult, Phase, RepoConfig, Repository, RolloutState, Verdict
+from runner.model.plan import RolloutPlan
 from runner.reconcile import last_change
 from runner.reconcile.commit import (
     CommitSpec,
@@ -152,6 +153,9 @@ class Report:
     degraded: bool = False
     #: The time the run acted at (``Options.now``).
     now: datetime | None = None
+    #: ``advance``: the plans the run judged by (``--dry-run`` says how far a gate is from
+    #: deciding, ``runner.review.run_text``).
+    plans: Mapping[str, RolloutPlan] = field(default_factory=dict)
 
     @property
     def rolled_back(self) -> list[str]:
@@ -492,6 +496,7 @@ def advance(opts: Options, evaluate: Evaluator) -> Report:
     report = Report()
 
     def compute(git: Git, repo: Repository, sound: frozenset[str] | None) -> list[Decision]:
+        report.plans = repo.plans
         held, error = kill_switches(repo, opts.env)
         if error is not None and error not in report.errors:
             report.errors.append(error)

@@ -8,7 +8,7 @@ that the CLI prints as JSON or renders through ``runner/templates/plan.md.j2``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +19,7 @@ from runner.model import Flag, Gate, Repository, Risk, RolloutPlan, RolloutState
 from runner.model.state import Phase
 from runner.percent import percent
 from runner.review.plan_evidence import evidence_risks, plan_evidence
+from runner.review.plan_traffic import Measured
 from runner.review.snapshot import Snapshot
 from runner.safetext import shown_url
 from runner.timefmt import utc_iso
@@ -97,7 +98,10 @@ def plan_fields(plan: RolloutPlan) -> dict[str, Any]:
             out[f"steps[{i}].gates.{g.name}"] = g.threshold + (" (dry run)" if g.dry_run else "")
     out.update(compare_fields(plan))
     if plan.traffic is not None:  # planning only, outside the digest: shown when edited
-        out["traffic"] = f"{_number(plan.traffic.requests_per_hour)}/h"
+        if plan.traffic.requests_per_hour is not None:
+            out["traffic"] = f"{_number(plan.traffic.requests_per_hour)}/h"
+        if plan.traffic.query is not None:  # only when set: other plans' fields as they were
+            out["traffic.query"] = plan.traffic.query
     m = plan.metrics
     if m is not None:
         out["metrics.type"] = m.type
@@ -362,7 +366,12 @@ def _risk(level: str, kind: str, flag: str, message: str) -> dict[str, str]:
     return {"level": level, "kind": kind, "flag": flag, "message": message}
 
 
-def compare(base: Snapshot, head: Snapshot, now: datetime | None = None) -> dict[str, Any]:
+def compare(base: Snapshot, head: Snapshot, now: datetime | None = None,
+            traffic_reader: Callable[[RolloutPlan], Measured | None] | None = None
+            ) -> dict[str, Any]:
+    """The review of ``head`` against ``base`` (JSON-ready). ``traffic_reader``: reads a
+    plan's measured traffic (``traffic.query``, :func:`runner.review.plan_traffic.measure`);
+    without it only the declared traffic is used."""
     now = now or datetime.now(UTC)
     b, h = base.repository, head.repository
     added = sorted(set(h.flags) - set(b.flags))
@@ -394,7 +403,12 @@ def compare(base: Snapshot, head: Snapshot, now: datetime | None = None) -> dict
                      "timeline": timeline(ph, h.states.get(key), now),
                      "compare": compare_summary(ph),
                      "changes": field_changes(plan_fields(pb), plan_fields(ph)) if pb else []}
-            evidence = plan_evidence(ph)  # the requests each step needs, and how long
+            # the requests each step needs, and how long; a measured traffic read first
+            measured = traffic_reader(ph) if traffic_reader is not None else None
+            evidence = plan_evidence(ph, measured.requests_per_hour if measured else None)
+            if measured is not None and measured.note is not None:  # not read: one line
+                evidence = {**(evidence if evidence and "steps" in evidence else {}),
+                            "traffic_note": measured.note}
             if evidence is not None:
                 entry["evidence"] = evidence
             rollouts["changed" if pb else "started"].append(entry)

@@ -4,14 +4,20 @@
 run's :class:`runner.reconcile.runs.Report` through here: its notes (for standard error),
 one line per decision, the rollbacks, the push; every line through ``safe_line``. And the
 warnings about rollouts whose metrics could not be read, with their job-summary lines.
+``advance --dry-run`` adds, under a decision, how far each inconclusive comparison and
+absolute gate with a confidence is from deciding, for a plan with ``traffic`` — the words
+``rollout status`` uses (:mod:`runner.review.status_evidence`): a hold records no state, so
+this is where a person sees it live.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from runner.model import Phase
+from runner.load.statefile import state_to_dict
+from runner.model import Phase, RolloutPlan
 from runner.percent import pct
 from runner.reconcile.decide import Action, Decision
 from runner.reconcile.runs import Report, Unreadable
@@ -70,8 +76,12 @@ def run_text(rep: Report, dry_run: bool = False) -> RunText:
     logs are searched for) and the push."""
     notes = [safe_line(f"error: {e}", limit=2000) for e in rep.errors]
     notes += [safe_line(f"note: {note}", limit=2000) for note in rep.notes]
-    lines = [decision_line(d, rep.commits.get(d.flag), dry_run, rep.now)
-             for d in rep.decisions if d.selected]
+    lines = []
+    for d in rep.decisions:
+        if d.selected:
+            lines.append(decision_line(d, rep.commits.get(d.flag), dry_run, rep.now))
+            if dry_run:
+                lines.extend(distance_lines(d, rep.plans.get(d.flag)))
     lines += [f"ROLLED BACK: {safe_line(flag)}" + (" (dry run, nothing written)" if dry_run else "")
               for flag in rep.rolled_back]
     if rep.pushed:
@@ -81,6 +91,24 @@ def run_text(rep: Report, dry_run: bool = False) -> RunText:
                                   for u in found],
                    [f"- {markdown(safe_line(unreadable_words(u, dry_run), limit=2000))}"
                     for u in found])
+
+
+def distance_lines(d: Decision, plan: RolloutPlan | None) -> list[str]:
+    """``  compare.error_rate: needs ~6,412 more treatment requests (~128,250 in all) to pass
+    (~1d19h at the current rate)``, one line per inconclusive gate of ``d`` that can say it:
+    from the step as it was (the decision's ``before``) with the gates just evaluated; none
+    for a plan without ``traffic`` or one edited since the state was written."""
+    if plan is None or plan.traffic is None or d.before is None or not d.gates \
+            or d.before.plan_digest != plan.digest:
+        return []
+    # start-up: the statistics load only for a plan that plans its evidence
+    from runner.review.status_evidence import TO_DECIDE, distance_text, with_distances
+
+    row = state_to_dict(dataclasses.replace(d.before, phase=Phase.PROGRESSING,
+                                            last_gates=d.gates))
+    with_distances(row, plan)
+    return [safe_line(f"  {g['name']}: {distance_text(g[TO_DECIDE])}", limit=1000)
+            for g in row["last_gates"] if TO_DECIDE in g]
 
 
 def unreadable_words(u: Unreadable, dry_run: bool = False) -> str:

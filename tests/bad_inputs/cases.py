@@ -541,7 +541,20 @@ CASES: list[Case] = [
          "traffic: 0/h\n")}, P, 6, "traffic", "no traffic at all"),
     Case("traffic_object_without_requests", {F: flag(), P: plan(
          "strategy: safe\ngates:\n  error_rate: 1\ntraffic:\n  error_rate: 0.3\n")},
-         P, 6, "traffic.requests_per_hour", "required field is missing"),
+         P, 6, "traffic", "needs one of requests_per_hour, query"),
+    Case("traffic_query_without_prometheus", {F: flag(), P: plan(
+         "strategy: safe\ngates:\n  error_rate: 1\ntraffic:\n  requests_per_hour: 6000\n"
+         "  query: sum(rate(requests_total[7d])) * 3600\n")},
+         P, 8, "traffic.query", "a measured traffic is read from a prometheus metrics source, "
+         "and this plan's is file"),
+    Case("traffic_query_undefined_variable", {F: flag(), P: plan(
+         "strategy: safe\ngates:\n  error_rate: 1\nmetrics:\n  type: prometheus\n"
+         "  url: http://127.0.0.1:9\n  queries:\n    error_rate: 'vector(0)'\n"
+         "traffic:\n  query: 'sum(rate(x{flag=\"{{ flg }}\"}[7d])) * 3600'\n")},
+         P, 12, "traffic.query", "'flg' is undefined"),
+    Case("traffic_query_empty", {F: flag(), P: plan(
+         "strategy: safe\ngates:\n  error_rate: 1\ntraffic:\n  query: ''\n")},
+         P, 7, "traffic.query", "must not be empty"),
     Case("traffic_power_of_one", {F: flag(), P: plan(
          "strategy: safe\ngates:\n  error_rate: 1\ntraffic:\n  requests_per_hour: 6000\n"
          "  power: 1\n")}, P, 8, "traffic.power", "1 is greater than or equal to the maximum of 1"),

@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from runner.model import CohortEvidence, GateResult, Phase, RolloutState, Verdict
+from runner.model import CohortEvidence, GateResult, Phase, RolloutState, StepCounts, Verdict
 from runner.reconcile.decide import Action, Decision
 from runner.reconcile.message import (
     RunnerMessage,
     comparison_of,
+    evidence_line,
     format_message,
     from_decision,
     message,
@@ -133,3 +134,23 @@ def test_gate_and_compare_grammars() -> None:
     assert c is not None and c.dry_run and c.diff is None and c.cohorts.control_rate is None
     assert c.cohorts.treatment_requests == 1204 and c.verdict == "inconclusive"
     assert parse_compare("error_rate went up: fail") is None
+
+
+@pytest.mark.parametrize(("gate", "line"), [
+    (GateResult("error_rate", Verdict.PASS, 0.5, "<= 1", detail="fine"),
+     "error_rate = 0.5 (threshold <= 1, window 5m): pass — fine"),
+    (GateResult("request_count", Verdict.PASS, 900.0, ">= 100"),
+     "request_count = 900 (threshold >= 100, window 5m): pass"),
+    (GateResult("error_rate", Verdict.INCONCLUSIVE, 0.2, "<= 1 at 95 %", detail="1 errors in 500",
+                counts=StepCounts(500.0, 1.0)),
+     "error_rate = 0.2 (threshold <= 1 at 95 %, window since the step started): inconclusive"
+     " — 1 errors in 500"),
+    # no counts (the source had no data), yet the gate judges since the step started
+    (GateResult("error_rate", Verdict.INCONCLUSIVE, None, "<= 1 at 95 %", dry_run=True),
+     "error_rate = none (threshold <= 1 at 95 %, window since the step started, dry run)"
+     ": inconclusive"),
+    (GateResult("compare.error_rate", Verdict.FAIL, 4.875, "+0.5 pp", cohorts=COHORTS),
+     "compare.error_rate = 4.875 (threshold +0.5 pp, window since the step started): fail"),
+])
+def test_the_evidence_line_names_what_the_gate_judged(gate: GateResult, line: str) -> None:
+    assert evidence_line(gate, "5m") == line
