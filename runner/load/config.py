@@ -12,14 +12,14 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from runner.load.assemble import build_config
+from runner.load.assemble import build_config, build_metrics
 from runner.load.documents import Unreadable, a_type, number_findings, read_bytes
 from runner.load.durations import parse_duration
 from runner.load.problems import Problem, field_name, shown
 from runner.load.schema_errors import schema_findings
 from runner.load.semantic import check_durations, template_error
 from runner.load.yamlsafe import YamlError
-from runner.model import NotifyConfig, NotifyTarget, RepoConfig
+from runner.model import Environment, NotifyConfig, NotifyTarget, RepoConfig
 from runner.model.config import DEFAULT_NOTIFY_TIMEOUT, STATE_LAYOUTS
 from runner.model.flagsets import PublishSet, glob_problem
 
@@ -125,9 +125,11 @@ def load_config(root: Path) -> tuple[RepoConfig, list[Problem]]:
                 found.append((("metrics", "queries", q), err))
     if not found:
         found.extend(_set_findings(section))
+        found.extend(_environment_findings(section, rel))
     if found:
         problems = [
             Problem(rel, _notify_line(text, p) if p[:2] == ("publish", "sets")
+                    or p[:1] == ("environments",)
                     else _toml_line(text, p), 1, field_name(("tool", "rollout", *p)), msg)
             for p, msg in found
         ]
@@ -158,7 +160,33 @@ def _with_bucketing(config: RepoConfig, section: dict[str, Any]) -> RepoConfig:
     if isinstance(sets, dict) and not _set_findings(section):
         config = dataclasses.replace(config, publish_sets=tuple(
             PublishSet(name, tuple(globs)) for name, globs in sets.items()))
+    environments = section.get("environments")
+    if isinstance(environments, dict) and environments:
+        config = dataclasses.replace(config, environments=tuple(
+            Environment(name, metrics=build_metrics(e.get("metrics")),
+                        publish=tuple(e.get("publish", ())))
+            for name, e in environments.items()))  # tomllib keeps the tables' order
     return config
+
+
+def _environment_findings(section: dict[str, Any], rel: str) -> list[tuple[tuple[Any, ...], str]]:
+    """What the schema cannot say of ``[tool.rollout.environments]``: each environment's
+    metric source checked as the default one is (durations, templates)."""
+    environments = section.get("environments")
+    found: list[tuple[tuple[Any, ...], str]] = []
+    for name, e in (environments.items() if isinstance(environments, dict) else ()):
+        metrics = e.get("metrics") if isinstance(e, dict) else None
+        if not isinstance(metrics, dict):
+            continue
+        where = ("environments", name, "metrics")
+        found.extend(((*where, *f.field[1:]), f.message)
+                     for f in check_durations({"metrics": metrics}, rel))
+        if isinstance(metrics.get("path"), str) and (err := template_error(metrics["path"])):
+            found.append(((*where, "path"), err))
+        for q, text_q in (metrics.get("queries") or {}).items():
+            if err := template_error(text_q):
+                found.append(((*where, "queries", q), err))
+    return found
 
 
 def _set_findings(section: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:

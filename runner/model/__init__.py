@@ -11,6 +11,7 @@ from runner.model.config import (
     NotifyTarget,
     RepoConfig,
 )
+from runner.model.environments import ENVIRONMENT_NAME, Environment
 from runner.model.flag import (
     BOOLEAN_VARIANTS,
     Flag,
@@ -48,11 +49,13 @@ __all__ = [
     "BOOLEAN_VARIANTS",
     "COMPARED_METRICS",
     "COMPARED_UNITS",
+    "ENVIRONMENT_NAME",
     "NOTIFY_EVENTS",
     "NOTIFY_TYPES",
     "STRATEGIES",
     "CohortEvidence",
     "Comparison",
+    "Environment",
     "Flag",
     "Gate",
     "GateResult",

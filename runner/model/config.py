@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from runner.model.flagsets import PublishSet
+
+if TYPE_CHECKING:  # environments.py builds on MetricsConfig, defined here
+    from runner.model.environments import Environment
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +67,13 @@ class RepoConfig:
     #: ``flat``: ``<rollouts_dir>/<plan>.state.json``; ``fanout``:
     #: ``<rollouts_dir>-state/<xx>/<plan>.state.json`` (runner.load.layout owns the paths).
     state_layout: str = "flat"
+    #: ``[tool.rollout.environments]`` in promotion order (the order of its tables); empty:
+    #: the one implicit environment of a repository that declares none.
+    environments: tuple[Environment, ...] = ()
+
+    def environment(self, name: str) -> Environment | None:
+        """The declared environment called ``name``, or None."""
+        return next((e for e in self.environments if e.name == name), None)
 
 
 #: The events a notification target may ask for (``[tool.rollout.notify.targets.NAME]
