@@ -124,7 +124,7 @@ CASES = [
     ([FLAG], '{"timestamp": 1, "cohorts": []}\n', 1, "t.jsonl:1: cohorts: not an object"),
     ([FLAG], ('{"timestamp": 1, "cohorts": {"treatment": {"requests": 50}}}\n'
               '{"timestamp": 2, "cohorts": {"treatment": {"requests": 40}}}\n'), 1,
-     "t.jsonl:2: cohorts.treatment.requests: 40 is less than 50 on line 1: cohort counts are "
+     "t.jsonl:2: cohorts.treatment.requests: 40 is less than 50 on line 1: counts are "
      "running totals"),
     ([FLAG], "\n\n", 1, "t.jsonl: no lines"),
 ]
@@ -164,3 +164,37 @@ def test_a_plan_with_problems_names_its_file_and_line(repo: Path, tmp_path: Path
     lines = out.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(
         f"rollout simulate: error: rollouts/{FLAG}.yaml:3:"), lines
+
+
+def test_a_gate_with_a_confidence_judges_the_timelines_step_counts(
+        repo: Path, tmp_path: Path) -> None:
+    """The ``step`` counts of a timeline are running totals, as the cohorts' are: a gate with
+    a confidence judges what grew since the simulated step started, and a regression in them
+    rolls the rollout back."""
+    (repo / "rollouts" / f"{FLAG}.yaml").write_text(
+        f"flag: {FLAG}\nstrategy: custom\nwait: 10m\nsteps: [0, 5, 25, 100]\n"
+        "gates:\n  error_rate: {max: 1.0, confidence: 0.95}\n"
+        "metrics: {type: file, path: logs/metrics.json, window: 5m}\n")
+    git(repo, "commit", "-qam", "a gate with a confidence")
+    rows, requests, errors = [], 0, 0
+    for m in range(0, 241, 5):
+        requests += 2000
+        errors += 4 if m < 15 else 400  # 0.2 %, then 20 % from 15 minutes in (at 5 %)
+        rows.append(json.dumps({"timestamp": _iso(T0 + timedelta(minutes=m)),
+                                "step": {"requests": requests, "errors": errors}}) + "\n")
+    timeline = tmp_path / "t.jsonl"
+    timeline.write_text("".join(rows))
+    out = _run(repo, FLAG, "--repo", str(repo), "--timeline", str(timeline), "--format", "json")
+    assert out.returncode == 0, out.stderr
+    looks = [lk for lk in json.loads(out.stdout)["looks"] if lk["action"] != "hold"]
+    assert [(lk["action"], lk["at"], lk["from_percentage"]) for lk in looks] == [
+        ("start", _iso(T0), 0), ("advance", _iso(T0 + timedelta(minutes=10)), 0),
+        ("rollback", _iso(T0 + timedelta(minutes=15)), 5)]
+
+    falling = [*rows[:2], json.dumps({"timestamp": _iso(T0 + timedelta(minutes=10)),
+                                      "step": {"requests": 1, "errors": 0}}) + "\n"]
+    timeline.write_text("".join(falling))
+    out = _run(repo, FLAG, "--repo", str(repo), "--timeline", str(timeline))
+    assert out.returncode == 1
+    assert f"{timeline}:3: step.requests: 1 is less than 4000 on line 2" in out.stderr, out.stderr
+    assert len(out.stderr.splitlines()) == 1

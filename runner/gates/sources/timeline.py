@@ -14,10 +14,11 @@ source's rules (a ``timestamp`` older than the window before ``now`` is stale: n
 The cohort counts of a timeline are running totals since the timeline's start, as counters
 are (they never decrease); the comparison gets what grew since the step started: the
 counts of the line read minus those of the last line at or before the step's start (none:
-from zero). A count a line lacks is no data at that line.
+from zero). So are the ``step`` counts (``requests``, ``errors``) a gate with a confidence
+judges. A count a line lacks is no data at that line.
 
 Parsing checks what can be checked without the plan (JSON, an object, the timestamp and its
-order, the shape of ``cohorts`` and its counts) and raises :class:`TimelineProblem` naming
+order, the shape of ``cohorts``, ``step`` and their counts) and raises :class:`TimelineProblem` naming
 the file, the line and the field; a gate's own field is read at the look, as the runner
 reads a metrics file (a string where a number is meant is an ``error`` for that gate).
 """
@@ -36,13 +37,16 @@ from runner.errors import ContentError
 from runner.gates.readings import (
     COHORTS,
     COUNTS,
+    STEP_COUNTS,
     NoData,
     Reading,
     SourceCall,
     check_fresh,
     cohort_readings_from_document,
+    judges_counts,
     parse_timestamp,
     reading_from_document,
+    step_readings_from_document,
 )
 
 
@@ -92,14 +96,30 @@ class Timeline:
         origin = f"{self.name}:{entry.line}"
         check_fresh(entry.document, call.now, call.metrics.window, origin)
         readings = {g.name: reading_from_document(entry.document, g, origin) for g in call.gates}
+        base = self.at(call.step_started_at) if call.step_started_at is not None else None
+        if judges_counts(call.gates):  # a gate with a confidence: the step's own counts
+            grown_step = _grown_step(entry.document.get("step"),
+                                     base.document.get("step") if base else None)
+            since = f" since line {base.line}" if base is not None else ""
+            readings.update(step_readings_from_document({"step": grown_step},
+                                                        f"{origin} (counts{since})"))
         if call.compare is not None:
-            base = self.at(call.step_started_at) if call.step_started_at is not None else None
             grown = {"cohorts": _grown(entry.document.get("cohorts"),
                                        base.document.get("cohorts") if base else None)}
             since = f" since line {base.line}" if base is not None else ""
             readings.update(cohort_readings_from_document(grown, call.compare,
                                                           f"{origin} (counts{since})"))
         return readings
+
+
+def _grown_step(now: object, then: object) -> dict[str, float] | None:
+    """The ``step`` counts of ``now`` minus those of ``then`` (running totals, like the
+    cohorts'); None when ``now`` has none."""
+    if not isinstance(now, Mapping):
+        return None
+    before = then if isinstance(then, Mapping) else {}
+    return {count: float(now[count]) - float(before.get(count) or 0)
+            for count in STEP_COUNTS if now.get(count) is not None}
 
 
 def _grown(now: object, then: object) -> dict[str, dict[str, float]] | None:
@@ -154,18 +174,50 @@ def parse_timeline(text: str, name: str) -> Timeline:
             raise TimelineProblem(f"{where}: timestamp: {moment.isoformat()} is before line "
                                   f"{entries[-1].line}'s {entries[-1].at.isoformat()}: lines "
                                   "are in time order")
-        for field, value in _counts(document.get("cohorts"), where):
+        for field, value in [*_counts(document.get("cohorts"), where),
+                             *_step_counts(document.get("step"), where)]:
             previous = last_count.get(field)
             if previous is not None and value < previous[0]:
+                name_of = ".".join(field) if field[0] == "step" else f"cohorts.{'.'.join(field)}"
                 raise TimelineProblem(
-                    f"{where}: cohorts.{field[0]}.{field[1]}: {value:g} is less than "
-                    f"{previous[0]:g} on line {previous[1]}: cohort counts are running totals "
+                    f"{where}: {name_of}: {value:g} is less than "
+                    f"{previous[0]:g} on line {previous[1]}: counts are running totals "
                     "since the timeline's start and never decrease")
             last_count[field] = (value, number)
         entries.append(Entry(moment, number, document))
     if not entries:
         raise TimelineProblem(f"{name}: no lines: a timeline holds one JSON object a line")
     return Timeline(name, tuple(entries))
+
+
+def _step_counts(step: object, where: str) -> list[tuple[tuple[str, str], float]]:
+    """The ``step`` counts of one line (a gate with a confidence), checked like a cohort's."""
+    if step is None:
+        return []
+    if not isinstance(step, Mapping):
+        raise TimelineProblem(f"{where}: step: not an object: {step!r:.60}")
+    out = []
+    for count in STEP_COUNTS:
+        value = step.get(count)
+        if value is None:
+            continue
+        number = _count_value(value, f"{where}: step.{count}")
+        out.append((("step", count), number))
+    return out
+
+
+def _count_value(value: object, where: str) -> float:
+    """``value`` as a count (a finite number, 0 or more), else :class:`TimelineProblem`."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TimelineProblem(f"{where}: not a number: {value!r:.60}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number) or number < 0:
+        raise TimelineProblem(f"{where}: {value!r:.60} is not a count (a finite number, 0 "
+                              "or more)")
+    return number
 
 
 def _counts(cohorts: object, where: str) -> list[tuple[tuple[str, str], float]]:
@@ -185,15 +237,5 @@ def _counts(cohorts: object, where: str) -> list[tuple[tuple[str, str], float]]:
             value = counts.get(count)
             if value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise TimelineProblem(f"{where}: cohorts.{cohort}.{count}: not a number: "
-                                      f"{value!r:.60}")
-            try:
-                number = float(value)
-            except OverflowError:
-                number = math.inf
-            if not math.isfinite(number) or number < 0:
-                raise TimelineProblem(f"{where}: cohorts.{cohort}.{count}: {value!r:.60} is not "
-                                      "a count (a finite number, 0 or more)")
-            out.append(((cohort, count), number))
+            out.append(((cohort, count), _count_value(value, f"{where}: cohorts.{cohort}.{count}")))
     return out
