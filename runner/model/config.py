@@ -11,6 +11,7 @@ from runner.model.flagsets import PublishSet
 
 if TYPE_CHECKING:  # environments.py builds on MetricsConfig, defined here
     from runner.model.environments import Environment
+    from runner.model.freeze import FreezeWindow
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,9 @@ class RepoConfig:
     #: ``[tool.rollout.environments]`` in promotion order (the order of its tables); empty:
     #: the one implicit environment of a repository that declares none.
     environments: tuple[Environment, ...] = ()
+    #: ``[tool.rollout] freeze``: the freeze windows of every environment (of the whole
+    #: repository without environments); empty: none (runner.reconcile.freeze).
+    freezes: tuple[FreezeWindow, ...] = ()
 
     def environment(self, name: str) -> Environment | None:
         """The declared environment called ``name``, or None."""
