@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from runner.model.config import RepoConfig
 from runner.model.freeze import WEEK, FreezeWindow, Halt
 from runner.timefmt import utc_iso_seconds
+
+#: The fields a status record gains while a halt or a freeze holds (:func:`stop_record`).
+HALTED, FROZEN = "halted", "frozen"
 
 #: How far ahead "until" is followed through windows that touch or overlap: weekly windows
 #: that cover the whole week between them would otherwise never end.
@@ -83,5 +87,30 @@ def line_stop(config: RepoConfig, halt: Halt | None, environment: str | None,
     return frozen_reason(*frozen) if frozen is not None else None
 
 
-__all__ = ["HORIZON", "frozen_reason", "frozen_until", "halted_reason", "line_stop",
-           "windows_of"]
+def stop_record(config: RepoConfig, halt: Halt | None, environment: str | None,
+                now: datetime) -> dict[str, Any]:
+    """What ``rollout status`` adds to each rollout's record while the line is stopped:
+    ``halted`` (by, at, reason) and ``frozen`` (until, reason), each only while it holds;
+    ``{}`` otherwise (the records stay as they were)."""
+    out: dict[str, Any] = {}
+    if halt is not None:
+        out[HALTED] = {"by": halt.by, "at": utc_iso_seconds(halt.at), "reason": halt.reason,
+                       "text": halted_reason(halt)}
+    frozen = frozen_until(windows_of(config, environment), now)
+    if frozen is not None:
+        out[FROZEN] = {"until": utc_iso_seconds(frozen[0]), "reason": frozen[1],
+                       "text": frozen_reason(*frozen)}
+    return out
+
+
+__all__ = [
+    "FROZEN",
+    "HALTED",
+    "HORIZON",
+    "frozen_reason",
+    "frozen_until",
+    "halted_reason",
+    "line_stop",
+    "stop_record",
+    "windows_of",
+]
