@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from runner.cli import runopts
+from runner.cli import notifying, runopts
 from runner.cli.commands import SUMMARIES
 from runner.errors import Declined
 from runner.git import GitError
@@ -59,4 +59,8 @@ def run(args: argparse.Namespace) -> int:
               + f": removed {done.path} ({done.sha[:7]}); it was {halted_reason(done.halt)}")
     if done.pushed:
         print(f"pushed to {opts.remote}")
+    said = (halted_reason(done.halt) if on else
+            f"unhalted by {by}" + (f" ({reason})" if reason else "")
+            + f"; it was {halted_reason(done.halt)}")
+    notifying.after_switch(opts, args.switch, args.env, said, done.sha, done.pushed, by)
     return 0

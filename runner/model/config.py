@@ -84,7 +84,7 @@ class RepoConfig:
 #: events``): each change a run commits is at most one of them. ``stuck`` is the pause of a
 #: rollout whose progress deadline passed with no conclusive evaluation (not also ``pause``).
 NOTIFY_EVENTS = ("start", "advance", "completed", "rollback", "pause", "stuck", "hold",
-                 "resume", "retry")
+                 "resume", "retry", "halt", "unhalt")
 #: The kinds of target: a Slack incoming webhook, or a JSON webhook signed with HMAC-SHA256.
 NOTIFY_TYPES = ("slack", "webhook")
 #: How long one delivery may take when a target names no ``timeout``, seconds.

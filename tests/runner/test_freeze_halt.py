@@ -212,3 +212,26 @@ def test_a_racing_advance_during_a_halt_moves_nothing(example_repo: Path, bare_r
         assert advance(example_repo, minute, "--push").returncode == 0
     assert git(bare_remote, "log", "-1", "--format=%s", "main") == "rollout: halt: incident 9"
     assert state(example_repo)["current_percentage"] in (5, 10)  # 10 only if it won the race
+
+
+def test_a_halt_and_its_lift_are_announced(example_repo: Path) -> None:
+    from tests.notify.receivers import receiver
+
+    with (example_repo / "pyproject.toml").open("a") as f:
+        f.write('\n[tool.rollout.notify.targets.ops]\ntype = "slack"\nurl_env = "SLACK_URL"\n'
+                'events = ["halt", "unhalt"]\n')
+    git(example_repo, "commit", "-qam", "notify halts")
+    with receiver() as slack:
+        env = {"SLACK_URL": f"{slack.url}/hook", "ROLLOUT_REQUESTED_BY": "alice"}
+        out = rollout(example_repo, "halt", "--reason", "incident 123", "--now", at(1),
+                      env=env)
+        assert out.returncode == 0, out.stderr
+        assert "notifications: 1 delivered" in out.stdout
+        out = rollout(example_repo, "unhalt", "--now", at(2), env=env)
+        assert out.returncode == 0, out.stderr
+    halted, unhalted = (s.json() for s in slack.seen)
+    assert halted["text"] == "every rollout halted"
+    reason = next(b["text"]["text"] for b in halted["blocks"] if b["type"] == "section"
+                  and "text" in b)
+    assert "halted by alice at 2026-01-15T12:01:00Z: incident 123" in reason
+    assert unhalted["text"] == "every rollout unhalted"
