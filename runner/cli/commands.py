@@ -10,7 +10,8 @@ from __future__ import annotations
 #: Subcommand modules under runner.cli, in the order ``rollout --help`` lists them.
 COMMANDS = (
     "validate", "plan", "simulate", "advance", "status", "history", "incident", "rollback",
-    "pause", "resume", "retry", "approve", "build", "publish", "keygen", "eval", "init", "demo", "issue",
+    "pause", "resume", "retry", "approve", "halt", "unhalt", "build", "publish", "keygen",
+    "eval", "init", "demo", "issue",
     "migrate-state",
 )
 
@@ -30,6 +31,8 @@ SUMMARIES = {
     "resume": "resume a paused rollout",
     "retry": "start a rolled back rollout again",
     "approve": "approve a rollout's next step that needs approval",
+    "halt": "stop the line: no rollout advances until `rollout unhalt`",
+    "unhalt": "lift a halt: the rollouts go on",
     "build": "write the resolved flags artifact applications load",
     "publish": "publish the served flags (native and flagd) to a folder or a branch",
     "keygen": "print a new key pair for signing publications (flags.sig)",

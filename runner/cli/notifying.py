@@ -13,6 +13,7 @@ from runner.safemarkup import markdown
 from runner.safetext import safe_line
 
 if TYPE_CHECKING:
+    from runner.integrations.notify import Outcome
     from runner.reconcile.runs import Options, Report
 
 
@@ -36,6 +37,24 @@ def after_run(opts: Options, rep: Report) -> None:
     # a bad [tool.rollout.notify] is said at every run
     outcome = announce(config, problems, rep, opts.env, opts.now, datetime.now(UTC),
                        push=opts.push)
+    _said(opts, outcome)
+
+
+def after_switch(opts: Options, event: str, environment: str | None, reason: str, sha: str,
+                 pushed: bool, by: str) -> None:
+    """Announce ``rollout halt``/``unhalt`` (``event``) as :func:`after_run` announces a
+    run's commits: with ``--push`` only once pushed; never a failure."""
+    config, problems = load_notify(opts.root)
+    if (not config.targets and not problems) or (opts.push and not pushed):
+        return
+    from runner.integrations.notify import announce_switch  # start-up: see after_run
+
+    _said(opts, announce_switch(config, problems, event, environment, reason, sha, pushed,
+                                by, opts.env, opts.now, datetime.now(UTC)))
+
+
+def _said(opts: Options, outcome: Outcome) -> None:
+    """The warnings and the count of what ``outcome`` delivered, and the step summary."""
     github = opts.env.get("GITHUB_ACTIONS") == "true"
     for text in [*(f"notify: {w}" for w in outcome.warnings),
                  *(f"notification not delivered: {u}" for u in outcome.undelivered)]:

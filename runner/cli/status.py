@@ -19,6 +19,8 @@ from runner.cli.runopts import parse_now
 from runner.errors import RolloutError
 from runner.files import write_atomic
 from runner.load import check_repository
+from runner.load.halt import halt_of
+from runner.reconcile.freeze import stop_record
 from runner.reconcile.view import kill_switches
 from runner.review.status import FORMATS, render_status, selected, status_rows
 from runner.safetext import safe_line
@@ -66,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
     held, switch_error = kill_switches(repo, dict(os.environ))
     if switch_error is not None:
         print(f"rollout status: error: {safe_line(switch_error, 1000)}", file=sys.stderr)
-    rows, unshowable = status_rows(repo, flags, now, args.format, held)
+    environment = getattr(repo, "environment", None)  # a view of one environment
+    stop = stop_record(repo.config, halt_of(root, repo.config, environment), environment, now)
+    rows, unshowable = status_rows(repo, flags, now, args.format, held, stop)
     broken = 0
     for u in unshowable:
         broken += cannot_show("status", u.what, u.error)

@@ -235,15 +235,19 @@ def _input(text: str) -> dict[str, Any]:
 
 _TITLES = {"start": "started", "advance": "advanced", "completed": "completed",
            "rollback": "rolled back", "pause": "paused", "stuck": "stuck (paused)",
-           "hold": "held", "resume": "resumed", "retry": "retried"}
+           "hold": "held", "resume": "resumed", "retry": "retried", "halt": "halted",
+           "unhalt": "unhalted"}
 _ICONS = {"rollback": ":rotating_light:", "stuck": ":hourglass:", "pause": ":double_vertical_bar:",
-          "hold": ":raised_hand:", "completed": ":white_check_mark:"}
+          "hold": ":raised_hand:", "completed": ":white_check_mark:", "halt": ":octagonal_sign:"}
+#: The flag a halt or unhalt is announced for: every rollout (of its environment, the plan).
+EVERY_ROLLOUT = "*"
 
 
 def slack_message(change: Change) -> dict[str, Any]:
     """A Block Kit message: header, fields (flag, action, percentage, commit), the reason,
     the gate evidence, and a context line with the plan and the run."""
-    title = f"{_ICONS.get(change.event, ':arrow_forward:')} {change.flag} {_TITLES[change.event]}"
+    who = "every rollout" if change.flag == EVERY_ROLLOUT else change.flag
+    title = f"{_ICONS.get(change.event, ':arrow_forward:')} {who} {_TITLES[change.event]}"
     move = (f"{pct(change.from_percentage)}% → {pct(change.to_percentage)}%"
             if change.from_percentage != change.to_percentage
             else f"{pct(change.to_percentage)}%")
@@ -271,7 +275,8 @@ def slack_message(change: Change) -> dict[str, Any]:
         context.append(f"<{change.run_url}|workflow run>")
     blocks.append({"type": "context", "elements": [
         _input(" · ".join(["rollout-runner", *context]))]})
-    return {"text": safe_line(f"{change.flag} {_TITLES[change.event]}: {move}", 300),
+    said = "" if change.flag == EVERY_ROLLOUT else f": {move}"  # a halt moves no percentage
+    return {"text": safe_line(f"{who} {_TITLES[change.event]}{said}", 300),
             "blocks": blocks}
 
 
@@ -447,6 +452,24 @@ def left_out(problem: object) -> str:
     return "notifications are off"
 
 
+def announce_switch(config: NotifyConfig, problems: Sequence[object], event: str,
+                    environment: str | None, reason: str, sha: str, pushed: bool,
+                    requested_by: str, env: Mapping[str, str], now: datetime,
+                    sent_at: datetime) -> Outcome:
+    """``rollout halt``/``unhalt`` (``event``), committed as ``sha``, to the targets that ask
+    for it: flag ``*`` (every rollout), plan the environment (``*``: all of them)."""
+    warnings = [safe_line(f"{p} ({left_out(p)}; `rollout validate` checks it)", 1000)
+                for p in problems]
+    gh = github_repository(env)
+    change = Change(
+        event=event, flag=EVERY_ROLLOUT, plan=environment or EVERY_ROLLOUT, action=event,
+        from_percentage=0.0, to_percentage=0.0, phase=None, reason=record_line(reason),
+        commit=sha, commit_url=commit_link(sha, config.commit_url, env), pushed=pushed,
+        decided_at=now, requested_by=requested_by, run_url=run_link(env),
+        repository=gh[1] if gh else None)
+    return deliver(config, [change], env, sent_at, warnings)
+
+
 def announce(config: NotifyConfig, problems: Sequence[object], run: Report,
              env: Mapping[str, str], now: datetime, sent_at: datetime, *, push: bool) -> Outcome:
     """What the commands call after a run (never a dry run): what ``run`` committed, to the
@@ -461,7 +484,25 @@ def announce(config: NotifyConfig, problems: Sequence[object], run: Report,
                    sent_at, warnings)
 
 
-__all__ = ["DELIVERY_HEADER", "EVENTS", "EVENT_HEADER", "SIGNATURE_HEADER", "TIMESTAMP_HEADER",
-           "Change", "Outcome", "Undelivered", "announce", "changes", "cohort_words",
-           "deliver", "delivery_id", "event_of", "gate_words", "signature", "slack_message",
-           "webhook_document"]
+__all__ = [
+    "DELIVERY_HEADER",
+    "EVENTS",
+    "EVENT_HEADER",
+    "EVERY_ROLLOUT",
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "Change",
+    "Outcome",
+    "Undelivered",
+    "announce",
+    "announce_switch",
+    "changes",
+    "cohort_words",
+    "deliver",
+    "delivery_id",
+    "event_of",
+    "gate_words",
+    "signature",
+    "slack_message",
+    "webhook_document",
+]

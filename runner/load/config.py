@@ -22,6 +22,8 @@ from runner.load.yamlsafe import YamlError
 from runner.model import Environment, NotifyConfig, NotifyTarget, RepoConfig
 from runner.model.config import DEFAULT_NOTIFY_TIMEOUT, STATE_LAYOUTS
 from runner.model.flagsets import PublishSet, glob_problem
+from runner.model.freeze import FreezeWindow, parse_weekly
+from runner.timefmt import parse_iso
 
 
 def _toml_line(text: str, field_path: tuple[Any, ...]) -> int:
@@ -126,9 +128,11 @@ def load_config(root: Path) -> tuple[RepoConfig, list[Problem]]:
     if not found:
         found.extend(_set_findings(section))
         found.extend(_environment_findings(section, rel))
+        found.extend(_freeze_findings(section))
     if found:
         problems = [
-            Problem(rel, _notify_line(text, p) if p[:2] == ("publish", "sets")
+            Problem(rel, _freeze_line(text, p, section) if "freeze" in p
+                    else _notify_line(text, p) if p[:2] == ("publish", "sets")
                     or p[:1] == ("environments",)
                     else _toml_line(text, p), 1, field_name(("tool", "rollout", *p)), msg)
             for p, msg in found
@@ -164,9 +168,93 @@ def _with_bucketing(config: RepoConfig, section: dict[str, Any]) -> RepoConfig:
     if isinstance(environments, dict) and environments:
         config = dataclasses.replace(config, environments=tuple(
             Environment(name, metrics=build_metrics(e.get("metrics")),
-                        publish=tuple(e.get("publish", ())))
+                        publish=tuple(e.get("publish", ())),
+                        freezes=freeze_windows(e.get("freeze", [])))
             for name, e in environments.items()))  # tomllib keeps the tables' order
+    freeze = section.get("freeze")
+    if isinstance(freeze, list) and freeze:
+        config = dataclasses.replace(config, freezes=freeze_windows(freeze))
     return config
+
+
+def freeze_windows(items: list[Any]) -> tuple[FreezeWindow, ...]:
+    """A ``freeze`` list (checked by :func:`_freeze_findings`) as the model's windows."""
+    return tuple(
+        FreezeWindow(reason=w["reason"], weekly=parse_weekly(w["weekly"]))
+        if "weekly" in w else
+        FreezeWindow(reason=w["reason"], start=parse_iso(w["start"]), end=parse_iso(w["end"]))
+        for w in items)
+
+
+def _window_findings(where: tuple[Any, ...], w: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+    """What the schema cannot say of one freeze window: dated or weekly (one of them), its
+    times readable, its end after its start, its weekly text in the grammar."""
+    dated = [k for k in ("start", "end") if k in w]
+    if "weekly" in w and dated:
+        return [((*where, dated[0]), "a freeze window is dated (start and end) or weekly, "
+                 "not both")]
+    if "weekly" in w:
+        try:
+            parse_weekly(w["weekly"])
+        except ValueError as e:
+            return [((*where, "weekly"), str(e))]
+        return []
+    if len(dated) < 2:
+        if not dated:
+            return [(where, "a freeze window needs start and end, or weekly")]
+        missing = "end" if dated == ["start"] else "start"
+        return [((*where, missing), f"a dated freeze window needs {missing} too")]
+    times = {}
+    for key in ("start", "end"):
+        try:
+            times[key] = parse_iso(w[key])
+        except ValueError:
+            return [((*where, key), f"{shown(w[key])} is not an ISO 8601 time "
+                     "(2026-12-24T00:00:00Z)")]
+    if times["end"] <= times["start"]:
+        return [((*where, "end"), f"{shown(w['end'])} is not after the start "
+                 f"{shown(w['start'])}")]
+    return []
+
+
+def _freeze_findings(section: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+    """``[tool.rollout] freeze`` and each environment's ``freeze`` (once the schema holds):
+    each window checked by :func:`_window_findings`. Windows may overlap."""
+    lists: list[tuple[tuple[Any, ...], Any]] = [(("freeze",), section.get("freeze"))]
+    environments = section.get("environments")
+    for name, e in (environments.items() if isinstance(environments, dict) else ()):
+        if isinstance(e, dict):
+            lists.append((("environments", name, "freeze"), e.get("freeze")))
+    found: list[tuple[tuple[Any, ...], str]] = []
+    for where, items in lists:
+        for i, w in enumerate(items if isinstance(items, list) else ()):
+            if isinstance(w, dict):
+                found.extend(_window_findings((*where, i), w))
+    return found
+
+
+def _freeze_line(text: str, field_path: tuple[Any, ...], section: dict[str, Any]) -> int:
+    """Best-effort line of a field of a freeze window: the first line after the table that
+    holds the ``freeze`` list (``[tool.rollout]``, an environment's table, or an
+    ``[[...freeze]]`` array of tables) that writes the field's value, else that table."""
+    at = field_path.index("freeze")
+    value: Any = section
+    for key in field_path:
+        value = value.get(key) if isinstance(value, dict) else (
+            value[key] if isinstance(value, list) and isinstance(key, int)
+            and key < len(value) else None)
+    holder = _notify_line(text, field_path[:at + 1]) if at else _toml_line(text, ("freeze",))
+    if isinstance(value, str):
+        needle = tomllib_quoted(value)
+        for i, line in enumerate(text.splitlines()[holder - 1:], holder):
+            if needle in line or value in line:
+                return i
+    return holder
+
+
+def tomllib_quoted(value: str) -> str:
+    """``value`` as a TOML basic string writes it (enough to find it on its line)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _environment_findings(section: dict[str, Any], rel: str) -> list[tuple[tuple[Any, ...], str]]:

@@ -17,6 +17,7 @@ from types import MappingProxyType
 from runner.load.config import load_config
 from runner.load.entries import odd_entries
 from runner.load.flags import load_flags
+from runner.load.halt import halt_problems
 from runner.load.layout import YAML_SUFFIXES, prefix, relative, state_path
 from runner.load.plans import load_plans
 from runner.load.problems import FIELD_CHARS, InvalidRepository, Problem, field_name, problem_text
@@ -112,7 +113,8 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
                         (*YAML_SUFFIXES, STATE_SUFFIX))]
     problems = [*config_problems, *odd, *flags.problems, *plans.problems, *states.problems,
                 *_placed(findings, texts),
-                *glob_problems(root, config, flags.flags, flags.broken)]
+                *glob_problems(root, config, flags.flags, flags.broken),
+                *halt_problems(root, config)]
 
     if only is not None:
         wanted = {relative(root, Path(p) if Path(p).is_absolute() else root / p) for p in only}

@@ -11,6 +11,7 @@ from runner.model.flagsets import PublishSet
 
 if TYPE_CHECKING:  # environments.py builds on MetricsConfig, defined here
     from runner.model.environments import Environment
+    from runner.model.freeze import FreezeWindow
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,9 @@ class RepoConfig:
     #: ``[tool.rollout.environments]`` in promotion order (the order of its tables); empty:
     #: the one implicit environment of a repository that declares none.
     environments: tuple[Environment, ...] = ()
+    #: ``[tool.rollout] freeze``: the freeze windows of every environment (of the whole
+    #: repository without environments); empty: none (runner.reconcile.freeze).
+    freezes: tuple[FreezeWindow, ...] = ()
 
     def environment(self, name: str) -> Environment | None:
         """The declared environment called ``name``, or None."""
@@ -80,7 +84,7 @@ class RepoConfig:
 #: events``): each change a run commits is at most one of them. ``stuck`` is the pause of a
 #: rollout whose progress deadline passed with no conclusive evaluation (not also ``pause``).
 NOTIFY_EVENTS = ("start", "advance", "completed", "rollback", "pause", "stuck", "hold",
-                 "resume", "retry")
+                 "resume", "retry", "halt", "unhalt")
 #: The kinds of target: a Slack incoming webhook, or a JSON webhook signed with HMAC-SHA256.
 NOTIFY_TYPES = ("slack", "webhook")
 #: How long one delivery may take when a target names no ``timeout``, seconds.

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from runner.model.config import MetricsConfig
+from runner.model.freeze import FreezeWindow
 
 #: An environment's name: it goes into state file names, commit subjects, trailers and URLs.
 ENVIRONMENT_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
@@ -24,3 +25,5 @@ class Environment:
     metrics: MetricsConfig | None = None
     #: The environment's default publish targets (``dir:PATH``, ``branch:NAME``, ``file:PATH``).
     publish: tuple[str, ...] = ()
+    #: ``freeze``: this environment's own freeze windows (besides ``RepoConfig.freezes``).
+    freezes: tuple[FreezeWindow, ...] = ()

@@ -13,7 +13,8 @@ A run never writes a state file before its commit exists:
 
 Between 1 and 2 the commits are checked against what was asked (:func:`_verify`): each one
 has the one parent it should and changes exactly the files of its spec, with exactly the
-bytes asked, and every file is a state file (``*.state.json``); anything else drops the work
+bytes asked, and every file is a state file (``*.state.json``, or the halt switch file
+``rollout halt`` names); anything else drops the work
 ref and refuses, before the branch moves. Paths are C-quoted in the stream and identities
 refused when git could read them as more than a name and an address (:func:`check_identity`),
 so no file name or configured author can write a command into the stream; the check is the
@@ -39,7 +40,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,9 +148,10 @@ def recover(git: Git, folders: Sequence[str] = ()) -> str | None:
 
 
 def commit(git: Git, commits: Sequence[CommitSpec], author: tuple[str, str],
-           when: int | None = None) -> list[str]:
+           when: int | None = None, switches: Collection[str] = ()) -> list[str]:
     """Create ``commits`` in order on top of HEAD, move the branch, update the files.
-    Returns the new commit ids."""
+    Returns the new commit ids. ``switches``: the paths besides state files a commit may
+    change (``rollout halt``'s switch file, and nothing else)."""
     if not commits:
         return []
     for value, what in ((author[0], "the author name"), (author[1], "the author email")):
@@ -157,7 +159,7 @@ def commit(git: Git, commits: Sequence[CommitSpec], author: tuple[str, str],
             raise GitError(("fast-import",), "", f"refused to commit: {why}; nothing written")
     for c in commits:
         for ch in c.changes:
-            if not ch.path.endswith(STATE_SUFFIX) or "\0" in ch.path:
+            if not (ch.path.endswith(STATE_SUFFIX) or ch.path in switches) or "\0" in ch.path:
                 raise GitError(("fast-import",), "", f"refused to commit {ch.path!r}: a "
                                "runner commit changes state files only; nothing written")
     if (lock := index_lock(git)) is not None:

@@ -292,12 +292,14 @@ def held_by_kill_switch(state: RolloutState | None) -> bool:
 
 def decide(plan: RolloutPlan, state: RolloutState | None, gates: Sequence[GateResult] | None,
            now: datetime, last_change: LastChange | None = None,
-           kill_switch: str | None = None) -> Decision:
+           kill_switch: str | None = None, line_stop: str | None = None) -> Decision:
     """The next state of one rollout. ``gates`` is the evaluation taken at ``now`` (None when
     :func:`needs_evaluation` said none was needed). ``kill_switch``: why the kill switch (the
     repository's ``EMERGENCY_SHUTDOWN`` or the flag's own override) holds the flag off, as
     the run read it ("kill switch: EMERGENCY_SHUTDOWN=true (committed in pyproject.toml)");
-    None when nothing holds it."""
+    None when nothing holds it. ``line_stop``: why no rollout may move forward now (a freeze
+    window, a halt: ``runner.reconcile.freeze.line_stop``); a start, advance or completion
+    is then held with that reason, nothing committed for it (:func:`_on_line_stop`)."""
     # Someone else changed the state (a git revert, a hand edit): never fight it.
     if last_change is not None and not last_change.by_runner:
         return _human_change(plan, state, now, last_change)
@@ -309,6 +311,9 @@ def decide(plan: RolloutPlan, state: RolloutState | None, gates: Sequence[GateRe
         if kill_switch is not None:
             return _decision(plan, None, None, None,
                              f"pending: {kill_switch}; starts once it is lifted")
+        if line_stop is not None:
+            return _decision(plan, None, None, None,
+                             f"pending: {line_stop}; starts once it is over")
         reason = f"started: step 1 of {len(plan.steps)} at {pct(plan.steps[0].percentage)}%"
         after = fresh_state(plan, now, Phase.PROGRESSING, 0, reason)
         if len(plan.steps) == 1 and plan.bake:
@@ -336,7 +341,7 @@ def decide(plan: RolloutPlan, state: RolloutState | None, gates: Sequence[GateRe
         return _decision(plan, None, state, state, state.reason)
     if kill_switch is None and held_by_kill_switch(state) and aggregate(gates) is not Verdict.FAIL:
         return _lifted(plan, state, now)
-    return _progress(plan, state, tuple(gates), now, kill_switch)
+    return _progress(plan, state, tuple(gates), now, kill_switch, line_stop)
 
 
 def _lifted(plan: RolloutPlan, state: RolloutState, now: datetime) -> Decision:
@@ -423,11 +428,13 @@ def _evaluation(plan: RolloutPlan, state: RolloutState, gates: tuple[GateResult,
 
 
 def _progress(plan: RolloutPlan, state: RolloutState, gates: tuple[GateResult, ...],
-              now: datetime, kill_switch: str | None = None) -> Decision:
+              now: datetime, kill_switch: str | None = None,
+              line_stop: str | None = None) -> Decision:
     """The decision an evaluation of a progressing rollout calls for. The order is the rule:
     the kill switch (a failure still acts under it), a sample-ratio mismatch and a failure
     first (a failure is conclusive, and rolling back is the safe side), a clock that cannot
-    be counted from before anything that counts time."""
+    be counted from before anything that counts time; a freeze or halt only last, over what
+    the gates' pass would do."""
     evaluation = _evaluation(plan, state, gates, now)
     if kill_switch is not None:
         return _on_kill_switch(evaluation, kill_switch)
@@ -436,6 +443,8 @@ def _progress(plan: RolloutPlan, state: RolloutState, gates: tuple[GateResult, .
         decision = assess(evaluation)
         if decision is not None:
             return decision
+    if line_stop is not None:
+        return _on_line_stop(evaluation, line_stop)
     return _on_pass(evaluation)
 
 
@@ -481,6 +490,25 @@ def _on_kill_switch(ev: _Evaluation, kill_switch: str) -> Decision:
         after = dataclasses.replace(kept, reason=reason)
         return _decision(ev.plan, Action.OBSERVE, state, after, reason, gates=ev.gates)
     return _decision(ev.plan, None, state, kept, reason, gates=ev.gates)
+
+
+#: What a freeze or halt holds: every move forward. A completion moves no traffic, but it
+#: ends the watch of the gates, and during a freeze or an incident elsewhere that watch is
+#: what still rolls back; it waits too.
+_FORWARD = (Action.ADVANCE, Action.COMPLETE)
+
+
+def _on_line_stop(ev: _Evaluation, line_stop: str) -> Decision:
+    """A freeze window or a halt (``line_stop`` says which, until when, who, why): what the
+    gates' pass calls for, unless it moves forward, which is held here, the counters recorded
+    only when they must be (as a wait: no commit for the hold itself). Asked after every
+    other assessor, so a failure still rolls back and no data still pauses."""
+    passed = _on_pass(ev)
+    if passed.action not in _FORWARD:
+        return passed
+    move = "completes" if passed.action is Action.COMPLETE else "advances"
+    reason = f"held at {ev.at}: {line_stop}; {move} once it is over"
+    return _observe(ev, reason, record=ev.resets)
 
 
 def _on_sample_ratio_mismatch(ev: _Evaluation) -> Decision | None:

@@ -20,6 +20,7 @@ from runner.gates.readings import MISSING_FILE
 from runner.gates.request import GateRequest
 from runner.git import Git, GitError, author_ident
 from runner.load import check_repository, layout, load_config
+from runner.load.halt import halt_of
 from runner.load.statefile import dump_state
 from runner.model import GateResult, Phase, RepoConfig, Repository, RolloutState, Verdict
 from runner.model.plan import RolloutPlan
@@ -49,6 +50,7 @@ from runner.reconcile.decide import (
     paused_unreadable,
     request,
 )
+from runner.reconcile.freeze import line_stop
 from runner.reconcile.message import message, parse_message
 from runner.reconcile.shard import Shard
 from runner.reconcile.view import kill_switches
@@ -325,9 +327,10 @@ def _last_changes(git: Git, repo: Repository, only: set[str] | None = None
 
 def decide_all(git: Git, repo: Repository, now: datetime, evaluate: Evaluator,
                only: Sequence[str] = (), held: Mapping[str, str] | None = None,
-               shard: Shard | None = None) -> list[Decision]:
+               shard: Shard | None = None, stop: str | None = None) -> list[Decision]:
     """``held``: the rollouts the kill switch holds, with why (``view.kill_switches``);
-    ``shard``: only its rollouts are selected (and their history read)."""
+    ``shard``: only its rollouts are selected (and their history read); ``stop``: why none
+    may move forward (a freeze or halt: :func:`stopped_line`)."""
     unknown = sorted(set(only) - set(repo.plans) - set(repo.states))
     if unknown:
         raise Stop(f"no rollout for {', '.join(unknown)} (no plan in {repo.config.rollouts_dir}/)")
@@ -356,7 +359,7 @@ def decide_all(git: Git, repo: Repository, now: datetime, evaluate: Evaluator,
             continue
         gates = results.get(flag) if any(w.flag == flag for w in wanted) else None
         decisions.append(decide(plan, state, gates, now, last.get(flag),
-                                (held or {}).get(flag)))
+                                (held or {}).get(flag), stop))
     for flag, state in sorted(repo.states.items()):
         if flag not in repo.plans and flag in selected:
             decisions.append(cleanup(Orphan(flag, state.plan, state)))
@@ -500,18 +503,26 @@ def advance(opts: Options, evaluate: Evaluator) -> Report:
         held, error = kill_switches(repo, opts.env)
         if error is not None and error not in report.errors:
             report.errors.append(error)
+        stop = stopped_line(opts.root, repo, opts.now)
         if sound is None:
-            return decide_all(git, repo, opts.now, cached, opts.flags, held, opts.shard)
+            return decide_all(git, repo, opts.now, cached, opts.flags, held, opts.shard, stop)
         unknown = sorted(set(opts.flags) - set(repo.plans) - set(repo.states))
         if unknown:  # named, but its files have problems: say so rather than "no rollout"
             raise Stop(f"no valid rollout for {', '.join(unknown)}; see `rollout validate`")
         only = sorted(sound & set(opts.flags)) if opts.flags else sorted(sound)
         if not only:
             raise Stop(f"{', '.join(opts.flags)}: its files have problems; see `rollout validate`")
-        return _safety_only(decide_all(git, repo, opts.now, cached, only, held, opts.shard),
-                            sound)
+        return _safety_only(decide_all(git, repo, opts.now, cached, only, held, opts.shard,
+                                       stop), sound)
 
     return _run(opts, compute, report, safety_only=True)
+
+
+def stopped_line(root: Path, repo: Repository, now: datetime) -> str | None:
+    """Why no rollout of ``repo`` (an environment's view, or the whole repository) may move
+    forward at ``now``: its halt (``rollout halt``), else a freeze window; None: none."""
+    environment = getattr(repo, "environment", None)  # a view of one environment
+    return line_stop(repo.config, halt_of(root, repo.config, environment), environment, now)
 
 
 def apply_request(opts: Options, action: Action, flag: str, requested_by: str,

@@ -9,6 +9,7 @@ from typing import Any
 from runner.load.statefile import state_to_dict
 from runner.model import Phase, Repository, RolloutPlan, RolloutState
 from runner.reconcile.decide import awaiting_approval, bake_ends_at, next_step_at
+from runner.reconcile.freeze import FROZEN, HALTED
 from runner.timefmt import utc_iso
 
 FIELDS = ("flag", "plan", "phase", "current_percentage", "step", "steps", "step_started_at",
@@ -47,7 +48,8 @@ def _num(p: float) -> float | int:
 
 
 def record(flag: str, plan: RolloutPlan | None, state: RolloutState | None,
-           now: datetime, kill_switch: str | None = None) -> dict[str, Any]:
+           now: datetime, kill_switch: str | None = None,
+           stop: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The status of one rollout. ``step`` is the index in ``steps`` (as in the state file),
     so ``steps[step] == current_percentage`` while the plan is unchanged. ``kill_switch``:
     why the kill switch holds the flag off (:func:`kill_switches`), shown as it is: the
@@ -58,7 +60,23 @@ def record(flag: str, plan: RolloutPlan | None, state: RolloutState | None,
         row["next_step_at"] = None  # nothing advances while it holds
         if state is None and row["reason"].startswith("not started"):
             row["reason"] = f"not started: {kill_switch}; starts once it is lifted"
+    if stop:
+        _stopped(row, state, stop)
     return row
+
+
+def _stopped(row: dict[str, Any], state: RolloutState | None, stop: Mapping[str, Any]) -> None:
+    """A halt or a freeze window (``runner.reconcile.freeze.stop_record``) onto ``row``: said
+    (``halted``, ``frozen``), and no next step before it is over."""
+    row.update(stop)
+    halted, frozen = stop.get(HALTED), stop.get(FROZEN)
+    if halted is not None:
+        row["next_step_at"] = None  # until a person lifts it
+    elif frozen is not None and row["next_step_at"] is not None:
+        row["next_step_at"] = max(row["next_step_at"], frozen["until"])  # both UTC ISO "Z"
+    text = (halted or frozen or {}).get("text", "")
+    if state is None and row["reason"].startswith("not started;"):
+        row["reason"] = f"not started: {text}; starts once it is over"
 
 
 def _record(flag: str, plan: RolloutPlan | None, state: RolloutState | None,
@@ -97,8 +115,8 @@ def _record(flag: str, plan: RolloutPlan | None, state: RolloutState | None,
     }
 
 
-def records(repo: Repository, now: datetime,
-            held: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+def records(repo: Repository, now: datetime, held: Mapping[str, str] | None = None,
+            stop: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     flags = sorted(set(repo.plans) | set(repo.states))
-    return [record(f, repo.plans.get(f), repo.states.get(f), now, (held or {}).get(f))
+    return [record(f, repo.plans.get(f), repo.states.get(f), now, (held or {}).get(f), stop)
             for f in flags]

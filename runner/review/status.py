@@ -62,17 +62,19 @@ def selected(repo: Repository, flag: str | None = None) -> list[str]:
 
 
 def status_rows(repo: Repository, flags: Sequence[str], now: datetime,
-                fmt: str, held: Mapping[str, str] | None = None
+                fmt: str, held: Mapping[str, str] | None = None,
+                stop: Mapping[str, Any] | None = None
                 ) -> tuple[list[dict[str, Any]], list[Unshowable]]:
     """The record of each of ``flags``, and the rollouts that cannot be shown in ``fmt``:
     one broken rollout is reported on its own, the others are still shown. ``held``: the
-    rollouts the kill switch holds, with why (``runner.reconcile.view.kill_switches``)."""
+    rollouts the kill switch holds, with why (``runner.reconcile.view.kill_switches``);
+    ``stop``: the halt or freeze that holds them all (``runner.reconcile.freeze.stop_record``)."""
     rows: list[dict[str, Any]] = []
     broken: list[Unshowable] = []
     for flag in flags:
         try:
             row = record(flag, repo.plans.get(flag), repo.states.get(flag), now,
-                         (held or {}).get(flag))
+                         (held or {}).get(flag), stop)
             plan = repo.plans.get(flag)
             if plan is not None and plan.traffic is not None:
                 # start-up: the statistics load only for a plan that plans its evidence

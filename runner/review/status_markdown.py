@@ -174,8 +174,11 @@ def status_markdown(rows: Sequence[Mapping[str, Any]],
     order = {id(v): i for i, v in enumerate(view)}
     chart.sort(key=lambda v: order[id(v)])
     killed = sorted({str(r["kill_switch"]) for r in rows if r.get("kill_switch")})
+    # a halt or freeze holds every rollout shown: said once, at the top
+    stopped = sorted({str(r[k]["text"]) for r in rows for k in ("halted", "frozen")
+                      if isinstance(r.get(k), Mapping)})
     return render("status.md.j2", rows=view, marker=MARKER, summary=summary, chart=chart,
-                  killed=killed,
+                  killed=killed, stopped=stopped,
                   attention=[v for v in details if v["phase"] != "progressing"],
                   details=details[:DETAILS_LIMIT],
                   hidden=max(0, len(details) - DETAILS_LIMIT))

@@ -51,6 +51,9 @@ HELP: dict[str, str] = {
     "rollout_bake_ends_timestamp_seconds": "When the bake after 100 % ends, Unix time.",
     "rollout_awaiting_approval": "1 while the next step waits for a person's approval.",
     "rollout_kill_switch": "1 while the kill switch (EMERGENCY_SHUTDOWN, the flag's override) holds it off.",
+    "rollout_halted": "1 while a halt (rollout halt) holds it: it does not start, advance or complete.",
+    "rollout_frozen_until_timestamp_seconds":
+        "While a freeze window holds it: when the freeze ends (Unix seconds).",
 }
 
 
@@ -154,6 +157,11 @@ def samples(rows: Sequence[Mapping[str, Any]], states: Mapping[str, RolloutState
             add("rollout_awaiting_approval", base, bool(row.get("awaiting_approval")))
         if row.get("kill_switch"):  # only while it holds: 0.2's exposition otherwise
             add("rollout_kill_switch", base, 1)
+        if row.get("halted"):  # only while they hold, as the kill switch
+            add("rollout_halted", base, 1)
+        if isinstance(row.get("frozen"), Mapping):
+            add("rollout_frozen_until_timestamp_seconds", base,
+                _seconds(row["frozen"].get("until")))
     return out
 
 

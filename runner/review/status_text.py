@@ -36,6 +36,13 @@ def _rollout(r: Mapping[str, Any]) -> list[str]:
         out.append(safe_line(f"  {r['kill_switch']}: the flag is off; the rollout does not "
                              "advance until it is lifted (a failing gate still rolls back)",
                              limit=1000))
+    if r.get("halted"):
+        out.append(safe_line(f"  {r['halted']['text']}: nothing starts, advances or completes "
+                             "until `rollout unhalt` (a failing gate still rolls back)",
+                             limit=1000))
+    if r.get("frozen"):
+        out.append(safe_line(f"  {r['frozen']['text']}: nothing starts, advances or completes "
+                             "until then (a failing gate still rolls back)", limit=1000))
     if r.get("baking") and r.get("bake_ends_at"):
         out.append(f"  baking at 100% until {safe_line(r['bake_ends_at'])} (gates still "
                    "evaluated; completed after it)")

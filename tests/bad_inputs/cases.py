@@ -443,6 +443,45 @@ CASES: list[Case] = [
     Case("config_metrics_wrong_type", {}, "pyproject.toml", 0, "tool.rollout.metrics.type",
          "'datadog' is not one of file, prometheus, command",
          edit=(("pyproject.toml", 'type = "file"', 'type = "datadog"'),), line_of='type = "datadog"'),
+    # --- freeze windows and the halt switch (docs/environments-freeze.md) ------------------
+    Case("freeze_bad_weekday", {}, "pyproject.toml", 0, "tool.rollout.freeze[0].weekly",
+         "'mun' is not a day of the week",
+         edit=(("pyproject.toml", 'rollouts_dir = "rollouts"', 'rollouts_dir = "rollouts"\n'
+                'freeze = [{weekly = "fri 16:00-mun 08:00", reason = "weekend"}]'),),
+         line_of="freeze ="),
+    Case("freeze_end_before_start", {}, "pyproject.toml", 0, "tool.rollout.freeze[1].end",
+         "'2026-12-20T00:00:00Z' is not after the start '2026-12-24T00:00:00Z'",
+         edit=(("pyproject.toml", 'rollouts_dir = "rollouts"', 'rollouts_dir = "rollouts"\n'
+                'freeze = [\n  {weekly = "sat-sun", reason = "weekend"},\n'
+                '  {start = "2026-12-24T00:00:00Z", end = "2026-12-20T00:00:00Z", '
+                'reason = "holidays"},\n]'),),
+         line_of='end = "2026-12-20'),
+    Case("freeze_dated_and_weekly", {}, "pyproject.toml", 0, "tool.rollout.freeze[0].start",
+         "dated (start and end) or weekly, not both",
+         edit=(("pyproject.toml", 'rollouts_dir = "rollouts"', 'rollouts_dir = "rollouts"\n'
+                'freeze = [{start = "2026-12-24T00:00:00Z", end = "2026-12-27T00:00:00Z", '
+                'weekly = "sat-sun", reason = "x"}]'),),
+         line_of="freeze ="),
+    Case("freeze_not_a_time", {}, "pyproject.toml", 0, "tool.rollout.freeze[0].start",
+         "'christmas' is not an ISO 8601 time",
+         edit=(("pyproject.toml", 'rollouts_dir = "rollouts"', 'rollouts_dir = "rollouts"\n'
+                'freeze = [{start = "christmas", end = "2026-12-27T00:00:00Z", '
+                'reason = "x"}]'),),
+         line_of="freeze ="),
+    Case("freeze_of_an_environment", {}, "pyproject.toml", 0,
+         "tool.rollout.environments.production.freeze[0].weekly", "25:00 is not a time of day",
+         edit=(("pyproject.toml", 'path = "logs/metrics.json"',
+                'path = "logs/metrics.json"\n\n[tool.rollout.environments.production]\n'
+                'freeze = [{weekly = "sat 25:00-sun", reason = "x"}]'),),
+         line_of="freeze ="),
+    Case("halt_file_not_json", {"rollouts/HALT.json": "{halted by alice\n"},
+         "rollouts/HALT.json", 1, "", "cannot read"),
+    Case("halt_file_without_reason", {"rollouts/HALT.json": json.dumps(
+        {"halted_by": "alice", "halted_at": "2026-12-07T10:00:00Z"})},
+         "rollouts/HALT.json", 1, "", "reason: expected text"),
+    Case("halt_of_an_undeclared_environment", {"rollouts/HALT.prod.json": json.dumps(
+        {"halted_by": "alice", "halted_at": "2026-12-07T10:00:00Z", "reason": "x"})},
+         "rollouts/HALT.prod.json", 1, "", "which [tool.rollout.environments] does not declare"),
     # --- [tool.rollout.publish.sets]: flag sets (docs/serving.md, Flag sets) -------------
     Case("sets_unknown_set_on_a_flag", {F: flag("sets: [checkuot]\n")}, F, 6, "sets[0]",
          "unknown set 'checkuot'",

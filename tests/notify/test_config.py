@@ -91,7 +91,7 @@ def test_each_bad_target_is_a_problem_at_its_line_and_the_good_one_is_kept(tmp_p
     lines = [str(p) for p in problems]
     assert lines == [
         "pyproject.toml:8:1: tool.rollout.notify.targets.typo.events[1]: 'rolback' is not one "
-        "of start, advance, completed, rollback, pause, stuck, hold, resume, retry; did you "
+        "of start, advance, completed, rollback, pause, stuck, hold, resume, retry, halt, unhalt; did you "
         "mean rollback?",
         "pyproject.toml:10:1: tool.rollout.notify.targets.nourl.url_env: required field is missing",
         "pyproject.toml:14:1: tool.rollout.notify.targets.unsigned.secret_env: required for a "
