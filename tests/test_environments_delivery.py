@@ -168,7 +168,7 @@ def test_publish_targets_per_environment(tmp_path: Path) -> None:
         ("staging", [f"dir:{tmp_path}/x"])]
     with pytest.raises(UsageError, match="declares environments \\(staging, production\\)"):
         plan_targets("--to", [f"dir:{tmp_path}/x"], repo)
-    with pytest.raises(UsageError, match="not a declared environment.*did you mean production"):
+    with pytest.raises(UsageError, match=r"not a declared environment.*did you mean production"):
         plan_targets("--to", [""], repo, environment="prodution")
     assert plan_targets("--publish", [], repo) == []  # no --publish: nothing published
 
