@@ -40,8 +40,8 @@ def run(args: argparse.Namespace) -> int:
     opts = runopts.options(args, flags=tuple(args.flags), dry_run=args.dry_run, shard=shard)
     # checked before the run: a --publish that cannot work (empty, a folder, a FIFO, a
     # device, a bad branch name) must not stop it after commits
-    targets = publishing.parse_targets("--publish", args.publish, opts.root,
-                                       push_branch=args.branch if args.push else None)
+    targets = publishing.plan_targets("--publish", args.publish, opts.root,
+                                      push_branch=args.branch if args.push else None)
     try:
         rep = advance(opts, gates_evaluator(opts.root, opts.env))
     except (Stop, GitError) as e:
@@ -49,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
     code = runopts.report(rep, opts)
     failed = None
     if targets and not args.dry_run:
-        failed = publishing.publish(opts.root, targets, rep.head, opts.env, command="advance",
-                                    option="--publish", push=opts.push, remote=opts.remote,
-                                    rolled_back=rep.rolled_back)
+        failed = publishing.publish_plan(opts.root, targets, rep.head, opts.env,
+                                         command="advance", option="--publish", push=opts.push,
+                                         remote=opts.remote, rolled_back=rep.rolled_back)
     notifying.after_run(opts, rep)  # never fails the run
     return failed if failed is not None else code

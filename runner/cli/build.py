@@ -10,8 +10,10 @@ from pathlib import Path
 
 from runner.cli.commands import SUMMARIES
 from runner.cli.common import add_repo_argument, check_target, gitops_root
+from runner.cli.environment_option import add_env_argument, one_environment
 from runner.evaluate.flagd import BUNDLED_SCHEMAS, flagd_problems
 from runner.evaluate.render import render_artifact
+from runner.evaluate.views import environment_view
 from runner.files import write_atomic
 from runner.git import GitError, resolve_commit
 from runner.load import check_repository
@@ -32,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="write here (atomically) instead of to standard output")
     p.add_argument("--format", choices=("native", "flagd"), default="native",
                    help="native: for FlagClient (default); flagd: a flagd flag-definition file")
+    add_env_argument(p, "the flags as served")
     p.add_argument("--source-commit", metavar="SHA",
                    help="the commit recorded in the artifact (default: the repository's HEAD)")
     p.add_argument("--flagd-schemas", type=Path, metavar="DIR",
@@ -62,10 +65,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"rollout build: {n} problem{'s' * (n != 1)} found; nothing written",
               file=sys.stderr)
         return 1
+    environment = one_environment(checked.repository.config, args.env, "build")
     commit = args.source_commit or head_commit(root)
     # rendering a checked repository raises nothing on purpose (the checks refuse what JSON
     # cannot hold, NaN and infinities); a failure here is a bug, for main's boundary
-    data = render_artifact(checked.repository, source_commit=commit, fmt=args.format)
+    data = render_artifact(environment_view(checked.repository, environment),
+                           source_commit=commit, fmt=args.format, environment=environment)
     if args.format == "flagd":
         # a document flagd would reject is never written (no schema in --flagd-schemas DIR:
         # FlagdSchemaMissing, a usage error)

@@ -11,9 +11,11 @@ from typing import Any
 
 from runner.cli.commands import SUMMARIES
 from runner.cli.common import UsageError, add_repo_argument, cannot_show, gitops_root, print_json
+from runner.cli.environment_option import add_env_argument, one_environment
 from runner.evaluate.compile import ArtifactError, FlagSet
 from runner.evaluate.environment import env_state
 from runner.evaluate.resolution import FLAG_NOT_FOUND
+from runner.evaluate.views import environment_view
 from runner.load import check_repository
 from runner.safetext import safe_line
 from runner.sdk import FlagClient, load_artifact
@@ -34,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_repo_argument(p)
     p.add_argument("--file", type=Path, metavar="PATH",
                    help="evaluate against this artifact (rollout build's output) instead")
+    add_env_argument(p, "evaluate the flags as served")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(run=run)
 
@@ -62,14 +65,20 @@ def run(args: argparse.Namespace) -> int:
         except ArtifactError as e:
             print(safe_line(f"rollout eval: {e}", limit=2000), file=sys.stderr)
             return 1
+        if args.env is not None and flags.environment != args.env:
+            made = flags.environment or "a repository without environments"
+            print(safe_line(f"rollout eval: {args.file}: an artifact of {made}, not of "
+                            f"{args.env}", limit=2000), file=sys.stderr)
+            return 1
     else:
         checked = check_repository(gitops_root(args))
         if checked.repository is None:
             for problem in checked.problems:
                 print(safe_line(problem, limit=2000), file=sys.stderr)
             return 1
+        environment = one_environment(checked.repository.config, args.env, "eval")
         try:
-            flags = FlagSet.from_repository(checked.repository)
+            flags = FlagSet.from_repository(environment_view(checked.repository, environment))
         except ArtifactError as e:  # flags the checks let through that cannot be compiled
             return cannot_show("eval", "the repository's flags cannot be resolved", e)
     env = dict(os.environ)  # the one read of the environment: the client and the text share it

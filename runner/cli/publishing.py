@@ -9,17 +9,23 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from runner.cli.environment_option import chosen_environment
 from runner.errors import UsageError
+from runner.load.config import load_config
 from runner.reconcile.publish import (
     Outcome,
     PublishError,
     Target,
     parse_target,
-    publish_at,
+    publish_environments_at,
     signing_key,
     target_problems,
 )
 from runner.safetext import safe_line
+
+#: What each environment publishes, in promotion order: (environment, its targets); one
+#: entry (None, targets) in a repository that declares no environments.
+PublicationPlan = list[tuple[str | None, list[Target]]]
 
 #: A publication failed after the run rolled something back: the rollback is in git but
 #: not where applications read their flags.
@@ -56,6 +62,87 @@ def parse_targets(option: str, values: Sequence[str], root: Path,
     return targets
 
 
+def plan_targets(option: str, values: Sequence[str], root: Path, *,
+                 environment: str | None = None, push_branch: str | None = None,
+                 env: Mapping[str, str] | None = None) -> PublicationPlan:
+    """Where each environment publishes, every target checked before anything is done
+    (:func:`parse_targets`). Without ``[tool.rollout.environments]``: ``values`` as always.
+    With them: ``values`` for ``environment`` (or the one declared environment); none
+    (or only bare ``--publish``, an empty value) for each environment named or declared,
+    its ``publish`` targets from the config. Explicit targets for several environments at
+    once, one target for two environments, or nothing to publish to are usage errors."""
+    config = load_config(root)[0]
+    chosen = chosen_environment(config, environment)
+    if not config.environments:
+        return [(None, parse_targets(option, values, root, push_branch, env))] if values else []
+    declared = [e.name for e in config.environments]
+    names = [chosen] if chosen is not None else declared
+    explicit = [v for v in values if v != ""]
+    if explicit and len(names) > 1:
+        raise UsageError(f"{option} {safe_line(explicit[0])}: this repository declares "
+                         f"environments ({', '.join(declared)}), each published to its own "
+                         f"targets: name one with --env NAME, or leave the target out to "
+                         "publish each to its [tool.rollout.environments.NAME] publish")
+    if explicit:
+        return [(names[0], parse_targets(option, explicit, root, push_branch, env))]
+    if not values:
+        return []
+    plan: PublicationPlan = []
+    owner: dict[str, str] = {}
+    for name in names:
+        found = config.environment(name)
+        wanted = found.publish if found is not None else ()
+        if not wanted and chosen is not None:
+            raise UsageError(f"{option}: the environment {name} has no publish targets "
+                             f"([tool.rollout.environments.{name}] publish); give "
+                             f"{option} TARGET")
+        targets = parse_targets(f"[tool.rollout.environments.{name}] publish", wanted, root,
+                                push_branch, env)
+        for t in targets:
+            other = owner.setdefault(_place(t), name)
+            if other != name:
+                raise UsageError(safe_line(f"[tool.rollout.environments.{name}] publish: {t} "
+                                           f"is also {other}'s; each environment publishes "
+                                           "to its own targets"))
+        if targets:
+            plan.append((name, targets))
+    if not plan:
+        raise UsageError(f"{option}: no environment declares publish targets "
+                         "([tool.rollout.environments.NAME] publish); give a TARGET")
+    return plan
+
+
+def _place(target: Target) -> str:
+    """Where a target writes, to tell two environments' targets apart: a folder or a file
+    resolved, a branch by its name (letter case aside, as a ref is a file)."""
+    if target.kind == "branch":
+        return f"branch:{target.value.casefold()}"
+    return f"path:{os.path.realpath(target.value)}"
+
+
+def publish_plan(root: Path, plan: PublicationPlan, head: str | None,
+                 env: Mapping[str, str], *, command: str, option: str, push: bool = False,
+                 remote: str = "origin", rolled_back: Sequence[str] = ()) -> int | None:
+    """:func:`publish` for each environment of ``plan`` (its lines prefixed with the
+    environment's name when it has one), from one load of the repository; None when every
+    target of every environment is done, else the exit code (5 when a rollback is among
+    the run's changes)."""
+    if len(plan) == 1 and plan[0][0] is None:
+        return publish(root, plan[0][1], head, env, command=command, option=option,
+                       push=push, remote=remote, rolled_back=rolled_back)
+    prefix = f"rollout {command}: {option}"
+    targets = [t for _, ts in plan for t in ts]
+    try:
+        results = publish_environments_at(root, plan, head, env, push=push, remote=remote)
+    except PublishError as e:
+        return _failed([str(e)], targets, rolled_back, prefix, printed=False)
+    errors = [e for (name, _), outcomes in zip(plan, results, strict=True)
+              for e in _said(outcomes, env, prefix, f"{name}: ")]
+    if not errors:
+        return None
+    return _failed(errors, targets, rolled_back, prefix, printed=True)
+
+
 def publish(root: Path, targets: Sequence[Target], head: str | None,
             env: Mapping[str, str], *, command: str, option: str, push: bool = False,
             remote: str = "origin", rolled_back: Sequence[str] = ()) -> int | None:
@@ -68,25 +155,35 @@ def publish(root: Path, targets: Sequence[Target], head: str | None,
     them)."""
     prefix = f"rollout {command}: {option}"
     try:
-        outcomes = publish_at(root, targets, head, env, push=push, remote=remote)
+        outcomes = publish_environments_at(root, [(None, targets)], head, env, push=push,
+                                           remote=remote)[0]
     except PublishError as e:
         return _failed([str(e)], targets, rolled_back, prefix, printed=False)
-    errors: list[str] = []
-    for o in outcomes:
-        for note in o.notes:
-            print(safe_line(f"note: {note}"), file=sys.stderr)
-        if o.error is not None:
-            errors.append(f"{o.target}: {o.error}")
-            print(safe_line(f"{prefix} {o.target}: {o.error}", limit=2000), file=sys.stderr)
-        elif o.newer is not None:
-            # not a failure (exit 0): a newer publication is where it should be; but never
-            # a plain "published" either: this run's flags are not what is served
-            print(_warning(o.newer, env))
-        else:
-            print(safe_line(_done(o)))
+    errors = _said(outcomes, env, prefix, "")
     if not errors:
         return None
     return _failed(errors, targets, rolled_back, prefix, printed=True)
+
+
+def _said(outcomes: Sequence[Outcome], env: Mapping[str, str], prefix: str,
+          where: str) -> list[str]:
+    """Print one line per target (``where``: the environment's ``NAME: ``, or nothing);
+    the errors, each naming its target."""
+    errors: list[str] = []
+    for o in outcomes:
+        for note in o.notes:
+            print(safe_line(f"note: {where}{note}"), file=sys.stderr)
+        if o.error is not None:
+            errors.append(f"{where}{o.target}: {o.error}")
+            print(safe_line(f"{prefix} {where}{o.target}: {o.error}", limit=2000),
+                  file=sys.stderr)
+        elif o.newer is not None:
+            # not a failure (exit 0): a newer publication is where it should be; but never
+            # a plain "published" either: this run's flags are not what is served
+            print(_warning(where + o.newer, env))
+        else:
+            print(safe_line(where + _done(o)))
+    return errors
 
 
 def _warning(text: str, env: Mapping[str, str]) -> str:
@@ -130,6 +227,9 @@ def _failed(errors: Sequence[str], targets: Sequence[Target], rolled_back: Seque
 
 
 def add_publish_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--publish", metavar="TARGET", action="append", default=[],
+    p.add_argument("--publish", metavar="TARGET", action="append", default=[], nargs="?",
+                   const="",
                    help="after the run (and its push), publish the flags there when what they "
-                   f"serve changed; repeatable. TARGET: {TARGET_HELP}")
+                   f"serve changed; repeatable. TARGET: {TARGET_HELP}. In a repository that "
+                   "declares environments, --publish alone publishes each environment to "
+                   "its own [tool.rollout.environments.NAME] publish targets")

@@ -41,8 +41,9 @@ def register(sub: argparse._SubParsersAction, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     opts = runopts.options(args)
-    targets = publishing.parse_targets("--publish", args.publish, opts.root,
-                                       push_branch=args.branch if args.push else None)
+    targets = publishing.plan_targets("--publish", args.publish, opts.root,
+                                      environment=getattr(args, "env", None),
+                                      push_branch=args.branch if args.push else None)
     # recorded in the state, the commit's body and trailers, and printed: one safe line
     reason = safe_line(args.reason.strip())
     try:
@@ -53,8 +54,9 @@ def run(args: argparse.Namespace) -> int:
     runopts.report(rep, opts)
     failed = None
     if targets:
-        failed = publishing.publish(opts.root, targets, rep.head, opts.env, command=args.request,
-                                    option="--publish", push=opts.push, remote=opts.remote,
-                                    rolled_back=rep.rolled_back)
+        failed = publishing.publish_plan(opts.root, targets, rep.head, opts.env,
+                                         command=args.request, option="--publish",
+                                         push=opts.push, remote=opts.remote,
+                                         rolled_back=rep.rolled_back)
     notifying.after_run(opts, rep)  # never fails the command
     return failed if failed is not None else 0

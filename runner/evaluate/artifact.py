@@ -156,14 +156,19 @@ def document_content(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def artifact_document(repo: Repository, *, source_commit: str | None,
-                      generation: int | None = None) -> dict[str, Any]:
+                      generation: int | None = None,
+                      environment: str | None = None) -> dict[str, Any]:
     """The native artifact. ``generation`` (a publication's order along the published
     branch: the first-parent commit count of its source commit) only when given, beside
-    ``source_commit``; like the source commit it is not part of ``digest``."""
+    ``source_commit``; like the source commit it is not part of ``digest``. ``environment``
+    (a repository that declares environments: the one whose view ``repo`` is) only when
+    given, outside ``digest`` too: a client told its environment refuses another's."""
     content = artifact_content(repo)
     stamp: dict[str, Any] = {"source_commit": source_commit}
     if generation is not None:
         stamp["generation"] = generation
+    if environment is not None:
+        stamp["environment"] = environment
     return {
         "kind": ARTIFACT_KIND,
         "version": ARTIFACT_VERSION,

@@ -35,6 +35,7 @@ from runner.evaluate.resolution import DEFAULT, DISABLED, SPLIT, Resolution
 from runner.evaluate.resolver import Resolver, attribute_path, lookup, make_resolver
 from runner.model import Repository
 from runner.model.config import BUCKETING_SCHEMES
+from runner.model.environments import ENVIRONMENT_NAME
 from runner.model.flag import value_type
 from runner.model.state import Phase
 
@@ -277,13 +278,17 @@ def _check_graph(flags: Mapping[str, CompiledFlag]) -> list[str]:
 class FlagSet:
     """A compiled artifact: what a client evaluates against. Immutable once built."""
 
-    __slots__ = ("_env_index", "bucketing", "digest", "emergency_shutdown", "flags",
-                 "generation", "source_commit")
+    __slots__ = ("_env_index", "bucketing", "digest", "emergency_shutdown", "environment",
+                 "flags", "generation", "source_commit")
 
     def __init__(self, flags: dict[str, CompiledFlag], *, emergency_shutdown: bool,
                  digest: str | None, source_commit: str | None,
-                 bucketing: str = LEGACY_BUCKETING, generation: int | None = None):
+                 bucketing: str = LEGACY_BUCKETING, generation: int | None = None,
+                 environment: str | None = None):
         self.flags = flags
+        #: The declared environment the artifact was published for (``[tool.rollout.
+        #: environments]``); None: a repository without environments.
+        self.environment = environment
         self.emergency_shutdown = emergency_shutdown
         self.digest = digest
         self.source_commit = source_commit
@@ -329,6 +334,10 @@ class FlagSet:
         _require(generation is None or (isinstance(generation, int)
                                         and not isinstance(generation, bool) and generation >= 0),
                  "generation", f"{generation!r:.40} is not a generation (a whole number, 0 or more)")
+        environment = doc.get("environment")
+        _require(environment is None or (isinstance(environment, str)
+                                         and ENVIRONMENT_NAME.fullmatch(environment) is not None),
+                 "environment", f"{environment!r:.40} is not an environment's name")
         # chosen once here: the evaluation path calls them without looking at the scheme
         bucket, text = bucket_function(scheme), text_function(scheme)
         flags = {}
@@ -341,7 +350,7 @@ class FlagSet:
             flags[k].resolve = make_resolver(flags[k], flags, bucket=bucket, text=text)
         return cls(flags, emergency_shutdown=kill, digest=doc.get("digest"),
                    source_commit=doc.get("source_commit"), bucketing=scheme,
-                   generation=generation)
+                   generation=generation, environment=environment)
 
     @classmethod
     def from_bytes(cls, data: bytes, name: str = "artifact") -> FlagSet:

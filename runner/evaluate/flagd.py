@@ -139,9 +139,10 @@ class _Exporter:
 
 
 def flagd_document(repo: Repository, *, source_commit: str | None,
-                   generation: int | None = None) -> dict[str, Any]:
-    """The flagd export; ``metadata.sourceCommit`` and ``metadata.generation`` (a
-    publication's, see ``artifact_document``) when given."""
+                   generation: int | None = None,
+                   environment: str | None = None) -> dict[str, Any]:
+    """The flagd export; ``metadata.sourceCommit``, ``metadata.generation`` (a
+    publication's, see ``artifact_document``) and ``metadata.environment`` when given."""
     content = artifact_content(repo)
     exporter = _Exporter(content)
     metadata: dict[str, Any] = {"flagSetId": "rollout-runner", "version": content_digest(content),
@@ -151,6 +152,8 @@ def flagd_document(repo: Repository, *, source_commit: str | None,
         metadata["sourceCommit"] = source_commit
     if generation is not None:
         metadata["generation"] = generation
+    if environment is not None:
+        metadata["environment"] = environment
     return {
         "$schema": FLAGD_SCHEMA_ID,
         "metadata": metadata,

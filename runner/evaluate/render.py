@@ -17,14 +17,17 @@ FORMATS = ("native", "flagd")
 
 
 def render_artifact(repo: Repository, *, source_commit: str | None, fmt: str = "native",
-                    generation: int | None = None) -> bytes:
+                    generation: int | None = None, environment: str | None = None) -> bytes:
     """The artifact as bytes: deterministic, so unchanged input gives unchanged bytes.
     ``generation`` (a publication's: see :mod:`runner.reconcile.publish`) is stamped in
-    beside the source commit when given; ``rollout build`` gives none."""
+    beside the source commit when given; ``rollout build`` gives none. ``environment``:
+    the declared environment whose view ``repo`` is (None: a repository without any)."""
     if fmt == "native":
-        doc = artifact_document(repo, source_commit=source_commit, generation=generation)
+        doc = artifact_document(repo, source_commit=source_commit, generation=generation,
+                                environment=environment)
     elif fmt == "flagd":
-        doc = flagd_document(repo, source_commit=source_commit, generation=generation)
+        doc = flagd_document(repo, source_commit=source_commit, generation=generation,
+                             environment=environment)
     else:
         raise ValueError(f"unknown artifact format {fmt!r} (expected one of {', '.join(FORMATS)})")
     text = json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)

@@ -15,6 +15,7 @@ from runner.model import (
     STRATEGIES,
     Comparison,
     Flag,
+    FlagOverride,
     Gate,
     MetricComparison,
     MetricsConfig,
@@ -43,9 +44,7 @@ def _freeze(value: Any) -> Any:
     return value
 
 
-def build_flag(d: dict[str, Any]) -> Flag:
-    variants = d.get("variants")
-    t = d.get("targeting") or {}
+def build_targeting(t: dict[str, Any]) -> Targeting:
     rules = []
     for r in t.get("rules", ()):
         op = next(o for o in RULE_OPS if o in r)
@@ -53,6 +52,30 @@ def build_flag(d: dict[str, Any]) -> Flag:
         rules.append(
             Rule(r["attribute"], op, tuple(vals) if isinstance(vals, list) else (vals,), r["variant"])
         )
+    return Targeting(
+        users=tuple(t.get("users", ())),
+        regions=tuple(t.get("regions", ())),
+        variant=t.get("variant"),
+        rules=tuple(rules),
+    )
+
+
+def build_override(d: dict[str, Any]) -> FlagOverride:
+    """One environment's entry of a flag's ``environments:`` block."""
+    pct = d.get("percentage")
+    return FlagOverride(
+        enabled=d.get("enabled"),
+        targeting=build_targeting(d["targeting"]) if "targeting" in d else None,
+        percentage=float(pct) if isinstance(pct, int | float) else None,
+        split=MappingProxyType({k: float(v) for k, v in pct.items()})
+        if isinstance(pct, dict)
+        else None,
+        default_variant=d.get("default_variant"),
+    )
+
+
+def build_flag(d: dict[str, Any]) -> Flag:
+    variants = d.get("variants")
     pct = d.get("percentage")
     return Flag(
         key=d["key"],
@@ -68,18 +91,15 @@ def build_flag(d: dict[str, Any]) -> Flag:
             for r in d.get("requires", ())
         ),
         env_override=d.get("env_override", ""),
-        targeting=Targeting(
-            users=tuple(t.get("users", ())),
-            regions=tuple(t.get("regions", ())),
-            variant=t.get("variant"),
-            rules=tuple(rules),
-        ),
+        targeting=build_targeting(d.get("targeting") or {}),
         percentage=float(pct) if isinstance(pct, int | float) else None,
         split=MappingProxyType({k: float(v) for k, v in pct.items()})
         if isinstance(pct, dict)
         else None,
         bucket_by=d.get("bucket_by"),
         sets=tuple(d.get("sets", ())),
+        environments=MappingProxyType({name: build_override(o) for name, o
+                                       in d.get("environments", {}).items()}),
     )
 
 

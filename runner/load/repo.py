@@ -19,6 +19,7 @@ from runner.load.entries import odd_entries
 from runner.load.flags import load_flags
 from runner.load.halt import halt_problems
 from runner.load.layout import YAML_SUFFIXES, prefix, relative, state_path
+from runner.load.overrides import override_findings
 from runner.load.plans import load_plans
 from runner.load.problems import FIELD_CHARS, InvalidRepository, Problem, field_name, problem_text
 from runner.load.semantic import NO_METRICS, Finding, check_cross, fraction_warnings
@@ -103,7 +104,8 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
 
     findings = [*flags.findings, *plans.findings,
                 *check_cross(flags.flags, flags.paths, plans.plans, flags.broken),
-                *set_findings(config, flags.flags, flags.paths)]
+                *set_findings(config, flags.flags, flags.paths),
+                *override_findings(config, flags.flags, flags.paths, plans.plans)]
     if config_problems and config.metrics is None:
         # pyproject.toml has problems of its own: a missing default source is one of them
         findings = [f for f in findings if f.message != NO_METRICS]

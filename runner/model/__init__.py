@@ -11,7 +11,13 @@ from runner.model.config import (
     NotifyTarget,
     RepoConfig,
 )
-from runner.model.environments import ENVIRONMENT_NAME, Environment
+from runner.model.environments import (
+    ENVIRONMENT_NAME,
+    Environment,
+    FlagOverride,
+    resolve_flag,
+    resolve_flags,
+)
 from runner.model.flag import (
     BOOLEAN_VARIANTS,
     Flag,
@@ -57,6 +63,7 @@ __all__ = [
     "Comparison",
     "Environment",
     "Flag",
+    "FlagOverride",
     "Gate",
     "GateResult",
     "MetricComparison",
@@ -80,5 +87,7 @@ __all__ = [
     "Traffic",
     "Verdict",
     "default_env_var",
+    "resolve_flag",
+    "resolve_flags",
     "value_type",
 ]

@@ -6,7 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # environments.py builds on Flag and Targeting, defined here
+    from runner.model.environments import FlagOverride
 
 
 class Risk(StrEnum):
@@ -92,6 +95,11 @@ class Flag:
     #: The publication sets (``[tool.rollout.publish.sets]``) this flag joins by name,
     #: beside those whose globs select it; not part of what it serves.
     sets: tuple[str, ...] = ()
+    #: ``environments:``: what each declared environment serves differently (only
+    #: ``enabled``, ``targeting``, ``percentage``, ``default_variant``); empty: the same
+    #: everywhere. ``runner.model.environments.resolve_flag`` applies one.
+    environments: Mapping[str, FlagOverride] = field(
+        default_factory=lambda: MappingProxyType({}))
 
     @property
     def type(self) -> str:

@@ -53,6 +53,7 @@ from types import MappingProxyType
 from typing import Any
 
 from runner.errors import ExternalError, UsageError
+from runner.evaluate.views import environment_view
 from runner.files import TMP_PREFIX, read_regular, target_problem, write_atomic
 from runner.git import Git, GitError, NotARepository
 from runner.load import InvalidRepository, load_repository
@@ -226,18 +227,19 @@ def _inside_repository(root: Path, paths: Sequence[Path]) -> str | None:
 # --- what is published -------------------------------------------------------------------------
 
 
-def render(repo: Any, source_commit: str | None, generation: int | None = None
-           ) -> dict[str, bytes]:
+def render(repo: Any, source_commit: str | None, generation: int | None = None,
+           environment: str | None = None) -> dict[str, bytes]:
     """The two published files of ``repo`` stamped with ``source_commit`` and its
-    ``generation`` (see :func:`generation_of`)."""
+    ``generation`` (see :func:`generation_of`), and with ``environment`` when ``repo`` is
+    the view of a declared one."""
     # start-up: advance and the person commands import this module for their --publish
     # checks; rendering (~13 ms) is paid only when there is a target
     from runner.evaluate.render import render_artifact
 
     return {NATIVE: render_artifact(repo, source_commit=source_commit, fmt="native",
-                                    generation=generation),
+                                    generation=generation, environment=environment),
             FLAGD: render_artifact(repo, source_commit=source_commit, fmt="flagd",
-                                   generation=generation)}
+                                   generation=generation, environment=environment)}
 
 
 def set_prefix(name: str) -> str:
@@ -245,8 +247,8 @@ def set_prefix(name: str) -> str:
     return f"{SETS_DIR}/{name}/"
 
 
-def render_sets(repo: Any, source_commit: str | None, generation: int | None = None
-                ) -> dict[str, dict[str, bytes]]:
+def render_sets(repo: Any, source_commit: str | None, generation: int | None = None,
+                environment: str | None = None) -> dict[str, dict[str, bytes]]:
     """Each set of ``[tool.rollout.publish.sets]`` (by its :func:`set_prefix`) rendered as
     the whole is, stamped alike, from the repository cut down to the flags the set holds
     (its prerequisites among them: :func:`runner.model.flagsets.selected`), so that each of
@@ -256,7 +258,7 @@ def render_sets(repo: Any, source_commit: str | None, generation: int | None = N
         keys = selected(repo.flags, spec)
         subset = dataclasses.replace(repo, flags=MappingProxyType({k: repo.flags[k]
                                                                    for k in keys}))
-        out[set_prefix(spec.name)] = render(subset, source_commit, generation)
+        out[set_prefix(spec.name)] = render(subset, source_commit, generation, environment)
     return out
 
 
@@ -508,12 +510,15 @@ def _genuine(ours: _Ours, old: Mapping[str, bytes | None]) -> dict[str, bytes | 
 
 def publish(root: Path, repo: Any, targets: Sequence[Target], *, source_commit: str,
             author: tuple[str, str], push: bool = False, remote: str = "origin",
-            attempts: int = PUSH_ATTEMPTS, signing_key: str | None = None) -> list[Outcome]:
+            attempts: int = PUSH_ATTEMPTS, signing_key: str | None = None,
+            environment: str | None = None) -> list[Outcome]:
     """Publish ``repo`` (loaded, valid) at ``source_commit`` to every target; each target
-    is tried whatever happened to the others. With ``push`` a branch target is pushed to
-    ``remote``; without, the branch is moved in ``root``'s repository only. No target is
-    ever given a publication older than the one it holds (:func:`_order`). With
-    ``signing_key`` (base64, checked) every target also holds the publication's signature."""
+    is tried whatever happened to the others. ``environment``: ``repo`` is the view of
+    that declared environment (what it serves, its states); its files name it. With
+    ``push`` a branch target is pushed to ``remote``; without, the branch is moved in
+    ``root``'s repository only. No target is ever given a publication older than the one
+    it holds (:func:`_order`). With ``signing_key`` (base64, checked) every target also
+    holds the publication's signature."""
     outcomes = [Outcome(t) for t in targets]
     git: Git | None
     try:
@@ -528,8 +533,9 @@ def publish(root: Path, repo: Any, targets: Sequence[Target], *, source_commit: 
             for o in outcomes:
                 o.error = str(e)
             return outcomes
-    files = render(repo, source_commit, generation)
-    sets: dict[str, Mapping[str, bytes]] = dict(render_sets(repo, source_commit, generation))
+    files = render(repo, source_commit, generation, environment)
+    sets: dict[str, Mapping[str, bytes]] = dict(render_sets(repo, source_commit, generation,
+                                                            environment))
     if signing_key is not None:
         signer = Signer(root, signing_key)
         files = Publication(files, signer)
@@ -857,6 +863,19 @@ def publish_at(root: Path, targets: Sequence[Target], head: str | None,
     (default: HEAD), committed to a branch target by the runner's identity (``env``'s
     ``ROLLOUT_AUTHOR_*``, else the config's). PublishError when nothing can be published:
     an invalid repository, an unusable identity, no commit for a branch target."""
+    return publish_environments_at(root, [(None, targets)], head, env, push=push,
+                                   remote=remote)[0]
+
+
+def publish_environments_at(root: Path, plan: Sequence[tuple[str | None, Sequence[Target]]],
+                            head: str | None, env: Mapping[str, str], *, push: bool = False,
+                            remote: str = "origin") -> list[list[Outcome]]:
+    """:func:`publish_at` for each (environment, its targets) of ``plan``, in order, from
+    one load of the repository: each declared environment publishes its own view (its
+    flags as it serves them, its states), stamped with the same source commit and
+    generation (each environment has its own targets, so each target's order is its own);
+    None: the repository of a single implicit environment, as always. The outcomes, one
+    list per entry of ``plan``."""
     try:
         if head is None:
             head = Git.open(root).head()
@@ -868,14 +887,15 @@ def publish_at(root: Path, targets: Sequence[Target], head: str | None,
         raise  # how the command was called: exit 2, as every command says it
     except (Stop, GitError) as e:
         raise PublishError(str(e)) from None
-    if head is None and any(t.kind == "branch" for t in targets):
+    if head is None and any(t.kind == "branch" for _, targets in plan for t in targets):
         raise PublishError("the repository has no commit to publish")
     try:  # checked by the command before its run already (signing_key): this is a guard
         key = signing_key(root, env)
     except UsageError as e:
         raise PublishError(str(e)) from None
-    return publish(root, repo, targets, source_commit=head or "", author=who, push=push,
-                   remote=remote, signing_key=key)
+    return [publish(root, environment_view(repo, name), targets, source_commit=head or "",
+                    author=who, push=push, remote=remote, signing_key=key, environment=name)
+            for name, targets in plan]
 
 
 # --- signatures (the format: runner/signing.py) --------------------------------------------

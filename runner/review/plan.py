@@ -59,6 +59,20 @@ def flag_fields(flag: Flag) -> dict[str, Any]:
         out[f"variants.{name}"] = _plain(value)
     for name, share in (flag.split or {}).items():
         out[f"percentage.{name}"] = _number(share)
+    for env, o in flag.environments.items():  # only in repositories that declare some
+        t = o.targeting
+        overridden = {
+            "enabled": o.enabled,
+            "default_variant": o.default_variant,
+            "percentage": _number(o.percentage),
+            "targeting.users": None if t is None else list(t.users),
+            "targeting.regions": None if t is None else list(t.regions),
+            "targeting.variant": None if t is None else t.variant,
+            "targeting.rules": None if t is None else [
+                f"{r.attribute} {r.op} {list(r.values)} -> {r.variant}" for r in t.rules],
+            **{f"percentage.{n}": _number(v) for n, v in (o.split or {}).items()},
+        }
+        out.update({f"environments.{env}.{k}": v for k, v in overridden.items() if v is not None})
     return out
 
 

@@ -40,6 +40,8 @@ from runner.sdk.sources import (
     FlagSourceError,
     HttpSource,
     RepoSource,
+    environment_file,
+    environment_url,
     load_checkout,
     repo_signature,
     set_file,
@@ -121,6 +123,9 @@ class FlagClient:
         #: True: accept an artifact of any generation (a deliberately rebuilt history);
         #: False: refuse one older than the flags served (:func:`generation_refusal`).
         self.allow_generation_reset = allow_generation_reset
+        #: The declared environment whose artifact this client serves (``environment=``):
+        #: an artifact of another environment, or of none, is refused. None: any artifact.
+        self.environment: str | None = None
         #: The artifact file looked at from the evaluation path (None: no file).
         self._file = FileSource(Path(path)) if path is not None else None
         if self._file is not None:
@@ -156,8 +161,15 @@ class FlagClient:
                   allow_generation_reset: bool = False,
                   public_key: str | Sequence[str] | None = None,
                   set: str | None = None,
+                  environment: str | None = None,
                   ) -> FlagClient:
         """A client on the artifact at ``path`` (``rollout build``'s output).
+
+        ``environment``: read that environment's publication (a repository that declares
+        ``[tool.rollout.environments]``): ``{environment}`` in ``path`` replaced by the name,
+        else ``NAME/flags.json`` in the folder ``path`` is or holds; an artifact made for
+        another environment (or for none) is refused like a bad one. ``ValueError`` for a
+        name no environment can have.
 
         ``set``: read flag set ``set`` of the publication whose ``flags.json`` (or folder)
         ``path`` is: ``sets/NAME/flags.json`` beside it (``[tool.rollout.publish.sets]``),
@@ -177,16 +189,21 @@ class FlagClient:
         bad artifact. ``ValueError`` when a key is not one.
         """
         keys = signing_keys(public_key)
+        if environment is not None:
+            path = environment_file(Path(path), environment)
         if set is not None:
             path = set_file(Path(path), set)
         client = cls(path=path, env=env, reload_interval=reload_interval,
                      on_evaluation=on_evaluation, allow_generation_reset=allow_generation_reset)
+        client.environment = environment
         if keys:  # the one file source, verifying; the ordering rule kept
             client._file = FileSource(Path(path), keys)
             client._file.admit = _admitting(client)
         assert client._file is not None
         try:
-            client._install(client._file.load_first())
+            first = client._file.load_first()
+            client._admit(first)
+            client._install(first)
         except ArtifactError as e:
             if wait:
                 raise
@@ -234,8 +251,15 @@ class FlagClient:
                  allow_generation_reset: bool = False,
                  public_key: str | Sequence[str] | None = None,
                  set: str | None = None,
+                 environment: str | None = None,
                  ) -> FlagClient:
         """A client on the artifact served at ``url`` (``http://`` or ``https://``).
+
+        ``environment``: read that environment's publication: ``{environment}`` in ``url``
+        replaced by the name, else ``NAME/flags.json`` beside the ``flags.json`` ``url``
+        names (or in the folder a URL ending in ``/`` names); an artifact made for another
+        environment (or for none) is refused like a bad one. With ``set``, the set of that
+        environment's publication. ``ValueError`` for a name no environment can have.
 
         ``set``: read flag set ``set`` of the publication ``url`` serves (the URL of its
         ``flags.json``, or of its folder ending in ``/``): ``sets/NAME/flags.json`` there,
@@ -263,6 +287,8 @@ class FlagClient:
         if not 0 < poll_interval < math.inf:
             raise ValueError(f"poll_interval must be a positive number of seconds, not "
                              f"{poll_interval!r}")
+        if environment is not None:
+            url = environment_url(url, environment)
         if set is not None:
             url = set_url(url, set)
         source = HttpSource.open(url, timeout=timeout, bearer_token_env=bearer_token_env,
@@ -271,6 +297,7 @@ class FlagClient:
             log.warning("%s: sending the bearer token over plain http", source.name)
         client = cls(env=env, on_evaluation=on_evaluation,
                      allow_generation_reset=allow_generation_reset)
+        client.environment = environment
         client._name = source.name
         source.admit = _admitting(client)
         if max_backoff is None:
@@ -307,7 +334,13 @@ class FlagClient:
     def _admit(self, flags: FlagSet) -> None:
         """Called by the source with each new artifact before it hands it over: raises
         :class:`ArtifactError` (the source refuses it as a bad artifact, so it is neither
-        installed nor remembered as unchanged) when it would move the flags served back."""
+        installed nor remembered as unchanged) when it would move the flags served back, or
+        when it was made for another environment than the client's."""
+        if self.environment is not None and flags.environment != self.environment:
+            made = (f"environment {flags.environment!r}" if flags.environment is not None
+                    else "a repository without environments")
+            raise ArtifactError(f"{self._name}: an artifact made for {made}, not for "
+                                f"{self.environment!r} as this client is; refused")
         if self.allow_generation_reset or not self._ready:
             return
         refusal = generation_refusal(self._snapshot.flags, flags)

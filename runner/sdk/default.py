@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from runner.evaluate.resolution import Resolution
+from runner.model.environments import ENVIRONMENT_NAME
 from runner.model.flagsets import SET_NAME
 from runner.sdk.client import DEFAULT_POLL_INTERVAL, DEFAULT_RELOAD_INTERVAL, FlagClient
 
@@ -28,6 +29,12 @@ FLAGS_TOKEN_VAR = "ROLLOUT_FLAGS_TOKEN"
 #: The flag set the default client reads (``sets/NAME/flags.json`` beside the
 #: ``flags.json`` of ``ROLLOUT_FLAGS_URL`` or ``ROLLOUT_FLAGS_FILE``); unset: the whole.
 FLAG_SET_VAR = "ROLLOUT_FLAG_SET"
+#: The environment whose publication the default client reads (a repository that declares
+#: ``[tool.rollout.environments]``): ``{environment}`` in ``ROLLOUT_FLAGS_URL`` or
+#: ``ROLLOUT_FLAGS_FILE`` replaced by it, else its folder beside the ``flags.json`` they
+#: name (``…/NAME/flags.json``); an artifact of another environment is refused. Unset: the
+#: URL or file as it is.
+ENVIRONMENT_VAR = "ROLLOUT_ENVIRONMENT"
 
 _default: FlagClient | None = None
 _default_lock = threading.Lock()
@@ -53,6 +60,12 @@ def _make_default() -> FlagClient:
         log.error("%s=%r is not a set's name (lower-case letters, digits, _ and -); every "
                   "flag evaluates to the caller's default", FLAG_SET_VAR, flag_set)
         return FlagClient(None)
+    environment = os.environ.get(ENVIRONMENT_VAR, "").strip() or None
+    if environment is not None and not ENVIRONMENT_NAME.fullmatch(environment):
+        log.error("%s=%r is not an environment's name (lower-case letters, digits, _ and -, "
+                  "starting with a letter); every flag evaluates to the caller's default",
+                  ENVIRONMENT_VAR, environment)
+        return FlagClient(None)
     if url:
         if path:
             log.warning("both %s and %s are set: reading %s, ignoring %s", FLAGS_URL_VAR,
@@ -61,7 +74,8 @@ def _make_default() -> FlagClient:
         token_env = FLAGS_TOKEN_VAR if os.environ.get(FLAGS_TOKEN_VAR) else None
         try:
             return FlagClient.from_url(url, poll_interval=interval, wait=False,
-                                       bearer_token_env=token_env, set=flag_set)
+                                       bearer_token_env=token_env, set=flag_set,
+                                       environment=environment)
         except ValueError as e:  # not an http(s) URL
             log.error("%s: %s; every flag evaluates to the caller's default", FLAGS_URL_VAR, e)
             return FlagClient(None)
@@ -70,7 +84,8 @@ def _make_default() -> FlagClient:
                     FLAGS_URL_VAR, FLAGS_FILE_VAR)
         return FlagClient(None)
     interval = _seconds_var(RELOAD_INTERVAL_VAR, DEFAULT_RELOAD_INTERVAL, positive=False)
-    return FlagClient.from_file(path, reload_interval=interval, wait=False, set=flag_set)
+    return FlagClient.from_file(path, reload_interval=interval, wait=False, set=flag_set,
+                                environment=environment)
 
 
 def default_client() -> FlagClient:
@@ -78,6 +93,7 @@ def default_client() -> FlagClient:
     (polled every ``$ROLLOUT_POLL_INTERVAL`` seconds, bearer token ``$ROLLOUT_FLAGS_TOKEN``
     when set), else on ``$ROLLOUT_FLAGS_FILE``. Both set: the URL wins, with a warning.
     ``$ROLLOUT_FLAG_SET``: read that flag set of the publication (``set=``), not the whole.
+    ``$ROLLOUT_ENVIRONMENT``: read that environment's publication (``environment=``).
 
     Never raises: without the variables, or with an unreachable URL or a missing or bad
     file, it serves callers' defaults (reason ``ERROR``) and keeps looking.

@@ -28,6 +28,7 @@ from runner.errors import ExternalError
 from runner.evaluate.artifact import MAX_ARTIFACT_BYTES
 from runner.evaluate.compile import ArtifactError, FlagSet
 from runner.files import read_regular
+from runner.model.environments import ENVIRONMENT_NAME
 from runner.model.flagsets import SET_NAME
 
 if TYPE_CHECKING:  # imported when a URL is used: applications on a file never pay for HTTP
@@ -93,6 +94,45 @@ def set_url(url: str, name: str) -> str:
     head, _, _last = parts.path.rpartition("/")
     return urllib.parse.urlunsplit(parts._replace(path=f"{head}/{_set_path(name)}",
                                                   fragment=""))
+
+
+#: In a URL or a path, where an environment's name goes (``ROLLOUT_ENVIRONMENT``):
+#: ``https://flags-{environment}.example.com/flags.json``.
+ENVIRONMENT_PLACEHOLDER = "{environment}"
+
+
+def _environment_name(name: str) -> str:
+    if not isinstance(name, str) or not ENVIRONMENT_NAME.fullmatch(name):
+        raise ValueError(f"environment={name!r}: an environment's name is lower-case letters, "
+                         "digits, _ and -, starting with a letter, at most 32 (as "
+                         "[tool.rollout.environments] declares it)")
+    return name
+
+
+def environment_url(url: str, name: str) -> str:
+    """The URL of environment ``name``'s artifact: ``{environment}`` in ``url`` replaced by
+    the name; else the environment's folder beside the ``flags.json`` ``url`` names (or in
+    the folder a URL ending in ``/`` names), as ``dir:public/NAME`` targets lay it out when
+    the web server serves ``public/``: ``https://h/x/flags.json`` ->
+    ``https://h/x/NAME/flags.json``. ValueError for a name no environment can have."""
+    _environment_name(name)
+    if ENVIRONMENT_PLACEHOLDER in url:
+        return url.replace(ENVIRONMENT_PLACEHOLDER, name)
+    parts = urllib.parse.urlsplit(url)
+    head, _, _last = parts.path.rpartition("/")
+    return urllib.parse.urlunsplit(parts._replace(path=f"{head}/{name}/{SIGNED_ARTIFACT}",
+                                                  fragment=""))
+
+
+def environment_file(path: Path, name: str) -> Path:
+    """Environment ``name``'s artifact file: ``{environment}`` in ``path`` replaced, else
+    ``NAME/flags.json`` in the folder ``path`` is or holds: ``/srv/flags/flags.json`` ->
+    ``/srv/flags/NAME/flags.json``."""
+    _environment_name(name)
+    if ENVIRONMENT_PLACEHOLDER in str(path):
+        return Path(str(path).replace(ENVIRONMENT_PLACEHOLDER, name))
+    folder = path if path.is_dir() else path.parent
+    return folder / name / SIGNED_ARTIFACT
 
 
 def set_file(path: Path, name: str) -> Path:

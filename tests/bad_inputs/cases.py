@@ -45,6 +45,12 @@ ALIAS_BOMB = "\n".join(
 COMPARE = "strategy: safe\ngates:\n  error_rate: 1.0\n  request_count: 100\ncompare:\n"
 
 
+#: Declares two environments, staging then production, in the example's pyproject.toml.
+ENVS = (("pyproject.toml", 'path = "logs/metrics.json"',
+         'path = "logs/metrics.json"\n\n[tool.rollout.environments.staging]\n\n'
+         '[tool.rollout.environments.production]'),)
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -513,6 +519,26 @@ CASES: list[Case] = [
                 'path = "logs/metrics.json"\n\n[tool.rollout.publish.sets]\n'
                 'checkout = ["phase_*", "otel_enabeld"]'),),
          line_of="checkout ="),
+    # --- flags' environments: blocks (docs/environments.md, Flags per environment) -------
+    Case("env_override_undeclared", {F: flag("environments:\n  prodution:\n    enabled: false\n")},
+         F, 7, "environments.prodution", "'prodution' is not a declared environment (declared: "
+         "staging, production); did you mean production?", edit=ENVS),
+    Case("env_override_none_declared", {F: flag("environments:\n  production:\n    enabled: false\n")},
+         F, 7, "environments.production", "no environments are declared"),
+    Case("env_override_field_not_overridable",
+         {F: flag("environments:\n  production:\n    rollout_variant: 'on'\n")},
+         F, 8, "environments.production.rollout_variant", "unknown field", edit=ENVS),
+    Case("env_override_unknown_default_variant",
+         {F: flag("environments:\n  staging:\n    default_variant: onn\n")},
+         F, 8, "environments.staging.default_variant", "variant 'onn' is not one of the flag's "
+         "variants", edit=ENVS),
+    Case("env_override_split_not_100",
+         {F: flag("environments:\n  staging:\n    percentage: {'on': 30, 'off': 30}\n")},
+         F, 8, "environments.staging.percentage", "shares add up to 60, not 100", edit=ENVS),
+    Case("env_override_percentage_on_a_planned_flag",
+         {F: flag("environments:\n  staging:\n    percentage: 50\n"),
+          P: plan("strategy: safe\ngates:\n  error_rate: 1\n")},
+         F, 8, "environments.staging.percentage", "driven by the rollout plan", edit=ENVS),
     # --- metric sources: mistakes that would make every evaluation an error ---------------
     Case("template_undefined_variable",
          {F: flag(), P: plan("strategy: safe\ngates:\n  error_rate: 1\nmetrics:\n  type: file\n"
