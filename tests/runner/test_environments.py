@@ -221,3 +221,38 @@ def _env() -> dict[str, str]:
     from tests.conftest import cli_env
 
     return cli_env()
+
+
+def test_kill_9_at_each_crash_point_converges_per_environment(repo: Path) -> None:
+    """One run that commits in both environments (staging completes, production starts: no
+    soak), killed at each point of the commit protocol: a clean run then leaves each
+    environment exactly one step further, each transition committed once."""
+    import signal
+    import sys
+
+    from runner.reconcile import crashpoints
+    from tests.conftest import cli_env
+
+    (repo / "rollouts" / "checkout.yaml").write_text(PLAN.replace("promote_after: 1h\n", ""))
+    git(repo, "commit", "-q", "-am", "no soak")
+    advance(repo, 0)
+    advance(repo, 6)
+    base = git(repo, "rev-parse", "HEAD")
+    for point in crashpoints.POINTS:
+        git(repo, "reset", "-q", "--hard", base)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "runner", "advance", "--now", at(12)], cwd=repo,
+            env=cli_env({crashpoints.VARIABLE: f"{point}:30"}), text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout is not None
+        assert "test hook: sleeping" in proc.stdout.readline()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        git(repo, "fsck", "--no-progress")
+        advance(repo, 12)
+        assert state(repo, STAGING)["phase"] == "completed", point
+        assert state(repo, PRODUCTION)["phase"] == "progressing", point
+        heads = git(repo, "log", "--format=%s", f"{base}..HEAD").splitlines()
+        assert heads == ["rollout(checkout@production): start at 0%",
+                         "rollout(checkout@staging): 50% → 100%"], (point, heads)
+        assert git(repo, "status", "--porcelain", "--", "rollouts") == "", point
