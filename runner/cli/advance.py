@@ -25,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "without a rollback exits 1.")
     p.add_argument("flags", nargs="*", metavar="FLAG", help="only these rollouts (default: all)")
     runopts.add_change_arguments(p)
+    runopts.add_env_argument(p, acting=False)
     p.add_argument("--shard", metavar="I/N",
                    help="only the rollouts of shard I of N (I from 0 to N-1), chosen by a stable "
                    "hash (SHA-256) of the plan's name: N runners with 0/N ... N-1/N, e.g. a GitHub "

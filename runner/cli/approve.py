@@ -32,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(refused unless it is the next step that needs approval)")
     p.add_argument("--reason", default="", metavar="TEXT", help="why, recorded in the commit")
     runopts.add_change_arguments(p)
+    runopts.add_env_argument(p)
     p.set_defaults(run=run)
 
 

@@ -13,7 +13,6 @@ from runner.cli.common import add_repo_argument, check_target, gitops_root
 from runner.cli.environment_option import add_env_argument, one_environment
 from runner.evaluate.flagd import BUNDLED_SCHEMAS, flagd_problems
 from runner.evaluate.render import render_artifact
-from runner.evaluate.views import environment_view
 from runner.files import write_atomic
 from runner.git import GitError, resolve_commit
 from runner.load import check_repository
@@ -69,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     commit = args.source_commit or head_commit(root)
     # rendering a checked repository raises nothing on purpose (the checks refuse what JSON
     # cannot hold, NaN and infinities); a failure here is a bug, for main's boundary
-    data = render_artifact(environment_view(checked.repository, environment),
+    data = render_artifact(checked.repository.for_environment(environment),
                            source_commit=commit, fmt=args.format, environment=environment)
     if args.format == "flagd":
         # a document flagd would reject is never written (no schema in --flagd-schemas DIR:

@@ -15,7 +15,6 @@ from runner.cli.environment_option import add_env_argument, one_environment
 from runner.evaluate.compile import ArtifactError, FlagSet
 from runner.evaluate.environment import env_state
 from runner.evaluate.resolution import FLAG_NOT_FOUND
-from runner.evaluate.views import environment_view
 from runner.load import check_repository
 from runner.safetext import safe_line
 from runner.sdk import FlagClient, load_artifact
@@ -78,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             return 1
         environment = one_environment(checked.repository.config, args.env, "eval")
         try:
-            flags = FlagSet.from_repository(environment_view(checked.repository, environment))
+            flags = FlagSet.from_repository(checked.repository.for_environment(environment))
         except ArtifactError as e:  # flags the checks let through that cannot be compiled
             return cannot_show("eval", "the repository's flags cannot be resolved", e)
     env = dict(os.environ)  # the one read of the environment: the client and the text share it

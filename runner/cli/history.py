@@ -14,7 +14,14 @@ from runner.cli.commands import SUMMARIES
 from runner.cli.common import UsageError, add_repo_argument, cannot_show, repo_root
 from runner.errors import ContentError
 from runner.load.layout import folders, plans_of
-from runner.review.audit import history, json_pieces, render_json_entry, render_text_entry, text_pieces
+from runner.review.audit import (
+    history,
+    json_pieces,
+    of_environment,
+    render_json_entry,
+    render_text_entry,
+    text_pieces,
+)
 from runner.review.since import HELP as SINCE_HELP
 from runner.review.since import git_since, parse_since
 from runner.safetext import safe_line
@@ -31,6 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--since", metavar="DATE",
                    help=f"only commits after DATE: {SINCE_HELP}")
     p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--env", metavar="NAME",
+                   help="only this environment's commits (repositories with "
+                   "[tool.rollout.environments]), besides edits of flags and plans")
     p.set_defaults(run=run)
 
 
@@ -71,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
     render = render_json_entry if args.format == "json" else render_text_entry
     try:
         entries = history(root, args.flag, since, flags_dir, rollouts_dir, names, render)
+        if args.env is not None:
+            entries = of_environment(entries, args.env)
         pieces = json_pieces(entries) if args.format == "json" else text_pieces(entries)
         _write(pieces)
     except git.GitError as e:

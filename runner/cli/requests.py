@@ -35,6 +35,7 @@ def register(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("flag", metavar="FLAG")
     p.add_argument("--reason", default="", metavar="TEXT", help="why, recorded in the commit")
     runopts.add_change_arguments(p)
+    runopts.add_env_argument(p)
     publishing.add_publish_argument(p)
     p.set_defaults(run=module.run, request=name)
 

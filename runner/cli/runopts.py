@@ -104,6 +104,39 @@ def check_recorded_now(value: str | None, now: datetime, env: Mapping[str, str],
             f"at the clock, or set {ALLOW_FUTURE_NOW}=1 for a simulation on a simulated clock")
 
 
+def add_env_argument(p: argparse.ArgumentParser, acting: bool = True) -> None:
+    """``--env NAME`` (repositories with ``[tool.rollout.environments]``). ``acting``: the
+    command acts in one environment, so a repository declaring several needs it named."""
+    p.add_argument("--env", metavar="NAME",
+                   help="the environment of [tool.rollout.environments] to act in"
+                   + (" (required when several are declared)" if acting
+                      else " (default: every one)"))
+    p.set_defaults(env_acting=acting)
+
+
+def environments_of(args: argparse.Namespace, root: Path) -> tuple[str, ...]:
+    """The environments ``--env`` names: () when it is not given (every one, or the one
+    implicit environment). A usage error for an undeclared name, for ``--env`` in a
+    repository without environments, and for an acting command in a repository that
+    declares several, none named."""
+    name = getattr(args, "env", None)
+    if name is None and not getattr(args, "env_acting", False):
+        return ()
+    from runner.load import load_config  # start-up: as gitops_root
+
+    declared = [e.name for e in load_config(root)[0].environments]
+    if name is None:
+        if len(declared) > 1:
+            raise UsageError("name the environment with --env: " + ", ".join(declared))
+        return tuple(declared)
+    if not declared:
+        raise UsageError(f"--env {safe_line(name)}: [tool.rollout] declares no environments")
+    if name not in declared:
+        raise UsageError(f"--env {safe_line(name)}: not a declared environment ("
+                         + ", ".join(declared) + ")")
+    return (name,)
+
+
 def options(args: argparse.Namespace, **kw: object) -> Options:
     """The run's options from the arguments, and the environment: read here, once, and
     passed down (``Options.env``)."""
@@ -119,6 +152,9 @@ def options(args: argparse.Namespace, **kw: object) -> Options:
     now = parse_now(args.now)
     if not kw.get("dry_run"):  # a dry run records nothing
         check_recorded_now(args.now, now, env)
+    environments = environments_of(args, root)
+    if environments:
+        kw["environments"] = environments
     return Options(root=root, now=now, push=args.push, remote=args.remote,
                    branch=args.branch, env=env, **kw)  # type: ignore[arg-type]
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from runner.cli.commands import SUMMARIES
 from runner.cli.common import (
@@ -15,11 +17,12 @@ from runner.cli.common import (
     gitops_root,
     safe_markdown,
 )
-from runner.cli.runopts import parse_now
+from runner.cli.runopts import add_env_argument, environments_of, parse_now
 from runner.errors import RolloutError
 from runner.files import write_atomic
 from runner.load import check_repository
 from runner.load.halt import halt_of
+from runner.model import Repository
 from runner.reconcile.freeze import stop_record
 from runner.reconcile.view import kill_switches
 from runner.review.status import FORMATS, render_status, selected, status_rows
@@ -43,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="write to FILE atomically (a temporary file renamed over it, as "
                    "node-exporter's textfile collector needs) instead of standard output")
     p.add_argument("--now", metavar="ISO8601", help="the time to judge pending plans by")
+    add_env_argument(p, acting=False)
     p.set_defaults(run=run)
 
 
@@ -68,16 +72,22 @@ def run(args: argparse.Namespace) -> int:
     held, switch_error = kill_switches(repo, dict(os.environ))
     if switch_error is not None:
         print(f"rollout status: error: {safe_line(switch_error, 1000)}", file=sys.stderr)
-    environment = getattr(repo, "environment", None)  # a view of one environment
-    stop = stop_record(repo.config, halt_of(root, repo.config, environment), environment, now)
-    rows, unshowable = status_rows(repo, flags, now, args.format, held, stop)
+
+    def stop_of(view: Repository) -> Mapping[str, Any] | None:  # its halt or freeze
+        environment = view.environment
+        return stop_record(view.config, halt_of(root, view.config, environment), environment, now)
+
+    rows, unshowable = status_rows(repo, flags, now, args.format, held,
+                                   environments_of(args, root), stop_of)
     broken = 0
     for u in unshowable:
         broken += cannot_show("status", u.what, u.error)
     if args.format == "json" and args.flag and not rows:
         return 1
+    # a flag in several environments: a list, one object per environment
+    one = bool(args.flag) and not (repo.environments and len(rows) > 1)
     try:
-        text = render_status(args.format, rows, root, repo, now, one=bool(args.flag))
+        text = render_status(args.format, rows, root, repo, now, one=one)
     except RolloutError as e:
         return cannot_show("status", "the rollouts cannot be shown", e)
     if args.format == "markdown":

@@ -94,6 +94,13 @@ class Change:
     reverted_commit: str | None = None
     run_url: str | None = None
     repository: str | None = None
+    #: The environment the change happened in; None without environments.
+    environment: str | None = None
+
+    @property
+    def rollout(self) -> str:
+        """The flag, or ``flag@environment`` in a repository with environments."""
+        return self.flag if self.environment is None else f"{self.flag}@{self.environment}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +138,7 @@ def changes(decisions: Sequence[Decision], commits: Mapping[str, str], config: N
     gh = github_repository(env)
     for d in decisions:
         event = event_of(d)
-        sha = commits.get(d.flag)
+        sha = commits.get(d.key)
         if event is None or sha is None:
             continue
         # as the commit records them: one line each, anything like a credential redacted
@@ -143,7 +150,7 @@ def changes(decisions: Sequence[Decision], commits: Mapping[str, str], config: N
             commit=sha, commit_url=commit_link(sha, config.commit_url, env), pushed=pushed,
             decided_at=now, gates=gates, requested_by=d.requested_by,
             reverted_commit=d.reverted_commit, run_url=run_link(env),
-            repository=gh[1] if gh else None))
+            repository=gh[1] if gh else None, environment=d.environment))
     return out
 
 
@@ -213,6 +220,7 @@ def webhook_document(change: Change, delivery: str, sent_at: datetime) -> dict[s
         "commit": {"sha": change.commit, "url": change.commit_url, "pushed": change.pushed},
         "repository": change.repository, "run_url": change.run_url,
         "gates": [_gate_dict(g) for g in change.gates],
+        **({"environment": change.environment} if change.environment is not None else {}),
     }
 
 
@@ -246,7 +254,7 @@ EVERY_ROLLOUT = "*"
 def slack_message(change: Change) -> dict[str, Any]:
     """A Block Kit message: header, fields (flag, action, percentage, commit), the reason,
     the gate evidence, and a context line with the plan and the run."""
-    who = "every rollout" if change.flag == EVERY_ROLLOUT else change.flag
+    who = "every rollout" if change.flag == EVERY_ROLLOUT else change.rollout
     title = f"{_ICONS.get(change.event, ':arrow_forward:')} {who} {_TITLES[change.event]}"
     move = (f"{pct(change.from_percentage)}% → {pct(change.to_percentage)}%"
             if change.from_percentage != change.to_percentage

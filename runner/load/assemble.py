@@ -250,6 +250,7 @@ def build_plan(name: str, d: dict[str, Any], config: RepoConfig) -> RolloutPlan:
         else:
             steps.append(Step(float(s)))
     metrics = build_metrics(d.get("metrics")) or config.metrics
+    digest = plan_digest(d, metrics)
     return RolloutPlan(
         name=name,
         flag=d["flag"],
@@ -267,8 +268,9 @@ def build_plan(name: str, d: dict[str, Any], config: RepoConfig) -> RolloutPlan:
         compare=build_compare(d.get("compare")),
         bake=parse_duration(d["bake"]) if "bake" in d else None,
         approvers=tuple(d.get("approvers", ())),
-        digest=plan_digest(d, metrics),
+        digest=digest,
         traffic=build_traffic(d.get("traffic")),
+        version=digest,  # a plan of one environment: its version is its digest
     )
 
 

@@ -90,13 +90,26 @@ def fanout_bucket(plan: str) -> str:
     return hashlib.sha256(plan.encode("utf-8", "surrogateescape")).hexdigest()[:2]
 
 
-def state_path(rollouts_dir: str, layout: str, plan: str) -> str:
+def state_path(rollouts_dir: str, layout: str, plan: str, environment: str | None = None) -> str:
     """The state file of ``plan``, relative to the repository root, forward slashes: the one
     place this path is made. Flat: ``<rollouts_dir>/<plan>.state.json``; fanout:
-    ``<rollouts_dir>-state/<xx>/<plan>.state.json`` (:func:`fanout_bucket`)."""
+    ``<rollouts_dir>-state/<xx>/<plan>.state.json`` (:func:`fanout_bucket`). With an
+    ``environment`` (repositories that declare environments): ``<plan>.<env>.state.json``
+    in the same folder, the same fanout bucket as the plan's (by the plan's name)."""
+    name = plan if environment is None else f"{plan}.{environment}"
     if layout != FANOUT:
-        return f"{prefix(rollouts_dir)}{plan}{STATE_SUFFIX}"
-    return f"{prefix(state_dir(rollouts_dir, layout))}{fanout_bucket(plan)}/{plan}{STATE_SUFFIX}"
+        return f"{prefix(rollouts_dir)}{name}{STATE_SUFFIX}"
+    return f"{prefix(state_dir(rollouts_dir, layout))}{fanout_bucket(plan)}/{name}{STATE_SUFFIX}"
+
+
+def split_state_name(name: str, environments: tuple[str, ...]) -> tuple[str, str | None]:
+    """A state file's name without its suffix as (plan, environment): ``checkout.production``
+    is the plan ``checkout`` in ``production`` when ``production`` is declared (a plan's name
+    may hold dots: only a declared environment's name is split off); else (name, None)."""
+    plan, dot, env = name.rpartition(".")
+    if dot and plan and env in environments:
+        return plan, env
+    return name, None
 
 
 def flat_state_path(rollouts_dir: str, plan: str) -> str:

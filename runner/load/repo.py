@@ -20,14 +20,14 @@ from runner.load.flags import load_flags
 from runner.load.halt import halt_problems
 from runner.load.layout import YAML_SUFFIXES, prefix, relative, state_path
 from runner.load.overrides import override_findings
-from runner.load.plans import load_plans
+from runner.load.plans import PlanFiles, load_plans
 from runner.load.problems import FIELD_CHARS, InvalidRepository, Problem, field_name, problem_text
 from runner.load.semantic import NO_METRICS, Finding, check_cross, fraction_warnings
 from runner.load.sets import glob_problems, set_findings
 from runner.load.statefile import STATE_SUFFIX
-from runner.load.states import check_states, load_states_of
+from runner.load.states import StateFiles, check_states, load_states_of
 from runner.load.yamlsafe import Locator
-from runner.model import Repository
+from runner.model import RepoConfig, Repository, RolloutState
 
 
 @dataclass(frozen=True)
@@ -98,9 +98,15 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
     config, config_problems = load_config(root)
     flags = load_flags(root / config.flags_dir, prefix(config.flags_dir))
     plans = load_plans(root / config.rollouts_dir, prefix(config.rollouts_dir), config)
-    states = check_states(load_states_of(root, config.rollouts_dir, config.state_layout),
-                          plans.plans, {*plans.texts, *(p.path for p in plans.problems)},
-                          prefix(config.rollouts_dir), config.state_layout)
+    names = tuple(e.name for e in config.environments)
+    found = load_states_of(root, config.rollouts_dir, config.state_layout, names)
+    plan_files = {*plans.texts, *(p.path for p in plans.problems)}
+    if names:
+        states, env_states = _environment_states(found, plans, plan_files, config)
+    else:
+        states = check_states(found, plans.plans, plan_files, prefix(config.rollouts_dir),
+                              config.state_layout)
+        env_states = {}
 
     findings = [*flags.findings, *plans.findings,
                 *check_cross(flags.flags, flags.paths, plans.plans, flags.broken),
@@ -138,13 +144,18 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
         plans=MappingProxyType(plans.first()),
         states=MappingProxyType(states.states),
         sources=MappingProxyType({**flags.sources, **plans.sources}),
+        environment_plans=MappingProxyType({
+            env: MappingProxyType(plans.first_of(env)) for env in names}),
+        environment_states=MappingProxyType({
+            env: MappingProxyType(st) for env, st in env_states.items()}),
     )
     files_of: dict[str, set[str]] = {}
     for key, ref in repo.sources.items():
         files_of.setdefault(key.partition(":")[2], {"pyproject.toml"}).add(ref.path)
     for flag, plan in repo.plans.items():
-        files_of.setdefault(flag, {"pyproject.toml"}).add(
-            state_path(config.rollouts_dir, config.state_layout, plan.name))
+        for env in names or (None,):
+            files_of.setdefault(flag, {"pyproject.toml"}).add(
+                state_path(config.rollouts_dir, config.state_layout, plan.name, env))
     for f in states.files:
         files_of.setdefault(f.state.flag, {"pyproject.toml"}).add(f.path)
     return Checked(None if problems else repo, problems, salvaged=repo, texts=texts,
@@ -152,6 +163,33 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
                    counted=(len({*flags.texts, *(p.path for p in flags.problems)}),
                             len({*plans.texts, *(p.path for p in plans.problems)})),
                    files_of=MappingProxyType({k: frozenset(v) for k, v in files_of.items()}))
+
+
+def _environment_states(found: StateFiles, plans: PlanFiles, plan_files: set[str],
+                        config: RepoConfig) -> tuple[StateFiles, dict[str, dict[str, RolloutState]]]:
+    """With environments declared: each environment's state files held against that
+    environment's plans; a state file named for no environment is a problem (its place is
+    ``<plan>.<env>.state.json``)."""
+    problems = list(found.problems)
+    cross: list[Problem] = []
+    by_env: dict[str, dict[str, RolloutState]] = {}
+    first = config.environments[0].name
+    for f in found.files:
+        if f.environment is None:
+            own = state_path(config.rollouts_dir, config.state_layout, f.name, first)
+            problems.append(Problem(f.path, 1, 1, "", (
+                "a state file without an environment, but [tool.rollout.environments] is "
+                f"declared: each environment has its own (for example {own}); delete it, or "
+                f"rename it with \"environment\": {first!r} added")))
+    for env in (e.name for e in config.environments):
+        own_files = [f for f in found.files if f.environment == env]
+        checked = check_states(StateFiles({}, [], own_files), plans.environments.get(env, {}),
+                               plan_files, prefix(config.rollouts_dir), config.state_layout,
+                               environment=env)
+        problems.extend(checked.problems)
+        cross.extend(checked.cross)
+        by_env[env] = checked.states
+    return StateFiles({}, problems, found.files, cross), by_env
 
 
 def load_repository(root: Path | str) -> Repository:

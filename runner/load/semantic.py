@@ -214,7 +214,8 @@ def check_durations(raw: Mapping[str, Any], path: str) -> list[Finding]:
     :data:`MAX_DURATION`: a wait of ``1e308`` seconds or ``99999999999999999d`` is a typo that
     no clock can add to a date."""
     fields: list[tuple[tuple[Any, ...], Any]] = [
-        ((k,), raw[k]) for k in ("wait", "progress_deadline", "bake") if k in raw]
+        ((k,), raw[k]) for k in ("wait", "progress_deadline", "bake", "promote_after")
+        if k in raw]
     for i, s in enumerate(raw.get("steps") or ()):
         if isinstance(s, dict) and "wait" in s:
             fields.append((("steps", i, "wait"), s["wait"]))

@@ -81,6 +81,10 @@ def state_to_dict(s: RolloutState) -> dict[str, Any]:
         "reason": s.reason,
         **({"approved_step": s.approved_step, "approved_by": s.approved_by}
            if s.approved_step is not None else {}),
+        # repositories with environments only: other states keep their bytes
+        **({"environment": s.environment} if s.environment is not None else {}),
+        **({"plan_version": s.plan_version} if s.plan_version is not None else {}),
+        **({"completed_at": utc_iso(s.completed_at)} if s.completed_at is not None else {}),
     }
 
 
@@ -122,4 +126,7 @@ def state_from_dict(d: dict[str, Any]) -> RolloutState:
         failures=d.get("failures", 0),
         approved_step=d.get("approved_step"),
         approved_by=d.get("approved_by") if d.get("approved_step") is not None else None,
+        environment=d.get("environment"),
+        plan_version=d.get("plan_version"),
+        completed_at=_opt_time(d.get("completed_at")),
     )

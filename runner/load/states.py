@@ -19,7 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from runner.load.documents import Unreadable, a_type, located, read_bytes
-from runner.load.layout import FANOUT, FLAT, files_in, prefix, state_files, state_path, stem
+from runner.load.layout import (
+    FANOUT,
+    FLAT,
+    files_in,
+    prefix,
+    split_state_name,
+    state_files,
+    state_path,
+    stem,
+)
 from runner.load.problems import Problem, shown
 from runner.load.schema_errors import schema_findings
 from runner.load.statefile import STATE_SUFFIX, state_from_dict
@@ -38,6 +47,8 @@ class StateFile:
     name: str  # the file's plan name: rollouts/<name>.state.json
     text: str
     state: RolloutState
+    #: the environment the file's name gives (``<name>.<env>.state.json``); None without
+    environment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,7 +113,8 @@ def parse_json(text: str) -> Any:
                       parse_constant=lambda name: _Refused(f"{name}: not a finite number"))
 
 
-def _own_findings(data: Any, name: str) -> list[tuple[tuple[Any, ...], str]]:
+def _own_findings(data: Any, name: str,
+                  environment: str | None = None) -> list[tuple[tuple[Any, ...], str]]:
     """What a state file that passed its schema may still get wrong on its own."""
     out = []
     for key in _INTEGERS:
@@ -115,8 +127,12 @@ def _own_findings(data: Any, name: str) -> list[tuple[tuple[Any, ...], str]]:
             out.append(((key,), f"given without {other}: an approval records its step and "
                         "who gave it, both"))
     if data["plan"] != name:
+        named = "<plan>" if environment is None else "<plan>.<environment>"
         out.append((("plan",), f"{shown(data['plan'])} is not this file's plan {name!r} "
-                    f"(a state file is named after its plan: <plan>{STATE_SUFFIX})"))
+                    f"(a state file is named after its plan: {named}{STATE_SUFFIX})"))
+    if environment is not None and data.get("environment") != environment:
+        out.append((("environment",), f"{shown(data.get('environment'))} is not this file's "
+                    f"environment {environment!r} (<plan>.<environment>{STATE_SUFFIX})"))
     return out
 
 
@@ -126,33 +142,35 @@ def load_states(folder: Path, prefix: str) -> StateFiles:
     return _load([(p, f"{prefix}{p.name}") for p in files_in(folder, (STATE_SUFFIX,))])
 
 
-def load_states_of(root: Path, rollouts_dir: str, layout: str = FLAT) -> StateFiles:
+def load_states_of(root: Path, rollouts_dir: str, layout: str = FLAT,
+                   environments: tuple[str, ...] = ()) -> StateFiles:
     """Every state file of the repository at ``root`` in its ``layout``, each on its own.
     In the fanout layout a state file outside its plan's folder is a problem, and so is a
     state file left in the rollouts folder (the flat layout's place): it would be ignored,
     and its rollout start afresh."""
-    out = _load(state_files(root, rollouts_dir, layout))
+    out = _load(state_files(root, rollouts_dir, layout), environments)
     if layout != FANOUT:
         return out
     for f in out.files:
-        if f.path != (own := state_path(rollouts_dir, layout, f.name)):
+        if f.path != (own := state_path(rollouts_dir, layout, f.name, f.environment)):
             out.problems.append(Problem(f.path, 1, 1, "", f"not in its plan's folder: the "
                                         f"state of {f.name!r} is {own}"))
-    out.files[:] = [f for f in out.files if f.path == state_path(rollouts_dir, layout, f.name)]
+    out.files[:] = [f for f in out.files
+                    if f.path == state_path(rollouts_dir, layout, f.name, f.environment)]
     for p in files_in(root / rollouts_dir, (STATE_SUFFIX,)):
-        name = p.name[: -len(STATE_SUFFIX)]
+        name, env = split_state_name(p.name[: -len(STATE_SUFFIX)], environments)
         out.problems.append(Problem(
             f"{prefix(rollouts_dir)}{p.name}", 1, 1, "",
             f"a state file of the flat layout, but [tool.rollout] state_layout is fanout: "
-            f"its place is {state_path(rollouts_dir, layout, name)} (`rollout migrate-state` "
+            f"its place is {state_path(rollouts_dir, layout, name, env)} (`rollout migrate-state` "
             "moves them all in one commit)"))
     return out
 
 
-def _load(paths: Iterable[tuple[Path, str]]) -> StateFiles:
+def _load(paths: Iterable[tuple[Path, str]], environments: tuple[str, ...] = ()) -> StateFiles:
     out = StateFiles({}, [])
     for p, rel in paths:
-        name = p.name[: -len(STATE_SUFFIX)]
+        name, env = split_state_name(p.name[: -len(STATE_SUFFIX)], environments)
         try:
             text = decode(read_bytes(p, rel))
             data = parse_json(text)
@@ -165,7 +183,8 @@ def _load(paths: Iterable[tuple[Path, str]]) -> StateFiles:
         except (YamlError, ValueError, RecursionError) as e:
             out.problems.append(Problem(rel, 1, 1, "", f"unreadable rollout state: {e}"))
             continue
-        bad = _refused(data) or schema_findings(data, "state") or _own_findings(data, name)
+        bad = (_refused(data) or schema_findings(data, "state")
+               or _own_findings(data, name, env))
         if bad:
             out.problems.extend(located(text, rel, bad))  # JSON is YAML: same positions
             continue
@@ -174,7 +193,7 @@ def _load(paths: Iterable[tuple[Path, str]]) -> StateFiles:
         except ValueError as e:  # a time the schema's format check let through
             out.problems.append(Problem(rel, 1, 1, "", f"unreadable rollout state: {e}"))
             continue
-        out.files.append(StateFile(rel, name, text, state))
+        out.files.append(StateFile(rel, name, text, state, env))
     return out
 
 
@@ -219,9 +238,12 @@ def _against_plan(state: RolloutState, plan: RolloutPlan,
 
 
 def check_states(found: StateFiles, plans: Mapping[str, list[tuple[RolloutPlan, str]]],
-                 plan_files: Iterable[str], prefix: str, layout: str = FLAT) -> StateFiles:
+                 plan_files: Iterable[str], prefix: str, layout: str = FLAT,
+                 environment: str | None = None) -> StateFiles:
     """The states of ``found`` held against the plans (flag -> its plans with their files;
-    ``plan_files``: every plan file, valid or not; ``prefix``: the rollouts folder's)."""
+    ``plan_files``: every plan file, valid or not; ``prefix``: the rollouts folder's;
+    ``environment``: the one these states and plans are of, when environments are
+    declared)."""
     rollouts_dir = prefix.rstrip("/") or "."
     by_name = {plan.name: (plan, path) for entries in plans.values() for plan, path in entries}
     named = {stem(Path(p)) for p in plan_files}
@@ -252,10 +274,10 @@ def check_states(found: StateFiles, plans: Mapping[str, list[tuple[RolloutPlan, 
             pass  # its plan file is broken: reported there; nothing to hold this state against
         elif state.flag in first:
             plan, plan_path = first[state.flag]
-            own = state_path(rollouts_dir, layout, plan.name)
+            own = state_path(rollouts_dir, layout, plan.name, environment)
             advice = ("delete this one" if plan.name in present else
                       f"delete it (the plan starts afresh), or, if the plan was renamed, "
-                      f"rename it to {plan.name}{STATE_SUFFIX} with \"plan\": {plan.name!r}")
+                      f"rename it to {own.rpartition('/')[2]} with \"plan\": {plan.name!r}")
             bad.append((f, (("flag",), f"{state.flag!r} is rolled out by {plan_path}, whose state "
                             f"is {own}; this file belongs to no plan: {advice} "
                             "(one state per rollout)")))

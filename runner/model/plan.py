@@ -193,6 +193,15 @@ class RolloutPlan:
     digest: str = ""
     #: The expected traffic, for planning the steps' evidence (not part of ``digest``).
     traffic: Traffic | None = None
+    #: The environment this plan is resolved for (``[tool.rollout.environments]``); None in
+    #: a repository that declares none (docs/environments.md).
+    environment: str | None = None
+    #: Seconds the previous environment must have been completed and healthy before this
+    #: plan starts here (the soak); 0 in the first environment and without environments.
+    promote_after: float = 0.0
+    #: sha256 of the whole plan file's canonical content, every environment's block included:
+    #: the "plan version" a rollback rejects. Without environments it equals ``digest``.
+    version: str = ""
 
     @property
     def percentages(self) -> tuple[float, ...]:

@@ -93,3 +93,10 @@ class RolloutState:
     approved_step: int | None = None
     #: Who approved ``approved_step`` (a GitHub login in GitHub Actions, else the git identity).
     approved_by: str | None = None
+    #: Repositories with environments only (docs/environments.md): the environment of this
+    #: rollout, the plan version it runs (``RolloutPlan.version``: a rollback rejects it),
+    #: and when it completed (the soak of the next environment counts from there). None
+    #: in a repository without environments, whose state files never hold them.
+    environment: str | None = None
+    plan_version: str | None = None
+    completed_at: datetime | None = None

@@ -111,6 +111,14 @@ class Decision:
     #: Why, for machines (notifications): ``progress_deadline`` for the pause of a rollout
     #: that had no conclusive evaluation in time; "" otherwise.
     cause: str = ""
+    #: The environment the rollout runs in (the plan's); None without environments.
+    environment: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The rollout this decision is of, as a run's report keys it: the flag, or
+        ``flag@environment`` in a repository with environments."""
+        return self.flag if self.environment is None else f"{self.flag}@{self.environment}"
 
     @property
     def changes(self) -> bool:
@@ -237,7 +245,7 @@ def _decision(plan: RolloutPlan, action: Action | None, before: RolloutState | N
     return Decision(flag=plan.flag, plan=plan.name, action=action, before=before, after=after,
                     reason=reason, gates=gates, reverted_commit=reverted_commit,
                     reverted_by=reverted_by, requested_by=requested_by, approved_by=approved_by,
-                    plan_digest=plan.digest, cause=cause)
+                    plan_digest=plan.digest, cause=cause, environment=plan.environment)
 
 
 # --- the automatic decision ----------------------------------------------------------------

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 # --- the trailer names ------------------------------------------------------------------------
 
 FLAG = "Rollout-Flag"
+#: Repositories with environments only: the environment the commit acts in (after the flag).
+ENVIRONMENT = "Rollout-Environment"
 ACTION = "Rollout-Action"
 FROM = "Rollout-From"
 TO = "Rollout-To"
@@ -53,7 +55,7 @@ APPROVED_BY = "Rollout-Approved-By"
 REVERTED_COMMIT = "Rollout-Reverted-Commit"
 REVERTED_BY = "Rollout-Reverted-By"
 #: Every trailer of a runner commit, in the order the runner writes them (docs/runner.md, "Commit format").
-TRAILER_KEYS = (FLAG, ACTION, FROM, TO, PHASE, PLAN, PLAN_DIGEST, STATE_BEFORE, STATE_AFTER,
+TRAILER_KEYS = (FLAG, ENVIRONMENT, ACTION, FROM, TO, PHASE, PLAN, PLAN_DIGEST, STATE_BEFORE, STATE_AFTER,
                 GATE, COMPARE, REASON, REQUESTED_BY, APPROVED_BY, REVERTED_COMMIT, REVERTED_BY)
 
 #: The trailers of a publication branch's commits (runner/reconcile/publish.py).
@@ -93,6 +95,8 @@ class RunnerMessage(NamedTuple):
     approved_by: str | None = None
     reverted_commit: str | None = None
     reverted_by: str | None = None
+    #: ``Rollout-Environment``: None in a repository without environments.
+    environment: str | None = None
 
     @property
     def flag(self) -> str:
@@ -126,10 +130,12 @@ def _number(text: str | None) -> float | None:
 
 
 def subject_line(action: str, flag: str, frm: float | None, to: float | None,
-                 reverted_commit: str | None = None, approved_step: int | None = None) -> str:
+                 reverted_commit: str | None = None, approved_step: int | None = None,
+                 environment: str | None = None) -> str:
     """The subject of a runner commit: ``rollout(flag): 10% → 25%``, ``rollout(flag):
-    rollback 25% → 0%``... (``approved_step``: the index of the step an approval is for)."""
-    head = f"rollout({flag}):"
+    rollback 25% → 0%``... (``approved_step``: the index of the step an approval is for);
+    with an ``environment``: ``rollout(flag@production): 10% → 25%``."""
+    head = f"rollout({flag}):" if environment is None else f"rollout({flag}@{environment}):"
     a, f, t = action, _pct(frm), _pct(to)
     if a == "start":
         return f"{head} start at {t}%"
@@ -159,7 +165,8 @@ def subject_line(action: str, flag: str, frm: float | None, to: float | None,
 def subject(d: Decision) -> str:
     assert d.action is not None
     return subject_line(d.action.value, d.flag, d.from_percentage, d.to_percentage,
-                        d.reverted_commit, d.after.approved_step if d.after else None)
+                        d.reverted_commit, d.after.approved_step if d.after else None,
+                        d.environment)
 
 
 # --- Rollout-Gate ---------------------------------------------------------------------------
@@ -336,7 +343,8 @@ def from_decision(d: Decision, plan: RolloutPlan | None, state_before: str | Non
         requested_by=record_line(d.requested_by) if d.requested_by else None,
         approved_by=record_line(d.approved_by) if d.approved_by else None,
         reverted_commit=d.reverted_commit or None,
-        reverted_by=record_line(d.reverted_by) if d.reverted_by else None)
+        reverted_by=record_line(d.reverted_by) if d.reverted_by else None,
+        environment=d.environment)
 
 
 def message(d: Decision, plan: RolloutPlan | None, state_before: str | None = None,
@@ -370,6 +378,7 @@ def format_message(m: RunnerMessage) -> str:
         (REVERTED_COMMIT, m.reverted_commit, False), (REVERTED_BY, m.reverted_by, True))
     trailers = [
         f"{FLAG}: {_token(m.flag)}",
+        *([f"{ENVIRONMENT}: {_token(m.environment)}"] if m.environment is not None else []),
         f"{ACTION}: {_token(m.action)}",
         f"{FROM}: {_pct(m.from_percentage)}",
         f"{TO}: {_pct(m.to_percentage)}",
@@ -413,7 +422,7 @@ def parse_trailers(trailers: Iterable[tuple[str, str]], subject: str = "",
         subject, tuple(flags), action, _number(get(FROM)), _number(get(TO)), get(PHASE),
         get(PLAN), get(PLAN_DIGEST), get(REASON), tuple(body), get(STATE_BEFORE),
         get(STATE_AFTER), tuple(gates), tuple(compare), get(REQUESTED_BY), get(APPROVED_BY),
-        get(REVERTED_COMMIT), get(REVERTED_BY))
+        get(REVERTED_COMMIT), get(REVERTED_BY), get(ENVIRONMENT))
 
 
 def parse_message(text: str) -> RunnerMessage | None:

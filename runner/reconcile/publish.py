@@ -53,7 +53,6 @@ from types import MappingProxyType
 from typing import Any
 
 from runner.errors import ExternalError, UsageError
-from runner.evaluate.views import environment_view
 from runner.files import TMP_PREFIX, read_regular, target_problem, write_atomic
 from runner.git import Git, GitError, NotARepository
 from runner.load import InvalidRepository, load_repository
@@ -893,7 +892,7 @@ def publish_environments_at(root: Path, plan: Sequence[tuple[str | None, Sequenc
         key = signing_key(root, env)
     except UsageError as e:
         raise PublishError(str(e)) from None
-    return [publish(root, environment_view(repo, name), targets, source_commit=head or "",
+    return [publish(root, repo.for_environment(name), targets, source_commit=head or "",
                     author=who, push=push, remote=remote, signing_key=key, environment=name)
             for name, targets in plan]
 

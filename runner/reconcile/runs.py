@@ -24,7 +24,7 @@ from runner.load.halt import halt_of
 from runner.load.statefile import dump_state
 from runner.model import GateResult, Phase, RepoConfig, Repository, RolloutState, Verdict
 from runner.model.plan import RolloutPlan
-from runner.reconcile import last_change
+from runner.reconcile import last_change, promotion
 from runner.reconcile.commit import (
     CommitSpec,
     FileChange,
@@ -80,6 +80,9 @@ class Options:
     #: The environment as the command read it, once (ROLLOUT_AUTHOR_NAME and _EMAIL here);
     #: nothing below the command reads the process's own.
     env: Mapping[str, str] = field(default_factory=dict)
+    #: ``--env NAME`` (repositories with ``[tool.rollout.environments]``): the environments
+    #: the run acts in; empty: every one (``advance``), or none named (the requests).
+    environments: tuple[str, ...] = ()
 
 
 def unreadable_cause(gates: Sequence[GateResult]) -> str | None:
@@ -184,9 +187,10 @@ def author(config: RepoConfig, env: Mapping[str, str]) -> tuple[str, str]:
     return who[0], who[1]
 
 
-def state_path(config: RepoConfig, plan_name: str) -> str:
-    """The state file of a plan, relative to the repository root (``runner.load.layout``)."""
-    return layout.state_path(config.rollouts_dir, config.state_layout, plan_name)
+def state_path(config: RepoConfig, plan_name: str, environment: str | None = None) -> str:
+    """The state file of a plan (in ``environment``, when environments are declared),
+    relative to the repository root (``runner.load.layout``)."""
+    return layout.state_path(config.rollouts_dir, config.state_layout, plan_name, environment)
 
 
 # --- gate evaluation -------------------------------------------------------------------------
@@ -224,7 +228,10 @@ class _CachedEvaluator:
 
     @staticmethod
     def _key(r: GateRequest) -> tuple[str, str, int, float]:
-        return (r.flag, r.plan.digest, r.step, r.percentage)
+        # the environment too: two environments' plans may have the same digest
+        env = r.plan.environment
+        return (r.flag if env is None else f"{r.flag}@{env}", r.plan.digest, r.step,
+                r.percentage)
 
     def __call__(self, requests: Sequence[GateRequest],
                  now: datetime) -> Mapping[str, Sequence[GateResult]]:
@@ -286,13 +293,15 @@ def _safety_only(decisions: Sequence[Decision], sound: frozenset[str]) -> list[D
     return out
 
 
-def history_bounds(git: Git, config: RepoConfig, plans: Mapping[str, str]
+def history_bounds(git: Git, config: RepoConfig, plans: Mapping[str, str],
+                   environment: str | None = None
                    ) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
     """For :func:`last_change.last_changes`, flag -> plan name given: where each state file
     was before ``rollout migrate-state`` (fanout layout only), and each plan's file paths
     (a flag without a state stops the walk at its plan's addition)."""
     config_dir = layout.prefix(config.rollouts_dir)
-    earlier = ({flag: git.rel(layout.flat_state_path(config.rollouts_dir, name))
+    earlier = ({flag: git.rel(layout.state_path(config.rollouts_dir, layout.FLAT, name,
+                                                environment))
                 for flag, name in plans.items()} if config.state_layout != layout.FLAT else {})
     plan_files = {flag: tuple(git.rel(f"{config_dir}{name}{suffix}")
                               for suffix in layout.YAML_SUFFIXES)
@@ -304,8 +313,9 @@ def _last_changes(git: Git, repo: Repository, only: set[str] | None = None
                   ) -> dict[str, LastChange | None]:
     plans = {flag: plan.name for flag, plan in repo.plans.items()
              if only is None or flag in only}
-    paths = {flag: git.rel(state_path(repo.config, name)) for flag, name in plans.items()}
-    earlier, plan_files = history_bounds(git, repo.config, plans)
+    paths = {flag: git.rel(state_path(repo.config, name, repo.environment))
+             for flag, name in plans.items()}
+    earlier, plan_files = history_bounds(git, repo.config, plans, repo.environment)
     found = last_change.last_changes(git, paths, earlier=earlier, plans=plan_files)
     for flag, change in found.items():
         st = repo.states.get(flag)
@@ -327,10 +337,13 @@ def _last_changes(git: Git, repo: Repository, only: set[str] | None = None
 
 def decide_all(git: Git, repo: Repository, now: datetime, evaluate: Evaluator,
                only: Sequence[str] = (), held: Mapping[str, str] | None = None,
-               shard: Shard | None = None, stop: str | None = None) -> list[Decision]:
+               shard: Shard | None = None,
+               watched: frozenset[str] = frozenset(), stop: str | None = None) -> list[Decision]:
     """``held``: the rollouts the kill switch holds, with why (``view.kill_switches``);
-    ``shard``: only its rollouts are selected (and their history read); ``stop``: why none
-    may move forward (a freeze or halt: :func:`stopped_line`)."""
+    ``shard``: only its rollouts are selected (and their history read); ``watched``: the
+    completed rollouts of an environment whose gates are still evaluated, since a later
+    environment has not completed them (``promotion.monitor``); ``stop``: why none may move
+    forward (a freeze or halt: :func:`stopped_line`)."""
     unknown = sorted(set(only) - set(repo.plans) - set(repo.states))
     if unknown:
         raise Stop(f"no rollout for {', '.join(unknown)} (no plan in {repo.config.rollouts_dir}/)")
@@ -342,7 +355,10 @@ def decide_all(git: Git, repo: Repository, now: datetime, evaluate: Evaluator,
     wanted = []
     for flag, plan in sorted(repo.plans.items()):
         state = repo.states.get(flag)
-        if flag in selected and needs_evaluation(plan, state, last.get(flag), now):
+        change = last.get(flag)
+        if flag in selected and (needs_evaluation(plan, state, change, now) or (
+                flag in watched and state is not None and state.last_evaluated_at != now
+                and (change is None or change.by_runner))):
             assert state is not None
             f = repo.flags.get(flag)
             wanted.append(GateRequest(flag, plan, state.step, state.current_percentage,
@@ -358,14 +374,80 @@ def decide_all(git: Git, repo: Repository, now: datetime, evaluate: Evaluator,
                                       plan_digest=plan.digest, selected=False))
             continue
         gates = results.get(flag) if any(w.flag == flag for w in wanted) else None
+        if flag in watched and gates is not None and state is not None and (
+                state.phase is Phase.COMPLETED):
+            decisions.append(promotion.monitor(plan, state, gates, now))
+            continue
         decisions.append(decide(plan, state, gates, now, last.get(flag),
                                 (held or {}).get(flag), stop))
     for flag, state in sorted(repo.states.items()):
         if flag not in repo.plans and flag in selected:
             decisions.append(cleanup(Orphan(flag, state.plan, state)))
     decisions = pause_dependents(decisions, repo.flags, repo.plans)
+    if repo.environment is not None:
+        decisions = [promotion.stamp(dataclasses.replace(d, environment=repo.environment),
+                                     repo.plans.get(d.flag), now) for d in decisions]
     # a rollback is committed before the pauses it causes, so history reads cause -> effect
     return sorted(decisions, key=lambda d: d.action is not Action.ROLLBACK)
+
+
+def _upstream(views: Sequence[Repository], after: Mapping[str, Mapping[str, RolloutState | None]],
+              flag: str) -> list[promotion.Upstream]:
+    """The earlier environments ``flag``'s plan runs in, with its state there after this
+    run's decisions."""
+    out: list[promotion.Upstream] = []
+    for view in views:
+        if flag in view.plans and view.environment is not None:
+            states = after.get(view.environment, {})
+            out.append((view.environment, states[flag] if flag in states
+                        else view.states.get(flag)))
+    return out
+
+
+def decide_environments(git: Git, repo: Repository, now: datetime, evaluate: Evaluator,
+                        only: Sequence[str] = (), held: Mapping[str, str] | None = None,
+                        shard: Shard | None = None,
+                        environments: Sequence[str] = (),
+                        stops: Callable[[Repository], str | None] | None = None
+                        ) -> list[Decision]:
+    """:func:`decide_all` for each declared environment in promotion order (only those of
+    ``environments`` when given), with the promotion rule (``promotion.promote``) applied to
+    each later one against the earlier ones' states as this run leaves them; without
+    environments, :func:`decide_all` itself. ``stops``: why an environment's rollouts may not
+    move forward (:func:`stopped_line`), asked once per environment."""
+    if not repo.environments:
+        return decide_all(git, repo, now, evaluate, only, held, shard,
+                          stop=stops(repo) if stops is not None else None)
+    views = repo.views()
+    unknown = sorted(f for f in set(only) if not any(f in v.plans or f in v.states
+                                                   for v in views))
+    if unknown:
+        raise Stop(f"no rollout for {', '.join(unknown)} (no plan in {repo.config.rollouts_dir}/)")
+    after: dict[str, dict[str, RolloutState | None]] = {}
+    out: list[Decision] = []
+    for i, view in enumerate(views):
+        assert view.environment is not None
+        later = views[i + 1:]
+        watched = frozenset(flag for flag, plan in view.plans.items() if promotion.monitored(
+            plan, view.states.get(flag), [v.states.get(flag) for v in later if flag in v.plans]))
+        mine = [f for f in only if f in view.plans or f in view.states]
+        if (only and not mine) or (environments and view.environment not in environments):
+            after[view.environment] = dict(view.states)
+            continue
+        decided = []
+        stop = stops(view) if stops is not None else None
+        for d in decide_all(git, view, now, evaluate, mine, held, shard, watched, stop):
+            plan = view.plans.get(d.flag)
+            if plan is not None and d.selected:
+                promoted = promotion.promote(d, plan, _upstream(views[:i], after, d.flag), now)
+                if stop is not None and promoted.action is Action.START and (
+                        d.action is not Action.START):
+                    promoted = d  # a re-admission starts the rollout: not while the line stops
+                d = promotion.stamp(promoted, plan, now)
+            decided.append(d)
+        after[view.environment] = {**view.states, **{d.flag: d.after for d in decided}}
+        out.extend(decided)
+    return out
 
 
 def _commits(repo: Repository, git: Git, decisions: Sequence[Decision]) -> list[CommitSpec]:
@@ -375,13 +457,14 @@ def _commits(repo: Repository, git: Git, decisions: Sequence[Decision]) -> list[
     acting = [d for d in decisions if d.action is not None]
     if not acting:
         return []
-    paths = [git.rel(state_path(repo.config, d.plan)) for d in acting]
+    paths = [git.rel(state_path(repo.config, d.plan, d.environment)) for d in acting]
     current = last_change.head_digests(git, paths)
     specs = []
     for d, path in zip(acting, paths, strict=True):
         content = None if d.after is None else dump_state(d.after).encode()
         after = last_change.digest(content)
-        text = message(d, repo.plans.get(d.flag), state_before=current[path], state_after=after)
+        plans = repo.for_environment(d.environment).plans
+        text = message(d, plans.get(d.flag), state_before=current[path], state_after=after)
         current[path] = after
         specs.append(CommitSpec(text, (FileChange(path, content),)))
     return specs
@@ -459,7 +542,7 @@ def _run(opts: Options, compute: Callable[[Git, Repository, frozenset[str] | Non
             # commits are dated with the injected clock, so a simulated rollout's audit
             # (git log, rollout history) reads in simulated time; without --now it is now
             shas = commit(git, specs, who, when=int(opts.now.timestamp()))
-            report.commits = dict(zip([d.flag for d in decisions if d.action], shas, strict=True))
+            report.commits = dict(zip([d.key for d in decisions if d.action], shas, strict=True))
             report.head = git.head()
             if not opts.push or opts.dry_run:
                 return report
@@ -499,21 +582,26 @@ def advance(opts: Options, evaluate: Evaluator) -> Report:
     report = Report()
 
     def compute(git: Git, repo: Repository, sound: frozenset[str] | None) -> list[Decision]:
-        report.plans = repo.plans
+        report.plans = repo.plans if not repo.environments else {
+            f"{flag}@{view.environment}": plan for view in repo.views()
+            for flag, plan in view.plans.items()}
         held, error = kill_switches(repo, opts.env)
         if error is not None and error not in report.errors:
             report.errors.append(error)
-        stop = stopped_line(opts.root, repo, opts.now)
+        def stops(view: Repository) -> str | None:  # each environment's halt or freeze
+            return stopped_line(opts.root, view, opts.now)
+
         if sound is None:
-            return decide_all(git, repo, opts.now, cached, opts.flags, held, opts.shard, stop)
+            return decide_environments(git, repo, opts.now, cached, opts.flags, held,
+                                       opts.shard, opts.environments, stops)
         unknown = sorted(set(opts.flags) - set(repo.plans) - set(repo.states))
         if unknown:  # named, but its files have problems: say so rather than "no rollout"
             raise Stop(f"no valid rollout for {', '.join(unknown)}; see `rollout validate`")
         only = sorted(sound & set(opts.flags)) if opts.flags else sorted(sound)
         if not only:
             raise Stop(f"{', '.join(opts.flags)}: its files have problems; see `rollout validate`")
-        return _safety_only(decide_all(git, repo, opts.now, cached, only, held, opts.shard,
-                                       stop), sound)
+        return _safety_only(decide_environments(git, repo, opts.now, cached, only, held,
+                                                opts.shard, opts.environments, stops), sound)
 
     return _run(opts, compute, report, safety_only=True)
 
@@ -525,29 +613,87 @@ def stopped_line(root: Path, repo: Repository, now: datetime) -> str | None:
     return line_stop(repo.config, halt_of(root, repo.config, environment), environment, now)
 
 
+def _view(opts: Options, repo: Repository) -> Repository:
+    """The environment a request acts in (``--env``): the CLI has checked one is named
+    when the repository declares several."""
+    name = opts.environments[0] if opts.environments else None
+    if name is None and len(repo.environments) == 1:
+        name = repo.environments[0].name
+    if repo.environments and name is None:
+        raise Stop("name the environment with --env: "
+                   + ", ".join(e.name for e in repo.environments))
+    try:
+        return repo.for_environment(name)
+    except KeyError:
+        raise Stop(f"no environment {name!r} in [tool.rollout.environments] (declared: "
+                   + ", ".join(e.name for e in repo.environments) + ")") from None
+
+
+def _before(repo: Repository, view: Repository) -> list[Repository]:
+    """The environments before ``view``'s, in promotion order."""
+    names = [e.name for e in repo.environments]
+    return [repo.for_environment(n) for n in names[:names.index(view.environment)]] \
+        if view.environment is not None else []
+
+
+def _rejected_downstream(repo: Repository, view: Repository, own: Decision,
+                         now: datetime) -> list[Decision]:
+    """After ``own`` (a rollback in ``view``'s environment): the pauses of the same flag's
+    running rollouts in later environments, whose version it rejects."""
+    if own.environment is None or own.after is None:
+        return []
+    names = [e.name for e in repo.environments]
+    after = {own.environment: {own.flag: own.after}}
+    out = []
+    for name in names[names.index(own.environment) + 1:]:
+        later = repo.for_environment(name)
+        plan, state = later.plans.get(own.flag), later.states.get(own.flag)
+        if plan is None or state is None:
+            continue
+        idle = Decision(own.flag, plan.name, None, state, state, state.reason,
+                        plan_digest=plan.digest, environment=name)
+        d = promotion.promote(idle, plan, _upstream(_before(repo, later), after, own.flag), now)
+        if d.action is not None:
+            out.append(promotion.stamp(d, plan, now))
+    return out
+
+
 def apply_request(opts: Options, action: Action, flag: str, requested_by: str,
                   reason: str = "") -> Report:
     def compute(git: Git, repo: Repository, sound: frozenset[str] | None) -> list[Decision]:
-        plan = repo.plans.get(flag)
+        view = _view(opts, repo)
+        plan = view.plans.get(flag)
         if plan is None:
-            raise Stop(f"no rollout plan for flag {flag!r} in {repo.config.rollouts_dir}/")
-        current = repo.states.get(flag)
+            where = f" in {view.environment}" if view.environment is not None else ""
+            raise Stop(f"no rollout plan for flag {flag!r}{where} in {repo.config.rollouts_dir}/")
+        current = view.states.get(flag)
         doubt = None
         if action is Action.RESUME and current is not None and current.approved_step is not None:
             # an approval counts only as a verified runner commit recorded it: one written
             # by hand (forged trailers or none) and held on is dropped, never honoured
-            earlier = history_bounds(git, repo.config, {flag: plan.name})[0].get(flag)
+            earlier = history_bounds(git, repo.config, {flag: plan.name},
+                                     view.environment)[0].get(flag)
             doubt = last_change.approval_doubt(
-                git, git.rel(state_path(repo.config, plan.name)), flag, current.approved_step,
-                current.approved_by or "", earlier)
+                git, git.rel(state_path(repo.config, plan.name, view.environment)), flag,
+                current.approved_step, current.approved_by or "", earlier)
+        if view.environment is not None and (action is Action.RETRY or (
+                action is Action.RESUME and current is not None
+                and promotion.REJECTED_MARK in current.reason)):
+            # promote_after holds for every start in a later environment, a person's too
+            why = promotion.refusal(plan, _upstream(_before(repo, view), {}, flag), opts.now)
+            if why is not None:
+                raise Stop(f"{flag} in {view.environment}: {why}; nothing was written")
         own = request(action, plan, current, opts.now, requested_by, reason, doubt)
+        if view.environment is not None:
+            own = promotion.stamp(dataclasses.replace(own, environment=view.environment),
+                                  plan, opts.now)
         if action is not Action.ROLLBACK:
             return [own]
-        others = [Decision(f, p.name, None, repo.states.get(f), repo.states.get(f), "",
-                           plan_digest=p.digest, selected=False)
-                  for f, p in sorted(repo.plans.items()) if f != flag]
-        return [d for d in pause_dependents([own, *others], repo.flags, repo.plans)
-                if d.action is not None]
+        others = [Decision(f, p.name, None, view.states.get(f), view.states.get(f), "",
+                           plan_digest=p.digest, selected=False, environment=view.environment)
+                  for f, p in sorted(view.plans.items()) if f != flag]
+        return [d for d in pause_dependents([own, *others], view.flags, view.plans)
+                if d.action is not None] + _rejected_downstream(repo, view, own, opts.now)
 
     # rollback and pause only move a rollout toward safety: they go ahead when the files of
     # the rollout itself are valid, whatever else is broken
@@ -618,11 +764,13 @@ def apply_approval(opts: Options, flag: str, who: Approver, reason: str = "",
     that needs approval, in its state (``approved_step``, ``approved_by``)."""
 
     def compute(git: Git, repo: Repository, sound: frozenset[str] | None) -> list[Decision]:
-        plan = repo.plans.get(flag)
+        view = _view(opts, repo)
+        plan = view.plans.get(flag)
         if plan is None:
             raise Stop(f"no rollout plan for flag {flag!r} in {repo.config.rollouts_dir}/")
-        path = git.rel(state_path(repo.config, plan.name))
-        earlier, plan_files = history_bounds(git, repo.config, {flag: plan.name})
+        path = git.rel(state_path(repo.config, plan.name, view.environment))
+        earlier, plan_files = history_bounds(git, repo.config, {flag: plan.name},
+                                             view.environment)
         change = last_change.last_changes(git, {flag: path}, earlier=earlier,
                                           plans=plan_files).get(flag)
         if change is not None and not change.by_runner:
@@ -631,7 +779,11 @@ def apply_approval(opts: Options, flag: str, who: Approver, reason: str = "",
             raise Stop(f"{flag}'s state was last changed by {change.author} in "
                        f"{change.sha[:7]}, not by the runner: the next `rollout advance` holds "
                        "it; approve after that (and `rollout resume`); nothing was written")
-        return [approve(plan, repo.states.get(flag), who, reason, step)]
+        decided = approve(plan, view.states.get(flag), who, reason, step)
+        if view.environment is not None:
+            decided = promotion.stamp(dataclasses.replace(decided, environment=view.environment),
+                                      plan, opts.now)
+        return [decided]
 
     return _run(opts, compute, Report())
 

@@ -120,3 +120,25 @@ def records(repo: Repository, now: datetime, held: Mapping[str, str] | None = No
     flags = sorted(set(repo.plans) | set(repo.states))
     return [record(f, repo.plans.get(f), repo.states.get(f), now, (held or {}).get(f), stop)
             for f in flags]
+
+
+def environment_record(repo: Repository, view: Repository, row: dict[str, Any],
+                       now: datetime) -> None:
+    """``row`` (a record of ``view``, one environment of ``repo``) with its ``environment``
+    and, while it has not started there, why: rejected, or waiting for the previous
+    environment (``promotion``)."""
+    # start-up: promotion only for repositories with environments
+    from runner.reconcile.promotion import refusal
+
+    env = view.environment
+    row["environment"] = env
+    flag = str(row["flag"])
+    plan = view.plans.get(flag)
+    if plan is None or flag in view.states or env is None:
+        return
+    names = [e.name for e in repo.environments]
+    upstream = [(n, repo.for_environment(n).states.get(flag))
+                for n in names[:names.index(env)] if flag in repo.for_environment(n).plans]
+    why = refusal(plan, upstream, now) if upstream else None
+    if why is not None:
+        row["reason"] = f"not started: {why}"

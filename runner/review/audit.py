@@ -71,6 +71,7 @@ class Entry:
         "before",
         "compare",
         "email",
+        "environment",
         "flags",
         "gates",
         "held_after_revert_of",
@@ -98,9 +99,13 @@ class Entry:
                  runner: bool = False, reverts: str | None = None,
                  reverted_by: list[str] | None = None, held_after_revert_of: str | None = None,
                  reverted_by_person: str | None = None, reconciles: str | None = None,
-                 raw: RawChanges = (), compare: list[str] | None = None) -> None:
+                 raw: RawChanges = (), compare: list[str] | None = None,
+                 environment: str | None = None) -> None:
         self.sha, self.time, self.author, self.email = sha, time, author, email
         self.subject, self.flags, self.action = subject, flags, action
+        #: ``Rollout-Environment`` (repositories with environments only; else None, and the
+        #: JSON record has no such field)
+        self.environment = environment
         self.before, self.after, self.phase, self.plan = before, after, phase, plan
         self.gates = [] if gates is None else gates
         #: Comparison gates' evidence (Rollout-Compare), one line each.
@@ -146,6 +151,7 @@ class Entry:
             "files": ([{"path": path, "status": _status(meta)} for meta, path in self.raw]
                       if self._changes is None  # straight from --raw: no Change objects
                       else [{"path": c.path, "status": c.status} for c in self._changes]),
+            **({"environment": self.environment} if self.environment is not None else {}),
         }
 
 
@@ -233,7 +239,7 @@ def _entry(record: RawRecord, only_flag: str | None = None) -> Entry | None:
     return Entry(sha, when, author, email, subject, list(m.flags), m.action, m.from_percentage,
                  m.to_percentage, m.phase, m.plan, list(m.gate_lines), m.reason,
                  m.requested_by, True, None, [], m.reverted_commit, m.reverted_by, None,
-                 raw=raw, compare=list(m.compare_lines))
+                 raw=raw, compare=list(m.compare_lines), environment=m.environment)
 
 
 def _blob_percentages(root: Path, blobs: Iterable[str]) -> dict[str, float | None]:
@@ -307,9 +313,12 @@ def _history(root: Path, flag: str | None, since: str | None, flags_dir: str,
     # which flag each plan file belongs to: the runner's own trailers say it, and the
     # current plans (plan_names) fill in plans the runner never moved
     plan_flag: dict[str, str] = {}
+    environments: set[str] = set()  # as the runner's trailers name them
     for e in entries:
         if e.runner and e.plan and e.flags:
             plan_flag.setdefault(e.plan, e.flags[0])
+        if e.environment is not None:
+            environments.add(e.environment)
     if flag:
         for name in plan_names:
             plan_flag.setdefault(name, flag)
@@ -324,6 +333,9 @@ def _history(root: Path, flag: str | None, since: str | None, flags_dir: str,
                     touched.add(_stem(c.path))
                 elif c.path.startswith(rollouts_prefix):
                     stem = _stem(c.path)
+                    plan, dot, env = stem.rpartition(".")
+                    if stem not in plan_flag and dot and env in environments:
+                        stem = plan  # <plan>.<environment>.state.json
                     touched.add(plan_flag.get(stem, stem))
             e.flags = sorted(touched)
             e.rendered = None
@@ -335,6 +347,16 @@ def _history(root: Path, flag: str | None, since: str | None, flags_dir: str,
     _link(kept)
     _flag_edit_percentages(root, kept, flags_dir)
     return kept
+
+
+def of_environment(entries: list[Entry], environment: str) -> list[Entry]:
+    """The entries of ``environment``: the runner's commits there, and the other commits
+    that change no other environment's state file (edits of flags and plans, a person's
+    revert of this environment's step)."""
+    own = f".{environment}.state.json"
+    return [e for e in entries if e.environment == environment or (
+        e.environment is None and not any(c.path.endswith(".state.json")
+                                          and not c.path.endswith(own) for c in e.changes))]
 
 
 def _link(entries: list[Entry]) -> None:
@@ -438,7 +460,8 @@ def render_json_entry(e: Entry) -> str:
         f'"held_after_revert_of": {"null" if (v := e.held_after_revert_of) is None else q(v)}, '
         f'"reverted_by_person": {"null" if (v := e.reverted_by_person) is None else q(v)}, '
         f'"reconciles": {"null" if (v := e.reconciles) is None else q(v)}, '
-        f'"files": [{files}]}}')
+        f'"files": [{files}]'
+        + ("}" if e.environment is None else f', "environment": {q(e.environment)}}}'))
 
 
 def _json_strings(values: list[str]) -> str:

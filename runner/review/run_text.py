@@ -58,17 +58,17 @@ def _words(d: Decision, sha: str | None, dry_run: bool, now: datetime | None) ->
     at = f" ({sha[:7]})" if sha else ""
     if already_evaluated(d, now):
         assert d.before is not None and now is not None
-        return (f"{d.flag}: already at {pct(d.before.current_percentage)}% (evaluated at "
+        return (f"{d.key}: already at {pct(d.before.current_percentage)}% (evaluated at "
                 f"{utc_iso(now)}); nothing to do")
     if d.action is None:
-        return f"{d.flag}: {d.reason}"
+        return f"{d.key}: {d.reason}"
     would = "would " if dry_run else ""
     if d.action is Action.START:  # as its commit says: "start at 0%", not "0% → 0%"
-        return f"{d.flag}: {would}start at {pct(d.to_percentage)}%{at}: {d.reason}"
+        return f"{d.key}: {would}start at {pct(d.to_percentage)}%{at}: {d.reason}"
     if d.action in (Action.ADVANCE, Action.COMPLETE, Action.ROLLBACK):
         move = f"{pct(d.from_percentage)}% → {pct(d.to_percentage)}%"
-        return f"{d.flag}: {would}{d.action.value} {move}{at}: {d.reason}"
-    return f"{d.flag}: {would}{d.action.value}{at}: {d.reason}"
+        return f"{d.key}: {would}{d.action.value} {move}{at}: {d.reason}"
+    return f"{d.key}: {would}{d.action.value}{at}: {d.reason}"
 
 
 def run_text(rep: Report, dry_run: bool = False) -> RunText:
@@ -79,9 +79,9 @@ def run_text(rep: Report, dry_run: bool = False) -> RunText:
     lines = []
     for d in rep.decisions:
         if d.selected:
-            lines.append(decision_line(d, rep.commits.get(d.flag), dry_run, rep.now))
+            lines.append(decision_line(d, rep.commits.get(d.key), dry_run, rep.now))
             if dry_run:
-                lines.extend(distance_lines(d, rep.plans.get(d.flag)))
+                lines.extend(distance_lines(d, rep.plans.get(d.key)))
     lines += [f"ROLLED BACK: {safe_line(flag)}" + (" (dry run, nothing written)" if dry_run else "")
               for flag in rep.rolled_back]
     if rep.pushed:

@@ -17,7 +17,7 @@ from typing import Any
 from runner.errors import RolloutError
 from runner.load.layout import state_path
 from runner.model import Repository
-from runner.reconcile.view import record
+from runner.reconcile.view import environment_record, record
 from runner.review.status_text import status_text
 
 
@@ -57,18 +57,52 @@ class Unshowable:
 def selected(repo: Repository, flag: str | None = None) -> list[str]:
     """The flags shown: every rollout's (a plan or a state), sorted, or ``flag``'s alone
     (none when it has no rollout)."""
+    if repo.environments:
+        return selected_environments(repo, flag)
     flags = sorted(set(repo.plans) | set(repo.states))
     return flags if flag is None else [f for f in flags if f == flag]
 
 
 def status_rows(repo: Repository, flags: Sequence[str], now: datetime,
                 fmt: str, held: Mapping[str, str] | None = None,
-                stop: Mapping[str, Any] | None = None
+                environments: Sequence[str] = (),
+                stop_of: Callable[[Repository], Mapping[str, Any] | None] | None = None
                 ) -> tuple[list[dict[str, Any]], list[Unshowable]]:
     """The record of each of ``flags``, and the rollouts that cannot be shown in ``fmt``:
     one broken rollout is reported on its own, the others are still shown. ``held``: the
-    rollouts the kill switch holds, with why (``runner.reconcile.view.kill_switches``);
-    ``stop``: the halt or freeze that holds them all (``runner.reconcile.freeze.stop_record``)."""
+    rollouts the kill switch holds, with why (``runner.reconcile.view.kill_switches``).
+    With environments declared: a record per flag and environment (``environments``: only
+    these), each with its ``environment``. ``stop_of``: the halt or freeze that holds every
+    rollout of an environment's view (``runner.reconcile.freeze.stop_record``)."""
+    if repo.environments:
+        rows: list[dict[str, Any]] = []
+        broken: list[Unshowable] = []
+        for flag in flags:
+            for view in repo.views():
+                if (environments and view.environment not in environments) or (
+                        flag not in view.plans and flag not in view.states):
+                    continue
+                got, bad = _rows(view, [flag], now, fmt, held,
+                                 stop_of(view) if stop_of is not None else None)
+                for row in got:
+                    environment_record(repo, view, row, now)
+                rows += got
+                broken += bad
+        return rows, broken
+    return _rows(repo, flags, now, fmt, held, stop_of(repo) if stop_of is not None else None)
+
+
+def selected_environments(repo: Repository, flag: str | None = None) -> list[str]:
+    """With environments declared, the flags of every environment's rollouts (see
+    :func:`selected`)."""
+    flags = {f for v in repo.views() for f in (*v.plans, *v.states)}
+    return sorted(flags) if flag is None else [f for f in sorted(flags) if f == flag]
+
+
+def _rows(repo: Repository, flags: Sequence[str], now: datetime,
+          fmt: str, held: Mapping[str, str] | None = None,
+          stop: Mapping[str, Any] | None = None
+          ) -> tuple[list[dict[str, Any]], list[Unshowable]]:
     rows: list[dict[str, Any]] = []
     broken: list[Unshowable] = []
     for flag in flags:
@@ -85,7 +119,8 @@ def status_rows(repo: Repository, flags: Sequence[str], now: datetime,
                 RENDERERS[fmt]([row])  # the renderer must manage it too
         except RolloutError as e:  # the content is the problem: reported, the others still shown
             state = repo.states.get(flag)
-            where = (state_path(repo.config.rollouts_dir, repo.config.state_layout, state.plan)
+            where = (state_path(repo.config.rollouts_dir, repo.config.state_layout, state.plan,
+                                repo.environment)
                      if state is not None else f"{repo.config.rollouts_dir}/")
             broken.append(Unshowable(flag, f"{where} (rollout {flag!r}): cannot be shown", e))
             continue

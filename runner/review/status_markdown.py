@@ -128,7 +128,7 @@ def _row(row: Mapping[str, Any]) -> dict[str, Any]:
     if held:
         extra.append(f"held off by the {held}")
     return {
-        "flag": str(row["flag"]),
+        "flag": str(row["flag"]) + (f"@{row['environment']}" if row.get("environment") else ""),
         "phase": phase,
         "label": phase_label(phase),
         "word": PHASES.get(phase, UNKNOWN_PHASE)[1],

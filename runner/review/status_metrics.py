@@ -108,6 +108,8 @@ def samples(rows: Sequence[Mapping[str, Any]], states: Mapping[str, RolloutState
 
     for row in rows:
         base = {"flag": row["flag"], "plan": row.get("plan") or ""}
+        if row.get("environment"):  # repositories with environments only
+            base["environment"] = row["environment"]
         state = states.get(str(row["flag"]))
         phase = str(row.get("phase", ""))
         steps = row.get("steps")

@@ -30,7 +30,9 @@ def _rollout(r: Mapping[str, Any]) -> list[str]:
         where = f"step {r['step'] + 1} of {len(r['steps'])}; {steps}"
     else:
         where = f"not started; {steps}"
-    out = [safe_line(f"{r['flag']}: {r['phase']} at {r['current_percentage']}% ({where})",
+    env = r.get("environment")  # repositories with environments only
+    name = f"{r['flag']}@{env}" if env else r["flag"]
+    out = [safe_line(f"{name}: {r['phase']} at {r['current_percentage']}% ({where})",
                      limit=1000)]
     if r.get("kill_switch"):
         out.append(safe_line(f"  {r['kill_switch']}: the flag is off; the rollout does not "
@@ -51,7 +53,8 @@ def _rollout(r: Mapping[str, Any]) -> list[str]:
     if r.get("awaiting_approval") is not None:
         i = r["awaiting_approval"]
         out.append(safe_line(f"  step {i + 1} ({r['steps'][i]}%) needs approval: "
-                             f"`rollout approve {r['flag']}`", limit=1000))
+                             f"`rollout approve {r['flag']}{f' --env {env}' if env else ''}`",
+                             limit=1000))
     elif r.get("approved_step") is not None:
         out.append(safe_line(f"  step {r['approved_step'] + 1} approved by "
                              f"{r['approved_by']}", limit=1000))

@@ -626,6 +626,30 @@ CASES: list[Case] = [
     Case("traffic_baseline_with_percent", {F: flag(), P: plan(
          "strategy: safe\ngates:\n  error_rate: 1\ntraffic:\n  requests_per_hour: 6000\n"
          "  error_rate: 0.3%\n")}, P, 8, "traffic.error_rate", "write 0.3 (percent, without %)"),
+    # --- environments (issue 20) -----------------------------------------------------------
+    Case("plan_promote_after_without_environments", {F: flag(), P: plan(
+         "strategy: safe\ngates:\n  error_rate: 1\npromote_after: 1h\n")},
+         P, 6, "promote_after", "declares no environments"),
+    Case("plan_environment_not_declared", {F: flag(), P: plan(
+         "strategy: safe\ngates:\n  error_rate: 1\nenvironments:\n  staging: {}\n  qa: {}\n")},
+         P, 8, "environments.qa", "'qa' is not a declared environment",
+         edit=(("pyproject.toml", "[tool.rollout.metrics]",
+                "[tool.rollout.environments.staging]\n[tool.rollout.environments.production]\n\n"
+                "[tool.rollout.metrics]"),)),
+    Case("plan_environment_overrides_flag", {F: flag(), P: plan(
+         "strategy: safe\ngates:\n  error_rate: 1\nenvironments:\n  production:\n"
+         "    flag: other\n")},
+         P, 8, "environments.production.flag", "",
+         edit=(("pyproject.toml", "[tool.rollout.metrics]",
+                "[tool.rollout.environments.staging]\n[tool.rollout.environments.production]\n\n"
+                "[tool.rollout.metrics]"),)),
+    Case("plan_environment_soak_too_long", {F: flag(), P: plan(
+         "strategy: safe\ngates:\n  error_rate: 1\nenvironments:\n  production:\n"
+         "    promote_after: 99999999999999999d\n")},
+         P, 8, "environments.production.promote_after", "",
+         edit=(("pyproject.toml", "[tool.rollout.metrics]",
+                "[tool.rollout.environments.staging]\n[tool.rollout.environments.production]\n\n"
+                "[tool.rollout.metrics]"),)),
     Case("unit_flag_percentage_with_percent", {F: flag("percentage: 10%\n")}, F, 6, "percentage",
          "write 10 (percent, without %)"),
 ]
