@@ -30,7 +30,7 @@ from runner.timefmt import utc_iso
 #: The fields compared between an environment's plan and the plan as written.
 Fields = Callable[[RolloutPlan], dict[str, Any]]
 Changes = Callable[[dict[str, Any], dict[str, Any]], list[dict[str, Any]]]
-Served = Callable[[Repository, str], float]
+Served = Callable[[Repository, str], float | int | None]
 
 
 def _thawed(windows: Sequence[FreezeWindow], t: datetime, freezes: list[dict[str, Any]],
