@@ -329,6 +329,13 @@ def _is_split(repo: Repository, key: str) -> bool:
     return 0 < served_percentage(repo, key) < 100
 
 
+def _versions(repo: Repository, key: str) -> dict[str, str]:
+    """Each environment's plan version of ``key`` (the whole file, every environment's
+    block included); empty without environments, where the digest says it all."""
+    return {env: plans[key].version for env, plans in repo.environment_plans.items()
+            if key in plans}
+
+
 def _served_number(repo: Repository, key: str) -> float | int | None:
     return _number(served_percentage(repo, key))
 
@@ -438,7 +445,8 @@ def compare(base: Snapshot, head: Snapshot, now: datetime | None = None,
     for key in sorted(set(b.plans) | set(h.plans)):
         pb, ph = b.plans.get(key), h.plans.get(key)
         if ph is not None and (pb is None or pb.digest != ph.digest
-                               or pb.traffic != ph.traffic or pb.version != ph.version):
+                               or pb.traffic != ph.traffic
+                               or _versions(b, key) != _versions(h, key)):
             entry = {"flag": key, "plan": ph.name, "strategy": ph.strategy.value,
                      "on_failure": ph.on_failure.value,
                      "state": _state_summary(h.states.get(key)),
