@@ -10,7 +10,8 @@ What the replay assumes, and says so:
 
 - a step that needs a person's approval is approved in advance: the rollout moves there as
   soon as the step before's wait is over and its gates pass (:data:`ASSUMED_APPROVER`);
-- nobody pauses, resumes, reverts or edits the plan, and no kill switch holds the flag;
+- nobody pauses, resumes, reverts or edits the plan, no kill switch holds the flag and
+  nobody halts the line (the freeze windows, when the caller gives them, hold as they do);
 - the rollout stops at its first completion, rollback or pause (a person would take over).
 """
 
@@ -112,9 +113,12 @@ def _approved_ahead(plan: RolloutPlan, state: RolloutState) -> RolloutState:
 
 def replay(plan: RolloutPlan, looks: Sequence[datetime], evaluate: Evaluate, *,
            treatment_variant: str = "on", control_variant: str = "off",
-           state: RolloutState | None = None) -> Replay:
+           state: RolloutState | None = None,
+           line_stop: Callable[[datetime], str | None] | None = None) -> Replay:
     """The decisions of ``plan``'s rollout at each of ``looks`` (in time order), from
-    ``state`` (None: not started yet), until it completes, is rolled back or paused."""
+    ``state`` (None: not started yet), until it completes, is rolled back or paused.
+    ``line_stop``: why nothing may move forward at a moment (a freeze window:
+    ``runner.reconcile.freeze.line_stop``), held as the runner holds it; None: nothing holds."""
     done: list[Look] = []
     for now in looks:
         if state is not None:
@@ -125,7 +129,8 @@ def replay(plan: RolloutPlan, looks: Sequence[datetime], evaluate: Evaluate, *,
             request = GateRequest(plan.flag, plan, state.step, state.current_percentage,
                                   state.step_started_at, treatment_variant, control_variant)
             gates = tuple(evaluate(request, now))
-        decision = decide(plan, state, gates, now)
+        decision = decide(plan, state, gates, now,
+                          line_stop=line_stop(now) if line_stop is not None else None)
         assumed = None
         after = decision.after
         if (decision.action in (Action.ADVANCE, Action.COMPLETE) and after is not None
@@ -140,5 +145,18 @@ def replay(plan: RolloutPlan, looks: Sequence[datetime], evaluate: Evaluate, *,
     return Replay(plan, tuple(done), state)
 
 
+def promotion_look(upstream: Replay, plan: RolloutPlan, looks: Sequence[datetime]
+                   ) -> int | None:
+    """The index in ``looks`` of the first run at which ``plan`` may start in the next
+    environment after ``upstream`` (the previous environment's replay): once it completed and
+    ``promote_after`` is over (``runner.reconcile.promotion``); None when it never may in
+    ``looks`` (the upstream rolled back — the version is rejected —, paused, still ran at the
+    end of its range, or the soak ends after the last look)."""
+    if upstream.outcome != "completed" or upstream.ended_at is None:
+        return None
+    due = upstream.ended_at + timedelta(seconds=plan.promote_after)
+    return next((i for i, t in enumerate(looks) if t >= due), None)
+
+
 __all__ = ["ASSUMED_APPROVER", "KINDS", "MAX_LOOKS", "Evaluate", "Look", "Replay",
-           "TooManyLooks", "look_times", "replay"]
+           "TooManyLooks", "look_times", "promotion_look", "replay"]

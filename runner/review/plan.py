@@ -19,6 +19,7 @@ from runner.model import Flag, Gate, Repository, Risk, RolloutPlan, RolloutState
 from runner.model.state import Phase
 from runner.percent import percent
 from runner.review.plan_evidence import evidence_risks, plan_evidence
+from runner.review.plan_pipeline import pipeline, pipeline_risks
 from runner.review.plan_traffic import Measured
 from runner.review.snapshot import Snapshot
 from runner.safetext import shown_url
@@ -328,6 +329,35 @@ def _is_split(repo: Repository, key: str) -> bool:
     return 0 < served_percentage(repo, key) < 100
 
 
+def _versions(repo: Repository, key: str) -> dict[str, str]:
+    """Each environment's plan version of ``key`` (the whole file, every environment's
+    block included); empty without environments, where the digest says it all."""
+    return {env: plans[key].version for env, plans in repo.environment_plans.items()
+            if key in plans}
+
+
+def _served_number(repo: Repository, key: str) -> float | int | None:
+    return _number(served_percentage(repo, key))
+
+
+def _served_per_environment(b: Repository, h: Repository, key: str) -> list[dict[str, Any]]:
+    """What ``key`` serves in each of ``h``'s environments before and after (empty without
+    environments): each snapshot's view of the environment, flags resolved there."""
+    out = []
+    for view in h.views():
+        env = view.environment
+        if env is None:
+            continue
+        try:
+            bview = b.for_environment(env)
+        except KeyError:  # the base did not declare it
+            bview = None
+        before = served_percentage(bview, key) if bview is not None and key in bview.flags else None
+        out.append({"environment": env, "before": _number(before),
+                    "after": _number(served_percentage(view, key))})
+    return out
+
+
 # --- rollouts --------------------------------------------------------------------------
 
 
@@ -394,23 +424,29 @@ def compare(base: Snapshot, head: Snapshot, now: datetime | None = None,
     for key in sorted(set(b.flags) & set(h.flags)):
         changes = field_changes(flag_fields(b.flags[key]), flag_fields(h.flags[key]))
         before, after = served_percentage(b, key), served_percentage(h, key)
-        if changes or before != after:
+        per_env = _served_per_environment(b, h, key)
+        moved = before != after or any(e["before"] != e["after"] for e in per_env)
+        if changes or moved:
             changed.append({"key": key, "risk": h.flags[key].risk.value, "changes": changes,
                             "effective_before": _number(before), "effective_after": _number(after),
                             "serving_changed": any(c["field"] not in DESCRIPTIVE_FIELDS
-                                                   for c in changes) or before != after})
+                                                   for c in changes) or moved,
+                            **({"environments": per_env} if per_env else {})})
 
     def flag_entry(repo: Repository, key: str) -> dict[str, Any]:
         f = repo.flags[key]
+        per_env = [{"environment": v.environment, "effective": _number(served_percentage(v, key))}
+                   for v in repo.views() if v.environment is not None]
         return {"key": key, "risk": f.risk.value, "owner": f.owner, "description": f.description,
                 "effective": _number(served_percentage(repo, key)),
-                "has_plan": key in repo.plans}
+                "has_plan": key in repo.plans, **({"environments": per_env} if per_env else {})}
 
     rollouts: dict[str, list[dict[str, Any]]] = {"started": [], "changed": [], "stopped": []}
     for key in sorted(set(b.plans) | set(h.plans)):
         pb, ph = b.plans.get(key), h.plans.get(key)
         if ph is not None and (pb is None or pb.digest != ph.digest
-                               or pb.traffic != ph.traffic):
+                               or pb.traffic != ph.traffic
+                               or _versions(b, key) != _versions(h, key)):
             entry = {"flag": key, "plan": ph.name, "strategy": ph.strategy.value,
                      "on_failure": ph.on_failure.value,
                      "state": _state_summary(h.states.get(key)),
@@ -425,6 +461,12 @@ def compare(base: Snapshot, head: Snapshot, now: datetime | None = None,
                             "traffic_note": measured.note}
             if evidence is not None:
                 entry["evidence"] = evidence
+            # with environments: each one's serving, overrides and schedule, soaks and freezes
+            pipe = pipeline(key, b, h, now, measured.requests_per_hour if measured else None,
+                            plan_fields, field_changes, _served_number)
+            if pipe is not None:
+                entry["environments"] = pipe.pop("environments")
+                entry["pipeline"] = pipe
             rollouts["changed" if pb else "started"].append(entry)
         elif pb is not None and ph is None:
             state = b.states.get(key)
@@ -437,6 +479,7 @@ def compare(base: Snapshot, head: Snapshot, now: datetime | None = None,
     risks = _risks(b, h, added, removed, changed, rollouts)
     for r in rollouts["started"] + rollouts["changed"]:
         risks.extend(evidence_risks(r["flag"], h.plans[r["flag"]], r.get("evidence")))
+        risks.extend(pipeline_risks(r["flag"], h, r.get("environments"), r.get("pipeline")))
     touched = set(added) | {c["key"] for c in changed} | {
         r["flag"] for group in rollouts.values() for r in group}
     return {

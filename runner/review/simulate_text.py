@@ -84,8 +84,11 @@ def _summary(replay: Replay, total: int) -> str:
 
 def simulate_json(replay: Replay, setting: Setting, total: int) -> dict[str, Any]:
     """The replay as one JSON document (every look, with its gate results)."""
+    where = ({"environment": replay.plan.environment}
+             if replay.plan.environment is not None else {})
     return {
         "flag": replay.plan.flag,
+        **where,
         "plan": replay.plan.name,
         "plan_file": setting.plan_file,
         "source": setting.source,
@@ -133,7 +136,8 @@ def simulate_text(replay: Replay, setting: Setting, total: int) -> list[str]:
     """The replay for people: a header, one line per change (holds in a row as one), the end."""
     plan = replay.plan
     named = f" ({setting.plan_file})" if setting.plan_file else ""
-    lines = [f"rollout simulate {plan.flag}{named}: {len(plan.steps)} steps "
+    where = f"@{plan.environment}" if plan.environment is not None else ""
+    lines = [f"rollout simulate {plan.flag}{where}{named}: {len(plan.steps)} steps "
              f"({', '.join(pct(p) + '%' for p in plan.percentages)}) over {setting.source}",
              f"from {utc_iso(setting.since)} to {utc_iso(setting.until)}, a look every "
              f"{format_duration(setting.every)} ({total} looks); nothing is written"]
@@ -152,4 +156,104 @@ def simulate_text(replay: Replay, setting: Setting, total: int) -> list[str]:
     return lines
 
 
-__all__ = ["APPROVALS", "Setting", "simulate_json", "simulate_text"]
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """One environment of a pipeline's replay: its replay over its looks, or why it never
+    started (``replay`` None)."""
+
+    environment: str
+    replay: Replay | None
+    setting: Setting | None
+    total: int
+    #: When and why it started where it did (after the previous environment and the soak),
+    #: or why it never started.
+    note: str | None = None
+
+
+def _held_by_freeze(replay: Replay, every: float) -> float:
+    """About how long the replay's looks were held by a freeze window (looks x interval)."""
+    return sum(every for look in replay.looks if "frozen until " in look.decision.reason
+               and look.kind in ("hold", "pending"))
+
+
+def pipeline_outcome(stages: list[Stage]) -> dict[str, Any]:
+    """How the whole pipeline ended: ``completed`` (every environment), or where it stopped
+    (``rolled_back``, ``paused``, ``progressing``, ``pending`` in ``stopped_in``)."""
+    ran = [st for st in stages if st.replay is not None]
+    start = next((st.replay.started_at for st in ran if st.replay is not None), None)
+    stop = next((st for st in stages if st.replay is None or st.replay.outcome != "completed"),
+                None)
+    last = ran[-1].replay if ran else None
+    end = last.ended_at if last is not None and stop is None else (
+        stop.replay.ended_at if stop is not None and stop.replay is not None else None)
+    soaks = sum(st.replay.plan.promote_after for st in ran[1:] if st.replay is not None)
+    frozen = sum(_held_by_freeze(st.replay, st.setting.every) for st in ran
+                 if st.replay is not None and st.setting is not None)
+    return {"outcome": "completed" if stop is None else
+            (stop.replay.outcome if stop.replay is not None else "pending"),
+            "stopped_in": stop.environment if stop is not None else None,
+            "started_at": utc_iso(start), "ended_at": utc_iso(end),
+            "seconds": (end - start).total_seconds() if start and end else None,
+            "soak_seconds": soaks, "frozen_seconds": frozen}
+
+
+def _pipeline_summary(stages: list[Stage], flag: str) -> str:
+    o = pipeline_outcome(stages)
+    names = [st.environment for st in stages]
+    extra = [f"soaks {format_duration(o['soak_seconds'])}"] if o["soak_seconds"] else []
+    if o["frozen_seconds"]:
+        extra.append(f"held by freezes about {format_duration(o['frozen_seconds'])}")
+    incl = f" ({', '.join(extra)} included)" if extra else ""
+    took = (f", {format_duration(o['seconds'])} after the start in {names[0]}{incl}"
+            if o["seconds"] else "")
+    if o["outcome"] == "completed":
+        return f"pipeline: completed in {names[-1]} at {o['ended_at']}{took}"
+    where = o["stopped_in"]
+    later = names[names.index(where) + 1:]
+    never = f"; {', '.join(later)} never start{'s' * (len(later) == 1)}" if later else ""
+    if o["outcome"] == "rolled_back":
+        return (f"pipeline: stopped in {where}: rolled back at {o['ended_at']}{took}; the plan "
+                f"version is rejected{never} (until `rollout retry {flag} --env {where}` or a "
+                "new plan version)")
+    if o["outcome"] == "paused":
+        return (f"pipeline: stopped in {where}: paused at {o['ended_at']}{took}; a person "
+                f"would have to resume it{never}")
+    if o["outcome"] == "progressing":
+        return f"pipeline: still running in {where} at the end of its range{never}"
+    stage = next(st for st in stages if st.environment == where)
+    return f"pipeline: {where} never started: {stage.note}{never}"
+
+
+def pipeline_text(stages: list[Stage], flag: str, plan_file: str) -> list[str]:
+    """A pipeline's replay for people: each environment's replay in promotion order, then
+    the whole pipeline's outcome in one line."""
+    named = f" ({plan_file})" if plan_file else ""
+    lines = [f"rollout simulate {flag}{named}: the pipeline "
+             f"{' → '.join(st.environment for st in stages)}; nothing is written"]
+    for st in stages:
+        if st.note:
+            lines.append(f"{flag}@{st.environment}: {st.note}")
+        if st.replay is not None and st.setting is not None:
+            lines.extend(simulate_text(st.replay, st.setting, st.total))
+    lines.append(_pipeline_summary(stages, flag))
+    return lines
+
+
+def pipeline_json(stages: list[Stage], flag: str, plan_file: str) -> dict[str, Any]:
+    """A pipeline's replay as one JSON document: each environment's replay (as
+    :func:`simulate_json`, or never started with why), and the whole."""
+    envs: list[dict[str, Any]] = []
+    for st in stages:
+        if st.replay is not None and st.setting is not None:
+            envs.append({**simulate_json(st.replay, st.setting, st.total), "note": st.note})
+        else:
+            envs.append({"environment": st.environment, "outcome": "not_started",
+                         "note": st.note, "looks": []})
+    return {"flag": flag, "plan_file": plan_file,
+            "pipeline": [st.environment for st in stages], **pipeline_outcome(stages),
+            "summary": _pipeline_summary(stages, flag), "approvals": APPROVALS,
+            "written": False, "environments": envs}
+
+
+__all__ = ["APPROVALS", "Setting", "Stage", "pipeline_json", "pipeline_outcome",
+           "pipeline_text", "simulate_json", "simulate_text"]
