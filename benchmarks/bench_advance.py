@@ -5,7 +5,10 @@
    in git, and — as the baseline measured in the same run — the per-rollout cost of
    committing the same kind of transition with porcelain (write, ``git add``, ``git commit``)
    on ``--baseline`` rollouts.
-2. ``--slow`` (default 200) rollouts whose metric source (a ``command``) answers in 100 ms:
+2. The same with two environments (staging, production): the run in which every rollout
+   completes in staging and starts in production (a commit per rollout per environment),
+   per rollout per environment, with the porcelain ratio of part 1.
+3. ``--slow`` (default 200) rollouts whose metric source (a ``command``) answers in 100 ms:
    one advance with the default concurrency against one with ``max_workers=1``, as a ratio.
 
     python benchmarks/bench_advance.py                       # ~1 minute
@@ -42,13 +45,15 @@ def sh(cwd: Path, *args: str) -> None:
     subprocess.run(args, cwd=cwd, check=True, capture_output=True, env={**os.environ, **GIT_ENV})
 
 
-def make_repo(root: Path, n: int, metrics: dict[str, Any]) -> Path:
+def make_repo(root: Path, n: int, metrics: dict[str, Any], environments: bool = False) -> Path:
     (root / "flags").mkdir(parents=True)
     (root / "rollouts").mkdir()
     (root / "logs").mkdir()
     (root / "logs" / "metrics.json").write_text(json.dumps(METRICS))
     section = "\n".join(f"{k} = {json.dumps(v)}" for k, v in metrics.items())
-    (root / "pyproject.toml").write_text(f"[tool.rollout.metrics]\n{section}\n")
+    envs = ("\n[tool.rollout.environments.staging]\n[tool.rollout.environments.production]\n"
+            if environments else "")
+    (root / "pyproject.toml").write_text(f"[tool.rollout.metrics]\n{section}\n{envs}")
     for i in range(n):
         key = f"feature_{i:04d}"
         (root / "flags" / f"{key}.yaml").write_text(
@@ -136,6 +141,27 @@ def bench_file(n: int, baseline_n: int) -> None:
         print(f"  ratio porcelain commit alone / whole runner per rollout: {base / per:.1f}x")
 
 
+def bench_environments(n: int, baseline_n: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = make_repo(Path(tmp) / "repo", n, {"type": "file", "path": "logs/metrics.json"},
+                         environments=True)
+        run_once(root, 0)  # staging: start, then 50 %
+        run_once(root, 5)
+        clock = GitClock()
+        with clock.installed():
+            took, rep = run_once(root, 10)  # staging completes, production starts
+        assert len(rep.commits) == 2 * n, f"expected {2 * n} commits, got {len(rep.commits)}"
+        per = took / (2 * n)
+        print(f"advance over {n} rollouts in 2 environments (staging completes, production "
+              f"starts): {took:.2f} s, {per * 1000:.2f} ms per rollout per environment, "
+              f"{len(rep.commits)} commits")
+        print(f"  time in git: {clock.seconds:.2f} s ({100 * clock.seconds / took:.0f} %) "
+              f"in {clock.calls} git calls")
+        base = porcelain_baseline(root, baseline_n)
+        print(f"  ratio porcelain commit alone / whole runner per rollout per environment: "
+              f"{base / per:.1f}x")
+
+
 def bench_slow(n: int) -> None:
     answer = json.dumps(METRICS)
     metrics = {"type": "command", "command": ["sh", "-c", f"sleep 0.1; printf '%s' '{answer}'"],
@@ -162,6 +188,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.rollouts:
         bench_file(args.rollouts, min(args.baseline, args.rollouts))
+        bench_environments(args.rollouts, min(args.baseline, args.rollouts))
     if args.slow:
         bench_slow(args.slow)
 

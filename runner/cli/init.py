@@ -15,6 +15,7 @@ from runner import REPOSITORY, __version__
 from runner.cli.commands import SUMMARIES
 from runner.cli.common import UsageError
 from runner.onboarding.scaffold import MAX_SHARDS, METRICS_TEMPLATES, Exists, Planned, scaffold
+from runner.onboarding.scaffold_environments import parse_environments, variable_suffix
 from runner.safetext import safe_line
 
 
@@ -47,6 +48,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="run `rollout advance` as N jobs of a GitHub Actions matrix, each taking "
                    "its share of the rollouts (--shard I/N), then one job that publishes "
                    f"(default 1: one advance job; at most {MAX_SHARDS}); docs/workflows.md")
+    p.add_argument("--environments", metavar="A,B",
+                   help="scaffold a repository whose flags are promoted through these "
+                   "environments, in order (e.g. staging,production): each with its own metric "
+                   "source and publish branch, the plan with a 1h soak and a person's approval "
+                   "of the last one's first step; docs/environments.md")
     p.add_argument("dir", nargs="?", type=Path, default=Path("."), metavar="DIR",
                    help="where (default: the current folder; created when missing)")
     p.set_defaults(run=run)
@@ -66,11 +72,18 @@ def run(args: argparse.Namespace) -> int:
     if args.branch is not None and not re.fullmatch(r"[^\x00-\x20\x7f~^:?*\[\\]+", args.branch):
         raise UsageError(f"--branch {args.branch!r}: not a branch name")
     shards = _shards(args.shards)
+    environments: tuple[str, ...] = ()
+    if args.environments is not None:
+        try:
+            environments = parse_environments(args.environments)
+        except ValueError as e:
+            raise UsageError(f"--environments {safe_line(repr(args.environments), 100)}: "
+                             f"{safe_line(str(e), 200)}") from None
     is_git = _git_ok(root, "rev-parse", "--git-dir")
     has_origin = is_git and _git_ok(root, "remote", "get-url", "origin")
     try:
         files = scaffold(root, install, branch=args.branch, metrics=args.metrics,
-                         shards=shards)
+                         shards=shards, environments=environments)
     except Exists as e:
         print(safe_line(f"rollout init: {e}"), file=sys.stderr)
         return 1
@@ -86,11 +99,10 @@ def run(args: argparse.Namespace) -> int:
         steps.append(f"git init -b {shlex.quote(branch)}")
     steps += ["rollout validate", "git add -A", "git commit -m 'Set up Rollout Runner'"]
     print(file=sys.stderr)
-    print(safe_line(f"workflows run on the branch {branch}; set the repository variable "
-                    "PROMETHEUS_URL and the secret PROMETHEUS_TOKEN (Settings > Secrets and "
-                    "variables > Actions)" if args.metrics == "prometheus" else
-                    f"workflows run on the branch {branch}; an earlier workflow step writes "
-                    "metrics/FLAG.json (docs/metrics.md)"), file=sys.stderr)
+    if environments:
+        _environments_note(branch, args.metrics, environments)
+    else:
+        _note(branch, args.metrics)
     print("next:", file=sys.stderr)
     for step in steps:
         print(f"  {safe_line(step)}", file=sys.stderr)
@@ -98,6 +110,27 @@ def run(args: argparse.Namespace) -> int:
         print("  git remote add origin git@github.com:OWNER/REPOSITORY.git", file=sys.stderr)
     print(f"  git push -u origin {safe_line(shlex.quote(branch))}", file=sys.stderr)
     return 0
+
+
+def _note(branch: str, metrics: str) -> None:
+    print(safe_line(f"workflows run on the branch {branch}; set the repository variable "
+                    "PROMETHEUS_URL and the secret PROMETHEUS_TOKEN (Settings > Secrets and "
+                    "variables > Actions)" if metrics == "prometheus" else
+                    f"workflows run on the branch {branch}; an earlier workflow step writes "
+                    "metrics/FLAG.json (docs/metrics.md)"), file=sys.stderr)
+
+
+def _environments_note(branch: str, metrics: str, names: tuple[str, ...]) -> None:
+    order = " -> ".join(names)
+    if metrics == "prometheus":
+        where = ("set, per environment, the repository variable PROMETHEUS_URL_<ENV> and the "
+                 "secret PROMETHEUS_TOKEN_<ENV> (" + ", ".join(
+                     f"PROMETHEUS_URL_{variable_suffix(n)}" for n in names) + ")")
+    else:
+        where = "an earlier workflow step writes metrics/ENV/FLAG.json (docs/metrics.md)"
+    print(safe_line(f"environments {order}, each published to its branch "
+                    f"rollout-published-ENV (docs/environments.md); workflows run on the "
+                    f"branch {branch}; {where}"), file=sys.stderr)
 
 
 def _shards(value: str) -> int:

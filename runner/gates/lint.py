@@ -246,12 +246,18 @@ def repository_source_problems(checked: Checked) -> list[Problem]:
     """
     repo = checked.salvaged
     problems: list[Problem] = []
-    for flag, plan in sorted(repo.plans.items()):
+    # with environments, each environment's plan (its own metric source: the environment's
+    # when the plan names none), each problem once
+    views = list(repo.environment_plans.values()) or [repo.plans]
+    for flag, plan in sorted(((f, p) for plans in views for f, p in plans.items()),
+                             key=lambda fp: fp[0]):
         ref = repo.sources.get(f"plan:{flag}")
         if ref is None:
             continue
         for message in source_problems(plan):
             field, _, detail = message.partition(": ")
             line, col = checked.locate(ref.path, _field_path(field))
-            problems.append(Problem(ref.path, line, col, field, detail))
+            problem = Problem(ref.path, line, col, field, detail)
+            if problem not in problems:
+                problems.append(problem)
     return problems

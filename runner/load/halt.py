@@ -4,7 +4,7 @@
 visible beside the plans (``ls rollouts/`` shows a halt; a hidden file would not), named so
 that no loader takes one for a plan (``*.yaml``) or a state (``*.state.json``). A file that
 cannot be read is a problem ``rollout validate`` names, and holds like a halt: someone meant
-to stop the line (docs/environments-freeze.md).
+to stop the line (docs/environments.md, Freeze windows and halting).
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from runner import REPOSITORY, __version__
 from runner.errors import Declined
 from runner.files import write_atomic, write_new
 from runner.load.schemas import SCHEMA_FILES, schema_dir
+from runner.onboarding import scaffold_environments
 
 INIT = Path(__file__).resolve().parent.parent / "templates" / "init"
 
@@ -192,10 +193,13 @@ def _merged(target: Path, existing: bytes, addition: str) -> bytes:
 
 
 def planned_files(root: Path, install: str | None = None, *, branch: str = "main",
-                  metrics: str = "prometheus", shards: int = 1) -> list[Planned]:
+                  metrics: str = "prometheus", shards: int = 1,
+                  environments: tuple[str, ...] = ()) -> list[Planned]:
     """``install``: None for the released action, else one quoted pip requirement.
     ``metrics``: a key of :data:`METRICS_TEMPLATES`. ``shards``: above 1, the advance
-    workflow's matrix of shard jobs. Each existing target is merged or skipped."""
+    workflow's matrix of shard jobs. ``environments``: the names, in promotion order, of a
+    repository with environments (``runner.onboarding.scaffold_environments``); none: one
+    implicit environment, as ever. Each existing target is merged or skipped."""
     out = []
     templates = {**FILES, "pyproject.toml": METRICS_TEMPLATES[metrics]}
     if shards > 1:
@@ -203,11 +207,24 @@ def planned_files(root: Path, install: str | None = None, *, branch: str = "main
     for target, template in templates.items():
         text = render(template, (INIT / template).read_text(encoding="utf-8"), install, branch,
                       shards)
+        if environments:
+            text = _for_environments(target, template, text, metrics, environments)
         out.append(_planned(root / target, text.encode()))
     # the schemas beside flags/ and rollouts/, so `# yaml-language-server: $schema=` works
     for name in SCHEMA_FILES.values():
         out.append(_planned(root / "schemas" / name, (schema_dir() / name).read_bytes()))
     return out
+
+
+def _for_environments(target: str, template: str, text: str, metrics: str,
+                      names: tuple[str, ...]) -> str:
+    if target == "pyproject.toml":
+        return scaffold_environments.pyproject(text, metrics, names)
+    if template == "rollout.yaml":
+        return scaffold_environments.plan(text, names)
+    if template.startswith("workflows/"):
+        return scaffold_environments.workflow(template, text, metrics, names)
+    return text
 
 
 def _planned(target: Path, content: bytes) -> Planned:
@@ -221,12 +238,13 @@ def _planned(target: Path, content: bytes) -> Planned:
 
 
 def scaffold(root: Path, install: str | None = None, *, branch: str | None = None,
-             metrics: str = "prometheus", shards: int = 1) -> list[Planned]:
+             metrics: str = "prometheus", shards: int = 1,
+             environments: tuple[str, ...] = ()) -> list[Planned]:
     """Write the repository under ``root``: every new file created, each existing one merged
     or kept as it is (the returned list says which); raise :class:`Exists` before writing
     anything when one cannot be merged. ``branch``: None to detect it."""
     files = planned_files(root, install, branch=default_branch(root) if branch is None else branch,
-                          metrics=metrics, shards=shards)
+                          metrics=metrics, shards=shards, environments=environments)
     for f in files:
         if f.action == "create":
             write_new(f.target, f.content)  # a file that appeared since the check is not overwritten

@@ -2,7 +2,7 @@
 
 Pure: the windows (``runner.model.freeze``), the committed halt and ``now`` in, the reason
 out. ``decide`` holds every start, advance and completion while :func:`line_stop` gives one;
-rollbacks, pauses and holds go on (docs/environments-freeze.md).
+rollbacks, pauses and holds go on (docs/environments.md, Freeze windows and halting).
 """
 
 from __future__ import annotations

@@ -132,8 +132,40 @@ def _moves(records: Sequence[tuple[str, str, str, str]]) -> bool:
             and (old_a if st_a == "D" else old_b) == (new_b if st_b == "A" else new_a))
 
 
+#: Where a flag's state file was before a move: one path, or several (moves in turn).
+Earlier = str | Sequence[str]
+
+
+def _earlier_paths(earlier: Earlier | None) -> tuple[str, ...]:
+    if earlier is None:
+        return ()
+    return (earlier,) if isinstance(earlier, str) else tuple(earlier)
+
+
+def _environment_move(git: Git, records: Sequence[tuple[str, str, str, str]]) -> str | None:
+    """The blob the state file had before this commit when its changes of a flag's files
+    (path, old, new, status) only give the state an environment: deleted at one path and
+    added at another as the same JSON document with ``"environment"`` added (``rollout
+    migrate-state --environment``); else None. The move changed no state of the rollout."""
+    if len(records) != 2 or {r[3] for r in records} != {"A", "D"}:
+        return None
+    deleted = next(r for r in records if r[3] == "D")
+    added = next(r for r in records if r[3] == "A")
+    if deleted[1] == added[2]:
+        return None  # the same bytes: _moves
+    contents = read_blobs(git.root, [deleted[1], added[2]])
+    try:
+        before, after = (json.loads(contents.get(b, b"")) for b in (deleted[1], added[2]))
+    except (ValueError, RecursionError):
+        return None
+    if not (isinstance(before, dict) and isinstance(after, dict)) or "environment" in before:
+        return None
+    env = after.get("environment")
+    return deleted[1] if isinstance(env, str) and {**before, "environment": env} == after else None
+
+
 def last_changes(git: Git, paths: Mapping[str, str], *,
-                 earlier: Mapping[str, str] | None = None,
+                 earlier: Mapping[str, Earlier] | None = None,
                  plans: Mapping[str, Sequence[str]] | None = None,
                  walk: Walk | None = None) -> dict[str, LastChange | None]:
     """For each flag -> state file path (relative to the git top level): who last changed it
@@ -141,15 +173,17 @@ def last_changes(git: Git, paths: Mapping[str, str], *,
     own by the provenance rule (module docstring).
 
     ``earlier``: flag -> where its state file was before ``rollout migrate-state`` moved it
-    (the flat layout's path); the move itself is no change, and the history before it is
-    read at the old path. ``plans``: flag -> its plan file's possible paths: for a flag with
+    (the flat layout's path; without an environment's name, before ``--environment``: one
+    path or several); the move itself is no change, and the history before it is read at
+    the old path. ``plans``: flag -> its plan file's possible paths: for a flag with
     no state file at HEAD, the walk stops at the commit that added the plan (a state older
     than its plan belongs to no rollout of it), so a plan that never ran (``start_at`` in
     the future) does not make every run read the whole history. ``walk`` counts the commits
     read."""
     earlier = earlier or {}
     wanted = {p: flag for flag, p in paths.items()}
-    wanted.update({p: flag for flag, p in earlier.items() if flag in paths})
+    wanted.update({p: flag for flag, ps in earlier.items() if flag in paths
+                   for p in _earlier_paths(ps)})
     found: dict[str, LastChange | None] = dict.fromkeys(paths)
     head = git.head()
     if not wanted or head is None:
@@ -166,6 +200,9 @@ def last_changes(git: Git, paths: Mapping[str, str], *,
     # they say nothing about who changed a state, so they count as not found
     boundary = git.shallow_boundary()
     newest: dict[str, LastChange] = {}  # flag -> the newest commit that changed its file
+    # flag -> its state before a move that gave it an environment, when nothing changed it
+    # since: what the runner's last commit must have written
+    premove: dict[str, str] = {}
     runner: dict[str, _Runner] = {}  # flag -> the newest of those carrying its trailers
     done: set[str] = set(never)  # flags whose walk is over: their runner commit, their
     # plan's start, or a state file never touched
@@ -191,6 +228,12 @@ def last_changes(git: Git, paths: Mapping[str, str], *,
                     by_flag.setdefault(flag, []).append((path, old, new, status))
                 elif path in plan_of and raw_change(meta)[3] == "A":
                     added_plans.append(plan_of[path])
+            for flag, records in list(by_flag.items()):
+                old_blob = _environment_move(git, records) if not _moves(records) else None
+                if old_blob is not None:
+                    del by_flag[flag]
+                    if flag not in newest:
+                        premove.setdefault(flag, old_blob)
             if by_flag:
                 _read_commit(fields, by_flag, newest, runner, done)
             done.update(added_plans)
@@ -198,7 +241,8 @@ def last_changes(git: Git, paths: Mapping[str, str], *,
                 break
     finally:
         log.close()
-    contents = (read_blobs(git.root, [*head_blobs.values(), *(r.old for r in runner.values())])
+    contents = (read_blobs(git.root, [*head_blobs.values(), *premove.values(),
+                                      *(r.old for r in runner.values())])
                 if runner else {})
 
     def blob_digest(blob: str | None) -> str:
@@ -207,7 +251,7 @@ def last_changes(git: Git, paths: Mapping[str, str], *,
     reverted: dict[str, list[str]] = {}
     for flag, path in paths.items():
         r = runner.get(flag)
-        if r is not None and _trusted(r, head_blobs.get(path), blob_digest):
+        if r is not None and _trusted(r, premove.get(flag, head_blobs.get(path)), blob_digest):
             found[flag] = LastChange(sha=r.sha, author=r.author, by_runner=True,
                                      subject=r.subject)
             continue
@@ -375,7 +419,7 @@ APPROVAL_WALK = 500
 
 
 def approval_doubt(git: Git, path: str, flag: str, step: int, by: str,
-                   earlier: str | None = None) -> str | None:
+                   earlier: Earlier | None = None) -> str | None:
     """None when the approval (``step``, ``by``) in HEAD's state file ``path`` was recorded
     by a verified runner commit (:func:`runner_commit_doubts`) of ``rollout approve`` for
     ``flag``; else why not. The recorder is the newest commit on the first-parent line of
@@ -386,15 +430,16 @@ def approval_doubt(git: Git, path: str, flag: str, step: int, by: str,
     head = git.head()
     if head is None:
         return "no history"
-    specs = [f":(top,literal){p}" for p in (path, earlier) if p]
+    mine_paths = (path, *_earlier_paths(earlier))
+    specs = [f":(top,literal){p}" for p in mine_paths if p]
     log = git.run("log", "-z", "--first-parent", "--format=%H", "--raw", "--no-abbrev",
                   "--no-renames", "--diff-merges=first-parent", f"-n{APPROVAL_WALK}", head,
                   "--", *specs).stdout
     changes: list[tuple[str, str, str, str]] = []  # commit, path, old blob, new blob
     for fields, raw in z_records([log], 1):
-        mine = [(p, *raw_change(meta)[1:]) for meta, p in raw if p in (path, earlier)]
-        if _moves(mine):
-            continue  # rollout migrate-state: the same bytes, moved
+        mine = [(p, *raw_change(meta)[1:]) for meta, p in raw if p in mine_paths]
+        if _moves(mine) or _environment_move(git, mine) is not None:
+            continue  # rollout migrate-state: the same state, moved
         changes += [(fields[0].strip(), p, old, new) for p, old, new, _ in mine]
     blobs = [b for _, _, old, new in changes for b in (old, new) if not is_null_object(b)]
     contents = read_blobs(git.root, blobs)
@@ -421,7 +466,7 @@ def _message_of(git: Git, sha: str) -> str:
 
 
 def unrecorded_approval(git: Git, path: str, flag: str, step: int, by: str,
-                        head_change: LastChange, earlier: str | None = None
+                        head_change: LastChange, earlier: Earlier | None = None
                         ) -> LastChange | None:
     """HEAD's state holds an approval (``step``, ``by``) and is the runner's by the
     provenance rule (``head_change``): None when a verified runner commit recorded the

@@ -295,14 +295,21 @@ def _safety_only(decisions: Sequence[Decision], sound: frozenset[str]) -> list[D
 
 def history_bounds(git: Git, config: RepoConfig, plans: Mapping[str, str],
                    environment: str | None = None
-                   ) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+                   ) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
     """For :func:`last_change.last_changes`, flag -> plan name given: where each state file
-    was before ``rollout migrate-state`` (fanout layout only), and each plan's file paths
-    (a flag without a state stops the walk at its plan's addition)."""
+    was before ``rollout migrate-state`` (the flat layout's path in the fanout layout; with
+    an environment, also the path without it, before ``--environment``), and each plan's
+    file paths (a flag without a state stops the walk at its plan's addition)."""
     config_dir = layout.prefix(config.rollouts_dir)
-    earlier = ({flag: git.rel(layout.state_path(config.rollouts_dir, layout.FLAT, name,
-                                                environment))
-                for flag, name in plans.items()} if config.state_layout != layout.FLAT else {})
+    envs = (environment, None) if environment is not None else (None,)
+    layouts = {config.state_layout, layout.FLAT}
+    earlier = {flag: tuple(p for p in dict.fromkeys(
+        git.rel(layout.state_path(config.rollouts_dir, lay, name, env))
+        for lay in sorted(layouts) for env in envs)
+        if p != git.rel(layout.state_path(config.rollouts_dir, config.state_layout, name,
+                                          environment)))
+        for flag, name in plans.items()}
+    earlier = {flag: paths for flag, paths in earlier.items() if paths}
     plan_files = {flag: tuple(git.rel(f"{config_dir}{name}{suffix}")
                               for suffix in layout.YAML_SUFFIXES)
                   for flag, name in plans.items()}

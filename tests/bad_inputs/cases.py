@@ -449,7 +449,7 @@ CASES: list[Case] = [
     Case("config_metrics_wrong_type", {}, "pyproject.toml", 0, "tool.rollout.metrics.type",
          "'datadog' is not one of file, prometheus, command",
          edit=(("pyproject.toml", 'type = "file"', 'type = "datadog"'),), line_of='type = "datadog"'),
-    # --- freeze windows and the halt switch (docs/environments-freeze.md) ------------------
+    # --- freeze windows and the halt switch (docs/environments.md, Freeze windows and halting) ---
     Case("freeze_bad_weekday", {}, "pyproject.toml", 0, "tool.rollout.freeze[0].weekly",
          "'mun' is not a day of the week",
          edit=(("pyproject.toml", 'rollouts_dir = "rollouts"', 'rollouts_dir = "rollouts"\n'

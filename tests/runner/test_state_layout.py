@@ -198,3 +198,84 @@ def test_a_deleted_state_of_a_stateless_plan_is_still_held(example_repo: Path) -
     ok(advance(example_repo, 6))
     held = json.loads((example_repo / STATE).read_text())
     assert held["phase"] == "paused" and "not by the runner" in held["reason"], held
+
+
+PRODUCTION_STATE = f"rollouts/{FLAG}.production.state.json"
+
+
+def test_migrate_state_environment_continues_mid_way_in_one_commit_nothing_held(
+        example_repo: Path) -> None:
+    """Upgrading to environments: `migrate-state --environment production` declares it and
+    renames every state with its environment added, in one commit; the rollout half-way on
+    goes on there at the next run (never held as a person's edit), and a revert of a step
+    made before the upgrade is still held."""
+    write_metrics(example_repo)
+    ok(advance(example_repo, 0))
+    ok(advance(example_repo, 6))
+    before = json.loads((example_repo / STATE).read_text())
+    assert before["current_percentage"] == 5
+    commits = int(git(example_repo, "rev-list", "--count", "HEAD"))
+    out = rollout(example_repo, "migrate-state", "--environment", "production")
+    ok(out)
+    assert "to the environment production" in out.stdout
+    assert int(git(example_repo, "rev-list", "--count", "HEAD")) == commits + 1
+    assert not (example_repo / STATE).exists()
+    after = json.loads((example_repo / PRODUCTION_STATE).read_text())
+    assert after == {**before, "environment": "production"}
+    assert "[tool.rollout.environments.production]" in (example_repo / "pyproject.toml").read_text()
+    assert git(example_repo, "status", "--porcelain", "--", "rollouts", "pyproject.toml") == ""
+    ok(rollout(example_repo, "validate"))
+    git_ = Git.open(example_repo)
+    earlier = history_bounds(git_, check_repository(example_repo).salvaged.config,
+                             {FLAG: FLAG}, "production")[0]
+    change = last_change.last_changes(git_, {FLAG: PRODUCTION_STATE}, earlier=earlier)[FLAG]
+    assert change is not None and change.by_runner  # read through the move
+    ok(advance(example_repo, 12))
+    assert subjects(example_repo, 1)[0] == f"rollout({FLAG}@production): 5% → 10%"
+    moved = json.loads((example_repo / PRODUCTION_STATE).read_text())
+    assert moved["current_percentage"] == 10 and moved["phase"] == "progressing"
+    again = rollout(example_repo, "migrate-state", "--environment", "production")
+    assert again.returncode == 1 and "nothing to do" in again.stderr
+
+
+def test_migrate_state_environment_after_a_person_edit_holds_and_declared_config(
+        example_repo: Path) -> None:
+    """The user declares the environments first (uncommitted: it joins the commit); a
+    person's edit of the state before the upgrade is still a person's after it."""
+    write_metrics(example_repo)
+    ok(advance(example_repo, 0))
+    ok(advance(example_repo, 6))
+    # a person puts back the start's state by hand, then the upgrade
+    old = git(example_repo, "show", f"HEAD~1:{STATE}")
+    (example_repo / STATE).write_text(old + "\n")
+    git(example_repo, "commit", "-qam", "put the start back")
+    py = example_repo / "pyproject.toml"
+    py.write_text(py.read_text() + "\n[tool.rollout.environments.staging]\n"
+                  "[tool.rollout.environments.production]\n")
+    # only production runs the plan: staging has no rollout of it to wait for
+    plan = example_repo / f"rollouts/{FLAG}.yaml"
+    plan.write_text(plan.read_text() + "environments: [production]\n")
+    git(example_repo, "add", "-A", "rollouts")
+    git(example_repo, "commit", "-qm", "the plan runs in production")
+    bad = rollout(example_repo, "migrate-state", "--environment", "prod")
+    assert bad.returncode == 1 and "'prod' is not a declared environment" in bad.stderr
+    usage = rollout(example_repo, "migrate-state", "--environment", "Prod")
+    assert usage.returncode == 2 and len(usage.stderr.strip().splitlines()) == 1
+    ok(rollout(example_repo, "migrate-state", "--environment", "production"))
+    assert git(example_repo, "status", "--porcelain", "--", "rollouts", "pyproject.toml") == ""
+    assert "[tool.rollout.environments.staging]" in git(example_repo, "show", "HEAD:pyproject.toml")
+    ok(advance(example_repo, 12))
+    held = json.loads((example_repo / PRODUCTION_STATE).read_text())
+    assert held["phase"] == "paused" and "not by the runner" in held["reason"], held
+
+
+def test_migrate_state_environment_in_the_fanout_layout(example_repo: Path) -> None:
+    write_metrics(example_repo)
+    ok(advance(example_repo, 0))
+    ok(rollout(example_repo, "migrate-state"))
+    ok(advance(example_repo, 6))
+    ok(rollout(example_repo, "migrate-state", "--environment", "production"))
+    moved = f"rollouts-state/{fanout_bucket(FLAG)}/{FLAG}.production.state.json"
+    assert json.loads((example_repo / moved).read_text())["environment"] == "production"
+    ok(advance(example_repo, 12))
+    assert subjects(example_repo, 1)[0] == f"rollout({FLAG}@production): 5% → 10%"

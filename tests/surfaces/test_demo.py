@@ -75,3 +75,25 @@ def test_demo_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
     (tmp_path / "busy" / "file").write_text("x")
     out = run_cli(["demo", "--keep", str(tmp_path / "busy")], cwd=tmp_path)
     assert out.returncode == 2 and "empty" in out.stderr
+
+
+def test_demo_environments_promotes_from_staging_to_production(tmp_path: Path) -> None:
+    """`rollout demo --environments`: staging walks to 100 %, production waits out the soak
+    (nothing of it committed before), starts, waits for Alice's approval, then walks."""
+    keep = tmp_path / "demo"
+    out = run_cli(["demo", "--environments", "--keep", str(keep)], cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    subjects = git(keep, "log", "--reverse", "--format=%s").splitlines()
+    staging = [s for s in subjects if "@staging" in s]
+    production = [s for s in subjects if "@production" in s]
+    assert staging[-1] == "rollout(new_checkout@staging): 75% → 100%"
+    assert production[0] == "rollout(new_checkout@production): start at 0%"
+    assert production[-1] == "rollout(new_checkout@production): 75% → 100%"
+    # every staging commit comes before production's first
+    assert subjects.index(staging[-1]) < subjects.index(production[0])
+    assert "promote_after 1h" in out.stdout and "waiting for staging" in out.stdout
+    assert "Alice Engineer" in trailers(keep, "Rollout-Approved-By")[0]
+    for env in ("staging", "production"):
+        state = json.loads((keep / f"rollouts/new_checkout.{env}.state.json").read_text())
+        assert (state["phase"], state["current_percentage"], state["environment"]) == (
+            "completed", 100, env)

@@ -245,3 +245,104 @@ def test_metrics_docs_show_the_scaffolds_prometheus_source_and_file_is_an_option
     config = tomllib.loads((root / "pyproject.toml").read_text())
     assert config["tool"]["rollout"]["metrics"] == {"type": "file", "path": "metrics/{{ flag }}.json"}
     assert run_cli(["validate"], cwd=root).returncode == 0
+
+
+def test_init_environments_scaffolds_a_pipeline_whose_workflow_commands_work(
+        tmp_path: Path) -> None:
+    """``--environments staging,production``: each environment's metric source and publish
+    branch, the plan's soak and production's approval; the advance and control workflows'
+    commands, run as they are written, publish each environment to its own branch."""
+    import json
+    import tomllib
+
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
+    root = tmp_path / "flags-repo"
+    out = run_cli(["init", "--metrics", "file", "--environments", "staging,production",
+                   str(root)], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "environments staging -> production" in out.stderr
+    config = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["rollout"]
+    assert list(config["environments"]) == ["staging", "production"]
+    for env in ("staging", "production"):
+        assert config["environments"][env]["publish"] == [f"branch:rollout-published-{env}"]
+        assert config["environments"][env]["metrics"]["path"] == f"metrics/{env}/{{{{ flag }}}}.json"
+    plan = load_text((root / "rollouts/new_checkout.yaml").read_text())
+    assert plan["promote_after"] == "1h" and plan["environments"]["staging"] == {}
+    assert plan["environments"]["production"]["steps"][1] == {"percentage": 5, "approval": True}
+    advance = (root / ".github/workflows/advance.yml").read_text()
+    assert "rollout advance --push --publish || status=$?" in advance
+    control = (root / ".github/workflows/control.yml").read_text()
+    assert 'rollout "$ACTION" --push --env "$ENVIRONMENT" --publish \\' in control
+    assert load_text(control)["on"]["workflow_dispatch"]["inputs"]["environment"]["options"] == [
+        "staging", "production"]
+    check_workflows(sorted((root / ".github/workflows").glob("*.yml")))
+    valid = run_cli(["validate"], cwd=root)
+    assert valid.returncode == 0, valid.stdout + valid.stderr
+
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "Set up Rollout Runner")
+    git(root, "remote", "add", "origin", str(remote))
+    git(root, "push", "-q", "-u", "origin", "main")
+    healthy = {"error_rate": 0.3, "p95_latency_ms": 180, "request_count": 1200,
+               "step": {"requests": 3000, "errors": 9}}
+    (root / "metrics/staging").mkdir(parents=True)
+    (root / "metrics/staging/new_checkout.json").write_text(json.dumps(healthy))
+    ran = run_cli(["advance", "--push", "--publish", "--now", "2026-01-15T09:00:00Z"], cwd=root)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert git(root, "log", "-1", "--format=%s") == "rollout(new_checkout@staging): start at 0%"
+    for env in ("staging", "production"):
+        served = json.loads(git(remote, "show", f"rollout-published-{env}:flags.json"))
+        assert served["environment"] == env
+    assert not (root / "rollouts/new_checkout.production.state.json").exists()
+    # the control workflow's command, as written, for one environment
+    paused = run_cli(["pause", "--push", "--env", "staging", "--publish",
+                      "--reason=requested from the Actions page", "--", "new_checkout"],
+                     cwd=root)
+    assert paused.returncode == 0, paused.stdout + paused.stderr
+    state = json.loads((root / "rollouts/new_checkout.staging.state.json").read_text())
+    assert state["phase"] == "paused" and state["environment"] == "staging"
+
+
+@pytest.mark.parametrize("value, why", [
+    ("staging,Production", "'Production' is not an environment name"),
+    ("staging,staging", "'staging' named twice"),
+    ("staging,,production", "'' is not an environment name"),
+    ("pre-prod,pre_prod", "'pre_prod' and 'pre-prod' share PRE_PROD"),
+])
+def test_init_environments_bad_values_one_line_exit_2_nothing_written(
+        tmp_path: Path, value: str, why: str) -> None:
+    out = run_cli(["init", "--environments", value, "repo"], cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert why in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert not (tmp_path / "repo").exists()
+
+
+def test_init_environments_into_an_existing_repository_and_prometheus_per_environment(
+        tmp_path: Path) -> None:
+    root = tmp_path / "service"
+    root.mkdir()
+    (root / "pyproject.toml").write_text(SERVICE_PYPROJECT)
+    out = run_cli(["init", "--environments", "staging,production"], cwd=root)
+    assert out.returncode == 0, out.stderr
+    import tomllib
+
+    text = (root / "pyproject.toml").read_text()
+    assert text.startswith(SERVICE_PYPROJECT + "\n")
+    envs = tomllib.loads(text)["tool"]["rollout"]["environments"]
+    assert [(e["metrics"]["url_env"], e["metrics"]["bearer_token_env"]) for e in envs.values()] == [
+        ("PROMETHEUS_URL_STAGING", "PROMETHEUS_TOKEN_STAGING"),
+        ("PROMETHEUS_URL_PRODUCTION", "PROMETHEUS_TOKEN_PRODUCTION")]
+    advance = load_text((root / ".github/workflows/advance.yml").read_text())
+    step = next(s for s in advance["jobs"]["advance"]["steps"] if s.get("name") == "Advance")
+    assert set(step["env"]) == {"PROMETHEUS_URL_STAGING", "PROMETHEUS_TOKEN_STAGING",
+                                "PROMETHEUS_URL_PRODUCTION", "PROMETHEUS_TOKEN_PRODUCTION"}
+    valid = run_cli(["validate"], cwd=root)
+    assert valid.returncode == 0, valid.stdout + valid.stderr
+    sharded = run_cli(["init", "--shards", "2", "--environments", "staging,production",
+                       str(tmp_path / "sharded")], cwd=tmp_path)
+    assert sharded.returncode == 0, sharded.stderr
+    text = (tmp_path / "sharded/.github/workflows/advance.yml").read_text()
+    assert "rollout publish --push\n" in text and "PROMETHEUS_URL_PRODUCTION" in text
+    check_workflows(sorted((tmp_path / "sharded/.github/workflows").glob("*.yml")))
