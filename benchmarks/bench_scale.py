@@ -54,6 +54,7 @@ import json
 import math
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -144,12 +145,17 @@ class Run:
     stdout: str = ""
 
 
-def measure(argv: list[str], cwd: Path, code: Path = PROJECT, *, ok: tuple[int, ...] = (0,)
-            ) -> Run:
-    """One process, its CPU and peak memory from ``wait4`` (its own and its children's)."""
+def measure(argv: list[str], cwd: Path, code: Path = PROJECT, *, ok: tuple[int, ...] = (0,),
+            keep_output: bool = False) -> Run:
+    """One process, its CPU and peak memory from ``wait4`` (its own and its children's).
+
+    Linux counts in a child's peak the parent's resident set at the fork (``exec`` keeps the
+    old address space's high-water mark), so this process must stay small: it never reads a
+    command's output unless ``keep_output`` (its own peak is printed as the floor)."""
     with tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as out:
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=cwd, env=environment(code), stdout=out, stderr=err)
+        proc = subprocess.Popen(argv, cwd=cwd, env=environment(code),
+                                stdout=out if keep_output else subprocess.DEVNULL, stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         code_ = os.waitstatus_to_exitcode(status)
@@ -160,6 +166,10 @@ def measure(argv: list[str], cwd: Path, code: Path = PROJECT, *, ok: tuple[int, 
         out.seek(0)
         text = out.read().decode(errors="replace")
     return Run(usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss / 1024, text)
+
+
+def own_peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def rollout(*args: str) -> list[str]:
@@ -216,7 +226,8 @@ def run_fanout(n: int, work: Path, compare: Path | None
     ours: dict[str, Run] = {}
     theirs: dict[str, Run] = {}
     for name in COMMANDS:
-        ours[name] = measure(command(name, root, work, f"{n}"), root)
+        ours[name] = measure(command(name, root, work, f"{n}"), root,
+                             keep_output=name == "client-load")
         if compare is not None and name in READ_ONLY:
             theirs[name] = measure(command(name, root, work, f"{n}-before"), root, compare)
     table(f"  ({commits(root):,} commits at the end)", ours, theirs)
@@ -321,6 +332,8 @@ def main() -> None:
              else [200, 500, 1000] if args.quick else [1000, 5000, 10000])
     print(f"bench_scale: N = {', '.join(f'{n:,}' for n in sizes)}; {os.cpu_count()} CPUs, "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    print(f"(peak memory: the largest resident set in a command's process tree; Linux counts "
+          f"this process's own, {own_peak_mb():.0f} MB, in each child's)")
     work = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     try:
         if args.only_target:
@@ -340,7 +353,8 @@ def main() -> None:
             print("\nthe delivery side (benchmarks/bench_delivery.py --only-scale):", flush=True)
             subprocess.run([sys.executable, str(PROJECT / "benchmarks" / "bench_delivery.py"),
                             "--only-scale", "--flags", str(sizes[-1])], check=False)
-        print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+              f"this process's own peak {own_peak_mb():.0f} MB")
     finally:
         if args.keep:
             print(f"kept {work}")
