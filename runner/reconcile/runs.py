@@ -347,6 +347,7 @@ def decide_all(git: Git, repo: Repository, now: datetime, evaluate: Evaluator,
                                       f.rollout_variant if f is not None else "on",
                                       f.default_variant if f is not None else "off"))
     results = evaluate(wanted, now)
+    evaluated = {w.flag for w in wanted}  # a set: a scan of `wanted` per plan was N² per run
     decisions: list[Decision] = []
     for flag, plan in sorted(repo.plans.items()):
         state = repo.states.get(flag)
@@ -354,7 +355,7 @@ def decide_all(git: Git, repo: Repository, now: datetime, evaluate: Evaluator,
             decisions.append(Decision(flag, plan.name, None, state, state, "not selected",
                                       plan_digest=plan.digest, selected=False))
             continue
-        gates = results.get(flag) if any(w.flag == flag for w in wanted) else None
+        gates = results.get(flag) if flag in evaluated else None
         decisions.append(decide(plan, state, gates, now, last.get(flag),
                                 (held or {}).get(flag)))
     for flag, state in sorted(repo.states.items()):
