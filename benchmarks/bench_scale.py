@@ -33,7 +33,8 @@ moving every rollout stays quadratic there by git's design; ``rollout migrate-st
 At the largest N: every rollout's next step as one ``advance`` and as 4 ``advance --shard I/4``
 runs (each in its own clone of the same repository), each shard's CPU, the fixed part every
 run pays whatever its share (a run with nothing due: start-up, loading and validating the
-repository, the bounded history walk) and each shard's share of the rollout work beyond it;
+repository, the bounded history walk; and one committing a single rollout: fast-import, the
+index update, syncfs on top) and each shard's share of the rollout work beyond it;
 whether both reach the same states and commit count. Last, the delivery side at that N
 (``benchmarks/bench_delivery.py --only-scale``: a client of one 20-flag set, load time and
 bytes per change and per unchanged poll through nginx).
@@ -65,8 +66,9 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
 #: The moments the runs act at (well in the past: no --now guard applies).
-T0, T1, T2, T3 = ("2026-01-15T12:00:00+00:00", "2026-01-15T12:06:00+00:00",
-                  "2026-01-15T12:12:00+00:00", "2026-01-15T12:24:00+00:00")
+T0, T1, T2, T3, T4 = ("2026-01-15T12:00:00+00:00", "2026-01-15T12:06:00+00:00",
+                      "2026-01-15T12:12:00+00:00", "2026-01-15T12:24:00+00:00",
+                      "2026-01-15T12:34:00+00:00")
 HEALTHY = {"error_rate": 0.2, "p95_latency_ms": 120, "request_count": 500}
 IDENTITY = {"GIT_AUTHOR_NAME": "Bench Human", "GIT_AUTHOR_EMAIL": "bench@example.com",
             "GIT_COMMITTER_NAME": "Bench Human", "GIT_COMMITTER_EMAIL": "bench@example.com"}
@@ -264,25 +266,30 @@ def shards(root: Path, work: Path, n: int) -> None:
     whole = measure(rollout("advance", "--now", T3), single)
     parts = [measure(rollout("advance", "--shard", f"{i}/{SHARDS}", "--now", T3), sharded)
              for i in range(SHARDS)]
-    fixed = measure(rollout("advance", "--shard", f"0/{SHARDS}", "--now", T3), sharded)
 
     def states(clone: Path) -> str:
         return subprocess.run(["git", "rev-parse", "HEAD:rollouts-state"], cwd=clone,
                               check=True, capture_output=True, text=True).stdout.strip()
 
+    same = states(single) == states(sharded) and commits(single) == commits(sharded)
+    count = commits(single)
+    idle = measure(rollout("advance", "--shard", f"0/{SHARDS}", "--now", T3), sharded)
+    fixed = measure(rollout("advance", flag_key(0), "--now", T4), sharded)
+
     work_whole = whole.cpu - fixed.cpu
     print(f"\nN = {n:,}, every rollout's next step: one advance {whole.cpu:.2f}s CPU "
-          f"({whole.wall:.1f}s wall), {whole.peak_mb:.0f} MB; the fixed part of any run (a "
-          f"shard run with nothing due: start-up, loading, history walk) {fixed.cpu:.2f}s")
+          f"({whole.wall:.1f}s wall), {whole.peak_mb:.0f} MB. What every run pays whatever its "
+          f"share: with nothing due {idle.cpu:.2f}s (start-up, loading and validating the "
+          f"repository, the history walk of its rollouts); committing one rollout "
+          f"{fixed.cpu:.2f}s (+ fast-import, the index update, syncfs): the fixed part")
     for i, p in enumerate(parts):
         print(f"  shard {i}/{SHARDS}: {p.cpu:7.2f}s CPU ({p.cpu / whole.cpu:5.1%} of one run), "
               f"rollout work {p.cpu - fixed.cpu:6.2f}s "
               f"({(p.cpu - fixed.cpu) / work_whole:5.1%} of one run's), {p.peak_mb:.0f} MB")
     total = sum(p.cpu for p in parts)
-    same = states(single) == states(sharded) and commits(single) == commits(sharded)
     print(f"  4 shards together: {total:.2f}s CPU ({total / whole.cpu:.2f}x one run); the "
           f"slowest shard {max(p.cpu for p in parts) / whole.cpu:.1%} of one run; same states "
-          f"and commit count ({commits(single):,}): {'yes' if same else 'NO'}", flush=True)
+          f"and commit count ({count:,}): {'yes' if same else 'NO'}", flush=True)
 
 
 def exponents(sizes: list[int], results: list[tuple[int, dict[str, Run], dict[str, Run]]],
