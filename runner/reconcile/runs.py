@@ -373,6 +373,7 @@ def decide_all(git: Git, repo: Repository, now: datetime, evaluate: Evaluator,
                                       f.rollout_variant if f is not None else "on",
                                       f.default_variant if f is not None else "off"))
     results = evaluate(wanted, now)
+    evaluated = {w.flag for w in wanted}  # a set: a scan of `wanted` per plan was N² per run
     decisions: list[Decision] = []
     for flag, plan in sorted(repo.plans.items()):
         state = repo.states.get(flag)
@@ -380,7 +381,7 @@ def decide_all(git: Git, repo: Repository, now: datetime, evaluate: Evaluator,
             decisions.append(Decision(flag, plan.name, None, state, state, "not selected",
                                       plan_digest=plan.digest, selected=False))
             continue
-        gates = results.get(flag) if any(w.flag == flag for w in wanted) else None
+        gates = results.get(flag) if flag in evaluated else None
         if flag in watched and gates is not None and state is not None and (
                 state.phase is Phase.COMPLETED):
             decisions.append(promotion.monitor(plan, state, gates, now))
