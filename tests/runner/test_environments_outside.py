@@ -85,7 +85,7 @@ def test_the_approval_hint_names_the_environment(repo: Path) -> None:
         assert rollout(repo, "advance", "--now", at(minute))[0] == 0
     state = json.loads((repo / "rollouts" / "checkout.production.state.json").read_text())
     assert "`rollout approve checkout --env production` lets it advance" in state["reason"]
-    code, out, _ = rollout(repo, "status", "checkout", "--env", "production", "--now", at(20))
+    out = rollout(repo, "status", "checkout", "--env", "production", "--now", at(20))[1]
     assert "`rollout approve checkout` lets" not in out
 
 
