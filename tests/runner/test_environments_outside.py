@@ -124,3 +124,15 @@ def test_a_state_file_of_an_undeclared_environment_says_so(repo: Path) -> None:
     assert "'qa' is not a declared environment" in lines[0], lines
     code, _, _ = rollout(repo, "advance", "--now", at(6))
     assert code == 1 and git(repo, "rev-parse", "HEAD") == head
+
+
+def test_a_warning_of_unreadable_metrics_names_the_environment(repo: Path) -> None:
+    """Staging's metrics gone: the warning said "checkout: paused ...; then `rollout resume
+    checkout`", naming neither the environment whose source failed nor a command that runs."""
+    assert rollout(repo, "advance", "--now", at(0))[0] == 0
+    (repo / "metrics" / "staging" / "checkout.json").unlink()
+    code, _, err = rollout(repo, "advance", "--now", at(120))
+    warning = [line for line in err.splitlines() if "could not be read" in line]
+    assert code == 1 and len(warning) == 1
+    assert "checkout@staging: paused because" in warning[0]
+    assert warning[0].endswith("`rollout resume checkout --env staging`")
