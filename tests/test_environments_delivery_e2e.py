@@ -91,7 +91,7 @@ def test_each_environment_publishes_its_own_signed_artifact_and_clients_see_thei
     assert built.returncode == 0, built.stderr
     assert json.loads(built.stdout)["digest"] == production["digest"] != staging["digest"]
     refused = run_cli(["build"], cwd=repo)
-    assert refused.returncode == 2 and "(staging, production); say which with --env" \
+    assert refused.returncode == 2 and "name the environment with --env: staging, production" \
         in refused.stderr
     said = run_cli(["eval", "otel_enabled", "--key", "qa-1", "--env", "staging"], cwd=repo)
     assert said.returncode == 0 and "reason TARGETING_MATCH" in said.stdout, said.stderr

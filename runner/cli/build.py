@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"rollout build: {n} problem{'s' * (n != 1)} found; nothing written",
               file=sys.stderr)
         return 1
-    environment = one_environment(checked.repository.config, args.env, "build")
+    environment = one_environment(checked.repository.config, args.env)
     commit = args.source_commit or head_commit(root)
     # rendering a checked repository raises nothing on purpose (the checks refuse what JSON
     # cannot hold, NaN and infinities); a failure here is a bug, for main's boundary

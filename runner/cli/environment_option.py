@@ -32,7 +32,7 @@ def chosen_environment(config: RepoConfig, name: str | None) -> str | None:
     return name
 
 
-def one_environment(config: RepoConfig, name: str | None, command: str) -> str | None:
+def one_environment(config: RepoConfig, name: str | None) -> str | None:
     """The one environment a command acts on: ``--env`` checked; without it, the only
     declared one, or None in a repository without environments. Several declared and no
     ``--env``: a usage error listing them."""
@@ -41,5 +41,6 @@ def one_environment(config: RepoConfig, name: str | None, command: str) -> str |
     if len(config.environments) == 1:
         return config.environments[0].name
     declared = ", ".join(e.name for e in config.environments)
-    raise UsageError(f"rollout {command}: this repository declares environments ({declared}); "
-                     "say which with --env NAME")
+    # the words of every command that needs one (runopts.environments_of); the boundary
+    # prefixes "rollout COMMAND: error:"
+    raise UsageError(f"name the environment with --env: {declared}")

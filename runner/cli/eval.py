@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
             for problem in checked.problems:
                 print(safe_line(problem, limit=2000), file=sys.stderr)
             return 1
-        environment = one_environment(checked.repository.config, args.env, "eval")
+        environment = one_environment(checked.repository.config, args.env)
         try:
             flags = FlagSet.from_repository(checked.repository.for_environment(environment))
         except ArtifactError as e:  # flags the checks let through that cannot be compiled

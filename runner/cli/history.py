@@ -76,6 +76,10 @@ def run(args: argparse.Namespace) -> int:
     gc.disable()
     since = _git_since(args.since)
     root = repo_root(args)
+    if args.env is not None:  # an undeclared one is refused, as by every command
+        from runner.cli.runopts import environments_of  # start-up: only with --env
+
+        environments_of(args, root)
     flags_dir, rollouts_dir = folders(root)
     names = plans_of(root, rollouts_dir, args.flag) if args.flag else []
     render = render_json_entry if args.format == "json" else render_text_entry

@@ -77,8 +77,12 @@ def run(args: argparse.Namespace) -> int:
         environment = view.environment
         return stop_record(view.config, halt_of(root, view.config, environment), environment, now)
 
-    rows, unshowable = status_rows(repo, flags, now, args.format, held,
-                                   environments_of(args, root), stop_of)
+    environments = environments_of(args, root)
+    rows, unshowable = status_rows(repo, flags, now, args.format, held, environments, stop_of)
+    if args.flag and environments and not rows and not unshowable:
+        print(f"rollout status: no rollout for flag {safe_line(repr(args.flag), 200)} in "
+              f"{', '.join(environments)} (its plan does not run there)", file=sys.stderr)
+        return 1
     broken = 0
     for u in unshowable:
         broken += cannot_show("status", u.what, u.error)

@@ -113,9 +113,25 @@ def parse_json(text: str) -> Any:
                       parse_constant=lambda name: _Refused(f"{name}: not a finite number"))
 
 
-def _own_findings(data: Any, name: str,
-                  environment: str | None = None) -> list[tuple[tuple[Any, ...], str]]:
+def _undeclared_environment(data: Any, name: str,
+                            environments: tuple[str, ...]) -> list[tuple[tuple[Any, ...], str]]:
+    """A state file named ``<plan>.<env>.state.json`` for an ``env`` the config does not
+    declare (its name split by none of them): said as that, not as a plan it does not name."""
+    plan = data.get("plan")
+    if not environments or not isinstance(plan, str) or not name.startswith(plan + "."):
+        return []
+    env = name[len(plan) + 1:]
+    return [(("environment",) if "environment" in data else (),
+             f"{env!r} is not a declared environment ([tool.rollout.environments]: "
+             f"{', '.join(environments)}); this file would be the state of {plan!r} there "
+             f"(<plan>.<environment>{STATE_SUFFIX})")]
+
+
+def _own_findings(data: Any, name: str, environment: str | None = None,
+                  environments: tuple[str, ...] = ()) -> list[tuple[tuple[Any, ...], str]]:
     """What a state file that passed its schema may still get wrong on its own."""
+    if environment is None and (undeclared := _undeclared_environment(data, name, environments)):
+        return undeclared
     out = []
     for key in _INTEGERS:
         value = data.get(key)
@@ -184,7 +200,7 @@ def _load(paths: Iterable[tuple[Path, str]], environments: tuple[str, ...] = ())
             out.problems.append(Problem(rel, 1, 1, "", f"unreadable rollout state: {e}"))
             continue
         bad = (_refused(data) or schema_findings(data, "state")
-               or _own_findings(data, name, env))
+               or _own_findings(data, name, env, environments))
         if bad:
             out.problems.extend(located(text, rel, bad))  # JSON is YAML: same positions
             continue

@@ -639,6 +639,12 @@ def _waiting(ev: _Evaluation, due: datetime, baking: bool) -> Decision:
     return _observe(ev, reason, record=ev.resets)
 
 
+def _env_option(plan: RolloutPlan) -> str:
+    """`` --env NAME`` for a command a reason tells a person to run on ``plan``'s rollout,
+    when it runs in a declared environment (the command is refused without it); else ""."""
+    return f" --env {plan.environment}" if plan.environment is not None else ""
+
+
 def _awaiting_approval(ev: _Evaluation, nxt: int) -> Decision | None:
     """A person's approval is the step's last condition: the rollout waits here, its gates
     still watched (a failure still rolls back, no data still pauses). None: step ``nxt``
@@ -648,7 +654,7 @@ def _awaiting_approval(ev: _Evaluation, nxt: int) -> Decision | None:
         return None
     reason = (f"awaiting approval for step {nxt + 1} ({pct(plan.steps[nxt].percentage)}%): "
               f"{ev.checked} at {ev.at}, the step's wait is over; "
-              f"`rollout approve {plan.flag}` lets it advance")
+              f"`rollout approve {plan.flag}{_env_option(plan)}` lets it advance")
     # recorded once, so status says it
     return _observe(ev, reason, record=ev.resets or state.reason != reason)
 

@@ -96,6 +96,8 @@ def stop_record(config: RepoConfig, halt: Halt | None, environment: str | None,
     if halt is not None:
         out[HALTED] = {"by": halt.by, "at": utc_iso_seconds(halt.at), "reason": halt.reason,
                        "text": halted_reason(halt)}
+        if halt.environment is not None:  # its own halt (`rollout unhalt --env` lifts it)
+            out[HALTED]["environment"] = halt.environment
     frozen = frozen_until(windows_of(config, environment), now)
     if frozen is not None:
         out[FROZEN] = {"until": utc_iso_seconds(frozen[0]), "reason": frozen[1],

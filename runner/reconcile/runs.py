@@ -117,6 +117,8 @@ class Unreadable:
     error: bool = False
     #: Still progressing after this run (holding): not paused, for this or another reason.
     running: bool = False
+    #: The declared environment the rollout runs in (None: a repository without them).
+    environment: str | None = None
 
 
 def paused_for_metrics(state: RolloutState | None) -> str | None:
@@ -138,9 +140,10 @@ def unreadable(d: Decision) -> Unreadable | None:
         paused = d.action is Action.PAUSE and paused_for_metrics(d.after) is not None
         error = any(g.verdict is Verdict.ERROR and not g.dry_run for g in d.gates)
         running = d.after is not None and d.after.phase is Phase.PROGRESSING
-        return Unreadable(d.flag, cause, paused, error=error, running=running)
+        return Unreadable(d.flag, cause, paused, error=error, running=running,
+                          environment=d.environment)
     if d.action is None and (cause := paused_for_metrics(d.before)) is not None:
-        return Unreadable(d.flag, cause, True, earlier=True)
+        return Unreadable(d.flag, cause, True, earlier=True, environment=d.environment)
     return None
 
 

@@ -112,19 +112,22 @@ def distance_lines(d: Decision, plan: RolloutPlan | None) -> list[str]:
 
 
 def unreadable_words(u: Unreadable, dry_run: bool = False) -> str:
-    """What a warning says of a rollout whose metrics could not be read."""
-    resume = f"fix the metric source, then `rollout resume {u.flag}`"
+    """What a warning says of a rollout whose metrics could not be read (``flag@env`` and
+    ``--env`` in a declared environment: the command is refused without it)."""
+    name = u.flag if u.environment is None else f"{u.flag}@{u.environment}"
+    where = "" if u.environment is None else f" --env {u.environment}"
+    resume = f"fix the metric source, then `rollout resume {u.flag}{where}`"
     if u.earlier:
-        return (f"{u.flag}: still paused because its metrics could not be read: {u.cause}; "
+        return (f"{name}: still paused because its metrics could not be read: {u.cause}; "
                 f"{resume}")
     if u.paused:
-        return (f"{u.flag}: {'would be ' if dry_run else ''}paused because its metrics could "
+        return (f"{name}: {'would be ' if dry_run else ''}paused because its metrics could "
                 f"not be read: {u.cause}; {resume}")
     if not u.running:  # paused (or rolled back) for another reason, which its line says
-        return f"{u.flag}: metrics could not be read: {u.cause}"
+        return f"{name}: metrics could not be read: {u.cause}"
     when = ("after error_limit failures in a row" if u.error
             else "at its progress deadline")
-    return (f"{u.flag}: metrics could not be read: {u.cause}; the rollout cannot advance, and "
+    return (f"{name}: metrics could not be read: {u.cause}; the rollout cannot advance, and "
             f"is paused {when}")
 
 

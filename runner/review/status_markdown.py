@@ -175,13 +175,26 @@ def status_markdown(rows: Sequence[Mapping[str, Any]],
     chart.sort(key=lambda v: order[id(v)])
     killed = sorted({str(r["kill_switch"]) for r in rows if r.get("kill_switch")})
     # a halt or freeze holds every rollout shown: said once, at the top
-    stopped = sorted({str(r[k]["text"]) for r in rows for k in ("halted", "frozen")
-                      if isinstance(r.get(k), Mapping)})
+    stopped = _stopped(rows)
     return render("status.md.j2", rows=view, marker=MARKER, summary=summary, chart=chart,
                   killed=killed, stopped=stopped,
                   attention=[v for v in details if v["phase"] != "progressing"],
                   details=details[:DETAILS_LIMIT],
                   hidden=max(0, len(details) - DETAILS_LIMIT))
+
+
+def _stopped(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Each halt and freeze holding the rollouts shown, in words, once; with environments,
+    led by the environments it holds (``production: halted by …``)."""
+    held: dict[str, list[str]] = {}
+    for r in rows:
+        for k in ("halted", "frozen"):
+            if isinstance(r.get(k), Mapping):
+                envs = held.setdefault(str(r[k]["text"]), [])
+                if r.get("environment") and r["environment"] not in envs:
+                    envs.append(str(r["environment"]))
+    return sorted(f"{', '.join(envs)}: {text}" if envs else text
+                  for text, envs in held.items())
 
 
 # --- timelines -------------------------------------------------------------------------

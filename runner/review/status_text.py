@@ -39,8 +39,10 @@ def _rollout(r: Mapping[str, Any]) -> list[str]:
                              "advance until it is lifted (a failing gate still rolls back)",
                              limit=1000))
     if r.get("halted"):
+        own = r["halted"].get("environment")  # an environment's own halt: unhalt names it
+        unhalt = f"rollout unhalt --env {own}" if own else "rollout unhalt"
         out.append(safe_line(f"  {r['halted']['text']}: nothing starts, advances or completes "
-                             "until `rollout unhalt` (a failing gate still rolls back)",
+                             f"until `{unhalt}` (a failing gate still rolls back)",
                              limit=1000))
     if r.get("frozen"):
         out.append(safe_line(f"  {r['frozen']['text']}: nothing starts, advances or completes "
