@@ -492,9 +492,11 @@ class Git:
                 found[path] = None
         return found
 
-    def tree_entries(self, rev: str) -> dict[str, tuple[str, str, str]]:
-        """``path -> (mode, type, object)`` of the top-level entries of ``rev``'s tree."""
-        listing = self.run("ls-tree", "-z", "--end-of-options", rev).stdout
+    def tree_entries(self, rev: str, *, recursive: bool = False) -> dict[str, tuple[str, str, str]]:
+        """``path -> (mode, type, object)`` of the top-level entries of ``rev``'s tree (every
+        file below it, ``recursive``)."""
+        listing = self.run("ls-tree", *(("-r",) if recursive else ()), "-z", "--end-of-options",
+                           rev).stdout
         entries = {}
         for entry in filter(None, listing.split("\0")):
             meta, _, path = entry.partition("\t")

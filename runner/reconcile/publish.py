@@ -729,7 +729,7 @@ def _verify(git: Git, sha: str, parent: str | None, files: Mapping[str, bytes]) 
     parents = git.out("log", "-1", "--format=%P", sha, "--").split()
     if parents != ([parent] if parent else []):
         return f"commit {sha[:12]} has parents {' '.join(parents) or 'none'}"
-    entries = _tree_files(git, sha)
+    entries = git.tree_entries(sha, recursive=True)
     if set(entries) != set(files):
         return f"commit {sha[:12]} holds {', '.join(sorted(entries))}"
     for name, data in files.items():
@@ -737,17 +737,6 @@ def _verify(git: Git, sha: str, parent: str | None, files: Mapping[str, bytes]) 
         if (mode, kind) != ("100644", "blob") or obj != blob_id(data, len(obj)):
             return f"commit {sha[:12]} does not hold {name} as asked"
     return None
-
-
-def _tree_files(git: Git, rev: str) -> dict[str, tuple[str, str, str]]:
-    """``path -> (mode, type, object)`` of every file of ``rev``'s tree, sets' included."""
-    listing = git.run("ls-tree", "-r", "-z", "--end-of-options", rev).stdout
-    entries = {}
-    for entry in filter(None, listing.split("\0")):
-        meta, _, path = entry.partition("\t")
-        mode, kind, obj = meta.split(" ")
-        entries[path] = (mode, kind, obj)
-    return entries
 
 
 def _build_on(git: Git, base: str | None, files: Mapping[str, bytes], changed: Sequence[str],

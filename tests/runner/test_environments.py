@@ -82,14 +82,15 @@ def subjects(repo: Path) -> list[str]:
     return git(repo, "log", "--format=%s").splitlines()
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
+def two_environments(tmp_path: Path, plan: str = PLAN) -> Path:
+    """A repository of one flag and ``plan`` in staging and production, healthy metrics in
+    both, pushed to a bare remote."""
     root = tmp_path / "repo"
     (root / "flags").mkdir(parents=True)
     (root / "rollouts").mkdir()
     (root / "pyproject.toml").write_text(CONFIG)
     (root / "flags" / "checkout.yaml").write_text(FLAG)
-    (root / "rollouts" / "checkout.yaml").write_text(PLAN)
+    (root / "rollouts" / "checkout.yaml").write_text(plan)
     (root / ".gitignore").write_text("metrics/\n")
     metrics(root, "staging", 0.1)
     metrics(root, "production", 0.1)
@@ -101,6 +102,11 @@ def repo(tmp_path: Path) -> Path:
     git(root, "remote", "add", "origin", str(remote))
     git(root, "push", "-q", "-u", "origin", "main")
     return root
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return two_environments(tmp_path)
 
 
 def _walk_staging(repo: Path) -> None:

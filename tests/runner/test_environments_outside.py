@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import git, run_cli
-from tests.runner.test_environments import CONFIG, FLAG, at, metrics
+from tests.runner.test_environments import at, two_environments
 
 pytestmark = pytest.mark.cli_inprocess
 
@@ -33,23 +33,7 @@ environments:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    (root / "flags").mkdir(parents=True)
-    (root / "rollouts").mkdir()
-    (root / "pyproject.toml").write_text(CONFIG)
-    (root / "flags" / "checkout.yaml").write_text(FLAG)
-    (root / "rollouts" / "checkout.yaml").write_text(PLAN)
-    (root / ".gitignore").write_text("metrics/\n")
-    metrics(root, "staging", 0.1)
-    metrics(root, "production", 0.1)
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "checkout in two environments")
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
-    git(root, "remote", "add", "origin", str(remote))
-    git(root, "push", "-q", "-u", "origin", "main")
-    return root
+    return two_environments(tmp_path, PLAN)
 
 
 def rollout(repo: Path, *args: str) -> tuple[int, str, str]:
