@@ -262,3 +262,46 @@ def test_kill_9_at_each_crash_point_converges_per_environment(repo: Path) -> Non
         assert heads == ["rollout(checkout@production): start at 0%",
                          "rollout(checkout@staging): 50% → 100%"], (point, heads)
         assert git(repo, "status", "--porcelain", "--", "rollouts") == "", point
+
+
+def test_a_freeze_of_production_holds_it_while_staging_walks(repo: Path) -> None:
+    """Production's own freeze window: staging walks and completes, production does not start
+    during the window although its soak is over, and starts at the first run after it."""
+    with (repo / "pyproject.toml").open("a") as f:
+        f.write('freeze = [{start = "2026-01-15T12:00:00Z", end = "2026-01-15T14:00:00Z", '
+                'reason = "release train"}]\n')
+    git(repo, "commit", "-qam", "production frozen until 14:00")
+    git(repo, "push", "-q", "origin", "main")
+    _walk_staging(repo)
+    assert state(repo, STAGING)["phase"] == "completed"  # the freeze is production's only
+    out = advance(repo, 73)  # the soak is over: production would start now
+    assert not (repo / PRODUCTION).exists(), out.stdout
+    shown = json.loads(rollout(repo, "status", "checkout", "--env", "production", "--now",
+                               at(73), "--format", "json").stdout)
+    assert "frozen until 2026-01-15T14:00:00Z: release train" in json.dumps(shown)
+    advance(repo, 121)
+    assert state(repo, PRODUCTION)["phase"] == "progressing"
+    assert subjects(repo)[0] == "rollout(checkout@production): start at 0%"
+
+
+def test_a_halt_of_production_holds_it_while_staging_walks(repo: Path) -> None:
+    """``rollout halt --env production`` stops production's line only: staging walks to 100 %,
+    production does not start until ``rollout unhalt --env production``."""
+    env = {"ROLLOUT_REQUESTED_BY": "alice"}
+    out = run_cli(["halt", "--env", "production", "--reason", "incident 7", "--push",
+                   "--now", at(0)], cwd=repo, env=env)
+    assert out.returncode == 0, out.stderr
+    assert git(repo, "show", "--name-only", "--format=", "HEAD") == "rollouts/HALT.production.json"
+    for minute in (1, 7, 13):
+        advance(repo, minute, "--push")
+    assert state(repo, STAGING)["phase"] == "completed"
+    advance(repo, 80, "--push")
+    assert not (repo / PRODUCTION).exists()
+    text = rollout(repo, "status", "--now", at(80)).stdout
+    assert "halted by alice at 2026-01-15T12:00:00Z: incident 7" in text
+    assert "rollout unhalt --env production" in text
+    out = run_cli(["unhalt", "--env", "production", "--push", "--now", at(81)], cwd=repo,
+                  env={"ROLLOUT_REQUESTED_BY": "bob"})
+    assert out.returncode == 0, out.stderr
+    advance(repo, 82, "--push")
+    assert state(repo, PRODUCTION)["phase"] == "progressing"
