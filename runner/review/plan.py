@@ -9,18 +9,18 @@ that the CLI prints as JSON or renders through ``runner/templates/plan.md.j2``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from runner.evaluate.artifact import rollout_percentage
 from runner.gates.stats import rate_bound
 from runner.load.durations import format_duration
 from runner.model import Flag, Gate, Repository, Risk, RolloutPlan, RolloutState, Strategy
-from runner.model.state import Phase
 from runner.percent import percent
 from runner.review.plan_evidence import evidence_risks, plan_evidence
 from runner.review.plan_pipeline import pipeline, pipeline_risks
 from runner.review.plan_traffic import Measured
+from runner.review.schedule import timeline
 from runner.review.snapshot import Snapshot
 from runner.safetext import shown_url
 from runner.timefmt import utc_iso
@@ -359,41 +359,6 @@ def _served_per_environment(b: Repository, h: Repository, key: str) -> list[dict
 
 
 # --- rollouts --------------------------------------------------------------------------
-
-
-def timeline(plan: RolloutPlan, state: RolloutState | None, now: datetime) -> dict[str, Any]:
-    """The earliest schedule of the remaining steps: each step holds its wait, then the next.
-
-    Earliest, because a step also needs passing gates and an advance run after its wait.
-    """
-    first = 0
-    start = max(now, plan.start_at) if plan.start_at else now
-    basis = "from the merge" if not plan.start_at or plan.start_at <= now else "from start_at"
-    if state is not None and state.phase is Phase.PROGRESSING and state.step_started_at:
-        first, start, basis = state.step, state.step_started_at, "from the current step's start"
-    steps = []
-    t = start
-    last = len(plan.steps) - 1
-    for i in range(len(plan.steps)):
-        # the last step holds only a bake: gates watched for that long before completion
-        wait = (plan.bake or 0.0) if i == last else plan.step_wait(i)
-        if i >= first:
-            steps.append({
-                "index": i,
-                "percentage": _number(plan.steps[i].percentage),
-                "wait": format_duration(wait),
-                "start": utc_iso(t),
-                "end": utc_iso(t + timedelta(seconds=wait)),
-                "gates": [f"{g.name} {g.threshold}" + (" (dry run)" if g.dry_run else "")
-                          for g in plan.step_gates(i)],
-                # a person's `rollout approve` is needed before the rollout moves here
-                "approval": plan.steps[i].approval,
-                "bake": i == last and bool(plan.bake),
-            })
-            t += timedelta(seconds=wait)
-    return {"basis": basis, "start": utc_iso(start), "complete_at": utc_iso(t), "steps": steps,
-            "total": format_duration((t - start).total_seconds()),
-            "seconds": (t - start).total_seconds()}
 
 
 def _state_summary(state: RolloutState | None) -> dict[str, Any] | None:

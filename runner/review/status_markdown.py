@@ -22,8 +22,8 @@ from runner.git import GitError, is_repository
 from runner.model import Phase
 from runner.percent import percent
 from runner.review.audit import current_runs
-from runner.review.plan import timeline as plan_timeline
 from runner.review.render import mermaid_label, render
+from runner.review.schedule import timeline as plan_timeline
 from runner.timefmt import parse_iso, shown_time, utc_iso_seconds
 
 MARKER = "<!-- rollout-status -->"
@@ -226,7 +226,7 @@ def happened(entries: Sequence[Any]) -> list[dict[str, Any]]:
 
 def planned(plan: Any, state: Any, now: datetime) -> list[dict[str, Any]]:
     """The plan's remaining steps with their earliest start, for a progressing rollout:
-    ``runner.review.plan.timeline`` from the current step, never earlier than ``now``
+    ``runner.review.schedule.timeline`` from the current step, never earlier than ``now``
     (a step also needs an advance run after its wait)."""
     if plan is None or state is None or state.phase is not Phase.PROGRESSING:
         return []
