@@ -356,19 +356,26 @@ def _audit(s: Story) -> None:
 
 
 def demo(keep: Path | None = None, out: Callable[[str], None] = print) -> int:
+    return play(run_story, keep, out, f"`git log`, `rollout history {FLAG}`, "
+                f"`rollout resume {FLAG}`", "rollout demo")
+
+
+def play(story: Callable[[Path, Callable[[str], None]], object], keep: Path | None,
+         out: Callable[[str], None], try_there: str, command: str) -> int:
+    """Play ``story`` in ``keep`` (which must be empty) or in a temporary folder removed
+    after; ``try_there``: what to run in a kept repository, ``command``: the demo's own."""
     if keep is not None:
         if keep.exists() and any(keep.iterdir()):
             raise FileExistsError(f"{keep} is not empty")
         keep.mkdir(parents=True, exist_ok=True)
-        run_story(keep, out)
+        story(keep, out)
         out("")
-        out(f"The repository is kept in {keep}: try `git log`, `rollout history {FLAG}`, "
-            f"`rollout resume {FLAG}` there.")
+        out(f"The repository is kept in {keep}: try {try_there} there.")
         return 0
     with tempfile.TemporaryDirectory(prefix="rollout-demo-") as tmp:
         root = Path(tmp) / "flags-repo"
         root.mkdir()
-        run_story(root, out)
+        story(root, out)
     out("")
-    out("Run `rollout demo --keep DIR` to keep the repository and look around.")
+    out(f"Run `{command} --keep DIR` to keep the repository and look around.")
     return 0

@@ -12,11 +12,10 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from runner.onboarding.demo import ALICE, FLAG, HEALTHY, DemoFailed, Story, at
+from runner.onboarding.demo import ALICE, FLAG, HEALTHY, DemoFailed, Story, at, play
 from runner.onboarding.scaffold import scaffold
 
 ENVIRONMENTS = ("staging", "production")
@@ -85,17 +84,5 @@ def run_promotion(root: Path, out: Callable[[str], None] = print) -> None:
 
 
 def demo_environments(keep: Path | None, out: Callable[[str], None] = print) -> int:
-    if keep is not None:
-        keep.mkdir(parents=True, exist_ok=True)
-        run_promotion(keep, out)
-        out("")
-        out(f"The repository is kept in {keep}: try `rollout status`, `rollout history "
-            f"{FLAG} --env production` there.")
-        return 0
-    with tempfile.TemporaryDirectory(prefix="rollout-demo-") as tmp:
-        root = Path(tmp) / "flags-repo"
-        root.mkdir()
-        run_promotion(root, out)
-    out("")
-    out("Run `rollout demo --environments --keep DIR` to keep the repository and look around.")
-    return 0
+    return play(run_promotion, keep, out, f"`rollout status`, `rollout history {FLAG} --env "
+                "production`", "rollout demo --environments")
