@@ -27,7 +27,7 @@ from runner.load.sets import glob_problems, set_findings
 from runner.load.statefile import STATE_SUFFIX
 from runner.load.states import StateFiles, check_states, load_states_of
 from runner.load.yamlsafe import Locator
-from runner.model import RepoConfig, Repository, RolloutState
+from runner.model import RepoConfig, Repository, RolloutState, resolve_flags
 
 
 @dataclass(frozen=True)
@@ -148,6 +148,8 @@ def check_repository(root: Path | str, only: Iterable[Path | str] | None = None)
             env: MappingProxyType(plans.first_of(env)) for env in names}),
         environment_states=MappingProxyType({
             env: MappingProxyType(st) for env, st in env_states.items()}),
+        environment_flags=MappingProxyType({
+            env: resolve_flags(flags.flags, env) for env in names}),
     )
     files_of: dict[str, set[str]] = {}
     for key, ref in repo.sources.items():

@@ -45,6 +45,10 @@ class Repository:
     environment_plans: Mapping[str, Mapping[str, RolloutPlan]] = field(default_factory=_empty)
     environment_states: Mapping[str, Mapping[str, RolloutState]] = field(
         default_factory=_empty)
+    #: With environments declared: environment -> every flag as it serves there
+    #: (``resolve_flags``), made once by the loader so that a view costs nothing to take;
+    #: an environment missing here is resolved when its view is taken.
+    environment_flags: Mapping[str, Mapping[str, Flag]] = field(default_factory=_empty)
 
     @property
     def environments(self) -> tuple[Environment, ...]:
@@ -68,7 +72,8 @@ class Repository:
         if env.metrics is not None:
             config = dataclasses.replace(config, metrics=env.metrics)
         return dataclasses.replace(
-            self, config=config, environment=name, flags=resolve_flags(self.flags, name),
+            self, config=config, environment=name,
+            flags=self.environment_flags.get(name) or resolve_flags(self.flags, name),
             plans=self.environment_plans.get(name, MappingProxyType({})),
             states=self.environment_states.get(name, MappingProxyType({})))
 

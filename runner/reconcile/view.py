@@ -137,8 +137,8 @@ def environment_record(repo: Repository, view: Repository, row: dict[str, Any],
     if plan is None or flag in view.states or env is None:
         return
     names = [e.name for e in repo.environments]
-    upstream = [(n, repo.for_environment(n).states.get(flag))
-                for n in names[:names.index(env)] if flag in repo.for_environment(n).plans]
+    upstream = [(n, repo.environment_states.get(n, {}).get(flag))
+                for n in names[:names.index(env)] if flag in repo.environment_plans.get(n, {})]
     why = refusal(plan, upstream, now) if upstream else None
     if why is not None:
         row["reason"] = f"not started: {why}"

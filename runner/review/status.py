@@ -77,13 +77,14 @@ def status_rows(repo: Repository, flags: Sequence[str], now: datetime,
     if repo.environments:
         rows: list[dict[str, Any]] = []
         broken: list[Unshowable] = []
+        # each environment's view and its halt or freeze, once (not once per flag)
+        views = [(v, stop_of(v) if stop_of is not None else None) for v in repo.views()
+                 if not environments or v.environment in environments]
         for flag in flags:
-            for view in repo.views():
-                if (environments and view.environment not in environments) or (
-                        flag not in view.plans and flag not in view.states):
+            for view, stop in views:
+                if flag not in view.plans and flag not in view.states:
                     continue
-                got, bad = _rows(view, [flag], now, fmt, held,
-                                 stop_of(view) if stop_of is not None else None)
+                got, bad = _rows(view, [flag], now, fmt, held, stop)
                 for row in got:
                     environment_record(repo, view, row, now)
                 rows += got

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -79,13 +80,21 @@ def replace(path: Path, data: bytes) -> None:
         tmp.rename(where)
 
 
-def test_a_signed_folder_served_by_nginx_and_what_is_refused(
-        example_repo: Path, tmp_path: Path, nginx: StartNginx) -> None:
+def served_signed(example_repo: Path, tmp_path: Path, nginx: StartNginx
+                  ) -> tuple[Path, Path, Any, FlagClient]:
+    """A signed publication of the example repository served by nginx, and a client of it
+    holding the public key: (repository, published folder, server, client)."""
     repo, public = signed_repo(example_repo), tmp_path / "public"
     publish(repo, public)
     server = nginx(public)
     client = FlagClient.from_url(f"{server.url}/flags.json", poll_interval=POLL, env={},
                                  max_backoff=0.4, public_key=PUBLIC)
+    return repo, public, server, client
+
+
+def test_a_signed_folder_served_by_nginx_and_what_is_refused(
+        example_repo: Path, tmp_path: Path, nginx: StartNginx) -> None:
+    repo, public, server, client = served_signed(example_repo, tmp_path, nginx)
     try:
         first = client.digest
         assert client.ready and client.last_error is None
@@ -167,11 +176,7 @@ def test_openfeature_provider_goes_stale_on_a_refused_signature(
 
     from runner.openfeature import RolloutProvider
 
-    repo, public = signed_repo(example_repo), tmp_path / "public"
-    publish(repo, public)
-    server = nginx(public)
-    client = FlagClient.from_url(f"{server.url}/flags.json", poll_interval=POLL, env={},
-                                 max_backoff=0.4, public_key=PUBLIC)
+    repo, public, _server, client = served_signed(example_repo, tmp_path, nginx)
     provider = RolloutProvider(client, stale_after=0.8)
     domain = f"rollout-{uuid.uuid4()}"
     of = api.get_client(domain)

@@ -138,7 +138,6 @@ def test_an_older_publication_writes_no_set_either(example_repo: Path, tmp_path:
 
 def test_signed_sets_each_carry_their_own_signature_and_the_branch_holds_the_sets(
         example_repo: Path, tmp_path: Path) -> None:
-    pytest.importorskip("cryptography")
     private, public_key = new_keypair()
     _with_sets(example_repo, signed=True)
     public = tmp_path / "public"
